@@ -1,0 +1,161 @@
+# Bastion — build, test, run. See README.md.
+# Sources are found by wildcard: bastion/ctl_*.c form bastionctl,
+# bastion/main.c is the daemon's main, every other bastion/*.c is the daemon
+# library (also linked into unit tests and fuzz targets).
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share/bastion
+SYSCONFDIR ?= /etc
+DESTDIR  ?=
+
+BUILD    ?= build
+CC       ?= gcc
+PKGS     := libmicrohttpd sqlite3 jansson openssl inih libcurl blkid
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
+            -Wstrict-prototypes -Wno-unused-parameter -Werror
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -Ilib -Ibastion -Iagentd \
+            $(PKG_CFLAGS) -DBASTION_VERSION='"$(VERSION)"' \
+            -DBASTION_DATADIR='"$(DATADIR)"'
+LDFLAGS  += -pie -Wl,-z,relro,-z,now
+LIBS     := $(PKG_LIBS) -lpthread
+
+LIB_SRC     := $(sort $(wildcard lib/*.c))
+CTL_SRC     := $(sort $(wildcard bastion/ctl_*.c))
+DAEMON_SRC  := $(filter-out bastion/main.c $(CTL_SRC),$(sort $(wildcard bastion/*.c)))
+AGENT_SRC   := $(sort $(wildcard agentd/*.c))
+AGENT_MAIN  := $(filter agentd/main.c,$(AGENT_SRC))
+AGENT_LIBSRC:= $(filter-out agentd/main.c,$(AGENT_SRC))
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_A    := $(BUILD)/libcommon.a
+DAEMON_A := $(BUILD)/libbastiond.a
+AGENT_A  := $(BUILD)/libagentd.a
+BINS     := $(BUILD)/bin/bastion $(BUILD)/bin/bastionctl $(BUILD)/bin/agentd
+UNIT_BINS:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit integration e2e sanitize fuzz fuzz-short analyze \
+        run lab-vm install clean image bench
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(call obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(DAEMON_A): $(call obj,$(DAEMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(AGENT_A): $(call obj,$(AGENT_LIBSRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(call obj,$(AGENT_LIBSRC))
+
+$(BUILD)/bin/bastion: $(call obj,bastion/main.c) $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/bastionctl: $(call obj,$(CTL_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(AGENT_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -DTEST_SRCDIR='"$(CURDIR)"' -o $@ $< \
+	    $(DAEMON_A) $(AGENT_A) $(LIB_A) $(LIBS) -lcmocka
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- dependencies ---------------------------------------------------------
+deps:
+	./appliance/deps.sh
+
+# --- tests ----------------------------------------------------------------
+# make test = unit + integration + e2e, then the same unit and integration
+# suites under ASan+UBSan, short fuzz runs and static analysis.
+test: all $(UNIT_BINS)
+	./tests/run.sh all
+
+unit: all $(UNIT_BINS)
+	./tests/run.sh unit
+
+integration: all
+	./tests/run.sh integration
+
+e2e: all
+	./tests/run.sh e2e
+
+sanitize:
+	$(MAKE) BUILD=build/asan CC=clang \
+	    OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	    HARDEN= LDFLAGS='-fsanitize=address,undefined' all \
+	    $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
+
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+fuzz-build:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT='$(FUZZ_CFLAGS)' HARDEN= \
+	    LDFLAGS= build/fuzz/libbastiond.a build/fuzz/libcommon.a build/fuzz/libagentd.a
+	@mkdir -p build/fuzz/bin
+	set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=gnu11 -Ilib -Ibastion -Iagentd \
+	    $(PKG_CFLAGS) -o build/fuzz/bin/$$n $$f build/fuzz/libbastiond.a \
+	    build/fuzz/libagentd.a build/fuzz/libcommon.a $(LIBS); done
+
+# make fuzz T=mac [SECONDS=600]
+fuzz: fuzz-build
+	./tests/fuzz/run.sh $(T) $(or $(SECONDS),600)
+
+analyze:
+	./tests/analyze.sh
+
+# --- running --------------------------------------------------------------
+run: all
+	./appliance/make-run.sh
+
+lab-vm: all
+	./appliance/lab-vm.sh
+
+image:
+	./image/build.sh
+
+bench: all
+	@echo "see bench/README.md"
+
+# --- install (FHS, DESTDIR-aware) -----------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSCONFDIR)/bastion $(DESTDIR)$(DATADIR) \
+	    $(DESTDIR)/lib/systemd/system
+	install -m 0755 $(BUILD)/bin/bastion $(DESTDIR)$(SBINDIR)/bastion
+	install -m 0755 $(BUILD)/bin/bastionctl $(DESTDIR)$(BINDIR)/bastionctl
+	install -m 0755 $(BUILD)/bin/agentd $(DESTDIR)$(SBINDIR)/agentd
+	install -m 0644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/bastion/bastion.conf ] || \
+	    install -m 0640 appliance/bastion.conf $(DESTDIR)$(SYSCONFDIR)/bastion/bastion.conf
+	install -m 0644 appliance/bastion.service $(DESTDIR)/lib/systemd/system/bastion.service
+	cp -r kickstart ipxe webroot $(DESTDIR)$(DATADIR)/ 2>/dev/null || true
+
+clean:
+	rm -rf build

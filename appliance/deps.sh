@@ -1,0 +1,40 @@
+#!/bin/sh
+# Install every Debian package that the build, the tests and `make run`
+# need. Idempotent and non-interactive; run as root (or via sudo).
+set -eu
+
+PACKAGES="
+build-essential pkg-config clang libclang-rt-14-dev
+libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libblkid-dev
+libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev
+dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
+iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio
+python3 python3-pytest
+cppcheck wrk nginx-light
+"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+# nginx-light is only a benchmark reference: never leave it running.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+	$SUDO systemctl stop nginx || true
+	$SUDO systemctl disable nginx >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,480 @@
+/* ca.c — the CA with OpenSSL. Key files are created 0600 through a
+ * temporary file and rename, and key material is wiped after use. */
+#define LOG_SUBSYS "ca"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca.h"
+#include "log.h"
+#include "path.h"
+
+#define CA_DAYS		3650
+#define SERVER_DAYS	397
+#define RENEW_BEFORE	(30L * 86400)
+
+struct ca {
+	char		 dir[PATH_MAX];
+	EVP_PKEY	*ca_key;
+	X509		*ca_cert;
+	char		*ca_pem;
+	EVP_PKEY	*srv_key;
+	X509		*srv_cert;
+};
+
+static EVP_PKEY *
+new_p256_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static int
+set_serial(X509 *x)
+{
+	unsigned char r[16];
+	BIGNUM *bn;
+	int rc = -1;
+
+	if (RAND_bytes(r, sizeof r) != 1)
+		return -1;
+	r[0] &= 0x7f;	/* positive */
+	if ((bn = BN_bin2bn(r, sizeof r, NULL)) == NULL)
+		return -1;
+	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL)
+		rc = 0;
+	BN_free(bn);
+	return rc;
+}
+
+static int
+add_ext(X509 *issuer, X509 *x, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int rc;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return -1;
+	rc = X509_add_ext(x, ext, -1) == 1 ? 0 : -1;
+	X509_EXTENSION_free(ext);
+	return rc;
+}
+
+/* Write data to path atomically with the given mode. */
+static int
+write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX + 8];
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return -1;
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1)
+		return -1;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+bio_to_string(BIO *bio, size_t *len)
+{
+	char *data, *s;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return s;
+}
+
+static char *
+key_to_pem(EVP_PKEY *k, size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_secmem());
+	char *s = NULL;
+
+	if (bio && PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL))
+		s = bio_to_string(bio, len);
+	BIO_free(bio);
+	return s;
+}
+
+static char *
+cert_to_pem(X509 *x, size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s = NULL;
+
+	if (bio && PEM_write_bio_X509(bio, x))
+		s = bio_to_string(bio, len);
+	BIO_free(bio);
+	return s;
+}
+
+static void
+wipe_free(char *s, size_t len)
+{
+	if (s) {
+		OPENSSL_cleanse(s, len);
+		free(s);
+	}
+}
+
+static int
+save_pair(const char *dir, const char *name, EVP_PKEY *k, X509 *x)
+{
+	char path[PATH_MAX];
+	char *kp = NULL, *cp = NULL;
+	size_t klen = 0, clen = 0;
+	int rc = -1;
+
+	if ((kp = key_to_pem(k, &klen)) == NULL ||
+	    (cp = cert_to_pem(x, &clen)) == NULL)
+		goto out;
+	snprintf(path, sizeof path, "%s/%s.key", dir, name);
+	if (write_file(path, kp, klen, 0600) == -1) {
+		log_warn("%s", path);
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/%s.pem", dir, name);
+	if (write_file(path, cp, clen, 0644) == -1) {
+		log_warn("%s", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	wipe_free(kp, klen);
+	free(cp);
+	return rc;
+}
+
+static int
+load_pair(const char *dir, const char *name, EVP_PKEY **k, X509 **x)
+{
+	char path[PATH_MAX];
+	FILE *fp;
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s.key", dir, name);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 077)) {
+		log_warnx("%s is readable by others; fixing its mode to 0600", path);
+		fchmod(fileno(fp), 0600);
+	}
+	*k = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	snprintf(path, sizeof path, "%s/%s.pem", dir, name);
+	if ((fp = fopen(path, "r")) == NULL) {
+		EVP_PKEY_free(*k);
+		return -1;
+	}
+	*x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (*k == NULL || *x == NULL || X509_check_private_key(*x, *k) != 1) {
+		log_warnx("%s/%s.{key,pem} are unreadable or do not match", dir,
+		    name);
+		EVP_PKEY_free(*k);
+		X509_free(*x);
+		*k = NULL;
+		*x = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+create_ca(struct ca *ca)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	X509_NAME *name;
+	char host[256] = "bastion", cn[300];
+
+	gethostname(host, sizeof host - 1);
+	snprintf(cn, sizeof cn, "Bastion CA (%s)", host);
+	if ((k = new_p256_key()) == NULL || (x = X509_new()) == NULL)
+		goto err;
+	if (X509_set_version(x, 2) != 1 || set_serial(x) == -1)
+		goto err;
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), (long)CA_DAYS * 86400);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+	    (const unsigned char *)"Bastion", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	X509_set_pubkey(x, k);
+	if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    add_ext(x, x, NID_subject_key_identifier, "hash"))
+		goto err;
+	if (X509_sign(x, k, EVP_sha256()) == 0)
+		goto err;
+	if (save_pair(ca->dir, "ca", k, x) == -1)
+		goto err;
+	ca->ca_key = k;
+	ca->ca_cert = x;
+	log_info("created CA \"%s\" in %s", cn, ca->dir);
+	return 0;
+err:
+	log_warnx("cannot create the CA");
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return -1;
+}
+
+static int
+san_string(const char names[][CONFIG_NAME_LEN], int n, char *out, size_t len)
+{
+	unsigned char tmp[16];
+	size_t used = 0;
+	int i, w;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		int ip = inet_pton(AF_INET, names[i], tmp) == 1 ||
+		    inet_pton(AF_INET6, names[i], tmp) == 1;
+
+		w = snprintf(out + used, len - used, "%s%s:%s", i ? "," : "",
+		    ip ? "IP" : "DNS", names[i]);
+		if (w < 0 || (size_t)w >= len - used)
+			return -1;
+		used += (size_t)w;
+	}
+	return 0;
+}
+
+/* The SANs in the certificate, in the same "DNS:a,IP:b" form. */
+static void
+cert_sans(X509 *x, char *out, size_t len)
+{
+	GENERAL_NAMES *gens;
+	size_t used = 0;
+	int i;
+
+	out[0] = '\0';
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char v[INET6_ADDRSTRLEN + 1] = "";
+		const char *kind = "?";
+		int w;
+
+		if (g->type == GEN_DNS) {
+			kind = "DNS";
+			snprintf(v, sizeof v, "%.*s", ASN1_STRING_length(g->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		} else if (g->type == GEN_IPADD) {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+
+			kind = "IP";
+			inet_ntop(l == 4 ? AF_INET : AF_INET6,
+			    ASN1_STRING_get0_data(g->d.iPAddress), v, sizeof v);
+		}
+		w = snprintf(out + used, len - used, "%s%s:%s", i ? "," : "",
+		    kind, v);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+static int
+issue_server(struct ca *ca, const char *sans, const char *cn)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	X509_NAME *name;
+
+	if ((k = new_p256_key()) == NULL || (x = X509_new()) == NULL)
+		goto err;
+	if (X509_set_version(x, 2) != 1 || set_serial(x) == -1)
+		goto err;
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), (long)SERVER_DAYS * 86400);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+	    (const unsigned char *)"Bastion", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(ca->ca_cert));
+	X509_set_pubkey(x, k);
+	if (add_ext(ca->ca_cert, x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    add_ext(ca->ca_cert, x, NID_key_usage,
+	    "critical,digitalSignature,keyEncipherment") ||
+	    add_ext(ca->ca_cert, x, NID_ext_key_usage, "serverAuth") ||
+	    add_ext(ca->ca_cert, x, NID_subject_alt_name, sans) ||
+	    add_ext(ca->ca_cert, x, NID_authority_key_identifier, "keyid:always"))
+		goto err;
+	if (X509_sign(x, ca->ca_key, EVP_sha256()) == 0)
+		goto err;
+	if (save_pair(ca->dir, "server", k, x) == -1)
+		goto err;
+	EVP_PKEY_free(ca->srv_key);
+	X509_free(ca->srv_cert);
+	ca->srv_key = k;
+	ca->srv_cert = x;
+	log_info("issued the control listener's certificate for %s", sans);
+	return 0;
+err:
+	log_warnx("cannot issue the server certificate");
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return -1;
+}
+
+long
+ca_server_expires_in(struct ca *ca)
+{
+	int days = 0, secs = 0;
+
+	if (ca->srv_cert == NULL || ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(ca->srv_cert)) != 1)
+		return -1;
+	return (long)days * 86400 + secs;
+}
+
+int
+ca_open(const char *state_dir, const char names[][CONFIG_NAME_LEN], int nnames,
+    struct ca **out)
+{
+	struct ca *ca;
+	char want[4096], have[4096];
+	size_t len;
+
+	if ((ca = calloc(1, sizeof *ca)) == NULL)
+		return -1;
+	snprintf(ca->dir, sizeof ca->dir, "%s/ca", state_dir);
+	if (mkdir(ca->dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("%s", ca->dir);
+		goto err;
+	}
+	chmod(ca->dir, 0700);
+	if (load_pair(ca->dir, "ca", &ca->ca_key, &ca->ca_cert) == -1) {
+		char path[PATH_MAX];
+
+		if (path_join(path, sizeof path, ca->dir, "ca.pem") == 0 &&
+		    access(path, F_OK) == 0) {
+			log_warnx("%s exists but cannot be used; refusing to "
+			    "replace a CA", path);
+			goto err;
+		}
+		if (create_ca(ca) == -1)
+			goto err;
+	}
+	if ((ca->ca_pem = cert_to_pem(ca->ca_cert, &len)) == NULL)
+		goto err;
+	if (san_string(names, nnames, want, sizeof want) == -1)
+		goto err;
+	if (load_pair(ca->dir, "server", &ca->srv_key, &ca->srv_cert) == 0)
+		cert_sans(ca->srv_cert, have, sizeof have);
+	else
+		have[0] = '\0';
+	if (ca->srv_cert == NULL || strcmp(want, have) != 0 ||
+	    ca_server_expires_in(ca) < RENEW_BEFORE ||
+	    X509_verify(ca->srv_cert, ca->ca_key) != 1) {
+		if (issue_server(ca, want, names[0]) == -1)
+			goto err;
+	}
+	*out = ca;
+	return 0;
+err:
+	ca_close(ca);
+	return -1;
+}
+
+void
+ca_close(struct ca *ca)
+{
+	if (ca == NULL)
+		return;
+	EVP_PKEY_free(ca->ca_key);
+	X509_free(ca->ca_cert);
+	EVP_PKEY_free(ca->srv_key);
+	X509_free(ca->srv_cert);
+	free(ca->ca_pem);
+	free(ca);
+}
+
+int
+ca_server_pem(struct ca *ca, char **cert, char **key)
+{
+	char *leaf, *k, *chain;
+	size_t llen, clen = strlen(ca->ca_pem), klen;
+
+	if ((leaf = cert_to_pem(ca->srv_cert, &llen)) == NULL)
+		return -1;
+	if ((k = key_to_pem(ca->srv_key, &klen)) == NULL) {
+		free(leaf);
+		return -1;
+	}
+	if ((chain = malloc(llen + clen + 1)) == NULL) {
+		free(leaf);
+		wipe_free(k, klen);
+		return -1;
+	}
+	memcpy(chain, leaf, llen);
+	memcpy(chain + llen, ca->ca_pem, clen + 1);
+	free(leaf);
+	*cert = chain;
+	*key = k;
+	return 0;
+}
+
+void
+ca_pem_free(char *cert, char *key)
+{
+	free(cert);
+	if (key)
+		wipe_free(key, strlen(key));
+}
+
+void
+ca_fingerprint(struct ca *ca, char out[CA_FINGERPRINT_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	X509_digest(ca->ca_cert, EVP_sha256(), md, &n);
+	strcpy(out, "sha256:");
+	for (i = 0; i < n && i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
+const char *
+ca_cert_pem(struct ca *ca)
+{
+	return ca->ca_pem;
+}

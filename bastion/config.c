@@ -1,0 +1,729 @@
+/* config.c — bastion.conf parsing with inih over one typed option table.
+ * Every error is reported as file:line and parsing goes on, so that
+ * `bastion -n` shows all of them at once. */
+#define LOG_SUBSYS "config"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+#include "path.h"
+
+enum opt_type {
+	OPT_PATH, OPT_STRING, OPT_LISTEN, OPT_ENUM, OPT_BOOL, OPT_INT,
+	OPT_NAMES, OPT_URL, OPT_IFACE, OPT_RANGE
+};
+
+struct option {
+	const char	*section;
+	const char	*key;
+	enum opt_type	 type;
+	size_t		 off;
+	size_t		 size;
+	const char	*def;
+	const char *const *enums;	/* OPT_ENUM: names, NULL-terminated */
+	long		 min, max;	/* OPT_INT */
+};
+
+static const char *const dhcp_modes[] = { "full", "proxy", "off", NULL };
+static const char *const idle_actions[] = { "exit", "poweroff", NULL };
+
+#define F(m) offsetof(struct config, m), sizeof(((struct config *)0)->m)
+
+static const struct option options[] = {
+	{ "bastion", "state_dir", OPT_PATH, F(state_dir), "/var/lib/bastion", NULL, 0, 0 },
+	{ "bastion", "debug", OPT_BOOL, F(debug), "no", NULL, 0, 0 },
+	{ "boot", "listen", OPT_LISTEN, F(boot_listen), "10.77.0.1:8080", NULL, 0, 0 },
+	{ "boot", "url", OPT_URL, F(boot_url), "", NULL, 0, 0 },
+	{ "boot", "interface", OPT_IFACE, F(interface), "bastion0", NULL, 0, 0 },
+	{ "boot", "dhcp_mode", OPT_ENUM, F(dhcp_mode), "full", dhcp_modes, 0, 0 },
+	{ "boot", "dhcp_range", OPT_RANGE, F(dhcp_range), "10.77.0.100,10.77.0.200,12h", NULL, 0, 0 },
+	{ "boot", "dnsmasq", OPT_PATH, F(dnsmasq_path), "/usr/sbin/dnsmasq", NULL, 0, 0 },
+	{ "boot", "ipxe_dir", OPT_PATH, F(ipxe_dir), "/usr/lib/ipxe", NULL, 0, 0 },
+	{ "boot", "discovery_dir", OPT_PATH, F(discovery_dir), "", NULL, 0, 0 },
+	{ "boot", "idle_action", OPT_ENUM, F(idle_action), "exit", idle_actions, 0, 0 },
+	{ "boot", "ipv6_ra", OPT_BOOL, F(ipv6_ra), "yes", NULL, 0, 0 },
+	{ "control", "listen", OPT_LISTEN, F(control_listen), "127.0.0.1:8443", NULL, 0, 0 },
+	{ "control", "names", OPT_NAMES, F(names), "localhost,127.0.0.1", NULL, 0, 0 },
+	{ "install", "repo", OPT_URL, F(install_repo), "", NULL, 0, 0 },
+	{ "install", "max_boots", OPT_INT, F(install_max_boots), "3", NULL, 1, 100 },
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+const char *
+config_dhcp_mode_name(enum dhcp_mode m)
+{
+	return dhcp_modes[m];
+}
+
+const char *
+config_key_at(size_t i)
+{
+	static char key[64];
+
+	if (i >= NOPTIONS)
+		return NULL;
+	snprintf(key, sizeof key, "%s.%s", options[i].section, options[i].key);
+	return key;
+}
+
+static const struct option *
+option_find(const char *section, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (strcmp(options[i].section, section) == 0 &&
+		    strcmp(options[i].key, key) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static const struct option *
+option_find_dotted(const char *dotted)
+{
+	char section[32];
+	const char *dot = strchr(dotted, '.');
+	size_t n;
+
+	if (dot == NULL || (n = (size_t)(dot - dotted)) >= sizeof section)
+		return NULL;
+	memcpy(section, dotted, n);
+	section[n] = '\0';
+	return option_find(section, dot + 1);
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+	    !strcasecmp(v, "on") || !strcmp(v, "1"))
+		*out = 1;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+	    !strcasecmp(v, "off") || !strcmp(v, "0"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* "1.2.3.4:80" or "[::1]:80": numeric only, so nothing resolves names. */
+static int
+parse_listen(const char *v, struct listen_addr *out, const char **why)
+{
+	struct listen_addr la;
+	const char *colon;
+	unsigned char tmp[16];
+	char *end;
+	long port;
+	size_t hlen;
+
+	memset(&la, 0, sizeof la);
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+
+		if (close == NULL || close[1] != ':') {
+			*why = "expected [IPv6]:port";
+			return -1;
+		}
+		hlen = (size_t)(close - v - 1);
+		if (hlen >= sizeof la.host)
+			goto bad_addr;
+		memcpy(la.host, v + 1, hlen);
+		if (inet_pton(AF_INET6, la.host, tmp) != 1)
+			goto bad_addr;
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(v, ':')) == NULL) {
+			*why = "expected address:port";
+			return -1;
+		}
+		hlen = (size_t)(colon - v);
+		if (hlen >= sizeof la.host)
+			goto bad_addr;
+		memcpy(la.host, v, hlen);
+		if (inet_pton(AF_INET, la.host, tmp) != 1)
+			goto bad_addr;
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || port < 1 || port > 65535) {
+		*why = "port must be 1-65535";
+		return -1;
+	}
+	la.port = (int)port;
+	*out = la;
+	return 0;
+bad_addr:
+	*why = "not a numeric IPv4 or [IPv6] address";
+	return -1;
+}
+
+static int
+valid_ipv4(const char *s)
+{
+	unsigned char tmp[4];
+
+	return inet_pton(AF_INET, s, tmp) == 1;
+}
+
+/* start,end[,lease] with lease as N, Nm, Nh, Nd or "infinite". */
+static int
+valid_range(const char *v, const char **why)
+{
+	char copy[128], *start, *end, *lease;
+	unsigned char a[4], b[4];
+
+	if (strlen(v) >= sizeof copy)
+		goto bad;
+	strcpy(copy, v);
+	start = copy;
+	if ((end = strchr(start, ',')) == NULL)
+		goto bad;
+	*end++ = '\0';
+	if ((lease = strchr(end, ',')) != NULL)
+		*lease++ = '\0';
+	if (inet_pton(AF_INET, start, a) != 1 || inet_pton(AF_INET, end, b) != 1)
+		goto bad;
+	if (memcmp(a, b, 4) > 0) {
+		*why = "range start is after its end";
+		return -1;
+	}
+	if (lease) {
+		size_t n = strlen(lease), i;
+
+		if (strcmp(lease, "infinite") == 0)
+			return 0;
+		if (n == 0 || n > 8)
+			goto bad_lease;
+		for (i = 0; i < n; i++)
+			if (!isdigit((unsigned char)lease[i]) &&
+			    !(i == n - 1 && strchr("mhdw", lease[i])))
+				goto bad_lease;
+		if (!isdigit((unsigned char)lease[0]))
+			goto bad_lease;
+	}
+	return 0;
+bad:
+	*why = "expected START,END[,LEASE] with IPv4 addresses";
+	return -1;
+bad_lease:
+	*why = "lease time must be N, Nm, Nh, Nd, Nw or infinite";
+	return -1;
+}
+
+/* RFC 1123 host name, or an IP address. */
+static int
+valid_name(const char *s)
+{
+	unsigned char tmp[16];
+	size_t len = strlen(s), label = 0, i;
+
+	if (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1)
+		return 1;
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(c) && c != '-')
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+static int
+valid_url(const char *v)
+{
+	size_t i;
+
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return 0;
+	for (i = 0; v[i]; i++)
+		if ((unsigned char)v[i] <= ' ' || v[i] == '"' || v[i] == '\'' ||
+		    v[i] == '\\' || v[i] == '<' || v[i] == '>' || v[i] == 0x7f)
+			return 0;
+	return strlen(v) > 8;
+}
+
+/* Set one option from text. Returns 0, or -1 with *why set. */
+static int
+option_set(struct config *c, const struct option *o, const char *v,
+    const char **why)
+{
+	void *p = (char *)c + o->off;
+	size_t i;
+
+	switch (o->type) {
+	case OPT_PATH:
+		if (v[0] != '\0' && v[0] != '/') {
+			*why = "must be an absolute path";
+			return -1;
+		}
+		/* FALLTHROUGH */
+	case OPT_STRING:
+		if (strlen(v) >= o->size) {
+			*why = "value too long";
+			return -1;
+		}
+		strcpy(p, v);
+		return 0;
+	case OPT_URL:
+		if (v[0] != '\0' && !valid_url(v)) {
+			*why = "must be an http:// or https:// URL without spaces or quotes";
+			return -1;
+		}
+		if (strlen(v) >= o->size) {
+			*why = "value too long";
+			return -1;
+		}
+		strcpy(p, v);
+		return 0;
+	case OPT_IFACE:
+		if (v[0] == '\0' || strlen(v) >= o->size || strchr(v, '/') ||
+		    strchr(v, ' ') || strchr(v, ',')) {
+			*why = "not a valid interface name (1-15 characters)";
+			return -1;
+		}
+		strcpy(p, v);
+		return 0;
+	case OPT_RANGE:
+		if (valid_range(v, why) == -1)
+			return -1;
+		if (strlen(v) >= o->size) {
+			*why = "value too long";
+			return -1;
+		}
+		strcpy(p, v);
+		return 0;
+	case OPT_LISTEN:
+		return parse_listen(v, p, why);
+	case OPT_BOOL:
+		if (parse_bool(v, p) == -1) {
+			*why = "expected yes or no";
+			return -1;
+		}
+		return 0;
+	case OPT_ENUM:
+		for (i = 0; o->enums[i]; i++)
+			if (strcmp(o->enums[i], v) == 0) {
+				*(int *)p = (int)i;
+				return 0;
+			}
+		*why = "unknown value";
+		return -1;
+	case OPT_INT: {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (v[0] == '\0' || *end || errno || n < o->min || n > o->max) {
+			*why = "number out of range";
+			return -1;
+		}
+		*(int *)p = (int)n;
+		return 0;
+	}
+	case OPT_NAMES: {
+		char copy[1024], *tok, *save = NULL;
+		struct config tmp;
+		int n = 0;
+
+		if (strlen(v) >= sizeof copy) {
+			*why = "value too long";
+			return -1;
+		}
+		strcpy(copy, v);
+		for (tok = strtok_r(copy, ", ", &save); tok;
+		    tok = strtok_r(NULL, ", ", &save)) {
+			if (n == CONFIG_MAX_NAMES) {
+				*why = "too many names (at most 16)";
+				return -1;
+			}
+			if (!valid_name(tok)) {
+				*why = "not a host name or IP address";
+				return -1;
+			}
+			strcpy(tmp.names[n++], tok);
+		}
+		if (n == 0) {
+			*why = "at least one name is needed";
+			return -1;
+		}
+		memcpy(c->names, tmp.names, sizeof c->names);
+		c->nnames = n;
+		return 0;
+	}
+	}
+	*why = "internal: unknown option type";
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	const char *why;
+	size_t i;
+
+	memset(c, 0, sizeof *c);
+	for (i = 0; i < NOPTIONS; i++)
+		if (option_set(c, &options[i], options[i].def, &why) == -1)
+			fatalx("default for %s.%s: %s", options[i].section,
+			    options[i].key, why);
+}
+
+struct parse_state {
+	struct config	*c;
+	struct buf	*errors;
+	const char	*name;
+	int		 lineno;
+	int		 nerrors;
+	FILE		*fp;		/* file input */
+	const char	*text;		/* or string input */
+};
+
+static void
+parse_error(struct parse_state *ps, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+parse_error(struct parse_state *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	ps->nerrors++;
+	buf_printf(ps->errors, "%s:%d: ", ps->name, ps->lineno);
+	va_start(ap, fmt);
+	buf_vprintf(ps->errors, fmt, ap);
+	va_end(ap);
+	buf_adds(ps->errors, "\n");
+}
+
+/* inih reader: one whole line per call, counted, with leading white space
+ * removed (so indented keys are keys, not continuations). */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char line[4096];
+	size_t n = 0, skip = 0;
+	int ch;
+
+	for (;;) {
+		if (ps->fp)
+			ch = fgetc(ps->fp);
+		else
+			ch = *ps->text ? (unsigned char)*ps->text++ : EOF;
+		if (ch == EOF) {
+			if (n == 0)
+				return NULL;
+			break;
+		}
+		if (n < sizeof line - 1)
+			line[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	line[n] = '\0';
+	ps->lineno++;
+	while (line[skip] == ' ' || line[skip] == '\t')
+		skip++;
+	if (n - skip >= (size_t)num - 1) {
+		parse_error(ps, "line too long (at most %d characters)", num - 2);
+		strcpy(str, "\n");
+		return str;
+	}
+	memcpy(str, line + skip, n - skip + 1);
+	return str;
+}
+
+static int
+on_value(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	const struct option *o;
+	const char *why = NULL;
+
+	if ((o = option_find(section, name)) == NULL) {
+		if (option_find_dotted(section) == NULL && section[0] == '\0')
+			parse_error(ps, "%s: key outside of any [section]", name);
+		else
+			parse_error(ps, "unknown key %s.%s", section, name);
+		return 1;
+	}
+	if (option_set(ps->c, o, value, &why) == -1)
+		parse_error(ps, "%s.%s = \"%s\": %s", section, name, value, why);
+	return 1;
+}
+
+static int
+is_wildcard(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+/* Values derived from others once the whole file is read. */
+static void
+config_finish(struct parse_state *ps)
+{
+	struct config *c = ps->c;
+
+	ps->lineno = 0;
+	if (c->boot_url[0] == '\0') {
+		if (is_wildcard(c->boot_listen.host))
+			parse_error(ps, "boot.url must be set when boot.listen "
+			    "is a wildcard address");
+		else if (strchr(c->boot_listen.host, ':'))
+			snprintf(c->boot_url, sizeof c->boot_url, "http://[%s]:%d",
+			    c->boot_listen.host, c->boot_listen.port);
+		else
+			snprintf(c->boot_url, sizeof c->boot_url, "http://%s:%d",
+			    c->boot_listen.host, c->boot_listen.port);
+	}
+	if (c->discovery_dir[0] == '\0')
+		if (path_join(c->discovery_dir, sizeof c->discovery_dir,
+		    c->state_dir, "images/discovery") == -1)
+			parse_error(ps, "bastion.state_dir is too long");
+	if (strlen(c->state_dir) > 80)
+		parse_error(ps, "bastion.state_dir is too long for the admin "
+		    "socket path (at most 80 characters)");
+	if (c->dhcp_mode == DHCP_FULL && !valid_ipv4(c->boot_listen.host) &&
+	    !is_wildcard(c->boot_listen.host))
+		parse_error(ps, "boot.listen must be an IPv4 address with "
+		    "dhcp_mode = full");
+}
+
+static int
+config_parse(struct parse_state *ps)
+{
+	int rc;
+
+	config_defaults(ps->c);
+	rc = ini_parse_stream(read_line, ps, on_value, ps);
+	if (rc > 0 && ps->nerrors == 0) {
+		ps->lineno = rc;
+		parse_error(ps, "syntax error");
+	}
+	config_finish(ps);
+	return ps->nerrors ? -1 : 0;
+}
+
+int
+config_load(const char *path, struct config *out, struct buf *errors)
+{
+	struct parse_state ps;
+	struct config *c;
+	int rc;
+
+	if ((c = malloc(sizeof *c)) == NULL) {
+		buf_printf(errors, "%s: out of memory\n", path);
+		return -1;
+	}
+	memset(&ps, 0, sizeof ps);
+	ps.c = c;
+	ps.errors = errors;
+	ps.name = path;
+	if ((ps.fp = fopen(path, "r")) == NULL) {
+		buf_printf(errors, "%s: %s\n", path, strerror(errno));
+		free(c);
+		return -1;
+	}
+	rc = config_parse(&ps);
+	fclose(ps.fp);
+	if (rc == 0) {
+		if (realpath(path, c->path) == NULL)
+			snprintf(c->path, sizeof c->path, "%s", path);
+		*out = *c;
+	}
+	free(c);
+	return rc;
+}
+
+int
+config_load_string(const char *name, const char *text, struct config *out,
+    struct buf *errors)
+{
+	struct parse_state ps;
+	struct config *c;
+	int rc;
+
+	if ((c = malloc(sizeof *c)) == NULL)
+		return -1;
+	memset(&ps, 0, sizeof ps);
+	ps.c = c;
+	ps.errors = errors;
+	ps.name = name;
+	ps.text = text;
+	rc = config_parse(&ps);
+	if (rc == 0) {
+		snprintf(c->path, sizeof c->path, "%s", name);
+		*out = *c;
+	}
+	free(c);
+	return rc;
+}
+
+int
+config_get(const struct config *c, const char *key, struct buf *value)
+{
+	const struct option *o = option_find_dotted(key);
+	const void *p;
+	int i;
+
+	if (o == NULL)
+		return -1;
+	p = (const char *)c + o->off;
+	switch (o->type) {
+	case OPT_PATH: case OPT_STRING: case OPT_URL: case OPT_IFACE:
+	case OPT_RANGE:
+		return buf_adds(value, p);
+	case OPT_LISTEN: {
+		const struct listen_addr *la = p;
+
+		return strchr(la->host, ':') ?
+		    buf_printf(value, "[%s]:%d", la->host, la->port) :
+		    buf_printf(value, "%s:%d", la->host, la->port);
+	}
+	case OPT_BOOL:
+		return buf_adds(value, *(const int *)p ? "yes" : "no");
+	case OPT_ENUM:
+		return buf_adds(value, o->enums[*(const int *)p]);
+	case OPT_INT:
+		return buf_printf(value, "%d", *(const int *)p);
+	case OPT_NAMES:
+		for (i = 0; i < c->nnames; i++)
+			if (buf_printf(value, "%s%s", i ? "," : "",
+			    c->names[i]) == -1)
+				return -1;
+		return 0;
+	}
+	return -1;
+}
+
+/* Rewrite "key = value" in [section], or add it, keeping everything else. */
+static int
+rewrite_file(const char *path, const char *section, const char *key,
+    const char *value, struct buf *out)
+{
+	FILE *fp;
+	char line[4096], cur[64] = "";
+	int done = 0, in_section = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, fp)) {
+		char *s = line, *e;
+		size_t klen = strlen(key);
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '[' && (e = strchr(s, ']')) != NULL) {
+			if (in_section && !done) {
+				buf_printf(out, "%s = %s\n", key, value);
+				done = 1;
+			}
+			snprintf(cur, sizeof cur, "%.*s", (int)(e - s - 1), s + 1);
+			in_section = strcmp(cur, section) == 0;
+		} else if (in_section && !done && strncmp(s, key, klen) == 0 &&
+		    (s[klen] == ' ' || s[klen] == '\t' || s[klen] == '=')) {
+			buf_printf(out, "%.*s%s = %s\n", (int)(s - line), line,
+			    key, value);
+			done = 1;
+			continue;
+		}
+		buf_adds(out, line);
+	}
+	fclose(fp);
+	if (!done) {
+		if (!in_section)
+			buf_printf(out, "%s[%s]\n", out->len &&
+			    out->data[out->len - 1] != '\n' ? "\n" : "", section);
+		buf_printf(out, "%s = %s\n", key, value);
+	}
+	return 0;
+}
+
+int
+config_set_in_file(const char *path, const char *dotted, const char *value,
+    struct buf *errors)
+{
+	const struct option *o = option_find_dotted(dotted);
+	const char *why = NULL;
+	struct config *scratch = NULL, *check = NULL;
+	struct buf text;
+	char tmp[PATH_MAX + 16];
+	struct stat st;
+	int fd = -1, rc = -1;
+
+	buf_init(&text, 1 << 20);
+	if (o == NULL) {
+		buf_printf(errors, "unknown key %s\n", dotted);
+		return -1;
+	}
+	if (strchr(value, '\n') || strchr(value, ';') || strchr(value, '#')) {
+		buf_printf(errors, "%s: value may not contain newlines, ';' or '#'\n",
+		    dotted);
+		return -1;
+	}
+	if ((scratch = calloc(1, sizeof *scratch)) == NULL ||
+	    (check = calloc(1, sizeof *check)) == NULL)
+		goto err_alloc;
+	config_defaults(scratch);
+	if (option_set(scratch, o, value, &why) == -1) {
+		buf_printf(errors, "%s = \"%s\": %s\n", dotted, value, why);
+		goto err_invalid;
+	}
+	if (rewrite_file(path, o->section, o->key, value, &text) == -1) {
+		buf_printf(errors, "%s: %s\n", path, strerror(errno));
+		goto err_read;
+	}
+	/* The whole new file must still be valid before it replaces the old. */
+	if (config_load_string(path, text.data, check, errors) == -1)
+		goto err_invalid;
+	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	if ((fd = mkstemp(tmp)) == -1) {
+		buf_printf(errors, "%s: %s\n", tmp, strerror(errno));
+		goto err_read;
+	}
+	if (stat(path, &st) == 0)
+		fchmod(fd, st.st_mode & 07777);
+	if (write(fd, text.data, text.len) != (ssize_t)text.len ||
+	    fsync(fd) == -1 || close(fd) == -1) {
+		buf_printf(errors, "%s: %s\n", tmp, strerror(errno));
+		unlink(tmp);
+		goto err_read;
+	}
+	if (rename(tmp, path) == -1) {
+		buf_printf(errors, "%s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		goto err_read;
+	}
+	rc = 0;
+err_read:
+err_invalid:
+err_alloc:
+	free(scratch);
+	free(check);
+	buf_free(&text);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* config.h — bastion.conf: one typed table of options with validators. */
+#ifndef BASTION_CONFIG_H
+#define BASTION_CONFIG_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/bastion/bastion.conf"
+#define CONFIG_MAX_NAMES	16
+#define CONFIG_NAME_LEN		254
+#define CONFIG_URL_LEN		512
+
+enum dhcp_mode { DHCP_FULL, DHCP_PROXY, DHCP_OFF };
+enum idle_action { IDLE_EXIT, IDLE_POWEROFF };
+
+struct listen_addr {
+	char	host[64];	/* numeric address as written */
+	int	port;
+};
+
+struct config {
+	char			 path[PATH_MAX];	/* file it came from */
+	/* [bastion] */
+	char			 state_dir[PATH_MAX];
+	int			 debug;
+	/* [boot] */
+	struct listen_addr	 boot_listen;
+	char			 boot_url[CONFIG_URL_LEN]; /* what clients are told */
+	char			 interface[IF_NAMESIZE];
+	enum dhcp_mode		 dhcp_mode;
+	char			 dhcp_range[128];
+	char			 dnsmasq_path[PATH_MAX];
+	char			 ipxe_dir[PATH_MAX];
+	char			 discovery_dir[PATH_MAX];
+	enum idle_action	 idle_action;
+	int			 ipv6_ra;
+	/* [control] */
+	struct listen_addr	 control_listen;
+	char			 names[CONFIG_MAX_NAMES][CONFIG_NAME_LEN];
+	int			 nnames;
+	/* [install] */
+	char			 install_repo[CONFIG_URL_LEN];
+	int			 install_max_boots;
+};
+
+/* Defaults, then the file. Every problem is appended to errors as
+ * "file:line: message\n"; returns 0 when there were none. */
+int	config_load(const char *path, struct config *out, struct buf *errors);
+void	config_defaults(struct config *);
+/* Parse text as if it were the file "name" (tests and fuzzing). */
+int	config_load_string(const char *name, const char *text,
+	    struct config *out, struct buf *errors);
+
+/* "section.key" lookups for bastionctl config get|list. */
+int	config_get(const struct config *, const char *key, struct buf *value);
+/* Iterate the option table: returns the i-th "section.key" or NULL. */
+const char *config_key_at(size_t i);
+/* Validate value for key, then rewrite the file (temp + rename) keeping
+ * comments and order. On error nothing changes and errors says why. */
+int	config_set_in_file(const char *path, const char *key, const char *value,
+	    struct buf *errors);
+
+const char *config_dhcp_mode_name(enum dhcp_mode);
+
+#endif

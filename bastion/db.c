@@ -1,0 +1,813 @@
+/* db.c — SQLite state: WAL, forward-only migrations via user_version,
+ * one connection serialised by a mutex (SQLite is fast enough that the
+ * lock is never the bottleneck; see docs/benchmarks.md). */
+#define LOG_SUBSYS "db"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+#include "log.h"
+
+struct db {
+	sqlite3		*h;
+	pthread_mutex_t	 mu;
+};
+
+/* Forward-only: append, never edit a released step. */
+static const char *const migrations[] = {
+	/* 1: machines, events, hardware, leases */
+	"CREATE TABLE machines ("
+	"  mac TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  uuid TEXT NOT NULL DEFAULT '',"
+	"  serial TEXT NOT NULL DEFAULT '',"
+	"  arch TEXT NOT NULL DEFAULT '',"
+	"  platform TEXT NOT NULL DEFAULT '',"
+	"  ip TEXT NOT NULL DEFAULT '',"
+	"  hostname TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  last_boot_ms INTEGER NOT NULL DEFAULT 0,"
+	"  boot_count INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE machine_events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  mac TEXT NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  progress INTEGER"
+	");"
+	"CREATE INDEX machine_events_mac ON machine_events(mac, id);"
+	"CREATE TABLE hardware ("
+	"  mac TEXT PRIMARY KEY REFERENCES machines(mac) ON DELETE CASCADE,"
+	"  report TEXT NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  cpu_threads INTEGER,"
+	"  memory_bytes INTEGER,"
+	"  disk_count INTEGER,"
+	"  nic_count INTEGER"
+	");"
+	"CREATE TABLE leases ("
+	"  mac TEXT PRIMARY KEY,"
+	"  ip TEXT NOT NULL,"
+	"  hostname TEXT NOT NULL DEFAULT '',"
+	"  expires INTEGER NOT NULL DEFAULT 0,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int64_t
+db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+db_lock(struct db *db)
+{
+	pthread_mutex_lock(&db->mu);
+}
+
+static void
+db_unlock(struct db *db)
+{
+	pthread_mutex_unlock(&db->mu);
+}
+
+static int
+exec_sql(struct db *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("%s", err ? err : "sqlite3_exec failed");
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+prepare(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("prepare: %s", sqlite3_errmsg(db->h));
+		return NULL;
+	}
+	return st;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? (const char *)s : "";
+}
+
+static int
+user_version(struct db *db)
+{
+	sqlite3_stmt *st = prepare(db, "PRAGMA user_version");
+	int v = -1;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+migrate(struct db *db)
+{
+	char sql[64];
+	int v = user_version(db);
+
+	if (v < 0)
+		return -1;
+	if (v > NMIGRATIONS) {
+		log_warnx("database schema %d is newer than this bastion (%d)",
+		    v, NMIGRATIONS);
+		return -1;
+	}
+	for (; v < NMIGRATIONS; v++) {
+		if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+			return -1;
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(db, migrations[v]) == -1 || exec_sql(db, sql) == -1) {
+			exec_sql(db, "ROLLBACK");
+			log_warnx("migration %d failed", v + 1);
+			return -1;
+		}
+		if (exec_sql(db, "COMMIT") == -1)
+			return -1;
+		log_info("database migrated to schema %d", v + 1);
+	}
+	return 0;
+}
+
+int
+db_open(const char *path, struct db **out)
+{
+	struct db *db;
+
+	if ((db = calloc(1, sizeof *db)) == NULL)
+		return -1;
+	pthread_mutex_init(&db->mu, NULL);
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", path, db->h ? sqlite3_errmsg(db->h) : "open");
+		goto err_open;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	if (exec_sql(db, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA foreign_keys = ON;") == -1)
+		goto err_open;
+	if (migrate(db) == -1)
+		goto err_open;
+	*out = db;
+	return 0;
+err_open:
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->mu);
+	free(db);
+	return -1;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->mu);
+	free(db);
+}
+
+int
+db_schema_version(struct db *db)
+{
+	int v;
+
+	db_lock(db);
+	v = user_version(db);
+	db_unlock(db);
+	return v;
+}
+
+#define MACHINE_COLS "mac, state, uuid, serial, arch, platform, ip, hostname, " \
+	"created_ms, updated_ms, last_boot_ms, boot_count"
+
+static void
+machine_from_row(sqlite3_stmt *st, struct machine *m)
+{
+	int s;
+
+	memset(m, 0, sizeof *m);
+	snprintf(m->mac, sizeof m->mac, "%s", col_text(st, 0));
+	s = machine_state_from_name(col_text(st, 1));
+	m->state = s < 0 ? MS_FAILED : (enum machine_state)s;
+	snprintf(m->uuid, sizeof m->uuid, "%s", col_text(st, 2));
+	snprintf(m->serial, sizeof m->serial, "%s", col_text(st, 3));
+	snprintf(m->arch, sizeof m->arch, "%s", col_text(st, 4));
+	snprintf(m->platform, sizeof m->platform, "%s", col_text(st, 5));
+	snprintf(m->ip, sizeof m->ip, "%s", col_text(st, 6));
+	snprintf(m->hostname, sizeof m->hostname, "%s", col_text(st, 7));
+	m->created_ms = sqlite3_column_int64(st, 8);
+	m->updated_ms = sqlite3_column_int64(st, 9);
+	m->last_boot_ms = sqlite3_column_int64(st, 10);
+	m->boot_count = sqlite3_column_int(st, 11);
+}
+
+/* Caller holds the lock. */
+static int
+machine_get_locked(struct db *db, const char *mac, struct machine *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = prepare(db, "SELECT " MACHINE_COLS
+	    " FROM machines WHERE mac = ?")) == NULL)
+		return DB_ERR;
+	bind_text(st, 1, mac);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		machine_from_row(st, out);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+db_machine_get(struct db *db, const char *mac, struct machine *out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = machine_get_locked(db, mac, out);
+	db_unlock(db);
+	return rc;
+}
+
+/* Caller holds the lock. */
+static int
+event_add_locked(struct db *db, const char *mac, const char *state,
+    const char *source, const char *message, int progress)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = prepare(db, "INSERT INTO machine_events "
+	    "(mac, time_ms, source, state, message, progress) "
+	    "VALUES (?, ?, ?, ?, ?, ?)")) == NULL)
+		return DB_ERR;
+	bind_text(st, 1, mac);
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	bind_text(st, 3, source);
+	bind_text(st, 4, state);
+	bind_text(st, 5, message);
+	if (progress >= 0)
+		sqlite3_bind_int(st, 6, progress);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Only refresh a known machine's boot row this often: a boot storm of
+ * the same machines must not turn every /dispatch into a write. */
+#define BOOT_REFRESH_MS 10000
+
+int
+db_machine_boot(struct db *db, const struct boot_info *bi,
+    struct machine *out, int *created)
+{
+	struct machine m;
+	sqlite3_stmt *st = NULL;
+	int64_t now = db_now_ms();
+	int rc;
+
+	db_lock(db);
+	rc = machine_get_locked(db, bi->mac, &m);
+	if (rc == DB_OK) {
+		*created = 0;
+		if (now - m.last_boot_ms < BOOT_REFRESH_MS &&
+		    strcmp(m.uuid, bi->uuid) == 0)
+			goto out;
+		if ((st = prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
+		    " arch = ?, platform = ?, ip = CASE WHEN ? = '' THEN ip"
+		    " ELSE ? END, last_boot_ms = ? WHERE mac = ?")) == NULL)
+			goto err;
+		bind_text(st, 1, bi->uuid);
+		bind_text(st, 2, bi->serial);
+		bind_text(st, 3, bi->arch);
+		bind_text(st, 4, bi->platform);
+		bind_text(st, 5, bi->ip);
+		bind_text(st, 6, bi->ip);
+		sqlite3_bind_int64(st, 7, now);
+		bind_text(st, 8, bi->mac);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto err;
+		rc = machine_get_locked(db, bi->mac, &m);
+		goto out;
+	}
+	if (rc != DB_NOTFOUND)
+		goto err;
+	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+		goto err;
+	if ((st = prepare(db, "INSERT INTO machines (mac, state, uuid, serial,"
+	    " arch, platform, ip, created_ms, updated_ms, last_boot_ms,"
+	    " boot_count) VALUES (?, 'discovering', ?, ?, ?, ?, ?, ?, ?, ?, 1)"))
+	    == NULL)
+		goto err_rollback;
+	bind_text(st, 1, bi->mac);
+	bind_text(st, 2, bi->uuid);
+	bind_text(st, 3, bi->serial);
+	bind_text(st, 4, bi->arch);
+	bind_text(st, 5, bi->platform);
+	bind_text(st, 6, bi->ip);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_int64(st, 8, now);
+	sqlite3_bind_int64(st, 9, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto err_rollback;
+	if (event_add_locked(db, bi->mac, "discovering", "dispatch",
+	    "first network boot: discovery image", -1) != DB_OK)
+		goto err_rollback;
+	if (exec_sql(db, "COMMIT") == -1)
+		goto err_rollback;
+	*created = 1;
+	rc = machine_get_locked(db, bi->mac, &m);
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	if (rc == DB_OK)
+		*out = m;
+	return rc;
+err_rollback:
+	exec_sql(db, "ROLLBACK");
+err:
+	log_warnx("machine boot %s: %s", bi->mac, sqlite3_errmsg(db->h));
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return DB_ERR;
+}
+
+int
+db_machine_transition(struct db *db, const char *mac, unsigned from,
+    enum machine_state to, const char *source, const char *message)
+{
+	struct machine m;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	db_lock(db);
+	if (exec_sql(db, "BEGIN IMMEDIATE") == -1) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	if ((rc = machine_get_locked(db, mac, &m)) != DB_OK)
+		goto out_rollback;
+	if (from && !(from & (1u << m.state))) {
+		rc = DB_CONFLICT;
+		goto out_rollback;
+	}
+	rc = DB_ERR;
+	if ((st = prepare(db, "UPDATE machines SET state = ?, updated_ms = ?,"
+	    " boot_count = CASE WHEN state = ? THEN boot_count ELSE 0 END"
+	    " WHERE mac = ?")) == NULL)
+		goto out_rollback;
+	bind_text(st, 1, machine_state_name(to));
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	bind_text(st, 3, machine_state_name(to));
+	bind_text(st, 4, mac);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out_rollback;
+	if (event_add_locked(db, mac, machine_state_name(to), source, message,
+	    -1) != DB_OK)
+		goto out_rollback;
+	if (exec_sql(db, "COMMIT") == -1)
+		goto out_rollback;
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return DB_OK;
+out_rollback:
+	exec_sql(db, "ROLLBACK");
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_machine_delete(struct db *db, const char *mac)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = DB_ERR;
+
+	db_lock(db);
+	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+		goto out;
+	if ((st = prepare(db, "DELETE FROM machines WHERE mac = ?")) == NULL)
+		goto out_rollback;
+	bind_text(st, 1, mac);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out_rollback;
+	if (sqlite3_changes(db->h) == 0) {
+		rc = DB_NOTFOUND;
+		goto out_rollback;
+	}
+	sqlite3_finalize(st);
+	if ((st = prepare(db, "DELETE FROM machine_events WHERE mac = ?")) == NULL)
+		goto out_rollback;
+	bind_text(st, 1, mac);
+	if (sqlite3_step(st) != SQLITE_DONE || exec_sql(db, "COMMIT") == -1)
+		goto out_rollback;
+	rc = DB_OK;
+	goto out;
+out_rollback:
+	exec_sql(db, "ROLLBACK");
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+static json_t *
+time_json(int64_t ms)
+{
+	char s[64];
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+
+	if (ms <= 0)
+		return json_null();
+	gmtime_r(&t, &tm);
+	snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return json_string(s);
+}
+
+static json_t *
+machine_row_json(sqlite3_stmt *st)
+{
+	struct machine m;
+
+	machine_from_row(st, &m);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o,"
+	    " s:o, s:i}",
+	    "mac", m.mac, "state", machine_state_name(m.state),
+	    "hostname", m.hostname, "ip", m.ip, "uuid", m.uuid,
+	    "serial", m.serial, "arch", m.arch, "platform", m.platform,
+	    "created_at", time_json(m.created_ms),
+	    "updated_at", time_json(m.updated_ms),
+	    "last_boot_at", time_json(m.last_boot_ms),
+	    "boot_count", m.boot_count);
+}
+
+int
+db_machine_list(struct db *db, int state, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	db_lock(db);
+	st = prepare(db, "SELECT " MACHINE_COLS ", h.cpu_threads,"
+	    " h.memory_bytes, h.disk_count, h.nic_count FROM machines"
+	    " LEFT JOIN hardware h USING (mac)"
+	    " WHERE ?1 = '' OR state = ?1 ORDER BY created_ms, mac");
+	if (st == NULL)
+		goto err;
+	bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = machine_row_json(st);
+
+		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+			json_object_set_new(o, "summary", json_pack(
+			    "{s:I, s:I, s:I, s:I}",
+			    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
+			    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
+			    "disks", (json_int_t)sqlite3_column_int64(st, 14),
+			    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+int
+db_machine_json(struct db *db, const char *mac, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL, *hw = NULL;
+	int rc;
+
+	db_lock(db);
+	if ((st = prepare(db, "SELECT " MACHINE_COLS ", h.report,"
+	    " h.updated_ms FROM machines LEFT JOIN hardware h USING (mac)"
+	    " WHERE mac = ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	bind_text(st, 1, mac);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		o = machine_row_json(st);
+		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+			hw = json_loads(col_text(st, 12), 0, NULL);
+		json_object_set_new(o, "hardware", hw ? hw : json_null());
+		json_object_set_new(o, "hardware_updated_at",
+		    time_json(sqlite3_column_int64(st, 13)));
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	db_unlock(db);
+	if (rc == DB_OK)
+		*out = o;
+	return rc;
+}
+
+int
+db_event_add(struct db *db, const char *mac, const char *source,
+    const char *message, int progress)
+{
+	struct machine m;
+	int rc;
+
+	db_lock(db);
+	if ((rc = machine_get_locked(db, mac, &m)) == DB_OK)
+		rc = event_add_locked(db, mac, machine_state_name(m.state),
+		    source, message, progress);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_events_json(struct db *db, const char *mac, int64_t after_id, int limit,
+    json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	db_lock(db);
+	if ((st = prepare(db, "SELECT id, time_ms, source, state, message,"
+	    " progress FROM machine_events WHERE mac = ? AND id > ?"
+	    " ORDER BY id LIMIT ?")) == NULL)
+		goto err;
+	bind_text(st, 1, mac);
+	sqlite3_bind_int64(st, 2, after_id);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
+		    "id", (json_int_t)sqlite3_column_int64(st, 0),
+		    "time", time_json(sqlite3_column_int64(st, 1)),
+		    "source", col_text(st, 2), "state", col_text(st, 3),
+		    "message", col_text(st, 4));
+
+		json_object_set_new(o, "progress",
+		    sqlite3_column_type(st, 5) == SQLITE_NULL ? json_null() :
+		    json_integer(sqlite3_column_int(st, 5)));
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+static json_int_t
+count_of(const json_t *report, const char *key)
+{
+	const json_t *v = json_object_get(report, key);
+
+	return json_is_array(v) ? (json_int_t)json_array_size(v) : 0;
+}
+
+int
+db_hardware_store(struct db *db, const char *mac, const json_t *report,
+    const char *summary)
+{
+	struct machine m;
+	sqlite3_stmt *st = NULL;
+	char *text = NULL;
+	int rc;
+
+	if ((text = json_dumps(report, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return DB_ERR;
+	db_lock(db);
+	if (exec_sql(db, "BEGIN IMMEDIATE") == -1) {
+		db_unlock(db);
+		free(text);
+		return DB_ERR;
+	}
+	if ((rc = machine_get_locked(db, mac, &m)) != DB_OK)
+		goto out_rollback;
+	rc = DB_ERR;
+	if ((st = prepare(db, "INSERT INTO hardware (mac, report, updated_ms,"
+	    " cpu_threads, memory_bytes, disk_count, nic_count)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mac) DO UPDATE"
+	    " SET report = ?2, updated_ms = ?3, cpu_threads = ?4,"
+	    " memory_bytes = ?5, disk_count = ?6, nic_count = ?7")) == NULL)
+		goto out_rollback;
+	bind_text(st, 1, mac);
+	bind_text(st, 2, text);
+	sqlite3_bind_int64(st, 3, db_now_ms());
+	sqlite3_bind_int64(st, 4, json_integer_value(json_object_get(
+	    json_object_get(report, "cpu"), "threads")));
+	sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(
+	    json_object_get(report, "memory"), "total_bytes")));
+	sqlite3_bind_int64(st, 6, count_of(report, "disks"));
+	sqlite3_bind_int64(st, 7, count_of(report, "nics"));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out_rollback;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (m.state == MS_DISCOVERING) {
+		if ((st = prepare(db, "UPDATE machines SET state = 'discovered',"
+		    " updated_ms = ?, boot_count = 0 WHERE mac = ?")) == NULL)
+			goto out_rollback;
+		sqlite3_bind_int64(st, 1, db_now_ms());
+		bind_text(st, 2, mac);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto out_rollback;
+		if (event_add_locked(db, mac, "discovered", "discover",
+		    summary ? summary : "hardware reported", -1) != DB_OK)
+			goto out_rollback;
+	} else if (event_add_locked(db, mac, machine_state_name(m.state),
+	    "discover", summary ? summary : "hardware re-reported", -1) != DB_OK)
+		goto out_rollback;
+	if (exec_sql(db, "COMMIT") == -1)
+		goto out_rollback;
+	rc = DB_OK;
+	goto out;
+out_rollback:
+	exec_sql(db, "ROLLBACK");
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	free(text);
+	return rc;
+}
+
+int
+db_hardware_get(struct db *db, const char *mac, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *hw = NULL;
+	int rc;
+
+	db_lock(db);
+	if ((st = prepare(db, "SELECT report FROM hardware WHERE mac = ?"))
+	    == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	bind_text(st, 1, mac);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		hw = json_loads(col_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	db_unlock(db);
+	if (rc == SQLITE_DONE)
+		return DB_NOTFOUND;
+	if (hw == NULL)
+		return DB_ERR;
+	*out = hw;
+	return DB_OK;
+}
+
+int
+db_lease_record(struct db *db, const char *action, const char *mac,
+    const char *ip, const char *hostname, int64_t expires)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = DB_ERR, del = strcmp(action, "del") == 0;
+
+	db_lock(db);
+	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+		goto out;
+	st = prepare(db, del ? "DELETE FROM leases WHERE mac = ?1" :
+	    "INSERT INTO leases (mac, ip, hostname, expires, updated_ms)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (mac) DO UPDATE SET"
+	    " ip = ?2, hostname = ?3, expires = ?4, updated_ms = ?5");
+	if (st == NULL)
+		goto out_rollback;
+	bind_text(st, 1, mac);
+	if (!del) {
+		bind_text(st, 2, ip);
+		bind_text(st, 3, hostname);
+		sqlite3_bind_int64(st, 4, expires);
+		sqlite3_bind_int64(st, 5, db_now_ms());
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out_rollback;
+	sqlite3_finalize(st);
+	/* A machine we know learns its address from its lease. */
+	if ((st = prepare(db, "UPDATE machines SET ip = ?2,"
+	    " hostname = CASE WHEN hostname = '' THEN ?3 ELSE hostname END"
+	    " WHERE mac = ?1")) == NULL)
+		goto out_rollback;
+	bind_text(st, 1, mac);
+	bind_text(st, 2, del ? "" : ip);
+	bind_text(st, 3, del ? "" : hostname);
+	if (sqlite3_step(st) != SQLITE_DONE || exec_sql(db, "COMMIT") == -1)
+		goto out_rollback;
+	rc = DB_OK;
+	goto out;
+out_rollback:
+	exec_sql(db, "ROLLBACK");
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_leases_json(struct db *db, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	db_lock(db);
+	if ((st = prepare(db, "SELECT mac, ip, hostname, expires, updated_ms"
+	    " FROM leases ORDER BY mac")) == NULL)
+		goto err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o}",
+		    "mac", col_text(st, 0), "ip", col_text(st, 1),
+		    "hostname", col_text(st, 2),
+		    "expires", (json_int_t)sqlite3_column_int64(st, 3),
+		    "updated_at", time_json(sqlite3_column_int64(st, 4))));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+int
+db_count_by_state(struct db *db, long counts[MS_NSTATES])
+{
+	sqlite3_stmt *st;
+	int rc, s;
+
+	memset(counts, 0, sizeof(long) * MS_NSTATES);
+	db_lock(db);
+	if ((st = prepare(db, "SELECT state, count(*) FROM machines"
+	    " GROUP BY state")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((s = machine_state_from_name(col_text(st, 0))) >= 0)
+			counts[s] = (long)sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc == SQLITE_DONE ? DB_OK : DB_ERR;
+}

@@ -1,0 +1,76 @@
+/* db.h — all persistent state. Nothing outside db*.c speaks SQL, so another
+ * backend can replace SQLite without touching handlers.
+ * Every function is safe to call from any thread. */
+#ifndef BASTION_DB_H
+#define BASTION_DB_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "machine.h"
+
+enum db_rc {
+	DB_OK = 0,
+	DB_ERR = -1,
+	DB_NOTFOUND = 1,
+	DB_CONFLICT = 2,	/* state changed under us / not allowed */
+};
+
+struct db;
+
+/* What a network boot told us about the machine (from /dispatch). */
+struct boot_info {
+	char	mac[MAC_STRLEN];
+	char	uuid[64];
+	char	serial[128];
+	char	arch[16];
+	char	platform[16];
+	char	ip[64];
+};
+
+int	db_open(const char *path, struct db **out);
+void	db_close(struct db *);
+int	db_schema_version(struct db *);
+
+int64_t	db_now_ms(void);
+
+/* Record a network boot: an unknown MAC becomes a machine in state
+ * discovering (with an event); a known one has its boot data refreshed.
+ * *created is set to 1 when the machine is new. */
+int	db_machine_boot(struct db *, const struct boot_info *,
+	    struct machine *out, int *created);
+int	db_machine_get(struct db *, const char *mac, struct machine *out);
+/* Move mac to state `to`, only from one of the states in the `from` mask
+ * (bit per enum machine_state; 0 = from any). Writes an event. */
+int	db_machine_transition(struct db *, const char *mac, unsigned from,
+	    enum machine_state to, const char *source, const char *message);
+int	db_machine_delete(struct db *, const char *mac);
+/* JSON array of machine objects, optionally filtered by state (-1 = all). */
+int	db_machine_list(struct db *, int state, json_t **out);
+/* One machine as JSON, with its hardware report under "hardware". */
+int	db_machine_json(struct db *, const char *mac, json_t **out);
+
+int	db_event_add(struct db *, const char *mac, const char *source,
+	    const char *message, int progress);
+/* Events with id > after_id, oldest first, at most limit. */
+int	db_events_json(struct db *, const char *mac, int64_t after_id, int limit,
+	    json_t **out);
+
+/* Store a validated discovery report for mac and move it to discovered.
+ * The machine must exist (it booted). summary is a short description of
+ * what changed since the previous report (NULL for the first). */
+int	db_hardware_store(struct db *, const char *mac, const json_t *report,
+	    const char *summary);
+/* The stored report, or DB_NOTFOUND. */
+int	db_hardware_get(struct db *, const char *mac, json_t **out);
+
+/* dnsmasq lease hook: action is add, old or del. */
+int	db_lease_record(struct db *, const char *action, const char *mac,
+	    const char *ip, const char *hostname, int64_t expires);
+int	db_leases_json(struct db *, json_t **out);
+
+/* Machines per state, for /metrics. */
+int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
+
+#endif

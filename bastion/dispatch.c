@@ -1,0 +1,214 @@
+/* dispatch.c — boot decisions and iPXE scripts. */
+#define LOG_SUBSYS "dispatch"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "mac.h"
+
+enum boot_action
+dispatch_decide(enum machine_state s, enum idle_action idle,
+    int discovery_present)
+{
+	switch (s) {
+	case MS_DISCOVERING:
+		return discovery_present ? BOOT_DISCOVERY : BOOT_DISCOVERY_MISSING;
+	case MS_DISCOVERED:
+	case MS_FAILED:
+		return idle == IDLE_POWEROFF ? BOOT_IDLE_POWEROFF : BOOT_IDLE;
+	case MS_QUEUED:
+	case MS_INSTALLING:
+		return BOOT_INSTALLER;
+	case MS_INSTALLED:
+	case MS_ACTIVE:
+		return BOOT_LOCAL;
+	case MS_NSTATES:
+		break;
+	}
+	/* Unknown state: never install, never loop. */
+	return BOOT_IDLE;
+}
+
+const char *
+dispatch_action_name(enum boot_action a)
+{
+	static const char *const names[] = { "discovery", "discovery-missing",
+	    "exit", "poweroff", "installer", "local" };
+
+	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
+}
+
+/* Characters allowed in a value: a set, and a length. */
+static int
+valid_chars(const char *s, size_t max, const char *extra)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (i >= max)
+			return 0;
+		if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+copy_opt(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+int
+dispatch_parse(const char *mac, const char *uuid, const char *serial,
+    const char *arch, const char *platform, const char *ip,
+    struct boot_info *bi, const char **why)
+{
+	struct boot_info b;
+	unsigned char tmp[16];
+
+	memset(&b, 0, sizeof b);
+	if (mac == NULL || *mac == '\0') {
+		*why = "mac is required";
+		return -1;
+	}
+	if (mac_normalize(mac, b.mac) == -1) {
+		*why = "mac is not a valid unicast MAC address";
+		return -1;
+	}
+	if (uuid && !valid_chars(uuid, 36, "-")) {
+		*why = "uuid must be at most 36 hex digits and dashes";
+		return -1;
+	}
+	/* Firmware serials are free text: printable, no quotes or slashes. */
+	if (serial && !valid_chars(serial, 64, " -_.:+#()[],")) {
+		*why = "serial has characters outside [A-Za-z0-9 -_.:+#()[],] "
+		    "or is over 64";
+		return -1;
+	}
+	if (arch && !valid_chars(arch, 15, "_-")) {
+		*why = "arch must be 1-15 of [A-Za-z0-9_-]";
+		return -1;
+	}
+	if (platform && !valid_chars(platform, 15, "_-")) {
+		*why = "platform must be 1-15 of [A-Za-z0-9_-]";
+		return -1;
+	}
+	if (ip && *ip && inet_pton(AF_INET, ip, tmp) != 1 &&
+	    inet_pton(AF_INET6, ip, tmp) != 1) {
+		*why = "ip is not an IP address";
+		return -1;
+	}
+	copy_opt(b.uuid, sizeof b.uuid, uuid);
+	for (char *p = b.uuid; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	copy_opt(b.serial, sizeof b.serial, serial);
+	copy_opt(b.arch, sizeof b.arch, arch);
+	copy_opt(b.platform, sizeof b.platform, platform);
+	copy_opt(b.ip, sizeof b.ip, ip);
+	*bi = b;
+	return 0;
+}
+
+int
+dispatch_script_chain(const struct config *c, struct buf *out)
+{
+	/* netX is the device iPXE booted from; ${serial:uristring} keeps
+	 * free-text serials from breaking the query string. */
+	return buf_printf(out,
+	    "#!ipxe\n"
+	    "# Bastion: ask what this machine should boot.\n"
+	    "chain --replace --autofree %s/dispatch?mac=${netX/mac}"
+	    "&uuid=${uuid}&serial=${serial:uristring}&arch=${buildarch}"
+	    "&platform=${platform}&ip=${netX/ip} || goto failed\n"
+	    "exit\n"
+	    ":failed\n"
+	    "echo Bastion: %s/dispatch did not answer; trying the next boot device.\n"
+	    "sleep 10\n"
+	    "exit 1\n", c->boot_url, c->boot_url);
+}
+
+static int
+script_discovery(const struct config *c, const struct machine *m,
+    struct buf *out)
+{
+	return buf_printf(out,
+	    "#!ipxe\n"
+	    "# Bastion: %s is new; boot the RAM-only discovery image.\n"
+	    "echo Bastion: discovering %s\n"
+	    "kernel %s/boot/discovery/vmlinuz initrd=initrd.img"
+	    " console=tty0 console=ttyS0,115200n8 quiet"
+	    " bastion.url=%s bastion.mac=%s bastion.after=poweroff || goto failed\n"
+	    "initrd %s/boot/discovery/initrd.img || goto failed\n"
+	    "boot || goto failed\n"
+	    ":failed\n"
+	    "echo Bastion: the discovery image could not be loaded from %s\n"
+	    "prompt --key r Press R to retry, any other key for the next boot device"
+	    " && chain --replace --autofree %s/boot.ipxe || exit 1\n",
+	    m->mac, m->mac, c->boot_url, c->boot_url, m->mac, c->boot_url,
+	    c->boot_url, c->boot_url);
+}
+
+/* No image: say so on the console and wait for a person, never loop. */
+static int
+script_discovery_missing(const struct config *c, const struct machine *m,
+    struct buf *out)
+{
+	return buf_printf(out,
+	    "#!ipxe\n"
+	    "echo\n"
+	    "echo ==================================================================\n"
+	    "echo  Bastion: THE DISCOVERY IMAGE IS NOT INSTALLED ON THE SERVER.\n"
+	    "echo  This machine (%s) is registered as 'discovering'.\n"
+	    "echo  On the bastion host run 'make image' (or put vmlinuz and\n"
+	    "echo  initrd.img into %s), then press R here.\n"
+	    "echo ==================================================================\n"
+	    ":wait\n"
+	    "prompt --key r Press R to retry || goto wait\n"
+	    "chain --replace --autofree %s/boot.ipxe\n",
+	    m->mac, c->discovery_dir, c->boot_url);
+}
+
+static int
+script_local(const struct machine *m, struct buf *out)
+{
+	/* BIOS: hand over to the first disk; UEFI: return to the firmware,
+	 * which tries the next boot entry (the installed OS). */
+	return buf_printf(out,
+	    "#!ipxe\n"
+	    "# Bastion: %s is installed; boot from the local disk.\n"
+	    "echo Bastion: booting %s from its local disk\n"
+	    "iseq ${platform} efi && exit ||\n"
+	    "sanboot --no-describe --drive 0x80 || exit\n", m->mac, m->mac);
+}
+
+int
+dispatch_script(const struct config *c, const struct machine *m,
+    enum boot_action a, struct buf *out)
+{
+	switch (a) {
+	case BOOT_DISCOVERY:
+		return script_discovery(c, m, out);
+	case BOOT_DISCOVERY_MISSING:
+		return script_discovery_missing(c, m, out);
+	case BOOT_IDLE:
+		return buf_printf(out, "#!ipxe\n"
+		    "# Bastion: %s is %s; nothing to do, next boot device.\n"
+		    "echo Bastion: %s is %s; trying the next boot device\n"
+		    "exit\n", m->mac, machine_state_name(m->state), m->mac,
+		    machine_state_name(m->state));
+	case BOOT_IDLE_POWEROFF:
+		/* Older iPXE builds lack poweroff: fall back to exit. */
+		return buf_printf(out, "#!ipxe\n"
+		    "echo Bastion: %s is %s; powering off\n"
+		    "poweroff || exit\n", m->mac, machine_state_name(m->state));
+	case BOOT_INSTALLER:
+		return buf_printf(out, "#!ipxe\n"
+		    "echo Bastion: %s is %s but no installer is configured\n"
+		    "exit\n", m->mac, machine_state_name(m->state));
+	case BOOT_LOCAL:
+		return script_local(m, out);
+	}
+	return -1;
+}

@@ -1,0 +1,598 @@
+/* http.c — libmicrohttpd listeners and the request lifecycle:
+ * the first callback allocates the request and routes it, later ones
+ * consume the upload into a capped buffer, the last one runs the handler,
+ * and the completion callback frees it (libmicrohttpd largepost.c). */
+#define LOG_SUBSYS "http"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "ca.h"
+#include "http.h"
+#include "log.h"
+
+struct listener_ctx {
+	struct bastion	*app;
+	enum listener	 kind;
+	const char	*name;
+};
+
+struct http {
+	struct MHD_Daemon	*boot, *control, *admin;
+	struct listener_ctx	 ctx_boot, ctx_control, ctx_admin;
+	int			 admin_fd;
+	char			 admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char			*tls_cert, *tls_key;
+};
+
+static atomic_ulong request_counter;
+
+static int
+listener_index(enum listener l)
+{
+	return l == L_BOOT ? 0 : l == L_CONTROL ? 1 : 2;
+}
+
+/* "/a/{x}/b" against "/a/52:54/b": fills params. */
+static int
+route_match(const char *pattern, const char *path, struct request *r)
+{
+	const char *p = pattern, *s = path;
+	int n = 0;
+
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			size_t len = strcspn(s, "/");
+
+			if (pe == NULL || len == 0 || len >= HTTP_PARAM_LEN ||
+			    n == HTTP_MAX_PARAMS)
+				return 0;
+			memcpy(r->params[n], s, len);
+			r->params[n++][len] = '\0';
+			p = pe + 1;
+			s += len;
+			continue;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	if (*p || *s)
+		return 0;
+	r->nparams = n;
+	return 1;
+}
+
+static const struct route *const route_tables[] = { routes_boot, routes_api };
+
+/* Returns the route, or NULL with *path_known set when only the method
+ * did not match (405 rather than 404). */
+static const struct route *
+route_find(struct request *r, int *path_known)
+{
+	size_t t;
+	const struct route *rt;
+
+	*path_known = 0;
+	for (t = 0; t < sizeof route_tables / sizeof route_tables[0]; t++)
+		for (rt = route_tables[t]; rt->pattern; rt++) {
+			if (!(rt->listeners & r->listener))
+				continue;
+			if (!route_match(rt->pattern, r->path, r))
+				continue;
+			if (strcmp(rt->method, r->method) == 0)
+				return rt;
+			*path_known = 1;
+		}
+	return NULL;
+}
+
+static void
+client_address(struct request *r, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	if (r->listener == L_ADMIN) {
+		snprintf(r->client, sizeof r->client, "admin");
+		r->from_loopback = 1;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL) {
+		snprintf(r->client, sizeof r->client, "unknown");
+		return;
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, r->client, sizeof r->client);
+		r->from_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, r->client, sizeof r->client);
+		r->from_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			r->from_loopback = in6->sin6_addr.s6_addr[12] == 127;
+	} else {
+		snprintf(r->client, sizeof r->client, "unknown");
+	}
+}
+
+static enum MHD_Result
+queue(struct request *r, int status, struct MHD_Response *resp,
+    const char *ctype)
+{
+	struct MHD_Connection *conn = r->conn;
+	enum MHD_Result ret;
+
+	if (resp == NULL) {
+		log_warnx("req %s: cannot create response", r->id);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	r->replied = ret == MHD_YES ? 1 : -1;
+	return ret;
+}
+
+void
+http_reply_text(struct request *r, int status, const char *ctype,
+    const char *text, size_t len)
+{
+	if (r->replied)
+		return;
+	queue(r, status, MHD_create_response_from_buffer(len, (void *)text,
+	    MHD_RESPMEM_MUST_COPY), ctype);
+}
+
+void
+http_reply_json(struct request *r, int status, json_t *body)
+{
+	char *text;
+
+	if (r->replied) {
+		json_decref(body);
+		return;
+	}
+	text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(body);
+	if (text == NULL) {
+		log_warnx("req %s: cannot encode response", r->id);
+		r->replied = -1;
+		return;
+	}
+	queue(r, status, MHD_create_response_from_buffer(strlen(text), text,
+	    MHD_RESPMEM_MUST_FREE), "application/json");
+}
+
+void
+http_reply_error(struct request *r, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_warnx("req %s %s %s: %d %s", r->id, r->method, r->path,
+		    status, msg);
+	else
+		log_debug("req %s %s %s: %d %s", r->id, r->method, r->path,
+		    status, msg);
+	http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error",
+	    "code", code, "message", msg));
+}
+
+void
+http_reply_file(struct request *r, const char *path, const char *ctype)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			http_reply_error(r, 404, "not_found", "%s is not installed",
+			    r->path);
+		else
+			http_reply_error(r, 500, "internal", "cannot open %s",
+			    r->path);
+		return;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		http_reply_error(r, 404, "not_found", "%s is not a file", r->path);
+		return;
+	}
+	/* The response owns fd from here on, success or not. */
+	queue(r, 200, MHD_create_response_from_fd((uint64_t)st.st_size, fd),
+	    ctype);
+}
+
+const char *
+http_query(struct request *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+http_header(struct request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *
+http_body_json(struct request *r)
+{
+	json_error_t err;
+	json_t *j;
+
+	if (r->body.len == 0) {
+		http_reply_error(r, 400, "bad_request", "a JSON body is required");
+		return NULL;
+	}
+	j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		http_reply_error(r, 400, "bad_json", "invalid JSON at line %d "
+		    "column %d: %s", err.line, err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_reply_error(r, 400, "bad_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static size_t
+route_max_body(const struct request *r)
+{
+	return r->route && r->route->max_body ? r->route->max_body :
+	    HTTP_DEFAULT_MAX_BODY;
+}
+
+/* Until accounts exist, the control listener trusts only loopback
+ * peers; the admin socket is trusted by its file mode. */
+static int
+control_allowed(const struct request *r)
+{
+	return r->listener != L_CONTROL || r->from_loopback;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct listener_ctx *lc = cls;
+	struct request *r = *con_cls;
+	int path_known;
+
+	if (r == NULL) {
+		const char *cl;
+
+		if ((r = calloc(1, sizeof *r)) == NULL)
+			return MHD_NO;
+		snprintf(r->id, sizeof r->id, "%08lx%08lx",
+		    (unsigned long)(lc->app->started & 0xffffffff),
+		    (unsigned long)atomic_fetch_add(&request_counter, 1));
+		r->listener = lc->kind;
+		r->method = method;
+		r->path = url;
+		r->app = lc->app;
+		r->conn = conn;
+		client_address(r, conn);
+		*con_cls = r;
+		r->route = route_find(r, &path_known);
+		buf_init(&r->body, route_max_body(r));
+		if (!control_allowed(r))
+			return queue(r, 403, MHD_create_response_from_buffer(
+			    strlen("{\"error\":{\"code\":\"forbidden\",\"message\":"
+			    "\"the control API accepts only loopback clients until"
+			    " accounts are configured\"}}"),
+			    "{\"error\":{\"code\":\"forbidden\",\"message\":"
+			    "\"the control API accepts only loopback clients until"
+			    " accounts are configured\"}}", MHD_RESPMEM_PERSISTENT),
+			    "application/json");
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > route_max_body(r)) {
+			http_reply_error(r, 413, "too_large", "request body over "
+			    "%zu bytes", route_max_body(r));
+			return r->replied == 1 ? MHD_YES : MHD_NO;
+		}
+		if (r->route == NULL && !path_known) {
+			http_reply_error(r, 404, "not_found", "no such resource: %s",
+			    url);
+			return r->replied == 1 ? MHD_YES : MHD_NO;
+		}
+		if (r->route == NULL) {
+			http_reply_error(r, 405, "method_not_allowed",
+			    "%s is not allowed on %s", method, url);
+			return r->replied == 1 ? MHD_YES : MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!r->replied && !r->body_too_large &&
+		    buf_add(&r->body, upload_data, *upload_data_size) == -1) {
+			r->body_too_large = 1;
+			buf_free(&r->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->replied)
+		return r->replied == 1 ? MHD_YES : MHD_NO;
+	if (r->body_too_large)
+		http_reply_error(r, 413, "too_large", "request body over %zu bytes",
+		    route_max_body(r));
+	else
+		r->route->handler(r);
+	if (!r->replied) {
+		log_warnx("req %s %s %s: handler gave no answer", r->id, method,
+		    url);
+		http_reply_error(r, 500, "internal", "no response");
+	}
+	return r->replied == 1 ? MHD_YES : MHD_NO;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct listener_ctx *lc = cls;
+	struct request *r = *con_cls;
+	int cls_idx;
+
+	if (r == NULL)
+		return;
+	cls_idx = r->status / 100;
+	if (cls_idx < 0 || cls_idx > 5)
+		cls_idx = 0;
+	atomic_fetch_add(&lc->app->metrics.requests[listener_index(lc->kind)]
+	    [cls_idx], 1);
+	log_debug("req %s %s %s %s from %s: %d%s", r->id, lc->name, r->method,
+	    r->path, r->client, r->status,
+	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	buf_free(&r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void
+on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+static int
+make_sockaddr(const struct listen_addr *la, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	memset(ss, 0, sizeof *ss);
+	if (strchr(la->host, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)la->port);
+		if (inet_pton(AF_INET6, la->host, &in6->sin6_addr) != 1)
+			return -1;
+		*len = sizeof *in6;
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)la->port);
+		if (inet_pton(AF_INET, la->host, &in->sin_addr) != 1)
+			return -1;
+		*len = sizeof *in;
+	}
+	return 0;
+}
+
+/* Bound here, not by MHD, so that a busy port is a clear start-up error
+ * and IP_FREEBIND lets the boot listener come up before its bridge does. */
+static int
+listen_socket(const struct listen_addr *la, int freebind)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (make_sockaddr(la, &ss, &len) == -1)
+		return -1;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (freebind)
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof on);
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 1024) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+admin_socket(struct http *h, const char *state_dir)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(h->admin_path, sizeof h->admin_path,
+	    "%s/admin.sock", state_dir) >= sizeof h->admin_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", h->admin_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	unlink(h->admin_path);
+	/* umask makes the socket 0600 from birth: no window where others
+	 * could connect before a chmod. */
+	{
+		mode_t old = umask(0177);
+		int rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+
+		umask(old);
+		if (rc == -1)
+			goto err;
+	}
+	if (chmod(h->admin_path, 0600) == -1 || listen(fd, 64) == -1)
+		goto err;
+	return fd;
+err:
+	{
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+	}
+	return -1;
+}
+
+static struct MHD_Daemon *
+start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
+    unsigned threads, const char *cert, const char *key)
+{
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | extra_flags;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, lc },
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, 16384, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+		{ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL },
+		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+		    (void *)cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, lc,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+int
+http_start(struct bastion *app)
+{
+	struct http *h;
+	const struct config *c = app->cfg;
+	unsigned threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	int fd;
+
+	if (threads < 1)
+		threads = 1;
+	if (threads > 8)
+		threads = 8;
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return -1;
+	h->admin_fd = -1;
+	h->ctx_boot = (struct listener_ctx){ app, L_BOOT, "boot" };
+	h->ctx_control = (struct listener_ctx){ app, L_CONTROL, "control" };
+	h->ctx_admin = (struct listener_ctx){ app, L_ADMIN, "admin" };
+
+	if ((fd = listen_socket(&c->boot_listen, 1)) == -1) {
+		log_warn("boot listener %s:%d", c->boot_listen.host,
+		    c->boot_listen.port);
+		goto err_boot;
+	}
+	if ((h->boot = start_daemon(&h->ctx_boot, fd, 0, threads, NULL, NULL))
+	    == NULL) {
+		close(fd);
+		log_warnx("cannot start the boot listener");
+		goto err_boot;
+	}
+	if (ca_server_pem(app->ca, &h->tls_cert, &h->tls_key) == -1) {
+		log_warnx("no server certificate for the control listener");
+		goto err_control;
+	}
+	if ((fd = listen_socket(&c->control_listen, 0)) == -1) {
+		log_warn("control listener %s:%d", c->control_listen.host,
+		    c->control_listen.port);
+		goto err_control;
+	}
+	if ((h->control = start_daemon(&h->ctx_control, fd, MHD_USE_TLS,
+	    threads, h->tls_cert, h->tls_key)) == NULL) {
+		close(fd);
+		log_warnx("cannot start the control listener (TLS)");
+		goto err_control;
+	}
+	if ((fd = admin_socket(h, c->state_dir)) == -1) {
+		log_warn("admin socket %s", h->admin_path);
+		goto err_admin;
+	}
+	if ((h->admin = start_daemon(&h->ctx_admin, fd, 0, 1, NULL, NULL))
+	    == NULL) {
+		close(fd);
+		log_warnx("cannot start the admin socket listener");
+		goto err_admin;
+	}
+	app->http = h;
+	log_info("boot listener on http://%s:%d, control on https://%s:%d, "
+	    "admin socket %s", c->boot_listen.host, c->boot_listen.port,
+	    c->control_listen.host, c->control_listen.port, h->admin_path);
+	return 0;
+err_admin:
+	MHD_stop_daemon(h->control);
+err_control:
+	MHD_stop_daemon(h->boot);
+err_boot:
+	ca_pem_free(h->tls_cert, h->tls_key);
+	free(h);
+	return -1;
+}
+
+void
+http_stop(struct bastion *app)
+{
+	struct http *h = app->http;
+
+	if (h == NULL)
+		return;
+	MHD_stop_daemon(h->admin);
+	MHD_stop_daemon(h->control);
+	MHD_stop_daemon(h->boot);
+	unlink(h->admin_path);
+	ca_pem_free(h->tls_cert, h->tls_key);
+	free(h);
+	app->http = NULL;
+}

@@ -1,0 +1,297 @@
+/* main.c — bastion: start-up, the main loop (signals, dnsmasq
+ * supervision), reload and graceful stop. */
+#define LOG_SUBSYS "main"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "bastion.h"
+#include "ca.h"
+#include "db.h"
+#include "dnsmasq.h"
+#include "http.h"
+#include "log.h"
+#include "path.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bastion [-dFn] [-f config]\n"
+	    "  -f FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
+	    "  -d       foreground, debug log on stderr\n"
+	    "  -F       foreground, log on stderr (for systemd)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -V       print the version and exit\n");
+	exit(2);
+}
+
+static int
+load_config(const char *path, struct config *out)
+{
+	struct buf errors;
+	int rc;
+
+	buf_init(&errors, 1 << 20);
+	rc = config_load(path, out, &errors);
+	if (errors.len)
+		fputs(errors.data, stderr);
+	buf_free(&errors);
+	return rc;
+}
+
+/* mkdir -p with mode for every component we create. */
+static int
+make_dirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	char *p;
+
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -1;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* The pid file doubles as the single-instance lock. */
+static int
+pidfile_lock(const char *state_dir)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, n;
+
+	if (path_join(path, sizeof path, state_dir, "bastion.pid") == -1) {
+		log_warn("%s", state_dir);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644))
+	    == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		log_warnx("another bastion is running with state dir %s",
+		    state_dir);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, pid, (size_t)n) != n) {
+		log_warn("%s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+reload(struct bastion *app)
+{
+	struct config *next, *old;
+	int listeners_changed;
+
+	if ((next = malloc(sizeof *next)) == NULL) {
+		log_warnx("reload: out of memory");
+		return;
+	}
+	if (load_config(app->cfg->path, next) == -1) {
+		log_warnx("reload: %s has errors; keeping the running config",
+		    app->cfg->path);
+		free(next);
+		return;
+	}
+	listeners_changed = strcmp(next->state_dir, app->cfg->state_dir) ||
+	    memcmp(&next->boot_listen, &app->cfg->boot_listen,
+	    sizeof next->boot_listen) ||
+	    memcmp(&next->control_listen, &app->cfg->control_listen,
+	    sizeof next->control_listen) ||
+	    memcmp(next->names, app->cfg->names, sizeof next->names);
+	if (listeners_changed)
+		log_warnx("reload: listener addresses, names and the state dir "
+		    "change only at restart");
+	pthread_rwlock_wrlock(&app->cfg_lock);
+	old = app->cfg;
+	/* Keep what only a restart can change. */
+	next->state_dir[0] = '\0';
+	strcpy(next->state_dir, old->state_dir);
+	next->boot_listen = old->boot_listen;
+	next->control_listen = old->control_listen;
+	memcpy(next->names, old->names, sizeof next->names);
+	next->nnames = old->nnames;
+	app->cfg = next;
+	pthread_rwlock_unlock(&app->cfg_lock);
+	free(old);
+	log_set_debug(app->cfg->debug || log_is_debug());
+	if (dnsmasq_reload(app) == -1)
+		log_warnx("reload: dnsmasq keeps its previous configuration");
+	log_info("configuration reloaded from %s", app->cfg->path);
+}
+
+static int
+main_loop(struct bastion *app)
+{
+	sigset_t set;
+	struct pollfd pfd;
+	struct signalfd_siginfo si;
+	int sfd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
+		log_warn("signalfd");
+		return -1;
+	}
+	pfd.fd = sfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, 100) == -1 && errno != EINTR) {
+			log_warn("poll");
+			break;
+		}
+		while (read(sfd, &si, sizeof si) == sizeof si) {
+			switch (si.ssi_signo) {
+			case SIGTERM:
+			case SIGINT:
+				log_info("signal %d: stopping", si.ssi_signo);
+				close(sfd);
+				return 0;
+			case SIGHUP:
+				reload(app);
+				break;
+			case SIGCHLD:
+				break;	/* dnsmasq_tick reaps */
+			}
+		}
+		dnsmasq_tick(app);
+	}
+	close(sfd);
+	return -1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *path = CONFIG_DEFAULT_PATH;
+	struct bastion app;
+	sigset_t set;
+	int ch, debug = 0, foreground = 0, check = 0, lockfd, rc = 1;
+
+	while ((ch = getopt(argc, argv, "dFf:nV")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = foreground = 1;
+			break;
+		case 'F':
+			foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("bastion %s\n", BASTION_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	memset(&app, 0, sizeof app);
+	if ((app.cfg = malloc(sizeof *app.cfg)) == NULL)
+		return 1;
+	if (load_config(path, app.cfg) == -1)
+		return 1;
+	if (check) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	log_init(1, debug || app.cfg->debug, "bastion");
+	if (make_dirs(app.cfg->state_dir, 0750) == -1)
+		fatal("state dir %s", app.cfg->state_dir);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (!foreground)
+		log_init(0, debug || app.cfg->debug, "bastion");
+	umask(022);
+
+	/* Every thread inherits this mask, so signals reach only the
+	 * signalfd in the main loop. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((lockfd = pidfile_lock(app.cfg->state_dir)) == -1)
+		return 1;
+	pthread_rwlock_init(&app.cfg_lock, NULL);
+	app.started = time(NULL);
+	{
+		char dbpath[PATH_MAX];
+
+		if (path_join(dbpath, sizeof dbpath, app.cfg->state_dir,
+		    "bastion.db") == -1 || db_open(dbpath, &app.db) == -1)
+			fatalx("cannot open the database %s", dbpath);
+	}
+	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
+	    &app.ca) == -1)
+		fatalx("cannot set up the CA in %s/ca", app.cfg->state_dir);
+	if (http_start(&app) == -1)
+		goto err_http;
+	if (dnsmasq_start(&app) == -1)
+		goto err_dnsmasq;
+	atomic_store(&app.ready, 1);
+	{
+		char fp[CA_FINGERPRINT_LEN];
+
+		ca_fingerprint(app.ca, fp);
+		log_info("bastion %s ready (CA %s)", BASTION_VERSION, fp);
+	}
+	rc = main_loop(&app) == 0 ? 0 : 1;
+	atomic_store(&app.ready, 0);
+	dnsmasq_stop(&app);
+err_dnsmasq:
+	http_stop(&app);
+err_http:
+	ca_close(app.ca);
+	db_close(app.db);
+	{
+		char pidpath[PATH_MAX];
+
+		if (path_join(pidpath, sizeof pidpath, app.cfg->state_dir,
+		    "bastion.pid") == 0)
+			unlink(pidpath);
+	}
+	close(lockfd);
+	free(app.cfg);
+	pthread_rwlock_destroy(&app.cfg_lock);
+	log_info("stopped");
+	return rc;
+}

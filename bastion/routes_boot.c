@@ -1,0 +1,197 @@
+/* routes_boot.c — the plain-HTTP boot listener: iPXE scripts, boot
+ * artifacts and the discovery report. Nothing here is an operator API. */
+#define LOG_SUBSYS "boot"
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ca.h"
+#include "db.h"
+#include "discover.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "path.h"
+
+static void
+reply_script(struct request *r, struct buf *b)
+{
+	http_reply_text(r, 200, "text/plain; charset=utf-8", b->data, b->len);
+}
+
+static void
+get_boot_ipxe(struct request *r)
+{
+	const struct config *c = bastion_config_acquire(r->app);
+	struct buf b;
+
+	buf_init(&b, 4096);
+	if (dispatch_script_chain(c, &b) == 0)
+		reply_script(r, &b);
+	else
+		http_reply_error(r, 500, "internal", "cannot render boot.ipxe");
+	bastion_config_release(r->app);
+	buf_free(&b);
+}
+
+static int
+discovery_present(const struct config *c)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (path_join(path, sizeof path, c->discovery_dir, "vmlinuz") == -1 ||
+	    stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		return 0;
+	if (path_join(path, sizeof path, c->discovery_dir, "initrd.img") == -1)
+		return 0;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void
+get_dispatch(struct request *r)
+{
+	const struct config *c;
+	struct boot_info bi;
+	struct machine m;
+	enum boot_action a;
+	const char *why;
+	struct buf b;
+	int created;
+
+	if (dispatch_parse(http_query(r, "mac"), http_query(r, "uuid"),
+	    http_query(r, "serial"), http_query(r, "arch"),
+	    http_query(r, "platform"), http_query(r, "ip"), &bi, &why) == -1) {
+		http_reply_error(r, 400, "bad_request", "%s", why);
+		return;
+	}
+	if (db_machine_boot(r->app->db, &bi, &m, &created) != DB_OK) {
+		http_reply_error(r, 500, "internal", "cannot record the boot");
+		return;
+	}
+	atomic_fetch_add(&r->app->metrics.dispatches, 1);
+	c = bastion_config_acquire(r->app);
+	a = dispatch_decide(m.state, c->idle_action,
+	    m.state == MS_DISCOVERING ? discovery_present(c) : 0);
+	if (created)
+		log_info("req %s: new machine %s (%s, %s) from %s", r->id, m.mac,
+		    bi.platform, bi.arch, r->client);
+	log_debug("req %s: %s is %s -> %s", r->id, m.mac,
+	    machine_state_name(m.state), dispatch_action_name(a));
+	buf_init(&b, 16384);
+	if (dispatch_script(c, &m, a, &b) == 0)
+		reply_script(r, &b);
+	else
+		http_reply_error(r, 500, "internal", "cannot render the script");
+	bastion_config_release(r->app);
+	buf_free(&b);
+}
+
+static void
+get_discovery_file(struct request *r)
+{
+	const char *name = r->params[0];
+	const struct config *c;
+	char path[PATH_MAX];
+	int rc;
+
+	/* Only these two names: nothing from the URL reaches the path. */
+	if (strcmp(name, "vmlinuz") != 0 && strcmp(name, "initrd.img") != 0) {
+		http_reply_error(r, 404, "not_found", "no such boot file");
+		return;
+	}
+	c = bastion_config_acquire(r->app);
+	rc = path_join(path, sizeof path, c->discovery_dir,
+	    name[0] == 'v' ? "vmlinuz" : "initrd.img");
+	bastion_config_release(r->app);
+	if (rc == -1)
+		http_reply_error(r, 500, "internal", "discovery_dir is too long");
+	else
+		http_reply_file(r, path, "application/octet-stream");
+}
+
+static void
+get_ipxe_file(struct request *r)
+{
+	static const char *const allowed[] = { "ipxe.efi", "snponly.efi",
+	    "undionly.kpxe", NULL };
+	const struct config *c;
+	char path[PATH_MAX];
+	int i, rc;
+
+	for (i = 0; allowed[i]; i++)
+		if (strcmp(r->params[0], allowed[i]) == 0)
+			break;
+	if (allowed[i] == NULL) {
+		http_reply_error(r, 404, "not_found", "no such boot file");
+		return;
+	}
+	c = bastion_config_acquire(r->app);
+	rc = path_join(path, sizeof path, c->ipxe_dir, allowed[i]);
+	bastion_config_release(r->app);
+	if (rc == -1)
+		http_reply_error(r, 500, "internal", "ipxe_dir is too long");
+	else
+		http_reply_file(r, path, "application/efi");
+}
+
+static void
+post_discover(struct request *r)
+{
+	json_t *body, *report = NULL, *old = NULL;
+	const char *mac;
+	struct machine m;
+	struct buf diff;
+	char why[256];
+	int rc;
+
+	if ((body = http_body_json(r)) == NULL)
+		return;
+	if (discover_validate(body, &report, why, sizeof why) == -1) {
+		http_reply_error(r, 422, "invalid_report", "%s", why);
+		goto out;
+	}
+	mac = json_string_value(json_object_get(report, "mac"));
+	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
+		http_reply_error(r, 404, "unknown_machine", "%s never network-"
+		    "booted here; a report must follow a boot", mac);
+		goto out;
+	}
+	buf_init(&diff, 1024);
+	if (db_hardware_get(r->app->db, mac, &old) == DB_OK)
+		discover_diff(old, report, &diff);
+	rc = db_hardware_store(r->app->db, mac, report,
+	    old == NULL ? "hardware reported" : diff.len ? diff.data :
+	    "hardware re-reported, unchanged");
+	buf_free(&diff);
+	if (rc != DB_OK) {
+		http_reply_error(r, 500, "internal", "cannot store the report");
+		goto out;
+	}
+	atomic_fetch_add(&r->app->metrics.discover_reports, 1);
+	log_info("req %s: hardware report for %s from %s", r->id, mac, r->client);
+	http_reply_json(r, 200, json_pack("{s:s, s:s}", "mac", mac, "state",
+	    m.state == MS_DISCOVERING ? "discovered" : machine_state_name(m.state)));
+out:
+	json_decref(old);
+	json_decref(report);
+	json_decref(body);
+}
+
+static void
+get_ca_pem(struct request *r)
+{
+	const char *pem = ca_cert_pem(r->app->ca);
+
+	http_reply_text(r, 200, "application/x-pem-file", pem, strlen(pem));
+}
+
+const struct route routes_boot[] = {
+	{ L_BOOT, "GET", "/boot.ipxe", get_boot_ipxe, 0 },
+	{ L_BOOT, "GET", "/dispatch", get_dispatch, 0 },
+	{ L_BOOT, "GET", "/boot/discovery/{name}", get_discovery_file, 0 },
+	{ L_BOOT, "GET", "/boot/{name}", get_ipxe_file, 0 },
+	{ L_BOOT, "POST", "/api/v1/discover", post_discover, DISCOVER_MAX_BODY },
+	{ L_BOOT | L_CONTROL | L_ADMIN, "GET", "/ca.pem", get_ca_pem, 0 },
+	{ 0, NULL, NULL, NULL, 0 },
+};

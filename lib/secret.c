@@ -1,0 +1,53 @@
+/* secret.c — random tokens and hashing with OpenSSL. */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "secret.h"
+
+static void
+to_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+secret_random_hex(char out[SECRET_HEXLEN])
+{
+	unsigned char r[32];
+
+	if (RAND_bytes(r, sizeof r) != 1)
+		return -1;
+	to_hex(r, sizeof r, out);
+	OPENSSL_cleanse(r, sizeof r);
+	return 0;
+}
+
+void
+secret_sha256_hex(const char *s, size_t len, char out[SECRET_HEXLEN])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL);
+	to_hex(md, 32, out);
+}
+
+int
+secret_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return 0;
+	return CRYPTO_memcmp(a, b, la) == 0;
+}

@@ -1,0 +1,29 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
+from harness import Bastion  # noqa: E402
+
+
+@pytest.fixture
+def bastion():
+    b = Bastion().start()
+    try:
+        yield b
+    finally:
+        b.cleanup()
+
+
+@pytest.fixture
+def make_bastion():
+    made = []
+
+    def make(**kw):
+        b = Bastion(**kw)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.cleanup()

@@ -1,0 +1,235 @@
+"""Start a real bastion with a temporary state dir and talk to it.
+
+Used by the integration and e2e suites and by bench/. Everything runs in
+the current network namespace; tests/run.sh puts the integration suite in
+a fresh one with a bridge `bastion0` (10.77.0.1/24) that has no ports.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BASTION_BUILD", os.path.join(ROOT, "build"))
+BIN = os.path.join(BUILD, "bin")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:", "UndefinedBehaviorSanitizer")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:200])
+
+
+def _request(conn, method, path, body=None, headers=None):
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        return Response(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()
+
+
+DEFAULT_CONF = """\
+[bastion]
+state_dir = {state}
+debug = yes
+[boot]
+listen = {boot_host}:{boot_port}
+interface = {interface}
+dhcp_mode = {dhcp_mode}
+dhcp_range = 10.77.0.100,10.77.0.200,1h
+discovery_dir = {discovery_dir}
+[control]
+listen = 127.0.0.1:{control_port}
+names = localhost,127.0.0.1,10.77.0.1
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Bastion:
+    """One bastion daemon. start()/stop() may be called repeatedly; the
+    state dir survives restarts until cleanup()."""
+
+    def __init__(self, boot_host="10.77.0.1", boot_port=None, dhcp_mode="full",
+                 interface="bastion0", discovery_dir=None, extra_conf="",
+                 state=None):
+        self.tmp = tempfile.mkdtemp(prefix="bastion-test-")
+        self.state = state or os.path.join(self.tmp, "state")
+        self.boot_host = boot_host
+        self.boot_port = boot_port or free_port()
+        self.control_port = free_port()
+        self.discovery_dir = discovery_dir or os.path.join(self.tmp, "discovery")
+        self.conf = os.path.join(self.tmp, "bastion.conf")
+        with open(self.conf, "w") as f:
+            f.write(DEFAULT_CONF.format(
+                state=self.state, boot_host=boot_host, boot_port=self.boot_port,
+                interface=interface, dhcp_mode=dhcp_mode,
+                discovery_dir=self.discovery_dir,
+                control_port=self.control_port) + extra_conf)
+        self.proc = None
+        self.log_path = os.path.join(self.tmp, "bastion.log")
+        self.logs = []
+
+    # --- process --------------------------------------------------------
+    def start(self, wait=True):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "bastion"), "-d", "-f", self.conf],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("bastion exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                if self.admin("GET", "/api/v1/readyz").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("bastion not ready after %ss:\n%s" % (timeout, self.log()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, expect_clean=True):
+        """SIGTERM, wait, and check the exit: a clean exit and no sanitizer
+        report is part of every test that starts bastion."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("bastion did not stop on SIGTERM:\n" + self.log())
+        rc = self.proc.returncode
+        self.proc = None
+        text = self.log()
+        if expect_clean:
+            for marker in SANITIZER_MARKERS:
+                assert marker not in text, "sanitizer report:\n" + text[-6000:]
+            assert rc == 0, "bastion exited %d:\n%s" % (rc, text[-4000:])
+        return rc
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def dnsmasq_pid(self):
+        st = self.admin("GET", "/api/v1/readyz").json()
+        return st["dnsmasq"].get("pid")
+
+    # --- clients --------------------------------------------------------
+    @property
+    def admin_sock(self):
+        return os.path.join(self.state, "admin.sock")
+
+    @property
+    def ca_pem(self):
+        return os.path.join(self.state, "ca", "ca.pem")
+
+    def boot(self, method, path, body=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection(self.boot_host, self.boot_port, timeout=timeout)
+        return _request(conn, method, path, body, headers)
+
+    def control(self, method, path, body=None, headers=None, timeout=10,
+                host="127.0.0.1"):
+        ctx = ssl.create_default_context(cafile=self.ca_pem)
+        conn = http.client.HTTPSConnection(host, self.control_port, context=ctx,
+                                           timeout=timeout)
+        return _request(conn, method, path, body, headers)
+
+    def admin(self, method, path, body=None, headers=None, timeout=10):
+        return _request(UnixHTTPConnection(self.admin_sock, timeout), method, path,
+                        body, headers)
+
+    def ctl(self, *args, input=None, env=None, timeout=30):
+        e = dict(os.environ)
+        e.pop("BASTION_URL", None)
+        e["BASTION_SOCKET"] = self.admin_sock
+        if env:
+            e.update(env)
+        return subprocess.run([os.path.join(BIN, "bastionctl")] + list(args),
+                              input=input, capture_output=True, text=True,
+                              env=e, timeout=timeout)
+
+    # --- helpers --------------------------------------------------------
+    def dispatch(self, mac, **params):
+        q = "&".join("%s=%s" % (k, v) for k, v in dict(mac=mac, **params).items())
+        return self.boot("GET", "/dispatch?" + q)
+
+
+def sample_report(mac, **over):
+    r = {
+        "mac": mac, "boot_mac": mac, "firmware": "bios",
+        "cpu": {"model": "QEMU Virtual CPU", "sockets": 1, "cores": 2, "threads": 2},
+        "memory": {"total_bytes": 1073741824},
+        "disks": [{"name": "vda", "size_bytes": 8589934592, "model": "",
+                   "serial": "disk0", "rotational": False}],
+        "nics": [{"name": "eth0", "mac": mac, "driver": "virtio_net",
+                  "speed_mbps": -1, "boot": True}],
+        "dmi": {"vendor": "QEMU", "product": "Standard PC", "serial": "",
+                "uuid": "00000000-0000-0000-0000-000000000001"},
+    }
+    r.update(over)
+    return r

@@ -1,0 +1,136 @@
+#!/bin/bash
+# The test driver behind `make test`: runs the suites, counts, and ends
+# with one line "total: N passed, M failed". Exit status 0 only if
+# nothing failed.
+#   tests/run.sh all | unit | integration | e2e | sanitize | fuzz | analyze
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=/usr/bin/python3
+PASSED=0
+FAILED=0
+SUITES_FAILED=""
+
+note() { printf '\n=== %s ===\n' "$*"; }
+
+count() {	# count SUITE PASSED FAILED
+	PASSED=$((PASSED + $2))
+	FAILED=$((FAILED + $3))
+	if [ "$3" -ne 0 ]; then SUITES_FAILED="$SUITES_FAILED $1"; fi
+	printf -- '--- %s: %d passed, %d failed\n' "$1" "$2" "$3"
+}
+
+# cmocka binaries in $1/tests
+run_unit() {
+	local dir=$1 name=$2 p=0 f=0 out t n
+	note "$name"
+	for t in "$dir"/tests/test_*; do
+		[ -x "$t" ] || continue
+		out=$("$t" 2>&1); rc=$?
+		printf '%s\n' "$out" | grep -E '^\[ +(PASSED|FAILED) +\]|^\[  (FAILED|ERROR) ' || true
+		n=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+		p=$((p + n))
+		n=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+		if [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then n=1; printf '%s\n' "$out" | tail -20; fi
+		if [ "$n" -ne 0 ]; then printf '%s\n' "$out" | grep -B2 -A8 -E 'FAILED|ERROR|Sanitizer' | head -60; fi
+		f=$((f + n))
+	done
+	count "$name" "$p" "$f"
+}
+
+# pytest inside a fresh network namespace: bastion, dnsmasq and every
+# client run there, on a bridge with no ports, so nothing leaves it.
+run_pytest() {
+	local name=$1 build=$2; shift 2
+	local ns="bst-$name-$$" out rc p f
+	note "$name"
+	ip netns add "$ns" || { count "$name" 0 1; return; }
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add bastion0 type bridge
+	ip -n "$ns" addr add 10.77.0.1/24 dev bastion0
+	# A ULA lets dnsmasq send router advertisements, so iPXE does not
+	# wait ~13 s for IPv6 (LAB.md).
+	ip -n "$ns" addr add fd77::1/64 dev bastion0 nodad
+	ip -n "$ns" link set bastion0 up
+	out=$(ip netns exec "$ns" env BASTION_BUILD="$build" BASTION_NETNS="$ns" \
+	    PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest -p no:cacheprovider -q -rfE "$@" 2>&1)
+	rc=$?
+	ip netns del "$ns" 2>/dev/null
+	printf '%s\n' "$out" | tail -40
+	p=$(printf '%s\n' "$out" | tail -1 | grep -o '[0-9]* passed' | grep -o '[0-9]*' || true)
+	f=$(printf '%s\n' "$out" | tail -1 | grep -oE '[0-9]* (failed|error)' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
+	p=${p:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$name: no test ran"; fi
+	count "$name" "$p" "$f"
+}
+
+run_e2e() {
+	run_pytest e2e "$ROOT/build" tests/e2e
+}
+
+run_sanitize() {
+	note "build (ASan+UBSan)"
+	if ! make -s sanitize >/tmp/bastion-asan-build.$$ 2>&1; then
+		tail -30 /tmp/bastion-asan-build.$$
+		rm -f /tmp/bastion-asan-build.$$
+		count "asan-build" 0 1
+		return
+	fi
+	rm -f /tmp/bastion-asan-build.$$
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	run_unit build/asan "unit (ASan+UBSan)"
+	run_pytest integration-asan "$ROOT/build/asan" tests/integration
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+}
+
+run_fuzz() {
+	note "fuzz (short)"
+	if ! make -s fuzz-build >/tmp/bastion-fuzz-build.$$ 2>&1; then
+		tail -30 /tmp/bastion-fuzz-build.$$
+		rm -f /tmp/bastion-fuzz-build.$$
+		count fuzz 0 1
+		return
+	fi
+	rm -f /tmp/bastion-fuzz-build.$$
+	local p=0 f=0 t
+	for t in build/fuzz/bin/fuzz_*; do
+		[ -x "$t" ] || continue
+		if tests/fuzz/run.sh "$(basename "$t" | sed 's/^fuzz_//')" "${FUZZ_SECONDS:-20}"; then
+			p=$((p + 1))
+		else
+			f=$((f + 1))
+		fi
+	done
+	count fuzz "$p" "$f"
+}
+
+run_analyze() {
+	note "static analysis"
+	if tests/analyze.sh; then count analyze 1 0; else count analyze 0 1; fi
+}
+
+what=${1:-all}
+case "$what" in
+unit) run_unit build unit ;;
+integration) run_pytest integration "$ROOT/build" tests/integration ;;
+e2e) run_e2e ;;
+sanitize) run_sanitize ;;
+fuzz) run_fuzz ;;
+analyze) run_analyze ;;
+all)
+	run_unit build unit
+	run_pytest integration "$ROOT/build" tests/integration
+	run_e2e
+	run_sanitize
+	run_fuzz
+	run_analyze
+	;;
+*) echo "usage: $0 all|unit|integration|e2e|sanitize|fuzz|analyze" >&2; exit 2 ;;
+esac
+
+echo
+[ -n "$SUITES_FAILED" ] && echo "failing suites:$SUITES_FAILED"
+echo "total: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
