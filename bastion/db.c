@@ -215,8 +215,8 @@ db_schema_version(struct db *db)
 	return v;
 }
 
-#define MACHINE_COLS "mac, state, uuid, serial, arch, platform, ip, hostname, " \
-	"created_ms, updated_ms, last_boot_ms, boot_count"
+#define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
+	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count"
 
 static void
 machine_from_row(sqlite3_stmt *st, struct machine *m)

@@ -211,7 +211,7 @@ http_reply_file(struct request *r, const char *path, const char *ctype)
 	struct stat st;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			http_reply_error(r, 404, "not_found", "%s is not installed",
 			    r->path);
@@ -493,20 +493,31 @@ start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
 {
 	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | extra_flags;
-	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_LISTEN_SOCKET, fd, NULL },
-		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, lc },
-		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
-		{ MHD_OPTION_CONNECTION_LIMIT, 16384, NULL },
-		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
-		{ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL },
-		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
-		    (void *)cert },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key },
-		{ MHD_OPTION_END, 0, NULL },
-	};
+	struct MHD_OptionItem opts[12];
+	int n = 0;
 
+	/* The logger must come first or MHD logs the other options itself. */
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
+	    (intptr_t)on_mhd_error, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
+	    (intptr_t)on_completed, lc };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60,
+	    NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, 16384,
+	    NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    64 * 1024, NULL };
+	if (threads > 1)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+		    threads, NULL };
+	if (cert) {
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+		    (void *)cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+		    (void *)key };
+	}
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, lc,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }

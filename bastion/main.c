@@ -237,7 +237,8 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	if (!foreground)
 		log_init(0, debug || app.cfg->debug, "bastion");
-	umask(022);
+	/* State files (database, keys) are private unless made otherwise. */
+	umask(077);
 
 	/* Every thread inherits this mask, so signals reach only the
 	 * signalfd in the main loop. */

@@ -148,6 +148,18 @@ lease_to_json(const struct lease *l)
 	    "expires", (json_int_t)l->expires);
 }
 
+/* A JSON string without embedded NULs, or NULL. */
+static const char *
+lease_json_str(const json_t *v)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return NULL;
+	s = json_string_value(v);
+	return json_string_length(v) == strlen(s) ? s : NULL;
+}
+
 int
 lease_from_json(const json_t *j, struct lease *out, const char **why)
 {
@@ -161,34 +173,30 @@ lease_from_json(const json_t *j, struct lease *out, const char **why)
 		*why = "lease must be a JSON object";
 		return -1;
 	}
-	v = json_object_get(j, "action");
-	if (!json_is_string(v) || !lease_action_ok(json_string_value(v))) {
+	s = lease_json_str(json_object_get(j, "action"));
+	if (s == NULL || !lease_action_ok(s)) {
 		*why = "action must be \"add\", \"old\" or \"del\"";
 		return -1;
 	}
-	strcpy(l.action, json_string_value(v));
-	v = json_object_get(j, "mac");
-	if (!json_is_string(v) ||
-	    mac_normalize(json_string_value(v), l.mac) == -1) {
+	strcpy(l.action, s);
+	s = lease_json_str(json_object_get(j, "mac"));
+	if (s == NULL || mac_normalize(s, l.mac) == -1) {
 		*why = "mac must be an Ethernet MAC address";
 		return -1;
 	}
-	v = json_object_get(j, "ip");
-	if (!json_is_string(v) ||
-	    lease_ip_normalize(json_string_value(v), l.ip) == -1) {
+	s = lease_json_str(json_object_get(j, "ip"));
+	if (s == NULL || lease_ip_normalize(s, l.ip) == -1) {
 		*why = "ip must be an IP address";
 		return -1;
 	}
 	v = json_object_get(j, "hostname");
 	if (v != NULL && !json_is_null(v)) {
-		if (!json_is_string(v)) {
+		if ((s = lease_json_str(v)) == NULL) {
 			*why = "hostname must be a string or null";
 			return -1;
 		}
-		s = json_string_value(v);
 		if (s[0] != '\0') {
-			if (json_string_length(v) != strlen(s) ||
-			    !lease_label_ok(s)) {
+			if (!lease_label_ok(s)) {
 				*why = "hostname is not an RFC 1123 label "
 				    "(1-63 letters, digits, hyphens)";
 				return -1;

@@ -1,0 +1,160 @@
+/* ctl.h — bastionctl: the API client (ctl_http.c), argument parsing and
+ * dispatch (ctl_main.c), output helpers (ctl_out.c) and the command tables
+ * of ctl_machines.c, ctl_config.c and ctl_misc.c. */
+#ifndef BASTION_CTL_H
+#define BASTION_CTL_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+
+#define CTL_DEFAULT_SOCKET	"/var/lib/bastion/admin.sock"
+#define CTL_MAX_RESPONSE	(16 * 1024 * 1024)
+#define CTL_TIMEOUT_MS		60000L
+
+/* Exit codes (DESIGN §9). */
+enum {
+	CTL_OK = 0,
+	CTL_ERR = 1,
+	CTL_USAGE = 2,
+};
+
+struct ctl_http;
+
+/* Where and how to reach bastion; filled by ctl_main.c. */
+struct ctl {
+	const char	*socket;	/* admin socket, or NULL */
+	const char	*server;	/* base URL, or NULL (exactly one is set) */
+	const char	*token;		/* Bearer token, or NULL */
+	const char	*cacert;	/* CA bundle for HTTPS, or NULL */
+	long		 timeout_ms;	/* whole request; 0: CTL_TIMEOUT_MS */
+	int		 quiet_errors;	/* ctl_http: do not print failures */
+	struct ctl_http	*http;		/* lazily created by ctl_http.c */
+};
+
+/* --- ctl_http.c ------------------------------------------------------- */
+
+enum ctl_fail {
+	CTL_FAIL_NONE,
+	CTL_FAIL_CONNECT,	/* no answer at all (connect, TLS, timeout) */
+	CTL_FAIL_SERVER,	/* an HTTP error status */
+	CTL_FAIL_LOCAL,		/* bad response, out of memory, interrupted */
+};
+
+/*
+ * One request. path starts with "/" and is already escaped (see
+ * ctl_escape). body, when not NULL, is sent as JSON. On a 2xx answer the
+ * body is parsed into *out (the caller owns it; out may be NULL to
+ * discard it) and 0 is returned. Otherwise an explanation is printed on
+ * stderr ("bastionctl: <server message>", unless quiet_errors) and -1 is
+ * returned; *fail (may be NULL) and *status (may be NULL) say what
+ * happened.
+ */
+int	ctl_request(struct ctl *, const char *method, const char *path,
+	    const json_t *body, json_t **out, enum ctl_fail *fail, long *status);
+/* Same, but hands back the raw 2xx body (for text endpoints). */
+int	ctl_request_raw(struct ctl *, const char *method, const char *path,
+	    const json_t *body, struct buf *out, enum ctl_fail *fail,
+	    long *status);
+/* curl_easy_escape into a malloc'd string (free() it), or NULL. */
+char	*ctl_escape(const char *);
+/* Set by SIGINT/SIGTERM while a command wants to stop cleanly (watch);
+ * an interrupted transfer fails with CTL_FAIL_LOCAL. */
+extern volatile sig_atomic_t ctl_interrupted;
+void	ctl_http_free(struct ctl *);
+
+/* --- ctl_main.c: commands and their arguments --------------------------- */
+
+struct ctl_command;
+typedef int (*ctl_run)(struct ctl *, const struct ctl_command *, int argc,
+    char *argv[]);
+
+struct ctl_command {
+	const char	*noun;
+	const char	*verb;		/* NULL: the noun alone is the command */
+	const char	*synopsis;	/* arguments after noun [verb] */
+	const char	*help;		/* one line */
+	ctl_run		 run;
+	int		 min_args;	/* positional arguments */
+	int		 max_args;
+	int		 hidden;	/* not in the usage text */
+};
+
+/* Command tables, each ending with a zeroed entry. */
+extern const struct ctl_command ctl_machines_commands[];
+extern const struct ctl_command ctl_config_commands[];
+extern const struct ctl_command ctl_misc_commands[];
+
+/* One option of a command: --name, --name=value or --name value. */
+struct ctl_opt {
+	const char	 *name;
+	const char	**value;	/* takes a value, stored here */
+	int		 *flag;		/* or is a flag, set to 1 */
+};
+
+#define CTL_MAX_POS	8
+
+struct ctl_args {
+	const char	*pos[CTL_MAX_POS];	/* positional, in order */
+	int		 npos;
+	int		 rc;	/* exit code when ctl_parse_args said stop */
+};
+
+/*
+ * Parse argv (argv[0] is the verb, or the noun for verb-less commands)
+ * against opts (ending with a zeroed entry; --help/-h is implied) and the
+ * command's min_args/max_args. Options may come before or after
+ * positional arguments; "--" ends them. Returns 0 to go on, or -1 to
+ * stop with a->rc: CTL_OK after --help (usage on stdout), CTL_USAGE after
+ * a usage error (message and usage on stderr).
+ */
+int	ctl_parse_args(const struct ctl_command *, int argc, char *argv[],
+	    const struct ctl_opt *, struct ctl_args *a);
+/* Print "bastionctl: <message>" and the command's usage on stderr;
+ * returns CTL_USAGE. */
+int	ctl_usage_error(const struct ctl_command *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* A non-negative decimal integer up to max, or -1. */
+int	ctl_parse_count(const char *, long long max, long long *out);
+
+/* --- ctl_out.c: output ------------------------------------------------ */
+
+/* "bastionctl: <message>" on stderr; returns CTL_ERR. */
+int	ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	ctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Pretty-print a JSON value on stdout followed by a newline. */
+int	ctl_print_json(const json_t *);
+
+/* String member, "" when absent or not a string. */
+const char	*ctl_jstr(const json_t *, const char *key);
+/* Integer member, def when absent or not an integer. */
+long long	 ctl_jint(const json_t *, const char *key, long long def);
+
+/* Human sizes: 1073741824 -> "1.0 GiB"; negative -> "-". */
+void	ctl_fmt_size(char *out, size_t len, long long bytes);
+/* API timestamp ("2024-05-01T12:00:00.000Z") as local
+ * "2024-05-01 14:00:00"; "-" when NULL or unparsable. */
+void	ctl_fmt_time(char *out, size_t len, const char *iso);
+/* "[#####-----] 50%" */
+void	ctl_fmt_progress(char *out, size_t len, long long percent);
+/* Copy s for a terminal: control characters and invalid UTF-8 become
+ * '?', "" becomes "-" when dash is set. Returns out. */
+char	*ctl_clean(const char *s, char *out, size_t len, int dash);
+
+/* Aligned columns; every cell is cleaned; the last column is not padded. */
+struct ctl_table;
+struct ctl_table *ctl_table_new(int ncols, ...);	/* headers */
+/* Add a row: exactly ncols strings (NULL or "" is shown as "-"). */
+int	ctl_table_row(struct ctl_table *, ...);
+void	ctl_table_print(struct ctl_table *, FILE *);
+void	ctl_table_free(struct ctl_table *);
+
+/* Flush stdout; CTL_ERR with a message if writing failed. */
+int	ctl_finish_output(int rc);
+
+#endif

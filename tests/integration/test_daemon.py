@@ -1,0 +1,190 @@
+"""Daemon behaviour: control listener TLS, admin socket, config check mode,
+reload, restart keeps state, single instance, metrics and health."""
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import time
+
+from harness import BIN, Bastion, sample_report
+
+MAC = "52:54:00:00:00:42"
+
+
+def test_control_listener_uses_its_own_ca(bastion):
+    r = bastion.control("GET", "/api/v1/healthz")
+    assert r.status == 200 and r.json() == {"status": "ok"}
+    ctx = ssl.create_default_context(cafile=bastion.ca_pem)
+    with socket.create_connection(("127.0.0.1", bastion.control_port)) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as t:
+            cert = t.getpeercert()
+    sans = {v for _, v in cert["subjectAltName"]}
+    assert {"localhost", "127.0.0.1", "10.77.0.1"} <= sans
+    # The CA certificate is an EC P-256 CA; its key is 0600 and never served.
+    out = subprocess.run(["openssl", "x509", "-in", bastion.ca_pem, "-noout", "-text"],
+                         capture_output=True, text=True).stdout
+    assert "prime256v1" in out and "CA:TRUE" in out
+    key = os.path.join(bastion.state, "ca", "ca.key")
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    for path in ("/ca.key", "/ca/ca.key", "/boot/ca.key"):
+        assert bastion.boot("GET", path).status == 404
+
+
+def test_plain_http_to_control_listener_fails(bastion):
+    with socket.create_connection(("127.0.0.1", bastion.control_port), timeout=5) as s:
+        s.sendall(b"GET /api/v1/healthz HTTP/1.0\r\n\r\n")
+        data = s.recv(100)
+    assert b"200 OK" not in data
+
+
+def test_admin_socket_is_private(bastion):
+    assert stat.S_IMODE(os.stat(bastion.admin_sock).st_mode) == 0o600
+    assert bastion.admin("GET", "/api/v1/healthz").status == 200
+
+
+def test_control_api_refuses_non_loopback_clients(make_bastion):
+    b = make_bastion(extra_conf="")
+    # Listen on every address, then come in over the bridge address.
+    with open(b.conf) as f:
+        conf = f.read().replace("listen = 127.0.0.1:", "listen = 0.0.0.0:")
+    with open(b.conf, "w") as f:
+        f.write(conf)
+    b.start()
+    r = b.control("GET", "/api/v1/machines", host="10.77.0.1")
+    assert r.status == 403 and r.json()["error"]["code"] == "forbidden"
+    assert b.control("GET", "/api/v1/machines").status == 200
+
+
+def test_machines_api(bastion):
+    assert bastion.control("GET", "/api/v1/machines").json() == []
+    bastion.dispatch(MAC)
+    lst = bastion.control("GET", "/api/v1/machines").json()
+    assert [m["mac"] for m in lst] == [MAC] and lst[0]["state"] == "discovering"
+    assert bastion.control("GET", "/api/v1/machines?state=discovered").json() == []
+    assert bastion.control("GET", "/api/v1/machines?state=bogus").status == 400
+    assert bastion.control("GET", "/api/v1/machines/5254.0000.0042").json()["mac"] == MAC
+    assert bastion.control("GET", "/api/v1/machines/not-a-mac").status == 400
+    r = bastion.control("GET", "/api/v1/machines/52:54:00:00:00:43")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found"
+    assert bastion.control("GET", "/api/v1/machines/%s/events?limit=x" % MAC).status == 400
+    assert bastion.control("DELETE", "/api/v1/machines/" + MAC).json() == {"forgotten": MAC}
+    assert bastion.control("DELETE", "/api/v1/machines/" + MAC).status == 404
+    assert bastion.control("GET", "/api/v1/machines").json() == []
+    assert bastion.control("PATCH", "/api/v1/machines/" + MAC).status == 405
+
+
+def test_health_ready_metrics(bastion):
+    r = bastion.admin("GET", "/api/v1/readyz")
+    assert r.status == 200
+    body = r.json()
+    assert body["ready"] and body["dnsmasq"]["running"] and body["dnsmasq"]["pid"]
+    bastion.dispatch(MAC)
+    bastion.boot("GET", "/nope")
+    text = bastion.admin("GET", "/api/v1/metrics").text
+    assert 'bastion_machines{state="discovering"} 1' in text
+    assert 'bastion_machines{state="discovered"} 0' in text
+    assert "bastion_dispatch_total 1" in text
+    assert 'bastion_http_requests_total{listener="boot",code="4xx"} 1' in text
+    assert "bastion_dnsmasq_restarts_total 0" in text
+
+
+def test_restart_keeps_state_and_ca(bastion):
+    bastion.dispatch(MAC)
+    bastion.boot("POST", "/api/v1/discover", sample_report(MAC))
+    with open(bastion.ca_pem) as f:
+        ca = f.read()
+    bastion.stop()
+    bastion.start()
+    m = bastion.admin("GET", "/api/v1/machines/" + MAC).json()
+    assert m["state"] == "discovered" and m["hardware"]["memory"]["total_bytes"] == 1073741824
+    with open(bastion.ca_pem) as f:
+        assert f.read() == ca
+
+
+def test_second_instance_refuses_the_same_state_dir(bastion):
+    p = subprocess.run([os.path.join(BIN, "bastion"), "-d", "-f", bastion.conf],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert "another bastion is running" in p.stderr
+    assert bastion.admin("GET", "/api/v1/healthz").status == 200
+
+
+def test_check_mode_reports_every_error_with_its_line(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[bastion]\nstate_dir = relative\n[boot]\n  listen = 10.0.0.1\n"
+                    "  dhcp_mode = sideways\n[nope]\nkey = 1\n[control]\nnames = ,\n")
+    p = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", str(conf)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith("%s:2: bastion.state_dir" % conf)
+    assert lines[1].startswith("%s:4: boot.listen" % conf)
+    assert lines[2].startswith("%s:5: boot.dhcp_mode" % conf)
+    assert lines[3].startswith("%s:7: unknown key nope.key" % conf)
+    assert lines[4].startswith("%s:9: control.names" % conf)
+    good = Bastion()
+    try:
+        p = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", good.conf],
+                           capture_output=True, text=True)
+        assert p.returncode == 0 and "configuration OK" in p.stdout
+        assert not os.path.exists(good.state)   # -n only validates
+    finally:
+        good.cleanup()
+
+
+def test_sighup_reloads_and_bad_config_keeps_old(bastion):
+    bastion.dispatch(MAC)
+    bastion.boot("POST", "/api/v1/discover", sample_report(MAC))
+    assert "poweroff" not in bastion.dispatch(MAC).text
+    with open(bastion.conf, "a") as f:
+        f.write("[boot]\nidle_action = poweroff\n")
+    bastion.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while "poweroff" not in bastion.dispatch(MAC).text:
+        assert time.time() < deadline, bastion.log()
+        time.sleep(0.1)
+    with open(bastion.conf, "a") as f:
+        f.write("[boot]\nidle_action = explode\n")
+    bastion.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert "keeping the running config" in bastion.log()
+    assert "poweroff" in bastion.dispatch(MAC).text
+    assert bastion.alive()
+
+
+def test_config_over_admin_socket(bastion):
+    c = bastion.admin("GET", "/api/v1/config").json()
+    assert c["path"] == os.path.realpath(bastion.conf)
+    assert c["values"]["boot.dhcp_mode"] == "full"
+    assert c["values"]["boot.interface"] == "bastion0"
+    r = bastion.admin("PUT", "/api/v1/config/boot.idle_action", {"value": "poweroff"})
+    assert r.status == 200 and r.json()["restart_required"] is False
+    before = open(bastion.conf).read()
+    r = bastion.admin("PUT", "/api/v1/config/boot.idle_action", {"value": "explode"})
+    assert r.status == 422 and "boot.idle_action" in r.json()["error"]["message"]
+    assert bastion.admin("PUT", "/api/v1/config/boot.nope", {"value": "x"}).status == 404
+    assert bastion.admin("PUT", "/api/v1/config/boot.idle_action", {"v": 1}).status == 400
+    assert open(bastion.conf).read() == before
+    # Only the admin socket may change the config.
+    assert bastion.control("PUT", "/api/v1/config/boot.idle_action",
+                           {"value": "exit"}).status == 404
+    deadline = time.time() + 5
+    while bastion.admin("GET", "/api/v1/config").json()["values"]["boot.idle_action"] != "poweroff":
+        assert time.time() < deadline
+        time.sleep(0.1)
+
+
+def test_garbage_on_the_wire_does_not_hurt(bastion):
+    for payload in (b"\x16\x03\x01garbage\r\n\r\n", b"GET " + b"A" * 20000 + b" HTTP/1.1\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 5000 + b"\r\n",
+                    b"POST /api/v1/discover HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
+        with socket.create_connection((bastion.boot_host, bastion.boot_port), timeout=5) as s:
+            try:
+                s.sendall(payload)
+                s.recv(1000)
+            except OSError:
+                pass
+    assert bastion.boot("GET", "/boot.ipxe").status == 200
+    assert bastion.alive()
