@@ -147,8 +147,10 @@ void	ctl_fmt_progress(char *out, size_t len, long long percent);
 char	*ctl_clean(const char *s, char *out, size_t len, int dash);
 
 /* Aligned columns; every cell is cleaned; the last column is not padded. */
+#define CTL_TABLE_MAX_COLS	16
 struct ctl_table;
-struct ctl_table *ctl_table_new(int ncols, ...);	/* headers */
+/* ncols header strings follow; NULL when out of memory. */
+struct ctl_table *ctl_table_new(int ncols, ...);
 /* Add a row: exactly ncols strings (NULL or "" is shown as "-"). */
 int	ctl_table_row(struct ctl_table *, ...);
 void	ctl_table_print(struct ctl_table *, FILE *);

@@ -94,7 +94,7 @@ pidfile_lock(const char *state_dir)
 		return -1;
 	}
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 || write(fd, pid, (size_t)n) != n) {
+	if (fchmod(fd, 0644) == -1 || ftruncate(fd, 0) == -1 || write(fd, pid, (size_t)n) != n) {
 		log_warn("%s", path);
 		close(fd);
 		return -1;
@@ -224,10 +224,13 @@ main(int argc, char *argv[])
 	memset(&app, 0, sizeof app);
 	if ((app.cfg = malloc(sizeof *app.cfg)) == NULL)
 		return 1;
-	if (load_config(path, app.cfg) == -1)
+	if (load_config(path, app.cfg) == -1) {
+		free(app.cfg);
 		return 1;
+	}
 	if (check) {
 		printf("%s: configuration OK\n", path);
+		free(app.cfg);
 		return 0;
 	}
 	log_init(1, debug || app.cfg->debug, "bastion");

@@ -1,0 +1,328 @@
+/* ctl_out.c — bastionctl's output: messages, JSON, aligned tables, sizes,
+ * times and progress bars. Everything the server (or a machine on the
+ * provisioning network) chose is cleaned of control characters before it
+ * reaches a terminal. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+
+#define TABLE_MAX_CELL	512
+
+struct ctl_table {
+	int	  ncols;
+	size_t	  nrows;	/* including the header row */
+	size_t	  alloc;
+	char	**cells;	/* nrows * ncols, each cleaned and owned */
+};
+
+static void
+vmessage(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("bastionctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int
+ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	return CTL_ERR;
+}
+
+void
+ctl_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+int
+ctl_print_json(const json_t *j)
+{
+	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) == -1)
+		return -1;
+	return fputc('\n', stdout) == EOF ? -1 : 0;
+}
+
+const char *
+ctl_jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+long long
+ctl_jint(const json_t *o, const char *key, long long def)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+void
+ctl_fmt_size(char *out, size_t len, long long bytes)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB",
+	    "PiB", "EiB" };
+	double v;
+	int u;
+
+	if (bytes < 0) {
+		snprintf(out, len, "-");
+		return;
+	}
+	if (bytes < 1024) {
+		snprintf(out, len, "%lld B", bytes);
+		return;
+	}
+	v = (double)bytes / 1024.0;
+	for (u = 0; v >= 1024.0 && u < 5; u++)
+		v /= 1024.0;
+	/* 1023.96 GiB would print as "1024.0 GiB": go up one unit. */
+	if (v >= 1023.95 && u < 5) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
+void
+ctl_fmt_time(char *out, size_t len, const char *iso)
+{
+	struct tm tm;
+	time_t t;
+	int n = 0;
+
+	memset(&tm, 0, sizeof tm);
+	if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n",
+	    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	    &tm.tm_sec, &n) != 6 || n == 0) {
+		snprintf(out, len, "-");
+		return;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((t = timegm(&tm)) == (time_t)-1 || localtime_r(&t, &tm) == NULL ||
+	    strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(out, len, "-");
+}
+
+void
+ctl_fmt_progress(char *out, size_t len, long long percent)
+{
+	char bar[11];
+	int i, fill;
+
+	if (percent < 0)
+		percent = 0;
+	if (percent > 100)
+		percent = 100;
+	fill = (int)(percent / 10);
+	for (i = 0; i < 10; i++)
+		bar[i] = i < fill ? '#' : '-';
+	bar[10] = '\0';
+	snprintf(out, len, "[%s] %lld%%", bar, percent);
+}
+
+/* Length of the UTF-8 sequence at s, or 0 if it is not valid UTF-8 or is a
+ * C1 control character (U+0080..U+009F). */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0xa0) || (n == 3 && cp < 0x800) ||
+	    (n == 3 && cp >= 0xd800 && cp <= 0xdfff) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+char *
+ctl_clean(const char *s, char *out, size_t len, int dash)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t o = 0, n;
+
+	if (len == 0)
+		return out;
+	if (*p == '\0' && dash) {
+		snprintf(out, len, "-");
+		return out;
+	}
+	while (*p && o + 1 < len) {
+		if (*p < 0x20 || *p == 0x7f) {
+			out[o++] = '?';
+			p++;
+		} else if ((n = utf8_len(p)) == 0) {
+			out[o++] = '?';
+			p++;
+		} else if (o + n < len) {
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		} else
+			break;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Display width: one column per code point (good enough for names). */
+static size_t
+width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static int
+table_add(struct ctl_table *t, va_list ap)
+{
+	char clean[TABLE_MAX_CELL];
+	char **cells;
+	size_t need;
+	int i;
+
+	if (t->nrows == t->alloc) {
+		need = t->alloc ? t->alloc * 2 : 16;
+		if ((cells = reallocarray(t->cells, need * (size_t)t->ncols,
+		    sizeof *cells)) == NULL)
+			return -1;
+		t->cells = cells;
+		t->alloc = need;
+	}
+	cells = t->cells + t->nrows * (size_t)t->ncols;
+	for (i = 0; i < t->ncols; i++) {
+		const char *v = va_arg(ap, const char *);
+
+		if ((cells[i] = strdup(ctl_clean(v, clean, sizeof clean,
+		    1))) == NULL) {
+			while (i-- > 0)
+				free(cells[i]);
+			return -1;
+		}
+	}
+	t->nrows++;
+	return 0;
+}
+
+struct ctl_table *
+ctl_table_new(int ncols, ...)
+{
+	struct ctl_table *t;
+	va_list ap;
+	int rc;
+
+	if (ncols < 1 || ncols > CTL_TABLE_MAX_COLS ||
+	    (t = calloc(1, sizeof *t)) == NULL)
+		return NULL;
+	t->ncols = ncols;
+	va_start(ap, ncols);
+	rc = table_add(t, ap);
+	va_end(ap);
+	if (rc == -1) {
+		ctl_table_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+int
+ctl_table_row(struct ctl_table *t, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, t);
+	rc = table_add(t, ap);
+	va_end(ap);
+	return rc;
+}
+
+void
+ctl_table_print(struct ctl_table *t, FILE *fp)
+{
+	size_t r, w[CTL_TABLE_MAX_COLS];
+	int c;
+
+	for (c = 0; c < t->ncols; c++)
+		w[c] = 0;
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++)
+			if (width(t->cells[r * t->ncols + c]) > w[c])
+				w[c] = width(t->cells[r * t->ncols + c]);
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			fputs(s, fp);
+			if (c < t->ncols - 1)
+				fprintf(fp, "%*s", (int)(w[c] - width(s) + 2), "");
+		}
+		fputc('\n', fp);
+	}
+}
+
+void
+ctl_table_free(struct ctl_table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
+}
+
+int
+ctl_finish_output(int rc)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (errno == EPIPE)
+			return rc;
+		ctl_error("writing the output: %s", strerror(errno));
+		return CTL_ERR;
+	}
+	return rc;
+}
