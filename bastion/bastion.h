@@ -12,6 +12,7 @@ struct db;
 struct ca;
 struct dnsmasq;
 struct http;
+struct templates;
 
 struct metrics {
 	atomic_ulong	requests[3][6];	/* [listener][status / 100] */
@@ -29,6 +30,7 @@ struct bastion {
 	struct ca		*ca;
 	struct dnsmasq		*dnsmasq;
 	struct http		*http;
+	struct templates	*templates;
 	struct metrics		 metrics;
 	time_t			 started;
 	atomic_int		 ready;		/* listeners up, dnsmasq running */

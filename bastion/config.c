@@ -41,6 +41,7 @@ static const char *const idle_actions[] = { "exit", "poweroff", NULL };
 
 static const struct option options[] = {
 	{ "bastion", "state_dir", OPT_PATH, F(state_dir), "/var/lib/bastion", NULL, 0, 0 },
+	{ "bastion", "share_dir", OPT_PATH, F(share_dir), BASTION_DATADIR, NULL, 0, 0 },
 	{ "bastion", "debug", OPT_BOOL, F(debug), "no", NULL, 0, 0 },
 	{ "boot", "listen", OPT_LISTEN, F(boot_listen), "10.77.0.1:8080", NULL, 0, 0 },
 	{ "boot", "url", OPT_URL, F(boot_url), "", NULL, 0, 0 },
@@ -55,6 +56,7 @@ static const struct option options[] = {
 	{ "control", "listen", OPT_LISTEN, F(control_listen), "127.0.0.1:8443", NULL, 0, 0 },
 	{ "control", "names", OPT_NAMES, F(names), "localhost,127.0.0.1", NULL, 0, 0 },
 	{ "install", "repo", OPT_URL, F(install_repo), "", NULL, 0, 0 },
+	{ "install", "os", OPT_STRING, F(install_os), "fedora-40", NULL, 0, 0 },
 	{ "install", "max_boots", OPT_INT, F(install_max_boots), "3", NULL, 1, 100 },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -390,6 +392,7 @@ config_defaults(struct config *c)
 		if (option_set(c, &options[i], options[i].def, &why) == -1)
 			fatalx("default for %s.%s: %s", options[i].section,
 			    options[i].key, why);
+	roles_defaults(&c->roles);
 }
 
 struct parse_state {
@@ -398,6 +401,8 @@ struct parse_state {
 	const char	*name;
 	int		 lineno;
 	int		 nerrors;
+	char		 roles_seen[ROLES_MAX][ROLE_NAME_LEN];
+	int		 nroles_seen;
 	FILE		*fp;		/* file input */
 	const char	*text;		/* or string input */
 };
@@ -457,6 +462,45 @@ read_line(char *str, int num, void *stream)
 	return str;
 }
 
+/* [role NAME] volume = ... */
+static void
+on_role_value(struct parse_state *ps, const char *role, const char *name,
+    const char *value)
+{
+	const char *why = NULL;
+	int i, first = 1;
+
+	if (strcmp(name, "volume") != 0) {
+		parse_error(ps, "unknown key %s in [role %s] (only volume)", name,
+		    role);
+		return;
+	}
+	for (i = 0; i < ps->nroles_seen; i++)
+		if (strcmp(ps->roles_seen[i], role) == 0)
+			first = 0;
+	if (roles_add_volume(&ps->c->roles, role, value, first, &why) == -1) {
+		parse_error(ps, "[role %s] volume = \"%s\": %s", role, value, why);
+		return;
+	}
+	if (first && ps->nroles_seen < ROLES_MAX)
+		snprintf(ps->roles_seen[ps->nroles_seen++], ROLE_NAME_LEN, "%s",
+		    role);
+}
+
+static int
+valid_os(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || strlen(s) > 31)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+		    !strchr("._-", s[i]))
+			return 0;
+	return 1;
+}
+
 static int
 on_value(void *user, const char *section, const char *name, const char *value)
 {
@@ -464,6 +508,10 @@ on_value(void *user, const char *section, const char *name, const char *value)
 	const struct option *o;
 	const char *why = NULL;
 
+	if (strncmp(section, "role ", 5) == 0) {
+		on_role_value(ps, section + 5, name, value);
+		return 1;
+	}
 	if ((o = option_find(section, name)) == NULL) {
 		if (option_find_dotted(section) == NULL && section[0] == '\0')
 			parse_error(ps, "%s: key outside of any [section]", name);
@@ -504,6 +552,14 @@ config_finish(struct parse_state *ps)
 		if (path_join(c->discovery_dir, sizeof c->discovery_dir,
 		    c->state_dir, "images/discovery") == -1)
 			parse_error(ps, "bastion.state_dir is too long");
+	{
+		const char *which = NULL, *why = NULL;
+
+		if (roles_check(&c->roles, &which, &why) == -1)
+			parse_error(ps, "[role %s]: %s", which, why);
+	}
+	if (!valid_os(c->install_os))
+		parse_error(ps, "install.os must be 1-31 of [a-z0-9._-]");
 	if (strlen(c->state_dir) > 80)
 		parse_error(ps, "bastion.state_dir is too long for the admin "
 		    "socket path (at most 80 characters)");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "roles.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/bastion/bastion.conf"
 #define CONFIG_MAX_NAMES	16
@@ -25,6 +26,7 @@ struct config {
 	char			 path[PATH_MAX];	/* file it came from */
 	/* [bastion] */
 	char			 state_dir[PATH_MAX];
+	char			 share_dir[PATH_MAX];	/* built-in templates */
 	int			 debug;
 	/* [boot] */
 	struct listen_addr	 boot_listen;
@@ -43,7 +45,10 @@ struct config {
 	int			 nnames;
 	/* [install] */
 	char			 install_repo[CONFIG_URL_LEN];
+	char			 install_os[32];
 	int			 install_max_boots;
+	/* [role NAME] sections, on top of the built-in roles */
+	struct role_set		 roles;
 };
 
 /* Defaults, then the file. Every problem is appended to errors as

@@ -153,7 +153,7 @@ struct ctl_table;
 struct ctl_table *ctl_table_new(int ncols, ...);
 /* Add a row: exactly ncols strings (NULL or "" is shown as "-"). */
 int	ctl_table_row(struct ctl_table *, ...);
-void	ctl_table_print(struct ctl_table *, FILE *);
+void	ctl_table_print(struct ctl_table *, FILE *, int indent);
 void	ctl_table_free(struct ctl_table *);
 
 /* Flush stdout; CTL_ERR with a message if writing failed. */

@@ -201,7 +201,7 @@ global_opt(int argc, char *argv[], int *i, const char *name,
 	if (arg[len] != '\0')
 		return 0;
 	if (*i + 1 >= argc) {
-		fprintf(stderr, "bastionctl: option %s needs a value\n", name);
+		fprintf(stderr, "bastionctl: option %s needs a value\n\n", name);
 		*bad = 1;
 		return 1;
 	}
@@ -296,8 +296,10 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return CTL_USAGE;
 	}
-	if (bad)
+	if (bad) {
+		usage(stderr);
 		return CTL_USAGE;
+	}
 	if (i >= argc) {
 		fprintf(stderr, "bastionctl: missing command\n\n");
 		usage(stderr);
@@ -305,7 +307,8 @@ main(int argc, char *argv[])
 	}
 	if (sock && server) {
 		fprintf(stderr, "bastionctl: --socket and --server are mutually "
-		    "exclusive\n");
+		    "exclusive\n\n");
+		usage(stderr);
 		return CTL_USAGE;
 	}
 	/* The command line beats the environment; of the two variables

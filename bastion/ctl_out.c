@@ -279,7 +279,7 @@ ctl_table_row(struct ctl_table *t, ...)
 }
 
 void
-ctl_table_print(struct ctl_table *t, FILE *fp)
+ctl_table_print(struct ctl_table *t, FILE *fp, int indent)
 {
 	size_t r, w[CTL_TABLE_MAX_COLS];
 	int c;
@@ -291,6 +291,7 @@ ctl_table_print(struct ctl_table *t, FILE *fp)
 			if (width(t->cells[r * t->ncols + c]) > w[c])
 				w[c] = width(t->cells[r * t->ncols + c]);
 	for (r = 0; r < t->nrows; r++) {
+		fprintf(fp, "%*s", indent, "");
 		for (c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * t->ncols + c];
 

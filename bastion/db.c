@@ -10,12 +10,9 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "db_internal.h"
 #include "log.h"
 
-struct db {
-	sqlite3		*h;
-	pthread_mutex_t	 mu;
-};
 
 /* Forward-only: append, never edit a released step. */
 static const char *const migrations[] = {
@@ -61,6 +58,27 @@ static const char *const migrations[] = {
 	"  updated_ms INTEGER NOT NULL"
 	");"
 	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+	/* 2: installs; the install key is stored only as its SHA-256 */
+	"CREATE TABLE installs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  mac TEXT NOT NULL,"
+	"  hostname TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  os TEXT NOT NULL,"
+	"  disk TEXT NOT NULL,"
+	"  ssh_keys TEXT NOT NULL,"
+	"  reprovision INTEGER NOT NULL DEFAULT 0,"
+	"  key_hash TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL,"
+	"  boots INTEGER NOT NULL DEFAULT 0,"
+	"  stage TEXT NOT NULL DEFAULT '',"
+	"  progress INTEGER NOT NULL DEFAULT 0,"
+	"  message TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX installs_mac ON installs(mac, id);"
+	"ALTER TABLE machines ADD COLUMN install_id INTEGER;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -73,20 +91,20 @@ db_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
+void
 db_lock(struct db *db)
 {
 	pthread_mutex_lock(&db->mu);
 }
 
-static void
+void
 db_unlock(struct db *db)
 {
 	pthread_mutex_unlock(&db->mu);
 }
 
-static int
-exec_sql(struct db *db, const char *sql)
+int
+db_exec(struct db *db, const char *sql)
 {
 	char *err = NULL;
 
@@ -98,8 +116,8 @@ exec_sql(struct db *db, const char *sql)
 	return 0;
 }
 
-static sqlite3_stmt *
-prepare(struct db *db, const char *sql)
+sqlite3_stmt *
+db_prepare(struct db *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -110,14 +128,14 @@ prepare(struct db *db, const char *sql)
 	return st;
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
+void
+db_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
 }
 
-static const char *
-col_text(sqlite3_stmt *st, int i)
+const char *
+db_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 
@@ -127,7 +145,7 @@ col_text(sqlite3_stmt *st, int i)
 static int
 user_version(struct db *db)
 {
-	sqlite3_stmt *st = prepare(db, "PRAGMA user_version");
+	sqlite3_stmt *st = db_prepare(db, "PRAGMA user_version");
 	int v = -1;
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
@@ -150,15 +168,15 @@ migrate(struct db *db)
 		return -1;
 	}
 	for (; v < NMIGRATIONS; v++) {
-		if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+		if (db_exec(db, "BEGIN IMMEDIATE") == -1)
 			return -1;
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if (exec_sql(db, migrations[v]) == -1 || exec_sql(db, sql) == -1) {
-			exec_sql(db, "ROLLBACK");
+		if (db_exec(db, migrations[v]) == -1 || db_exec(db, sql) == -1) {
+			db_exec(db, "ROLLBACK");
 			log_warnx("migration %d failed", v + 1);
 			return -1;
 		}
-		if (exec_sql(db, "COMMIT") == -1)
+		if (db_exec(db, "COMMIT") == -1)
 			return -1;
 		log_info("database migrated to schema %d", v + 1);
 	}
@@ -179,7 +197,7 @@ db_open(const char *path, struct db **out)
 		goto err_open;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
-	if (exec_sql(db, "PRAGMA journal_mode = WAL;"
+	if (db_exec(db, "PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA foreign_keys = ON;") == -1)
 		goto err_open;
@@ -224,15 +242,15 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 	int s;
 
 	memset(m, 0, sizeof *m);
-	snprintf(m->mac, sizeof m->mac, "%s", col_text(st, 0));
-	s = machine_state_from_name(col_text(st, 1));
+	snprintf(m->mac, sizeof m->mac, "%s", db_col_text(st, 0));
+	s = machine_state_from_name(db_col_text(st, 1));
 	m->state = s < 0 ? MS_FAILED : (enum machine_state)s;
-	snprintf(m->uuid, sizeof m->uuid, "%s", col_text(st, 2));
-	snprintf(m->serial, sizeof m->serial, "%s", col_text(st, 3));
-	snprintf(m->arch, sizeof m->arch, "%s", col_text(st, 4));
-	snprintf(m->platform, sizeof m->platform, "%s", col_text(st, 5));
-	snprintf(m->ip, sizeof m->ip, "%s", col_text(st, 6));
-	snprintf(m->hostname, sizeof m->hostname, "%s", col_text(st, 7));
+	snprintf(m->uuid, sizeof m->uuid, "%s", db_col_text(st, 2));
+	snprintf(m->serial, sizeof m->serial, "%s", db_col_text(st, 3));
+	snprintf(m->arch, sizeof m->arch, "%s", db_col_text(st, 4));
+	snprintf(m->platform, sizeof m->platform, "%s", db_col_text(st, 5));
+	snprintf(m->ip, sizeof m->ip, "%s", db_col_text(st, 6));
+	snprintf(m->hostname, sizeof m->hostname, "%s", db_col_text(st, 7));
 	m->created_ms = sqlite3_column_int64(st, 8);
 	m->updated_ms = sqlite3_column_int64(st, 9);
 	m->last_boot_ms = sqlite3_column_int64(st, 10);
@@ -240,16 +258,16 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 }
 
 /* Caller holds the lock. */
-static int
-machine_get_locked(struct db *db, const char *mac, struct machine *out)
+int
+db_machine_get_locked(struct db *db, const char *mac, struct machine *out)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = prepare(db, "SELECT " MACHINE_COLS
+	if ((st = db_prepare(db, "SELECT " MACHINE_COLS
 	    " FROM machines WHERE mac = ?")) == NULL)
 		return DB_ERR;
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		machine_from_row(st, out);
@@ -267,28 +285,28 @@ db_machine_get(struct db *db, const char *mac, struct machine *out)
 	int rc;
 
 	db_lock(db);
-	rc = machine_get_locked(db, mac, out);
+	rc = db_machine_get_locked(db, mac, out);
 	db_unlock(db);
 	return rc;
 }
 
 /* Caller holds the lock. */
-static int
-event_add_locked(struct db *db, const char *mac, const char *state,
+int
+db_event_add_locked(struct db *db, const char *mac, const char *state,
     const char *source, const char *message, int progress)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = prepare(db, "INSERT INTO machine_events "
+	if ((st = db_prepare(db, "INSERT INTO machine_events "
 	    "(mac, time_ms, source, state, message, progress) "
 	    "VALUES (?, ?, ?, ?, ?, ?)")) == NULL)
 		return DB_ERR;
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	sqlite3_bind_int64(st, 2, db_now_ms());
-	bind_text(st, 3, source);
-	bind_text(st, 4, state);
-	bind_text(st, 5, message);
+	db_bind_text(st, 3, source);
+	db_bind_text(st, 4, state);
+	db_bind_text(st, 5, message);
 	if (progress >= 0)
 		sqlite3_bind_int(st, 6, progress);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
@@ -310,56 +328,56 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 	int rc;
 
 	db_lock(db);
-	rc = machine_get_locked(db, bi->mac, &m);
+	rc = db_machine_get_locked(db, bi->mac, &m);
 	if (rc == DB_OK) {
 		*created = 0;
 		if (now - m.last_boot_ms < BOOT_REFRESH_MS &&
 		    strcmp(m.uuid, bi->uuid) == 0)
 			goto out;
-		if ((st = prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
+		if ((st = db_prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
 		    " arch = ?, platform = ?, ip = CASE WHEN ? = '' THEN ip"
 		    " ELSE ? END, last_boot_ms = ? WHERE mac = ?")) == NULL)
 			goto err;
-		bind_text(st, 1, bi->uuid);
-		bind_text(st, 2, bi->serial);
-		bind_text(st, 3, bi->arch);
-		bind_text(st, 4, bi->platform);
-		bind_text(st, 5, bi->ip);
-		bind_text(st, 6, bi->ip);
+		db_bind_text(st, 1, bi->uuid);
+		db_bind_text(st, 2, bi->serial);
+		db_bind_text(st, 3, bi->arch);
+		db_bind_text(st, 4, bi->platform);
+		db_bind_text(st, 5, bi->ip);
+		db_bind_text(st, 6, bi->ip);
 		sqlite3_bind_int64(st, 7, now);
-		bind_text(st, 8, bi->mac);
+		db_bind_text(st, 8, bi->mac);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto err;
-		rc = machine_get_locked(db, bi->mac, &m);
+		rc = db_machine_get_locked(db, bi->mac, &m);
 		goto out;
 	}
 	if (rc != DB_NOTFOUND)
 		goto err;
-	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
 		goto err;
-	if ((st = prepare(db, "INSERT INTO machines (mac, state, uuid, serial,"
+	if ((st = db_prepare(db, "INSERT INTO machines (mac, state, uuid, serial,"
 	    " arch, platform, ip, created_ms, updated_ms, last_boot_ms,"
 	    " boot_count) VALUES (?, 'discovering', ?, ?, ?, ?, ?, ?, ?, ?, 1)"))
 	    == NULL)
 		goto err_rollback;
-	bind_text(st, 1, bi->mac);
-	bind_text(st, 2, bi->uuid);
-	bind_text(st, 3, bi->serial);
-	bind_text(st, 4, bi->arch);
-	bind_text(st, 5, bi->platform);
-	bind_text(st, 6, bi->ip);
+	db_bind_text(st, 1, bi->mac);
+	db_bind_text(st, 2, bi->uuid);
+	db_bind_text(st, 3, bi->serial);
+	db_bind_text(st, 4, bi->arch);
+	db_bind_text(st, 5, bi->platform);
+	db_bind_text(st, 6, bi->ip);
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_int64(st, 8, now);
 	sqlite3_bind_int64(st, 9, now);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto err_rollback;
-	if (event_add_locked(db, bi->mac, "discovering", "dispatch",
+	if (db_event_add_locked(db, bi->mac, "discovering", "dispatch",
 	    "first network boot: discovery image", -1) != DB_OK)
 		goto err_rollback;
-	if (exec_sql(db, "COMMIT") == -1)
+	if (db_exec(db, "COMMIT") == -1)
 		goto err_rollback;
 	*created = 1;
-	rc = machine_get_locked(db, bi->mac, &m);
+	rc = db_machine_get_locked(db, bi->mac, &m);
 out:
 	sqlite3_finalize(st);
 	db_unlock(db);
@@ -367,7 +385,7 @@ out:
 		*out = m;
 	return rc;
 err_rollback:
-	exec_sql(db, "ROLLBACK");
+	db_exec(db, "ROLLBACK");
 err:
 	log_warnx("machine boot %s: %s", bi->mac, sqlite3_errmsg(db->h));
 	sqlite3_finalize(st);
@@ -384,37 +402,37 @@ db_machine_transition(struct db *db, const char *mac, unsigned from,
 	int rc;
 
 	db_lock(db);
-	if (exec_sql(db, "BEGIN IMMEDIATE") == -1) {
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	if ((rc = machine_get_locked(db, mac, &m)) != DB_OK)
+	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK)
 		goto out_rollback;
 	if (from && !(from & (1u << m.state))) {
 		rc = DB_CONFLICT;
 		goto out_rollback;
 	}
 	rc = DB_ERR;
-	if ((st = prepare(db, "UPDATE machines SET state = ?, updated_ms = ?,"
+	if ((st = db_prepare(db, "UPDATE machines SET state = ?, updated_ms = ?,"
 	    " boot_count = CASE WHEN state = ? THEN boot_count ELSE 0 END"
 	    " WHERE mac = ?")) == NULL)
 		goto out_rollback;
-	bind_text(st, 1, machine_state_name(to));
+	db_bind_text(st, 1, machine_state_name(to));
 	sqlite3_bind_int64(st, 2, db_now_ms());
-	bind_text(st, 3, machine_state_name(to));
-	bind_text(st, 4, mac);
+	db_bind_text(st, 3, machine_state_name(to));
+	db_bind_text(st, 4, mac);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out_rollback;
-	if (event_add_locked(db, mac, machine_state_name(to), source, message,
+	if (db_event_add_locked(db, mac, machine_state_name(to), source, message,
 	    -1) != DB_OK)
 		goto out_rollback;
-	if (exec_sql(db, "COMMIT") == -1)
+	if (db_exec(db, "COMMIT") == -1)
 		goto out_rollback;
 	sqlite3_finalize(st);
 	db_unlock(db);
 	return DB_OK;
 out_rollback:
-	exec_sql(db, "ROLLBACK");
+	db_exec(db, "ROLLBACK");
 	sqlite3_finalize(st);
 	db_unlock(db);
 	return rc;
@@ -427,11 +445,11 @@ db_machine_delete(struct db *db, const char *mac)
 	int rc = DB_ERR;
 
 	db_lock(db);
-	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
 		goto out;
-	if ((st = prepare(db, "DELETE FROM machines WHERE mac = ?")) == NULL)
+	if ((st = db_prepare(db, "DELETE FROM machines WHERE mac = ?")) == NULL)
 		goto out_rollback;
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out_rollback;
 	if (sqlite3_changes(db->h) == 0) {
@@ -439,23 +457,23 @@ db_machine_delete(struct db *db, const char *mac)
 		goto out_rollback;
 	}
 	sqlite3_finalize(st);
-	if ((st = prepare(db, "DELETE FROM machine_events WHERE mac = ?")) == NULL)
+	if ((st = db_prepare(db, "DELETE FROM machine_events WHERE mac = ?")) == NULL)
 		goto out_rollback;
-	bind_text(st, 1, mac);
-	if (sqlite3_step(st) != SQLITE_DONE || exec_sql(db, "COMMIT") == -1)
+	db_bind_text(st, 1, mac);
+	if (sqlite3_step(st) != SQLITE_DONE || db_exec(db, "COMMIT") == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
 out_rollback:
-	exec_sql(db, "ROLLBACK");
+	db_exec(db, "ROLLBACK");
 out:
 	sqlite3_finalize(st);
 	db_unlock(db);
 	return rc;
 }
 
-static json_t *
-time_json(int64_t ms)
+json_t *
+db_time_json(int64_t ms)
 {
 	char s[64];
 	struct tm tm;
@@ -481,9 +499,9 @@ machine_row_json(sqlite3_stmt *st)
 	    "mac", m.mac, "state", machine_state_name(m.state),
 	    "hostname", m.hostname, "ip", m.ip, "uuid", m.uuid,
 	    "serial", m.serial, "arch", m.arch, "platform", m.platform,
-	    "created_at", time_json(m.created_ms),
-	    "updated_at", time_json(m.updated_ms),
-	    "last_boot_at", time_json(m.last_boot_ms),
+	    "created_at", db_time_json(m.created_ms),
+	    "updated_at", db_time_json(m.updated_ms),
+	    "last_boot_at", db_time_json(m.last_boot_ms),
 	    "boot_count", m.boot_count);
 }
 
@@ -495,13 +513,13 @@ db_machine_list(struct db *db, int state, json_t **out)
 	int rc;
 
 	db_lock(db);
-	st = prepare(db, "SELECT " MACHINE_COLS ", h.cpu_threads,"
+	st = db_prepare(db, "SELECT " MACHINE_COLS ", h.cpu_threads,"
 	    " h.memory_bytes, h.disk_count, h.nic_count FROM machines"
 	    " LEFT JOIN hardware h USING (mac)"
 	    " WHERE ?1 = '' OR state = ?1 ORDER BY created_ms, mac");
 	if (st == NULL)
 		goto err;
-	bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
+	db_bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o = machine_row_json(st);
 
@@ -534,21 +552,22 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 	int rc;
 
 	db_lock(db);
-	if ((st = prepare(db, "SELECT " MACHINE_COLS ", h.report,"
+	if ((st = db_prepare(db, "SELECT " MACHINE_COLS ", h.report,"
 	    " h.updated_ms FROM machines LEFT JOIN hardware h USING (mac)"
 	    " WHERE mac = ?")) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o = machine_row_json(st);
 		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			hw = json_loads(col_text(st, 12), 0, NULL);
+			hw = json_loads(db_col_text(st, 12), 0, NULL);
 		json_object_set_new(o, "hardware", hw ? hw : json_null());
 		json_object_set_new(o, "hardware_updated_at",
-		    time_json(sqlite3_column_int64(st, 13)));
+		    db_time_json(sqlite3_column_int64(st, 13)));
+		json_object_set_new(o, "install", db_install_json_locked(db, mac));
 		rc = DB_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
@@ -568,8 +587,8 @@ db_event_add(struct db *db, const char *mac, const char *source,
 	int rc;
 
 	db_lock(db);
-	if ((rc = machine_get_locked(db, mac, &m)) == DB_OK)
-		rc = event_add_locked(db, mac, machine_state_name(m.state),
+	if ((rc = db_machine_get_locked(db, mac, &m)) == DB_OK)
+		rc = db_event_add_locked(db, mac, machine_state_name(m.state),
 		    source, message, progress);
 	db_unlock(db);
 	return rc;
@@ -584,19 +603,19 @@ db_events_json(struct db *db, const char *mac, int64_t after_id, int limit,
 	int rc;
 
 	db_lock(db);
-	if ((st = prepare(db, "SELECT id, time_ms, source, state, message,"
+	if ((st = db_prepare(db, "SELECT id, time_ms, source, state, message,"
 	    " progress FROM machine_events WHERE mac = ? AND id > ?"
 	    " ORDER BY id LIMIT ?")) == NULL)
 		goto err;
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	sqlite3_bind_int64(st, 2, after_id);
 	sqlite3_bind_int(st, 3, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
 		    "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "time", time_json(sqlite3_column_int64(st, 1)),
-		    "source", col_text(st, 2), "state", col_text(st, 3),
-		    "message", col_text(st, 4));
+		    "time", db_time_json(sqlite3_column_int64(st, 1)),
+		    "source", db_col_text(st, 2), "state", db_col_text(st, 3),
+		    "message", db_col_text(st, 4));
 
 		json_object_set_new(o, "progress",
 		    sqlite3_column_type(st, 5) == SQLITE_NULL ? json_null() :
@@ -635,22 +654,22 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	if ((text = json_dumps(report, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return DB_ERR;
 	db_lock(db);
-	if (exec_sql(db, "BEGIN IMMEDIATE") == -1) {
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
 		db_unlock(db);
 		free(text);
 		return DB_ERR;
 	}
-	if ((rc = machine_get_locked(db, mac, &m)) != DB_OK)
+	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK)
 		goto out_rollback;
 	rc = DB_ERR;
-	if ((st = prepare(db, "INSERT INTO hardware (mac, report, updated_ms,"
+	if ((st = db_prepare(db, "INSERT INTO hardware (mac, report, updated_ms,"
 	    " cpu_threads, memory_bytes, disk_count, nic_count)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mac) DO UPDATE"
 	    " SET report = ?2, updated_ms = ?3, cpu_threads = ?4,"
 	    " memory_bytes = ?5, disk_count = ?6, nic_count = ?7")) == NULL)
 		goto out_rollback;
-	bind_text(st, 1, mac);
-	bind_text(st, 2, text);
+	db_bind_text(st, 1, mac);
+	db_bind_text(st, 2, text);
 	sqlite3_bind_int64(st, 3, db_now_ms());
 	sqlite3_bind_int64(st, 4, json_integer_value(json_object_get(
 	    json_object_get(report, "cpu"), "threads")));
@@ -663,25 +682,25 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (m.state == MS_DISCOVERING) {
-		if ((st = prepare(db, "UPDATE machines SET state = 'discovered',"
+		if ((st = db_prepare(db, "UPDATE machines SET state = 'discovered',"
 		    " updated_ms = ?, boot_count = 0 WHERE mac = ?")) == NULL)
 			goto out_rollback;
 		sqlite3_bind_int64(st, 1, db_now_ms());
-		bind_text(st, 2, mac);
+		db_bind_text(st, 2, mac);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto out_rollback;
-		if (event_add_locked(db, mac, "discovered", "discover",
+		if (db_event_add_locked(db, mac, "discovered", "discover",
 		    summary ? summary : "hardware reported", -1) != DB_OK)
 			goto out_rollback;
-	} else if (event_add_locked(db, mac, machine_state_name(m.state),
+	} else if (db_event_add_locked(db, mac, machine_state_name(m.state),
 	    "discover", summary ? summary : "hardware re-reported", -1) != DB_OK)
 		goto out_rollback;
-	if (exec_sql(db, "COMMIT") == -1)
+	if (db_exec(db, "COMMIT") == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
 out_rollback:
-	exec_sql(db, "ROLLBACK");
+	db_exec(db, "ROLLBACK");
 out:
 	sqlite3_finalize(st);
 	db_unlock(db);
@@ -697,15 +716,15 @@ db_hardware_get(struct db *db, const char *mac, json_t **out)
 	int rc;
 
 	db_lock(db);
-	if ((st = prepare(db, "SELECT report FROM hardware WHERE mac = ?"))
+	if ((st = db_prepare(db, "SELECT report FROM hardware WHERE mac = ?"))
 	    == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		hw = json_loads(col_text(st, 0), 0, NULL);
+		hw = json_loads(db_col_text(st, 0), 0, NULL);
 	sqlite3_finalize(st);
 	db_unlock(db);
 	if (rc == SQLITE_DONE)
@@ -724,18 +743,18 @@ db_lease_record(struct db *db, const char *action, const char *mac,
 	int rc = DB_ERR, del = strcmp(action, "del") == 0;
 
 	db_lock(db);
-	if (exec_sql(db, "BEGIN IMMEDIATE") == -1)
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
 		goto out;
-	st = prepare(db, del ? "DELETE FROM leases WHERE mac = ?1" :
+	st = db_prepare(db, del ? "DELETE FROM leases WHERE mac = ?1" :
 	    "INSERT INTO leases (mac, ip, hostname, expires, updated_ms)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (mac) DO UPDATE SET"
 	    " ip = ?2, hostname = ?3, expires = ?4, updated_ms = ?5");
 	if (st == NULL)
 		goto out_rollback;
-	bind_text(st, 1, mac);
+	db_bind_text(st, 1, mac);
 	if (!del) {
-		bind_text(st, 2, ip);
-		bind_text(st, 3, hostname);
+		db_bind_text(st, 2, ip);
+		db_bind_text(st, 3, hostname);
 		sqlite3_bind_int64(st, 4, expires);
 		sqlite3_bind_int64(st, 5, db_now_ms());
 	}
@@ -743,19 +762,19 @@ db_lease_record(struct db *db, const char *action, const char *mac,
 		goto out_rollback;
 	sqlite3_finalize(st);
 	/* A machine we know learns its address from its lease. */
-	if ((st = prepare(db, "UPDATE machines SET ip = ?2,"
+	if ((st = db_prepare(db, "UPDATE machines SET ip = ?2,"
 	    " hostname = CASE WHEN hostname = '' THEN ?3 ELSE hostname END"
 	    " WHERE mac = ?1")) == NULL)
 		goto out_rollback;
-	bind_text(st, 1, mac);
-	bind_text(st, 2, del ? "" : ip);
-	bind_text(st, 3, del ? "" : hostname);
-	if (sqlite3_step(st) != SQLITE_DONE || exec_sql(db, "COMMIT") == -1)
+	db_bind_text(st, 1, mac);
+	db_bind_text(st, 2, del ? "" : ip);
+	db_bind_text(st, 3, del ? "" : hostname);
+	if (sqlite3_step(st) != SQLITE_DONE || db_exec(db, "COMMIT") == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
 out_rollback:
-	exec_sql(db, "ROLLBACK");
+	db_exec(db, "ROLLBACK");
 out:
 	sqlite3_finalize(st);
 	db_unlock(db);
@@ -770,15 +789,15 @@ db_leases_json(struct db *db, json_t **out)
 	int rc;
 
 	db_lock(db);
-	if ((st = prepare(db, "SELECT mac, ip, hostname, expires, updated_ms"
+	if ((st = db_prepare(db, "SELECT mac, ip, hostname, expires, updated_ms"
 	    " FROM leases ORDER BY mac")) == NULL)
 		goto err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o}",
-		    "mac", col_text(st, 0), "ip", col_text(st, 1),
-		    "hostname", col_text(st, 2),
+		    "mac", db_col_text(st, 0), "ip", db_col_text(st, 1),
+		    "hostname", db_col_text(st, 2),
 		    "expires", (json_int_t)sqlite3_column_int64(st, 3),
-		    "updated_at", time_json(sqlite3_column_int64(st, 4))));
+		    "updated_at", db_time_json(sqlite3_column_int64(st, 4))));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto err;
@@ -799,13 +818,13 @@ db_count_by_state(struct db *db, long counts[MS_NSTATES])
 
 	memset(counts, 0, sizeof(long) * MS_NSTATES);
 	db_lock(db);
-	if ((st = prepare(db, "SELECT state, count(*) FROM machines"
+	if ((st = db_prepare(db, "SELECT state, count(*) FROM machines"
 	    " GROUP BY state")) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((s = machine_state_from_name(col_text(st, 0))) >= 0)
+		if ((s = machine_state_from_name(db_col_text(st, 0))) >= 0)
 			counts[s] = (long)sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	db_unlock(db);

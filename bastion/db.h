@@ -70,6 +70,41 @@ int	db_lease_record(struct db *, const char *action, const char *mac,
 	    const char *ip, const char *hostname, int64_t expires);
 int	db_leases_json(struct db *, json_t **out);
 
+/* An install: what was asked for and how far it got. */
+struct install {
+	int64_t	id;
+	char	mac[MAC_STRLEN];
+	char	hostname[254];
+	char	role[32];
+	char	os[32];
+	char	disk[64];
+	char	ssh_keys[16384];	/* JSON array */
+	int	reprovision;
+	char	key_hash[65];		/* SHA-256 of the current install key */
+	char	status[16];		/* queued installing done failed */
+	int	boots;			/* network boots of this install */
+	char	stage[16];
+	int	progress;
+	char	message[256];
+};
+
+/* Queue an install for mac (only from the states in the `from` mask; the
+ * machine's hostname becomes in->hostname) and move it to queued. */
+int	db_install_queue(struct db *, const struct install *in, unsigned from,
+	    const char *event);
+/* The machine's current install. */
+int	db_install_current(struct db *, const char *mac, struct install *out);
+/* A network boot of a queued/installing machine: count it and store the
+ * hash of the key the installer now gets. Past max_boots the install and
+ * the machine are failed instead (*failed = 1). */
+int	db_install_boot(struct db *, const char *mac, const char *key_hash,
+	    int max_boots, int *boots, int *failed);
+/* The installer fetched its kickstart: queued -> installing. */
+int	db_install_started(struct db *, const char *mac);
+/* A progress report. done -> installed, error -> failed. */
+int	db_install_progress(struct db *, const char *mac, const char *stage,
+	    int percent, const char *message);
+
 /* Machines per state, for /metrics. */
 int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
 

@@ -59,6 +59,8 @@
 #define DQ_LINE_MAX		1024
 #define DQ_FILE_MAX		(16 * 1024 * 1024)	/* iPXE binaries */
 #define DQ_HOSTS_LINE_MAX	256
+#define DQ_LASTMSG_MS		2000	/* a warning this close to an exit
+					   explains it */
 #define DQ_MAX_PROXY_NETS	4
 #define DQ_DHCP_FILE_MAX	127	/* BOOTP file field, NUL excluded */
 
@@ -88,6 +90,7 @@ struct dnsmasq {
 	int			 respawn;	/* next start is a restart */
 	unsigned long		 restarts;
 	char			 lastmsg[256];	/* last warning it printed */
+	int64_t			 lastmsg_ms;	/* and when */
 	char			 last_error[512];
 };
 
@@ -863,6 +866,7 @@ dq_relay_line(struct dnsmasq *d, char *line)
 	    strstr(s, "unknown interface");
 	if (warn) {
 		snprintf(d->lastmsg, sizeof d->lastmsg, "%s", s);
+		d->lastmsg_ms = dq_now_ms();
 		if (facet[0])
 			log_warnx("%s: %s", facet, s);
 		else
@@ -1282,7 +1286,7 @@ dnsmasq_tick(struct bastion *app)
 		else
 			dq_describe_exit(status, why, sizeof why);
 		dq_close_output(d);
-		if (d->lastmsg[0])
+		if (d->lastmsg[0] && now - d->lastmsg_ms <= DQ_LASTMSG_MS)
 			dq_seterr(d, "dnsmasq (pid %ld) %s after %lld s: %s",
 			    (long)d->pid, why,
 			    (long long)((now - d->started_ms) / 1000),

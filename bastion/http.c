@@ -76,7 +76,8 @@ route_match(const char *pattern, const char *path, struct request *r)
 	return 1;
 }
 
-static const struct route *const route_tables[] = { routes_boot, routes_api };
+static const struct route *const route_tables[] = { routes_boot, routes_api,
+    routes_install };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */

@@ -56,6 +56,7 @@ struct route {
 /* Route tables, one per routes_*.c, each ends with a zeroed entry. */
 extern const struct route routes_boot[];
 extern const struct route routes_api[];
+extern const struct route routes_install[];
 
 int	http_start(struct bastion *);
 void	http_stop(struct bastion *);

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "path.h"
+#include "templates.h"
 
 static void
 usage(void)
@@ -119,6 +120,7 @@ reload(struct bastion *app)
 		return;
 	}
 	listeners_changed = strcmp(next->state_dir, app->cfg->state_dir) ||
+	    strcmp(next->share_dir, app->cfg->share_dir) ||
 	    memcmp(&next->boot_listen, &app->cfg->boot_listen,
 	    sizeof next->boot_listen) ||
 	    memcmp(&next->control_listen, &app->cfg->control_listen,
@@ -130,8 +132,8 @@ reload(struct bastion *app)
 	pthread_rwlock_wrlock(&app->cfg_lock);
 	old = app->cfg;
 	/* Keep what only a restart can change. */
-	next->state_dir[0] = '\0';
 	strcpy(next->state_dir, old->state_dir);
+	strcpy(next->share_dir, old->share_dir);
 	next->boot_listen = old->boot_listen;
 	next->control_listen = old->control_listen;
 	memcpy(next->names, old->names, sizeof next->names);
@@ -234,7 +236,9 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_init(1, debug || app.cfg->debug, "bastion");
-	if (make_dirs(app.cfg->state_dir, 0750) == -1)
+	/* 0711: dnsmasq (as nobody) must reach STATE_DIR/tftp, nobody may
+	 * list the directory, and every private file in it is 0600. */
+	if (make_dirs(app.cfg->state_dir, 0711) == -1)
 		fatal("state dir %s", app.cfg->state_dir);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
@@ -267,6 +271,13 @@ main(int argc, char *argv[])
 	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
 	    &app.ca) == -1)
 		fatalx("cannot set up the CA in %s/ca", app.cfg->state_dir);
+	{
+		char dir[PATH_MAX];
+
+		if (path_join(dir, sizeof dir, app.cfg->state_dir, "templates") == -1 ||
+		    templates_open(dir, app.cfg->share_dir, &app.templates) == -1)
+			fatalx("cannot set up templates");
+	}
 	if (http_start(&app) == -1)
 		goto err_http;
 	if (dnsmasq_start(&app) == -1)
@@ -284,6 +295,7 @@ main(int argc, char *argv[])
 err_dnsmasq:
 	http_stop(&app);
 err_http:
+	templates_close(app.templates);
 	ca_close(app.ca);
 	db_close(app.db);
 	{

@@ -2,8 +2,11 @@
  * artifacts and the discovery report. Nothing here is an operator API. */
 #define LOG_SUBSYS "boot"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <openssl/crypto.h>
 
 #include "ca.h"
 #include "db.h"
@@ -12,26 +15,32 @@
 #include "http.h"
 #include "log.h"
 #include "path.h"
+#include "secret.h"
+#include "templates.h"
+#include "install.h"
 
 static void
-reply_script(struct request *r, struct buf *b)
+reply_script(struct request *r, const char *text, size_t len)
 {
-	http_reply_text(r, 200, "text/plain; charset=utf-8", b->data, b->len);
+	http_reply_text(r, 200, "text/plain; charset=utf-8", text, len);
 }
 
 static void
 get_boot_ipxe(struct request *r)
 {
 	const struct config *c = bastion_config_acquire(r->app);
-	struct buf b;
+	json_t *ctx = json_pack("{s:{s:s}}", "bastion", "boot_url", c->boot_url);
+	char *out = NULL, err[256];
+	size_t len;
 
-	buf_init(&b, 4096);
-	if (dispatch_script_chain(c, &b) == 0)
-		reply_script(r, &b);
+	if (templates_render(r->app->templates, "boot.ipxe", ctx, &out, &len, err,
+	    sizeof err) == 0)
+		reply_script(r, out, len);
 	else
-		http_reply_error(r, 500, "internal", "cannot render boot.ipxe");
+		http_reply_error(r, 500, "template", "%s", err);
 	bastion_config_release(r->app);
-	buf_free(&b);
+	json_decref(ctx);
+	free(out);
 }
 
 static int
@@ -48,16 +57,50 @@ discovery_present(const struct config *c)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A queued or installing machine boots: count the boot and mint the key
+ * this installer run will use. Returns the action to take (the machine
+ * may have just failed) and fills in, key and boot number. */
+static enum boot_action
+installer_boot(struct request *r, const struct config *c, struct machine *m,
+    struct install *in, char key[SECRET_HEXLEN], int *boots)
+{
+	char hash[SECRET_HEXLEN];
+	int failed = 0;
+
+	if (c->install_repo[0] == '\0') {
+		log_warnx("req %s: %s is %s but install.repo is not set", r->id,
+		    m->mac, machine_state_name(m->state));
+		return BOOT_IDLE;
+	}
+	if (db_install_current(r->app->db, m->mac, in) != DB_OK ||
+	    secret_random_hex(key) == -1)
+		return BOOT_IDLE;
+	secret_sha256_hex(key, strlen(key), hash);
+	if (db_install_boot(r->app->db, m->mac, hash, c->install_max_boots,
+	    boots, &failed) != DB_OK)
+		return BOOT_IDLE;
+	if (failed) {
+		log_warnx("req %s: %s failed: too many network boots", r->id,
+		    m->mac);
+		m->state = MS_FAILED;
+		return dispatch_decide(MS_FAILED, c->idle_action, 0);
+	}
+	return BOOT_INSTALLER;
+}
+
 static void
 get_dispatch(struct request *r)
 {
 	const struct config *c;
 	struct boot_info bi;
 	struct machine m;
+	struct install *in = NULL;
 	enum boot_action a;
 	const char *why;
-	struct buf b;
-	int created;
+	char key[SECRET_HEXLEN] = "", *out = NULL, err[512];
+	json_t *hw = NULL;
+	size_t len;
+	int created, boots = 0;
 
 	if (dispatch_parse(http_query(r, "mac"), http_query(r, "uuid"),
 	    http_query(r, "serial"), http_query(r, "arch"),
@@ -73,18 +116,32 @@ get_dispatch(struct request *r)
 	c = bastion_config_acquire(r->app);
 	a = dispatch_decide(m.state, c->idle_action,
 	    m.state == MS_DISCOVERING ? discovery_present(c) : 0);
+	if (a == BOOT_INSTALLER) {
+		if ((in = malloc(sizeof *in)) == NULL) {
+			http_reply_error(r, 500, "internal", "out of memory");
+			goto out;
+		}
+		a = installer_boot(r, c, &m, in, key, &boots);
+		if (a == BOOT_INSTALLER && db_hardware_get(r->app->db, m.mac, &hw)
+		    != DB_OK)
+			hw = NULL;
+	}
 	if (created)
 		log_info("req %s: new machine %s (%s, %s) from %s", r->id, m.mac,
 		    bi.platform, bi.arch, r->client);
 	log_debug("req %s: %s is %s -> %s", r->id, m.mac,
 	    machine_state_name(m.state), dispatch_action_name(a));
-	buf_init(&b, 16384);
-	if (dispatch_script(c, &m, a, &b) == 0)
-		reply_script(r, &b);
+	if (install_render_boot(r->app->templates, c, &m, in, hw, a, key, boots,
+	    &out, &len, err, sizeof err) == 0)
+		reply_script(r, out, len);
 	else
-		http_reply_error(r, 500, "internal", "cannot render the script");
+		http_reply_error(r, 500, "template", "%s", err);
+out:
 	bastion_config_release(r->app);
-	buf_free(&b);
+	OPENSSL_cleanse(key, sizeof key);
+	json_decref(hw);
+	free(in);
+	free(out);
 }
 
 static void

@@ -69,6 +69,7 @@ def _request(conn, method, path, body=None, headers=None):
 DEFAULT_CONF = """\
 [bastion]
 state_dir = {state}
+share_dir = {share}
 debug = yes
 [boot]
 listen = {boot_host}:{boot_port}
@@ -79,6 +80,8 @@ discovery_dir = {discovery_dir}
 [control]
 listen = 127.0.0.1:{control_port}
 names = localhost,127.0.0.1,10.77.0.1
+[install]
+repo = {repo}
 """
 
 
@@ -96,8 +99,9 @@ class Bastion:
 
     def __init__(self, boot_host="10.77.0.1", boot_port=None, dhcp_mode="full",
                  interface="bastion0", discovery_dir=None, extra_conf="",
-                 state=None):
+                 state=None, repo="http://10.77.0.1:8081/fedora/40/os"):
         self.tmp = tempfile.mkdtemp(prefix="bastion-test-")
+        os.chmod(self.tmp, 0o711)   # dnsmasq (nobody) reaches STATE/tftp
         self.state = state or os.path.join(self.tmp, "state")
         self.boot_host = boot_host
         self.boot_port = boot_port or free_port()
@@ -106,7 +110,7 @@ class Bastion:
         self.conf = os.path.join(self.tmp, "bastion.conf")
         with open(self.conf, "w") as f:
             f.write(DEFAULT_CONF.format(
-                state=self.state, boot_host=boot_host, boot_port=self.boot_port,
+                state=self.state, share=ROOT, repo=repo, boot_host=boot_host, boot_port=self.boot_port,
                 interface=interface, dhcp_mode=dhcp_mode,
                 discovery_dir=self.discovery_dir,
                 control_port=self.control_port) + extra_conf)

@@ -151,7 +151,8 @@ class VM:
         self.serial_path = os.path.join(self.workdir, "serial.log")
         self.qemu_log = os.path.join(self.workdir, "qemu.log")
         self.proc = None
-        self.started_at = None
+        self.started_at = None      # time.monotonic() at QEMU start
+        self.started_wall = None    # time.time() at QEMU start
         self.taps = []
 
     @property
@@ -229,6 +230,7 @@ class VM:
                 log.write((" ".join(argv) + "\n").encode())
                 log.flush()
                 self.started_at = time.monotonic()
+                self.started_wall = time.time()
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                              stdout=log, stderr=subprocess.STDOUT)
         except BaseException:

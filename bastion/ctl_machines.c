@@ -1,0 +1,740 @@
+/* ctl_machines.c — bastionctl machines list|show|events|forget|watch. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "mac.h"
+
+#define EVENTS_PAGE	1000	/* the API's largest limit */
+#define WATCH_PERIOD_MS	1000
+
+/* Normalise a MAC the user typed; garbage never reaches a URL. */
+static int
+mac_arg(const char *in, char out[MAC_STRLEN])
+{
+	char clean[64];
+
+	if (mac_normalize(in, out) == -1) {
+		ctl_error("'%s' is not a MAC address (e.g. 52:54:00:12:34:56, "
+		    "52-54-00-12-34-56 or 5254.0012.3456)",
+		    ctl_clean(in, clean, sizeof clean, 0));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bad_answer(const char *what)
+{
+	return ctl_error("unexpected answer from the server for %s", what);
+}
+
+/* --- list --------------------------------------------------------------- */
+
+/* The machine list as a table; -1 when out of memory. */
+static int
+list_table(const json_t *list)
+{
+	struct ctl_table *t;
+	const json_t *m, *sum;
+	char cpus[32], mem[32], disks[64], boot[32], size[32];
+	long long d, db;
+	size_t i;
+
+	if ((t = ctl_table_new(8, "MAC", "STATE", "HOSTNAME", "IP", "CPUS",
+	    "MEMORY", "DISKS", "LAST BOOT")) == NULL)
+		return -1;
+	json_array_foreach(list, i, m) {
+		snprintf(cpus, sizeof cpus, "-");
+		snprintf(mem, sizeof mem, "-");
+		snprintf(disks, sizeof disks, "-");
+		if (json_is_object(sum = json_object_get(m, "summary"))) {
+			d = ctl_jint(sum, "disks", -1);
+			db = ctl_jint(sum, "disk_bytes", -1);
+			if (ctl_jint(sum, "cpu_threads", -1) >= 0)
+				snprintf(cpus, sizeof cpus, "%lld",
+				    ctl_jint(sum, "cpu_threads", 0));
+			ctl_fmt_size(mem, sizeof mem,
+			    ctl_jint(sum, "memory_bytes", -1));
+			if (d >= 0 && db >= 0) {
+				ctl_fmt_size(size, sizeof size, db);
+				snprintf(disks, sizeof disks, "%lld (%s)", d,
+				    size);
+			} else if (d >= 0)
+				snprintf(disks, sizeof disks, "%lld", d);
+		}
+		ctl_fmt_time(boot, sizeof boot, json_string_value(
+		    json_object_get(m, "last_boot_at")));
+		if (ctl_table_row(t, ctl_jstr(m, "mac"), ctl_jstr(m, "state"),
+		    ctl_jstr(m, "hostname"), ctl_jstr(m, "ip"), cpus, mem, disks,
+		    boot) == -1) {
+			ctl_table_free(t);
+			return -1;
+		}
+	}
+	ctl_table_print(t, stdout, 0);
+	ctl_table_free(t);
+	return 0;
+}
+
+static int
+machines_list(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	const char *state = NULL;
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "state", &state, NULL },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	struct buf path;
+	json_t *list;
+	char *esc = NULL;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	buf_init(&path, 1024);
+	if ((state && (esc = ctl_escape(state)) == NULL) ||
+	    buf_printf(&path, "/api/v1/machines%s%s", esc ? "?state=" : "",
+	    esc ? esc : "") == -1) {
+		ctl_error("out of memory");
+		goto err_path;
+	}
+	if (ctl_request(c, "GET", path.data, NULL, &list, NULL, NULL) == -1)
+		goto err_path;
+	if (!json_is_array(list))
+		rc = bad_answer("the machine list");
+	else if (json)
+		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
+	else if (list_table(list) == -1)
+		rc = ctl_error("out of memory");
+	else
+		rc = CTL_OK;
+	json_decref(list);
+err_path:
+	free(esc);
+	buf_free(&path);
+	return rc;
+}
+
+/* --- show --------------------------------------------------------------- */
+
+static void
+kv(int indent, const char *key, const char *value)
+{
+	char clean[1024];
+
+	printf("%*s%-*s %s\n", indent, "", 14 - indent, key,
+	    ctl_clean(value, clean, sizeof clean, 1));
+}
+
+static void
+kv_time(const char *key, const json_t *o, const char *member)
+{
+	char t[32];
+
+	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, member)));
+	kv(0, key, t);
+}
+
+static const char *
+plural(long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
+static int
+show_disks(const json_t *disks)
+{
+	struct ctl_table *t;
+	const json_t *d;
+	size_t i;
+
+	if (json_array_size(disks) == 0) {
+		kv(2, "Disks:", "none");
+		return 0;
+	}
+	printf("  Disks:\n");
+	if ((t = ctl_table_new(5, "NAME", "SIZE", "MODEL", "SERIAL",
+	    "TYPE")) == NULL)
+		return -1;
+	json_array_foreach(disks, i, d) {
+		const json_t *rot = json_object_get(d, "rotational");
+		char size[32];
+
+		ctl_fmt_size(size, sizeof size, ctl_jint(d, "size_bytes", -1));
+		if (ctl_table_row(t, ctl_jstr(d, "name"), size,
+		    ctl_jstr(d, "model"), ctl_jstr(d, "serial"),
+		    json_is_true(rot) ? "hdd" : json_is_false(rot) ? "ssd" :
+		    "-") == -1) {
+			ctl_table_free(t);
+			return -1;
+		}
+	}
+	ctl_table_print(t, stdout, 4);
+	ctl_table_free(t);
+	return 0;
+}
+
+static int
+show_nics(const json_t *nics)
+{
+	struct ctl_table *t;
+	const json_t *n;
+	size_t i;
+
+	if (json_array_size(nics) == 0) {
+		kv(2, "NICs:", "none");
+		return 0;
+	}
+	printf("  NICs:\n");
+	if ((t = ctl_table_new(5, "NAME", "MAC", "DRIVER", "SPEED",
+	    "BOOT")) == NULL)
+		return -1;
+	json_array_foreach(nics, i, n) {
+		long long mbps = ctl_jint(n, "speed_mbps", -1);
+		char speed[32] = "-";
+
+		if (mbps > 0)
+			snprintf(speed, sizeof speed, "%lld Mb/s", mbps);
+		if (ctl_table_row(t, ctl_jstr(n, "name"), ctl_jstr(n, "mac"),
+		    ctl_jstr(n, "driver"), speed,
+		    json_is_true(json_object_get(n, "boot")) ? "yes" : "") == -1) {
+			ctl_table_free(t);
+			return -1;
+		}
+	}
+	ctl_table_print(t, stdout, 4);
+	ctl_table_free(t);
+	return 0;
+}
+
+static int
+show_hardware(const json_t *m)
+{
+	const json_t *hw = json_object_get(m, "hardware");
+	const json_t *cpu, *dmi;
+	char line[1024], model[256], t[32];
+	long long s, co, th;
+
+	printf("\n");
+	if (!json_is_object(hw)) {
+		printf("Hardware:      not reported yet (the machine reports "
+		    "when it boots the discovery image)\n");
+		return 0;
+	}
+	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(m,
+	    "hardware_updated_at")));
+	printf("Hardware (reported %s):\n", t);
+	kv(2, "Firmware:", ctl_jstr(hw, "firmware"));
+	cpu = json_object_get(hw, "cpu");
+	s = ctl_jint(cpu, "sockets", 0);
+	co = ctl_jint(cpu, "cores", 0);
+	th = ctl_jint(cpu, "threads", 0);
+	ctl_clean(ctl_jstr(cpu, "model"), model, sizeof model, 1);
+	snprintf(line, sizeof line, "%s, %lld socket%s, %lld core%s, %lld "
+	    "thread%s", model, s, plural(s), co, plural(co), th, plural(th));
+	kv(2, "CPU:", line);
+	ctl_fmt_size(t, sizeof t, ctl_jint(json_object_get(hw, "memory"),
+	    "total_bytes", -1));
+	kv(2, "Memory:", t);
+	dmi = json_object_get(hw, "dmi");
+	snprintf(line, sizeof line, "%s%s%s%s%s", ctl_jstr(dmi, "vendor"),
+	    *ctl_jstr(dmi, "product") ? " " : "", ctl_jstr(dmi, "product"),
+	    *ctl_jstr(dmi, "serial") ? ", serial " : "", ctl_jstr(dmi, "serial"));
+	kv(2, "DMI:", line);
+	if (*ctl_jstr(dmi, "uuid"))
+		kv(2, "DMI UUID:", ctl_jstr(dmi, "uuid"));
+	if (show_disks(json_object_get(hw, "disks")) == -1 ||
+	    show_nics(json_object_get(hw, "nics")) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	char mac[MAC_STRLEN], path[64], line[256];
+	struct ctl_args a;
+	json_t *m;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (mac_arg(a.pos[0], mac) == -1)
+		return CTL_ERR;
+	snprintf(path, sizeof path, "/api/v1/machines/%s", mac);
+	if (ctl_request(c, "GET", path, NULL, &m, NULL, NULL) == -1)
+		return CTL_ERR;
+	if (!json_is_object(m)) {
+		rc = bad_answer(mac);
+		goto out;
+	}
+	if (json) {
+		rc = ctl_print_json(m) == 0 ? CTL_OK : CTL_ERR;
+		goto out;
+	}
+	kv(0, "MAC:", ctl_jstr(m, "mac"));
+	kv(0, "State:", ctl_jstr(m, "state"));
+	kv(0, "Hostname:", ctl_jstr(m, "hostname"));
+	kv(0, "IP:", ctl_jstr(m, "ip"));
+	kv(0, "UUID:", ctl_jstr(m, "uuid"));
+	kv(0, "Serial:", ctl_jstr(m, "serial"));
+	snprintf(line, sizeof line, "%s%s%s%s", ctl_jstr(m, "arch"),
+	    *ctl_jstr(m, "platform") ? " (" : "", ctl_jstr(m, "platform"),
+	    *ctl_jstr(m, "platform") ? ")" : "");
+	kv(0, "Arch:", line);
+	snprintf(line, sizeof line, "%lld", ctl_jint(m, "boot_count", 0));
+	kv(0, "Boot count:", line);
+	kv_time("Created:", m, "created_at");
+	kv_time("Updated:", m, "updated_at");
+	kv_time("Last boot:", m, "last_boot_at");
+	if (show_hardware(m) == -1)
+		rc = ctl_error("out of memory");
+	else
+		rc = CTL_OK;
+out:
+	json_decref(m);
+	return rc;
+}
+
+/* --- events ------------------------------------------------------------- */
+
+/* Every event of mac after id *after, oldest first, appended to arr;
+ * *after moves to the last id seen. */
+static int
+events_fetch(struct ctl *c, const char *mac, long long *after, json_t *arr,
+    enum ctl_fail *fail, long *status)
+{
+	char path[128];
+	json_t *page, *ev;
+	size_t i, n;
+	long long id;
+
+	for (;;) {
+		snprintf(path, sizeof path, "/api/v1/machines/%s/events?"
+		    "after=%lld&limit=%d", mac, *after, EVENTS_PAGE);
+		if (ctl_request(c, "GET", path, NULL, &page, fail, status) == -1)
+			return -1;
+		if (!json_is_array(page))
+			goto err_answer;
+		n = json_array_size(page);
+		json_array_foreach(page, i, ev) {
+			/* Ids only grow: anything else would loop forever. */
+			if ((id = ctl_jint(ev, "id", -1)) <= *after)
+				goto err_answer;
+			*after = id;
+			if (json_array_append(arr, ev) == -1)
+				goto err_answer;
+		}
+		json_decref(page);
+		if (n < EVENTS_PAGE)
+			return 0;
+	}
+
+err_answer:
+	json_decref(page);
+	if (fail)
+		*fail = CTL_FAIL_LOCAL;
+	bad_answer("the events");
+	return -1;
+}
+
+static int
+machines_events(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	char mac[MAC_STRLEN], t[32], prog[32];
+	struct ctl_table *tab;
+	struct ctl_args a;
+	long long after = 0;
+	json_t *arr, *ev;
+	size_t i;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (mac_arg(a.pos[0], mac) == -1)
+		return CTL_ERR;
+	if ((arr = json_array()) == NULL)
+		return ctl_error("out of memory");
+	if (events_fetch(c, mac, &after, arr, NULL, NULL) == -1)
+		goto out;
+	if (json) {
+		rc = ctl_print_json(arr) == 0 ? CTL_OK : CTL_ERR;
+		goto out;
+	}
+	if ((tab = ctl_table_new(5, "TIME", "STATE", "SOURCE", "PROGRESS",
+	    "MESSAGE")) == NULL)
+		goto err_mem;
+	json_array_foreach(arr, i, ev) {
+		ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(ev,
+		    "time")));
+		if (json_is_integer(json_object_get(ev, "progress")))
+			snprintf(prog, sizeof prog, "%lld%%",
+			    ctl_jint(ev, "progress", 0));
+		else
+			snprintf(prog, sizeof prog, "-");
+		if (ctl_table_row(tab, t, ctl_jstr(ev, "state"),
+		    ctl_jstr(ev, "source"), prog, ctl_jstr(ev, "message")) == -1) {
+			ctl_table_free(tab);
+			goto err_mem;
+		}
+	}
+	ctl_table_print(tab, stdout, 0);
+	ctl_table_free(tab);
+	rc = CTL_OK;
+	goto out;
+
+err_mem:
+	rc = ctl_error("out of memory");
+out:
+	json_decref(arr);
+	return rc;
+}
+
+/* --- forget ------------------------------------------------------------- */
+
+static int
+machines_forget(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	char mac[MAC_STRLEN], path[64];
+	struct ctl_args a;
+
+	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
+		return a.rc;
+	if (mac_arg(a.pos[0], mac) == -1)
+		return CTL_ERR;
+	snprintf(path, sizeof path, "/api/v1/machines/%s", mac);
+	if (ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == -1)
+		return CTL_ERR;
+	printf("forgot %s\n", mac);
+	return CTL_OK;
+}
+
+/* --- watch -------------------------------------------------------------- */
+
+struct watched {
+	char		mac[MAC_STRLEN];
+	long long	last_id;
+	int		listed;		/* in the latest machine list */
+};
+
+struct watch {
+	struct ctl	*c;
+	int		 all;		/* every machine, not one */
+	struct watched	*w;
+	size_t		 n, alloc;
+	long long	 left;		/* events still to print; -1: no limit */
+	int		 started;	/* failures are retried from now on */
+	int		 lost;		/* the last request failed */
+	int		 gone;		/* the one machine is not (yet) known */
+};
+
+static void
+on_signal(int sig)
+{
+	ctl_interrupted = 1;
+}
+
+static struct watched *
+watch_add(struct watch *wa, const char *mac, long long last_id)
+{
+	struct watched *w;
+	size_t na;
+
+	if (wa->n == wa->alloc) {
+		na = wa->alloc ? wa->alloc * 2 : 16;
+		if ((w = reallocarray(wa->w, na, sizeof *w)) == NULL)
+			return NULL;
+		wa->w = w;
+		wa->alloc = na;
+	}
+	w = &wa->w[wa->n++];
+	snprintf(w->mac, sizeof w->mac, "%s", mac);
+	w->last_id = last_id;
+	w->listed = 1;
+	return w;
+}
+
+/* Sleep up to ms; returns early (race-free) on SIGINT/SIGTERM. */
+static void
+watch_sleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (!ctl_interrupted)
+		pselect(0, NULL, NULL, NULL, &ts, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	long long x = ctl_jint(*(json_t *const *)a, "id", 0);
+	long long y = ctl_jint(*(json_t *const *)b, "id", 0);
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+watch_print(struct watch *wa, const json_t *ev)
+{
+	char t[32], state[32], source[32], msg[1024], bar[32] = "";
+	const json_t *p = json_object_get(ev, "progress");
+
+	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(ev,
+	    "time")));
+	ctl_clean(ctl_jstr(ev, "state"), state, sizeof state, 1);
+	ctl_clean(ctl_jstr(ev, "source"), source, sizeof source, 1);
+	ctl_clean(ctl_jstr(ev, "message"), msg, sizeof msg, 1);
+	if (json_is_integer(p)) {
+		bar[0] = ' ';
+		ctl_fmt_progress(bar + 1, sizeof bar - 1,
+		    (long long)json_integer_value(p));
+	}
+	printf("%s %s %-11s %-9s %s%s\n", t, ctl_jstr(ev, "mac"), state,
+	    source, msg, bar);
+	if (wa->left > 0)
+		wa->left--;
+}
+
+/* Before a request: once the watch runs, only the first failure of a
+ * series is explained. */
+static void
+watch_before(struct watch *wa)
+{
+	wa->c->quiet_errors = wa->started && wa->lost;
+}
+
+static void
+watch_answered(struct watch *wa)
+{
+	wa->c->quiet_errors = 0;
+	if (wa->lost)
+		ctl_warn("bastion answers again");
+	wa->lost = 0;
+}
+
+/* A request failed: 0 to carry on (retry next round), -1 to give up. */
+static int
+watch_failed(struct watch *wa, enum ctl_fail fail, long status)
+{
+	wa->c->quiet_errors = 0;
+	if (ctl_interrupted)
+		return 0;
+	if (!wa->started)
+		return -1;
+	if (fail == CTL_FAIL_CONNECT || (fail == CTL_FAIL_SERVER &&
+	    status >= 500)) {
+		if (!wa->lost)
+			ctl_warn("retrying every second until bastion answers");
+		wa->lost = 1;
+		return 0;
+	}
+	if (wa->lost && fail == CTL_FAIL_SERVER)
+		ctl_error("the server answered HTTP %ld", status);
+	return -1;
+}
+
+/* Without a MAC: follow the machine list; new machines start at 0 (all
+ * their events are new). 0 ok, 1 failed but retry, -1 give up. */
+static int
+watch_list(struct watch *wa)
+{
+	enum ctl_fail fail;
+	long status = 0;
+	const char *mac;
+	json_t *list, *m;
+	size_t i, j;
+
+	watch_before(wa);
+	if (ctl_request(wa->c, "GET", "/api/v1/machines", NULL, &list, &fail,
+	    &status) == -1)
+		return watch_failed(wa, fail, status) == -1 ? -1 : 1;
+	watch_answered(wa);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		bad_answer("the machine list");
+		return -1;
+	}
+	for (j = 0; j < wa->n; j++)
+		wa->w[j].listed = 0;
+	json_array_foreach(list, i, m) {
+		mac = ctl_jstr(m, "mac");
+		for (j = 0; j < wa->n; j++)
+			if (strcmp(wa->w[j].mac, mac) == 0)
+				break;
+		if (j < wa->n)
+			wa->w[j].listed = 1;
+		else if (strlen(mac) == MAC_STRLEN - 1 &&
+		    watch_add(wa, mac, 0) == NULL) {
+			json_decref(list);
+			ctl_error("out of memory");
+			return -1;
+		}
+	}
+	json_decref(list);
+	/* Forgotten machines leave the set. */
+	for (i = j = 0; i < wa->n; i++)
+		if (wa->w[i].listed)
+			wa->w[j++] = wa->w[i];
+	wa->n = j;
+	return 0;
+}
+
+/* One round: the new events of every watched machine, printed in id
+ * (time) order when print is set. -1 to give up, 0 otherwise. */
+static int
+watch_poll(struct watch *wa, int print)
+{
+	enum ctl_fail fail;
+	json_t **evs = NULL;
+	json_t *arr;
+	size_t i, k, n, before;
+	long status;
+	int rc = 0;
+
+	if (wa->all && (rc = watch_list(wa)) != 0)
+		return rc == -1 ? -1 : 0;
+	if ((arr = json_array()) == NULL)
+		return -1;
+	for (i = 0; i < wa->n && !ctl_interrupted; i++) {
+		before = json_array_size(arr);
+		status = 0;
+		watch_before(wa);
+		if (events_fetch(wa->c, wa->w[i].mac, &wa->w[i].last_id, arr,
+		    &fail, &status) == 0) {
+			watch_answered(wa);
+			wa->gone = 0;
+		} else if (fail == CTL_FAIL_SERVER && status == 404) {
+			/* Forgotten (or not booted yet): ids only grow, so
+			 * keeping last_id is right when it comes back. */
+			watch_answered(wa);
+			if (!wa->all && !wa->gone)
+				ctl_warn("%s is not known (any more); waiting "
+				    "for it to network-boot", wa->w[i].mac);
+			wa->gone = 1;
+		} else {
+			rc = watch_failed(wa, fail, status);
+			break;
+		}
+		/* Label each new event with its machine. */
+		for (k = before; k < json_array_size(arr); k++)
+			json_object_set_new(json_array_get(arr, k), "mac",
+			    json_string(wa->w[i].mac));
+	}
+	/* Print even after a failure: last_id already moved past these. */
+	if (!print || (n = json_array_size(arr)) == 0)
+		goto out;
+	if ((evs = calloc(n, sizeof *evs)) == NULL) {
+		ctl_error("out of memory");
+		rc = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		evs[i] = json_array_get(arr, i);
+	qsort(evs, n, sizeof *evs, cmp_id);
+	for (i = 0; i < n && wa->left != 0; i++)
+		watch_print(wa, evs[i]);
+	fflush(stdout);
+out:
+	free(evs);
+	json_decref(arr);
+	return rc;
+}
+
+static int
+machines_watch(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	const char *count = NULL;
+	const struct ctl_opt opts[] = {
+		{ "count", &count, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct sigaction sa;
+	struct ctl_args a;
+	struct watch wa;
+	char mac[MAC_STRLEN];
+	long long n;
+	int rc = CTL_ERR;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	memset(&wa, 0, sizeof wa);
+	wa.c = c;
+	wa.left = -1;
+	if (count) {
+		if (ctl_parse_count(count, 1LL << 40, &n) == -1 || n == 0)
+			return ctl_usage_error(cmd, "--count needs a positive "
+			    "number");
+		wa.left = n;
+	}
+	if (a.npos == 1 && mac_arg(a.pos[0], mac) == -1)
+		return CTL_ERR;
+	wa.all = a.npos == 0;
+	if (!wa.all && watch_add(&wa, mac, 0) == NULL) {
+		ctl_error("out of memory");
+		goto out;
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	/* Start where the machines are now: only new events are shown. A
+	 * failure here (bastion unreachable, bad token) ends the command. */
+	if (watch_poll(&wa, 0) == -1)
+		goto out;
+	wa.started = 1;
+	while (!ctl_interrupted && wa.left != 0) {
+		watch_sleep(WATCH_PERIOD_MS);
+		if (ctl_interrupted)
+			break;
+		if (watch_poll(&wa, 1) == -1)
+			goto out;
+	}
+	rc = CTL_OK;
+out:
+	free(wa.w);
+	return rc;
+}
+
+const struct ctl_command ctl_machines_commands[] = {
+	{ "machines", "list", "[--state STATE] [--json]",
+	    "list machines", machines_list, 0, 0, 0 },
+	{ "machines", "show", "MAC [--json]",
+	    "one machine with its hardware", machines_show, 1, 1, 0 },
+	{ "machines", "events", "MAC [--json]",
+	    "a machine's timeline", machines_events, 1, 1, 0 },
+	{ "machines", "forget", "MAC",
+	    "delete a machine (its audit trail stays)", machines_forget, 1, 1, 0 },
+	{ "machines", "watch", "[MAC] [--count N]",
+	    "follow events live until interrupted", machines_watch, 0, 1, 0 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },
+};

@@ -1,0 +1,33 @@
+/* db_internal.h — shared by the db*.c files only. */
+#ifndef BASTION_DB_INTERNAL_H
+#define BASTION_DB_INTERNAL_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+
+struct db {
+	sqlite3		*h;
+	pthread_mutex_t	 mu;
+};
+
+void		 db_lock(struct db *);
+void		 db_unlock(struct db *);
+int		 db_exec(struct db *, const char *sql);
+sqlite3_stmt	*db_prepare(struct db *, const char *sql);
+void		 db_bind_text(sqlite3_stmt *, int, const char *);
+const char	*db_col_text(sqlite3_stmt *, int);
+json_t		*db_time_json(int64_t ms);
+/* Caller holds the lock. */
+int		 db_machine_get_locked(struct db *, const char *mac,
+		    struct machine *out);
+int		 db_event_add_locked(struct db *, const char *mac,
+		    const char *state, const char *source, const char *message,
+		    int progress);
+
+/* The machine's current install as JSON, or JSON null. */
+json_t		*db_install_json_locked(struct db *, const char *mac);
+
+#endif

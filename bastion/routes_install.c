@@ -1,0 +1,360 @@
+/* routes_install.c — the install queue, reprovision, kickstarts, install
+ * progress and template previews. */
+#define LOG_SUBSYS "install"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "http.h"
+#include "install.h"
+#include "log.h"
+#include "mac.h"
+#include "secret.h"
+#include "templates.h"
+
+#define L_API (L_CONTROL | L_ADMIN)
+#define ST(s) (1u << (s))
+
+static int
+mac_param(struct request *r, char out[MAC_STRLEN])
+{
+	if (mac_normalize(r->params[0], out) == -1) {
+		http_reply_error(r, 400, "bad_mac", "'%.40s' is not a MAC address",
+		    r->params[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Queue an install (reprovision = 0) or a reinstall keeping data. */
+static void
+queue_install(struct request *r, int reprovision)
+{
+	const struct config *c;
+	struct install *prev = NULL, *in = NULL;
+	struct machine m;
+	json_t *body = NULL, *hw = NULL, *out;
+	char mac[MAC_STRLEN], why[300], event[400];
+	unsigned from;
+	int rc;
+
+	if (mac_param(r, mac) == -1 || (body = http_body_json(r)) == NULL)
+		return;
+	c = bastion_config_acquire(r->app);
+	if ((rc = db_machine_get(r->app->db, mac, &m)) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			http_reply_error(r, 404, "not_found", "no machine %s", mac);
+		else
+			http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	if (c->install_repo[0] == '\0') {
+		http_reply_error(r, 409, "no_repo", "install.repo is not set in %s",
+		    c->path);
+		goto out;
+	}
+	if ((prev = calloc(1, sizeof *prev)) == NULL ||
+	    (in = calloc(1, sizeof *in)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (reprovision) {
+		from = ST(MS_INSTALLED) | ST(MS_ACTIVE) | ST(MS_FAILED);
+		if (db_install_current(r->app->db, mac, prev) != DB_OK) {
+			http_reply_error(r, 409, "never_installed", "%s was never "
+			    "installed by bastion: use install", mac);
+			goto out;
+		}
+	} else {
+		from = ST(MS_DISCOVERED) | ST(MS_FAILED) | ST(MS_QUEUED);
+		free(prev);
+		prev = NULL;
+	}
+	if (!(from & ST(m.state))) {
+		http_reply_error(r, 409, "wrong_state", "%s is %s; %s needs %s", mac,
+		    machine_state_name(m.state), reprovision ? "reprovision" :
+		    "install", reprovision ? "installed, active or failed" :
+		    m.state == MS_INSTALLED || m.state == MS_ACTIVE ?
+		    "discovered or failed (use reprovision to reinstall and keep "
+		    "data)" : "discovered or failed");
+		goto out;
+	}
+	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
+		hw = NULL;
+	if (install_parse(body, c, hw, prev, in, why, sizeof why) == -1) {
+		http_reply_error(r, 422, "invalid", "%s", why);
+		goto out;
+	}
+	snprintf(in->mac, sizeof in->mac, "%s", mac);
+	in->reprovision = reprovision;
+	snprintf(event, sizeof event, "%s queued: %s as %s on %s%s",
+	    reprovision ? "reprovision" : "install", in->hostname, in->role,
+	    in->disk, reprovision ? ", preserved volumes kept" : "");
+	rc = db_install_queue(r->app->db, in, from, event);
+	if (rc == DB_CONFLICT) {
+		http_reply_error(r, 409, "wrong_state", "%s changed state; try again",
+		    mac);
+		goto out;
+	}
+	if (rc != DB_OK || db_machine_json(r->app->db, mac, &out) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	log_info("req %s: %s by %s", r->id, event, r->client);
+	http_reply_json(r, 202, out);
+out:
+	bastion_config_release(r->app);
+	json_decref(hw);
+	json_decref(body);
+	free(prev);
+	free(in);
+}
+
+static void
+post_install(struct request *r)
+{
+	queue_install(r, 0);
+}
+
+static void
+post_reprovision(struct request *r)
+{
+	queue_install(r, 1);
+}
+
+/* The machine's current install if k is its key; replies 403/404 if not.
+ * Only while the machine is in one of the states in `states`. */
+static int
+check_install_key(struct request *r, const char *mac, unsigned states,
+    struct machine *m, struct install *in)
+{
+	const char *k = http_query(r, "k");
+	char hash[SECRET_HEXLEN];
+
+	if (db_machine_get(r->app->db, mac, m) != DB_OK ||
+	    db_install_current(r->app->db, mac, in) != DB_OK ||
+	    !(states & ST(m->state))) {
+		/* The same answer whether or not the machine exists. */
+		http_reply_error(r, 403, "forbidden", "no install in progress for "
+		    "%s with that key", mac);
+		return -1;
+	}
+	if (k == NULL || strlen(k) != SECRET_HEXLEN - 1 ||
+	    in->key_hash[0] == '\0') {
+		http_reply_error(r, 403, "forbidden", "no install in progress for "
+		    "%s with that key", mac);
+		return -1;
+	}
+	secret_sha256_hex(k, strlen(k), hash);
+	if (!secret_equal(hash, in->key_hash)) {
+		log_warnx("req %s: wrong install key for %s from %s", r->id, mac,
+		    r->client);
+		http_reply_error(r, 403, "forbidden", "no install in progress for "
+		    "%s with that key", mac);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+get_kickstart(struct request *r)
+{
+	const struct config *c;
+	struct machine m;
+	struct install *in;
+	char mac[MAC_STRLEN], *out = NULL, err[512];
+	json_t *hw = NULL, *ctx;
+	size_t len;
+
+	if (mac_param(r, mac) == -1)
+		return;
+	if ((in = malloc(sizeof *in)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (check_install_key(r, mac, ST(MS_QUEUED) | ST(MS_INSTALLING), &m,
+	    in) == -1)
+		goto out;
+	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
+		hw = NULL;
+	c = bastion_config_acquire(r->app);
+	ctx = install_context(c, &m, in, hw, http_query(r, "k"), in->boots);
+	if (ctx && templates_render(r->app->templates, "install.ks", ctx, &out,
+	    &len, err, sizeof err) == 0) {
+		if (db_install_started(r->app->db, mac) != DB_OK)
+			log_warnx("req %s: cannot mark %s installing", r->id, mac);
+		log_info("req %s: kickstart for %s sent to %s", r->id, mac,
+		    r->client);
+		http_reply_text(r, 200, "text/plain; charset=utf-8", out, len);
+	} else {
+		http_reply_error(r, 500, "template", "%s", ctx ? err :
+		    "out of memory");
+	}
+	bastion_config_release(r->app);
+	json_decref(ctx);
+	OPENSSL_cleanse(out, out ? len : 0);
+	free(out);
+out:
+	json_decref(hw);
+	free(in);
+}
+
+static void
+post_progress(struct request *r)
+{
+	static const char *const stages[] = { "pre", "partition", "packages",
+	    "post", "done", "error", NULL };
+	const json_t *stage, *percent, *message;
+	struct machine m;
+	struct install *in;
+	json_t *body = NULL;
+	char mac[MAC_STRLEN];
+	int i, rc;
+
+	if (mac_param(r, mac) == -1)
+		return;
+	if ((in = malloc(sizeof *in)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (check_install_key(r, mac, ST(MS_INSTALLING), &m, in) == -1 ||
+	    (body = http_body_json(r)) == NULL)
+		goto out;
+	stage = json_object_get(body, "stage");
+	percent = json_object_get(body, "percent");
+	message = json_object_get(body, "message");
+	for (i = 0; stages[i] && json_is_string(stage); i++)
+		if (strcmp(stages[i], json_string_value(stage)) == 0)
+			break;
+	if (!json_is_string(stage) || stages[i] == NULL) {
+		http_reply_error(r, 422, "invalid", "stage must be one of pre, "
+		    "partition, packages, post, done, error");
+		goto out;
+	}
+	if (!json_is_integer(percent) || json_integer_value(percent) < 0 ||
+	    json_integer_value(percent) > 100) {
+		http_reply_error(r, 422, "invalid", "percent must be 0-100");
+		goto out;
+	}
+	if (message && !json_is_null(message) && (!json_is_string(message) ||
+	    json_string_length(message) > 200 ||
+	    strlen(json_string_value(message)) != json_string_length(message))) {
+		http_reply_error(r, 422, "invalid", "message must be a string of "
+		    "at most 200 bytes");
+		goto out;
+	}
+	rc = db_install_progress(r->app->db, mac, stages[i],
+	    (int)json_integer_value(percent),
+	    json_is_string(message) ? json_string_value(message) : "");
+	if (rc != DB_OK) {
+		http_reply_error(r, rc == DB_CONFLICT ? 409 : 500, rc == DB_CONFLICT ?
+		    "wrong_state" : "internal", "cannot record progress for %s",
+		    mac);
+		goto out;
+	}
+	log_info("req %s: %s install %s %lld%%", r->id, mac, stages[i],
+	    (long long)json_integer_value(percent));
+	http_reply_json(r, 200, json_pack("{s:s, s:s}", "mac", mac, "stage",
+	    stages[i]));
+out:
+	json_decref(body);
+	free(in);
+}
+
+/* What the machine would get now, without changing anything. */
+static void
+post_render(struct request *r)
+{
+	const struct config *c;
+	struct machine m;
+	struct install *in = NULL;
+	json_t *body, *hw = NULL, *ctx = NULL, *res;
+	const char *macs;
+	char mac[MAC_STRLEN], *ipxe = NULL, *ks = NULL, err[512];
+	enum boot_action a;
+	size_t len;
+	int have_install;
+
+	if ((body = http_body_json(r)) == NULL)
+		return;
+	macs = json_string_value(json_object_get(body, "mac"));
+	if (macs == NULL || mac_normalize(macs, mac) == -1) {
+		http_reply_error(r, 400, "bad_mac", "the body must be {\"mac\": MAC}");
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
+		http_reply_error(r, 404, "not_found", "no machine %s", mac);
+		return;
+	}
+	if ((in = malloc(sizeof *in)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	have_install = db_install_current(r->app->db, mac, in) == DB_OK;
+	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
+		hw = NULL;
+	c = bastion_config_acquire(r->app);
+	a = dispatch_decide(m.state, c->idle_action, 1);
+	if (a == BOOT_INSTALLER && !have_install)
+		a = BOOT_IDLE;
+	if (install_render_boot(r->app->templates, c, &m, have_install ? in :
+	    NULL, hw, a, INSTALL_KEY_PLACEHOLDER, have_install ? in->boots + 1 : 0,
+	    &ipxe, &len, err, sizeof err) == -1) {
+		http_reply_error(r, 500, "template", "%s", err);
+		goto out;
+	}
+	if (have_install && (m.state == MS_QUEUED || m.state == MS_INSTALLING)) {
+		ctx = install_context(c, &m, in, hw, INSTALL_KEY_PLACEHOLDER,
+		    in->boots);
+		if (ctx == NULL || templates_render(r->app->templates, "install.ks",
+		    ctx, &ks, &len, err, sizeof err) == -1) {
+			http_reply_error(r, 500, "template", "%s", ctx ? err :
+			    "out of memory");
+			goto out;
+		}
+	}
+	res = json_pack("{s:s, s:s, s:s, s:s}", "mac", mac, "state",
+	    machine_state_name(m.state), "action", dispatch_action_name(a),
+	    "ipxe", ipxe);
+	json_object_set_new(res, "kickstart", ks ? json_string(ks) : json_null());
+	http_reply_json(r, 200, res);
+out:
+	bastion_config_release(r->app);
+	json_decref(ctx);
+	json_decref(hw);
+	free(ipxe);
+	free(ks);
+	free(in);
+}
+
+static void
+get_templates(struct request *r)
+{
+	http_reply_json(r, 200, templates_list(r->app->templates));
+}
+
+static void
+get_roles(struct request *r)
+{
+	const struct config *c = bastion_config_acquire(r->app);
+
+	http_reply_json(r, 200, roles_json(&c->roles));
+	bastion_config_release(r->app);
+}
+
+const struct route routes_install[] = {
+	{ L_API, "POST", "/api/v1/machines/{mac}/install", post_install, 0 },
+	{ L_API, "POST", "/api/v1/machines/{mac}/reprovision", post_reprovision, 0 },
+	{ L_BOOT, "GET", "/ks/{mac}", get_kickstart, 0 },
+	{ L_BOOT, "POST", "/api/v1/progress/{mac}", post_progress, 4096 },
+	{ L_API, "POST", "/api/v1/templates/render", post_render, 0 },
+	{ L_API, "GET", "/api/v1/templates", get_templates, 0 },
+	{ L_API, "GET", "/api/v1/roles", get_roles, 0 },
+	{ 0, NULL, NULL, NULL, 0 },
+};
