@@ -56,7 +56,8 @@ enum ctl_fail {
  */
 int	ctl_request(struct ctl *, const char *method, const char *path,
 	    const json_t *body, json_t **out, enum ctl_fail *fail, long *status);
-/* Same, but hands back the raw 2xx body (for text endpoints). */
+/* Same, but moves the raw 2xx body into *out (text endpoints such as
+ * metrics); the caller buf_free()s it. */
 int	ctl_request_raw(struct ctl *, const char *method, const char *path,
 	    const json_t *body, struct buf *out, enum ctl_fail *fail,
 	    long *status);

@@ -59,6 +59,8 @@ config_setcmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	char ckey[128], cval[4096], *esc, *path;
 	struct ctl_args a;
 	json_t *body, *res;
+	enum ctl_fail fail;
+	long status = 0;
 	size_t len;
 	int rc = CTL_ERR;
 
@@ -77,7 +79,13 @@ config_setcmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 		rc = ctl_error("the value must be UTF-8 text");
 		goto out;
 	}
-	if (ctl_request(c, "PUT", path, body, &res, NULL, NULL) == 0) {
+	if (ctl_request(c, "PUT", path, body, &res, &fail, &status) == -1) {
+		/* The control listener does not offer this route at all. */
+		if (c->server && fail == CTL_FAIL_SERVER &&
+		    (status == 403 || status == 404 || status == 405))
+			ctl_warn("config set works only over the admin socket "
+			    "(as root on the appliance)");
+	} else {
 		printf("%s = %s\n", ctl_clean(a.pos[0], ckey, sizeof ckey, 0),
 		    ctl_clean(a.pos[1], cval, sizeof cval, 0));
 		if (json_is_true(json_object_get(res, "restart_required")))

@@ -20,6 +20,9 @@ struct ctl_table {
 	char	**cells;	/* nrows * ncols, each cleaned and owned */
 };
 
+static void	vmessage(const char *, va_list)
+		    __attribute__((format(printf, 1, 0)));
+
 static void
 vmessage(const char *fmt, va_list ap)
 {

@@ -59,8 +59,7 @@
 #define DQ_LINE_MAX		1024
 #define DQ_FILE_MAX		(16 * 1024 * 1024)	/* iPXE binaries */
 #define DQ_HOSTS_LINE_MAX	256
-#define DQ_LASTMSG_MS		2000	/* a warning this close to an exit
-					   explains it */
+#define DQ_LASTMSG_MS		2000	/* a warning this near an exit */
 #define DQ_MAX_PROXY_NETS	4
 #define DQ_DHCP_FILE_MAX	127	/* BOOTP file field, NUL excluded */
 
@@ -79,7 +78,7 @@ struct dnsmasq {
 	struct dnsmasq_paths	 paths;
 	char			 dnsmasq_path[PATH_MAX];
 	enum dhcp_mode		 mode;
-	char			*conf;		/* the config file's contents */
+	char			*conf;		/* dnsmasq.conf as written */
 	pid_t			 pid;		/* -1: not running */
 	int			 outfd;		/* its stdout+stderr, or -1 */
 	char			 line[DQ_LINE_MAX];
@@ -87,9 +86,9 @@ struct dnsmasq {
 	int64_t			 started_ms;	/* monotonic */
 	int64_t			 next_start_ms;	/* restart due; 0: none */
 	int			 backoff_ms;
-	int			 respawn;	/* next start is a restart */
+	int			 respawn;	/* next start: a restart */
 	unsigned long		 restarts;
-	char			 lastmsg[256];	/* last warning it printed */
+	char			 lastmsg[256];	/* its last warning */
 	int64_t			 lastmsg_ms;	/* and when */
 	char			 last_error[512];
 };
@@ -256,6 +255,18 @@ dq_url(const char *base, const char *rest, char *out, size_t len)
 
 /* ---- rendering ---------------------------------------------------------- */
 
+/* s for a "# ..." line: control characters would end the comment. */
+static void
+dq_comment(const char *s, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		out[i] = (unsigned char)s[i] < ' ' ||
+		    (unsigned char)s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
 /*
  * dnsmasq.conf for c. In proxy mode dhcp-range names the network to serve:
  * the networks in nets (the interface's IPv4 networks, found by the
@@ -267,7 +278,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
     char nets[][INET_ADDRSTRLEN], size_t nnets, struct buf *out)
 {
 	char ipxe_url[CONFIG_URL_LEN], http_url[CONFIG_URL_LEN];
-	char first[INET_ADDRSTRLEN];
+	char first[INET_ADDRSTRLEN], from[PATH_MAX], ipxe_dir[PATH_MAX];
 	struct in_addr a;
 	size_t i, n;
 	int rc = 0;
@@ -299,6 +310,9 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		return -1;
 	}
 
+	dq_comment(c->path[0] ? c->path : "built-in defaults", from,
+	    sizeof from);
+	dq_comment(c->ipxe_dir, ipxe_dir, sizeof ipxe_dir);
 	rc |= buf_printf(out,
 	    "# dnsmasq.conf, rendered by bastion from %s (dhcp_mode = %s).\n"
 	    "# Do not edit: it is rewritten at every start and reload.\n"
@@ -311,8 +325,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 	    "group=nogroup\n"
 	    "pid-file=%s\n"
 	    "dhcp-leasefile=%s\n",
-	    c->path[0] ? c->path : "built-in defaults",
-	    config_dhcp_mode_name(c->dhcp_mode), c->interface, p->pidfile,
+	    from, config_dhcp_mode_name(c->dhcp_mode), c->interface, p->pidfile,
 	    p->leasefile);
 	if (c->debug)
 		rc |= buf_adds(out, "log-dhcp\n");
@@ -333,7 +346,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 	    "dhcp-vendorclass=set:httpclient,HTTPClient\n"
 	    "dhcp-match=set:efi64http,option:client-arch,16\n"
 	    "tag-if=set:httpboot,tag:httpclient,tag:efi64http,tag:!ipxe\n",
-	    c->ipxe_dir, p->tftp_root);
+	    ipxe_dir, p->tftp_root);
 
 	switch (c->dhcp_mode) {
 	case DHCP_FULL:
@@ -375,22 +388,19 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		    "# proxy: the site's DHCP server hands out addresses; we "
 		    "only answer\n"
 		    "# PXE clients (ProxyDHCP, ports 67 and 4011).\n");
-		if (nnets == 0) {
-			n = strcspn(c->dhcp_range, ",");
-			if (n >= sizeof first) {
-				log_warnx("boot.dhcp_range \"%s\" is not usable",
-				    c->dhcp_range);
-				return -1;
-			}
+		n = strcspn(c->dhcp_range, ",");
+		if (nnets == 0 && n < sizeof first) {
 			memcpy(first, c->dhcp_range, n);
 			first[n] = '\0';
-			if (inet_pton(AF_INET, first, &a) != 1) {
-				log_warnx("boot.dhcp_range \"%s\" is not usable",
-				    c->dhcp_range);
-				return -1;
-			}
-			rc |= buf_printf(out, "dhcp-range=%s,proxy\n", first);
 		}
+		if (nnets == 0 && (n >= sizeof first ||
+		    inet_pton(AF_INET, first, &a) != 1)) {
+			log_warnx("boot.dhcp_range \"%s\" is not usable",
+			    c->dhcp_range);
+			return -1;
+		}
+		if (nnets == 0)
+			rc |= buf_printf(out, "dhcp-range=%s,proxy\n", first);
 		for (i = 0; i < nnets; i++) {
 			if (inet_pton(AF_INET, nets[i], &a) != 1)
 				return -1;
@@ -665,29 +675,35 @@ dq_unreachable(const char *dir, char *buf, size_t len)
 	return NULL;
 }
 
-/* Where the hook finds bastionctl: beside this binary, or in ../bin when
- * this is sbin (make install). The first candidate if neither exists. */
+/* Where the hook finds bastionctl: beside this binary (the build tree),
+ * else in ../bin (make install puts bastion in sbin, bastionctl in bin). */
 static void
 dq_find_bastionctl(char *out, size_t len)
 {
-	char self[PATH_MAX], *slash;
+	static const char *const rel[] = { "bastionctl", "../bin/bastionctl" };
+	char self[PATH_MAX], cand[PATH_MAX], real[PATH_MAX], *slash;
 	ssize_t n;
+	size_t i;
 
 	snprintf(out, len, "/usr/local/bin/bastionctl");
 	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
-		return;
+		goto missing;
 	self[n] = '\0';
 	if ((slash = strrchr(self, '/')) == NULL)
-		return;
+		goto missing;
 	*slash = '\0';
-	if (snprintf(out, len, "%s/../bin/bastionctl", self) < (int)len &&
-	    access(out, X_OK) == 0)
+	for (i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		if (path_join(cand, sizeof cand, self, rel[i]) == -1 ||
+		    realpath(cand, real) == NULL || access(real, X_OK) == -1)
+			continue;
+		snprintf(out, len, "%s", real);
 		return;
-	if (snprintf(out, len, "%s/bastionctl", self) >= (int)len)
-		out[0] = '\0';
-	else if (access(out, X_OK) == -1)
-		log_warnx("lease hook: %s is not executable yet; leases are "
-		    "not reported until it is", out);
+	}
+	if (path_join(cand, sizeof cand, self, rel[0]) == 0)
+		snprintf(out, len, "%s", cand);
+missing:
+	log_warnx("lease hook: %s is not executable yet; leases are not "
+	    "reported until it is", out);
 }
 
 /* ---- running dnsmasq ------------------------------------------------- */
@@ -841,7 +857,8 @@ dq_relay_line(struct dnsmasq *d, char *line)
 	if (strncmp(s, "dnsmasq", 7) == 0) {
 		p = s + 7;
 		if (*p == '-') {
-			n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz0123456789");
+			n = strspn(p + 1,
+			    "abcdefghijklmnopqrstuvwxyz0123456789");
 			if (n < sizeof facet) {
 				memcpy(facet, p + 1, n);
 				facet[n] = '\0';
@@ -898,7 +915,8 @@ dq_read_output(struct dnsmasq *d)
 			break;
 		}
 		for (i = 0; i < r; i++) {
-			if (chunk[i] == '\n' || d->linelen == sizeof d->line - 1) {
+			if (chunk[i] == '\n' ||
+			    d->linelen == sizeof d->line - 1) {
 				d->line[d->linelen] = '\0';
 				dq_relay_line(d, d->line);
 				d->linelen = 0;
@@ -929,7 +947,8 @@ static void
 dq_describe_exit(int status, char *out, size_t len)
 {
 	if (WIFEXITED(status))
-		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+		snprintf(out, len, "exited with status %d",
+		    WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status),
 		    strsignal(WTERMSIG(status)));
@@ -1004,8 +1023,8 @@ dq_terminate(struct dnsmasq *d)
 		if (r == d->pid || (r == -1 && errno == ECHILD))
 			break;
 		if (dq_now_ms() >= deadline) {
-			log_warnx("pid %ld ignored SIGTERM for %d ms; killing it",
-			    (long)d->pid, DQ_STOP_WAIT_MS);
+			log_warnx("pid %ld ignored SIGTERM for %d ms; "
+			    "killing it", (long)d->pid, DQ_STOP_WAIT_MS);
 			kill(d->pid, SIGKILL);
 			while ((r = waitpid(d->pid, &status, 0)) == -1 &&
 			    errno == EINTR)
@@ -1021,6 +1040,30 @@ dq_terminate(struct dnsmasq *d)
 	}
 	d->pid = -1;
 	dq_close_output(d);
+}
+
+/* Is pid (not our child) still running? A zombie is not. */
+static int
+dq_pid_alive(pid_t pid)
+{
+	char path[64], stat[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) == -1)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, stat, sizeof stat - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	stat[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(stat, ')')) == NULL || p[1] != ' ')
+		return 1;
+	return p[2] != 'Z' && p[2] != 'X';
 }
 
 /* A dnsmasq left behind by a bastion that died without stopping it still
@@ -1058,9 +1101,9 @@ dq_kill_stale(const struct dnsmasq *d)
 	log_warnx("pid %ld is a dnsmasq left over from an earlier bastion; "
 	    "stopping it", (long)pid);
 	kill(pid, SIGTERM);
-	for (i = 0; i < DQ_STOP_WAIT_MS / 20 && kill(pid, 0) == 0; i++)
+	for (i = 0; i < DQ_STOP_WAIT_MS / 20 && dq_pid_alive(pid); i++)
 		usleep(20 * 1000);
-	if (kill(pid, 0) == 0)
+	if (dq_pid_alive(pid))
 		kill(pid, SIGKILL);
 out:
 	buf_free(&cmd);
@@ -1072,6 +1115,7 @@ out:
 static size_t
 dq_iface_nets(const char *ifname, char nets[][INET_ADDRSTRLEN], size_t max)
 {
+	const struct sockaddr_in *sa, *sm;
 	struct ifaddrs *ifa, *i;
 	struct in_addr net;
 	size_t n = 0, k;
@@ -1083,9 +1127,9 @@ dq_iface_nets(const char *ifname, char nets[][INET_ADDRSTRLEN], size_t max)
 		    i->ifa_addr->sa_family != AF_INET ||
 		    strcmp(i->ifa_name, ifname) != 0)
 			continue;
-		net.s_addr =
-		    ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr &
-		    ((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr.s_addr;
+		sa = (const struct sockaddr_in *)(void *)i->ifa_addr;
+		sm = (const struct sockaddr_in *)(void *)i->ifa_netmask;
+		net.s_addr = sa->sin_addr.s_addr & sm->sin_addr.s_addr;
 		inet_ntop(AF_INET, &net, nets[n], INET_ADDRSTRLEN);
 		for (k = 0; k < n; k++)
 			if (strcmp(nets[k], nets[n]) == 0)
@@ -1122,14 +1166,15 @@ dq_prepare(const struct config *c, const struct dnsmasq_paths *p,
 	}
 	if (dq_mkdir(dir, 0755) == -1 || dq_mkdir(p->hostsdir, 0755) == -1 ||
 	    dq_mkdir(p->tftp_root, 0755) == -1) {
-		snprintf(why, whylen, "cannot create %.160s, %.160s or %.160s", dir,
-		    p->hostsdir, p->tftp_root);
+		snprintf(why, whylen, "cannot create %.160s, %.160s or %.160s",
+		    dir, p->hostsdir, p->tftp_root);
 		return -1;
 	}
 	if ((bad = dq_unreachable(p->tftp_root, tmp, sizeof tmp)) != NULL) {
-		snprintf(why, whylen, "%.160s is not searchable by others (mode "
-		    "o+x): dnsmasq runs as nobody and cannot reach %.160s; make "
-		    "the state dir mode 0711 or 0755", bad, p->tftp_root);
+		snprintf(why, whylen, "%.160s is not searchable by others "
+		    "(mode o+x): dnsmasq runs as nobody and cannot reach "
+		    "%.160s; make the state dir mode 0711 or 0755", bad,
+		    p->tftp_root);
 		return -1;
 	}
 	dq_copy_ipxe(c, p);
@@ -1143,7 +1188,8 @@ dq_prepare(const struct config *c, const struct dnsmasq_paths *p,
 	if (dnsmasq_render_hook(p, ctl, sock, &hook) == -1 ||
 	    dq_update_file(p->hook, hook.data, hook.len, 0755) == -1) {
 		buf_free(&hook);
-		snprintf(why, whylen, "cannot write the lease hook %.160s", p->hook);
+		snprintf(why, whylen, "cannot write the lease hook %.160s",
+		    p->hook);
 		return -1;
 	}
 	buf_free(&hook);
@@ -1368,6 +1414,7 @@ dnsmasq_reload(struct bastion *app)
 	log_info("dnsmasq.conf changed; restarting dnsmasq");
 	dq_terminate(d);
 	d->respawn = 0;
+	d->backoff_ms = DQ_BACKOFF_MIN_MS;	/* new config, fresh start */
 	if (dq_launch(d) == -1)
 		dq_schedule(d, dq_now_ms());
 	pthread_mutex_unlock(&dq_lock);
@@ -1447,7 +1494,8 @@ dnsmasq_reserve(struct bastion *app, const char *mac, const char *ip,
 	h = ntohl(a.s_addr);
 	if (h == 0 || h == 0xffffffffU || (h >> 24) == 127 ||
 	    (h >> 28) == 0xe || (h >> 28) == 0xf) {
-		log_warnx("reserve %s: %s cannot be a host's address", nmac, ip);
+		log_warnx("reserve %s: %s cannot be a host's address", nmac,
+		    ip);
 		return -1;
 	}
 	inet_ntop(AF_INET, &a, nip, sizeof nip);

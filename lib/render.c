@@ -322,6 +322,33 @@ p_lines(struct parser *p, size_t from, size_t to)
 	}
 }
 
+/*
+ * If the tag at src[tagpos, tagend) is alone on its line, with only spaces
+ * and tabs around it, returns the offset just past the line's end (after
+ * "\n" or "\r\n", or the end of the source); otherwise 0.
+ */
+static size_t
+p_standalone(const struct parser *p, size_t tagpos, size_t tagend)
+{
+	size_t i;
+
+	if (p->tag_on_line)
+		return 0;
+	for (i = p->linestart; i < tagpos; i++)
+		if (p->src[i] != ' ' && p->src[i] != '\t')
+			return 0;
+	for (i = tagend; i < p->len; i++)
+		if (p->src[i] != ' ' && p->src[i] != '\t')
+			break;
+	if (i == p->len)
+		return i;
+	if (p->src[i] == '\n')
+		return i + 1;
+	if (p->src[i] == '\r' && i + 1 < p->len && p->src[i + 1] == '\n')
+		return i + 2;
+	return 0;
+}
+
 static int
 p_tag(struct parser *p, char type, const char *s, size_t n,
     unsigned long line, int bol, int standalone, size_t tagpos)
@@ -389,7 +416,7 @@ static int
 p_parse(struct parser *p)
 {
 	char close[DELIM_MAX + 2], type;
-	size_t pos = 0, tagpos, q, cpos, cl, next, e, i;
+	size_t pos = 0, tagpos, q, cpos, cl, next, e;
 	unsigned long line, textline;
 	int standalone, textbol;
 
@@ -433,24 +460,10 @@ p_parse(struct parser *p)
 		/* A standalone tag takes its whole line with it. */
 		p_lines(p, pos, tagpos);
 		standalone = 0;
-		if (strchr("#^/!>=", type) != NULL && !p->tag_on_line) {
-			for (i = p->linestart; i < tagpos; i++)
-				if (p->src[i] != ' ' && p->src[i] != '\t')
-					break;
-			for (e = next; e < p->len &&
-			    (p->src[e] == ' ' || p->src[e] == '\t'); e++)
-				;
-			if (i < tagpos)
-				;
-			else if (e == p->len)
-				standalone = 1;
-			else if (p->src[e] == '\n')
-				standalone = 1, e++;
-			else if (p->src[e] == '\r' && e + 1 < p->len &&
-			    p->src[e + 1] == '\n')
-				standalone = 1, e += 2;
-			if (standalone)
-				next = e;
+		if (strchr("#^/!>=", type) != NULL &&
+		    (e = p_standalone(p, tagpos, next)) > 0) {
+			standalone = 1;
+			next = e;
 		}
 		if (p_text(p, pos, standalone ? p->linestart : tagpos,
 		    textline, textbol) == -1)
@@ -557,10 +570,11 @@ struct frame {			/* a template being rendered */
 	size_t			 itotal;	/* with all of iup's */
 };
 
-struct pcache {			/* partials compiled during one render */
+struct pcache {			/* partials looked up during one render */
 	struct pcache		*next;
 	char			*name;
-	struct render_tmpl	*t;	/* NULL: no such partial */
+	const struct render_tmpl *t;	/* NULL: no such partial */
+	struct render_tmpl	*owned;	/* compiled from text here */
 };
 
 struct exec {
@@ -791,45 +805,41 @@ cache_free(struct pcache *pc)
 
 	for (; pc != NULL; pc = next) {
 		next = pc->next;
-		render_free(pc->t);
+		render_free(pc->owned);
 		free(pc->name);
 		free(pc);
 	}
 }
 
-/* *out: the partial, or NULL if there is none. */
+/* *out: the partial, or NULL if there is none. Each name is looked up
+ * once per render, so a render sees one version of every partial. */
 static int
 get_partial(struct exec *ex, const char *name,
     const struct render_tmpl **out)
 {
 	const struct render_opts *o = ex->o;
-	const struct render_tmpl *ct;
 	struct pcache *pc;
-	char *text;
+	char *text = NULL;
 
-	if (o->partial_tmpl != NULL &&
-	    (ct = o->partial_tmpl(o->cls, name)) != NULL) {
-		*out = ct;
-		return 0;
-	}
 	for (pc = ex->cache; pc != NULL; pc = pc->next) {
 		if (strcmp(pc->name, name) == 0) {
 			*out = pc->t;
 			return 0;
 		}
 	}
-	if (o->partial == NULL) {
-		*out = NULL;
-		return 0;
-	}
 	if ((pc = calloc(1, sizeof(*pc))) == NULL)
 		goto err_alloc;
 	if ((pc->name = strdup(name)) == NULL)
 		goto err_name;
-	text = o->partial(o->cls, name);
-	if (text != NULL && render_compile(name, text, strlen(text), &pc->t,
-	    ex->err, ex->errlen) == -1)
-		goto err_compile;
+	if (o->partial_tmpl != NULL)
+		pc->t = o->partial_tmpl(o->cls, name);
+	if (pc->t == NULL && o->partial != NULL &&
+	    (text = o->partial(o->cls, name)) != NULL) {
+		if (render_compile(name, text, strlen(text), &pc->owned,
+		    ex->err, ex->errlen) == -1)
+			goto err_compile;
+		pc->t = pc->owned;
+	}
 	free(text);
 	pc->next = ex->cache;
 	ex->cache = pc;
@@ -837,6 +847,7 @@ get_partial(struct exec *ex, const char *name,
 	return 0;
 
 err_compile:
+	ex->reported = 1;
 	free(text);
 	free(pc->name);
 	free(pc);

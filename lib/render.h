@@ -17,8 +17,8 @@
  * not be.
  *
  * Errors are written as "NAME:LINE: message" into the caller's err buffer
- * (truncated to errlen; err may be NULL). Out-parameters are written only on
- * success.
+ * (truncated to errlen; err may be NULL), which is left untouched on
+ * success. Other out-parameters are written only on success.
  */
 #ifndef BASTION_RENDER_H
 #define BASTION_RENDER_H
@@ -34,18 +34,22 @@
 
 struct render_tmpl;	/* compiled template; immutable once compiled */
 
+/*
+ * Partials are looked up through the hooks below, each name at most once per
+ * render (the answer, found or not, holds for the rest of that render).
+ */
 struct render_opts {
 	/*
-	 * Partial lookup, compiled: returns a template the caller keeps
-	 * (borrowed for the duration of the render) or NULL to fall through
-	 * to the text lookup. Tried first.
+	 * Compiled lookup, tried first: returns a template the caller keeps
+	 * alive until render_exec() returns, or NULL to fall through to the
+	 * text lookup.
 	 */
 	const struct render_tmpl *(*partial_tmpl)(void *cls, const char *name);
 	/*
-	 * Partial lookup, text: returns malloc'd NUL-terminated text, which
-	 * the renderer owns and frees, or NULL if there is no such partial
-	 * (it then renders as nothing, per the spec). Asked at most once per
-	 * name per render; the text is compiled under the partial's name.
+	 * Text lookup: returns malloc'd NUL-terminated text, which the
+	 * renderer owns and frees, or NULL if there is no such partial (it
+	 * then renders as nothing, per the spec). The text is compiled under
+	 * the partial's name; a compile error fails the render.
 	 */
 	char	*(*partial)(void *cls, const char *name);
 	void	*cls;

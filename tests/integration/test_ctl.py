@@ -310,6 +310,7 @@ def test_config_set_is_admin_socket_only(bastion):
     r = run("--server", url, "--cacert", bastion.ca_pem, "config", "set",
             "install.max_boots", "7")
     assert r.returncode == 1 and r.stderr.startswith("bastionctl: ")
+    assert "only over the admin socket" in r.stderr
     with open(bastion.conf) as f:
         assert f.read() == before
 

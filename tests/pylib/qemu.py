@@ -137,6 +137,10 @@ class VM:
         self.nics = [n if isinstance(n, Nic) else Nic(n, model=nic_model, bridge=bridge)
                      for n in nics]
         self.disks = [d if isinstance(d, Disk) else Disk(d) for d in disks]
+        for n in self.nics:
+            if firmware == "uefi" and n.romfile == "" and n.model != "virtio-net-pci":
+                raise ValueError("OVMF has a network driver for virtio-net only: "
+                                 "a %s without option ROM cannot boot" % n.model)
         self.firmware = firmware
         self.memory = memory
         self.cpus = cpus

@@ -1,0 +1,114 @@
+/* fuzz_dispatch.c — bastion/dispatch.c: the /dispatch query as iPXE (or
+ * anyone) sends it. The input is split on '\n' into mac, uuid, serial,
+ * arch, platform and ip (missing fields are NULL); dispatch_parse must
+ * hold, and what it accepts must render, for every action, a script that
+ * starts with "#!ipxe" and carries nothing but the canonical MAC. */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "mac.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct config *cfg;
+
+static const enum boot_action actions[] = {
+	BOOT_DISCOVERY, BOOT_DISCOVERY_MISSING, BOOT_IDLE, BOOT_IDLE_POWEROFF,
+	BOOT_INSTALLER, BOOT_LOCAL,
+};
+
+static void
+check_field(const char *f, size_t len)
+{
+	if (memchr(f, '\0', len) == NULL)
+		abort();		/* unterminated */
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *copy, *fields[6] = { NULL }, *p;
+	struct boot_info bi;
+	struct machine m;
+	struct buf out;
+	const char *why = NULL;
+	char canon[MAC_STRLEN];
+	enum boot_action act;
+	size_t a;
+	int s, n = 0;
+
+	if (cfg == NULL) {
+		struct buf e;
+
+		buf_init(&e, 4096);
+		if ((cfg = malloc(sizeof *cfg)) == NULL ||
+		    config_load_string("fuzz.conf", "", cfg, &e) != 0)
+			abort();
+		buf_free(&e);
+	}
+	if ((copy = malloc(size + 1)) == NULL)
+		return 0;
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	for (p = copy; n < 6; n++) {
+		fields[n] = p;
+		if ((p = strchr(p, '\n')) == NULL) {
+			n++;
+			break;
+		}
+		*p++ = '\0';
+	}
+
+	memset(&bi, 0, sizeof bi);
+	if (dispatch_parse(fields[0], fields[1], fields[2], fields[3],
+	    fields[4], fields[5], &bi, &why) != 0) {
+		if (why == NULL || why[0] == '\0')
+			abort();
+		free(copy);
+		return 0;
+	}
+	check_field(bi.mac, sizeof bi.mac);
+	check_field(bi.uuid, sizeof bi.uuid);
+	check_field(bi.serial, sizeof bi.serial);
+	check_field(bi.arch, sizeof bi.arch);
+	check_field(bi.platform, sizeof bi.platform);
+	check_field(bi.ip, sizeof bi.ip);
+	if (mac_normalize(bi.mac, canon) != 0 || strcmp(canon, bi.mac) != 0)
+		abort();		/* stored MAC is not canonical */
+	for (p = bi.uuid; *p; p++)
+		if (isupper((unsigned char)*p))
+			abort();
+
+	memset(&m, 0, sizeof m);
+	memcpy(m.mac, bi.mac, sizeof m.mac);
+	snprintf(m.uuid, sizeof m.uuid, "%s", bi.uuid);
+	snprintf(m.serial, sizeof m.serial, "%s", bi.serial);
+	snprintf(m.arch, sizeof m.arch, "%s", bi.arch);
+	snprintf(m.platform, sizeof m.platform, "%s", bi.platform);
+	snprintf(m.ip, sizeof m.ip, "%s", bi.ip);
+	buf_init(&out, 1 << 16);
+	for (s = 0; s < MS_NSTATES; s++) {
+		m.state = (enum machine_state)s;
+		for (a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+			buf_reset(&out);
+			if (dispatch_script(cfg, &m, actions[a], &out) != 0)
+				abort();
+			if (out.len < 7 || strncmp(out.data, "#!ipxe\n", 7) != 0)
+				abort();
+			if (strchr(out.data, '\r') != NULL)
+				abort();
+		}
+		buf_reset(&out);
+		act = dispatch_decide(m.state, cfg->idle_action, s & 1);
+		if (dispatch_script(cfg, &m, act, &out) != 0)
+			abort();
+	}
+	buf_free(&out);
+	free(copy);
+	return 0;
+}

@@ -1,0 +1,787 @@
+/* test_db.c — bastion/db.c against a real SQLite file in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "db.h"
+#include "log.h"
+
+#define MAC1 "52:54:00:00:00:01"
+#define MAC2 "52:54:00:00:00:02"
+#define MAC3 "52:54:00:00:00:03"
+#define BIT(s) (1u << (s))
+
+struct fx {
+	char		dir[64];
+	char		path[128];
+	struct db	*db;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/bastion-test-db.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof f->path, "%s/bastion.db", f->dir);
+	if (db_open(f->path, &f->db) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	db_close(f->db);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void
+boot_info(struct boot_info *bi, const char *mac, const char *uuid,
+    const char *ip)
+{
+	memset(bi, 0, sizeof *bi);
+	snprintf(bi->mac, sizeof bi->mac, "%s", mac);
+	snprintf(bi->uuid, sizeof bi->uuid, "%s", uuid);
+	snprintf(bi->serial, sizeof bi->serial, "SER-%s", uuid);
+	snprintf(bi->arch, sizeof bi->arch, "x86_64");
+	snprintf(bi->platform, sizeof bi->platform, "efi");
+	snprintf(bi->ip, sizeof bi->ip, "%s", ip);
+}
+
+static void
+boot(struct db *db, const char *mac, int want_created)
+{
+	struct boot_info bi;
+	struct machine m;
+	int created = -1;
+
+	boot_info(&bi, mac, "uuid-1", "10.77.0.100");
+	assert_int_equal(db_machine_boot(db, &bi, &m, &created), DB_OK);
+	assert_int_equal(created, want_created);
+	assert_string_equal(m.mac, mac);
+}
+
+static json_t *
+events(struct db *db, const char *mac)
+{
+	json_t *ev = NULL;
+
+	assert_int_equal(db_events_json(db, mac, 0, 1000, &ev), DB_OK);
+	assert_true(json_is_array(ev));
+	return ev;
+}
+
+static size_t
+nevents(struct db *db, const char *mac)
+{
+	json_t *ev = events(db, mac);
+	size_t n = json_array_size(ev);
+
+	json_decref(ev);
+	return n;
+}
+
+static const char *
+event_str(json_t *ev, size_t i, const char *key)
+{
+	const char *s = json_string_value(json_object_get(json_array_get(ev, i),
+	    key));
+
+	assert_non_null(s);
+	return s;
+}
+
+static enum machine_state
+state_of(struct db *db, const char *mac)
+{
+	struct machine m;
+
+	assert_int_equal(db_machine_get(db, mac, &m), DB_OK);
+	return m.state;
+}
+
+static json_t *
+hw_report(int threads, long long mem)
+{
+	return json_pack("{s:s, s:s, s:{s:i, s:i, s:i}, s:{s:I},"
+	    " s:[{s:s, s:I}, {s:s, s:I}], s:[{s:s, s:s}]}",
+	    "mac", MAC1, "firmware", "bios",
+	    "cpu", "sockets", 1, "cores", threads, "threads", threads,
+	    "memory", "total_bytes", (json_int_t)mem,
+	    "disks", "name", "vda", "size_bytes", (json_int_t)1 << 34,
+	    "name", "vdb", "size_bytes", (json_int_t)1 << 30,
+	    "nics", "name", "eth0", "mac", MAC1);
+}
+
+/* Raw SQL on the file, beside the db handle (tests only). */
+static int
+raw_int(const char *path, const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *h;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(h), SQLITE_OK);
+}
+
+/* ---- schema ------------------------------------------------------------- */
+
+static void
+test_open_creates_schema(void **state)
+{
+	struct fx *f = *state;
+	int v = db_schema_version(f->db);
+	static const char *const tables[] = {
+		"machines", "machine_events", "hardware", "leases", "settings",
+	};
+	char sql[128];
+	size_t i;
+
+	assert_true(v >= 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), v);
+	for (i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master"
+		    " WHERE type = 'table' AND name = '%s'", tables[i]);
+		if (raw_int(f->path, sql) != 1)
+			fail_msg("table %s missing", tables[i]);
+	}
+	/* WAL, as DESIGN §4 says. */
+	{
+		sqlite3 *h;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode",
+		    -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+		    "wal");
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+	}
+	/* Reopening an up-to-date file migrates nothing. */
+	db_close(f->db);
+	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(db_schema_version(f->db), v);
+}
+
+static void
+test_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	struct machine m;
+	json_t *hw = hw_report(2, 1LL << 31), *got = NULL;
+
+	boot(f->db, MAC1, 1);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
+	db_close(f->db);
+	f->db = NULL;
+	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_string_equal(m.mac, MAC1);
+	assert_int_equal(m.state, MS_DISCOVERED);
+	assert_string_equal(m.uuid, "uuid-1");
+	assert_string_equal(m.serial, "SER-uuid-1");
+	assert_string_equal(m.arch, "x86_64");
+	assert_string_equal(m.platform, "efi");
+	assert_string_equal(m.ip, "10.77.0.100");
+	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_OK);
+	assert_true(json_equal(got, hw));
+	assert_int_equal(nevents(f->db, MAC1), 2);
+	json_decref(got);
+	json_decref(hw);
+	/* And a second boot of a known machine is not a new machine. */
+	boot(f->db, MAC1, 0);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	struct db *db = (struct db *)0x1;
+	int v = db_schema_version(f->db);
+	char sql[64];
+
+	db_close(f->db);
+	f->db = NULL;
+	raw_exec(f->path, "PRAGMA user_version = 9999");
+	assert_int_equal(db_open(f->path, &db), -1);
+	assert_ptr_equal(db, (struct db *)0x1);		/* untouched */
+	/* The file is left as it was. */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 9999);
+	/* Put it back so teardown can close a real handle. */
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+	raw_exec(f->path, sql);
+	assert_int_equal(db_open(f->path, &f->db), 0);
+}
+
+static void
+test_open_garbage_refused(void **state)
+{
+	struct fx *f = *state;
+	char path[160];
+	struct db *db = NULL;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/garbage.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("this is not an SQLite database, it is a text file.\n"
+	    "0123456789012345678901234567890123456789\n", fp);
+	fclose(fp);
+	assert_int_equal(db_open(path, &db), -1);
+	assert_null(db);
+	snprintf(path, sizeof path, "%s/no/such/dir/x.db", f->dir);
+	assert_int_equal(db_open(path, &db), -1);
+	assert_null(db);
+}
+
+/* ---- machines ----------------------------------------------------------- */
+
+static void
+test_boot_creates_once(void **state)
+{
+	struct fx *f = *state;
+	struct boot_info bi;
+	struct machine m;
+	json_t *ev;
+	int created = -1;
+
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_NOTFOUND);
+	boot_info(&bi, MAC1, "uuid-1", "10.77.0.100");
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(created, 1);
+	assert_int_equal(m.state, MS_DISCOVERING);
+	assert_int_equal(m.boot_count, 1);
+	assert_true(m.created_ms > 0);
+	assert_true(m.last_boot_ms >= m.created_ms);
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 1);
+	assert_string_equal(event_str(ev, 0, "state"), "discovering");
+	assert_string_equal(event_str(ev, 0, "source"), "dispatch");
+	json_decref(ev);
+
+	/* Again: same machine, no new row, no new event. */
+	created = -1;
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(created, 0);
+	assert_int_equal(m.state, MS_DISCOVERING);
+	assert_int_equal(nevents(f->db, MAC1), 1);
+
+	/* New boot data (another uuid: a board swap) is recorded; an empty
+	 * ip does not erase the known one. */
+	boot_info(&bi, MAC1, "uuid-2", "");
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(created, 0);
+	assert_string_equal(m.uuid, "uuid-2");
+	assert_string_equal(m.serial, "SER-uuid-2");
+	assert_string_equal(m.ip, "10.77.0.100");
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_string_equal(m.uuid, "uuid-2");
+
+	/* Another MAC is another machine. */
+	boot(f->db, MAC2, 1);
+}
+
+static void
+test_transitions(void **state)
+{
+	struct fx *f = *state;
+	json_t *ev;
+
+	boot(f->db, MAC1, 1);
+	/* Allowed: discovering → discovered (from discovering only). */
+	assert_int_equal(db_machine_transition(f->db, MAC1, BIT(MS_DISCOVERING),
+	    MS_DISCOVERED, "test", "reported"), DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
+	assert_int_equal(nevents(f->db, MAC1), 2);
+
+	/* Not allowed: install from installed-only → conflict, nothing
+	 * written. */
+	assert_int_equal(db_machine_transition(f->db, MAC1,
+	    BIT(MS_INSTALLED) | BIT(MS_ACTIVE), MS_QUEUED, "test",
+	    "reprovision"), DB_CONFLICT);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
+	assert_int_equal(nevents(f->db, MAC1), 2);
+
+	/* A mask with several states. */
+	assert_int_equal(db_machine_transition(f->db, MAC1,
+	    BIT(MS_DISCOVERED) | BIT(MS_FAILED), MS_QUEUED, "api",
+	    "install queued by admin"), DB_OK);
+	assert_int_equal(db_machine_transition(f->db, MAC1, BIT(MS_QUEUED),
+	    MS_INSTALLING, "ks", "kickstart fetched"), DB_OK);
+	assert_int_equal(db_machine_transition(f->db, MAC1, BIT(MS_INSTALLING),
+	    MS_INSTALLED, "progress", "done"), DB_OK);
+	/* 0 = from any state. */
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_FAILED,
+	    "test", "forced"), DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_FAILED);
+
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 6);
+	assert_string_equal(event_str(ev, 1, "state"), "discovered");
+	assert_string_equal(event_str(ev, 1, "message"), "reported");
+	assert_string_equal(event_str(ev, 2, "state"), "queued");
+	assert_string_equal(event_str(ev, 2, "source"), "api");
+	assert_string_equal(event_str(ev, 2, "message"),
+	    "install queued by admin");
+	assert_string_equal(event_str(ev, 3, "state"), "installing");
+	assert_string_equal(event_str(ev, 4, "state"), "installed");
+	assert_string_equal(event_str(ev, 5, "state"), "failed");
+	/* Oldest first, ids increasing, times present. */
+	assert_true(json_integer_value(json_object_get(json_array_get(ev, 0),
+	    "id")) < json_integer_value(json_object_get(json_array_get(ev, 5),
+	    "id")));
+	assert_true(json_is_string(json_object_get(json_array_get(ev, 0),
+	    "time")));
+	json_decref(ev);
+
+	/* Unknown machine. */
+	assert_int_equal(db_machine_transition(f->db, MAC3, 0, MS_QUEUED,
+	    "test", "x"), DB_NOTFOUND);
+	assert_int_equal(nevents(f->db, MAC3), 0);
+}
+
+static void
+test_transition_every_mask(void **state)
+{
+	struct fx *f = *state;
+	int from, to;
+
+	boot(f->db, MAC1, 1);
+	/* From every state, a mask without it conflicts and one with it
+	 * succeeds. */
+	for (from = 0; from < MS_NSTATES; from++) {
+		assert_int_equal(db_machine_transition(f->db, MAC1, 0,
+		    (enum machine_state)from, "test", "set"), DB_OK);
+		for (to = 0; to < MS_NSTATES; to++) {
+			unsigned without = ((1u << MS_NSTATES) - 1) & ~BIT(from);
+
+			assert_int_equal(db_machine_transition(f->db, MAC1,
+			    without, (enum machine_state)to, "test", "no"),
+			    DB_CONFLICT);
+			assert_int_equal(state_of(f->db, MAC1), from);
+		}
+		assert_int_equal(db_machine_transition(f->db, MAC1, BIT(from),
+		    (enum machine_state)((from + 1) % MS_NSTATES), "test", "yes"),
+		    DB_OK);
+		assert_int_equal(state_of(f->db, MAC1), (from + 1) % MS_NSTATES);
+	}
+	/* 1 boot event + 2 per state. */
+	assert_int_equal(nevents(f->db, MAC1), 1 + 2 * MS_NSTATES);
+}
+
+static void
+test_delete(void **state)
+{
+	struct fx *f = *state;
+	struct machine m;
+	json_t *hw = hw_report(2, 1LL << 31), *out = NULL;
+
+	boot(f->db, MAC1, 1);
+	boot(f->db, MAC2, 1);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
+	assert_int_equal(db_event_add(f->db, MAC1, "test", "hello", 50), DB_OK);
+	assert_int_equal(nevents(f->db, MAC1), 3);
+
+	assert_int_equal(db_machine_delete(f->db, MAC1), DB_OK);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_NOTFOUND);
+	assert_int_equal(nevents(f->db, MAC1), 0);
+	assert_int_equal(db_hardware_get(f->db, MAC1, &out), DB_NOTFOUND);
+	assert_int_equal(db_machine_json(f->db, MAC1, &out), DB_NOTFOUND);
+	assert_int_equal(raw_int(f->path,
+	    "SELECT count(*) FROM hardware WHERE mac = '" MAC1 "'"), 0);
+	/* Second time: not found. */
+	assert_int_equal(db_machine_delete(f->db, MAC1), DB_NOTFOUND);
+	assert_int_equal(db_machine_delete(f->db, MAC3), DB_NOTFOUND);
+	/* The other machine is untouched. */
+	assert_int_equal(db_machine_get(f->db, MAC2, &m), DB_OK);
+	assert_int_equal(nevents(f->db, MAC2), 1);
+	/* Booting again starts from scratch. */
+	boot(f->db, MAC1, 1);
+	assert_int_equal(nevents(f->db, MAC1), 1);
+	json_decref(hw);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static void
+test_events(void **state)
+{
+	struct fx *f = *state;
+	json_t *ev = NULL;
+	json_int_t first;
+	int i;
+
+	assert_int_equal(db_event_add(f->db, MAC1, "x", "y", -1), DB_NOTFOUND);
+	boot(f->db, MAC1, 1);
+	for (i = 0; i <= 100; i += 25)
+		assert_int_equal(db_event_add(f->db, MAC1, "progress",
+		    "packages", i), DB_OK);
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 6);
+	assert_true(json_is_null(json_object_get(json_array_get(ev, 0),
+	    "progress")));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(ev,
+	    3), "progress")), 50);
+	/* Events carry the machine's state at the time. */
+	assert_string_equal(event_str(ev, 3, "state"), "discovering");
+	first = json_integer_value(json_object_get(json_array_get(ev, 0), "id"));
+	json_decref(ev);
+
+	/* after_id and limit page through them. */
+	assert_int_equal(db_events_json(f->db, MAC1, first, 2, &ev), DB_OK);
+	assert_int_equal(json_array_size(ev), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(ev,
+	    0), "progress")), 0);
+	json_decref(ev);
+	assert_int_equal(db_events_json(f->db, MAC1, first + 1000, 10, &ev),
+	    DB_OK);
+	assert_int_equal(json_array_size(ev), 0);
+	json_decref(ev);
+	/* Text is stored as given, quotes and all. */
+	assert_int_equal(db_event_add(f->db, MAC1, "t", "it's \"quoted\"; "
+	    "DROP TABLE machines; --", -1), DB_OK);
+	ev = events(f->db, MAC1);
+	assert_string_equal(event_str(ev, 6, "message"),
+	    "it's \"quoted\"; DROP TABLE machines; --");
+	json_decref(ev);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERING);
+}
+
+/* ---- hardware ----------------------------------------------------------- */
+
+static void
+test_hardware_store(void **state)
+{
+	struct fx *f = *state;
+	json_t *hw = hw_report(4, 1LL << 32), *hw2, *got = NULL, *ev, *mj;
+
+	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_NOTFOUND);
+	/* The machine must have booted first. */
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_NOTFOUND);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 0);
+
+	boot(f->db, MAC1, 1);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
+	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_OK);
+	assert_true(json_equal(got, hw));
+	json_decref(got);
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 2);
+	assert_string_equal(event_str(ev, 1, "state"), "discovered");
+	assert_string_equal(event_str(ev, 1, "source"), "discover");
+	json_decref(ev);
+
+	/* The machine JSON carries the report under "hardware". */
+	assert_int_equal(db_machine_json(f->db, MAC1, &mj), DB_OK);
+	assert_string_equal(json_string_value(json_object_get(mj, "state")),
+	    "discovered");
+	assert_true(json_equal(json_object_get(mj, "hardware"), hw));
+	assert_true(json_is_string(json_object_get(mj, "hardware_updated_at")));
+	json_decref(mj);
+
+	/* A second report replaces the first and keeps the state; the
+	 * summary becomes the event. */
+	hw2 = hw_report(8, 1LL << 33);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw2,
+	    "memory 4.0 GiB -> 8.0 GiB"), DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
+	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_OK);
+	assert_true(json_equal(got, hw2));
+	json_decref(got);
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 3);
+	assert_string_equal(event_str(ev, 2, "message"),
+	    "memory 4.0 GiB -> 8.0 GiB");
+	json_decref(ev);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 1);
+	assert_int_equal(raw_int(f->path,
+	    "SELECT cpu_threads FROM hardware"), 8);
+
+	/* A report for an installed machine does not move it. */
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_INSTALLED,
+	    "test", "x"), DB_OK);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_INSTALLED);
+	json_decref(hw);
+	json_decref(hw2);
+}
+
+/* ---- listing and counting ----------------------------------------------- */
+
+static json_t *
+find_mac(json_t *arr, const char *mac)
+{
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(arr, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "mac")), mac) == 0)
+			return o;
+	return NULL;
+}
+
+static void
+test_list_filters(void **state)
+{
+	struct fx *f = *state;
+	json_t *all = NULL, *some = NULL, *hw = hw_report(2, 1LL << 31), *o;
+
+	assert_int_equal(db_machine_list(f->db, -1, &all), DB_OK);
+	assert_int_equal(json_array_size(all), 0);
+	json_decref(all);
+
+	boot(f->db, MAC1, 1);
+	boot(f->db, MAC2, 1);
+	boot(f->db, MAC3, 1);
+	assert_int_equal(db_hardware_store(f->db, MAC2, hw, NULL), DB_OK);
+	assert_int_equal(db_machine_transition(f->db, MAC3, 0, MS_ACTIVE,
+	    "test", "x"), DB_OK);
+
+	assert_int_equal(db_machine_list(f->db, -1, &all), DB_OK);
+	assert_int_equal(json_array_size(all), 3);
+	o = find_mac(all, MAC2);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+	    "discovered");
+	/* Hardware summary columns for machines that reported. */
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o,
+	    "summary"), "disks")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o,
+	    "summary"), "memory_bytes")), 1LL << 31);
+	assert_null(json_object_get(find_mac(all, MAC1), "summary"));
+	json_decref(all);
+
+	assert_int_equal(db_machine_list(f->db, MS_DISCOVERING, &some), DB_OK);
+	assert_int_equal(json_array_size(some), 1);
+	assert_non_null(find_mac(some, MAC1));
+	json_decref(some);
+	assert_int_equal(db_machine_list(f->db, MS_ACTIVE, &some), DB_OK);
+	assert_int_equal(json_array_size(some), 1);
+	assert_non_null(find_mac(some, MAC3));
+	json_decref(some);
+	assert_int_equal(db_machine_list(f->db, MS_QUEUED, &some), DB_OK);
+	assert_int_equal(json_array_size(some), 0);
+	json_decref(some);
+	json_decref(hw);
+}
+
+static void
+test_count_by_state(void **state)
+{
+	struct fx *f = *state;
+	long counts[MS_NSTATES];
+	int i;
+
+	memset(counts, 0x7f, sizeof counts);
+	assert_int_equal(db_count_by_state(f->db, counts), DB_OK);
+	for (i = 0; i < MS_NSTATES; i++)
+		assert_int_equal(counts[i], 0);
+	boot(f->db, MAC1, 1);
+	boot(f->db, MAC2, 1);
+	boot(f->db, MAC3, 1);
+	assert_int_equal(db_machine_transition(f->db, MAC3, 0, MS_FAILED,
+	    "test", "x"), DB_OK);
+	assert_int_equal(db_count_by_state(f->db, counts), DB_OK);
+	assert_int_equal(counts[MS_DISCOVERING], 2);
+	assert_int_equal(counts[MS_FAILED], 1);
+	assert_int_equal(counts[MS_ACTIVE], 0);
+	assert_int_equal(counts[MS_QUEUED], 0);
+}
+
+/* ---- leases ------------------------------------------------------------- */
+
+static void
+test_leases(void **state)
+{
+	struct fx *f = *state;
+	json_t *l = NULL;
+	struct machine m;
+
+	assert_int_equal(db_leases_json(f->db, &l), DB_OK);
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+
+	/* A lease for a MAC bastion has not seen yet is still recorded. */
+	assert_int_equal(db_lease_record(f->db, "add", MAC2, "10.77.0.150",
+	    "", 1700000000), DB_OK);
+	boot(f->db, MAC1, 1);
+	assert_int_equal(db_lease_record(f->db, "add", MAC1, "10.77.0.151",
+	    "node1", 1700000100), DB_OK);
+	assert_int_equal(db_leases_json(f->db, &l), DB_OK);
+	assert_int_equal(json_array_size(l), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l,
+	    0), "mac")), MAC1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l,
+	    0), "ip")), "10.77.0.151");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l,
+	    0), "hostname")), "node1");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l,
+	    0), "expires")), 1700000100);
+	json_decref(l);
+	/* The known machine learns its address and name. */
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_string_equal(m.ip, "10.77.0.151");
+	assert_string_equal(m.hostname, "node1");
+
+	/* "old" renews: same row, new values. */
+	assert_int_equal(db_lease_record(f->db, "old", MAC1, "10.77.0.152",
+	    "node1", 1700000200), DB_OK);
+	assert_int_equal(db_leases_json(f->db, &l), DB_OK);
+	assert_int_equal(json_array_size(l), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l,
+	    0), "ip")), "10.77.0.152");
+	json_decref(l);
+
+	/* "del" removes it. */
+	assert_int_equal(db_lease_record(f->db, "del", MAC1, "10.77.0.152",
+	    "node1", 0), DB_OK);
+	assert_int_equal(db_leases_json(f->db, &l), DB_OK);
+	assert_int_equal(json_array_size(l), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l,
+	    0), "mac")), MAC2);
+	json_decref(l);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_string_equal(m.ip, "");
+	/* Deleting what is not there is fine. */
+	assert_int_equal(db_lease_record(f->db, "del", MAC3, "", "", 0), DB_OK);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct worker {
+	struct db	*db;
+	int		 id;
+	int		 created;
+	int		 rc;
+};
+
+static void *
+boot_storm(void *arg)
+{
+	struct worker *w = arg;
+	struct boot_info bi;
+	struct machine m;
+	char mac[MAC_STRLEN];
+	int i, c;
+
+	for (i = 0; i < 25; i++) {
+		snprintf(mac, sizeof mac, "52:54:00:%02x:00:%02x", w->id, i);
+		boot_info(&bi, mac, "u", "10.0.0.1");
+		if (db_machine_boot(w->db, &bi, &m, &c) != DB_OK)
+			w->rc = -1;
+		else
+			w->created += c;
+		/* Everyone also boots one shared machine. */
+		boot_info(&bi, MAC1, "u", "10.0.0.1");
+		if (db_machine_boot(w->db, &bi, &m, &c) != DB_OK)
+			w->rc = -1;
+		else
+			w->created += c;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *f = *state;
+	struct worker w[4];
+	pthread_t t[4];
+	long counts[MS_NSTATES];
+	int i, created = 0;
+
+	for (i = 0; i < 4; i++) {
+		w[i].db = f->db;
+		w[i].id = i + 0x10;
+		w[i].created = 0;
+		w[i].rc = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, boot_storm, &w[i]),
+		    0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		created += w[i].created;
+	}
+	/* 100 own machines + the shared one, created exactly once. */
+	assert_int_equal(created, 101);
+	assert_int_equal(db_count_by_state(f->db, counts), DB_OK);
+	assert_int_equal(counts[MS_DISCOVERING], 101);
+	assert_int_equal(nevents(f->db, MAC1), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_open_garbage_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_boot_creates_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transition_every_mask, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardware_store, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_list_filters, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_count_by_state, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	};
+
+	/* The db logs its warnings; keep them on stderr, quietly. */
+	log_init(1, 0, "test_db");
+	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
+}
