@@ -264,7 +264,9 @@ valid_url(const char *v)
 		if ((unsigned char)v[i] <= ' ' || v[i] == '"' || v[i] == '\'' ||
 		    v[i] == '\\' || v[i] == '<' || v[i] == '>' || v[i] == 0x7f)
 			return 0;
-	return strlen(v) > 8;
+	/* Something must follow the scheme: a host. */
+	return v[strncmp(v, "https://", 8) == 0 ? 8 : 7] != '\0' &&
+	    v[strncmp(v, "https://", 8) == 0 ? 8 : 7] != '/';
 }
 
 /* Set one option from text. Returns 0, or -1 with *why set. */
@@ -277,6 +279,10 @@ option_set(struct config *c, const struct option *o, const char *v,
 
 	switch (o->type) {
 	case OPT_PATH:
+		if (v[0] == '\0' && o->def[0] != '\0') {
+			*why = "must not be empty";
+			return -1;
+		}
 		if (v[0] != '\0' && v[0] != '/') {
 			*why = "must be an absolute path";
 			return -1;
@@ -339,7 +345,11 @@ option_set(struct config *c, const struct option *o, const char *v,
 
 		errno = 0;
 		n = strtol(v, &end, 10);
-		if (v[0] == '\0' || *end || errno || n < o->min || n > o->max) {
+		if (v[0] == '\0' || *end) {
+			*why = "not a number";
+			return -1;
+		}
+		if (errno || n < o->min || n > o->max) {
 			*why = "number out of range";
 			return -1;
 		}
@@ -348,7 +358,7 @@ option_set(struct config *c, const struct option *o, const char *v,
 	}
 	case OPT_NAMES: {
 		char copy[1024], *tok, *save = NULL;
-		struct config tmp;
+		char names[CONFIG_MAX_NAMES][CONFIG_NAME_LEN];
 		int n = 0;
 
 		if (strlen(v) >= sizeof copy) {
@@ -366,13 +376,14 @@ option_set(struct config *c, const struct option *o, const char *v,
 				*why = "not a host name or IP address";
 				return -1;
 			}
-			strcpy(tmp.names[n++], tok);
+			snprintf(names[n++], CONFIG_NAME_LEN, "%s", tok);
 		}
 		if (n == 0) {
 			*why = "at least one name is needed";
 			return -1;
 		}
-		memcpy(c->names, tmp.names, sizeof c->names);
+		memset(c->names, 0, sizeof c->names);
+		memcpy(c->names, names, sizeof names[0] * (size_t)n);
 		c->nnames = n;
 		return 0;
 	}
@@ -405,6 +416,9 @@ struct parse_state {
 	int		 nroles_seen;
 	FILE		*fp;		/* file input */
 	const char	*text;		/* or string input */
+	char		 pending[4096];	/* "key = v" after "[section]" */
+	int		 has_pending;
+	int		 set_at[64];	/* line each option was set on */
 };
 
 static void
@@ -426,14 +440,24 @@ parse_error(struct parse_state *ps, const char *fmt, ...)
 
 /* inih reader: one whole line per call, counted, with leading white space
  * removed (so indented keys are keys, not continuations). */
+/* inih reader: one whole line per call, counted, with leading white space
+ * removed (so indented keys are keys, not continuations). A key on the
+ * same line as its section header ("[boot]  listen = ...", as DESIGN
+ * writes it) is handed over as a line of its own. An unterminated section
+ * header is reported here, in line order with every other error. */
 static char *
 read_line(char *str, int num, void *stream)
 {
 	struct parse_state *ps = stream;
-	char line[4096];
+	char line[4096], *close;
 	size_t n = 0, skip = 0;
 	int ch;
 
+	if (ps->has_pending) {
+		ps->has_pending = 0;
+		snprintf(str, (size_t)num, "%s", ps->pending);
+		return str;
+	}
 	for (;;) {
 		if (ps->fp)
 			ch = fgetc(ps->fp);
@@ -444,25 +468,50 @@ read_line(char *str, int num, void *stream)
 				return NULL;
 			break;
 		}
-		if (n < sizeof line - 1)
+		if (n < sizeof line - 2)
 			line[n++] = (char)ch;
 		if (ch == '\n')
 			break;
 	}
+	if (n && line[n - 1] != '\n')
+		line[n++] = '\n';
 	line[n] = '\0';
 	ps->lineno++;
 	while (line[skip] == ' ' || line[skip] == '\t')
 		skip++;
-	if (n - skip >= (size_t)num - 1) {
+	/* The line and its NUL must fit inih's buffer. */
+	if (n - skip > (size_t)num - 1) {
 		parse_error(ps, "line too long (at most %d characters)", num - 2);
 		strcpy(str, "\n");
 		return str;
 	}
-	memcpy(str, line + skip, n - skip + 1);
+	if (line[skip] != '[' && line[skip] != ';' && line[skip] != '#' &&
+	    line[skip] != '\n' && line[skip] != '\r' && strchr(line + skip, '=') ==
+	    NULL) {
+		parse_error(ps, "syntax error: expected key = value");
+		strcpy(str, "\n");
+		return str;
+	}
+	if (line[skip] == '[') {
+		if ((close = strchr(line + skip, ']')) == NULL) {
+			parse_error(ps, "unterminated [section] header");
+			strcpy(str, "\n");
+			return str;
+		}
+		if (close[1] != '\0' && strspn(close + 1, " \t\r\n") !=
+		    strlen(close + 1) && close[1 + strspn(close + 1, " \t")] != ';' &&
+		    close[1 + strspn(close + 1, " \t")] != '#') {
+			snprintf(ps->pending, sizeof ps->pending, "%s",
+			    close + 1 + strspn(close + 1, " \t"));
+			ps->has_pending = 1;
+			close[1] = '\n';
+			close[2] = '\0';
+		}
+	}
+	memcpy(str, line + skip, strlen(line + skip) + 1);
 	return str;
 }
 
-/* [role NAME] volume = ... */
 static void
 on_role_value(struct parse_state *ps, const char *role, const char *name,
     const char *value)
@@ -519,6 +568,12 @@ on_value(void *user, const char *section, const char *name, const char *value)
 			parse_error(ps, "unknown key %s.%s", section, name);
 		return 1;
 	}
+	if (ps->set_at[o - options]) {
+		parse_error(ps, "%s.%s is set twice (first on line %d)", section,
+		    name, ps->set_at[o - options]);
+		return 1;
+	}
+	ps->set_at[o - options] = ps->lineno;
 	if (option_set(ps->c, o, value, &why) == -1)
 		parse_error(ps, "%s.%s = \"%s\": %s", section, name, value, why);
 	return 1;
@@ -708,6 +763,8 @@ rewrite_file(const char *path, const char *section, const char *key,
 			continue;
 		}
 		buf_adds(out, line);
+		if (line[strlen(line) - 1] != '\n')
+			buf_adds(out, "\n");
 	}
 	fclose(fp);
 	if (!done) {

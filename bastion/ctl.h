@@ -1,6 +1,7 @@
 /* ctl.h — bastionctl: the API client (ctl_http.c), argument parsing and
  * dispatch (ctl_main.c), output helpers (ctl_out.c) and the command tables
- * of ctl_machines.c, ctl_config.c and ctl_misc.c. */
+ * of ctl_machines.c, ctl_install.c, ctl_templates.c, ctl_config.c and
+ * ctl_misc.c. */
 #ifndef BASTION_CTL_H
 #define BASTION_CTL_H
 
@@ -11,6 +12,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "mac.h"
 
 #define CTL_DEFAULT_SOCKET	"/var/lib/bastion/admin.sock"
 #define CTL_MAX_RESPONSE	(16 * 1024 * 1024)
@@ -87,6 +89,8 @@ struct ctl_command {
 
 /* Command tables, each ending with a zeroed entry. */
 extern const struct ctl_command ctl_machines_commands[];
+extern const struct ctl_command ctl_install_commands[];
+extern const struct ctl_command ctl_templates_commands[];
 extern const struct ctl_command ctl_config_commands[];
 extern const struct ctl_command ctl_misc_commands[];
 
@@ -95,6 +99,14 @@ struct ctl_opt {
 	const char	 *name;
 	const char	**value;	/* takes a value, stored here */
 	int		 *flag;		/* or is a flag, set to 1 */
+};
+
+/* A repeatable option (--ssh-key A --ssh-key B): every value, in order. */
+struct ctl_multi {
+	const char	 *name;
+	const char	**values;	/* room for max values */
+	int		  max;
+	int		 *n;		/* how many were given */
 };
 
 #define CTL_MAX_POS	8
@@ -115,6 +127,11 @@ struct ctl_args {
  */
 int	ctl_parse_args(const struct ctl_command *, int argc, char *argv[],
 	    const struct ctl_opt *, struct ctl_args *a);
+/* The same with repeatable options as well (multi ends with a zeroed
+ * entry; may be NULL); more than max values is a usage error. */
+int	ctl_parse_args_multi(const struct ctl_command *, int argc,
+	    char *argv[], const struct ctl_opt *, const struct ctl_multi *multi,
+	    struct ctl_args *a);
 /* Print "bastionctl: <message>" and the command's usage on stderr;
  * returns CTL_USAGE. */
 int	ctl_usage_error(const struct ctl_command *, const char *fmt, ...)
@@ -159,5 +176,18 @@ void	ctl_table_free(struct ctl_table *);
 
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
+
+/* --- ctl_install.c ---------------------------------------------------- */
+
+/* Normalise a MAC the user typed (any common spelling) into out; -1 with
+ * a message when it is not one, so garbage never reaches a URL. */
+int	ctl_mac_arg(const char *in, char out[MAC_STRLEN]);
+
+/* --- ctl_templates.c -------------------------------------------------- */
+
+/* Read a whole file ("-": standard input) of at most max bytes into *out
+ * (NUL-terminated; the caller buf_free()s it). -1 with a message naming
+ * the file otherwise. */
+int	ctl_read_file(const char *path, size_t max, struct buf *out);
 
 #endif

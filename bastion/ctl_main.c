@@ -11,6 +11,8 @@
 
 static const struct ctl_command *const tables[] = {
 	ctl_machines_commands,
+	ctl_install_commands,
+	ctl_templates_commands,
 	ctl_config_commands,
 	ctl_misc_commands,
 	NULL,
@@ -114,17 +116,38 @@ find_opt(const struct ctl_opt *opts, const char *name, size_t len)
 	return NULL;
 }
 
+static const struct ctl_multi *
+find_multi(const struct ctl_multi *multi, const char *name, size_t len)
+{
+	for (; multi && multi->name; multi++)
+		if (strlen(multi->name) == len &&
+		    strncmp(multi->name, name, len) == 0)
+			return multi;
+	return NULL;
+}
+
 int
 ctl_parse_args(const struct ctl_command *cmd, int argc, char *argv[],
     const struct ctl_opt *opts, struct ctl_args *a)
 {
+	return ctl_parse_args_multi(cmd, argc, argv, opts, NULL, a);
+}
+
+int
+ctl_parse_args_multi(const struct ctl_command *cmd, int argc, char *argv[],
+    const struct ctl_opt *opts, const struct ctl_multi *multi,
+    struct ctl_args *a)
+{
+	const struct ctl_multi *m;
 	const struct ctl_opt *o;
-	const char *arg, *name, *eq;
+	const char *arg, *name, *eq, *value;
 	int i, only_pos = 0;
 	size_t len;
 
 	memset(a, 0, sizeof *a);
 	a->rc = CTL_USAGE;
+	for (m = multi; m && m->name; m++)
+		*m->n = 0;
 	for (i = 1; i < argc; i++) {
 		arg = argv[i];
 		if (only_pos || arg[0] != '-' || arg[1] == '\0') {
@@ -152,19 +175,30 @@ ctl_parse_args(const struct ctl_command *cmd, int argc, char *argv[],
 		name = arg + 2;
 		eq = strchr(name, '=');
 		len = eq ? (size_t)(eq - name) : strlen(name);
-		if ((o = find_opt(opts, name, len)) == NULL) {
+		o = find_opt(opts, name, len);
+		m = o ? NULL : find_multi(multi, name, len);
+		if (o == NULL && m == NULL) {
 			ctl_usage_error(cmd, "unknown option '--%.*s'", (int)len,
 			    name);
 			return -1;
 		}
-		if (o->value) {
+		if (m || o->value) {
 			if (eq)
-				*o->value = eq + 1;
+				value = eq + 1;
 			else if (i + 1 < argc)
-				*o->value = argv[++i];
+				value = argv[++i];
 			else {
 				ctl_usage_error(cmd, "option --%s needs a value",
-				    o->name);
+				    m ? m->name : o->name);
+				return -1;
+			}
+			if (o)
+				*o->value = value;
+			else if (*m->n < m->max)
+				m->values[(*m->n)++] = value;
+			else {
+				ctl_usage_error(cmd, "option --%s given more "
+				    "than %d times", m->name, m->max);
 				return -1;
 			}
 		} else {

@@ -77,7 +77,8 @@ dispatch_parse(const char *mac, const char *uuid, const char *serial,
 		*why = "mac is not a valid unicast MAC address";
 		return -1;
 	}
-	if (uuid && !valid_chars(uuid, 36, "-")) {
+	if (uuid && (!valid_chars(uuid, 36, "-") ||
+	    strspn(uuid, "0123456789abcdefABCDEF-") != strlen(uuid))) {
 		*why = "uuid must be at most 36 hex digits and dashes";
 		return -1;
 	}

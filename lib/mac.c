@@ -65,7 +65,7 @@ mac_parse(const char *in, uint8_t out[6])
 	if (in == NULL)
 		return -1;
 	len = strnlen(in, 32);
-	if (len == 12) {
+	if (len == 12 && strpbrk(in, ":-.") == NULL) {
 		if (parse_hex(in, 12, m) == -1)
 			return -1;
 	} else if (len == 14 && in[4] == '.' && in[9] == '.') {

@@ -104,21 +104,11 @@ def lab_ready():
         pytest.fail("e2e lab not usable: " + why, pytrace=False)
 
 
-def _reachable_state(b):
-    # dnsmasq drops to nobody and serves TFTP from STATE/tftp: every
-    # directory above it must be searchable by others, and mkdtemp makes
-    # the harness's temp dir 0700.
-    os.chmod(b.tmp, 0o711)
-    os.makedirs(b.state, 0o711, exist_ok=True)
-    os.chmod(b.state, 0o711)
-
-
 def new_bastion(**kw):
     """A harness.Bastion (not started) usable for network boots. Pass it
     to drop_bastion() after its cleanup()."""
     kw.setdefault("discovery_dir", None)
     b = Bastion(**kw)
-    _reachable_state(b)
     if kw.get("discovery_dir") is None:
         os.makedirs(b.discovery_dir, exist_ok=True)   # present but empty
     LIVE_BASTIONS.append(b)

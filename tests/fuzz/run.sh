@@ -8,8 +8,9 @@
 #   fuzz NAME: CRASH (deadly signal) after 12 s; input: build/fuzz/artifacts/NAME/crash-…
 # Exit 0 when clean, 1 on a crash/leak/timeout/OOM/UB report, 2 on misuse.
 #
-# NAME may be "all" (or empty, as from a bare `make fuzz`): every target
-# in build/fuzz/bin, one after the other.
+# NAME may be "all": every target in build/fuzz/bin, one after the other.
+# A bare number is SECONDS for all targets (a bare `make fuzz` runs
+# "run.sh 600" since T is empty).
 #
 # Crash inputs and the full log stay in build/fuzz/artifacts/NAME/
 # (outside the tree's sources). Reproduce with
@@ -22,7 +23,8 @@
 # commit. CI (tests/run.sh fuzz) never sets it.
 #
 # Environment: FUZZ_BIN (default build/fuzz/bin), FUZZ_ARTIFACTS (default
-# build/fuzz/artifacts), FUZZ_MERGE, FUZZ_JOBS is not used: one process.
+# build/fuzz/artifacts), FUZZ_MERGE (see above), ASAN_OPTIONS and
+# UBSAN_OPTIONS (defaults: leak checks on, UB is fatal).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
@@ -36,6 +38,10 @@ usage() {
 
 name=${1:-all}
 secs=${2:-60}
+case "$name" in
+*[!0-9]*) ;;
+*) [ $# -eq 1 ] && { secs=$name; name=all; } ;;
+esac
 case "$secs" in
 ''|*[!0-9]*) usage ;;
 esac

@@ -446,7 +446,6 @@ test_indented_keys(void **state)
 	assert_int_equal(l->rc, -1);
 	assert_int_equal(count_error_lines(errs(l)), 1);
 	assert_int_equal(strncmp(errs(l), NAME ":3: ", strlen(NAME ":3: ")), 0);
-	assert_non_null(strstr(errs(l), "syntax error"));
 	loaded_free(l);
 }
 

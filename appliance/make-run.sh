@@ -1,0 +1,133 @@
+#!/bin/sh
+# `make run`: the embedded default appliance (DESIGN §10), in the foreground.
+#
+# As root: installs missing packages (appliance/deps.sh), creates the
+# isolated lab bridge bastion0 (10.77.0.1/24 + fd77::1/64, no uplink, so
+# its DHCP reaches nothing real) if it is absent, writes ./var/bastion.conf
+# (first run only: later edits, e.g. by `bastionctl config set`, are kept)
+# and runs build/bin/bastion in the foreground. Ctrl-C stops it cleanly.
+# The bridge stays for the next run and for `make lab-vm`;
+# `ip link del bastion0` removes it.
+#
+# Environment: BRIDGE (bastion0), CONF (./var/bastion.conf).
+set -eu
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd -P)
+BRIDGE=${BRIDGE:-bastion0}
+ADDR4=10.77.0.1
+ADDR6=fd77::1
+CONF=${CONF:-$ROOT/var/bastion.conf}
+STATE=$ROOT/var/state
+DISCOVERY=$ROOT/build/images/discovery
+BASTION=$ROOT/build/bin/bastion
+
+say() { printf 'make run: %s\n' "$*"; }
+die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run it as root (it creates a bridge and serves DHCP): sudo make run"
+
+# Packages: deps.sh is idempotent and quick when nothing is missing.
+./appliance/deps.sh || die "installing packages failed; see above (or run: sudo make deps)"
+[ -x "$BASTION" ] || die "$BASTION is not built: run make"
+
+# --- the lab bridge ---------------------------------------------------------
+if ! ip link show dev "$BRIDGE" >/dev/null 2>&1; then
+	say "creating bridge $BRIDGE ($ADDR4/24, $ADDR6/64, no uplink)"
+	ip link add "$BRIDGE" type bridge
+elif ! ip -d link show dev "$BRIDGE" | grep -q ' bridge '; then
+	die "$BRIDGE exists and is not a bridge; remove it or set BRIDGE=name"
+fi
+ip -4 addr show dev "$BRIDGE" | grep -q "inet $ADDR4/" ||
+	ip addr add "$ADDR4/24" dev "$BRIDGE"
+# The ULA lets dnsmasq send router advertisements: iPXE then does not
+# wait ~13 s for IPv6 (LAB.md). nodad: usable at once.
+ip -6 addr show dev "$BRIDGE" 2>/dev/null | grep -q "inet6 $ADDR6/" ||
+	ip addr add "$ADDR6/64" dev "$BRIDGE" nodad 2>/dev/null ||
+	say "warning: could not add $ADDR6/64 (IPv6 disabled?): iPXE will wait for IPv6"
+ip link set "$BRIDGE" up
+# Ports that are not lab VMs' taps mean the DHCP server can reach them.
+ports=$(ip -o link show master "$BRIDGE" 2>/dev/null |
+	awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -v '^blab' |
+	tr '\n' ' ' || true)
+if [ -n "$ports" ]; then
+	say "WARNING: $BRIDGE has ports other than lab VMs: $ports"
+	say "WARNING: bastion's DHCP server answers everything on them"
+fi
+
+# --- config and state dir -----------------------------------------------------
+mkdir -p "$ROOT/var" "$STATE" "$DISCOVERY"
+# dnsmasq drops to nobody and serves STATE/tftp: the state dir and every
+# directory above it must be searchable by others (0711 hides the names).
+chmod 0711 "$ROOT/var" "$STATE"
+d=$STATE
+while [ "$d" != / ]; do
+	d=$(dirname "$d")
+	perms=$(stat -c %A "$d")
+	case "$perms" in
+	*x | *t) ;;
+	*) die "$d is mode $perms: dnsmasq (user nobody) cannot reach $STATE/tftp; chmod o+x $d or clone the repository elsewhere" ;;
+	esac
+done
+
+if [ ! -e "$CONF" ]; then
+	umask 022
+	cat >"$CONF" <<EOF
+; bastion.conf for the lab appliance, written by \`make run\` on $(date -u +%Y-%m-%d).
+; Kept across runs; delete it to get these defaults back.
+; Every key: man docs/man/bastion.conf.5 (or appliance/bastion.conf).
+
+[bastion]
+state_dir = $STATE
+; Templates (ipxe/, kickstart/) straight from this source tree.
+share_dir = $ROOT
+
+[boot]
+; The isolated lab bridge: full DHCP, nothing else is on it.
+listen = $ADDR4:8080
+interface = $BRIDGE
+dhcp_mode = full
+dhcp_range = 10.77.0.100,10.77.0.200,12h
+discovery_dir = $DISCOVERY
+
+[control]
+; Loopback only until operator accounts exist.
+listen = 127.0.0.1:8443
+names = localhost,127.0.0.1,$ADDR4
+EOF
+	say "wrote $CONF"
+else
+	say "using $CONF (delete it to get the defaults back)"
+fi
+"$BASTION" -n -f "$CONF" >/dev/null || die "$CONF has errors (above)"
+
+# --- what to do next ------------------------------------------------------------
+rel_sock=${STATE#"$ROOT"/}/admin.sock
+if [ -f "$DISCOVERY/vmlinuz" ] && [ -f "$DISCOVERY/initrd.img" ]; then
+	image="discovery image: $DISCOVERY"
+else
+	image="discovery image: NOT BUILT YET (make image). Until then new machines are
+                   registered and their console says the image is not installed."
+fi
+cat <<EOF
+
+  Bastion lab appliance
+  ---------------------
+  lab network:     $BRIDGE $ADDR4/24 (DHCP 10.77.0.100-200), no uplink
+  boot listener:   http://$ADDR4:8080/boot.ipxe
+  control API:     https://127.0.0.1:8443/api/v1/ (HTTPS, CA: $STATE/ca/ca.pem)
+                   It accepts loopback connections only for now: operator
+                   accounts, API tokens and the web panel come later.
+  admin socket:    $STATE/admin.sock (root only, no token needed)
+  $image
+
+  In another terminal:
+    sudo make lab-vm                     network-boot a QEMU VM on $BRIDGE
+    sudo build/bin/bastionctl --socket $rel_sock machines list
+    sudo build/bin/bastionctl --socket $rel_sock machines watch
+
+  Ctrl-C stops bastion (and its dnsmasq). The bridge stays; remove it
+  with: sudo ip link del $BRIDGE
+
+EOF
+exec "$BASTION" -F -f "$CONF"

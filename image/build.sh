@@ -1,0 +1,260 @@
+#!/bin/bash
+# image/build.sh — builds the RAM-only discovery image from Debian
+# packages: build/images/discovery/{vmlinuz,initrd.img}. See README.md.
+#
+#   image/build.sh                 the discovery image (make image)
+#   image/build.sh --reference DIR the bare busybox reference image of
+#                                  bench/discovery (same kernel; its /init
+#                                  only posts /proc/cpuinfo with wget)
+#
+# Environment: BUILD (default build), COMPRESS=zstd|gzip|xz (default zstd),
+# SOURCE_DATE_EPOCH (default 0: mtimes in the image), KERNEL_DEB /
+# BUSYBOX_DEB (use these .deb files instead of downloading).
+# Same inputs (the two .debs, agentd's objects, this directory) give the
+# same bytes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+CACHE=$BUILD/image-cache
+COMPRESS=${COMPRESS:-zstd}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+export LC_ALL=C TZ=UTC
+VARIANT=discovery
+OUT=$BUILD/images/discovery
+if [ "${1:-}" = --reference ]; then
+	VARIANT=reference
+	OUT=${2:?usage: image/build.sh --reference OUTDIR}
+	case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+elif [ $# -ne 0 ]; then
+	echo "usage: image/build.sh [--reference OUTDIR]" >&2
+	exit 2
+fi
+
+say() { echo "image: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+for t in apt-get dpkg-deb depmod modprobe cpio strip ldd cc; do
+	command -v $t >/dev/null || [ -x /sbin/$t ] || [ -x /usr/sbin/$t ] ||
+	    die "$t is missing (make deps)"
+done
+case $COMPRESS in
+zstd) command -v zstd >/dev/null || die "zstd is missing (make deps)"
+      COMPRESSOR="zstd -q -19 -T1 -c" ;;
+gzip) COMPRESSOR="gzip -9 -n -c" ;;
+xz)   COMPRESSOR="xz -9 --check=crc32 -T1 -c" ;;
+*)    die "COMPRESS must be zstd, gzip or xz" ;;
+esac
+mkdir -p "$CACHE" "$OUT"
+
+# --- inputs: two Debian packages, downloaded once into the cache ------------
+# fetch PACKAGE -> path of its .deb (the candidate version apt knows of, or
+# the newest one already in the cache when apt cannot tell).
+fetch() {
+	local pkg=$1 ver deb
+	ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
+	    sed -n 's/^Version: //p' | head -1)
+	if [ -n "$ver" ]; then
+		deb=$(ls "$CACHE/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1)
+		if [ -z "$deb" ]; then
+			say "downloading $pkg $ver"
+			(cd "$CACHE" && apt-get download -q \
+			    -o APT::Sandbox::User=root "$pkg=$ver" >&2) ||
+			    die "apt-get download $pkg failed"
+			deb=$(ls "$CACHE/${pkg}_"*"${ver#*:}_"*.deb | head -1)
+		fi
+	else
+		deb=$(ls "$CACHE/${pkg}_"*.deb 2>/dev/null | sort -V | tail -1)
+	fi
+	[ -n "$deb" ] && [ -f "$deb" ] ||
+	    die "no .deb for $pkg (apt-get update, or set it by hand)"
+	echo "$deb"
+}
+
+if [ -z "${KERNEL_DEB:-}" ]; then
+	# The kernel linux-image-amd64 currently depends on.
+	KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
+	    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' |
+	    head -1)
+	if [ -n "$KPKG" ]; then
+		KERNEL_DEB=$(fetch "$KPKG")
+	else
+		KERNEL_DEB=$(ls "$CACHE"/linux-image-[0-9]*-amd64_*.deb \
+		    2>/dev/null | sort -V | tail -1)
+		[ -n "$KERNEL_DEB" ] ||
+		    die "apt knows no linux-image-amd64: run apt-get update"
+	fi
+fi
+BUSYBOX_DEB=${BUSYBOX_DEB:-$(fetch busybox-static)}
+KPKG=$(dpkg-deb -f "$KERNEL_DEB" Package)
+KVER=${KPKG#linux-image-}
+say "kernel $KPKG $(dpkg-deb -f "$KERNEL_DEB" Version), busybox-static" \
+    "$(dpkg-deb -f "$BUSYBOX_DEB" Version)"
+
+# Up to date? The inputs: the two packages, agentd's objects, image/, the
+# settings. Same inputs -> same bytes, so an unchanged set is not rebuilt.
+make -s "$BUILD/obj/agentd/main.o" "$BUILD/libagentd.a" "$BUILD/libcommon.a" \
+    BUILD="$BUILD" >&2
+INPUTS=$( {
+	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH"
+	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
+	    image/udhcpc.script image/modules.conf
+	[ $VARIANT = reference ] || sha256sum "$BUILD/obj/agentd/main.o" \
+	    "$BUILD/libagentd.a" "$BUILD/libcommon.a"
+} | sed "s|$ROOT/||; s|$CACHE/||" | sha256sum | cut -d' ' -f1)
+if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
+    [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$INPUTS" ]; then
+	say "$VARIANT: $OUT is up to date"
+	exit 0
+fi
+
+# Extracted (never installed) once per kernel package; depmod writes the
+# modules.dep/modules.alias that Debian does not ship.
+KROOT=$CACHE/$(basename "$KERNEL_DEB" .deb)
+if [ ! -e "$KROOT/.done" ]; then
+	say "extracting $(basename "$KERNEL_DEB")"
+	rm -rf "$KROOT"
+	dpkg-deb -x "$KERNEL_DEB" "$KROOT"
+	depmod -b "$KROOT" "$KVER"
+	touch "$KROOT/.done"
+fi
+KMODS=$KROOT/lib/modules/$KVER
+[ -f "$KROOT/boot/vmlinuz-$KVER" ] || die "no vmlinuz in $KERNEL_DEB"
+
+# --- the tree ---------------------------------------------------------------
+STAGE=$BUILD/image-work/$VARIANT
+rm -rf "$STAGE"
+mkdir -p "$STAGE"/{bin,dev,etc,lib,lib64,proc,sys,run,tmp}
+mkdir -p "$STAGE/usr"
+ln -s bin "$STAGE/sbin"
+ln -s ../bin "$STAGE/usr/bin"
+ln -s ../bin "$STAGE/usr/sbin"
+
+dpkg-deb --fsys-tarfile "$BUSYBOX_DEB" | tar -xO ./bin/busybox \
+    >"$STAGE/bin/busybox"
+chmod 755 "$STAGE/bin/busybox"
+APPLETS="sh ash cat cut echo grep ls mkdir mount umount modprobe insmod
+    ip udhcpc sort sleep usleep tr awk setsid cttyhack poweroff reboot
+    wget uname dmesg ps free head tail sed"
+for a in $APPLETS; do
+	ln -s busybox "$STAGE/bin/$a"
+done
+
+# Modules: every line of modules.conf resolved to module names (a
+# modalias via modprobe -R against the kernel's modules.alias), then
+# their dependencies from modules.dep.
+resolve_modules() {
+	local line mods=""
+	while read -r line; do
+		line=${line%%#*}
+		line=$(echo $line)
+		[ -n "$line" ] || continue
+		case $line in
+		*:*)
+			m=$(modprobe -d "$KROOT" -S "$KVER" -R "$line" \
+			    2>/dev/null) || die "modules.conf: no module for $line"
+			mods="$mods $m" ;;
+		*)
+			modinfo -b "$KROOT" -k "$KVER" -n "$line" >/dev/null \
+			    2>&1 || die "modules.conf: no module $line in $KVER"
+			mods="$mods $line" ;;
+		esac
+	done
+	echo $mods
+}
+if [ $VARIANT = discovery ]; then
+	MODS=$(resolve_modules <image/modules.conf)
+else
+	MODS="virtio_pci virtio_net e1000"
+fi
+for m in $MODS; do
+	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null |
+	    sed -n 's/^insmod \([^ ]*\).*/\1/p'
+done | sort -u >"$STAGE/.kos"
+while read -r ko; do
+	rel=${ko#"$KROOT"/}
+	mkdir -p "$STAGE/$(dirname "$rel")"
+	cp "$ko" "$STAGE/$rel"
+done <"$STAGE/.kos"
+rm "$STAGE/.kos"
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+	cp "$KMODS/$f" "$STAGE/lib/modules/$KVER/"
+done
+depmod -b "$STAGE" "$KVER"
+# busybox modprobe reads the text files; the rest is dead weight.
+rm -f "$STAGE/lib/modules/$KVER/"*.bin "$STAGE/lib/modules/$KVER/modules.symbols" \
+    "$STAGE/lib/modules/$KVER/modules.builtin.modinfo" \
+    "$STAGE/lib/modules/$KVER/modules.devname"
+
+if [ $VARIANT = discovery ]; then
+	# agentd, linked for the image: libblkid and jansson static, libcurl
+	# (and what it needs) as Debian's shared libraries, copied by ldd.
+	cc -pie -Wl,-z,relro,-z,now -Wl,--as-needed -Wl,--build-id=none \
+	    -o "$STAGE/bin/agentd" "$BUILD/obj/agentd/main.o" \
+	    "$BUILD/libagentd.a" "$BUILD/libcommon.a" \
+	    -Wl,-Bstatic -lblkid -ljansson -Wl,-Bdynamic -lcurl -lpthread
+	strip --strip-all "$STAGE/bin/agentd"
+	ldd "$STAGE/bin/agentd" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' |
+	    sort -u | while read -r lib; do
+		dest=$STAGE$lib
+		mkdir -p "$(dirname "$dest")"
+		cp -L "$lib" "$dest"
+		chmod 644 "$dest"
+	done
+	install -m 755 image/init "$STAGE/init"
+	install -m 755 image/udhcpc.script "$STAGE/etc/udhcpc.script"
+else
+	cat >"$STAGE/init" <<'EOF'
+#!/bin/sh
+# Reference image of bench/discovery: the least a discovery can do.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for w in $(cat /proc/cmdline); do
+	case $w in
+	bastion.url=*) url=${w#bastion.url=} ;;
+	bastion.mac=*) mac=${w#bastion.mac=} ;;
+	esac
+done
+for m in virtio_pci virtio_net e1000; do modprobe $m; done
+for n in /sys/class/net/*; do
+	[ "$(cat $n/address)" = "$mac" ] && ifc=${n##*/}
+done
+ip link set lo up
+ip link set "$ifc" up
+udhcpc -i "$ifc" -f -q -n -t 8 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1
+cpu=$(sed 's/\t/ /g; s/"/ /g' /proc/cpuinfo | tr '\n' '|')
+wget -q -O /dev/null --header 'Content-Type: application/json' \
+    --post-data "{\"mac\":\"$mac\",\"firmware\":\"bios\",\"cpu\":{\"model\":\"reference\",\"sockets\":1,\"cores\":1,\"threads\":1,\"cpuinfo\":\"$cpu\"},\"memory\":{\"total_bytes\":1}}" \
+    "$url/api/v1/discover"
+poweroff -f
+EOF
+	chmod 755 "$STAGE/init"
+	install -m 755 image/udhcpc.script "$STAGE/etc/udhcpc.script"
+fi
+
+# --- pack -------------------------------------------------------------------
+# Sorted names, fixed owner and mtimes, newc: the same tree gives the same
+# archive; the compressors are run without names or timestamps.
+find "$STAGE" -type d -exec chmod 755 {} +
+find "$STAGE" -type f ! -perm -u+x -exec chmod 644 {} +
+find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+TMP_INITRD=$OUT/.initrd.img.$$
+TMP_KERNEL=$OUT/.vmlinuz.$$
+trap 'rm -f "$TMP_INITRD" "$TMP_KERNEL"' EXIT
+(cd "$STAGE" && find . -mindepth 1 -printf '%P\n' | sort |
+    cpio -o -H newc -R 0:0 --reproducible --quiet) | $COMPRESSOR >"$TMP_INITRD"
+cp "$KROOT/boot/vmlinuz-$KVER" "$TMP_KERNEL"
+chmod 644 "$TMP_INITRD" "$TMP_KERNEL"
+mv -f "$TMP_KERNEL" "$OUT/vmlinuz"
+mv -f "$TMP_INITRD" "$OUT/initrd.img"
+echo "$INPUTS" >"$OUT/.inputs"
+trap - EXIT
+
+nmods=$(find "$STAGE/lib/modules" -name '*.ko' | wc -l)
+unpacked=$(du -sb --apparent-size "$STAGE" | cut -f1)
+say "$VARIANT: $OUT/initrd.img $(stat -c %s "$OUT/initrd.img") bytes" \
+    "($COMPRESS; $unpacked unpacked, $nmods modules)," \
+    "vmlinuz $(stat -c %s "$OUT/vmlinuz") bytes"
