@@ -131,14 +131,20 @@ const char *cmdline_after_name(enum after_action);
 
 /* --- report.c: POST with retries ----------------------------------------- */
 
+enum report_transport {
+	REPORT_CURL,	/* libcurl: http and https */
+	REPORT_PLAIN,	/* built-in HTTP/1.1 client: http only */
+};
+
 struct report_opts {
+	enum report_transport transport;	/* default: libcurl if built in */
 	long	connect_timeout_ms;	/* per attempt */
 	long	timeout_ms;		/* per attempt, whole request */
 	int	max_attempts;
 	long	backoff_initial_ms;
 	long	backoff_max_ms;
 	long	deadline_ms;		/* all attempts and waits together */
-	const char *cacert;		/* for https, or NULL */
+	const char *cacert;		/* libcurl, https: or NULL */
 };
 
 void	report_opts_default(struct report_opts *);

@@ -10,7 +10,9 @@
 #include <sys/reboot.h>
 #include <unistd.h>
 
+#ifndef AGENTD_NO_CURL
 #include <curl/curl.h>
+#endif
 
 #include "inventory.h"
 #include "log.h"
@@ -93,7 +95,7 @@ cmd_discover(int argc, char **argv)
 
 	report_opts_default(&ro);
 	mac[0] = '\0';
-	optind = 1;
+	optind = 0;	/* GNU: a full re-initialisation after main's getopt */
 	while ((ch = getopt_long(argc, argv, "a:dm:nr:R:t:", longopts, NULL))
 	    != -1) {
 		switch (ch) {
@@ -181,9 +183,13 @@ cmd_discover(int argc, char **argv)
 		log_warnx("out of memory");
 		return 1;
 	}
+#ifndef AGENTD_NO_CURL
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+#endif
 	rc = report_post(url, json, &ro, &status, &reply);
+#ifndef AGENTD_NO_CURL
 	curl_global_cleanup();
+#endif
 	free(json);
 	if (rc == 0)
 		log_info("bastion says: %s", reply);
@@ -219,6 +225,10 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
+	if (optind >= argc)
+		usage();
+	if (strcmp(argv[optind], "discover") == 0)	/* agentd -d discover */
+		return cmd_discover(argc - optind, argv + optind);
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(argv[optind], "run") == 0 ||
@@ -227,10 +237,6 @@ main(int argc, char *argv[])
 		    "(only `agentd discover`)%s%s\n", argv[optind],
 		    conf ? "; config " : "", conf ? conf : "");
 		return 2;
-	}
-	if (strcmp(argv[optind], "discover") == 0) {
-		/* `agentd -d discover ...` */
-		return cmd_discover(argc - optind, argv + optind);
 	}
 	usage();
 }

@@ -158,7 +158,8 @@ parse_listen(const char *v, struct listen_addr *out, const char **why)
 	}
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno || port < 1 || port > 65535) {
+	if (!isdigit((unsigned char)colon[1]) || *end != '\0' || errno ||
+	    port < 1 || port > 65535) {
 		*why = "port must be 1-65535";
 		return -1;
 	}
@@ -431,7 +432,10 @@ parse_error(struct parse_state *ps, const char *fmt, ...)
 	va_list ap;
 
 	ps->nerrors++;
-	buf_printf(ps->errors, "%s:%d: ", ps->name, ps->lineno);
+	if (ps->lineno > 0)
+		buf_printf(ps->errors, "%s:%d: ", ps->name, ps->lineno);
+	else		/* about the file as a whole, not one line */
+		buf_printf(ps->errors, "%s: ", ps->name);
 	va_start(ap, fmt);
 	buf_vprintf(ps->errors, fmt, ap);
 	va_end(ap);
@@ -585,14 +589,23 @@ is_wildcard(const char *host)
 	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
+/* The line an option was set on, 0 when it kept its default. */
+static int
+set_line(const struct parse_state *ps, const char *section, const char *key)
+{
+	const struct option *o = option_find(section, key);
+
+	return o ? ps->set_at[o - options] : 0;
+}
+
 /* Values derived from others once the whole file is read. */
 static void
 config_finish(struct parse_state *ps)
 {
 	struct config *c = ps->c;
 
-	ps->lineno = 0;
 	if (c->boot_url[0] == '\0') {
+		ps->lineno = set_line(ps, "boot", "listen");
 		if (is_wildcard(c->boot_listen.host))
 			parse_error(ps, "boot.url must be set when boot.listen "
 			    "is a wildcard address");
@@ -603,6 +616,7 @@ config_finish(struct parse_state *ps)
 			snprintf(c->boot_url, sizeof c->boot_url, "http://%s:%d",
 			    c->boot_listen.host, c->boot_listen.port);
 	}
+	ps->lineno = set_line(ps, "bastion", "state_dir");
 	if (c->discovery_dir[0] == '\0')
 		if (path_join(c->discovery_dir, sizeof c->discovery_dir,
 		    c->state_dir, "images/discovery") == -1)
@@ -610,14 +624,18 @@ config_finish(struct parse_state *ps)
 	{
 		const char *which = NULL, *why = NULL;
 
+		ps->lineno = 0;
 		if (roles_check(&c->roles, &which, &why) == -1)
 			parse_error(ps, "[role %s]: %s", which, why);
 	}
+	ps->lineno = set_line(ps, "install", "os");
 	if (!valid_os(c->install_os))
 		parse_error(ps, "install.os must be 1-31 of [a-z0-9._-]");
+	ps->lineno = set_line(ps, "bastion", "state_dir");
 	if (strlen(c->state_dir) > 80)
 		parse_error(ps, "bastion.state_dir is too long for the admin "
 		    "socket path (at most 80 characters)");
+	ps->lineno = set_line(ps, "boot", "listen");
 	if (c->dhcp_mode == DHCP_FULL && !valid_ipv4(c->boot_listen.host) &&
 	    !is_wildcard(c->boot_listen.host))
 		parse_error(ps, "boot.listen must be an IPv4 address with "

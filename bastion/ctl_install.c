@@ -29,18 +29,17 @@ ctl_mac_arg(const char *in, char out[MAC_STRLEN])
  * One line of a key file into keys. Blank lines and # comments are
  * skipped; the fields are re-joined with single spaces (the server wants
  * "TYPE BASE64 [COMMENT]"). A private key is refused here: it must never
- * leave this machine. 0, or -1 with a message.
+ * leave this machine. cfile is the file's name, cleaned for messages.
+ * 0, or -1 with a message.
  */
 static int
-add_key_line(json_t *keys, const char *file, unsigned long line, char *s,
+add_key_line(json_t *keys, const char *cfile, unsigned long line, char *s,
     size_t len)
 {
-	char cfile[256];
 	size_t i, o = 0;
 	int space = 0;
 	json_t *v;
 
-	ctl_clean(file, cfile, sizeof cfile, 0);
 	if (memchr(s, '\0', len) != NULL) {
 		ctl_error("%s:%lu: a NUL byte: not an OpenSSH public key file",
 		    cfile, line);
@@ -61,7 +60,8 @@ add_key_line(json_t *keys, const char *file, unsigned long line, char *s,
 	s[o] = '\0';
 	if (o == 0 || s[0] == '#')
 		return 0;
-	if (strncmp(s, "-----BEGIN", 10) == 0 || strstr(s, "PRIVATE KEY")) {
+	if (strncmp(s, "-----BEGIN", 10) == 0 || strstr(s, "PRIVATE KEY") ||
+	    strncmp(s, "PuTTY-User-Key-File", 19) == 0) {
 		ctl_error("%s:%lu: this is a private key; pass the public key "
 		    "(the .pub file) instead", cfile, line);
 		return -1;
@@ -92,13 +92,15 @@ read_keys(const char *const *files, int nfiles, json_t **out)
 		ctl_error("out of memory");
 		return -1;
 	}
-	for (i = 0; i < nfiles; i++) {
-		ctl_clean(files[i], cfile, sizeof cfile, 0);
+	for (i = 0; i < nfiles; i++)
 		if (strcmp(files[i], "-") == 0 && stdin_used++) {
 			ctl_error("--ssh-key -: standard input can be read only "
 			    "once");
 			goto err_keys;
 		}
+	for (i = 0; i < nfiles; i++) {
+		ctl_clean(strcmp(files[i], "-") == 0 ? "(standard input)" :
+		    files[i], cfile, sizeof cfile, 0);
 		if (ctl_read_file(files[i], KEY_FILE_MAX, &b) == -1)
 			goto err_keys;
 		before = json_array_size(keys);
@@ -108,7 +110,7 @@ read_keys(const char *const *files, int nfiles, json_t **out)
 			    NULL)
 				nl = b.data + b.len;
 			*nl = '\0';
-			if (add_key_line(keys, files[i], line, p,
+			if (add_key_line(keys, cfile, line, p,
 			    (size_t)(nl - p)) == -1) {
 				buf_free(&b);
 				goto err_keys;

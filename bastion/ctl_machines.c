@@ -258,6 +258,36 @@ show_hardware(const json_t *m)
 	return 0;
 }
 
+/* The current install, when there is one. */
+static void
+show_install(const json_t *m)
+{
+	const json_t *in = json_object_get(m, "install");
+	char line[64];
+	long long n;
+
+	if (!json_is_object(in))
+		return;
+	printf("\nInstall:\n");
+	kv(2, "Role:", ctl_jstr(in, "role"));
+	kv(2, "Hostname:", ctl_jstr(in, "hostname"));
+	kv(2, "OS:", ctl_jstr(in, "os"));
+	kv(2, "Disk:", ctl_jstr(in, "disk"));
+	n = (long long)json_array_size(json_object_get(in, "ssh_keys"));
+	snprintf(line, sizeof line, "%lld", n);
+	kv(2, "SSH keys:", line);
+	kv(2, "Status:", ctl_jstr(in, "status"));
+	kv(2, "Stage:", ctl_jstr(in, "stage"));
+	ctl_fmt_progress(line, sizeof line, ctl_jint(in, "progress", 0));
+	kv(2, "Progress:", line);
+	snprintf(line, sizeof line, "%lld", ctl_jint(in, "boots", 0));
+	kv(2, "Boots:", line);
+	kv(2, "Reprovision:", json_is_true(json_object_get(in,
+	    "reprovision")) ? "yes" : "no");
+	if (*ctl_jstr(in, "message"))
+		kv(2, "Message:", ctl_jstr(in, "message"));
+}
+
 static int
 machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
@@ -301,6 +331,7 @@ machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 	kv_time("Created:", m, "created_at");
 	kv_time("Updated:", m, "updated_at");
 	kv_time("Last boot:", m, "last_boot_at");
+	show_install(m);
 	if (show_hardware(m) == -1)
 		rc = ctl_error("out of memory");
 	else

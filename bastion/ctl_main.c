@@ -46,7 +46,12 @@ usage(FILE *fp)
 			snprintf(line, sizeof line, "%s%s%s%s%s", cmd->noun,
 			    cmd->verb ? " " : "", cmd->verb ? cmd->verb : "",
 			    *cmd->synopsis ? " " : "", cmd->synopsis);
-			fprintf(fp, "  %-44s %s\n", line, cmd->help);
+			/* A long synopsis gets a line of its own. */
+			if (strlen(line) > 44)
+				fprintf(fp, "  %s\n  %-44s %s\n", line, "",
+				    cmd->help);
+			else
+				fprintf(fp, "  %-44s %s\n", line, cmd->help);
 		}
 	fprintf(fp, "\nGlobal options (before the command):\n"
 	    "  --socket PATH   the admin socket (BASTION_SOCKET; default "

@@ -336,7 +336,8 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 			goto out;
 		if ((st = db_prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
 		    " arch = ?, platform = ?, ip = CASE WHEN ? = '' THEN ip"
-		    " ELSE ? END, last_boot_ms = ? WHERE mac = ?")) == NULL)
+		    " ELSE ? END, last_boot_ms = ?, boot_count = boot_count + 1"
+		    " WHERE mac = ?")) == NULL)
 			goto err;
 		db_bind_text(st, 1, bi->uuid);
 		db_bind_text(st, 2, bi->serial);

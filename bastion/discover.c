@@ -246,6 +246,17 @@ len_at(const json_t *o, const char *a)
 	return json_array_size(json_object_get(o, a));
 }
 
+/* Absent and null are the same; json_equal(NULL, NULL) is not "equal". */
+static int
+same(const json_t *a, const json_t *b)
+{
+	if (a && json_is_null(a))
+		a = NULL;
+	if (b && json_is_null(b))
+		b = NULL;
+	return (a == NULL && b == NULL) || (a && b && json_equal(a, b));
+}
+
 int
 discover_diff(const json_t *old, const json_t *new, struct buf *out)
 {
@@ -270,7 +281,7 @@ discover_diff(const json_t *old, const json_t *new, struct buf *out)
 		buf_printf(out, "%sdisks %zu -> %zu", sep, len_at(old, "disks"),
 		    len_at(new, "disks"));
 		sep = "; ";
-	} else if (!json_equal(json_object_get(old, "disks"),
+	} else if (!same(json_object_get(old, "disks"),
 	    json_object_get(new, "disks"))) {
 		buf_printf(out, "%sdisk details changed", sep);
 		sep = "; ";
@@ -279,12 +290,12 @@ discover_diff(const json_t *old, const json_t *new, struct buf *out)
 		buf_printf(out, "%snics %zu -> %zu", sep, len_at(old, "nics"),
 		    len_at(new, "nics"));
 		sep = "; ";
-	} else if (!json_equal(json_object_get(old, "nics"),
+	} else if (!same(json_object_get(old, "nics"),
 	    json_object_get(new, "nics"))) {
 		buf_printf(out, "%snic details changed", sep);
 		sep = "; ";
 	}
-	if (!json_equal(json_object_get(old, "dmi"), json_object_get(new, "dmi")))
+	if (!same(json_object_get(old, "dmi"), json_object_get(new, "dmi")))
 		buf_printf(out, "%sdmi changed", sep);
 	return 0;
 }

@@ -1025,7 +1025,14 @@ dq_terminate(struct dnsmasq *d)
 		if (dq_now_ms() >= deadline) {
 			log_warnx("pid %ld ignored SIGTERM for %d ms; "
 			    "killing it", (long)d->pid, DQ_STOP_WAIT_MS);
-			kill(d->pid, SIGKILL);
+			if (kill(d->pid, SIGKILL) == -1) {
+				/* e.g. EPERM without CAP_KILL: waiting would
+				 * hang the stop forever. */
+				log_warn("cannot kill dnsmasq pid %ld",
+				    (long)d->pid);
+				r = -1;
+				break;
+			}
 			while ((r = waitpid(d->pid, &status, 0)) == -1 &&
 			    errno == EINTR)
 				;

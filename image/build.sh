@@ -10,8 +10,8 @@
 # Environment: BUILD (default build), COMPRESS=zstd|gzip|xz (default zstd),
 # SOURCE_DATE_EPOCH (default 0: mtimes in the image), KERNEL_DEB /
 # BUSYBOX_DEB (use these .deb files instead of downloading).
-# Same inputs (the two .debs, agentd's objects, this directory) give the
-# same bytes.
+# Same inputs (the two .debs, agentd's sources, this directory, the
+# compiler) give the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,7 +35,7 @@ fi
 say() { echo "image: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for t in apt-get dpkg-deb depmod modprobe cpio strip ldd cc; do
+for t in apt-get dpkg-deb depmod modprobe cpio strip cc pkg-config; do
 	command -v $t >/dev/null || [ -x /sbin/$t ] || [ -x /usr/sbin/$t ] ||
 	    die "$t is missing (make deps)"
 done
@@ -92,16 +92,16 @@ KVER=${KPKG#linux-image-}
 say "kernel $KPKG $(dpkg-deb -f "$KERNEL_DEB" Version), busybox-static" \
     "$(dpkg-deb -f "$BUSYBOX_DEB" Version)"
 
-# Up to date? The inputs: the two packages, agentd's objects, image/, the
+VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
+
+# Up to date? The inputs: the two packages, agentd's sources, image/, the
 # settings. Same inputs -> same bytes, so an unchanged set is not rebuilt.
-make -s "$BUILD/obj/agentd/main.o" "$BUILD/libagentd.a" "$BUILD/libcommon.a" \
-    BUILD="$BUILD" >&2
 INPUTS=$( {
-	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH"
+	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH $VERSION $(cc -dumpfullversion)"
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
 	    image/udhcpc.script image/modules.conf
-	[ $VARIANT = reference ] || sha256sum "$BUILD/obj/agentd/main.o" \
-	    "$BUILD/libagentd.a" "$BUILD/libcommon.a"
+	[ $VARIANT = reference ] || sha256sum agentd/*.[ch] lib/log.[ch] \
+	    lib/buf.[ch] lib/mac.[ch] lib/path.[ch]
 } | sed "s|$ROOT/||; s|$CACHE/||" | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
     [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$INPUTS" ]; then
@@ -166,7 +166,7 @@ resolve_modules() {
 if [ $VARIANT = discovery ]; then
 	MODS=$(resolve_modules <image/modules.conf)
 else
-	MODS="virtio_pci virtio_net e1000"
+	MODS="virtio_pci virtio_net virtio_blk e1000"
 fi
 for m in $MODS; do
 	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null |
@@ -188,20 +188,33 @@ rm -f "$STAGE/lib/modules/$KVER/"*.bin "$STAGE/lib/modules/$KVER/modules.symbols
     "$STAGE/lib/modules/$KVER/modules.devname"
 
 if [ $VARIANT = discovery ]; then
-	# agentd, linked for the image: libblkid and jansson static, libcurl
-	# (and what it needs) as Debian's shared libraries, copied by ldd.
-	cc -pie -Wl,-z,relro,-z,now -Wl,--as-needed -Wl,--build-id=none \
-	    -o "$STAGE/bin/agentd" "$BUILD/obj/agentd/main.o" \
-	    "$BUILD/libagentd.a" "$BUILD/libcommon.a" \
-	    -Wl,-Bstatic -lblkid -ljansson -Wl,-Bdynamic -lcurl -lpthread
-	strip --strip-all "$STAGE/bin/agentd"
-	ldd "$STAGE/bin/agentd" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' |
-	    sort -u | while read -r lib; do
-		dest=$STAGE$lib
-		mkdir -p "$(dirname "$dest")"
-		cp -L "$lib" "$dest"
-		chmod 644 "$dest"
+	# agentd for the image: the same sources, built without libcurl
+	# (report.c's own HTTP client talks to the plain-HTTP boot listener)
+	# and linked static: no shared library ships at all.
+	OBJ=$BUILD/image-work/agentd-obj
+	rm -rf "$OBJ"
+	mkdir -p "$OBJ"
+	for c in agentd/*.c lib/log.c lib/buf.c lib/mac.c lib/path.c; do
+		cc -std=gnu11 -O2 -Wall -Wextra -Wformat=2 -Wshadow \
+		    -Wmissing-prototypes -Wstrict-prototypes \
+		    -Wno-unused-parameter -Werror -D_FORTIFY_SOURCE=2 \
+		    -fstack-protector-strong -fPIE -ffile-prefix-map="$ROOT"=. \
+		    -Ilib -Iagentd $(pkg-config --cflags blkid jansson) \
+		    -DBASTION_VERSION="\"$VERSION\"" -DAGENTD_NO_CURL \
+		    -c -o "$OBJ/$(basename "$c" .c).o" "$c"
 	done
+	cc -static-pie -Wl,-z,relro,-z,now -Wl,--build-id=none \
+	    -o "$STAGE/bin/agentd" "$OBJ"/*.o \
+	    $(pkg-config --static --libs blkid jansson) 2>"$OBJ/link.log" ||
+	    { cat "$OBJ/link.log" >&2; die "cannot link agentd"; }
+	strip --strip-all "$STAGE/bin/agentd"
+	mkdir -p "$STAGE/etc/modprobe.d"
+	cat >"$STAGE/etc/modprobe.d/bastion.conf" <<'EOF'
+# SCSI hosts scanned before modprobe returns: the disks are there when the
+# report is made. USB disks scanned at once instead of after 1 s.
+options scsi_mod scan=sync
+options usb_storage delay_use=0
+EOF
 	install -m 755 image/init "$STAGE/init"
 	install -m 755 image/udhcpc.script "$STAGE/etc/udhcpc.script"
 else
@@ -218,7 +231,7 @@ for w in $(cat /proc/cmdline); do
 	bastion.mac=*) mac=${w#bastion.mac=} ;;
 	esac
 done
-for m in virtio_pci virtio_net e1000; do modprobe $m; done
+for m in virtio_pci virtio_net virtio_blk e1000; do modprobe $m; done
 for n in /sys/class/net/*; do
 	[ "$(cat $n/address)" = "$mac" ] && ifc=${n##*/}
 done

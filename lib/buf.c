@@ -20,7 +20,8 @@ buf_grow(struct buf *b, size_t extra)
 	size_t need, nalloc;
 	char *p;
 
-	if (extra > b->max || b->len > b->max - extra)
+	if (extra > b->max || b->len > b->max - extra ||
+	    b->len + extra == (size_t)-1)
 		return -1;
 	need = b->len + extra + 1;
 	if (need <= b->alloc)

@@ -1265,10 +1265,27 @@ script_start(struct script *s, pthread_t *t)
 	assert_int_equal(pthread_create(t, NULL, serve, s), 0);
 }
 
+static enum report_transport transport = REPORT_CURL;
+
+static int
+use_curl(void **state)
+{
+	transport = REPORT_CURL;
+	return 0;
+}
+
+static int
+use_plain(void **state)
+{
+	transport = REPORT_PLAIN;
+	return 0;
+}
+
 static void
 fast_opts(struct report_opts *o)
 {
 	report_opts_default(o);
+	o->transport = transport;
 	o->backoff_initial_ms = 2;
 	o->backoff_max_ms = 10;
 	o->timeout_ms = 5000;
@@ -1363,6 +1380,40 @@ test_report_gives_up(void **state)
 	close(fd);
 }
 
+/* The plain client: IPv6 literals, ports, paths; no https, no junk. */
+static void
+test_report_plain_urls(void **state)
+{
+	static const int statuses[] = { 200 };
+	struct script s = { .statuses = statuses, .n = 1 };
+	struct report_opts o;
+	char url[64];
+	long status = -1;
+	pthread_t t;
+
+	report_opts_default(&o);
+	o.transport = REPORT_PLAIN;
+	o.max_attempts = 1;
+	script_start(&s, &t);
+	snprintf(url, sizeof url, "http://localhost:%d/api/v1/discover?x=1",
+	    s.port);
+	assert_int_equal(report_post(url, "{\"a\":1}", &o, &status, NULL), 0);
+	pthread_join(t, NULL);
+	close(s.fd);
+	assert_int_equal(status, 200);
+	assert_string_equal(s.last_body, "{\"a\":1}");
+
+	assert_int_equal(report_post("https://127.0.0.1:1/", "{}", &o,
+	    &status, NULL), -1);
+	assert_int_equal(status, 0);
+	assert_int_equal(report_post("http://[::1:1/", "{}", &o, &status,
+	    NULL), -1);
+	assert_int_equal(report_post("http://127.0.0.1:8x/", "{}", &o,
+	    &status, NULL), -1);
+	assert_int_equal(report_post("http://[::1]:1/", "{}", &o, &status,
+	    NULL), -1);	/* refused */
+}
+
 int
 main(void)
 {
@@ -1406,9 +1457,15 @@ main(void)
 		cmocka_unit_test(test_volume_groups_sorted),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_report_url),
-		cmocka_unit_test(test_report_retries_then_succeeds),
-		cmocka_unit_test(test_report_4xx_is_final),
-		cmocka_unit_test(test_report_gives_up),
+		cmocka_unit_test_setup(test_report_retries_then_succeeds,
+		    use_curl),
+		cmocka_unit_test_setup(test_report_4xx_is_final, use_curl),
+		cmocka_unit_test_setup(test_report_gives_up, use_curl),
+		cmocka_unit_test_setup(test_report_retries_then_succeeds,
+		    use_plain),
+		cmocka_unit_test_setup(test_report_4xx_is_final, use_plain),
+		cmocka_unit_test_setup(test_report_gives_up, use_plain),
+		cmocka_unit_test(test_report_plain_urls),
 	};
 	int rc;
 
