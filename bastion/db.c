@@ -82,6 +82,8 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
+static void	reader_free(void *);
+
 int64_t
 db_now_ms(void)
 {
@@ -190,9 +192,16 @@ db_open(const char *path, struct db **out)
 
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return -1;
+	if (snprintf(db->path, sizeof db->path, "%s", path) >=
+	    (int)sizeof db->path || pthread_key_create(&db->reader,
+	    reader_free) != 0) {
+		free(db);
+		return -1;
+	}
 	pthread_mutex_init(&db->mu, NULL);
+	/* NOMUTEX: every use of the writer is under db->mu already. */
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", path, db->h ? sqlite3_errmsg(db->h) : "open");
 		goto err_open;
 	}
@@ -208,6 +217,7 @@ db_open(const char *path, struct db **out)
 err_open:
 	sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->mu);
+	pthread_key_delete(db->reader);
 	free(db);
 	return -1;
 }
@@ -217,6 +227,11 @@ db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
+	/* Other threads' readers went with their threads (the listeners
+	 * stop first); this thread's goes now. */
+	reader_free(pthread_getspecific(db->reader));
+	pthread_setspecific(db->reader, NULL);
+	pthread_key_delete(db->reader);
 	sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
@@ -258,6 +273,74 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 }
 
 /* Caller holds the lock. */
+/*
+ * Hot reads (a /dispatch for a machine that is already known) go through a
+ * read-only connection per thread: WAL lets readers run beside the writer,
+ * so a boot storm does not queue on the writer's mutex.
+ */
+struct reader {
+	sqlite3		*h;
+	sqlite3_stmt	*get_machine;
+};
+
+static void
+reader_free(void *p)
+{
+	struct reader *rd = p;
+
+	if (rd == NULL)
+		return;
+	sqlite3_finalize(rd->get_machine);
+	sqlite3_close(rd->h);
+	free(rd);
+}
+
+static struct reader *
+reader_get(struct db *db)
+{
+	struct reader *rd = pthread_getspecific(db->reader);
+
+	if (rd)
+		return rd;
+	if ((rd = calloc(1, sizeof *rd)) == NULL)
+		return NULL;
+	if (sqlite3_open_v2(db->path, &rd->h, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(rd->h, "SELECT " MACHINE_COLS
+	    " FROM machines WHERE mac = ?", -1, SQLITE_PREPARE_PERSISTENT,
+	    &rd->get_machine, NULL) != SQLITE_OK) {
+		reader_free(rd);
+		return NULL;
+	}
+	sqlite3_busy_timeout(rd->h, 5000);
+	pthread_setspecific(db->reader, rd);
+	return rd;
+}
+
+/* db_machine_get without the writer's lock. */
+static int
+reader_machine_get(struct db *db, const char *mac, struct machine *out)
+{
+	struct reader *rd = reader_get(db);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rd == NULL)
+		return DB_ERR;
+	st = rd->get_machine;
+	db_bind_text(st, 1, mac);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		machine_from_row(st, out);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
 int
 db_machine_get_locked(struct db *db, const char *mac, struct machine *out)
 {
@@ -327,6 +410,14 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 	int64_t now = db_now_ms();
 	int rc;
 
+	/* Known and recently refreshed: answered without the writer. */
+	if (reader_machine_get(db, bi->mac, &m) == DB_OK &&
+	    now - m.last_boot_ms < BOOT_REFRESH_MS &&
+	    strcmp(m.uuid, bi->uuid) == 0) {
+		*created = 0;
+		*out = m;
+		return DB_OK;
+	}
 	db_lock(db);
 	rc = db_machine_get_locked(db, bi->mac, &m);
 	if (rc == DB_OK) {

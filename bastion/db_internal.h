@@ -9,8 +9,10 @@
 #include "db.h"
 
 struct db {
-	sqlite3		*h;
+	sqlite3		*h;		/* the writer, under mu */
 	pthread_mutex_t	 mu;
+	char		 path[4096];
+	pthread_key_t	 reader;	/* per-thread read-only connection */
 };
 
 void		 db_lock(struct db *);

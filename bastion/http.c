@@ -496,7 +496,7 @@ static struct MHD_Daemon *
 start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
     unsigned threads, const char *cert, const char *key)
 {
-	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | extra_flags;
 	struct MHD_OptionItem opts[12];
 	int n = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -18,6 +19,8 @@
 #include "secret.h"
 #include "templates.h"
 #include "install.h"
+
+static int	discovery_files_present(const struct config *);
 
 static void
 reply_script(struct request *r, const char *text, size_t len)
@@ -43,8 +46,27 @@ get_boot_ipxe(struct request *r)
 	free(out);
 }
 
+/* Whether the image is installed, looked at most once a second: a boot
+ * storm of new machines need not stat two files per request. */
 static int
 discovery_present(const struct config *c)
+{
+	static atomic_llong checked_s;
+	static atomic_int present;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (long long)ts.tv_sec;
+	if (atomic_load(&checked_s) != now) {
+		atomic_store(&present, discovery_files_present(c));
+		atomic_store(&checked_s, now);
+	}
+	return atomic_load(&present);
+}
+
+static int
+discovery_files_present(const struct config *c)
 {
 	char path[PATH_MAX];
 	struct stat st;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 /* One compiled file. Shared by renders in flight: refcounted. */
 struct compiled {
 	struct render_tmpl	*tmpl;
-	int			 refs;
+	atomic_int		 refs;
 };
 
 struct entry {
@@ -40,7 +41,9 @@ struct entry {
 struct templates {
 	char		 override_dir[PATH_MAX];
 	char		 share_dir[PATH_MAX];
-	pthread_mutex_t	 mu;
+	/* Readers take a reference to a fresh compiled template under the
+	 * read lock; checking files and compiling takes the write lock. */
+	pthread_rwlock_t mu;
 	struct entry	 entries[MAX_ENTRIES];
 	int		 nentries;
 };
@@ -99,7 +102,7 @@ templates_open(const char *override_dir, const char *share_dir,
 		return -1;
 	snprintf(t->override_dir, sizeof t->override_dir, "%s", override_dir);
 	snprintf(t->share_dir, sizeof t->share_dir, "%s", share_dir);
-	pthread_mutex_init(&t->mu, NULL);
+	pthread_rwlock_init(&t->mu, NULL);
 	*out = t;
 	return 0;
 }
@@ -107,7 +110,7 @@ templates_open(const char *override_dir, const char *share_dir,
 static void
 compiled_put(struct compiled *c)
 {
-	if (c && --c->refs == 0) {
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
 		render_free(c->tmpl);
 		free(c);
 	}
@@ -122,7 +125,7 @@ templates_close(struct templates *t)
 		return;
 	for (i = 0; i < t->nentries; i++)
 		compiled_put(t->entries[i].c);
-	pthread_mutex_destroy(&t->mu);
+	pthread_rwlock_destroy(&t->mu);
 	free(t);
 }
 
@@ -215,7 +218,7 @@ lookup_locked(struct templates *t, const char *name, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: no such template", name);
 			return NULL;
 		}
-		e->c->refs++;
+		atomic_fetch_add(&e->c->refs, 1);
 		return e->c;
 	}
 	e->checked_ns = now;
@@ -228,7 +231,7 @@ lookup_locked(struct templates *t, const char *name, char *err, size_t errlen)
 	if (e->c && strcmp(path, e->path) == 0 && st.st_ino == e->ino &&
 	    st.st_size == e->size && st.st_mtim.tv_sec == e->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == e->mtime.tv_nsec) {
-		e->c->refs++;
+		atomic_fetch_add(&e->c->refs, 1);
 		return e->c;
 	}
 	if ((text = read_file(path, &len)) == NULL) {
@@ -247,7 +250,7 @@ lookup_locked(struct templates *t, const char *name, char *err, size_t errlen)
 		return NULL;
 	}
 	free(text);
-	c->refs = 1;			/* the cache's own */
+	atomic_init(&c->refs, 1);	/* the cache's own */
 	compiled_put(e->c);
 	e->c = c;
 	snprintf(e->path, sizeof e->path, "%s", path);
@@ -256,7 +259,37 @@ lookup_locked(struct templates *t, const char *name, char *err, size_t errlen)
 	e->ino = st.st_ino;
 	if (override)
 		log_debug("using override %s", path);
-	c->refs++;
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+/* A reference to NAME's compiled template: from the cache under the read
+ * lock while it is fresh, else checked and compiled under the write lock. */
+static struct compiled *
+lookup(struct templates *t, const char *name, char *err, size_t errlen)
+{
+	struct compiled *c = NULL;
+	long long now = now_ns();
+	int i;
+
+	pthread_rwlock_rdlock(&t->mu);
+	for (i = 0; i < t->nentries; i++) {
+		struct entry *e = &t->entries[i];
+
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if (e->c && !e->missing && now - e->checked_ns < RECHECK_NS) {
+			c = e->c;
+			atomic_fetch_add(&c->refs, 1);
+		}
+		break;
+	}
+	pthread_rwlock_unlock(&t->mu);
+	if (c)
+		return c;
+	pthread_rwlock_wrlock(&t->mu);
+	c = lookup_locked(t, name, err, errlen);
+	pthread_rwlock_unlock(&t->mu);
 	return c;
 }
 
@@ -269,9 +302,7 @@ partial_lookup(void *cls, const char *name)
 
 	if (rc->nheld == MAX_PARTIALS)
 		return NULL;
-	pthread_mutex_lock(&rc->t->mu);
-	c = lookup_locked(rc->t, name, err, sizeof err);
-	pthread_mutex_unlock(&rc->t->mu);
+	c = lookup(rc->t, name, err, sizeof err);
 	if (c == NULL) {
 		/* A partial that exists but is broken is an error worth
 		 * seeing; a missing one renders as nothing (the spec). */
@@ -293,9 +324,7 @@ templates_render(struct templates *t, const char *name, const json_t *data,
 	int i, rv;
 
 	err[0] = '\0';
-	pthread_mutex_lock(&t->mu);
-	c = lookup_locked(t, name, err, errlen);
-	pthread_mutex_unlock(&t->mu);
+	c = lookup(t, name, err, errlen);
 	if (c == NULL)
 		return -1;
 	memset(&opts, 0, sizeof opts);
@@ -307,11 +336,11 @@ templates_render(struct templates *t, const char *name, const json_t *data,
 		free(*out);
 		rv = -1;
 	}
-	pthread_mutex_lock(&t->mu);
+	/* The cache holds its own reference to every current template, so
+	 * these never free one that the cache still points to. */
 	compiled_put(c);
 	for (i = 0; i < rc.nheld; i++)
 		compiled_put(rc.held[i]);
-	pthread_mutex_unlock(&t->mu);
 	return rv;
 }
 
