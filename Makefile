@@ -118,6 +118,7 @@ fuzz-build:
 	@mkdir -p build/fuzz/bin
 	set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=gnu11 -Ilib -Ibastion -Iagentd \
+	    -DFUZZ_SRCDIR='"$(CURDIR)"' -DBASTION_VERSION='"$(VERSION)"' \
 	    $(PKG_CFLAGS) -o build/fuzz/bin/$$n $$f build/fuzz/libbastiond.a \
 	    build/fuzz/libagentd.a build/fuzz/libcommon.a $(LIBS); done
 

@@ -160,18 +160,23 @@ inventory_collect(const struct inventory_opts *o, json_t **out)
 		log_warnx("cannot read the CPUs");
 		goto err_cpu;
 	}
+	log_debug("cpu: %ld ms", elapsed_ms(&t0));
 	if (inventory_memory(o->root, &mem) == -1) {
 		log_warnx("cannot read the memory size");
 		goto err_mem;
 	}
+	log_debug("memory: %ld ms", elapsed_ms(&t0));
 	/* Disks, NICs and DMI are best effort: a node without them still
 	 * reports (an empty list says what was seen). */
 	if (inventory_disks(o->root, o->probe, &disks) == -1)
 		disks = json_array();
+	log_debug("disks: %ld ms", elapsed_ms(&t0));
 	if (inventory_nics(o->root, o->boot_mac, &nics) == -1)
 		nics = json_array();
+	log_debug("nics: %ld ms", elapsed_ms(&t0));
 	if (inventory_dmi(o->root, &dmi) == -1)
 		dmi = json_object();
+	log_debug("dmi: %ld ms", elapsed_ms(&t0));
 	if (inventory_volume_groups(disks, &vgs) == -1)
 		vgs = json_array();
 

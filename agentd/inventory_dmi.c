@@ -59,10 +59,11 @@ chassis_name(long long t)
 		"mini pc", "stick pc",
 	};
 
-	t &= 0x7f;	/* bit 7: chassis lock present */
-	if (t > 0 && (size_t)t < sizeof names / sizeof names[0])
-		return names[t];
-	return "unknown";
+	size_t i = (size_t)(t & 0x7f);	/* bit 7: chassis lock present */
+
+	if (i == 0 || i >= sizeof names / sizeof names[0])
+		return "unknown";
+	return names[i];
 }
 
 /* A canonical (lower-case) UUID, or "" when it is not one. */

@@ -65,35 +65,43 @@ is_pci_addr(const char *s, size_t n)
 	return 1;
 }
 
-/* The last PCI address in the resolved device path (the NIC function
- * itself, also for virtio devices that sit below their PCI function). */
-static int
-pci_address(const char *root, const char *name, char *out, size_t len)
+/*
+ * The PCI function of a NIC: the last PCI address in its resolved device
+ * path (also for virtio NICs, which sit below their PCI function). Adds
+ * pci, vendor_id and device_id (the PCI ids, not virtio's) to n.
+ */
+static void
+pci_ids(const char *root, const char *name, json_t *n)
 {
-	char rel[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
-	const char *p, *best = NULL;
+	char rel[PATH_MAX], path[PATH_MAX], real[PATH_MAX], v[32];
+	char *p, *best = NULL;
+	size_t len;
 
 	snprintf(rel, sizeof rel, "sys/class/net/%s/device", name);
 	if (inventory_path(path, sizeof path, root, rel) == -1 ||
 	    realpath(path, real) == NULL)
-		return -1;
-	for (p = real; (p = strchr(p, '/')) != NULL; p++) {
-		size_t n = strcspn(p + 1, "/");
-
-		if (is_pci_addr(p + 1, n))
+		return;
+	for (p = real; (p = strchr(p, '/')) != NULL; p++)
+		if (is_pci_addr(p + 1, strcspn(p + 1, "/")))
 			best = p + 1;
-	}
 	if (best == NULL)
-		return -1;
-	snprintf(out, len, "%.12s", best);
-	return 0;
+		return;
+	best[12] = '\0';	/* real is now the PCI function's directory */
+	json_object_set_new(n, "pci", json_string(best));
+	len = strlen(real);
+	snprintf(real + len, sizeof real - len, "/vendor");
+	if (inventory_read_str("/", real, v, sizeof v) == 0)
+		json_object_set_new(n, "vendor_id", json_string(v));
+	snprintf(real + len, sizeof real - len, "/device");
+	if (inventory_read_str("/", real, v, sizeof v) == 0)
+		json_object_set_new(n, "device_id", json_string(v));
 }
 
 static json_t *
 nic_read(const char *root, const char *name, const char *boot_mac)
 {
 	char rel[PATH_MAX], path[PATH_MAX], v[INV_STRMAX];
-	char mac[MAC_STRLEN], driver[128], pci[16];
+	char mac[MAC_STRLEN], driver[128];
 	long long type, speed, carrier, mtu;
 	json_t *n;
 
@@ -114,20 +122,22 @@ nic_read(const char *root, const char *name, const char *boot_mac)
 	snprintf(rel, sizeof rel, "sys/class/net/%s/device/driver", name);
 	if (link_base(root, rel, driver, sizeof driver) == -1)
 		driver[0] = '\0';
-	/* speed and carrier read EINVAL while the link is down. */
+	/* speed and carrier read EINVAL while the interface is down; a
+	 * speed without carrier is only what was advertised: unknown. */
+	snprintf(rel, sizeof rel, "sys/class/net/%s/carrier", name);
+	if (inventory_read_ll(root, rel, &carrier) == -1)
+		carrier = -1;
 	snprintf(rel, sizeof rel, "sys/class/net/%s/speed", name);
-	if (inventory_read_ll(root, rel, &speed) == -1 || speed <= 0 ||
-	    speed > 10000000)
+	if (carrier != 1 || inventory_read_ll(root, rel, &speed) == -1 ||
+	    speed <= 0 || speed > 10000000)
 		speed = -1;
 	n = json_pack("{s:s, s:s, s:s, s:I, s:b}", "name", name, "mac", mac,
 	    "driver", driver, "speed_mbps", (json_int_t)speed,
 	    "boot", boot_mac && strcmp(boot_mac, mac) == 0);
 	if (n == NULL)
 		return NULL;
-	snprintf(rel, sizeof rel, "sys/class/net/%s/carrier", name);
-	json_object_set_new(n, "carrier",
-	    inventory_read_ll(root, rel, &carrier) == 0 ?
-	    json_boolean(carrier != 0) : json_null());
+	json_object_set_new(n, "carrier", carrier == -1 ? json_null() :
+	    json_boolean(carrier != 0));
 	snprintf(rel, sizeof rel, "sys/class/net/%s/duplex", name);
 	inventory_set_file(n, "duplex", root, rel);
 	snprintf(rel, sizeof rel, "sys/class/net/%s/operstate", name);
@@ -135,12 +145,7 @@ nic_read(const char *root, const char *name, const char *boot_mac)
 	snprintf(rel, sizeof rel, "sys/class/net/%s/mtu", name);
 	if (inventory_read_ll(root, rel, &mtu) == 0)
 		json_object_set_new(n, "mtu", json_integer(mtu));
-	if (pci_address(root, name, pci, sizeof pci) == 0)
-		json_object_set_new(n, "pci", json_string(pci));
-	snprintf(rel, sizeof rel, "sys/class/net/%s/device/vendor", name);
-	inventory_set_file(n, "vendor_id", root, rel);
-	snprintf(rel, sizeof rel, "sys/class/net/%s/device/device", name);
-	inventory_set_file(n, "device_id", root, rel);
+	pci_ids(root, name, n);
 	return n;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef AGENTD_NO_CURL
@@ -91,6 +92,7 @@ cmd_discover(int argc, char **argv)
 	char mac[MAC_STRLEN], url[CMDLINE_URLMAX + 32], *json, *reply = NULL;
 	long status, secs;
 	int ch, dry = 0, rc;
+	struct timespec ts;
 	json_t *r;
 
 	report_opts_default(&ro);
@@ -162,6 +164,13 @@ cmd_discover(int argc, char **argv)
 		    report);
 		return 2;
 	}
+
+	/* jansson seeds its hash function from /dev/urandom, which early in
+	 * a boot makes the kernel gather entropy for a second (6.x kernels).
+	 * agentd parses nothing untrusted here: a cheap seed will do. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	json_object_seed((size_t)ts.tv_nsec ^ (size_t)getpid() << 16 ^
+	    (size_t)time(NULL));
 
 	io.boot_mac = mac[0] ? mac : NULL;
 	if (inventory_collect(&io, &r) == -1) {

@@ -1,5 +1,6 @@
 /* dispatch.h — what a network-booting machine gets, decided from its
- * state alone (DESIGN §2), and the iPXE scripts that say it. */
+ * state alone (DESIGN §2). The iPXE scripts that say it are templates
+ * (ipxe/NAME.ipxe.mustache, rendered by install_render_boot). */
 #ifndef BASTION_DISPATCH_H
 #define BASTION_DISPATCH_H
 
@@ -26,11 +27,5 @@ const char *dispatch_action_name(enum boot_action);
 int	dispatch_parse(const char *mac, const char *uuid, const char *serial,
 	    const char *arch, const char *platform, const char *ip,
 	    struct boot_info *bi, const char **why);
-
-/* The first script every iPXE client gets (from the DHCP boot URL). */
-int	dispatch_script_chain(const struct config *, struct buf *out);
-/* The answer for one machine. */
-int	dispatch_script(const struct config *, const struct machine *,
-	    enum boot_action, struct buf *out);
 
 #endif

@@ -8,6 +8,7 @@
 #                                  only posts /proc/cpuinfo with wget)
 #
 # Environment: BUILD (default build), COMPRESS=zstd|gzip|xz (default zstd),
+# MODULES_CONF (default image/modules.conf),
 # SOURCE_DATE_EPOCH (default 0: mtimes in the image), KERNEL_DEB /
 # BUSYBOX_DEB (use these .deb files instead of downloading).
 # Same inputs (the two .debs, agentd's sources, this directory, the
@@ -22,6 +23,7 @@ COMPRESS=${COMPRESS:-zstd}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 export LC_ALL=C TZ=UTC
 VARIANT=discovery
+MODULES_CONF=${MODULES_CONF:-image/modules.conf}
 OUT=$BUILD/images/discovery
 if [ "${1:-}" = --reference ]; then
 	VARIANT=reference
@@ -99,7 +101,7 @@ VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 INPUTS=$( {
 	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH $VERSION $(cc -dumpfullversion)"
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
-	    image/udhcpc.script image/modules.conf
+	    image/udhcpc.script "$MODULES_CONF"
 	[ $VARIANT = reference ] || sha256sum agentd/*.[ch] lib/log.[ch] \
 	    lib/buf.[ch] lib/mac.[ch] lib/path.[ch]
 } | sed "s|$ROOT/||; s|$CACHE/||" | sha256sum | cut -d' ' -f1)
@@ -164,7 +166,7 @@ resolve_modules() {
 	echo $mods
 }
 if [ $VARIANT = discovery ]; then
-	MODS=$(resolve_modules <image/modules.conf)
+	MODS=$(resolve_modules <"$MODULES_CONF")
 else
 	MODS="virtio_pci virtio_net virtio_blk e1000"
 fi

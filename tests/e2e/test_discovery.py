@@ -110,14 +110,14 @@ def discover(e2e_bastion, make_vm, image, lvm_disk, firmware, label):
 
     hw = hardware(b, vm.mac)
     detail = json.dumps(hw, indent=1)
+    print("%s: the report as stored:\n%s" % (label, detail))
     assert hw["mac"] == boot.mac and hw["boot_mac"] == boot.mac, detail
     assert hw["firmware"] == firmware, detail
 
+    # -smp 2: QEMU (7.2, both machine types) makes that 1 socket, 2 cores.
     cpu = hw["cpu"]
-    assert cpu["threads"] == 2, detail
-    assert cpu["sockets"] * (cpu["cores"] // cpu["sockets"]) == cpu["cores"]
-    assert cpu["cores"] in (1, 2) and cpu["sockets"] in (1, 2), detail
-    assert cpu["model"], detail
+    assert (cpu["sockets"], cpu["cores"], cpu["threads"]) == (1, 2, 2), detail
+    assert cpu["model"].startswith("QEMU"), detail
     assert hw["memory"]["total_bytes"] == GiB, detail
     assert 0.8 * GiB < hw["memory"]["usable_bytes"] <= GiB, detail
 
@@ -134,8 +134,12 @@ def discover(e2e_bastion, make_vm, image, lvm_disk, firmware, label):
     nics = hw["nics"]
     assert sorted((n["mac"], n["driver"], n["boot"]) for n in nics) == sorted([
         (boot.mac, "virtio_net", True), (other.mac, "e1000", False)]), detail
-    assert all(n["carrier"] is True for n in nics), detail
-    assert [n["speed_mbps"] for n in nics if n["driver"] == "e1000"] == [1000]
+    # The boot NIC has its link; the other one may still be negotiating
+    # when the report is made (e1000 takes ~2 s): whatever it says, it is
+    # a boolean or unknown (null), never a made-up value.
+    booted = [n for n in nics if n["boot"]][0]
+    assert booted["carrier"] is True, detail
+    assert all(n["carrier"] in (True, False, None) for n in nics), detail
 
     assert hw["dmi"]["vendor"] == "QEMU", detail
     assert hw["dmi"]["uuid"] == vm_uuid, detail

@@ -10,12 +10,38 @@
 #include <string.h>
 
 #include "config.h"
+#include "db.h"
 #include "dispatch.h"
+#include "install.h"
 #include "mac.h"
+#include "templates.h"
+
+#ifndef FUZZ_SRCDIR
+#define FUZZ_SRCDIR "."
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct config *cfg;
+static struct templates *tmpl;
+static struct install inst;
+
+/* Render the built-in template for action a; abort on a render error. */
+static void
+render_action(const struct machine *m, enum boot_action a)
+{
+	char *text = NULL, err[512];
+	size_t len;
+
+	if (install_render_boot(tmpl, cfg, m, &inst, NULL, a, "k", 1, &text,
+	    &len, err, sizeof err) != 0)
+		abort();
+	if (len < 7 || strncmp(text, "#!ipxe\n", 7) != 0)
+		abort();
+	if (strchr(text, '\r') != NULL)
+		abort();
+	free(text);
+}
 
 static const enum boot_action actions[] = {
 	BOOT_DISCOVERY, BOOT_DISCOVERY_MISSING, BOOT_IDLE, BOOT_IDLE_POWEROFF,
@@ -35,7 +61,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy, *fields[6] = { NULL }, *p;
 	struct boot_info bi;
 	struct machine m;
-	struct buf out;
 	const char *why = NULL;
 	char canon[MAC_STRLEN];
 	enum boot_action act;
@@ -50,6 +75,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    config_load_string("fuzz.conf", "", cfg, &e) != 0)
 			abort();
 		buf_free(&e);
+		snprintf(cfg->install_repo, sizeof cfg->install_repo, "%s",
+		    "http://mirror/os");
+		snprintf(inst.role, sizeof inst.role, "%s", "worker");
+		snprintf(inst.ssh_keys, sizeof inst.ssh_keys, "%s", "[]");
+		if (templates_open("/nonexistent", FUZZ_SRCDIR, &tmpl) != 0)
+			abort();
 	}
 	if ((copy = malloc(size + 1)) == NULL)
 		return 0;
@@ -91,24 +122,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(m.arch, sizeof m.arch, "%s", bi.arch);
 	snprintf(m.platform, sizeof m.platform, "%s", bi.platform);
 	snprintf(m.ip, sizeof m.ip, "%s", bi.ip);
-	buf_init(&out, 1 << 16);
 	for (s = 0; s < MS_NSTATES; s++) {
 		m.state = (enum machine_state)s;
-		for (a = 0; a < sizeof actions / sizeof actions[0]; a++) {
-			buf_reset(&out);
-			if (dispatch_script(cfg, &m, actions[a], &out) != 0)
-				abort();
-			if (out.len < 7 || strncmp(out.data, "#!ipxe\n", 7) != 0)
-				abort();
-			if (strchr(out.data, '\r') != NULL)
-				abort();
-		}
-		buf_reset(&out);
+		for (a = 0; a < sizeof actions / sizeof actions[0]; a++)
+			render_action(&m, actions[a]);
 		act = dispatch_decide(m.state, cfg->idle_action, s & 1);
-		if (dispatch_script(cfg, &m, act, &out) != 0)
-			abort();
+		render_action(&m, act);
 	}
-	buf_free(&out);
 	free(copy);
 	return 0;
 }

@@ -1,5 +1,6 @@
-/* test_dispatch.c — bastion/dispatch.c: the state → boot table, the
- * /dispatch query validation and the iPXE scripts. */
+/* test_dispatch.c — bastion/dispatch.c: the state → boot table and the
+ * /dispatch query validation; and the built-in iPXE templates (ipxe/)
+ * rendered for each answer through templates.c and install.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,10 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "db.h"
 #include "dispatch.h"
+#include "install.h"
+#include "templates.h"
 
 /* ---- dispatch_decide: the whole table, by hand ----------------------- */
 
@@ -289,9 +293,11 @@ test_parse_bad_ip(void **state)
 /* ---- scripts ---------------------------------------------------------- */
 
 struct fixture {
-	struct config	c;
-	struct machine	m;
-	struct buf	out;
+	struct config		 c;
+	struct machine		 m;
+	struct install		 in;
+	struct templates	*t;
+	struct buf		 out;
 };
 
 static int
@@ -308,6 +314,15 @@ setup(void **state)
 	buf_free(&e);
 	snprintf(f->m.mac, sizeof f->m.mac, "%s", "52:54:00:12:34:56");
 	f->m.state = MS_DISCOVERING;
+	snprintf(f->c.install_repo, sizeof f->c.install_repo, "%s",
+	    "http://mirror/os");
+	snprintf(f->in.hostname, sizeof f->in.hostname, "%s", "n1.lab");
+	snprintf(f->in.role, sizeof f->in.role, "%s", "worker");
+	snprintf(f->in.disk, sizeof f->in.disk, "%s", "vda");
+	snprintf(f->in.ssh_keys, sizeof f->in.ssh_keys, "%s", "[]");
+	/* No override dir: the built-in templates of this tree. */
+	if (templates_open("/nonexistent", TEST_SRCDIR, &f->t) != 0)
+		return -1;
 	buf_init(&f->out, 1 << 16);
 	*state = f;
 	return 0;
@@ -319,8 +334,47 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	buf_free(&f->out);
+	templates_close(f->t);
 	free(f);
 	return 0;
+}
+
+/* Render the template for action a into f->out; -1 on a render error. */
+static int
+script(struct fixture *f, enum boot_action a)
+{
+	char *text = NULL, err[512];
+	size_t len;
+	int rc;
+
+	buf_reset(&f->out);
+	rc = install_render_boot(f->t, &f->c, &f->m, &f->in, NULL, a,
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	    1, &text, &len, err, sizeof err);
+	if (rc == 0)
+		buf_add(&f->out, text, len);
+	free(text);
+	return rc;
+}
+
+/* The chain script every iPXE client gets first. */
+static int
+chain_script(struct fixture *f)
+{
+	json_t *ctx = json_pack("{s:{s:s}}", "bastion", "boot_url",
+	    f->c.boot_url);
+	char *text = NULL, err[512];
+	size_t len;
+	int rc;
+
+	buf_reset(&f->out);
+	rc = templates_render(f->t, "boot.ipxe", ctx, &text, &len, err,
+	    sizeof err);
+	if (rc == 0)
+		buf_add(&f->out, text, len);
+	json_decref(ctx);
+	free(text);
+	return rc;
 }
 
 /* Does the script have a line whose first word is cmd? */
@@ -360,9 +414,8 @@ uses_command(const char *script, const char *cmd)
 static const char *
 render(struct fixture *f, enum machine_state s, enum boot_action a)
 {
-	buf_reset(&f->out);
 	f->m.state = s;
-	assert_int_equal(dispatch_script(&f->c, &f->m, a, &f->out), 0);
+	assert_int_equal(script(f, a), 0);
 	assert_non_null(f->out.data);
 	if (strncmp(f->out.data, "#!ipxe\n", 7) != 0)
 		fail_msg("%s script does not start with #!ipxe:\n%s",
@@ -379,15 +432,10 @@ test_every_script_starts_with_ipxe(void **state)
 	struct fixture *f = *state;
 	size_t i;
 
-	buf_reset(&f->out);
-	assert_int_equal(dispatch_script_chain(&f->c, &f->out), 0);
+	assert_int_equal(chain_script(f), 0);
 	assert_int_equal(strncmp(f->out.data, "#!ipxe\n", 7), 0);
 	for (i = 0; i < sizeof table / sizeof table[0]; i++)
 		render(f, table[i].state, table[i].want);
-	/* Unknown actions render nothing. */
-	buf_reset(&f->out);
-	assert_int_equal(dispatch_script(&f->c, &f->m, (enum boot_action)42,
-	    &f->out), -1);
 }
 
 static void
@@ -396,8 +444,7 @@ test_chain_script(void **state)
 	struct fixture *f = *state;
 	const char *s;
 
-	buf_reset(&f->out);
-	assert_int_equal(dispatch_script_chain(&f->c, &f->out), 0);
+	assert_int_equal(chain_script(f), 0);
 	s = f->out.data;
 	assert_non_null(strstr(s, "chain "));
 	assert_non_null(strstr(s, "http://10.77.0.1:8080/dispatch?mac=${netX/mac}"));
@@ -413,8 +460,7 @@ test_chain_script(void **state)
 
 	/* The URL follows boot_url, IPv6 included. */
 	snprintf(f->c.boot_url, sizeof f->c.boot_url, "http://[fd77::1]:8080");
-	buf_reset(&f->out);
-	assert_int_equal(dispatch_script_chain(&f->c, &f->out), 0);
+	assert_int_equal(chain_script(f), 0);
 	assert_non_null(strstr(f->out.data,
 	    "http://[fd77::1]:8080/dispatch?mac=${netX/mac}"));
 }
@@ -537,20 +583,26 @@ test_installer_script(void **state)
 	assert_non_null(strstr(s, "52:54:00:12:34:56"));
 	/* Never the discovery image for a queued machine. */
 	assert_null(strstr(s, "/boot/discovery/"));
+	assert_non_null(strstr(s, "kernel http://mirror/os/images/pxeboot/vmlinuz"));
+	assert_non_null(strstr(s, "inst.ks=http://10.77.0.1:8080/ks/"
+	    "52:54:00:12:34:56?k=0123456789abcdef"));
+	/* URLs are never HTML-escaped into the script. */
+	assert_null(strstr(s, "&amp;"));
 }
 
+/* A template that does not exist is an error, not an empty answer. */
 static void
-test_script_output_capped(void **state)
+test_missing_template_is_an_error(void **state)
 {
 	struct fixture *f = *state;
-	struct buf small;
+	char *text = NULL, err[512];
+	size_t len;
 
-	buf_init(&small, 16);
-	assert_int_equal(dispatch_script(&f->c, &f->m, BOOT_DISCOVERY, &small),
-	    -1);
-	assert_int_equal(dispatch_script_chain(&f->c, &small), -1);
-	assert_true(small.len <= 16);
-	buf_free(&small);
+	assert_int_equal(templates_render(f->t, "nope.ipxe", NULL, &text, &len,
+	    err, sizeof err), -1);
+	assert_non_null(strstr(err, "no such template"));
+	assert_int_equal(templates_render(f->t, "../etc.ipxe", NULL, &text, &len,
+	    err, sizeof err), -1);
 }
 
 int
@@ -578,7 +630,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_idle_script, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_installer_script, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_script_output_capped, setup,
+		cmocka_unit_test_setup_teardown(test_missing_template_is_an_error, setup,
 		    teardown),
 	};
 

@@ -556,9 +556,11 @@ test_nics_server(void **state)
 	assert_string_equal(gets_(n, "driver"), "mlx5_core");
 	assert_int_equal(geti(n, "speed_mbps"), 25000);
 	assert_string_equal(gets_(n, "pci"), "0000:3b:00.0");
+	/* No carrier: the speed it reads is only what was advertised. */
 	n = nic_named(a, "ens1f1np1");
 	assert_int_equal(geti(n, "speed_mbps"), -1);
 	assert_true(json_is_false(get(n, "carrier")));
+	assert_string_equal(gets_(n, "device_id"), "0x1017");
 	json_decref(a);
 }
 
@@ -571,7 +573,10 @@ test_nics_qemu(void **state)
 	assert_int_equal(json_array_size(a), 2);
 	assert_string_equal(gets_(a, "0.name"), "eth0");
 	assert_string_equal(gets_(a, "0.driver"), "virtio_net");
+	/* virtio: the PCI function's address and ids, not virtio's. */
 	assert_string_equal(gets_(a, "0.pci"), "0000:00:03.0");
+	assert_string_equal(gets_(a, "0.vendor_id"), "0x1af4");
+	assert_string_equal(gets_(a, "0.device_id"), "0x1000");
 	assert_string_equal(gets_(a, "1.driver"), "e1000");
 	assert_string_equal(gets_(a, "1.mac"), "52:54:00:12:34:57");
 	assert_int_equal(geti(a, "1.speed_mbps"), 1000);
