@@ -46,7 +46,8 @@ AGENT_A  := $(BUILD)/libagentd.a
 BINS     := $(BUILD)/bin/bastion $(BUILD)/bin/bastionctl $(BUILD)/bin/agentd
 UNIT_BINS:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit integration e2e sanitize fuzz fuzz-short analyze \
+
+.PHONY: FORCE all deps test unit integration e2e sanitize fuzz fuzz-short analyze \
         run lab-vm install clean image bench
 
 all: $(BINS)
@@ -85,6 +86,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(AGENT_A) $(LIB_A)
 	    $(DAEMON_A) $(AGENT_A) $(LIB_A) $(LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Objects that bake in paths or the version are rebuilt when the flags
+# change (make install PREFIX=/usr after a plain make, for instance).
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+$(call obj,bastion/config.c bastion/main.c $(CTL_SRC) $(AGENT_MAIN)): $(BUILD)/flags
+FORCE:
 
 # --- dependencies ---------------------------------------------------------
 deps:
@@ -155,8 +164,12 @@ install: all
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/bastion/bastion.conf ] || \
 	    install -m 0640 appliance/bastion.conf $(DESTDIR)$(SYSCONFDIR)/bastion/bastion.conf
-	install -m 0644 appliance/bastion.service $(DESTDIR)/lib/systemd/system/bastion.service
-	cp -r kickstart ipxe webroot $(DESTDIR)$(DATADIR)/ 2>/dev/null || true
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' appliance/bastion.service \
+	    > $(DESTDIR)/lib/systemd/system/bastion.service
+	chmod 0644 $(DESTDIR)/lib/systemd/system/bastion.service
+	install -d $(DESTDIR)$(DATADIR)/kickstart $(DESTDIR)$(DATADIR)/ipxe
+	install -m 0644 kickstart/*.mustache $(DESTDIR)$(DATADIR)/kickstart/
+	install -m 0644 ipxe/*.mustache $(DESTDIR)$(DATADIR)/ipxe/
 
 clean:
 	rm -rf build
