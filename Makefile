@@ -148,8 +148,12 @@ lab-vm: all
 image:
 	./image/build.sh
 
+$(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(LIBS)
+
 bench: all
-	@echo "see bench/README.md"
+	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery (see docs/benchmarks.md)"
 
 # --- install (FHS, DESTDIR-aware) -----------------------------------------
 install: all
