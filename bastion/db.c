@@ -102,7 +102,23 @@ db_lock(struct db *db)
 void
 db_unlock(struct db *db)
 {
+	/* After the commit: a reader that cached the old row sees the new
+	 * generation and reads again. */
+	if (db->machines_dirty) {
+		db->machines_dirty = 0;
+		atomic_fetch_add(&db->machines_gen, 1);
+	}
 	pthread_mutex_unlock(&db->mu);
+}
+
+static void
+on_update(void *cls, int op, const char *dbname, const char *table,
+    sqlite3_int64 rowid)
+{
+	struct db *db = cls;
+
+	if (strcmp(table, "machines") == 0)
+		db->machines_dirty = 1;
 }
 
 int
@@ -206,6 +222,7 @@ db_open(const char *path, struct db **out)
 		goto err_open;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
+	sqlite3_update_hook(db->h, on_update, db);
 	if (db_exec(db, "PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = NORMAL;"
 	    "PRAGMA foreign_keys = ON;") == -1)
@@ -278,9 +295,16 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
  * read-only connection per thread: WAL lets readers run beside the writer,
  * so a boot storm does not queue on the writer's mutex.
  */
+#define READER_CACHE 256
+
 struct reader {
 	sqlite3		*h;
 	sqlite3_stmt	*get_machine;
+	struct {
+		unsigned long	gen;
+		int		valid;
+		struct machine	m;
+	}		 cache[READER_CACHE];
 };
 
 static void
@@ -323,15 +347,30 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 {
 	struct reader *rd = reader_get(db);
 	sqlite3_stmt *st;
+	unsigned long gen = atomic_load(&db->machines_gen);
+	unsigned h = 5381;
+	const char *p;
 	int rc;
 
 	if (rd == NULL)
 		return DB_ERR;
+	for (p = mac; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	h %= READER_CACHE;
+	if (rd->cache[h].valid && rd->cache[h].gen == gen &&
+	    strcmp(rd->cache[h].m.mac, mac) == 0) {
+		*out = rd->cache[h].m;
+		return DB_OK;
+	}
 	st = rd->get_machine;
 	db_bind_text(st, 1, mac);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		machine_from_row(st, out);
+		/* Tagged with the generation seen before the read. */
+		rd->cache[h].m = *out;
+		rd->cache[h].gen = gen;
+		rd->cache[h].valid = 1;
 		rc = DB_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;

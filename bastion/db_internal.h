@@ -3,6 +3,7 @@
 #define BASTION_DB_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <sqlite3.h>
 
@@ -13,6 +14,10 @@ struct db {
 	pthread_mutex_t	 mu;
 	char		 path[4096];
 	pthread_key_t	 reader;	/* per-thread read-only connection */
+	/* Bumped after every committed change to the machines table; the
+	 * per-thread machine caches are valid only for the value they saw. */
+	atomic_ulong	 machines_gen;
+	int		 machines_dirty;	/* under mu */
 };
 
 void		 db_lock(struct db *);
