@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "file.h"
 #include "log.h"
 #include "path.h"
 
@@ -36,6 +37,7 @@ struct ca {
 	char		*ca_pem;
 	EVP_PKEY	*srv_key;
 	X509		*srv_cert;
+	EVP_PKEY	*jobs_key;	/* Ed25519, ca/jobs.key (ca_sign.c) */
 };
 
 static EVP_PKEY *
@@ -75,30 +77,6 @@ add_ext(X509 *issuer, X509 *x, int nid, const char *value)
 	rc = X509_add_ext(x, ext, -1) == 1 ? 0 : -1;
 	X509_EXTENSION_free(ext);
 	return rc;
-}
-
-/* Write data to path atomically with the given mode. */
-static int
-write_file(const char *path, const char *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX + 8];
-	int fd;
-
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-		return -1;
-	unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1)
-		return -1;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
 }
 
 static char *
@@ -161,13 +139,11 @@ save_pair(const char *dir, const char *name, EVP_PKEY *k, X509 *x)
 	    (cp = cert_to_pem(x, &clen)) == NULL)
 		goto out;
 	snprintf(path, sizeof path, "%s/%s.key", dir, name);
-	if (write_file(path, kp, klen, 0600) == -1) {
-		log_warn("%s", path);
+	if (file_write_atomic(path, kp, klen, 0600) == -1) {
 		goto out;
 	}
 	snprintf(path, sizeof path, "%s/%s.pem", dir, name);
-	if (write_file(path, cp, clen, 0644) == -1) {
-		log_warn("%s", path);
+	if (file_write_atomic(path, cp, clen, 0644) == -1) {
 		goto out;
 	}
 	rc = 0;
@@ -408,6 +384,8 @@ ca_open(const char *state_dir, const char names[][CONFIG_NAME_LEN], int nnames,
 		if (issue_server(ca, want, names[0]) == -1)
 			goto err;
 	}
+	if (ca_jobs_key_load(ca->dir, &ca->jobs_key) == -1)
+		goto err;
 	*out = ca;
 	return 0;
 err:
@@ -424,8 +402,29 @@ ca_close(struct ca *ca)
 	X509_free(ca->ca_cert);
 	EVP_PKEY_free(ca->srv_key);
 	X509_free(ca->srv_cert);
+	EVP_PKEY_free(ca->jobs_key);
 	free(ca->ca_pem);
 	free(ca);
+}
+
+/* Borrowed by ca_sign.c, which signs agent certificates, the CRL and
+ * jobs with them. */
+EVP_PKEY *
+ca_private_key(struct ca *ca)
+{
+	return ca->ca_key;
+}
+
+X509 *
+ca_certificate(struct ca *ca)
+{
+	return ca->ca_cert;
+}
+
+EVP_PKEY *
+ca_jobs_key(struct ca *ca)
+{
+	return ca->jobs_key;
 }
 
 int

@@ -15,6 +15,8 @@
 #include <ini.h>
 
 #include "config.h"
+#include "file.h"
+#include "hostname.h"
 #include "log.h"
 #include "path.h"
 
@@ -229,29 +231,9 @@ static int
 valid_name(const char *s)
 {
 	unsigned char tmp[16];
-	size_t len = strlen(s), label = 0, i;
 
-	if (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1)
-		return 1;
-	if (len == 0 || len > 253)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum(c) && c != '-')
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && s[len - 1] != '-';
+	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1 ||
+	    hostname_valid(s, 0);
 }
 
 static int
@@ -802,9 +784,8 @@ config_set_in_file(const char *path, const char *dotted, const char *value,
 	const char *why = NULL;
 	struct config *scratch = NULL, *check = NULL;
 	struct buf text;
-	char tmp[PATH_MAX + 16];
 	struct stat st;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
 	buf_init(&text, 1 << 20);
 	if (o == NULL) {
@@ -831,22 +812,9 @@ config_set_in_file(const char *path, const char *dotted, const char *value,
 	/* The whole new file must still be valid before it replaces the old. */
 	if (config_load_string(path, text.data, check, errors) == -1)
 		goto err_invalid;
-	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-	if ((fd = mkstemp(tmp)) == -1) {
-		buf_printf(errors, "%s: %s\n", tmp, strerror(errno));
-		goto err_read;
-	}
-	if (stat(path, &st) == 0)
-		fchmod(fd, st.st_mode & 07777);
-	if (write(fd, text.data, text.len) != (ssize_t)text.len ||
-	    fsync(fd) == -1 || close(fd) == -1) {
-		buf_printf(errors, "%s: %s\n", tmp, strerror(errno));
-		unlink(tmp);
-		goto err_read;
-	}
-	if (rename(tmp, path) == -1) {
-		buf_printf(errors, "%s: %s\n", path, strerror(errno));
-		unlink(tmp);
+	if (file_write_atomic(path, text.data, text.len,
+	    stat(path, &st) == 0 ? st.st_mode & 07777 : 0640) == -1) {
+		buf_printf(errors, "%s: cannot write: %s\n", path, strerror(errno));
 		goto err_read;
 	}
 	rc = 0;

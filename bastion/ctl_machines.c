@@ -13,21 +13,6 @@
 #define EVENTS_PAGE	1000	/* the API's largest limit */
 #define WATCH_PERIOD_MS	1000
 
-/* Normalise a MAC the user typed; garbage never reaches a URL. */
-static int
-mac_arg(const char *in, char out[MAC_STRLEN])
-{
-	char clean[64];
-
-	if (mac_normalize(in, out) == -1) {
-		ctl_error("'%s' is not a MAC address (e.g. 52:54:00:12:34:56, "
-		    "52-54-00-12-34-56 or 5254.0012.3456)",
-		    ctl_clean(in, clean, sizeof clean, 0));
-		return -1;
-	}
-	return 0;
-}
-
 static int
 bad_answer(const char *what)
 {
@@ -303,7 +288,7 @@ machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if (mac_arg(a.pos[0], mac) == -1)
+	if (ctl_mac_arg(a.pos[0], mac) == -1)
 		return CTL_ERR;
 	snprintf(path, sizeof path, "/api/v1/machines/%s", mac);
 	if (ctl_request(c, "GET", path, NULL, &m, NULL, NULL) == -1)
@@ -401,7 +386,7 @@ machines_events(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if (mac_arg(a.pos[0], mac) == -1)
+	if (ctl_mac_arg(a.pos[0], mac) == -1)
 		return CTL_ERR;
 	if ((arr = json_array()) == NULL)
 		return ctl_error("out of memory");
@@ -451,7 +436,7 @@ machines_forget(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if (mac_arg(a.pos[0], mac) == -1)
+	if (ctl_mac_arg(a.pos[0], mac) == -1)
 		return CTL_ERR;
 	snprintf(path, sizeof path, "/api/v1/machines/%s", mac);
 	if (ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == -1)
@@ -724,7 +709,7 @@ machines_watch(struct ctl *c, const struct ctl_command *cmd, int argc,
 			    "number");
 		wa.left = n;
 	}
-	if (a.npos == 1 && mac_arg(a.pos[0], mac) == -1)
+	if (a.npos == 1 && ctl_mac_arg(a.pos[0], mac) == -1)
 		return CTL_ERR;
 	wa.all = a.npos == 0;
 	if (!wa.all && watch_add(&wa, mac, 0) == NULL) {

@@ -79,6 +79,92 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX installs_mac ON installs(mac, id);"
 	"ALTER TABLE machines ADD COLUMN install_id INTEGER;",
+	/* 3: node agents (issue 5): join tokens (hash only), agents, their
+	 * certificates, enrollment attempts, signed jobs and their output */
+	"CREATE TABLE join_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  mac TEXT NOT NULL DEFAULT '',"
+	"  uses INTEGER NOT NULL,"
+	"  used INTEGER NOT NULL DEFAULT 0,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+	"  install_id INTEGER,"
+	"  comment TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX join_tokens_install ON join_tokens(install_id);"
+	"CREATE TABLE agents ("
+	"  id TEXT PRIMARY KEY,"
+	"  mac TEXT NOT NULL DEFAULT '',"
+	"  hostname TEXT NOT NULL DEFAULT '',"
+	"  token_id TEXT NOT NULL DEFAULT '',"
+	"  enrolled_ms INTEGER NOT NULL,"
+	"  enrolled_addr TEXT NOT NULL DEFAULT '',"
+	"  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+	"  last_addr TEXT NOT NULL DEFAULT '',"
+	"  heartbeat TEXT NOT NULL DEFAULT '{}',"
+	"  inventory TEXT NOT NULL DEFAULT '{}',"
+	"  inventory_ms INTEGER NOT NULL DEFAULT 0,"
+	"  cert_serial TEXT NOT NULL DEFAULT '',"
+	"  cert_not_after_ms INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_reason TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX agents_mac ON agents(mac);"
+	"CREATE INDEX agents_hostname ON agents(hostname);"
+	"CREATE TABLE certificates ("
+	"  serial TEXT PRIMARY KEY,"
+	"  agent_id TEXT NOT NULL,"
+	"  not_before_ms INTEGER NOT NULL,"
+	"  not_after_ms INTEGER NOT NULL,"
+	"  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+	"  created_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX certificates_agent ON certificates(agent_id);"
+	"CREATE TABLE enroll_attempts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time_ms INTEGER NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  token_id TEXT NOT NULL DEFAULT '',"
+	"  mac TEXT NOT NULL DEFAULT '',"
+	"  hostname TEXT NOT NULL DEFAULT '',"
+	"  agent_id TEXT NOT NULL DEFAULT '',"
+	"  result TEXT NOT NULL,"
+	"  message TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  agent_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  args TEXT NOT NULL,"
+	"  envelope TEXT NOT NULL DEFAULT '',"
+	"  sig TEXT NOT NULL DEFAULT '',"
+	"  key_id TEXT NOT NULL DEFAULT '',"
+	"  not_after_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  created_by TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  sent_ms INTEGER NOT NULL DEFAULT 0,"
+	"  started_ms INTEGER NOT NULL DEFAULT 0,"
+	"  finished_ms INTEGER NOT NULL DEFAULT 0,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  timed_out INTEGER NOT NULL DEFAULT 0,"
+	"  duration_ms INTEGER,"
+	"  error TEXT NOT NULL DEFAULT '',"
+	"  output_bytes INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX jobs_agent ON jobs(agent_id, status, id);"
+	"CREATE TABLE job_output ("
+	"  job_id INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  stream TEXT NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, seq)"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -265,8 +351,63 @@ db_schema_version(struct db *db)
 	return v;
 }
 
+/* Step st to its end, one row(st) per row into a new array; finalizes
+ * st (NULL: a failed prepare). Caller holds the lock. */
+int
+db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+    json_t **out)
+{
+	json_t *arr;
+	int rc;
+
+	if (st == NULL)
+		return DB_ERR;
+	arr = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, row(st));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("step: %s", sqlite3_errmsg(db->h));
+		json_decref(arr);
+		return DB_ERR;
+	}
+	*out = arr;
+	return DB_OK;
+}
+
+/* The one row sql selects for key, through fill(st, out). Caller holds
+ * the lock. */
+int
+db_get_one(struct db *db, const char *sql, const char *key,
+    void (*fill)(sqlite3_stmt *, void *), void *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_prepare(db, sql)) == NULL)
+		return DB_ERR;
+	db_bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		fill(st, out);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 #define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
 	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count"
+
+static void machine_from_row(sqlite3_stmt *, struct machine *);
+
+static void
+machine_fill(sqlite3_stmt *st, void *m)
+{
+	machine_from_row(st, m);
+}
 
 static void
 machine_from_row(sqlite3_stmt *st, struct machine *m)
@@ -383,22 +524,8 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 int
 db_machine_get_locked(struct db *db, const char *mac, struct machine *out)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "SELECT " MACHINE_COLS
-	    " FROM machines WHERE mac = ?")) == NULL)
-		return DB_ERR;
-	db_bind_text(st, 1, mac);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		machine_from_row(st, out);
-		rc = DB_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return db_get_one(db, "SELECT " MACHINE_COLS " FROM machines WHERE"
+	    " mac = ?", mac, machine_fill, out);
 }
 
 int
@@ -636,11 +763,25 @@ machine_row_json(sqlite3_stmt *st)
 	    "boot_count", m.boot_count);
 }
 
+/* A machine list row: the machine and its hardware summary. */
+static json_t *
+machine_list_row(sqlite3_stmt *st)
+{
+	json_t *o = machine_row_json(st);
+
+	if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
+		    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
+		    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
+		    "disks", (json_int_t)sqlite3_column_int64(st, 14),
+		    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
+	return o;
+}
+
 int
 db_machine_list(struct db *db, int state, json_t **out)
 {
 	sqlite3_stmt *st;
-	json_t *arr = json_array();
 	int rc;
 
 	db_lock(db);
@@ -648,31 +789,11 @@ db_machine_list(struct db *db, int state, json_t **out)
 	    " h.memory_bytes, h.disk_count, h.nic_count FROM machines"
 	    " LEFT JOIN hardware h USING (mac)"
 	    " WHERE ?1 = '' OR state = ?1 ORDER BY created_ms, mac");
-	if (st == NULL)
-		goto err;
-	db_bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = machine_row_json(st);
-
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			json_object_set_new(o, "summary", json_pack(
-			    "{s:I, s:I, s:I, s:I}",
-			    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
-			    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
-			    "disks", (json_int_t)sqlite3_column_int64(st, 14),
-			    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
-		json_array_append_new(arr, o);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	if (st)
+		db_bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
+	rc = db_rows_json(db, st, machine_list_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 int
@@ -725,44 +846,38 @@ db_event_add(struct db *db, const char *mac, const char *source,
 	return rc;
 }
 
+static json_t *
+event_row(sqlite3_stmt *st)
+{
+	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "time", db_time_json(sqlite3_column_int64(st, 1)),
+	    "source", db_col_text(st, 2), "state", db_col_text(st, 3),
+	    "message", db_col_text(st, 4));
+
+	json_object_set_new(o, "progress", sqlite3_column_type(st, 5) ==
+	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int(st, 5)));
+	return o;
+}
+
 int
 db_events_json(struct db *db, const char *mac, int64_t after_id, int limit,
     json_t **out)
 {
 	sqlite3_stmt *st;
-	json_t *arr = json_array();
 	int rc;
 
 	db_lock(db);
 	if ((st = db_prepare(db, "SELECT id, time_ms, source, state, message,"
 	    " progress FROM machine_events WHERE mac = ? AND id > ?"
-	    " ORDER BY id LIMIT ?")) == NULL)
-		goto err;
-	db_bind_text(st, 1, mac);
-	sqlite3_bind_int64(st, 2, after_id);
-	sqlite3_bind_int(st, 3, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
-		    "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "time", db_time_json(sqlite3_column_int64(st, 1)),
-		    "source", db_col_text(st, 2), "state", db_col_text(st, 3),
-		    "message", db_col_text(st, 4));
-
-		json_object_set_new(o, "progress",
-		    sqlite3_column_type(st, 5) == SQLITE_NULL ? json_null() :
-		    json_integer(sqlite3_column_int(st, 5)));
-		json_array_append_new(arr, o);
+	    " ORDER BY id LIMIT ?")) != NULL) {
+		db_bind_text(st, 1, mac);
+		sqlite3_bind_int64(st, 2, after_id);
+		sqlite3_bind_int(st, 3, limit);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	rc = db_rows_json(db, st, event_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 static json_int_t
@@ -912,33 +1027,26 @@ out:
 	return rc;
 }
 
+static json_t *
+lease_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:o}",
+	    "mac", db_col_text(st, 0), "ip", db_col_text(st, 1),
+	    "hostname", db_col_text(st, 2),
+	    "expires", (json_int_t)sqlite3_column_int64(st, 3),
+	    "updated_at", db_time_json(sqlite3_column_int64(st, 4)));
+}
+
 int
 db_leases_json(struct db *db, json_t **out)
 {
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT mac, ip, hostname, expires, updated_ms"
-	    " FROM leases ORDER BY mac")) == NULL)
-		goto err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o}",
-		    "mac", db_col_text(st, 0), "ip", db_col_text(st, 1),
-		    "hostname", db_col_text(st, 2),
-		    "expires", (json_int_t)sqlite3_column_int64(st, 3),
-		    "updated_at", db_time_json(sqlite3_column_int64(st, 4))));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	rc = db_rows_json(db, db_prepare(db, "SELECT mac, ip, hostname,"
+	    " expires, updated_ms FROM leases ORDER BY mac"), lease_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 int

@@ -29,26 +29,19 @@ install_from_row(sqlite3_stmt *st, struct install *in)
 	snprintf(in->message, sizeof in->message, "%s", db_col_text(st, 13));
 }
 
+static void
+install_fill(sqlite3_stmt *st, void *in)
+{
+	install_from_row(st, in);
+}
+
 /* Caller holds the lock. */
 static int
 install_current_locked(struct db *db, const char *mac, struct install *out)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "SELECT " INSTALL_COLS " FROM installs WHERE"
-	    " id = (SELECT install_id FROM machines WHERE mac = ?)")) == NULL)
-		return DB_ERR;
-	db_bind_text(st, 1, mac);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		install_from_row(st, out);
-		rc = DB_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return db_get_one(db, "SELECT " INSTALL_COLS " FROM installs WHERE"
+	    " id = (SELECT install_id FROM machines WHERE mac = ?)", mac,
+	    install_fill, out);
 }
 
 int

@@ -27,7 +27,11 @@ sqlite3_stmt	*db_prepare(struct db *, const char *sql);
 void		 db_bind_text(sqlite3_stmt *, int, const char *);
 const char	*db_col_text(sqlite3_stmt *, int);
 json_t		*db_time_json(int64_t ms);
-/* Caller holds the lock. */
+/* Caller holds the lock for these. */
+int		 db_rows_json(struct db *, sqlite3_stmt *,
+		    json_t *(*row)(sqlite3_stmt *), json_t **out);
+int		 db_get_one(struct db *, const char *sql, const char *key,
+		    void (*fill)(sqlite3_stmt *, void *), void *out);
 int		 db_machine_get_locked(struct db *, const char *mac,
 		    struct machine *out);
 int		 db_event_add_locked(struct db *, const char *mac,

@@ -45,6 +45,8 @@
 
 #include "bastion.h"
 #include "dnsmasq.h"
+#include "file.h"
+#include "hostname.h"
 #include "log.h"
 #include "mac.h"
 #include "path.h"
@@ -217,22 +219,6 @@ dq_range_ok(const char *s)
 	for (; *s; s++)
 		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
 		    *s == '.' || *s == ','))
-			return 0;
-	return 1;
-}
-
-/* RFC 1123 label: 1-63 of [A-Za-z0-9-], no hyphen at either end. */
-static int
-dq_label_ok(const char *s)
-{
-	size_t i, n = strnlen(s, 64);
-
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -509,63 +495,6 @@ dq_mkdir(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Replace path by data: dot-temp file in the same directory, rename. */
-static int
-dq_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	const char *base, *p = data;
-	ssize_t w;
-	int fd, n;
-
-	base = strrchr(path, '/');
-	n = snprintf(tmp, sizeof tmp, "%.*s/.%s.XXXXXX",
-	    base ? (int)(base - path) : 1, base ? path : ".",
-	    base ? base + 1 : path);
-	if (n < 0 || (size_t)n >= sizeof tmp) {
-		log_warnx("%s: path too long", path);
-		return -1;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		log_warn("%s", tmp);
-		return -1;
-	}
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("write %s", tmp);
-			goto err_write;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	if (fchmod(fd, mode) == -1) {
-		log_warn("chmod %s", tmp);
-		goto err_write;
-	}
-	if (fsync(fd) == -1) {
-		log_warn("fsync %s", tmp);
-		goto err_write;
-	}
-	if (close(fd) == -1) {
-		log_warn("close %s", tmp);
-		fd = -1;
-		goto err_write;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		log_warn("rename %s", path);
-		goto err_write;
-	}
-	return 0;
-err_write:
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	return -1;
-}
-
 /* Whole file into b (capped); 0, or -1 with errno (ENOENT: missing). */
 static int
 dq_read_file(const char *path, size_t max, struct buf *b)
@@ -614,7 +543,7 @@ dq_update_file(const char *path, const char *data, size_t len, mode_t mode)
 	buf_free(&old);
 	if (same)
 		return 0;
-	if (dq_write_atomic(path, data, len, mode) == -1)
+	if (file_write_atomic(path, data, len, mode) == -1)
 		return -1;
 	return 1;
 }
@@ -1229,7 +1158,7 @@ dq_install_conf(const char *dnsmasq, const struct dnsmasq_paths *p,
 		snprintf(why, whylen, "%.160s: path too long", p->conf);
 		return -1;
 	}
-	if (dq_write_atomic(tmp, conf->data, conf->len, 0644) == -1) {
+	if (file_write_atomic(tmp, conf->data, conf->len, 0644) == -1) {
 		snprintf(why, whylen, "cannot write %.160s", tmp);
 		return -1;
 	}
@@ -1506,7 +1435,7 @@ dnsmasq_reserve(struct bastion *app, const char *mac, const char *ip,
 		return -1;
 	}
 	inet_ntop(AF_INET, &a, nip, sizeof nip);
-	if (hostname != NULL && hostname[0] != '\0' && !dq_label_ok(hostname)) {
+	if (hostname != NULL && hostname[0] != '\0' && !hostname_label_valid(hostname)) {
 		log_warnx("reserve %s: hostname \"%.64s\" is not an RFC 1123 "
 		    "label", nmac, hostname);
 		return -1;

@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include "hostname.h"
 #include "install.h"
 #include "mac.h"
 #include "roles.h"
@@ -14,27 +15,7 @@
 int
 install_valid_hostname(const char *s)
 {
-	size_t len = strlen(s), label = 0, i;
-
-	if (len == 0 || len > 253)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!(islower(c) || isdigit(c) || c == '-'))
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && s[len - 1] != '-';
+	return hostname_valid(s, 1);
 }
 
 static const char *const key_types[] = {

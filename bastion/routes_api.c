@@ -16,13 +16,13 @@
 #include "lease.h"
 #include "log.h"
 #include "path.h"
+#include "routes.h"
 #include "mac.h"
 
 #define L_API (L_CONTROL | L_ADMIN)
 
-/* Normalise the {mac} path parameter; replies 400 on garbage. */
-static int
-mac_param(struct request *r, char out[MAC_STRLEN])
+int
+route_mac_param(struct request *r, char out[MAC_STRLEN])
 {
 	if (mac_normalize(r->params[0], out) == -1) {
 		http_reply_error(r, 400, "bad_mac", "'%.40s' is not a MAC address",
@@ -66,7 +66,7 @@ get_machine(struct request *r)
 	json_t *m;
 	int rc;
 
-	if (mac_param(r, mac) == -1)
+	if (route_mac_param(r, mac) == -1)
 		return;
 	if ((rc = db_machine_json(r->app->db, mac, &m)) != DB_OK) {
 		reply_db_error(r, rc, mac);
@@ -81,7 +81,7 @@ delete_machine(struct request *r)
 	char mac[MAC_STRLEN];
 	int rc;
 
-	if (mac_param(r, mac) == -1)
+	if (route_mac_param(r, mac) == -1)
 		return;
 	if ((rc = db_machine_delete(r->app->db, mac)) != DB_OK) {
 		reply_db_error(r, rc, mac);
@@ -124,7 +124,7 @@ get_events(struct request *r)
 	json_t *ev;
 	int rc;
 
-	if (mac_param(r, mac) == -1)
+	if (route_mac_param(r, mac) == -1)
 		return;
 	if (query_int(r, "after", 0, INT64_MAX, &after) == -1 ||
 	    query_int(r, "limit", 100, 1000, &limit) == -1)

@@ -13,22 +13,12 @@
 #include "install.h"
 #include "log.h"
 #include "mac.h"
+#include "routes.h"
 #include "secret.h"
 #include "templates.h"
 
 #define L_API (L_CONTROL | L_ADMIN)
 #define ST(s) (1u << (s))
-
-static int
-mac_param(struct request *r, char out[MAC_STRLEN])
-{
-	if (mac_normalize(r->params[0], out) == -1) {
-		http_reply_error(r, 400, "bad_mac", "'%.40s' is not a MAC address",
-		    r->params[0]);
-		return -1;
-	}
-	return 0;
-}
 
 /* Queue an install (reprovision = 0) or a reinstall keeping data. */
 static void
@@ -42,7 +32,7 @@ queue_install(struct request *r, int reprovision)
 	unsigned from;
 	int rc;
 
-	if (mac_param(r, mac) == -1 || (body = http_body_json(r)) == NULL)
+	if (route_mac_param(r, mac) == -1 || (body = http_body_json(r)) == NULL)
 		return;
 	c = bastion_config_acquire(r->app);
 	if ((rc = db_machine_get(r->app->db, mac, &m)) != DB_OK) {
@@ -170,7 +160,7 @@ get_kickstart(struct request *r)
 	json_t *hw = NULL, *ctx;
 	size_t len;
 
-	if (mac_param(r, mac) == -1)
+	if (route_mac_param(r, mac) == -1)
 		return;
 	if ((in = malloc(sizeof *in)) == NULL) {
 		http_reply_error(r, 500, "internal", "out of memory");
@@ -215,7 +205,7 @@ post_progress(struct request *r)
 	char mac[MAC_STRLEN];
 	int i, rc;
 
-	if (mac_param(r, mac) == -1)
+	if (route_mac_param(r, mac) == -1)
 		return;
 	if ((in = malloc(sizeof *in)) == NULL) {
 		http_reply_error(r, 500, "internal", "out of memory");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostname.h"
 #include "lease.h"
 
 /* 9999-12-31T23:59:59Z: anything later is garbage, not a lease. */
@@ -35,24 +36,6 @@ lease_action_why(const char *a)
 	if (strcmp(a, "relay-snoop") == 0)
 		return "relay-snoop: a DHCPv6 relay event, not a lease";
 	return "unknown action (expected add, old or del)";
-}
-
-/* RFC 1123 label: 1-63 of [A-Za-z0-9-], no hyphen at either end. */
-static int
-lease_label_ok(const char *s)
-{
-	size_t i, n = strnlen(s, 64);
-
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 /* IPv4 or IPv6 text, written back in canonical form. */
@@ -121,7 +104,7 @@ lease_parse(int argc, char *const argv[], const char *(*env)(const char *),
 		return -1;
 	}
 	if (argc == 4 && argv[3] != NULL && argv[3][0] != '\0') {
-		if (!lease_label_ok(argv[3])) {
+		if (!hostname_label_valid(argv[3])) {
 			*why = "hostname is not an RFC 1123 label "
 			    "(1-63 letters, digits, hyphens)";
 			return -1;
@@ -196,7 +179,7 @@ lease_from_json(const json_t *j, struct lease *out, const char **why)
 			return -1;
 		}
 		if (s[0] != '\0') {
-			if (!lease_label_ok(s)) {
+			if (!hostname_label_valid(s)) {
 				*why = "hostname is not an RFC 1123 label "
 				    "(1-63 letters, digits, hyphens)";
 				return -1;
