@@ -101,6 +101,12 @@ else
 fi
 "$BASTION" -n -f "$CONF" >/dev/null || die "$CONF has errors (above)"
 
+# --- the discovery image: built once, rebuilt when its inputs change ----------
+if [ ! -f "$DISCOVERY/vmlinuz" ] || [ ! -f "$DISCOVERY/initrd.img" ]; then
+	say "building the discovery image (first run only, about a minute)"
+	./image/build.sh || say "building the discovery image failed (above); new machines will be told it is missing"
+fi
+
 # --- what to do next ------------------------------------------------------------
 rel_sock=${STATE#"$ROOT"/}/admin.sock
 if [ -f "$DISCOVERY/vmlinuz" ] && [ -f "$DISCOVERY/initrd.img" ]; then
