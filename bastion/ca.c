@@ -37,7 +37,6 @@ struct ca {
 	char		*ca_pem;
 	EVP_PKEY	*srv_key;
 	X509		*srv_cert;
-	EVP_PKEY	*jobs_key;	/* Ed25519, ca/jobs.key (ca_sign.c) */
 };
 
 static EVP_PKEY *
@@ -384,8 +383,6 @@ ca_open(const char *state_dir, const char names[][CONFIG_NAME_LEN], int nnames,
 		if (issue_server(ca, want, names[0]) == -1)
 			goto err;
 	}
-	if (ca_jobs_key_load(ca->dir, &ca->jobs_key) == -1)
-		goto err;
 	*out = ca;
 	return 0;
 err:
@@ -402,29 +399,8 @@ ca_close(struct ca *ca)
 	X509_free(ca->ca_cert);
 	EVP_PKEY_free(ca->srv_key);
 	X509_free(ca->srv_cert);
-	EVP_PKEY_free(ca->jobs_key);
 	free(ca->ca_pem);
 	free(ca);
-}
-
-/* Borrowed by ca_sign.c, which signs agent certificates, the CRL and
- * jobs with them. */
-EVP_PKEY *
-ca_private_key(struct ca *ca)
-{
-	return ca->ca_key;
-}
-
-X509 *
-ca_certificate(struct ca *ca)
-{
-	return ca->ca_cert;
-}
-
-EVP_PKEY *
-ca_jobs_key(struct ca *ca)
-{
-	return ca->jobs_key;
 }
 
 int
