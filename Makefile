@@ -111,7 +111,7 @@ unit: all $(UNIT_BINS)
 integration: all
 	./tests/run.sh integration
 
-e2e: all
+e2e: all image
 	./tests/run.sh e2e
 
 sanitize:

@@ -89,7 +89,8 @@ mda_vgname(int fd, off_t base, uint64_t mda, uint64_t mdasize, char *out,
 	char text[256];
 	uint64_t start, size, off, tsize, first;
 
-	if (mdasize < 2 * LVM_MDA_HEADER_SIZE || mda > (uint64_t)1 << 50 ||
+	if (mdasize < 2 * LVM_MDA_HEADER_SIZE || mdasize > (uint64_t)1 << 40 ||
+	    mda > (uint64_t)1 << 50 ||
 	    pread_full(fd, h, sizeof h, base + (off_t)mda) == -1 ||
 	    memcmp(h + 4, lvm_fmtt_magic, sizeof lvm_fmtt_magic) != 0)
 		return -1;

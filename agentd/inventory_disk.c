@@ -33,6 +33,10 @@ is_disk_name(const char *name)
 	for (i = 0; not_disks[i]; i++)
 		if (strncmp(name, not_disks[i], strlen(not_disks[i])) == 0)
 			return 0;
+	/* eMMC boot and RPMB areas are parts of mmcblkN, not disks. */
+	if (strncmp(name, "mmcblk", 6) == 0 &&
+	    (strstr(name, "boot") || strstr(name, "rpmb")))
+		return 0;
 	return 1;
 }
 
@@ -130,7 +134,7 @@ disk_read(const char *root, const char *name, int probe)
 	static const char *const serial[] = { "serial", "device/serial",
 	    NULL };
 	char rel[PATH_MAX], path[PATH_MAX], v[INV_STRMAX];
-	long long sectors, rot = 1, rm = 0, ro = 0, lbs, pbs, type;
+	long long sectors, rot = 1, rm = 0, ro = 0, lbs, pbs, type, hidden;
 	json_t *d;
 
 	snprintf(rel, sizeof rel, "sys/block/%s/device/type", name);
@@ -139,6 +143,11 @@ disk_read(const char *root, const char *name, int probe)
 		log_debug("%s: optical drive, not a disk", name);
 		return NULL;	/* SCSI ROM / WORM */
 	}
+	/* NVMe multipath: the per-controller paths (nvme0c0n1) are hidden,
+	 * the namespace (nvme0n1) is the disk. */
+	snprintf(rel, sizeof rel, "sys/block/%s/hidden", name);
+	if (inventory_read_ll(root, rel, &hidden) == 0 && hidden == 1)
+		return NULL;
 	snprintf(rel, sizeof rel, "sys/block/%s/size", name);
 	if (inventory_read_ll(root, rel, &sectors) == -1 || sectors < 0) {
 		log_debug("%s: no size", name);

@@ -9,6 +9,7 @@ libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev
 dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio
+fdisk dosfstools e2fsprogs zstd binutils
 python3 python3-pytest
 cppcheck wrk nginx-light
 "

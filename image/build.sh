@@ -37,7 +37,7 @@ fi
 say() { echo "image: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for t in apt-get dpkg-deb depmod modprobe cpio strip cc pkg-config; do
+for t in apt-get dpkg-deb depmod modprobe cpio strip cc pkg-config flock; do
 	command -v $t >/dev/null || [ -x /sbin/$t ] || [ -x /usr/sbin/$t ] ||
 	    die "$t is missing (make deps)"
 done
@@ -48,7 +48,10 @@ gzip) COMPRESSOR="gzip -9 -n -c" ;;
 xz)   COMPRESSOR="xz -9 --check=crc32 -T1 -c" ;;
 *)    die "COMPRESS must be zstd, gzip or xz" ;;
 esac
-mkdir -p "$CACHE" "$OUT"
+mkdir -p "$CACHE" "$OUT" "$BUILD/image-work"
+# One build at a time per build dir (make image, a test fixture, a bench).
+exec 9>"$BUILD/image-work/.lock"
+flock 9
 
 # --- inputs: two Debian packages, downloaded once into the cache ------------
 # fetch PACKAGE -> path of its .deb (the candidate version apt knows of, or
@@ -73,6 +76,13 @@ fetch() {
 	    die "no .deb for $pkg (apt-get update, or set it by hand)"
 	echo "$deb"
 }
+
+# apt knows no packages at all on a machine that never ran apt-get update.
+if [ -z "${KERNEL_DEB:-}" ] && [ "$(id -u)" -eq 0 ] &&
+    ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+	say "apt has no package lists: apt-get update"
+	apt-get update -qq >&2 || say "apt-get update failed; using the cache"
+fi
 
 if [ -z "${KERNEL_DEB:-}" ]; then
 	# The kernel linux-image-amd64 currently depends on.
@@ -127,7 +137,7 @@ KMODS=$KROOT/lib/modules/$KVER
 # --- the tree ---------------------------------------------------------------
 STAGE=$BUILD/image-work/$VARIANT
 rm -rf "$STAGE"
-mkdir -p "$STAGE"/{bin,dev,etc,lib,lib64,proc,sys,run,tmp}
+mkdir -p "$STAGE"/{bin,dev,etc,lib,proc,sys,run,tmp}
 mkdir -p "$STAGE/usr"
 ln -s bin "$STAGE/sbin"
 ln -s ../bin "$STAGE/usr/bin"
@@ -180,9 +190,12 @@ while read -r ko; do
 	cp "$ko" "$STAGE/$rel"
 done <"$STAGE/.kos"
 rm "$STAGE/.kos"
-for f in modules.order modules.builtin modules.builtin.modinfo; do
+for f in modules.builtin modules.builtin.modinfo; do
 	cp "$KMODS/$f" "$STAGE/lib/modules/$KVER/"
 done
+# modules.order, only for what ships (depmod orders aliases by it).
+(cd "$STAGE/lib/modules/$KVER" && find kernel -name '*.ko' | sort) |
+    grep -xF -f - "$KMODS/modules.order" >"$STAGE/lib/modules/$KVER/modules.order"
 depmod -b "$STAGE" "$KVER"
 # busybox modprobe reads the text files; the rest is dead weight.
 rm -f "$STAGE/lib/modules/$KVER/"*.bin "$STAGE/lib/modules/$KVER/modules.symbols" \

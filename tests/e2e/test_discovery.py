@@ -11,6 +11,7 @@ and e1000). Once with SeaBIOS, once with OVMF.
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,12 +30,38 @@ DISCOVERED_WITHIN = 30.0
 GiB = 1 << 30
 
 
+def outer_netns():
+    """The network namespace this one was entered from (tests/run.sh's:
+    the nearest ancestor process in another one), or None."""
+    try:
+        mine = os.readlink("/proc/self/ns/net")
+        pid = os.getppid()
+        while pid > 1:
+            path = "/proc/%d/ns/net" % pid
+            if os.readlink(path) != mine:
+                return path
+            with open("/proc/%d/status" % pid) as f:
+                pid = int(re.search(r"^PPid:\s+(\d+)", f.read(), re.M).group(1))
+    except (OSError, AttributeError, ValueError):
+        pass
+    return None
+
+
 @pytest.fixture(scope="session")
 def discovery_image():
     """build/images/discovery, (re)built by image/build.sh: it is a no-op
-    when its inputs have not changed."""
-    r = subprocess.run([os.path.join(ROOT, "image", "build.sh")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=900)
+    when its inputs have not changed. The build may have to download the
+    Debian packages, and this suite runs in a namespace with no way out:
+    the build runs in the network namespace of PID 1 (the host's)."""
+    argv = [os.path.join(ROOT, "image", "build.sh")]
+    outer = outer_netns()
+    if outer:
+        argv = ["nsenter", "--net=" + outer] + argv
+    env = dict(os.environ)
+    if "BASTION_BUILD" in env:
+        env["BUILD"] = env["BASTION_BUILD"]
+    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                       timeout=900, env=env)
     assert r.returncode == 0, "image/build.sh failed:\n%s%s" % (
         r.stdout[-3000:], r.stderr[-5000:])
     for f in ("vmlinuz", "initrd.img"):
@@ -55,17 +82,17 @@ def lvm_disk():
     device and the VG leave the host before the VM starts: only the image
     keeps them."""
     tmp = tempfile.mkdtemp(prefix="bastion-e2e-lvm-")
-    path = os.path.join(tmp, "lvm.raw")
-    vg = "bste2e%d" % os.getpid()
-    with open(path, "wb") as f:
-        f.truncate(4 * GiB)
-    loop = _run("losetup", "-f", "--show", path)
     try:
-        _run("pvcreate", "-q", "-y", loop)
-        _run("vgcreate", "-q", vg, loop)
-    finally:
-        subprocess.run(["losetup", "-d", loop], capture_output=True)
-    try:
+        path = os.path.join(tmp, "lvm.raw")
+        vg = "bste2e%d" % os.getpid()
+        with open(path, "wb") as f:
+            f.truncate(4 * GiB)
+        loop = _run("losetup", "-f", "--show", path)
+        try:
+            _run("pvcreate", "-q", "-y", loop)
+            _run("vgcreate", "-q", vg, loop)
+        finally:
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
         yield path, vg
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -444,7 +444,8 @@ test_disks_server(void **state)
 {
 	json_t *a = NULL;
 
-	/* loop0, ram0, zram0, dm-0, md127, nbd0 and the DVD are not disks. */
+	/* loop0, ram0, zram0, dm-0, md127, nbd0, the DVD, an eMMC boot area
+	 * and a hidden NVMe multipath path are not disks. */
 	assert_int_equal(inventory_disks(SERVER, 0, &a), 0);
 	assert_int_equal(json_array_size(a), 4);
 	assert_string_equal(gets_(a, "0.name"), "nvme0n1");
