@@ -102,7 +102,9 @@ deps:
 # --- tests ----------------------------------------------------------------
 # make test = unit + integration + e2e, then the same unit and integration
 # suites under ASan+UBSan, short fuzz runs and static analysis.
-test: all $(UNIT_BINS)
+# The discovery image is built (downloading two Debian packages the first
+# time) before the suites enter their network namespaces.
+test: all image $(UNIT_BINS)
 	./tests/run.sh all
 
 unit: all $(UNIT_BINS)
