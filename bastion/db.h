@@ -62,6 +62,11 @@ int	db_events_json(struct db *, const char *mac, int64_t after_id, int limit,
  * what changed since the previous report (NULL for the first). */
 int	db_hardware_store(struct db *, const char *mac, const json_t *report,
 	    const char *summary);
+/* DB_CONFLICT when a NIC MAC of report (or mac itself) belongs to another
+ * machine: one that network-booted with it, or whose report lists it.
+ * other and nic then name that machine and the MAC; DB_OK when none. */
+int	db_hardware_conflict(struct db *, const char *mac, const json_t *report,
+	    char other[MAC_STRLEN], char nic[MAC_STRLEN]);
 /* The stored report, or DB_NOTFOUND. */
 int	db_hardware_get(struct db *, const char *mac, json_t **out);
 

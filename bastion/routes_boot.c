@@ -221,7 +221,7 @@ post_discover(struct request *r)
 	const char *mac;
 	struct machine m;
 	struct buf diff;
-	char why[256];
+	char why[256], other[MAC_STRLEN], nic[MAC_STRLEN];
 	int rc;
 
 	if ((body = http_body_json(r)) == NULL)
@@ -234,6 +234,17 @@ post_discover(struct request *r)
 	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
 		http_reply_error(r, 404, "unknown_machine", "%s never network-"
 		    "booted here; a report must follow a boot", mac);
+		goto out;
+	}
+	rc = db_hardware_conflict(r->app->db, mac, report, other, nic);
+	if (rc == DB_CONFLICT) {
+		http_reply_error(r, 409, "duplicate_mac", "NIC %s of this report "
+		    "belongs to machine %s; two machines cannot share a MAC", nic,
+		    other);
+		goto out;
+	}
+	if (rc != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
 		goto out;
 	}
 	buf_init(&diff, 1024);

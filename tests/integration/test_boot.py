@@ -158,3 +158,25 @@ def test_ca_pem_is_published_on_the_boot_listener(bastion):
     r = bastion.boot("GET", "/ca.pem")
     with open(bastion.ca_pem, "rb") as f:
         assert r.status == 200 and r.body == f.read()
+
+
+def test_duplicate_macs_across_machines_are_refused(bastion):
+    a, b = "52:54:00:d0:00:01", "52:54:00:d0:00:02"
+    spare = "52:54:00:d0:00:99"
+    bastion.dispatch(a)
+    bastion.dispatch(b)
+    nic = lambda m: {"name": "eth%d" % int(m[-1], 16), "mac": m, "driver": "virtio_net"}
+    r = bastion.boot("POST", "/api/v1/discover", sample_report(a, nics=[nic(a), nic(spare)]))
+    assert r.status == 200, r
+    # b claims a's spare NIC: refused, nothing stored for b.
+    r = bastion.boot("POST", "/api/v1/discover", sample_report(b, nics=[nic(b), nic(spare)]))
+    assert r.status == 409 and r.json()["error"]["code"] == "duplicate_mac"
+    assert spare in r.json()["error"]["message"] and a in r.json()["error"]["message"]
+    # b claims a's own (booting) MAC as a second NIC: refused too.
+    r = bastion.boot("POST", "/api/v1/discover", sample_report(b, nics=[nic(b), nic(a)]))
+    assert r.status == 409 and a in r.json()["error"]["message"]
+    m = bastion.admin("GET", "/api/v1/machines/" + b).json()
+    assert m["state"] == "discovering" and m["hardware"] is None
+    # a may report itself again, same NICs.
+    assert bastion.boot("POST", "/api/v1/discover",
+                        sample_report(a, nics=[nic(a), nic(spare)])).status == 200
