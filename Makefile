@@ -14,7 +14,7 @@ DESTDIR  ?=
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd sqlite3 jansson openssl inih libcurl blkid
+PKGS     := libmicrohttpd sqlite3 jansson openssl inih libcurl blkid gnutls libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -176,6 +176,8 @@ install: all
 	install -d $(DESTDIR)$(DATADIR)/kickstart $(DESTDIR)$(DATADIR)/ipxe
 	install -m 0644 kickstart/*.mustache $(DESTDIR)$(DATADIR)/kickstart/
 	install -m 0644 ipxe/*.mustache $(DESTDIR)$(DATADIR)/ipxe/
+	install -d $(DESTDIR)$(DATADIR)/appliance
+	install -m 0644 appliance/agentd.service $(DESTDIR)$(DATADIR)/appliance/
 
 clean:
 	rm -rf build

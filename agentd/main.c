@@ -1,7 +1,10 @@
-/* main.c — agentd, the node agent. This build has one mode:
- *   agentd discover   inventory -> POST /api/v1/discover -> power off
- * (run inside the RAM-only discovery image; see image/README.md).
- * `agentd -f FILE run|enroll` are recognised and refused for now. */
+/* main.c — agentd, the node agent:
+ *   agentd discover        inventory -> POST /api/v1/discover -> power off
+ *                          (inside the RAM-only discovery image)
+ *   agentd -f FILE enroll  CSR + one-time token -> certificate (run.c)
+ *   agentd -f FILE run     the daemon: heartbeats, signed jobs (run.c)
+ *   agentd -f FILE renew   renew the certificate now
+ * See agentd(8). */
 #define LOG_SUBSYS "agentd"
 #include <getopt.h>
 #include <stdio.h>
@@ -15,8 +18,11 @@
 #include <curl/curl.h>
 #endif
 
+#include "agent.h"
 #include "inventory.h"
 #include "log.h"
+
+#define AGENTD_DEFAULT_CONF	"/etc/agentd/agentd.conf"
 
 static void
 usage(void)
@@ -25,7 +31,7 @@ usage(void)
 	    "usage: agentd discover [--report URL] [--mac MAC]\n"
 	    "           [--after poweroff|reboot|wait|exit] [--dry-run]\n"
 	    "           [--deadline SECONDS] [--no-probe] [--root DIR] [-d]\n"
-	    "       agentd -f FILE run|enroll\n"
+	    "       agentd [-d] [-f FILE] run|enroll|renew\n"
 	    "       agentd -V\n"
 	    "discover defaults come from the kernel command line:\n"
 	    "  bastion.url, bastion.mac (or BOOTIF), bastion.after\n");
@@ -210,6 +216,44 @@ cmd_discover(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* enroll (once), renew (now) or run (the daemon). */
+static int
+cmd_agent(const char *path, const char *mode)
+{
+#ifdef AGENTD_NO_CURL
+	fprintf(stderr, "agentd: %s: this build only discovers (%s)\n", mode,
+	    path);
+	return 2;
+#else
+	struct agent_conf c;
+	struct agent_state st;
+	int retry, rc;
+
+	if (agent_conf_load(path, &c) == -1)
+		return 2;
+	if (strcmp(mode, "run") == 0)
+		return agent_run(&c);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (strcmp(mode, "enroll") == 0) {
+		if (agent_enrolled(&c)) {
+			log_info("already enrolled (%s holds a certificate)",
+			    c.state_dir);
+			rc = 0;
+		} else {
+			rc = agent_enroll(&c, &retry) == 0 ? 0 : 1;
+		}
+	} else {
+		rc = 1;
+		if (agent_state_load(&c, &st) == 0) {
+			rc = agent_renew(&c, &st) == 0 ? 0 : 1;
+			agent_state_free(&st);
+		}
+	}
+	curl_global_cleanup();
+	return rc;
+#endif
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -241,11 +285,8 @@ main(int argc, char *argv[])
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(argv[optind], "run") == 0 ||
-	    strcmp(argv[optind], "enroll") == 0) {
-		fprintf(stderr, "agentd: %s: not implemented in this build "
-		    "(only `agentd discover`)%s%s\n", argv[optind],
-		    conf ? "; config " : "", conf ? conf : "");
-		return 2;
-	}
+	    strcmp(argv[optind], "enroll") == 0 ||
+	    strcmp(argv[optind], "renew") == 0)
+		return cmd_agent(conf ? conf : AGENTD_DEFAULT_CONF, argv[optind]);
 	usage();
 }

@@ -91,7 +91,8 @@ dhcp_range = 10.77.0.100,10.77.0.200,12h
 discovery_dir = $DISCOVERY
 
 [control]
-; Loopback only until operator accounts exist.
+; Every request needs a login or an API token; listen on the management
+; network's address to reach it from elsewhere.
 listen = 127.0.0.1:8443
 names = localhost,127.0.0.1,$ADDR4
 EOF
@@ -122,8 +123,10 @@ cat <<EOF
   lab network:     $BRIDGE $ADDR4/24 (DHCP 10.77.0.100-200), no uplink
   boot listener:   http://$ADDR4:8080/boot.ipxe
   control API:     https://127.0.0.1:8443/api/v1/ (HTTPS, CA: $STATE/ca/ca.pem)
-                   It accepts loopback connections only for now: operator
-                   accounts, API tokens and the web panel come later.
+                   Log in as 'admin' (POST /api/v1/session) or use an API
+                   token. The first start prints admin's one-time password
+                   below ("one-time password ..."); a new one any time:
+                   sudo build/bin/bastionctl --socket $rel_sock users passwd admin
   admin socket:    $STATE/admin.sock (root only, no token needed)
   $image
 

@@ -13,6 +13,7 @@ struct ca;
 struct dnsmasq;
 struct http;
 struct templates;
+struct auth;
 
 struct metrics {
 	atomic_ulong	requests[3][6];	/* [listener][status / 100] */
@@ -31,6 +32,7 @@ struct bastion {
 	struct dnsmasq		*dnsmasq;
 	struct http		*http;
 	struct templates	*templates;
+	struct auth		*auth;		/* settings cache, throttling */
 	struct metrics		 metrics;
 	time_t			 started;
 	atomic_int		 ready;		/* listeners up, dnsmasq running */

@@ -25,6 +25,7 @@
 #include "file.h"
 #include "log.h"
 #include "path.h"
+#include "signer.h"
 
 #define CA_DAYS		3650
 #define SERVER_DAYS	397
@@ -37,6 +38,9 @@ struct ca {
 	char		*ca_pem;
 	EVP_PKEY	*srv_key;
 	X509		*srv_cert;
+	EVP_PKEY	*jobs_key;	/* Ed25519, ca/jobs.key (ca_sign.c);
+					   public only after ca_privsep */
+	struct signer	*signer;	/* signer.c, after ca_privsep */
 };
 
 static EVP_PKEY *
@@ -383,6 +387,8 @@ ca_open(const char *state_dir, const char names[][CONFIG_NAME_LEN], int nnames,
 		if (issue_server(ca, want, names[0]) == -1)
 			goto err;
 	}
+	if (ca_jobs_key_load(ca->dir, &ca->jobs_key) == -1)
+		goto err;
 	*out = ca;
 	return 0;
 err:
@@ -399,8 +405,62 @@ ca_close(struct ca *ca)
 	X509_free(ca->ca_cert);
 	EVP_PKEY_free(ca->srv_key);
 	X509_free(ca->srv_cert);
+	EVP_PKEY_free(ca->jobs_key);
+	signer_close(ca->signer);
 	free(ca->ca_pem);
 	free(ca);
+}
+
+int
+ca_privsep(struct ca *ca)
+{
+	unsigned char raw[32];
+	size_t len = sizeof raw;
+	EVP_PKEY *pub;
+
+	if (ca->signer)
+		return 0;
+	if (EVP_PKEY_get_raw_public_key(ca->jobs_key, raw, &len) != 1 ||
+	    (pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
+	    len)) == NULL)
+		return -1;
+	if ((ca->signer = signer_start(ca->ca_cert, ca->ca_key,
+	    ca->jobs_key)) == NULL) {
+		EVP_PKEY_free(pub);
+		return -1;
+	}
+	/* From here on this process cannot sign by itself. */
+	EVP_PKEY_free(ca->ca_key);
+	ca->ca_key = NULL;
+	EVP_PKEY_free(ca->jobs_key);
+	ca->jobs_key = pub;
+	return 0;
+}
+
+struct signer *
+ca_signer(struct ca *ca)
+{
+	return ca->signer;
+}
+
+/* Borrowed by ca_sign.c, which signs agent certificates, the CRL and
+ * jobs with them. */
+EVP_PKEY *
+ca_private_key(struct ca *ca)
+{
+	return ca->ca_key;
+}
+
+X509 *
+ca_certificate(struct ca *ca)
+{
+	return ca->ca_cert;
+}
+
+EVP_PKEY *
+ca_jobs_key(struct ca *ca)
+{
+	return ca->jobs_key;
 }
 
 int

@@ -60,6 +60,14 @@ static const struct option options[] = {
 	{ "install", "repo", OPT_URL, F(install_repo), "", NULL, 0, 0 },
 	{ "install", "os", OPT_STRING, F(install_os), "fedora-40", NULL, 0, 0 },
 	{ "install", "max_boots", OPT_INT, F(install_max_boots), "3", NULL, 1, 100 },
+	{ "auth", "session_idle", OPT_INT, F(auth_session_idle), "1800", NULL, 1, 7 * 86400 },
+	{ "auth", "session_lifetime", OPT_INT, F(auth_session_lifetime), "43200", NULL, 1, 30 * 86400 },
+	{ "auth", "argon2_time", OPT_INT, F(auth_argon2_time), "3", NULL, 1, 16 },
+	{ "auth", "argon2_memory", OPT_INT, F(auth_argon2_memory), "65536", NULL, 8, 4 * 1024 * 1024 },
+	{ "auth", "argon2_threads", OPT_INT, F(auth_argon2_threads), "1", NULL, 1, 16 },
+	{ "auth", "login_max_failures", OPT_INT, F(auth_login_max_failures), "5", NULL, 1, 1000 },
+	{ "auth", "login_window", OPT_INT, F(auth_login_window), "900", NULL, 1, 86400 },
+	{ "auth", "lockout", OPT_INT, F(auth_lockout), "900", NULL, 1, 86400 },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

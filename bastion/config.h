@@ -47,6 +47,15 @@ struct config {
 	char			 install_repo[CONFIG_URL_LEN];
 	char			 install_os[32];
 	int			 install_max_boots;
+	/* [auth] (seconds, KiB, counts) */
+	int			 auth_session_idle;
+	int			 auth_session_lifetime;
+	int			 auth_argon2_time;
+	int			 auth_argon2_memory;
+	int			 auth_argon2_threads;
+	int			 auth_login_max_failures;
+	int			 auth_login_window;
+	int			 auth_lockout;
 	/* [role NAME] sections, on top of the built-in roles */
 	struct role_set		 roles;
 };

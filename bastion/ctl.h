@@ -1,7 +1,7 @@
 /* ctl.h — bastionctl: the API client (ctl_http.c), argument parsing and
  * dispatch (ctl_main.c), output helpers (ctl_out.c) and the command tables
- * of ctl_machines.c, ctl_install.c, ctl_templates.c, ctl_config.c and
- * ctl_misc.c. */
+ * of ctl_machines.c, ctl_install.c, ctl_templates.c, ctl_config.c,
+ * ctl_auth.c and ctl_misc.c. */
 #ifndef BASTION_CTL_H
 #define BASTION_CTL_H
 
@@ -33,6 +33,7 @@ struct ctl {
 	const char	*server;	/* base URL, or NULL (exactly one is set) */
 	const char	*token;		/* Bearer token, or NULL */
 	const char	*cacert;	/* CA bundle for HTTPS, or NULL */
+	const char	*confirm;	/* sent as X-Confirm (production mode) */
 	long		 timeout_ms;	/* whole request; 0: CTL_TIMEOUT_MS */
 	int		 quiet_errors;	/* ctl_http: do not print failures */
 	struct ctl_http	*http;		/* lazily created by ctl_http.c */
@@ -93,6 +94,8 @@ extern const struct ctl_command ctl_install_commands[];
 extern const struct ctl_command ctl_templates_commands[];
 extern const struct ctl_command ctl_config_commands[];
 extern const struct ctl_command ctl_misc_commands[];
+extern const struct ctl_command ctl_auth_commands[];
+extern const struct ctl_command ctl_agents_commands[];
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {

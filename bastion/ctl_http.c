@@ -19,6 +19,7 @@ struct ctl_http {
 	char	 errbuf[CURL_ERROR_SIZE];
 	char	*base;		/* URL prefix without a trailing '/' */
 	char	*auth;		/* "Authorization: Bearer ..." or NULL */
+	char	*confirm;	/* "X-Confirm: ..." or NULL */
 	struct buf *resp;	/* the transfer in progress writes here */
 	int	 overflow;	/* the response hit CTL_MAX_RESPONSE */
 };
@@ -75,6 +76,12 @@ check_target(const struct ctl *c)
 		    "characters");
 		return -1;
 	}
+	if (c->confirm && (*c->confirm == '\0' ||
+	    has_ctl_or_space(c->confirm))) {
+		ctl_error("--confirm: the target is empty or contains spaces or "
+		    "control characters");
+		return -1;
+	}
 	return 0;
 }
 
@@ -110,9 +117,16 @@ http_setup(struct ctl *c)
 			goto err_auth;
 		h->auth = buf_take(&b);
 	}
+	if (c->confirm) {
+		if (buf_printf(&b, "X-Confirm: %s", c->confirm) == -1)
+			goto err_confirm;
+		h->confirm = buf_take(&b);
+	}
 	c->http = h;
 	return 0;
 
+err_confirm:
+	free(h->auth);
 err_auth:
 	free(h->base);
 err_base:
@@ -137,6 +151,7 @@ ctl_http_free(struct ctl *c)
 			memset(h->auth, 0, strlen(h->auth));
 			free(h->auth);
 		}
+		free(h->confirm);
 		free(h);
 		c->http = NULL;
 	}
@@ -302,6 +317,11 @@ perform(struct ctl *c, const char *method, const char *path,
 	}
 	if (h->auth) {
 		if ((t = curl_slist_append(hdrs, h->auth)) == NULL)
+			goto err_hdrs;
+		hdrs = t;
+	}
+	if (h->confirm) {
+		if ((t = curl_slist_append(hdrs, h->confirm)) == NULL)
 			goto err_hdrs;
 		hdrs = t;
 	}

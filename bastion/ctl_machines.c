@@ -273,6 +273,27 @@ show_install(const json_t *m)
 		kv(2, "Message:", ctl_jstr(in, "message"));
 }
 
+/* The machine's node agent, when one enrolled. */
+static void
+show_agent(const json_t *m)
+{
+	const json_t *ag = json_object_get(m, "agent");
+	char t[64];
+
+	if (!json_is_object(ag))
+		return;
+	printf("\nAgent:\n");
+	kv(2, "ID:", ctl_jstr(ag, "id"));
+	kv(2, "State:", json_is_true(json_object_get(ag, "revoked")) ?
+	    "revoked" : "enrolled");
+	ctl_fmt_time(t, sizeof t, ctl_jstr(ag, "enrolled_at"));
+	kv(2, "Enrolled:", t);
+	ctl_fmt_time(t, sizeof t, ctl_jstr(ag, "last_heartbeat_at"));
+	kv(2, "Last heartbeat:", t);
+	ctl_fmt_time(t, sizeof t, ctl_jstr(ag, "cert_expires_at"));
+	kv(2, "Cert expires:", t);
+}
+
 static int
 machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
@@ -317,6 +338,7 @@ machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 	kv_time("Updated:", m, "updated_at");
 	kv_time("Last boot:", m, "last_boot_at");
 	show_install(m);
+	show_agent(m);
 	if (show_hardware(m) == -1)
 		rc = ctl_error("out of memory");
 	else

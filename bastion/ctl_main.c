@@ -14,6 +14,8 @@ static const struct ctl_command *const tables[] = {
 	ctl_install_commands,
 	ctl_templates_commands,
 	ctl_config_commands,
+	ctl_auth_commands,
+	ctl_agents_commands,
 	ctl_misc_commands,
 	NULL,
 };
@@ -37,6 +39,7 @@ usage(FILE *fp)
 
 	fprintf(fp, "usage: bastionctl [--socket PATH | --server URL] "
 	    "[--token TOKEN] [--cacert FILE]\n"
+	    "                  [--confirm TARGET]\n"
 	    "                  COMMAND [ARGUMENTS]\n\n"
 	    "Commands:\n");
 	for (i = 0; tables[i]; i++)
@@ -62,6 +65,8 @@ usage(FILE *fp)
 	    "(BASTION_TOKEN)\n"
 	    "  --cacert FILE   CA certificate to trust for --server "
 	    "(BASTION_CACERT)\n"
+	    "  --confirm TARGET  name the target of a destructive action "
+	    "(production mode)\n"
 	    "  -h, --help      this text; COMMAND --help describes one "
 	    "command\n"
 	    "  --version       print bastionctl's version and exit\n\n"
@@ -329,7 +334,8 @@ main(int argc, char *argv[])
 		if (global_opt(argc, argv, &i, "--socket", &sock, &bad) ||
 		    global_opt(argc, argv, &i, "--server", &server, &bad) ||
 		    global_opt(argc, argv, &i, "--token", &c.token, &bad) ||
-		    global_opt(argc, argv, &i, "--cacert", &c.cacert, &bad))
+		    global_opt(argc, argv, &i, "--cacert", &c.cacert, &bad) ||
+		    global_opt(argc, argv, &i, "--confirm", &c.confirm, &bad))
 			continue;
 		fprintf(stderr, "bastionctl: unknown option '%s'\n\n", argv[i]);
 		usage(stderr);

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "db_agent.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -165,6 +166,66 @@ static const char *const migrations[] = {
 	"  time_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (job_id, seq)"
 	");",
+	/* 4: operators and the audit trail (issue 6). Passwords are
+	 * Argon2id strings, session ids and API tokens only their SHA-256;
+	 * audit_log rows are hash-chained (audit.h) and the triggers refuse
+	 * edits in place. */
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role TEXT NOT NULL,"
+	"  password_hash TEXT NOT NULL,"
+	"  must_change INTEGER NOT NULL DEFAULT 0,"
+	"  disabled INTEGER NOT NULL DEFAULT 0,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  password_changed_ms INTEGER NOT NULL,"
+	"  last_login_ms INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE sessions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id_hash TEXT NOT NULL UNIQUE,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  address TEXT NOT NULL DEFAULT '',"
+	"  user_agent TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  last_seen_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX sessions_user ON sessions(user_id);"
+	"CREATE TABLE api_tokens ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  scope TEXT NOT NULL,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  created_by TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+	"  last_used_address TEXT NOT NULL DEFAULT '',"
+	"  revoked_ms INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE audit_log ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  actor_type TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"
+	"  error TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  request_id TEXT NOT NULL,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL"
+	");"
+	"CREATE INDEX audit_log_time ON audit_log(time_ms);"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -632,7 +693,7 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 	if (db_event_add_locked(db, bi->mac, "discovering", "dispatch",
 	    "first network boot: discovery image", -1) != DB_OK)
 		goto err_rollback;
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto err_rollback;
 	*created = 1;
 	rc = db_machine_get_locked(db, bi->mac, &m);
@@ -684,7 +745,7 @@ db_machine_transition(struct db *db, const char *mac, unsigned from,
 	if (db_event_add_locked(db, mac, machine_state_name(to), source, message,
 	    -1) != DB_OK)
 		goto out_rollback;
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto out_rollback;
 	sqlite3_finalize(st);
 	db_unlock(db);
@@ -718,7 +779,7 @@ db_machine_delete(struct db *db, const char *mac)
 	if ((st = db_prepare(db, "DELETE FROM machine_events WHERE mac = ?")) == NULL)
 		goto out_rollback;
 	db_bind_text(st, 1, mac);
-	if (sqlite3_step(st) != SQLITE_DONE || db_exec(db, "COMMIT") == -1)
+	if (sqlite3_step(st) != SQLITE_DONE || db_commit(db) == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
@@ -820,6 +881,8 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 		json_object_set_new(o, "hardware_updated_at",
 		    db_time_json(sqlite3_column_int64(st, 13)));
 		json_object_set_new(o, "install", db_install_json_locked(db, mac));
+		json_object_set_new(o, "agent", db_agent_json_for_mac_locked(db,
+		    mac));
 		rc = DB_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
@@ -941,7 +1004,7 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	} else if (db_event_add_locked(db, mac, machine_state_name(m.state),
 	    "discover", summary ? summary : "hardware re-reported", -1) != DB_OK)
 		goto out_rollback;
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
@@ -1015,7 +1078,7 @@ db_lease_record(struct db *db, const char *action, const char *mac,
 	db_bind_text(st, 1, mac);
 	db_bind_text(st, 2, del ? "" : ip);
 	db_bind_text(st, 3, del ? "" : hostname);
-	if (sqlite3_step(st) != SQLITE_DONE || db_exec(db, "COMMIT") == -1)
+	if (sqlite3_step(st) != SQLITE_DONE || db_commit(db) == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;

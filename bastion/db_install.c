@@ -126,7 +126,7 @@ db_install_queue(struct db *db, const struct install *in, unsigned from,
 		goto out_rollback;
 	if (set_state_locked(db, in->mac, MS_QUEUED, "api", event, -1) != DB_OK)
 		goto out_rollback;
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto out_rollback;
 	rc = DB_OK;
 	goto out;
@@ -210,7 +210,7 @@ db_install_boot(struct db *db, const char *mac, const char *key_hash,
 			goto out_rollback;
 		*failed = 0;
 	}
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto out_rollback;
 	*boots = in.boots;
 	rc = DB_OK;
@@ -248,7 +248,7 @@ db_install_started(struct db *db, const char *mac)
 			goto out_rollback;
 		rc = DB_OK;
 	}
-	if (db_exec(db, "COMMIT") == -1) {
+	if (db_commit(db) == -1) {
 		rc = DB_ERR;
 		goto out_rollback;
 	}
@@ -301,7 +301,7 @@ db_install_progress(struct db *db, const char *mac, const char *stage,
 	    db_event_add_locked(db, mac, "installing", "progress", msg,
 	    percent) != DB_OK)
 		goto out_rollback;
-	if (db_exec(db, "COMMIT") == -1)
+	if (db_commit(db) == -1)
 		goto out_rollback;
 	db_unlock(db);
 	return DB_OK;

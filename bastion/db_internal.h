@@ -23,6 +23,10 @@ struct db {
 void		 db_lock(struct db *);
 void		 db_unlock(struct db *);
 int		 db_exec(struct db *, const char *sql);
+/* COMMIT, with the row of a pending audit entry (db_auth.h) written
+ * first in the same transaction; if that row cannot be written the
+ * transaction is not committed. 0 or -1, like db_exec. */
+int		 db_commit(struct db *);
 sqlite3_stmt	*db_prepare(struct db *, const char *sql);
 void		 db_bind_text(sqlite3_stmt *, int, const char *);
 const char	*db_col_text(sqlite3_stmt *, int);

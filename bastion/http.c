@@ -2,25 +2,34 @@
  * the first callback allocates the request and routes it, later ones
  * consume the upload into a capped buffer, the last one runs the handler,
  * and the completion callback frees it (libmicrohttpd largepost.c). */
+#define _GNU_SOURCE	/* struct ucred */
 #define LOG_SUBSYS "http"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "ca.h"
+#include "db.h"
+#include "db_auth.h"
 #include "http.h"
 #include "log.h"
+#include "mac.h"
+#include "secret.h"
 
 struct listener_ctx {
 	struct bastion	*app;
@@ -77,7 +86,7 @@ route_match(const char *pattern, const char *path, struct request *r)
 }
 
 static const struct route *const route_tables[] = { routes_boot, routes_api,
-    routes_install };
+    routes_install, routes_agent, routes_auth };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */
@@ -140,6 +149,7 @@ queue(struct request *r, int status, struct MHD_Response *resp,
 {
 	struct MHD_Connection *conn = r->conn;
 	enum MHD_Result ret;
+	int i;
 
 	if (resp == NULL) {
 		log_warnx("req %s: cannot create response", r->id);
@@ -147,8 +157,18 @@ queue(struct request *r, int status, struct MHD_Response *resp,
 	}
 	MHD_add_response_header(resp, "Content-Type", ctype);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	for (i = 0; i < r->nhdrs; i++)
+		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->hold) {
+		/* Refused before its body arrived: answer once it has, so the
+		 * client is not cut off in the middle of sending it. */
+		r->held = resp;
+		r->status = status;
+		r->replied = 1;
+		return MHD_YES;
+	}
 	ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;
@@ -186,6 +206,22 @@ http_reply_json(struct request *r, int status, json_t *body)
 	    MHD_RESPMEM_MUST_FREE), "application/json");
 }
 
+static void
+reply_error_msg(struct request *r, int status, const char *code,
+    const char *msg, int quiet)
+{
+	if (!r->replied)
+		audit_setf(r->error, sizeof r->error, "%s: %s", code, msg);
+	if (status >= 500)
+		log_warnx("req %s %s %s: %d %s", r->id, r->method, r->path,
+		    status, msg);
+	else if (!quiet)
+		log_debug("req %s %s %s: %d %s", r->id, r->method, r->path,
+		    status, msg);
+	http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error",
+	    "code", code, "message", msg));
+}
+
 void
 http_reply_error(struct request *r, int status, const char *code,
     const char *fmt, ...)
@@ -196,14 +232,7 @@ http_reply_error(struct request *r, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (status >= 500)
-		log_warnx("req %s %s %s: %d %s", r->id, r->method, r->path,
-		    status, msg);
-	else
-		log_debug("req %s %s %s: %d %s", r->id, r->method, r->path,
-		    status, msg);
-	http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error",
-	    "code", code, "message", msg));
+	reply_error_msg(r, status, code, msg, 0);
 }
 
 void
@@ -243,6 +272,25 @@ http_header(struct request *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *
+http_cookie(struct request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+int
+http_add_header(struct request *r, const char *name, const char *value)
+{
+	if (r->nhdrs == HTTP_MAX_HEADERS ||
+	    strlen(name) >= sizeof r->hdr_name[0] ||
+	    strlen(value) >= sizeof r->hdr_value[0])
+		return -1;
+	snprintf(r->hdr_name[r->nhdrs], sizeof r->hdr_name[0], "%s", name);
+	snprintf(r->hdr_value[r->nhdrs], sizeof r->hdr_value[0], "%s", value);
+	r->nhdrs++;
+	return 0;
+}
+
 json_t *
 http_body_json(struct request *r)
 {
@@ -274,12 +322,385 @@ route_max_body(const struct request *r)
 	    HTTP_DEFAULT_MAX_BODY;
 }
 
-/* Until accounts exist, the control listener trusts only loopback
- * peers; the admin socket is trusted by its file mode. */
-static int
-control_allowed(const struct request *r)
+/* --- who is asking, and may they ------------------------------------------ */
+
+static const char *const listener_names[] = { "boot", "control", "admin" };
+
+/* The admin socket's peer: its user name, or "uid N". */
+static void
+admin_peer(struct request *r, char *out, size_t len)
 {
-	return r->listener != L_CONTROL || r->from_loopback;
+	const union MHD_ConnectionInfo *ci;
+	struct passwd pw, *res = NULL;
+	struct ucred uc;
+	socklen_t ulen = sizeof uc;
+	char buf[1024];
+
+	snprintf(out, len, "root");
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED,
+	    &uc, &ulen) == -1)
+		return;
+	if (getpwuid_r(uc.uid, &pw, buf, sizeof buf, &res) == 0 && res)
+		snprintf(out, len, "%s", res->pw_name);
+	else
+		snprintf(out, len, "uid %u", (unsigned)uc.uid);
+}
+
+/* The route's target: its first path parameter, a MAC normalised. */
+static void
+route_target(const struct request *r, char *out, size_t len)
+{
+	char mac[MAC_STRLEN];
+
+	out[0] = '\0';
+	if (r->route == NULL || r->nparams == 0)
+		return;
+	if (strstr(r->route->pattern, "{mac}") &&
+	    mac_normalize(r->params[0], mac) == 0)
+		snprintf(out, len, "%s", mac);
+	else
+		snprintf(out, len, "%s", r->params[0]);
+}
+
+static void
+audit_start(struct request *r)
+{
+	struct audit_entry *e = &r->audit;
+	const struct route *rt = r->route;
+
+	e->wanted = rt && (rt->flags & (RF_MUTATES | RF_AUDIT));
+	/* The boot listener's hot path (/dispatch, boot files) fills the row
+	 * in only when its handler asks for one (audit_finish). */
+	if (r->listener == L_BOOT && !e->wanted)
+		return;
+	AUDIT_SET(e, request_id, "%s", r->id);
+	AUDIT_SET(e, source, "%s", r->client);
+	AUDIT_SET(e, result, "ok");
+	AUDIT_SET(e, action, "%s", rt && rt->action ? rt->action : "");
+	route_target(r, e->target, sizeof e->target);
+	if (r->listener == L_BOOT) {
+		AUDIT_SET(e, actor_type, "machine");
+		AUDIT_SET(e, actor, "%s", e->target[0] ? e->target : r->client);
+	} else if (rt && (rt->flags & RF_AGENT)) {
+		AUDIT_SET(e, actor_type, "agent");
+		AUDIT_SET(e, actor, "%s", r->client);
+	} else {
+		AUDIT_SET(e, actor_type, "anonymous");
+		AUDIT_SET(e, actor, "-");
+	}
+}
+
+static void
+audit_who(struct request *r)
+{
+	struct audit_entry *e = &r->audit;
+
+	switch (r->who.kind) {
+	case AUTH_ADMIN_SOCKET:
+		AUDIT_SET(e, actor_type, "admin-socket");
+		AUDIT_SET(e, actor, "%s", r->who.user);
+		break;
+	case AUTH_SESSION:
+		AUDIT_SET(e, actor_type, "user");
+		AUDIT_SET(e, actor, "%s", r->who.user);
+		break;
+	case AUTH_TOKEN:
+		AUDIT_SET(e, actor_type, "token");
+		AUDIT_SET(e, actor, "%s#%lld", r->who.user,
+		    (long long)r->who.token_id);
+		break;
+	default:
+		break;
+	}
+}
+
+/* After the answer: the row, unless a committed change already carried
+ * it. Never lost silently (db_audit_append logs what it cannot write). */
+static void
+audit_finish(struct request *r)
+{
+	struct audit_entry *e = &r->audit;
+
+	if (!e->wanted || e->written)
+		return;
+	if (e->request_id[0] == '\0') {	/* a boot request that asked late */
+		AUDIT_SET(e, request_id, "%s", r->id);
+		AUDIT_SET(e, source, "%s", r->client);
+		if (r->route && r->route->action)
+			AUDIT_SET(e, action, "%s", r->route->action);
+		AUDIT_SET(e, actor_type, "machine");
+		if (e->actor[0] == '\0')
+			AUDIT_SET(e, actor, "%s", e->target[0] ? e->target :
+			    r->client);
+	}
+	if (e->action[0] == '\0')
+		return;
+	if (r->status == 401 || r->status == 403 || r->status == 423 ||
+	    r->status == 428 || r->status == 429)
+		AUDIT_SET(e, result, "denied");
+	else if (r->status >= 400 || r->replied != 1)
+		AUDIT_SET(e, result, "error");
+	if (r->status >= 400 && e->error[0] == '\0')
+		AUDIT_SET(e, error, "%s", r->error);
+	db_audit_append(r->app->db, e);
+}
+
+static void
+deny(struct request *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+deny(struct request *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (status == 401)
+		http_add_header(r, "WWW-Authenticate", "Bearer realm=\"bastion\"");
+	log_info("req %s %s %s from %s (%s %s): %d %s", r->id, r->method,
+	    r->path, r->client, r->audit.actor_type, r->audit.actor, status,
+	    msg);
+	reply_error_msg(r, status, code, msg, 1);
+}
+
+/* Fill r->who from the listener and the credentials. -1 after replying
+ * 401 to credentials that are present but not valid, except on an open
+ * route (a stale cookie must not stand in the way of logging in again),
+ * where they count as none. */
+static int
+authenticate(struct request *r)
+{
+	const char *h, *cookie, *why = "";
+	int open = r->route && r->route->role == ROLE_NONE;
+
+	memset(&r->who, 0, sizeof r->who);
+	switch (r->listener) {
+	case L_BOOT:
+		r->who.kind = AUTH_MACHINE;
+		return 0;
+	case L_ADMIN:
+		r->who.kind = AUTH_ADMIN_SOCKET;
+		r->who.role = ROLE_ADMIN;
+		r->who.scope = SCOPE_ADMIN;
+		admin_peer(r, r->who.user, sizeof r->who.user);
+		audit_who(r);
+		return 0;
+	case L_CONTROL:
+		break;
+	}
+	if ((h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION)) != NULL) {
+		if (strncasecmp(h, "Bearer ", 7) != 0) {
+			if (open)
+				return 0;
+			deny(r, 401, "unauthenticated", "only Authorization: "
+			    "Bearer TOKEN is accepted");
+			return -1;
+		}
+		for (h += 7; *h == ' '; h++)
+			;
+		if (auth_token(r->app, h, r->client, &r->who, &why) == -1) {
+			memset(&r->who, 0, sizeof r->who);
+			if (open)
+				return 0;
+			AUDIT_SET(&r->audit, detail, "%s", why);
+			deny(r, 401, "unauthenticated", "the API token is not "
+			    "valid (unknown, expired or revoked)");
+			return -1;
+		}
+	} else if ((cookie = http_cookie(r, AUTH_SESSION_COOKIE)) != NULL &&
+	    *cookie) {
+		if (auth_session(r->app, cookie, &r->who, &why) == -1) {
+			memset(&r->who, 0, sizeof r->who);
+			if (open)
+				return 0;
+			AUDIT_SET(&r->audit, detail, "%s", why);
+			http_add_header(r, "Set-Cookie", AUTH_SESSION_COOKIE "=;"
+			    " HttpOnly; Secure; SameSite=Strict; Path=/;"
+			    " Max-Age=0");
+			deny(r, 401, "unauthenticated", "%s: log in again", why);
+			return -1;
+		}
+	}
+	audit_who(r);
+	return 0;
+}
+
+/* The confirmation an operator gave for a destructive action matches
+ * the target (MACs in any spelling). */
+static int
+confirmed(struct request *r)
+{
+	const char *c = http_header(r, "X-Confirm");
+	char mac[MAC_STRLEN];
+
+	if (c == NULL || r->audit.target[0] == '\0')
+		return 0;
+	if (strstr(r->route->pattern, "{mac}") && mac_normalize(c, mac) == 0)
+		c = mac;
+	return strcmp(c, r->audit.target) == 0;
+}
+
+/* A row that names no role is for admins only: new routes fail closed. */
+static enum auth_role
+route_role(const struct route *rt)
+{
+	return rt->role == ROLE_UNSET ? ROLE_ADMIN : rt->role;
+}
+
+static enum auth_scope
+route_scope(const struct route *rt)
+{
+	return rt->role == ROLE_UNSET ? SCOPE_ADMIN : rt->scope;
+}
+
+/* Everything decided before the handler runs. -1 after replying. */
+static int
+gate(struct request *r, int path_known)
+{
+	const struct route *rt = r->route;
+	const char *csrf;
+	struct settings st;
+
+	if (r->listener == L_BOOT) {
+		r->who.kind = AUTH_MACHINE;
+		goto route_check;
+	}
+	auth_settings_get(r->app, &st);
+	if (r->listener == L_CONTROL && st.nallow &&
+	    !auth_cidrs_match(st.allow, st.nallow, r->client)) {
+		deny(r, 403, "address_not_allowed", "%s is not in the control "
+		    "listener's allowlist", r->client);
+		return -1;
+	}
+	if (authenticate(r) == -1)
+		return -1;
+	if (r->listener == L_CONTROL && r->who.kind == AUTH_NONE &&
+	    (rt == NULL || rt->role != ROLE_NONE)) {
+		deny(r, 401, "unauthenticated", "authentication required: log in "
+		    "(POST /api/v1/session) or send Authorization: Bearer TOKEN");
+		return -1;
+	}
+route_check:
+	if (rt == NULL && !path_known) {
+		http_reply_error(r, 404, "not_found", "no such resource: %s",
+		    r->path);
+		return -1;
+	}
+	if (rt == NULL) {
+		http_reply_error(r, 405, "method_not_allowed",
+		    "%s is not allowed on %s", r->method, r->path);
+		return -1;
+	}
+	if (rt->role == ROLE_NONE || r->listener == L_BOOT)
+		return 0;
+	if (r->who.role < route_role(rt)) {
+		deny(r, 403, "forbidden", "%s %s needs the %s role (%s is %s)",
+		    r->method, rt->pattern, auth_role_name(route_role(rt)),
+		    r->who.user, auth_role_name(r->who.role));
+		return -1;
+	}
+	if (r->who.kind == AUTH_TOKEN &&
+	    !auth_scope_covers(r->who.scope, route_scope(rt))) {
+		deny(r, 403, "insufficient_scope", "%s %s needs a token with "
+		    "scope %s%s (this one has %s)", r->method, rt->pattern,
+		    auth_scope_name(route_scope(rt)), route_scope(rt) ==
+		    SCOPE_ADMIN ? "" : " or admin", auth_scope_name(r->who.scope));
+		return -1;
+	}
+	if (r->who.must_change && !(rt->flags & RF_PW_CHANGE)) {
+		deny(r, 403, "password_change_required", "%s logged in with a "
+		    "one-time password: change it first (PUT /api/v1/users/%s/"
+		    "password)", r->who.user, r->who.user);
+		return -1;
+	}
+	if (r->who.kind == AUTH_SESSION && strcmp(r->method, "GET") != 0 &&
+	    strcmp(r->method, "HEAD") != 0 &&
+	    ((csrf = http_header(r, "X-CSRF-Token")) == NULL ||
+	    !secret_equal(csrf, r->who.csrf))) {
+		deny(r, 403, "csrf", "missing or wrong X-CSRF-Token header (the "
+		    "csrf_token from POST or GET /api/v1/session)");
+		return -1;
+	}
+	if (st.read_only && (rt->flags & RF_MUTATES) &&
+	    !(rt->flags & (RF_RO_EXEMPT | RF_RO_HANDLER | RF_SYSTEM))) {
+		deny(r, 423, "read_only", "bastion is in read-only mode: nothing "
+		    "can be changed until an admin turns it off (bastionctl "
+		    "settings set read_only off)");
+		return -1;
+	}
+	if (st.production && (rt->flags & RF_DESTRUCTIVE)) {
+		if (r->who.role < ROLE_ADMIN || (r->who.kind == AUTH_TOKEN &&
+		    r->who.scope != SCOPE_ADMIN)) {
+			deny(r, 403, "production_mode", "production mode: %s %s "
+			    "needs an admin%s", r->method, rt->pattern,
+			    r->who.kind == AUTH_TOKEN ? " token (scope admin)" :
+			    "");
+			return -1;
+		}
+		/* A target in the body is for the handler to confirm
+		 * (http_require_confirm). */
+		if (r->nparams > 0 && !confirmed(r)) {
+			deny(r, 428, "confirmation_required", "production mode: "
+			    "confirm by naming the target: header X-Confirm: %s "
+			    "(bastionctl --confirm %s ...)", r->audit.target,
+			    r->audit.target);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+http_require_confirm(struct request *r, const char *target)
+{
+	struct settings st;
+
+	if (r->route == NULL || !(r->route->flags & RF_DESTRUCTIVE))
+		return 0;
+	auth_settings_get(r->app, &st);
+	if (!st.production)
+		return 0;
+	AUDIT_SET(&r->audit, target, "%s", target);
+	if (confirmed(r))
+		return 0;
+	deny(r, 428, "confirmation_required", "production mode: confirm by "
+	    "naming the target: header X-Confirm: %s (bastionctl --confirm %s "
+	    "...)", target, target);
+	return -1;
+}
+
+json_t *
+http_routes_json(void)
+{
+	json_t *arr = json_array(), *ls;
+	const struct route *rt;
+	size_t t;
+	int i;
+
+	for (t = 0; t < sizeof route_tables / sizeof route_tables[0]; t++)
+		for (rt = route_tables[t]; rt->pattern; rt++) {
+			ls = json_array();
+			for (i = 0; i < 3; i++)
+				if (rt->listeners & (1u << i))
+					json_array_append_new(ls,
+					    json_string(listener_names[i]));
+			json_array_append_new(arr, json_pack("{s:o, s:s, s:s, s:s,"
+			    " s:s, s:b, s:b, s:b, s:b, s:s?}", "listeners", ls,
+			    "method", rt->method, "pattern", rt->pattern,
+			    "role", auth_role_name(route_role(rt)),
+			    "scope", auth_scope_name(route_scope(rt)),
+			    "declared", rt->role != ROLE_UNSET,
+			    "mutates", (rt->flags & RF_MUTATES) != 0,
+			    "destructive", (rt->flags & RF_DESTRUCTIVE) != 0,
+			    "read_only_exempt", (rt->flags & (RF_RO_EXEMPT |
+			    RF_RO_HANDLER | RF_SYSTEM)) != 0,
+			    "action", rt->action));
+		}
+	return arr;
 }
 
 static enum MHD_Result
@@ -308,30 +729,24 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = r;
 		r->route = route_find(r, &path_known);
 		buf_init(&r->body, route_max_body(r));
-		if (!control_allowed(r))
-			return queue(r, 403, MHD_create_response_from_buffer(
-			    strlen("{\"error\":{\"code\":\"forbidden\",\"message\":"
-			    "\"the control API accepts only loopback clients until"
-			    " accounts are configured\"}}"),
-			    "{\"error\":{\"code\":\"forbidden\",\"message\":"
-			    "\"the control API accepts only loopback clients until"
-			    " accounts are configured\"}}", MHD_RESPMEM_PERSISTENT),
-			    "application/json");
+		audit_start(r);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/* A small body still to come: a refusal waits for it. */
+		r->hold = cl && strtoull(cl, NULL, 10) > 0 &&
+		    strtoull(cl, NULL, 10) <= route_max_body(r);
+		if (gate(r, path_known) == -1) {
+			r->hold = 0;
+			audit_finish(r);
+			if (r->held)
+				return MHD_YES;
+			return r->replied == 1 ? MHD_YES : MHD_NO;
+		}
+		r->hold = 0;
 		if (cl && strtoull(cl, NULL, 10) > route_max_body(r)) {
 			http_reply_error(r, 413, "too_large", "request body over "
 			    "%zu bytes", route_max_body(r));
-			return r->replied == 1 ? MHD_YES : MHD_NO;
-		}
-		if (r->route == NULL && !path_known) {
-			http_reply_error(r, 404, "not_found", "no such resource: %s",
-			    url);
-			return r->replied == 1 ? MHD_YES : MHD_NO;
-		}
-		if (r->route == NULL) {
-			http_reply_error(r, 405, "method_not_allowed",
-			    "%s is not allowed on %s", method, url);
+			audit_finish(r);
 			return r->replied == 1 ? MHD_YES : MHD_NO;
 		}
 		return MHD_YES;
@@ -345,18 +760,35 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->held) {
+		struct MHD_Response *resp = r->held;
+		enum MHD_Result ret;
+
+		r->held = NULL;
+		ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (r->replied)
 		return r->replied == 1 ? MHD_YES : MHD_NO;
 	if (r->body_too_large)
 		http_reply_error(r, 413, "too_large", "request body over %zu bytes",
 		    route_max_body(r));
-	else
+	else {
+		/* A change the handler commits carries the audit row. */
+		r->suspended_now = 0;
+		db_audit_pending(r->audit.wanted ? &r->audit : NULL);
 		r->route->handler(r);
+		db_audit_pending(NULL);
+	}
+	if (r->suspended_now)		/* a long poll: it runs again */
+		return MHD_YES;
 	if (!r->replied) {
 		log_warnx("req %s %s %s: handler gave no answer", r->id, method,
 		    url);
 		http_reply_error(r, 500, "internal", "no response");
 	}
+	audit_finish(r);
 	return r->replied == 1 ? MHD_YES : MHD_NO;
 }
 
@@ -378,6 +810,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	log_debug("req %s %s %s %s from %s: %d%s", r->id, lc->name, r->method,
 	    r->path, r->client, r->status,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	if (r->on_free)
+		r->on_free(r);
+	if (r->held)
+		MHD_destroy_response(r->held);
 	buf_free(&r->body);
 	free(r);
 	*con_cls = NULL;
@@ -521,6 +957,10 @@ start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
 		    (void *)cert };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
 		    (void *)key };
+		/* Ask for (not require) a client certificate: agents present
+		 * theirs; bastion, not GnuTLS, decides (http_peer_cert_der). */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
+		    0, (void *)ca_cert_pem(lc->app->ca) };
 	}
 	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, lc,
@@ -604,6 +1044,8 @@ http_stop(struct bastion *app)
 
 	if (h == NULL)
 		return;
+	/* libmicrohttpd refuses to stop with suspended connections. */
+	routes_agent_stop();
 	MHD_stop_daemon(h->admin);
 	MHD_stop_daemon(h->control);
 	MHD_stop_daemon(h->boot);
@@ -611,4 +1053,39 @@ http_stop(struct bastion *app)
 	ca_pem_free(h->tls_cert, h->tls_key);
 	free(h);
 	app->http = NULL;
+}
+
+int
+http_peer_cert_der(struct request *r, const unsigned char **der, size_t *len)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *peers;
+	unsigned int n = 0;
+
+	if (r->listener != L_CONTROL)
+		return -1;
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return -1;
+	peers = gnutls_certificate_get_peers(
+	    (gnutls_session_t)ci->tls_session, &n);
+	if (peers == NULL || n == 0 || peers[0].size == 0)
+		return -1;
+	*der = peers[0].data;
+	*len = peers[0].size;
+	return 0;
+}
+
+void
+http_suspend(struct request *r)
+{
+	r->suspended_now = 1;
+	MHD_suspend_connection(r->conn);
+}
+
+void
+http_resume(struct request *r)
+{
+	MHD_resume_connection(r->conn);
 }

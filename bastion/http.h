@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "audit.h"
+#include "auth.h"
 #include "bastion.h"
 #include "buf.h"
 
@@ -22,6 +24,7 @@ enum listener {
 #define HTTP_MAX_PARAMS	4
 #define HTTP_PARAM_LEN	128
 #define HTTP_DEFAULT_MAX_BODY	(64 * 1024)
+#define HTTP_MAX_HEADERS	4
 
 struct route;
 
@@ -41,22 +44,58 @@ struct request {
 	void			*conn;		/* MHD connection, http.c only */
 	int			 status;	/* set by http_reply_* */
 	int			 replied;
+	/* Who is asking (decided before the handler runs) and the audit
+	 * row of this request; handlers may refine target, detail, actor
+	 * with AUDIT_SET(&r->audit, ...) and set audit.wanted. */
+	struct principal	 who;
+	struct audit_entry	 audit;
+	char			 error[256];	/* last http_reply_error message */
+	/* Extra response headers (http_add_header). */
+	char			 hdr_name[HTTP_MAX_HEADERS][32];
+	char			 hdr_value[HTTP_MAX_HEADERS][256];
+	int			 nhdrs;
+	int			 hold;		/* http.c only: refusals wait for */
+	void			*held;		/* the body (an MHD_Response) */
+	/* Long polls (http_suspend): the handler's own state, and a hook
+	 * http.c calls when the request is freed, whatever happened. */
+	void			*poll;
+	void			(*on_free)(struct request *);
+	int			 suspended_now;	/* http.c only */
 };
 
 typedef void (*route_handler)(struct request *);
 
+/*
+ * One row of the one table that says who may do what. Before the handler
+ * runs, http.c checks, in this order: the control listener's allowlist,
+ * authentication (session cookie or bearer token; the admin socket is
+ * always admin; the boot listener never authenticates), role >= role,
+ * a token's scope covers scope, CSRF for cookie sessions, read-only mode
+ * (RF_MUTATES), production mode (RF_DESTRUCTIVE: admin + X-Confirm naming
+ * the target). RF_MUTATES and RF_AUDIT requests leave an audit row named
+ * action, whatever their outcome. docs/api.md has the table in prose.
+ */
 struct route {
 	unsigned	 listeners;	/* mask of enum listener */
 	const char	*method;
 	const char	*pattern;	/* "/api/v1/machines/{mac}/events" */
 	route_handler	 handler;
 	size_t		 max_body;	/* 0: HTTP_DEFAULT_MAX_BODY */
+	enum auth_role	 role;		/* minimum role; ROLE_NONE: open */
+	enum auth_scope	 scope;		/* what an API token needs */
+	unsigned	 flags;		/* RF_* (auth.h) */
+	const char	*action;	/* audit action, "machine.forget" */
 };
 
 /* Route tables, one per routes_*.c, each ends with a zeroed entry. */
 extern const struct route routes_boot[];
 extern const struct route routes_api[];
 extern const struct route routes_install[];
+extern const struct route routes_agent[];
+extern const struct route routes_auth[];
+/* routes_agent.c: answer every waiting long poll and take no new ones;
+ * returns once none is suspended (http_stop calls it first). */
+void	routes_agent_stop(void);
 
 int	http_start(struct bastion *);
 void	http_stop(struct bastion *);
@@ -65,6 +104,18 @@ void	http_stop(struct bastion *);
 /* Query argument (already URL-decoded) or NULL. */
 const char *http_query(struct request *, const char *key);
 const char *http_header(struct request *, const char *name);
+const char *http_cookie(struct request *, const char *name);
+/* Add a response header (before the http_reply_* call); at most
+ * HTTP_MAX_HEADERS, longer values are refused. */
+int	http_add_header(struct request *, const char *name, const char *value);
+/* Production mode, for a destructive route whose target is in the body
+ * (a path parameter is checked before the handler runs): 0 when the
+ * request may go on, -1 after replying 428 because X-Confirm does not
+ * name target. Also records target in the audit row. */
+int	http_require_confirm(struct request *, const char *target);
+/* Every route of every table as JSON (listeners, method, pattern, role,
+ * scope, mutates, destructive, action): GET /api/v1/routes. */
+json_t	*http_routes_json(void);
 
 /* Exactly one of these per request. They take ownership of nothing
  * except http_reply_json, which steals the reference to body. */
@@ -78,5 +129,23 @@ void	http_reply_file(struct request *, const char *path, const char *ctype);
 
 /* Parse the body as a JSON object; on failure replies 400 and returns NULL. */
 json_t	*http_body_json(struct request *);
+
+/* The client certificate the peer presented on the control listener, as
+ * DER borrowed from the TLS session (valid during the request), or -1
+ * when there is none. Whether it is an enrolled, unrevoked agent is for
+ * the caller to decide (ca_verify_client and the database). */
+int	http_peer_cert_der(struct request *, const unsigned char **der,
+	    size_t *len);
+
+/*
+ * Long polls without a thread per waiter: a handler that has nothing to
+ * answer yet calls http_suspend() and returns without replying; later
+ * any thread calls http_resume() and the handler runs again for the same
+ * request (r->poll keeps its state) and must reply or suspend again. Set
+ * r->on_free to learn when the request is gone (client closed, daemon
+ * stopping) so nobody resumes it afterwards.
+ */
+void	http_suspend(struct request *);
+void	http_resume(struct request *);
 
 #endif

@@ -1,4 +1,5 @@
 /* install.c — install requests and template data. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,7 +318,46 @@ install_context(const struct config *c, const struct machine *m,
 	    "vg", INSTALL_VG, "disk", in->disk, "boot_size_mb", 1024,
 	    "efi_size_mb", 600, "volumes",
 	    r ? role_volumes_json(r) : json_array()));
+	/* The node agent the %post installs (token and CA fingerprint are
+	 * added by install_set_agent). */
+	{
+		const char *host = c->nnames ? c->names[0] : c->control_listen.host;
+		char server[CONFIG_NAME_LEN + 32], agentd[1024], unit[1024];
+		unsigned char ip[16];
+		int i;
+
+		/* Nodes may not resolve our names: the first address among
+		 * the certificate's names that is not loopback, if any. */
+		for (i = 0; i < c->nnames; i++)
+			if ((inet_pton(AF_INET, c->names[i], ip) == 1 &&
+			    ip[0] != 127) || (inet_pton(AF_INET6, c->names[i], ip) ==
+			    1 && strcmp(c->names[i], "::1") != 0)) {
+				host = c->names[i];
+				break;
+			}
+
+		snprintf(server, sizeof server, strchr(host, ':') ?
+		    "https://[%s]:%d" : "https://%s:%d", host,
+		    c->control_listen.port);
+		snprintf(agentd, sizeof agentd, "%s/boot/agent/agentd",
+		    c->boot_url);
+		snprintf(unit, sizeof unit, "%s/boot/agent/agentd.service",
+		    c->boot_url);
+		json_object_set_new(ctx, "agent", json_pack("{s:s, s:s, s:s}",
+		    "server", server, "agentd_url", agentd, "unit_url", unit));
+	}
 	return ctx;
+}
+
+void
+install_set_agent(json_t *ctx, const char *ca_fingerprint, const char *token)
+{
+	json_t *a = json_object_get(ctx, "agent");
+
+	if (a == NULL)
+		return;
+	json_object_set_new(a, "ca_fingerprint", json_string(ca_fingerprint));
+	json_object_set_new(a, "token", json_string(token));
 }
 
 const char *

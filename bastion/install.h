@@ -37,6 +37,13 @@ json_t	*install_context(const struct config *, const struct machine *,
 	    const struct install *in, const json_t *hardware, const char *key,
 	    int boot_number);
 
+/* The join token (clear, or a placeholder for dry runs) and the CA
+ * fingerprint the kickstart's %post gives agentd (agent.* in templates). */
+void	install_set_agent(json_t *ctx, const char *ca_fingerprint,
+	    const char *token);
+#define INSTALL_TOKEN_PLACEHOLDER	"DRY-RUN-TOKEN"
+#define INSTALL_TOKEN_TTL_MS	(24LL * 3600 * 1000)
+
 /* Template name for a dispatch action. */
 const char *install_template_for(enum boot_action);
 

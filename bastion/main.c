@@ -15,12 +15,14 @@
 
 #include <openssl/crypto.h>
 
+#include "auth.h"
 #include "bastion.h"
 #include "ca.h"
 #include "db.h"
 #include "dnsmasq.h"
 #include "http.h"
 #include "log.h"
+#include "signer.h"
 #include "path.h"
 #include "templates.h"
 
@@ -268,9 +270,15 @@ main(int argc, char *argv[])
 		    "bastion.db") == -1 || db_open(dbpath, &app.db) == -1)
 			fatalx("cannot open the database %s", dbpath);
 	}
+	if (auth_open(&app) == -1)
+		fatalx("cannot set up accounts and settings");
 	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
 	    &app.ca) == -1)
 		fatalx("cannot set up the CA in %s/ca", app.cfg->state_dir);
+	/* Still one thread: the CA and job keys move to their own process
+	 * (signer.c) before anything listens. */
+	if (ca_privsep(app.ca) == -1)
+		fatalx("cannot start the CA's signer process");
 	{
 		char dir[PATH_MAX];
 
@@ -297,6 +305,7 @@ err_dnsmasq:
 err_http:
 	templates_close(app.templates);
 	ca_close(app.ca);
+	auth_close(&app);
 	db_close(app.db);
 	{
 		char pidpath[PATH_MAX];

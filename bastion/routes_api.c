@@ -258,6 +258,7 @@ put_config(struct request *r)
 		json_decref(body);
 		return;
 	}
+	AUDIT_SET(&r->audit, detail, "%s = %s", key, json_string_value(value));
 	snprintf(path, sizeof path, "%s", bastion_config_acquire(r->app)->path);
 	bastion_config_release(r->app);
 	buf_init(&errors, 8192);
@@ -297,6 +298,9 @@ post_lease(struct request *r)
 		return;
 	}
 	json_decref(body);
+	AUDIT_SET(&r->audit, target, "%s", l.mac);
+	AUDIT_SET(&r->audit, detail, "%s %s%s%s", l.action, l.ip,
+	    l.hostname[0] ? " " : "", l.hostname);
 	if (db_lease_record(r->app->db, l.action, l.mac, l.ip, l.hostname,
 	    l.expires) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
@@ -425,19 +429,34 @@ get_version(struct request *r)
 	    (json_int_t)(time(NULL) - r->app->started)));
 }
 
+/* Who may do what: see struct route in http.h and docs/api.md. */
 const struct route routes_api[] = {
-	{ L_API, "GET", "/api/v1/machines", get_machines, 0 },
-	{ L_API, "GET", "/api/v1/machines/{mac}", get_machine, 0 },
-	{ L_API, "DELETE", "/api/v1/machines/{mac}", delete_machine, 0 },
-	{ L_API, "GET", "/api/v1/machines/{mac}/events", get_events, 0 },
-	{ L_API, "GET", "/api/v1/healthz", get_healthz, 0 },
-	{ L_API, "GET", "/api/v1/readyz", get_readyz, 0 },
-	{ L_API, "GET", "/api/v1/metrics", get_metrics, 0 },
-	{ L_API, "GET", "/api/v1/config", get_config, 0 },
-	{ L_ADMIN, "PUT", "/api/v1/config/{key}", put_config, 0 },
-	{ L_ADMIN, "POST", "/api/v1/leases", post_lease, 0 },
-	{ L_API, "GET", "/api/v1/leases", get_leases, 0 },
-	{ L_API, "GET", "/api/v1/doctor", get_doctor, 0 },
-	{ L_API, "GET", "/api/v1/version", get_version, 0 },
-	{ 0, NULL, NULL, NULL, 0 },
+	{ L_API, "GET", "/api/v1/machines", get_machines, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/machines/{mac}", get_machine, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "DELETE", "/api/v1/machines/{mac}", delete_machine, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES | RF_DESTRUCTIVE,
+	    "machine.forget" },
+	{ L_API, "GET", "/api/v1/machines/{mac}/events", get_events, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/healthz", get_healthz, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/readyz", get_readyz, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/metrics", get_metrics, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/config", get_config, 0,
+	    ROLE_OPERATOR, SCOPE_READ, 0, NULL },
+	{ L_ADMIN, "PUT", "/api/v1/config/{key}", put_config, 0,
+	    ROLE_ADMIN, SCOPE_ADMIN, RF_MUTATES, "config.set" },
+	{ L_ADMIN, "POST", "/api/v1/leases", post_lease, 0,
+	    ROLE_ADMIN, SCOPE_ADMIN, RF_MUTATES | RF_SYSTEM, "lease.record" },
+	{ L_API, "GET", "/api/v1/leases", get_leases, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/doctor", get_doctor, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/version", get_version, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };

@@ -148,9 +148,23 @@ get_dispatch(struct request *r)
 		    != DB_OK)
 			hw = NULL;
 	}
-	if (created)
+	if (created) {
 		log_info("req %s: new machine %s (%s, %s) from %s", r->id, m.mac,
 		    bi.platform, bi.arch, r->client);
+		r->audit.wanted = 1;
+		AUDIT_SET(&r->audit, detail, "first network boot (%s, %s)",
+		    bi.platform, bi.arch);
+	}
+	if (created || m.state == MS_FAILED || a == BOOT_INSTALLER) {
+		AUDIT_SET(&r->audit, target, "%s", m.mac);
+		AUDIT_SET(&r->audit, actor, "%s", m.mac);
+	}
+	if (a != BOOT_INSTALLER && in != NULL && m.state == MS_FAILED) {
+		/* installer_boot just failed the machine */
+		r->audit.wanted = 1;
+		AUDIT_SET(&r->audit, detail, "too many network boots: install "
+		    "failed");
+	}
 	log_debug("req %s: %s is %s -> %s", r->id, m.mac,
 	    machine_state_name(m.state), dispatch_action_name(a));
 	if (install_render_boot(r->app->templates, c, &m, in, hw, a, key, boots,
@@ -231,6 +245,8 @@ post_discover(struct request *r)
 		goto out;
 	}
 	mac = json_string_value(json_object_get(report, "mac"));
+	AUDIT_SET(&r->audit, target, "%s", mac);
+	AUDIT_SET(&r->audit, actor, "%s", mac);
 	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
 		http_reply_error(r, 404, "unknown_machine", "%s never network-"
 		    "booted here; a report must follow a boot", mac);
@@ -250,6 +266,8 @@ post_discover(struct request *r)
 	buf_init(&diff, 1024);
 	if (db_hardware_get(r->app->db, mac, &old) == DB_OK)
 		discover_diff(old, report, &diff);
+	AUDIT_SET(&r->audit, detail, "%s", old == NULL ? "hardware reported" :
+	    diff.len ? diff.data : "hardware re-reported, unchanged");
 	rc = db_hardware_store(r->app->db, mac, report,
 	    old == NULL ? "hardware reported" : diff.len ? diff.data :
 	    "hardware re-reported, unchanged");
@@ -276,12 +294,20 @@ get_ca_pem(struct request *r)
 	http_reply_text(r, 200, "application/x-pem-file", pem, strlen(pem));
 }
 
+/* Open by design: firmware and installers cannot log in. What they may
+ * change (a discovery report, a first boot) is audited as the machine. */
 const struct route routes_boot[] = {
-	{ L_BOOT, "GET", "/boot.ipxe", get_boot_ipxe, 0 },
-	{ L_BOOT, "GET", "/dispatch", get_dispatch, 0 },
-	{ L_BOOT, "GET", "/boot/discovery/{name}", get_discovery_file, 0 },
-	{ L_BOOT, "GET", "/boot/{name}", get_ipxe_file, 0 },
-	{ L_BOOT, "POST", "/api/v1/discover", post_discover, DISCOVER_MAX_BODY },
-	{ L_BOOT | L_CONTROL | L_ADMIN, "GET", "/ca.pem", get_ca_pem, 0 },
-	{ 0, NULL, NULL, NULL, 0 },
+	{ L_BOOT, "GET", "/boot.ipxe", get_boot_ipxe, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "GET", "/dispatch", get_dispatch, 0,
+	    ROLE_NONE, SCOPE_READ, 0, "machine.boot" },
+	{ L_BOOT, "GET", "/boot/discovery/{name}", get_discovery_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "GET", "/boot/{name}", get_ipxe_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "POST", "/api/v1/discover", post_discover, DISCOVER_MAX_BODY,
+	    ROLE_NONE, SCOPE_READ, RF_MUTATES, "machine.discover" },
+	{ L_BOOT | L_CONTROL | L_ADMIN, "GET", "/ca.pem", get_ca_pem, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };

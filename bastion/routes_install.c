@@ -7,7 +7,9 @@
 
 #include <openssl/crypto.h>
 
+#include "ca.h"
 #include "db.h"
+#include "db_agent.h"
 #include "dispatch.h"
 #include "http.h"
 #include "install.h"
@@ -19,6 +21,37 @@
 
 #define L_API (L_CONTROL | L_ADMIN)
 #define ST(s) (1u << (s))
+
+/*
+ * The install's join token for agentd (DESIGN §5): bound to the MAC, one
+ * use, dead 24 h after the install was queued. Each call gives it a new
+ * secret (only its hash is stored); the last kickstart sent holds the one
+ * that works. secret may be NULL (queueing: nobody needs it yet).
+ */
+static int
+install_join_token(struct request *r, const char *mac,
+    char secret[SECRET_HEXLEN])
+{
+	struct install *in;
+	char s[SECRET_HEXLEN], hash[SECRET_HEXLEN];
+	int rc = -1;
+
+	if ((in = malloc(sizeof *in)) == NULL)
+		return -1;
+	if (db_install_current(r->app->db, mac, in) == DB_OK &&
+	    secret_random_hex(s) == 0) {
+		secret_sha256_hex(s, strlen(s), hash);
+		if (db_token_install_rekey(r->app->db, in->id, mac, hash,
+		    db_now_ms() + INSTALL_TOKEN_TTL_MS) == DB_OK) {
+			if (secret)
+				memcpy(secret, s, SECRET_HEXLEN);
+			rc = 0;
+		}
+	}
+	OPENSSL_cleanse(s, sizeof s);
+	free(in);
+	return rc;
+}
 
 /* Queue an install (reprovision = 0) or a reinstall keeping data. */
 static void
@@ -84,13 +117,15 @@ queue_install(struct request *r, int reprovision)
 	snprintf(event, sizeof event, "%s queued: %s as %s on %s%s",
 	    reprovision ? "reprovision" : "install", in->hostname, in->role,
 	    in->disk, reprovision ? ", preserved volumes kept" : "");
+	AUDIT_SET(&r->audit, detail, "%s", event);
 	rc = db_install_queue(r->app->db, in, from, event);
 	if (rc == DB_CONFLICT) {
 		http_reply_error(r, 409, "wrong_state", "%s changed state; try again",
 		    mac);
 		goto out;
 	}
-	if (rc != DB_OK || db_machine_json(r->app->db, mac, &out) != DB_OK) {
+	if (rc != DB_OK || install_join_token(r, mac, NULL) == -1 ||
+	    db_machine_json(r->app->db, mac, &out) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
 		goto out;
 	}
@@ -157,6 +192,7 @@ get_kickstart(struct request *r)
 	struct machine m;
 	struct install *in;
 	char mac[MAC_STRLEN], *out = NULL, err[512];
+	char token[SECRET_HEXLEN], fp[CA_FINGERPRINT_LEN];
 	json_t *hw = NULL, *ctx;
 	size_t len;
 
@@ -171,8 +207,16 @@ get_kickstart(struct request *r)
 		goto out;
 	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
 		hw = NULL;
+	if (install_join_token(r, mac, token) == -1) {
+		http_reply_error(r, 500, "internal", "cannot make the join token");
+		goto out;
+	}
+	ca_fingerprint(r->app->ca, fp);
 	c = bastion_config_acquire(r->app);
 	ctx = install_context(c, &m, in, hw, http_query(r, "k"), in->boots);
+	if (ctx)
+		install_set_agent(ctx, fp, token);
+	OPENSSL_cleanse(token, sizeof token);
 	if (ctx && templates_render(r->app->templates, "install.ks", ctx, &out,
 	    &len, err, sizeof err) == 0) {
 		if (db_install_started(r->app->db, mac) != DB_OK)
@@ -237,6 +281,8 @@ post_progress(struct request *r)
 		    "at most 200 bytes");
 		goto out;
 	}
+	AUDIT_SET(&r->audit, detail, "%s %lld%%", stages[i],
+	    (long long)json_integer_value(percent));
 	rc = db_install_progress(r->app->db, mac, stages[i],
 	    (int)json_integer_value(percent),
 	    json_is_string(message) ? json_string_value(message) : "");
@@ -302,6 +348,12 @@ post_render(struct request *r)
 	if (have_install && (m.state == MS_QUEUED || m.state == MS_INSTALLING)) {
 		ctx = install_context(c, &m, in, hw, INSTALL_KEY_PLACEHOLDER,
 		    in->boots);
+		if (ctx) {
+			char fp[CA_FINGERPRINT_LEN];
+
+			ca_fingerprint(r->app->ca, fp);
+			install_set_agent(ctx, fp, INSTALL_TOKEN_PLACEHOLDER);
+		}
 		if (ctx == NULL || templates_render(r->app->templates, "install.ks",
 		    ctx, &ks, &len, err, sizeof err) == -1) {
 			http_reply_error(r, 500, "template", "%s", ctx ? err :
@@ -338,13 +390,23 @@ get_roles(struct request *r)
 	bastion_config_release(r->app);
 }
 
+/* Who may do what: see struct route in http.h and docs/api.md. The
+ * boot listener's routes are open: the install key is their credential. */
 const struct route routes_install[] = {
-	{ L_API, "POST", "/api/v1/machines/{mac}/install", post_install, 0 },
-	{ L_API, "POST", "/api/v1/machines/{mac}/reprovision", post_reprovision, 0 },
-	{ L_BOOT, "GET", "/ks/{mac}", get_kickstart, 0 },
-	{ L_BOOT, "POST", "/api/v1/progress/{mac}", post_progress, 4096 },
-	{ L_API, "POST", "/api/v1/templates/render", post_render, 0 },
-	{ L_API, "GET", "/api/v1/templates", get_templates, 0 },
-	{ L_API, "GET", "/api/v1/roles", get_roles, 0 },
-	{ 0, NULL, NULL, NULL, 0 },
+	{ L_API, "POST", "/api/v1/machines/{mac}/install", post_install, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES, "machine.install" },
+	{ L_API, "POST", "/api/v1/machines/{mac}/reprovision", post_reprovision,
+	    0, ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES | RF_DESTRUCTIVE,
+	    "machine.reprovision" },
+	{ L_BOOT, "GET", "/ks/{mac}", get_kickstart, 0,
+	    ROLE_NONE, SCOPE_READ, RF_AUDIT, "install.kickstart" },
+	{ L_BOOT, "POST", "/api/v1/progress/{mac}", post_progress, 4096,
+	    ROLE_NONE, SCOPE_READ, RF_MUTATES, "install.progress" },
+	{ L_API, "POST", "/api/v1/templates/render", post_render, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, 0, NULL },
+	{ L_API, "GET", "/api/v1/templates", get_templates, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/roles", get_roles, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };

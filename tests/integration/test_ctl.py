@@ -271,18 +271,24 @@ def make_other_ca(tmp):
 def test_server_with_cacert(bastion):
     discovered(bastion)
     url = "https://127.0.0.1:%d" % bastion.control_port
+    token = bastion.admin_token()
     api = bastion.admin("GET", "/api/v1/machines").json()
     # The command line beats BASTION_SOCKET (set by bastion.ctl).
     r = ok(bastion.ctl("--server", url, "--cacert", bastion.ca_pem,
-                       "machines", "list", "--json"))
+                       "--token", token, "machines", "list", "--json"))
     assert json.loads(r.stdout) == api
     # The same from the environment, with a trailing slash and localhost.
     r = ok(run("machines", "show", MAC, "--json",
                env={"BASTION_URL": "https://localhost:%d/" % bastion.control_port,
-                    "BASTION_CACERT": bastion.ca_pem}))
+                    "BASTION_CACERT": bastion.ca_pem, "BASTION_TOKEN": token}))
     assert json.loads(r.stdout)["mac"] == MAC
-    r = ok(run("--server=" + url, "--cacert=" + bastion.ca_pem, "version"))
+    r = ok(run("--server=" + url, "--cacert=" + bastion.ca_pem,
+               "--token=" + token, "version"))
     assert "bastion " in r.stdout
+    # Without a token the control listener says who to ask.
+    r = run("--server", url, "--cacert", bastion.ca_pem, "machines", "list")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "authentication required" in r.stderr and "--token" in r.stderr
 
 
 def test_server_with_wrong_cacert_fails(bastion):
@@ -307,8 +313,8 @@ def test_config_set_is_admin_socket_only(bastion):
     url = "https://127.0.0.1:%d" % bastion.control_port
     with open(bastion.conf) as f:
         before = f.read()
-    r = run("--server", url, "--cacert", bastion.ca_pem, "config", "set",
-            "install.max_boots", "7")
+    r = run("--server", url, "--cacert", bastion.ca_pem, "--token",
+            bastion.admin_token(), "config", "set", "install.max_boots", "7")
     assert r.returncode == 1 and r.stderr.startswith("bastionctl: ")
     assert "only over the admin socket" in r.stderr
     with open(bastion.conf) as f:

@@ -48,7 +48,7 @@ def test_admin_socket_is_private(bastion):
     assert bastion.admin("GET", "/api/v1/healthz").status == 200
 
 
-def test_control_api_refuses_non_loopback_clients(make_bastion):
+def test_control_api_needs_credentials_from_everywhere(make_bastion):
     b = make_bastion(extra_conf="")
     # Listen on every address, then come in over the bridge address.
     with open(b.conf) as f:
@@ -56,8 +56,14 @@ def test_control_api_refuses_non_loopback_clients(make_bastion):
     with open(b.conf, "w") as f:
         f.write(conf)
     b.start()
-    r = b.control("GET", "/api/v1/machines", host="10.77.0.1")
-    assert r.status == 403 and r.json()["error"]["code"] == "forbidden"
+    # Loopback is no longer trusted by itself...
+    r = b.control("GET", "/api/v1/machines", auth=None)
+    assert r.status == 401 and r.json()["error"]["code"] == "unauthenticated"
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = b.control("GET", "/api/v1/machines", host="10.77.0.1", auth=None)
+    assert r.status == 401
+    # ...and a remote client with a token is served.
+    assert b.control("GET", "/api/v1/machines", host="10.77.0.1").status == 200
     assert b.control("GET", "/api/v1/machines").status == 200
 
 
@@ -171,9 +177,11 @@ def test_config_over_admin_socket(bastion):
     assert bastion.admin("PUT", "/api/v1/config/boot.nope", {"value": "x"}).status == 404
     assert bastion.admin("PUT", "/api/v1/config/boot.idle_action", {"v": 1}).status == 400
     assert open(bastion.conf).read() == before
-    # Only the admin socket may change the config.
+    # Only the admin socket may change the config, even for an admin.
     assert bastion.control("PUT", "/api/v1/config/boot.idle_action",
                            {"value": "exit"}).status == 404
+    assert bastion.control("PUT", "/api/v1/config/boot.idle_action",
+                           {"value": "exit"}, auth=None).status == 401
     deadline = time.time() + 5
     while bastion.admin("GET", "/api/v1/config").json()["values"]["boot.idle_action"] != "poweroff":
         assert time.time() < deadline

@@ -26,8 +26,11 @@ def render(b, mac, role, reprovision, firmware):
         b.boot("POST", "/api/v1/progress/%s?k=%s" % (mac, key), {"stage": "done", "percent": 100})
         assert b.admin("POST", "/api/v1/machines/%s/reprovision" % mac, {}).status == 202
     ks = b.admin("POST", "/api/v1/templates/render", {"mac": mac}).json()["kickstart"]
-    # The only thing that differs between runs: the boot listener's port.
-    return ks.replace("http://10.77.0.1:%d/" % b.boot_port, "http://10.77.0.1:8080/")
+    # What differs between runs: the listeners' ports and the CA.
+    fp = re.search(r"ca_fingerprint = (sha256:[0-9a-f]{64})", ks).group(1)
+    return ks.replace("http://10.77.0.1:%d/" % b.boot_port, "http://10.77.0.1:8080/") \
+        .replace("https://10.77.0.1:%d\n" % b.control_port, "https://10.77.0.1:8443\n") \
+        .replace(fp, "sha256:" + "0" * 64)
 
 
 CASES = [(role, repro, fw) for role in ("worker", "infra")

@@ -82,6 +82,11 @@ listen = 127.0.0.1:{control_port}
 names = localhost,127.0.0.1,10.77.0.1
 [install]
 repo = {repo}
+[auth]
+; Cheap Argon2id for tests (the defaults are t=3, 64 MiB): every login
+; and user creation hashes, also under ASan.
+argon2_time = 1
+argon2_memory = 256
 """
 
 
@@ -117,6 +122,7 @@ class Bastion:
         self.proc = None
         self.log_path = os.path.join(self.tmp, "bastion.log")
         self.logs = []
+        self._admin_token = None
 
     # --- process --------------------------------------------------------
     def start(self, wait=True):
@@ -197,11 +203,49 @@ class Bastion:
         return _request(conn, method, path, body, headers)
 
     def control(self, method, path, body=None, headers=None, timeout=10,
-                host="127.0.0.1"):
+                host="127.0.0.1", auth="admin"):
+        """HTTPS to the control listener. auth="admin" (the default) sends
+        an admin-scope API token of the user "test-admin"; None sends no
+        credentials; any other string is sent as the bearer token."""
+        headers = dict(headers or {})
+        if auth == "admin":
+            auth = self.admin_token()
+        if auth:
+            headers.setdefault("Authorization", "Bearer " + auth)
         ctx = ssl.create_default_context(cafile=self.ca_pem)
         conn = http.client.HTTPSConnection(host, self.control_port, context=ctx,
                                            timeout=timeout)
         return _request(conn, method, path, body, headers)
+
+    # --- accounts ---------------------------------------------------------
+    def add_user(self, name, role, password=None):
+        body = {"name": name, "role": role}
+        if password is not None:
+            body["password"] = password
+        r = self.admin("POST", "/api/v1/users", body)
+        assert r.status == 201, r
+        return r.json()
+
+    def make_token(self, user, scope, expires="1h"):
+        r = self.admin("POST", "/api/v1/apitokens",
+                       {"user": user, "scope": scope, "expires": expires})
+        assert r.status == 201, r
+        return r.json()["token"]
+
+    def admin_token(self):
+        """An admin-scope token of "test-admin", made over the admin socket
+        the first time it is needed (and kept across restarts)."""
+        if self._admin_token is None:
+            if self.admin("GET", "/api/v1/users").status == 200 and not any(
+                    u["name"] == "test-admin"
+                    for u in self.admin("GET", "/api/v1/users").json()):
+                self.add_user("test-admin", "admin", "test-admin-password")
+            self._admin_token = self.make_token("test-admin", "admin", "1d")
+        return self._admin_token
+
+    def login(self, user, password, host="127.0.0.1"):
+        """A cookie session on the control listener (see Session)."""
+        return Session(self, user, password, host)
 
     def admin(self, method, path, body=None, headers=None, timeout=10):
         return _request(UnixHTTPConnection(self.admin_sock, timeout), method, path,
@@ -221,6 +265,32 @@ class Bastion:
     def dispatch(self, mac, **params):
         q = "&".join("%s=%s" % (k, v) for k, v in dict(mac=mac, **params).items())
         return self.boot("GET", "/dispatch?" + q)
+
+
+class Session:
+    """A logged-in browser, in effect: sends the bastion_session cookie and,
+    on anything but GET/HEAD, the X-CSRF-Token header."""
+
+    def __init__(self, b, user, password, host="127.0.0.1"):
+        self.b = b
+        self.host = host
+        r = b.control("POST", "/api/v1/session",
+                      {"username": user, "password": password}, auth=None,
+                      host=host)
+        self.login_response = r
+        assert r.status == 200, r
+        cookie = r.headers.get("Set-Cookie", "")
+        self.set_cookie = cookie
+        self.sid = cookie.split(";")[0].split("=", 1)[1]
+        self.csrf = r.json()["csrf_token"]
+
+    def request(self, method, path, body=None, headers=None, csrf=True):
+        headers = dict(headers or {})
+        headers["Cookie"] = "bastion_session=" + self.sid
+        if csrf and method not in ("GET", "HEAD"):
+            headers["X-CSRF-Token"] = self.csrf
+        return self.b.control(method, path, body, headers, auth=None,
+                              host=self.host)
 
 
 def sample_report(mac, **over):

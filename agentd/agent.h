@@ -1,0 +1,121 @@
+/* agent.h — agentd's enrolled life: its configuration (conf.c), the
+ * mTLS client (client.c), enrollment and renewal (enroll.c), the daemon
+ * loop (run.c), jobs (jobs.c) and the reconnect backoff (backoff.c).
+ *
+ * The state dir holds key.pem (0600, made here, never sent), cert.pem,
+ * ca.pem (pinned by its fingerprint at first contact), agent.json (id,
+ * certificate lifetime, pinned job keys), nonces (jobs already accepted)
+ * and spool/ (job results not yet acknowledged by bastion). */
+#ifndef AGENTD_AGENT_H
+#define AGENTD_AGENT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "envelope.h"
+#include "mac.h"
+
+#define AGENT_URL_LEN		512
+#define AGENT_MAX_KEYS		8
+#define AGENT_BACKOFF_MIN_MS	1000
+#define AGENT_BACKOFF_MAX_MS	60000
+
+/* Job kinds a node may accept (accept = ... in agentd.conf). */
+enum {
+	ACCEPT_EXEC = 1 << 0,
+	ACCEPT_REBOOT = 1 << 1,
+	ACCEPT_REPROVISION = 1 << 2,
+	ACCEPT_INVENTORY = 1 << 3,
+};
+
+struct agent_conf {
+	char		path[PATH_MAX];
+	char		server[AGENT_URL_LEN];	/* https://host:port */
+	char		ca_fingerprint[160];	/* "sha256:hex", lower-case */
+	char		token[80];
+	char		state_dir[PATH_MAX];
+	unsigned	accept;			/* ACCEPT_* */
+	char		accept_text[128];
+	char		hostname[254];		/* "" = gethostname() */
+	char		mac[MAC_STRLEN];	/* "" = the default route's NIC */
+	char		reboot_command[256];
+	char		efibootmgr[PATH_MAX];
+	char		inventory_root[PATH_MAX];
+};
+
+/* --- conf.c ------------------------------------------------------------ */
+/* Defaults, then the file; problems are printed as file:line: message. */
+int	agent_conf_load(const char *path, struct agent_conf *);
+/* "exec,reboot" -> ACCEPT_* bits; -1 on an unknown kind. */
+int	agent_accept_parse(const char *, unsigned *);
+int	agent_accepts(const struct agent_conf *, const char *kind);
+/* state_dir/name into out. 0 or -1. */
+int	agent_path(const struct agent_conf *, const char *name, char *out,
+	    size_t len);
+
+/* --- backoff.c --------------------------------------------------------- */
+/* Wait before reconnect attempt `attempt` (1 = after the first failure):
+ * 1 s doubling to 60 s, equal jitter (a random half of the step added to
+ * its other half), never under 1 s. rnd is a random 32-bit value. */
+long	agent_backoff_ms(int attempt, uint32_t rnd);
+
+/* --- client.c ---------------------------------------------------------- */
+struct aclient;
+
+/* mtls: present the agent certificate; either way only the pinned CA
+ * (state_dir/ca.pem) is trusted. */
+struct aclient *aclient_new(const struct agent_conf *, int mtls);
+void	aclient_free(struct aclient *);
+/* One request; body may be NULL. Returns the HTTP status, or 0 with err
+ * set when no answer came. *reply (may be NULL) gets the parsed JSON
+ * answer or NULL. abort_flag (may be NULL) ends the transfer early. */
+long	aclient_call(struct aclient *, const char *method, const char *path,
+	    const json_t *body, long timeout_ms, json_t **reply, char *err,
+	    size_t errlen);
+/* Error message of a JSON error answer, or "". */
+const char *aclient_error_message(const json_t *reply);
+extern volatile sig_atomic_t agent_stop;
+
+/* --- enroll.c ---------------------------------------------------------- */
+struct agent_state {
+	char		 agent_id[ENVELOPE_AGENT_LEN];
+	int64_t		 not_before, not_after;	/* unix seconds */
+	struct envelope_key keys[AGENT_MAX_KEYS];
+	size_t		 nkeys;
+};
+
+/* Whether the state dir holds a certificate and its key. */
+int	agent_enrolled(const struct agent_conf *);
+/* Enroll with the token from the config. 0, or -1; *retry says whether
+ * trying again later may help (no answer, 429, 5xx). */
+int	agent_enroll(const struct agent_conf *, int *retry);
+int	agent_state_load(const struct agent_conf *, struct agent_state *);
+void	agent_state_free(struct agent_state *);
+/* New key, CSR, POST /agent/v1/renew, install the new certificate. */
+int	agent_renew(const struct agent_conf *, struct agent_state *);
+/* "sha256:hex" of a PEM certificate's DER. 0 or -1. */
+int	agent_fingerprint(const char *pem, char out[80]);
+
+/* --- run.c ------------------------------------------------------------- */
+int	agent_run(const struct agent_conf *);
+
+/* --- jobs.c ------------------------------------------------------------ */
+struct jobs;
+
+struct jobs *jobs_new(const struct agent_conf *, struct agent_state *);
+void	jobs_free(struct jobs *);
+/* A job from the poll ({id, envelope, sig, key_id}): verify, apply the
+ * local policy, start it (or spool a refusal). */
+void	jobs_handle(struct jobs *, const json_t *job);
+/* Send spooled results; 0 when the spool is empty afterwards. */
+int	jobs_flush(struct jobs *, struct aclient *);
+int	jobs_running(struct jobs *);
+/* The heartbeat body: load, memory, root file system, uptime. */
+json_t	*agent_heartbeat_json(struct jobs *);
+
+#endif

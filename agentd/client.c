@@ -1,0 +1,152 @@
+/* client.c — agentd's HTTPS client: libcurl (OpenSSL), only the pinned
+ * CA trusted, the agent's certificate presented, one handle per thread so
+ * the connection is kept alive between calls. */
+#ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
+#define LOG_SUBSYS "client"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "log.h"
+
+#define REPLY_MAX	(4 * 1024 * 1024)
+
+volatile sig_atomic_t agent_stop;
+
+struct aclient {
+	CURL	*c;
+	char	 base[AGENT_URL_LEN];
+	char	 ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	int	 mtls;
+};
+
+struct aclient *
+aclient_new(const struct agent_conf *conf, int mtls)
+{
+	struct aclient *a;
+
+	if ((a = calloc(1, sizeof *a)) == NULL)
+		return NULL;
+	snprintf(a->base, sizeof a->base, "%s", conf->server);
+	if (agent_path(conf, "ca.pem", a->ca, sizeof a->ca) == -1 ||
+	    agent_path(conf, "cert.pem", a->cert, sizeof a->cert) == -1 ||
+	    agent_path(conf, "key.pem", a->key, sizeof a->key) == -1 ||
+	    (a->c = curl_easy_init()) == NULL) {
+		free(a);
+		return NULL;
+	}
+	a->mtls = mtls;
+	return a;
+}
+
+void
+aclient_free(struct aclient *a)
+{
+	if (a == NULL)
+		return;
+	curl_easy_cleanup(a->c);
+	free(a);
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	if (buf_add(arg, p, size * n) == -1)
+		return 0;
+	return size * n;
+}
+
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	return agent_stop ? 1 : 0;
+}
+
+long
+aclient_call(struct aclient *a, const char *method, const char *path,
+    const json_t *body, long timeout_ms, json_t **reply, char *err,
+    size_t errlen)
+{
+	char url[AGENT_URL_LEN + 512], errbuf[CURL_ERROR_SIZE] = "", ua[64];
+	struct curl_slist *hdr = NULL;
+	char *payload = NULL;
+	struct buf resp;
+	long code = 0;
+	CURLcode cc;
+	CURL *c = a->c;
+
+	if (reply)
+		*reply = NULL;
+	err[0] = '\0';
+	snprintf(url, sizeof url, "%s%s", a->base, path);
+	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return 0;
+	}
+	buf_init(&resp, REPLY_MAX);
+	snprintf(ua, sizeof ua, "bastion-agentd/%s", BASTION_VERSION);
+	hdr = curl_slist_append(hdr, "Accept: application/json");
+	if (payload)
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	hdr = curl_slist_append(hdr, "Expect:");
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	/* Only the CA pinned at enrollment, never the system store. */
+	curl_easy_setopt(c, CURLOPT_CAINFO, a->ca);
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (a->mtls) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, a->cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, a->key);
+	}
+	if (payload) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)strlen(payload));
+	}
+	if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "POST") != 0 || payload == NULL)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+		snprintf(err, errlen, "%s", errbuf[0] ? errbuf :
+		    curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (reply && resp.len > 0)
+		*reply = json_loadb(resp.data, resp.len, 0, NULL);
+out:
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdr);
+	buf_free(&resp);
+	free(payload);
+	return code;
+}
+
+const char *
+aclient_error_message(const json_t *reply)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(reply,
+	    "error"), "message"));
+
+	return m ? m : "";
+}
+#endif /* AGENTD_NO_CURL */

@@ -1,0 +1,171 @@
+/* conf.c — agentd.conf (INI, [agent] section), read with inih. */
+#ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
+#define LOG_SUBSYS "conf"
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "agent.h"
+#include "log.h"
+#include "path.h"
+
+static const char *const kinds[] = { "exec", "reboot", "reprovision",
+    "inventory", NULL };
+
+int
+agent_accept_parse(const char *s, unsigned *out)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned bits = 0;
+	int i;
+
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ", \t", &save); tok;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (strcmp(tok, "none") == 0)
+			continue;
+		for (i = 0; kinds[i]; i++)
+			if (strcmp(tok, kinds[i]) == 0)
+				break;
+		if (kinds[i] == NULL)
+			return -1;
+		bits |= 1u << i;
+	}
+	*out = bits;
+	return 0;
+}
+
+int
+agent_accepts(const struct agent_conf *c, const char *kind)
+{
+	int i;
+
+	for (i = 0; kinds[i]; i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return (c->accept & (1u << i)) != 0;
+	return 0;
+}
+
+int
+agent_path(const struct agent_conf *c, const char *name, char *out,
+    size_t len)
+{
+	return path_join(out, len, c->state_dir, name);
+}
+
+struct parse {
+	struct agent_conf	*c;
+	int			 errors;
+};
+
+static int
+set(char *dst, size_t len, const char *v)
+{
+	if (strlen(v) >= len)
+		return -1;
+	strcpy(dst, v);
+	return 0;
+}
+
+static int
+on_kv(void *arg, const char *section, const char *key, const char *value)
+{
+	struct parse *p = arg;
+	struct agent_conf *c = p->c;
+	const char *why = NULL;
+	size_t i;
+
+	if (strcmp(section, "agent") != 0) {
+		why = "unknown section (only [agent])";
+	} else if (strcmp(key, "server") == 0) {
+		if ((strncmp(value, "https://", 8) != 0 &&
+		    strncmp(value, "http://", 7) != 0) ||
+		    set(c->server, sizeof c->server, value) == -1)
+			why = "server must be an https:// URL";
+		else
+			while ((i = strlen(c->server)) > 8 && c->server[i - 1] == '/')
+				c->server[i - 1] = '\0';
+	} else if (strcmp(key, "ca_fingerprint") == 0) {
+		if (set(c->ca_fingerprint, sizeof c->ca_fingerprint, value) == -1)
+			why = "ca_fingerprint is too long";
+		for (i = 0; c->ca_fingerprint[i]; i++)
+			c->ca_fingerprint[i] = (char)tolower(
+			    (unsigned char)c->ca_fingerprint[i]);
+		if (!why && strncmp(c->ca_fingerprint, "sha256:", 7) != 0)
+			why = "ca_fingerprint must be sha256:HEX";
+	} else if (strcmp(key, "token") == 0) {
+		if (set(c->token, sizeof c->token, value) == -1)
+			why = "token is too long";
+	} else if (strcmp(key, "state_dir") == 0) {
+		if (value[0] != '/' || set(c->state_dir, sizeof c->state_dir,
+		    value) == -1)
+			why = "state_dir must be an absolute path";
+	} else if (strcmp(key, "accept") == 0) {
+		if (agent_accept_parse(value, &c->accept) == -1 ||
+		    set(c->accept_text, sizeof c->accept_text, value) == -1)
+			why = "accept: a list of exec, reboot, reprovision, "
+			    "inventory (or none)";
+	} else if (strcmp(key, "hostname") == 0) {
+		if (set(c->hostname, sizeof c->hostname, value) == -1)
+			why = "hostname is too long";
+	} else if (strcmp(key, "mac") == 0) {
+		if (mac_normalize(value, c->mac) == -1)
+			why = "mac is not a MAC address";
+	} else if (strcmp(key, "reboot_command") == 0) {
+		if (set(c->reboot_command, sizeof c->reboot_command, value) == -1)
+			why = "reboot_command is too long";
+	} else if (strcmp(key, "efibootmgr") == 0) {
+		if (set(c->efibootmgr, sizeof c->efibootmgr, value) == -1)
+			why = "efibootmgr is too long";
+	} else if (strcmp(key, "inventory_root") == 0) {
+		if (value[0] != '/' || set(c->inventory_root,
+		    sizeof c->inventory_root, value) == -1)
+			why = "inventory_root must be an absolute path";
+	} else {
+		why = "unknown key";
+	}
+	if (why) {
+		fprintf(stderr, "%s: [%s] %s: %s\n", c->path, section, key, why);
+		p->errors++;
+	}
+	return 1;
+}
+
+int
+agent_conf_load(const char *path, struct agent_conf *c)
+{
+	struct parse p = { c, 0 };
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	snprintf(c->path, sizeof c->path, "%s", path);
+	snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/agentd");
+	c->accept = ACCEPT_EXEC | ACCEPT_REBOOT | ACCEPT_REPROVISION |
+	    ACCEPT_INVENTORY;
+	snprintf(c->accept_text, sizeof c->accept_text,
+	    "exec,reboot,reprovision,inventory");
+	snprintf(c->reboot_command, sizeof c->reboot_command,
+	    "/usr/bin/systemctl reboot");
+	snprintf(c->efibootmgr, sizeof c->efibootmgr, "efibootmgr");
+	snprintf(c->inventory_root, sizeof c->inventory_root, "/");
+	rc = ini_parse(path, on_kv, &p);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot read the configuration\n", path);
+		return -1;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "%s:%d: syntax error\n", path, rc);
+		return -1;
+	}
+	if (c->server[0] == '\0') {
+		fprintf(stderr, "%s: server is required\n", path);
+		p.errors++;
+	}
+	return p.errors ? -1 : 0;
+}
+#endif /* AGENTD_NO_CURL */

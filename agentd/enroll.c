@@ -1,0 +1,506 @@
+/* enroll.c — first contact and the agent's identity: pin the CA by the
+ * fingerprint the kickstart carried, make the key (EC P-256, 0600, never
+ * sent anywhere), send a CSR with the one-time token, keep the
+ * certificate and the job-verification keys; renew later. */
+#ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
+#define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE
+#define LOG_SUBSYS "enroll"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "file.h"
+#include "inventory.h"
+#include "log.h"
+
+static char *
+bio_string(BIO *bio)
+{
+	char *data, *s;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	return s;
+}
+
+int
+agent_fingerprint(const char *pem, char out[80])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+
+	BIO_free(bio);
+	if (x && X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32) {
+		strcpy(out, "sha256:");
+		for (i = 0; i < n; i++)
+			snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+		rc = 0;
+	}
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+/* The pin as written in the config, without colons. */
+static void
+pin_normalize(const char *in, char out[80])
+{
+	size_t o = 0;
+
+	for (; *in && o < 79; in++)
+		if (*in != ':' || o < 7)
+			out[o++] = *in;
+	out[o] = '\0';
+}
+
+static int
+read_file(const char *path, size_t max, char **out)
+{
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	buf_init(&b, max);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (buf_add(&b, chunk, (size_t)n) == -1) {
+			n = -1;
+			break;
+		}
+	close(fd);
+	if (n < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	*out = buf_take(&b);
+	return 0;
+}
+
+static int
+write_state(const struct agent_conf *c, const char *name, const char *data,
+    mode_t mode)
+{
+	char path[PATH_MAX];
+
+	if (agent_path(c, name, path, sizeof path) == -1)
+		return -1;
+	return file_write_atomic(path, data, strlen(data), mode);
+}
+
+int
+agent_enrolled(const struct agent_conf *c)
+{
+	char path[PATH_MAX];
+
+	return agent_path(c, "cert.pem", path, sizeof path) == 0 &&
+	    access(path, R_OK) == 0 &&
+	    agent_path(c, "agent.json", path, sizeof path) == 0 &&
+	    access(path, R_OK) == 0 &&
+	    agent_path(c, "key.pem", path, sizeof path) == 0 &&
+	    access(path, R_OK) == 0;
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	return buf_add(arg, p, size * n) == -1 ? 0 : size * n;
+}
+
+/*
+ * First contact: the CA certificate from the server, accepted only if
+ * its fingerprint is the pinned one; it is then the only trust anchor.
+ * The fetch itself cannot verify anything yet; the pin does.
+ */
+static int
+pin_ca(const struct agent_conf *c, int *retry)
+{
+	char url[AGENT_URL_LEN + 16], fp[80], want[80], errbuf[CURL_ERROR_SIZE];
+	struct buf b;
+	long code = 0;
+	CURL *h;
+	int rc = -1;
+
+	if (c->ca_fingerprint[0] == '\0') {
+		log_warnx("%s: no ca_fingerprint to pin the server's CA with",
+		    c->path);
+		return -1;
+	}
+	snprintf(url, sizeof url, "%s/ca.pem", c->server);
+	if ((h = curl_easy_init()) == NULL)
+		return -1;
+	buf_init(&b, 64 * 1024);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	errbuf[0] = '\0';
+	if (curl_easy_perform(h) != CURLE_OK) {
+		log_warnx("cannot reach %s: %s", url, errbuf);
+		*retry = 1;
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200 || b.data == NULL) {
+		log_warnx("%s answered HTTP %ld", url, code);
+		*retry = code == 0 || code >= 500 || code == 429;
+		goto out;
+	}
+	pin_normalize(c->ca_fingerprint, want);
+	if (agent_fingerprint(b.data, fp) == -1 || strcmp(fp, want) != 0) {
+		log_warnx("the server's CA is %s but %s pins %s: refusing to "
+		    "enroll", fp[0] ? fp : "unreadable", c->path, want);
+		goto out;
+	}
+	if (write_state(c, "ca.pem", b.data, 0644) == -1)
+		goto out;
+	log_info("pinned the CA %s", fp);
+	rc = 0;
+out:
+	buf_free(&b);
+	curl_easy_cleanup(h);
+	return rc;
+}
+
+/* A new EC P-256 key in state_dir/name (0600) and a CSR for it. */
+static int
+make_key_csr(const struct agent_conf *c, const char *name, const char *cn,
+    char **csr_out)
+{
+	EVP_PKEY *k = NULL;
+	X509_REQ *req = NULL;
+	BIO *kb = NULL, *rb = NULL;
+	char *kpem = NULL, *csr = NULL;
+	int rc = -1;
+
+	if ((k = EVP_EC_gen("P-256")) == NULL || (req = X509_REQ_new()) == NULL ||
+	    X509_REQ_set_version(req, 0) != 1 ||
+	    !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) ||
+	    X509_REQ_set_pubkey(req, k) != 1 ||
+	    X509_REQ_sign(req, k, EVP_sha256()) == 0)
+		goto out;
+	if ((kb = BIO_new(BIO_s_secmem())) == NULL ||
+	    !PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) ||
+	    (kpem = bio_string(kb)) == NULL ||
+	    (rb = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_X509_REQ(rb, req) || (csr = bio_string(rb)) == NULL)
+		goto out;
+	if (write_state(c, name, kpem, 0600) == -1)
+		goto out;
+	*csr_out = csr;
+	csr = NULL;
+	rc = 0;
+out:
+	if (kpem) {
+		OPENSSL_cleanse(kpem, strlen(kpem));
+		free(kpem);
+	}
+	free(csr);
+	BIO_free(kb);
+	BIO_free(rb);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return rc;
+}
+
+/* The MAC of the interface of the default route, else the first NIC. */
+static int
+guess_mac(char out[MAC_STRLEN])
+{
+	char line[256], ifname[64], path[128], addr[64];
+	unsigned long dest;
+	FILE *fp;
+	int found = 0;
+
+	if ((fp = fopen("/proc/net/route", "re")) != NULL) {
+		while (!found && fgets(line, sizeof line, fp))
+			if (sscanf(line, "%63s %lx", ifname, &dest) == 2 &&
+			    dest == 0)
+				found = 1;
+		fclose(fp);
+	}
+	if (found) {
+		snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
+		if ((fp = fopen(path, "re")) != NULL) {
+			found = fgets(addr, sizeof addr, fp) != NULL &&
+			    mac_normalize(strtok(addr, "\n"), out) == 0 &&
+			    strcmp(out, "00:00:00:00:00:00") != 0;
+			fclose(fp);
+			if (found)
+				return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+save_answer(const struct agent_conf *c, const json_t *a)
+{
+	const char *cert = json_string_value(json_object_get(a, "certificate"));
+	const char *ca = json_string_value(json_object_get(a, "ca"));
+	const char *id = json_string_value(json_object_get(a, "agent_id"));
+	json_t *keys = json_object_get(a, "job_keys"), *st;
+	char fp[80], want[80], *text;
+	int rc;
+
+	pin_normalize(c->ca_fingerprint, want);
+	if (cert == NULL || ca == NULL || id == NULL || !json_is_array(keys) ||
+	    json_array_size(keys) == 0) {
+		log_warnx("the enrollment answer is incomplete");
+		return -1;
+	}
+	if (want[0] && (agent_fingerprint(ca, fp) == -1 ||
+	    strcmp(fp, want) != 0)) {
+		log_warnx("the enrollment answer names another CA (%s)", fp);
+		return -1;
+	}
+	st = json_pack("{s:s, s:O, s:O, s:O}", "agent_id", id,
+	    "not_before", json_object_get(a, "not_before"),
+	    "not_after", json_object_get(a, "not_after"), "job_keys", keys);
+	if (st == NULL || (text = json_dumps(st, JSON_INDENT(2))) == NULL) {
+		json_decref(st);
+		return -1;
+	}
+	json_decref(st);
+	rc = write_state(c, "cert.pem", cert, 0644) == 0 &&
+	    write_state(c, "agent.json", text, 0644) == 0 ? 0 : -1;
+	free(text);
+	return rc;
+}
+
+int
+agent_enroll(const struct agent_conf *c, int *retry)
+{
+	struct inventory_opts io = { c->inventory_root, NULL, 0 };
+	char host[254], mac[MAC_STRLEN], err[512], *csr = NULL;
+	struct aclient *a = NULL;
+	json_t *body = NULL, *reply = NULL, *inv = NULL;
+	long code;
+	int rc = -1;
+
+	*retry = 0;
+	if (c->token[0] == '\0') {
+		log_warnx("%s: not enrolled and no token to enroll with", c->path);
+		return -1;
+	}
+	if (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("%s", c->state_dir);
+		return -1;
+	}
+	if (c->hostname[0])
+		snprintf(host, sizeof host, "%s", c->hostname);
+	else if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	if (c->mac[0])
+		snprintf(mac, sizeof mac, "%s", c->mac);
+	else if (guess_mac(mac) == -1) {
+		log_warnx("cannot tell this machine's MAC: set mac = in %s",
+		    c->path);
+		return -1;
+	}
+	if (pin_ca(c, retry) == -1)
+		return -1;
+	if (make_key_csr(c, "key.pem", host, &csr) == -1) {
+		log_warnx("cannot make the key and the CSR");
+		return -1;
+	}
+	io.boot_mac = mac;
+	if (inventory_collect(&io, &inv) == -1)
+		inv = json_object();
+	body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "token", c->token,
+	    "csr", csr, "hostname", host, "mac", mac, "inventory", inv);
+	if (body == NULL || (a = aclient_new(c, 0)) == NULL)
+		goto out;
+	code = aclient_call(a, "POST", "/api/v1/enroll", body, 60000, &reply,
+	    err, sizeof err);
+	if (code == 201) {
+		if (save_answer(c, reply) == 0) {
+			log_info("enrolled as agent %s (%s, %s)",
+			    json_string_value(json_object_get(reply, "agent_id")),
+			    host, mac);
+			rc = 0;
+		}
+	} else if (code == 0) {
+		log_warnx("enrollment: %s", err);
+		*retry = 1;
+	} else {
+		log_warnx("enrollment refused (HTTP %ld): %s", code,
+		    aclient_error_message(reply));
+		*retry = code == 429 || code >= 500;
+	}
+out:
+	aclient_free(a);
+	json_decref(reply);
+	json_decref(body);
+	free(csr);
+	return rc;
+}
+
+static int64_t
+iso_seconds(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof tm);
+	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+void
+agent_state_free(struct agent_state *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++)
+		EVP_PKEY_free(s->keys[i].key);
+	s->nkeys = 0;
+}
+
+int
+agent_state_load(const struct agent_conf *c, struct agent_state *s)
+{
+	char path[PATH_MAX], *text = NULL;
+	const json_t *k;
+	json_t *j = NULL;
+	const char *id, *pem;
+	size_t i;
+	BIO *bio;
+
+	memset(s, 0, sizeof *s);
+	if (agent_path(c, "agent.json", path, sizeof path) == -1 ||
+	    read_file(path, 1 << 20, &text) == -1 ||
+	    (j = json_loads(text, 0, NULL)) == NULL) {
+		log_warnx("%s is missing or unreadable", path);
+		free(text);
+		return -1;
+	}
+	free(text);
+	id = json_string_value(json_object_get(j, "agent_id"));
+	if (id == NULL || strlen(id) >= sizeof s->agent_id)
+		goto err;
+	snprintf(s->agent_id, sizeof s->agent_id, "%s", id);
+	s->not_before = iso_seconds(json_string_value(json_object_get(j,
+	    "not_before")));
+	s->not_after = iso_seconds(json_string_value(json_object_get(j,
+	    "not_after")));
+	json_array_foreach(json_object_get(j, "job_keys"), i, k) {
+		if (s->nkeys == AGENT_MAX_KEYS)
+			break;
+		pem = json_string_value(json_object_get(k, "public_key"));
+		if (pem == NULL || (bio = BIO_new_mem_buf(pem, -1)) == NULL)
+			continue;
+		s->keys[s->nkeys].key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (s->keys[s->nkeys].key == NULL ||
+		    envelope_key_id(s->keys[s->nkeys].key,
+		    s->keys[s->nkeys].id) == -1) {
+			EVP_PKEY_free(s->keys[s->nkeys].key);
+			continue;
+		}
+		s->nkeys++;
+	}
+	ERR_clear_error();
+	if (s->nkeys == 0)
+		goto err;
+	json_decref(j);
+	return 0;
+err:
+	log_warnx("%s is not a usable agent state", path);
+	agent_state_free(s);
+	json_decref(j);
+	return -1;
+}
+
+int
+agent_renew(const struct agent_conf *c, struct agent_state *s)
+{
+	char err[512], *csr = NULL, path[PATH_MAX], next[PATH_MAX];
+	const char *cert;
+	struct aclient *a;
+	json_t *body = NULL, *reply = NULL, *st = NULL;
+	char *text = NULL;
+	long code;
+	int rc = -1;
+
+	/* The new key waits beside the old one until bastion signed it. */
+	if (make_key_csr(c, "key.pem.next", s->agent_id, &csr) == -1)
+		return -1;
+	if ((a = aclient_new(c, 1)) == NULL)
+		goto out;
+	body = json_pack("{s:s}", "csr", csr);
+	code = aclient_call(a, "POST", "/agent/v1/renew", body, 30000, &reply,
+	    err, sizeof err);
+	aclient_free(a);
+	if (code != 200 || (cert = json_string_value(json_object_get(reply,
+	    "certificate"))) == NULL) {
+		log_warnx("renewal failed (HTTP %ld): %s", code, code ? 
+		    aclient_error_message(reply) : err);
+		goto out;
+	}
+	if (agent_path(c, "key.pem.next", next, sizeof next) == -1 ||
+	    agent_path(c, "key.pem", path, sizeof path) == -1 ||
+	    write_state(c, "cert.pem.next", cert, 0644) == -1)
+		goto out;
+	/* Key first: a crash between the renames leaves a new key with the
+	 * old certificate, which the next start repairs from cert.pem.next. */
+	if (rename(next, path) == -1 ||
+	    agent_path(c, "cert.pem.next", next, sizeof next) == -1 ||
+	    agent_path(c, "cert.pem", path, sizeof path) == -1 ||
+	    rename(next, path) == -1) {
+		log_warn("installing the renewed certificate");
+		goto out;
+	}
+	st = json_pack("{s:s, s:O, s:O, s:O}", "agent_id", s->agent_id,
+	    "not_before", json_object_get(reply, "not_before"),
+	    "not_after", json_object_get(reply, "not_after"),
+	    "job_keys", json_object_get(reply, "job_keys"));
+	if (st && (text = json_dumps(st, JSON_INDENT(2))) != NULL &&
+	    write_state(c, "agent.json", text, 0644) == 0) {
+		s->not_before = iso_seconds(json_string_value(json_object_get(
+		    reply, "not_before")));
+		s->not_after = iso_seconds(json_string_value(json_object_get(
+		    reply, "not_after")));
+		log_info("certificate renewed until %s", json_string_value(
+		    json_object_get(reply, "not_after")));
+		rc = 0;
+	}
+out:
+	free(text);
+	json_decref(st);
+	json_decref(body);
+	json_decref(reply);
+	free(csr);
+	return rc;
+}
+#endif /* AGENTD_NO_CURL */

@@ -1,0 +1,786 @@
+/* jobs.c — what agentd does with a job: verify the signed envelope
+ * against the keys pinned at enrollment (never trusting the fields bastion
+ * sent beside it), apply the local policy, remember the nonce, run it, and
+ * spool the result on disk until bastion acknowledges it.
+ *
+ * exec runs in a thread of its own: the child gets its own session (so a
+ * timeout can signal the whole process group), /dev/null as stdin, and a
+ * clean environment plus the job's; stdout and stderr are streamed in
+ * numbered chunks; on timeout SIGTERM, then SIGKILL after the grace. */
+#ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
+#define _GNU_SOURCE
+#define LOG_SUBSYS "jobs"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "b64.h"
+#include "buf.h"
+#include "file.h"
+#include "inventory.h"
+#include "log.h"
+
+#define CHUNK_MAX	(256 * 1024)	/* one stream's bytes per chunk */
+#define PENDING_MAX	(8L * 1024 * 1024)	/* unsent output kept */
+#define TICK_MS		250
+#define JOB_ENV_MAX	128
+
+struct jobs {
+	const struct agent_conf	*c;
+	struct agent_state	*s;
+	pthread_mutex_t		 mu;	/* nonces, running */
+	pthread_mutex_t		 spool_mu;
+	struct nonce_cache	 nonces;
+	char			 nonce_path[PATH_MAX];
+	char			 spool_dir[PATH_MAX];
+	int			 running;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void	running_orphans(struct jobs *);
+
+struct jobs *
+jobs_new(const struct agent_conf *c, struct agent_state *s)
+{
+	struct jobs *j;
+
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return NULL;
+	j->c = c;
+	j->s = s;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_mutex_init(&j->spool_mu, NULL);
+	nonce_cache_init(&j->nonces);
+	if (agent_path(c, "nonces", j->nonce_path, sizeof j->nonce_path) == -1 ||
+	    agent_path(c, "spool", j->spool_dir, sizeof j->spool_dir) == -1 ||
+	    (mkdir(j->spool_dir, 0700) == -1 && errno != EEXIST) ||
+	    nonce_cache_load(&j->nonces, j->nonce_path) == -1) {
+		log_warn("%s", c->state_dir);
+		jobs_free(j);
+		return NULL;
+	}
+	nonce_cache_prune(&j->nonces, time(NULL));
+	running_orphans(j);
+	return j;
+}
+
+void
+jobs_free(struct jobs *j)
+{
+	if (j == NULL)
+		return;
+	nonce_cache_free(&j->nonces);
+	pthread_mutex_destroy(&j->mu);
+	pthread_mutex_destroy(&j->spool_mu);
+	free(j);
+}
+
+int
+jobs_running(struct jobs *j)
+{
+	int n;
+
+	pthread_mutex_lock(&j->mu);
+	n = j->running;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+/* --- the spool ---------------------------------------------------------- */
+
+static int
+spool_result(struct jobs *j, int64_t id, json_t *result)
+{
+	char path[PATH_MAX + 32], *text;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/%" PRId64 ".json", j->spool_dir, id);
+	if ((text = json_dumps(result, JSON_COMPACT)) == NULL)
+		return -1;
+	pthread_mutex_lock(&j->spool_mu);
+	rc = file_write_atomic(path, text, strlen(text), 0600);
+	pthread_mutex_unlock(&j->spool_mu);
+	free(text);
+	return rc;
+}
+
+/* spool/ID.running exists while an exec job runs: if agentd dies with
+ * it, the next start reports the job as failed instead of leaving it
+ * "running" for ever. */
+static void
+running_mark(struct jobs *j, int64_t id, int on)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%" PRId64 ".running", j->spool_dir, id);
+	if (!on)
+		unlink(path);
+	else if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
+		close(fd);
+}
+
+static void
+running_orphans(struct jobs *j)
+{
+	struct dirent *de;
+	json_t *res;
+	int64_t id;
+	char *end;
+	DIR *d;
+
+	if ((d = opendir(j->spool_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		id = strtoll(de->d_name, &end, 10);
+		if (id <= 0 || strcmp(end, ".running") != 0)
+			continue;
+		log_warnx("job %" PRId64 ": agentd stopped while it ran", id);
+		res = json_pack("{s:s, s:s}", "status", "failed", "error",
+		    "agentd stopped while the job ran; its outcome is unknown");
+		if (res && spool_result(j, id, res) == 0)
+			running_mark(j, id, 0);
+		json_decref(res);
+	}
+	closedir(d);
+}
+
+int
+jobs_flush(struct jobs *j, struct aclient *a)
+{
+	char path[PATH_MAX + 300], url[64], err[256];
+	struct dirent *de;
+	json_t *res, *reply;
+	int64_t id;
+	long code;
+	char *end;
+	int rc = 0;
+	DIR *d;
+
+	pthread_mutex_lock(&j->spool_mu);
+	if ((d = opendir(j->spool_dir)) == NULL) {
+		pthread_mutex_unlock(&j->spool_mu);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		id = strtoll(de->d_name, &end, 10);
+		if (id <= 0 || strcmp(end, ".json") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", j->spool_dir, de->d_name);
+		if ((res = json_load_file(path, 0, NULL)) == NULL) {
+			log_warnx("%s is unreadable; dropping it", path);
+			unlink(path);
+			continue;
+		}
+		snprintf(url, sizeof url, "/agent/v1/jobs/%" PRId64 "/result", id);
+		code = aclient_call(a, "POST", url, res, 30000, &reply, err,
+		    sizeof err);
+		json_decref(res);
+		if (code == 200 || code == 404 || code == 422) {
+			if (code != 200)
+				log_warnx("job %" PRId64 ": bastion refused the "
+				    "result (HTTP %ld: %s); dropping it", id, code,
+				    aclient_error_message(reply));
+			else
+				log_info("job %" PRId64 ": result delivered", id);
+			unlink(path);
+		} else {
+			rc = -1;
+		}
+		json_decref(reply);
+	}
+	closedir(d);
+	pthread_mutex_unlock(&j->spool_mu);
+	return rc;
+}
+
+static void
+finish(struct jobs *j, struct aclient *a, int64_t id, json_t *result)
+{
+	if (spool_result(j, id, result) == -1)
+		log_warnx("job %" PRId64 ": cannot spool the result", id);
+	json_decref(result);
+	if (a)
+		jobs_flush(j, a);
+}
+
+static void
+refuse(struct jobs *j, struct aclient *a, int64_t id, const char *why)
+{
+	log_warnx("job %" PRId64 " refused: %s", id, why);
+	finish(j, a, id, json_pack("{s:s, s:s}", "status", "refused", "error",
+	    why));
+}
+
+/* --- exec ------------------------------------------------------------- */
+
+struct exec_job {
+	struct jobs	*j;
+	int64_t		 id;
+	json_t		*args;
+};
+
+struct output {
+	json_t	*pending;	/* chunks not yet acknowledged */
+	long	 pending_bytes;
+	int64_t	 seq;
+	int	 truncated;
+};
+
+static void
+output_add(struct output *o, const char *stream, const char *p, size_t n)
+{
+	char *b;
+
+	if (n == 0)
+		return;
+	if (o->pending_bytes + (long)n > PENDING_MAX) {
+		o->truncated = 1;
+		return;
+	}
+	if ((b = b64_encode(p, n)) == NULL)
+		return;
+	json_array_append_new(o->pending, json_pack("{s:I, s:s, s:s}", "seq",
+	    (json_int_t)++o->seq, "stream", stream, "data", b));
+	o->pending_bytes += (long)n;
+	free(b);
+}
+
+static void
+output_send(struct aclient *a, int64_t id, struct output *o, int always)
+{
+	char url[64], err[256];
+	json_t *body;
+	long code;
+
+	if (json_array_size(o->pending) == 0 && !always)
+		return;
+	snprintf(url, sizeof url, "/agent/v1/jobs/%" PRId64 "/output", id);
+	body = json_pack("{s:O}", "chunks", o->pending);
+	code = aclient_call(a, "POST", url, body, 15000, NULL, err, sizeof err);
+	json_decref(body);
+	if (code == 200) {
+		json_array_clear(o->pending);
+		o->pending_bytes = 0;
+	}
+}
+
+static char **
+strv_from(const json_t *arr)
+{
+	const json_t *v;
+	char **out;
+	size_t i;
+
+	if ((out = calloc(json_array_size(arr) + 1, sizeof *out)) == NULL)
+		return NULL;
+	json_array_foreach(arr, i, v)
+		out[i] = (char *)json_string_value(v);
+	return out;
+}
+
+/* A clean environment plus the job's (strings point into args/envbuf). */
+static char **
+job_env(const json_t *env, struct buf *envbuf)
+{
+	static const char *const base[] = {
+	    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	    "LANG=C.UTF-8", "HOME=/root", NULL };
+	const char *k;
+	const json_t *v;
+	size_t n = 0, i, off;
+	char **out;
+
+	if ((out = calloc(json_object_size(env) + 4, sizeof *out)) == NULL)
+		return NULL;
+	for (i = 0; base[i]; i++) {
+		const char *eq = strchr(base[i], '=');
+
+		if (json_object_getn(env, base[i], (size_t)(eq - base[i])) == NULL)
+			out[n++] = (char *)base[i];
+	}
+	/* Offsets first: the buffer may move while it grows. */
+	{
+		size_t offs[JOB_ENV_MAX];
+		size_t m = 0;
+
+		json_object_foreach((json_t *)env, k, v) {
+			if (m == JOB_ENV_MAX)
+				break;
+			offs[m++] = envbuf->len;
+			buf_printf(envbuf, "%s=%s", k, json_string_value(v));
+			buf_add(envbuf, "", 1);
+		}
+		for (i = 0; i < m; i++) {
+			off = offs[i];
+			out[n++] = envbuf->data + off;
+		}
+	}
+	out[n] = NULL;
+	return out;
+}
+
+static void *
+exec_thread(void *arg)
+{
+	struct exec_job *ej = arg;
+	struct jobs *j = ej->j;
+	const json_t *args = ej->args;
+	const char *cwd = json_string_value(json_object_get(args, "cwd"));
+	int shell = json_is_true(json_object_get(args, "shell"));
+	long timeout = (long)json_integer_value(json_object_get(args, "timeout"));
+	long grace = (long)json_integer_value(json_object_get(args, "grace"));
+	char **argv = NULL, **envp = NULL, *shargv[4], buf[65536], why[512];
+	struct output out = { json_array(), 0, 0, 0 };
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, failp[2] = { -1, -1 };
+	int64_t start = now_ms(), deadline, kill_at = 0, last_send = 0;
+	int status = 0, exited = 0, term_sent = 0, timed_out = 0, open_fds = 2;
+	int child_errno = 0;
+	struct aclient *a;
+	struct buf envbuf;
+	json_t *result;
+	ssize_t n;
+	pid_t pid;
+
+	buf_init(&envbuf, 1 << 20);
+	if (timeout <= 0)
+		timeout = 600;
+	deadline = start + timeout * 1000;
+	if ((a = aclient_new(j->c, 1)) == NULL)
+		goto out_nothing;
+	argv = strv_from(json_object_get(args, "argv"));
+	envp = job_env(json_object_get(args, "env"), &envbuf);
+	if (argv == NULL || envp == NULL || argv[0] == NULL) {
+		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "out of memory"));
+		goto out;
+	}
+	if (shell) {
+		shargv[0] = "/bin/sh";
+		shargv[1] = "-c";
+		shargv[2] = argv[0];
+		shargv[3] = NULL;
+	}
+	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
+	    pipe2(failp, O_CLOEXEC) == -1) {
+		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "cannot make pipes"));
+		goto out;
+	}
+	output_send(a, ej->id, &out, 1);	/* tells bastion it runs */
+	if ((pid = fork()) == -1) {
+		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "fork failed"));
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		int fd, e;
+
+		setsid();
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if ((fd = open("/dev/null", O_RDONLY)) != -1)
+			dup2(fd, 0);
+		dup2(outp[1], 1);
+		dup2(errp[1], 2);
+		if (cwd && chdir(cwd) == -1) {
+			e = errno;
+			(void)!write(failp[1], &e, sizeof e);
+			_exit(127);
+		}
+		if (shell)
+			execve("/bin/sh", shargv, envp);
+		else
+			execvpe(argv[0], argv, envp);
+		e = errno;
+		(void)!write(failp[1], &e, sizeof e);
+		_exit(127);
+	}
+	close(outp[1]);
+	close(errp[1]);
+	close(failp[1]);
+	outp[1] = errp[1] = failp[1] = -1;
+	if (read(failp[0], &child_errno, sizeof child_errno) ==
+	    sizeof child_errno) {
+		waitpid(pid, &status, 0);
+		snprintf(why, sizeof why, "cannot %s %s: %s", cwd &&
+		    child_errno != ENOENT ? "run in" : "execute",
+		    shell ? "/bin/sh" : argv[0], strerror(child_errno));
+		finish(j, a, ej->id, json_pack("{s:s, s:s, s:i}", "status",
+		    "failed", "error", why, "exit_code", 127));
+		goto out;
+	}
+	log_info("job %" PRId64 ": running %s (pid %d, timeout %ld s)", ej->id,
+	    argv[0], (int)pid, timeout);
+	while (!exited || open_fds > 0) {
+		struct pollfd pf[2] = { { outp[0], POLLIN, 0 },
+		    { errp[0], POLLIN, 0 } };
+		int64_t now = now_ms();
+		int i;
+
+		if (poll(pf, 2, TICK_MS) > 0)
+			for (i = 0; i < 2; i++) {
+				if (pf[i].fd < 0 || !(pf[i].revents &
+				    (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				n = read(pf[i].fd, buf, sizeof buf);
+				if (n > 0) {
+					output_add(&out, i ? "stderr" : "stdout",
+					    buf, (size_t)n);
+				} else if (n == 0 || errno != EINTR) {
+					close(pf[i].fd);
+					if (i)
+						errp[0] = -1;
+					else
+						outp[0] = -1;
+					open_fds--;
+				}
+			}
+		now = now_ms();
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = 1;
+			/* Whatever the children left behind has a second to
+			 * finish writing. */
+			deadline = now + 1000 < deadline ? now + 1000 : deadline;
+		}
+		if (now >= deadline && !exited && !term_sent) {
+			log_info("job %" PRId64 ": timed out after %ld s: SIGTERM",
+			    ej->id, timeout);
+			kill(-pid, SIGTERM);
+			term_sent = timed_out = 1;
+			kill_at = now + grace * 1000;
+		} else if (term_sent && !exited && now >= kill_at) {
+			log_info("job %" PRId64 ": still running after %ld s of "
+			    "grace: SIGKILL", ej->id, grace);
+			kill(-pid, SIGKILL);
+			kill_at = INT64_MAX;
+		} else if (exited && now >= deadline && open_fds > 0) {
+			break;	/* a grandchild holds the pipes open */
+		}
+		if (now - last_send >= TICK_MS) {
+			output_send(a, ej->id, &out, 0);
+			last_send = now;
+		}
+	}
+	output_send(a, ej->id, &out, 0);
+	result = json_pack("{s:s, s:b, s:I, s:O}", "status", "done",
+	    "timed_out", timed_out, "duration_ms",
+	    (json_int_t)(now_ms() - start), "chunks", out.pending);
+	if (WIFEXITED(status))
+		json_object_set_new(result, "exit_code",
+		    json_integer(WEXITSTATUS(status)));
+	else if (WIFSIGNALED(status))
+		json_object_set_new(result, "signal",
+		    json_integer(WTERMSIG(status)));
+	if (timed_out)
+		json_object_set_new(result, "error", json_sprintf("timed out "
+		    "after %ld s", timeout));
+	else if (out.truncated)
+		json_object_set_new(result, "error", json_string("output "
+		    "truncated: bastion was unreachable for too long"));
+	log_info("job %" PRId64 ": finished (%s %d)", ej->id,
+	    WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ?
+	    WEXITSTATUS(status) : WTERMSIG(status));
+	finish(j, a, ej->id, result);
+out:
+	if (outp[0] != -1)
+		close(outp[0]);
+	if (errp[0] != -1)
+		close(errp[0]);
+	if (failp[0] != -1)
+		close(failp[0]);
+	if (outp[1] != -1)
+		close(outp[1]);
+	if (errp[1] != -1)
+		close(errp[1]);
+	if (failp[1] != -1)
+		close(failp[1]);
+	free(argv);
+	free(envp);
+out_nothing:
+	buf_free(&envbuf);
+	json_decref(out.pending);
+	aclient_free(a);
+	json_decref(ej->args);
+	running_mark(j, ej->id, 0);
+	pthread_mutex_lock(&j->mu);
+	j->running--;
+	pthread_mutex_unlock(&j->mu);
+	free(ej);
+	return NULL;
+}
+
+/* --- reboot, reprovision, inventory -------------------------------------- */
+
+/* argv from a command line split on blanks (no shell). */
+static int
+split(char *s, char **argv, int max)
+{
+	char *save = NULL, *t;
+	int n = 0;
+
+	for (t = strtok_r(s, " \t", &save); t && n < max - 1;
+	    t = strtok_r(NULL, " \t", &save))
+		argv[n++] = t;
+	argv[n] = NULL;
+	return n;
+}
+
+/* Run argv, its stdout into out (may be NULL); the exit status or -1. */
+static int
+run_cmd(char *const argv[], struct buf *out)
+{
+	int p[2], status;
+	char chunk[4096];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(p[1], 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], chunk, sizeof chunk)) > 0)
+		if (out)
+			buf_add(out, chunk, (size_t)n);
+	close(p[0]);
+	if (waitpid(pid, &status, 0) == -1)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+do_reboot(struct jobs *j, struct aclient *a, int64_t id, const char *note)
+{
+	char cmd[256], *argv[16];
+
+	/* The result goes first: after the reboot nobody would send it. */
+	finish(j, a, id, json_pack("{s:s, s:s, s:i}", "status", "done", "error",
+	    note, "exit_code", 0));
+	snprintf(cmd, sizeof cmd, "%s", j->c->reboot_command);
+	if (split(cmd, argv, 16) == 0)
+		return;
+	log_info("job %" PRId64 ": %s; running %s", id, note,
+	    j->c->reboot_command);
+	if (run_cmd(argv, NULL) != 0)
+		log_warnx("job %" PRId64 ": %s failed", id, j->c->reboot_command);
+}
+
+/* UEFI: the first network boot entry becomes BootNext. */
+static void
+do_reprovision(struct jobs *j, struct aclient *a, int64_t id)
+{
+	char path[PATH_MAX], entry[5] = "", note[160], *line, *save = NULL;
+	char *argv[4];
+	struct buf out;
+
+	if (inventory_path(path, sizeof path, j->c->inventory_root,
+	    "/sys/firmware/efi") == -1 || access(path, F_OK) == -1) {
+		do_reboot(j, a, id, "BIOS: rebooting; the boot order must put "
+		    "the network first");
+		return;
+	}
+	buf_init(&out, 1 << 20);
+	argv[0] = (char *)j->c->efibootmgr;
+	argv[1] = NULL;
+	if (run_cmd(argv, &out) == 0 && out.data)
+		for (line = strtok_r(out.data, "\n", &save); line && !entry[0];
+		    line = strtok_r(NULL, "\n", &save))
+			if (strncmp(line, "Boot", 4) == 0 && strlen(line) > 9 &&
+			    strspn(line + 4, "0123456789ABCDEFabcdef") == 4 &&
+			    (strcasestr(line, "pxe") || strcasestr(line, "network") ||
+			    strcasestr(line, "http") || strcasestr(line, "ipv4")))
+				snprintf(entry, sizeof entry, "%.4s", line + 4);
+	buf_free(&out);
+	if (entry[0] == '\0') {
+		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "UEFI: no network boot entry in efibootmgr's list"));
+		return;
+	}
+	argv[1] = "--bootnext";
+	argv[2] = entry;
+	argv[3] = NULL;
+	if (run_cmd(argv, NULL) != 0) {
+		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "efibootmgr --bootnext failed"));
+		return;
+	}
+	snprintf(note, sizeof note, "UEFI: BootNext = Boot%s (network); "
+	    "rebooting", entry);
+	do_reboot(j, a, id, note);
+}
+
+static void
+do_inventory(struct jobs *j, struct aclient *a, int64_t id)
+{
+	struct inventory_opts io = { j->c->inventory_root, NULL, 1 };
+	char err[256];
+	json_t *inv;
+	long code;
+
+	io.boot_mac = j->c->mac[0] ? j->c->mac : NULL;
+	if (inventory_collect(&io, &inv) == -1) {
+		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "cannot collect the inventory"));
+		return;
+	}
+	code = aclient_call(a, "PUT", "/agent/v1/inventory", inv, 30000, NULL,
+	    err, sizeof err);
+	json_decref(inv);
+	finish(j, a, id, code == 200 ? json_pack("{s:s, s:i}", "status", "done",
+	    "exit_code", 0) : json_pack("{s:s, s:s}", "status", "failed",
+	    "error", "the inventory did not reach bastion"));
+}
+
+void
+jobs_handle(struct jobs *j, const json_t *job)
+{
+	const json_t *jid = json_object_get(job, "id");
+	const char *text = json_string_value(json_object_get(job, "envelope"));
+	const char *sig = json_string_value(json_object_get(job, "sig"));
+	const char *key = json_string_value(json_object_get(job, "key_id"));
+	struct aclient *a;
+	struct envelope e;
+	enum envelope_err err;
+	struct exec_job *ej;
+	pthread_attr_t attr;
+	pthread_t t;
+	char why[PATH_MAX + 512];
+	int64_t id;
+
+	if (!json_is_integer(jid) || json_integer_value(jid) <= 0)
+		return;
+	id = json_integer_value(jid);
+	if ((a = aclient_new(j->c, 1)) == NULL)
+		return;
+	pthread_mutex_lock(&j->mu);
+	nonce_cache_prune(&j->nonces, time(NULL));
+	err = envelope_verify(j->s->keys, j->s->nkeys, key, text, sig,
+	    j->s->agent_id, time(NULL), &j->nonces, &e);
+	if (err == ENV_OK && e.job_id != id) {
+		envelope_clear(&e);
+		err = ENV_MALFORMED;
+	}
+	if (err == ENV_OK && nonce_cache_add(&j->nonces, e.nonce, e.not_after)
+	    == -1) {
+		envelope_clear(&e);
+		err = ENV_MALFORMED;
+	}
+	/* Remembered before it runs: a crash cannot make it run twice. */
+	if (err == ENV_OK && nonce_cache_save(&j->nonces, j->nonce_path) == -1)
+		log_warnx("cannot save %s", j->nonce_path);
+	pthread_mutex_unlock(&j->mu);
+	if (err != ENV_OK) {
+		snprintf(why, sizeof why, "signature check: %s",
+		    envelope_err_str(err));
+		refuse(j, a, id, why);
+		goto out;
+	}
+	if (!agent_accepts(j->c, e.kind)) {
+		snprintf(why, sizeof why, "local policy: this node does not accept "
+		    "%s jobs (accept = %s in %s)", e.kind, j->c->accept_text,
+		    j->c->path);
+		refuse(j, a, id, why);
+		envelope_clear(&e);
+		goto out;
+	}
+	log_info("job %" PRId64 ": %s accepted (signed, nonce %s)", id, e.kind,
+	    e.nonce);
+	if (strcmp(e.kind, "exec") == 0) {
+		if ((ej = calloc(1, sizeof *ej)) == NULL) {
+			envelope_clear(&e);
+			goto out;
+		}
+		ej->j = j;
+		ej->id = id;
+		ej->args = e.args;	/* ownership moves to the thread */
+		e.args = NULL;
+		pthread_mutex_lock(&j->mu);
+		j->running++;
+		pthread_mutex_unlock(&j->mu);
+		running_mark(j, id, 1);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, exec_thread, ej) != 0) {
+			pthread_mutex_lock(&j->mu);
+			j->running--;
+			pthread_mutex_unlock(&j->mu);
+			running_mark(j, id, 0);
+			json_decref(ej->args);
+			free(ej);
+			finish(j, a, id, json_pack("{s:s, s:s}", "status",
+			    "failed", "error", "cannot start a thread"));
+		}
+		pthread_attr_destroy(&attr);
+	} else if (strcmp(e.kind, "reboot") == 0) {
+		do_reboot(j, a, id, "rebooting");
+	} else if (strcmp(e.kind, "reprovision") == 0) {
+		do_reprovision(j, a, id);
+	} else if (strcmp(e.kind, "inventory") == 0) {
+		do_inventory(j, a, id);
+	}
+	envelope_clear(&e);
+out:
+	aclient_free(a);
+}
+
+json_t *
+agent_heartbeat_json(struct jobs *j)
+{
+	struct sysinfo si;
+	struct statvfs vfs;
+	double load[3] = { 0, 0, 0 };
+	json_t *o;
+
+	getloadavg(load, 3);
+	o = json_pack("{s:s, s:[f, f, f], s:i}", "version", BASTION_VERSION,
+	    "load", load[0], load[1], load[2], "running_jobs", jobs_running(j));
+	if (sysinfo(&si) == 0) {
+		json_object_set_new(o, "uptime_s", json_integer(si.uptime));
+		json_object_set_new(o, "memory", json_pack("{s:I, s:I}",
+		    "total_bytes", (json_int_t)si.totalram * si.mem_unit,
+		    "free_bytes", (json_int_t)si.freeram * si.mem_unit));
+	}
+	if (statvfs("/", &vfs) == 0)
+		json_object_set_new(o, "disks", json_pack("[{s:s, s:I, s:I}]",
+		    "mount", "/", "size_bytes",
+		    (json_int_t)(vfs.f_blocks * vfs.f_frsize), "free_bytes",
+		    (json_int_t)(vfs.f_bavail * vfs.f_frsize)));
+	return o;
+}
+#endif /* AGENTD_NO_CURL */

@@ -1,0 +1,200 @@
+/* run.c — `agentd run`: enroll if needed, then heartbeats, the job long
+ * poll, spooled results and renewal, reconnecting with backoff and jitter
+ * whenever bastion cannot be reached or refuses us. */
+#ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
+#define LOG_SUBSYS "run"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "agent.h"
+#include "inventory.h"
+#include "log.h"
+
+#define POLL_WAIT_MAX	25
+
+static void
+on_signal(int sig)
+{
+	agent_stop = 1;
+}
+
+static int64_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { 0, 100 * 1000000 };
+
+	for (; ms > 0 && !agent_stop; ms -= 100)
+		nanosleep(&ts, NULL);
+}
+
+static int
+send_inventory(const struct agent_conf *c, struct aclient *a)
+{
+	struct inventory_opts io = { c->inventory_root, NULL, 0 };
+	char err[256];
+	json_t *inv;
+	long code;
+
+	io.boot_mac = c->mac[0] ? c->mac : NULL;
+	if (inventory_collect(&io, &inv) == -1)
+		return -1;
+	code = aclient_call(a, "PUT", "/agent/v1/inventory", inv, 30000, NULL,
+	    err, sizeof err);
+	json_decref(inv);
+	return code == 200 ? 0 : -1;
+}
+
+/* 1 when the certificate has lived two thirds of its life. */
+static int
+renew_due(const struct agent_state *s)
+{
+	int64_t now = time(NULL);
+
+	return s->not_after > s->not_before &&
+	    now >= s->not_before + (s->not_after - s->not_before) * 2 / 3;
+}
+
+int
+agent_run(const struct agent_conf *c)
+{
+	struct sigaction sa;
+	struct agent_state st;
+	struct aclient *a = NULL;
+	struct jobs *jobs = NULL;
+	json_t *reply, *hb;
+	char err[512], path[64];
+	int64_t next_hb = 0, now;
+	long code, interval = 30, wait, delay;
+	int attempt = 0, retry, ok, inventory_sent = 0, server_renew = 0;
+	int polled = 0;
+	size_t i;
+	int rc = 1;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&st, 0, sizeof st);
+
+	while (!agent_enrolled(c) && !agent_stop) {
+		if (agent_enroll(c, &retry) == 0)
+			break;
+		if (!retry)
+			goto out;
+		delay = agent_backoff_ms(++attempt, arc4random());
+		log_info("enrollment: trying again in %ld ms", delay);
+		sleep_ms(delay);
+	}
+	if (agent_stop || agent_state_load(c, &st) == -1)
+		goto out;
+	if ((jobs = jobs_new(c, &st)) == NULL || (a = aclient_new(c, 1)) == NULL)
+		goto out;
+	log_info("agent %s running against %s (accepts %s)", st.agent_id,
+	    c->server, c->accept_text);
+	attempt = 0;
+	while (!agent_stop) {
+		ok = 1;
+		now = mono_s();
+		if (now >= next_hb) {
+			hb = agent_heartbeat_json(jobs);
+			code = aclient_call(a, "POST", "/agent/v1/heartbeat", hb,
+			    15000, &reply, err, sizeof err);
+			json_decref(hb);
+			if (code == 200) {
+				interval = (long)json_integer_value(json_object_get(
+				    reply, "interval"));
+				if (interval < 5 || interval > 3600)
+					interval = 30;
+				server_renew = json_is_true(json_object_get(reply,
+				    "renew"));
+				next_hb = now + interval;
+				if (attempt)
+					log_info("bastion is reachable again");
+			} else {
+				ok = 0;
+				if (code == 0)
+					log_warnx("heartbeat: %s", err);
+				else
+					log_warnx("heartbeat refused (HTTP %ld): %s%s",
+					    code, aclient_error_message(reply),
+					    code == 403 ? " — this agent must be "
+					    "enrolled again" : "");
+			}
+			json_decref(reply);
+		}
+		if (ok && !inventory_sent)
+			inventory_sent = send_inventory(c, a) == 0;
+		if (ok && jobs_flush(jobs, a) == -1)
+			ok = 0;
+		if (ok && (server_renew || renew_due(&st))) {
+			if (agent_renew(c, &st) == 0) {
+				/* New key and certificate: new connections. */
+				aclient_free(a);
+				if ((a = aclient_new(c, 1)) == NULL)
+					goto out;
+				server_renew = 0;
+			}
+		}
+		if (ok) {
+			wait = (long)(next_hb - mono_s());
+			wait = wait < 1 ? 1 : wait > POLL_WAIT_MAX ?
+			    POLL_WAIT_MAX : wait;
+			/* The first poll of this process: whatever bastion
+			 * sent before cannot be in flight any more. */
+			snprintf(path, sizeof path, "/agent/v1/jobs?wait=%ld%s",
+			    wait, polled ? "" : "&fresh=1");
+			code = aclient_call(a, "GET", path, NULL,
+			    (wait + 15) * 1000, &reply, err, sizeof err);
+			if (code == 200 || code == 204)
+				polled = 1;
+			if (code == 200) {
+				json_t *list = json_object_get(reply, "jobs"), *j;
+
+				json_array_foreach(list, i, j)
+					jobs_handle(jobs, j);
+			} else if (code != 204) {
+				ok = 0;
+				if (code == 0)
+					log_warnx("job poll: %s", err);
+				else
+					log_warnx("job poll refused (HTTP %ld): %s",
+					    code, aclient_error_message(reply));
+			}
+			json_decref(reply);
+		}
+		if (ok) {
+			attempt = 0;
+			continue;
+		}
+		delay = agent_backoff_ms(++attempt, arc4random());
+		log_info("reconnecting in %ld ms (attempt %d)", delay, attempt);
+		sleep_ms(delay);
+		next_hb = 0;
+	}
+	log_info("stopping");
+	rc = 0;
+out:
+	aclient_free(a);
+	jobs_free(jobs);
+	agent_state_free(&st);
+	curl_global_cleanup();
+	return rc;
+}
+#endif /* AGENTD_NO_CURL */

@@ -1,0 +1,807 @@
+/* ctl_agents.c — bastionctl tokens|agents|jobs and exec: join tokens for
+ * enrollment, the enrolled node agents, signed jobs and their output.
+ * `exec` streams a command's output live and exits with its exit code. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b64.h"
+#include "ctl.h"
+
+#define EXEC_MAX_ARGV	256
+#define EXEC_MAX_ENV	64
+
+static int
+bad_answer(const char *what)
+{
+	return ctl_error("unexpected answer from the server for %s", what);
+}
+
+/* "90d", "12h", "30m", "45s" or seconds; 1 .. max. -1 if not. */
+static int
+parse_duration(const char *s, long long max, long long *out)
+{
+	char *end;
+	long long n, mul = 1;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end == 'd')
+		mul = 86400;
+	else if (*end == 'h')
+		mul = 3600;
+	else if (*end == 'm')
+		mul = 60;
+	else if (*end == 's' || *end == '\0')
+		mul = 1;
+	else
+		return -1;
+	if (*end && end[1] != '\0')
+		return -1;
+	if (n < 1 || n > max / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+/* prefix + escaped arg + suffix, malloc'd. */
+static char *
+esc_path3(const char *prefix, const char *arg, const char *suffix)
+{
+	struct buf b;
+	char *e = ctl_escape(arg);
+
+	buf_init(&b, 4096);
+	if (e == NULL || buf_printf(&b, "%s%s%s", prefix, e, suffix) == -1) {
+		free(e);
+		buf_free(&b);
+		return NULL;
+	}
+	free(e);
+	return buf_take(&b);
+}
+
+static void
+print_time(const char *label, const json_t *o, const char *key)
+{
+	char t[64];
+
+	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, key)));
+	printf("%-16s %s\n", label, t);
+}
+
+/* --- tokens ------------------------------------------------------------ */
+
+static int
+tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	const char *uses = NULL, *ttl = NULL, *mac = NULL, *comment = NULL;
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "uses", &uses, NULL },
+		{ "ttl", &ttl, NULL },
+		{ "mac", &mac, NULL },
+		{ "comment", &comment, NULL },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	char m[MAC_STRLEN], t[64];
+	struct ctl_args a;
+	json_t *body, *out;
+	long long n;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	body = json_object();
+	if (uses) {
+		if (ctl_parse_count(uses, 10000, &n) == -1 || n < 1) {
+			json_decref(body);
+			return ctl_usage_error(cmd, "--uses: 1 to 10000");
+		}
+		json_object_set_new(body, "uses", json_integer(n));
+	}
+	if (ttl) {
+		if (parse_duration(ttl, 30LL * 86400, &n) == -1 || n < 60) {
+			json_decref(body);
+			return ctl_usage_error(cmd, "--ttl: a duration from 1m to "
+			    "30d (e.g. 1h, 90m, 2d)");
+		}
+		json_object_set_new(body, "ttl", json_integer(n));
+	}
+	if (mac) {
+		if (ctl_mac_arg(mac, m) == -1) {
+			json_decref(body);
+			return CTL_USAGE;
+		}
+		json_object_set_new(body, "mac", json_string(m));
+	}
+	if (comment)
+		json_object_set_new(body, "comment", json_string(comment));
+	if (ctl_request(c, "POST", "/api/v1/tokens", body, &out, NULL, NULL)
+	    == 0) {
+		if (!json_is_string(json_object_get(out, "token")))
+			rc = bad_answer("the new token");
+		else if (json)
+			rc = ctl_print_json(out) == 0 ? CTL_OK : CTL_ERR;
+		else {
+			ctl_fmt_time(t, sizeof t, ctl_jstr(out, "expires_at"));
+			printf("%s\n", ctl_jstr(out, "token"));
+			fprintf(stderr, "join token %s: %lld use(s), expires %s%s%s"
+			    " (shown only now)\n", ctl_jstr(out, "id"),
+			    ctl_jint(out, "uses", 1), t, *ctl_jstr(out, "mac") ?
+			    ", only for " : "", ctl_jstr(out, "mac"));
+			rc = CTL_OK;
+		}
+		json_decref(out);
+	}
+	json_decref(body);
+	return rc;
+}
+
+static int
+tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_table *t;
+	struct ctl_args a;
+	const json_t *tk;
+	json_t *list;
+	char exp[64], uses[32];
+	size_t i;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (ctl_request(c, "GET", "/api/v1/tokens", NULL, &list, NULL, NULL) ==
+	    -1)
+		return CTL_ERR;
+	if (!json_is_array(list))
+		rc = bad_answer("the token list");
+	else if (json)
+		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
+	else if ((t = ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES",
+	    "COMMENT")) == NULL)
+		rc = ctl_error("out of memory");
+	else {
+		json_array_foreach(list, i, tk) {
+			ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
+			snprintf(uses, sizeof uses, "%lld/%lld",
+			    ctl_jint(tk, "used", 0), ctl_jint(tk, "uses", 0));
+			ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"),
+			    uses, ctl_jstr(tk, "mac"), exp,
+			    ctl_jstr(tk, "comment"));
+		}
+		ctl_table_print(t, stdout, 0);
+		ctl_table_free(t);
+		rc = CTL_OK;
+	}
+	json_decref(list);
+	return rc;
+}
+
+static int
+tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	struct ctl_args a;
+	char *path;
+	int rc;
+
+	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
+		return a.rc;
+	if ((path = esc_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
+		return ctl_error("out of memory");
+	rc = ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == 0 ?
+	    CTL_OK : CTL_ERR;
+	if (rc == CTL_OK)
+		printf("token %s revoked\n", a.pos[0]);
+	free(path);
+	return rc;
+}
+
+/* --- agents ------------------------------------------------------------ */
+
+static int
+agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_table *t;
+	struct ctl_args a;
+	const json_t *ag;
+	json_t *list;
+	char seen[64], exp[64];
+	size_t i;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (ctl_request(c, "GET", "/api/v1/agents", NULL, &list, NULL, NULL) ==
+	    -1)
+		return CTL_ERR;
+	if (!json_is_array(list))
+		rc = bad_answer("the agent list");
+	else if (json)
+		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
+	else if ((t = ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE",
+	    "LAST HEARTBEAT", "ADDRESS", "CERT EXPIRES")) == NULL)
+		rc = ctl_error("out of memory");
+	else {
+		json_array_foreach(list, i, ag) {
+			ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag,
+			    "last_heartbeat_at"));
+			ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag,
+			    "cert_expires_at"));
+			ctl_table_row(t, ctl_jstr(ag, "id"),
+			    ctl_jstr(ag, "hostname"), ctl_jstr(ag, "mac"),
+			    json_is_true(json_object_get(ag, "revoked")) ?
+			    "revoked" : "enrolled", seen,
+			    ctl_jstr(ag, "last_addr"), exp);
+		}
+		ctl_table_print(t, stdout, 0);
+		ctl_table_free(t);
+		rc = CTL_OK;
+	}
+	json_decref(list);
+	return rc;
+}
+
+static void
+agent_print(const json_t *ag)
+{
+	const json_t *hb = json_object_get(ag, "heartbeat"), *load;
+
+	printf("%-16s %s\n", "agent", ctl_jstr(ag, "id"));
+	printf("%-16s %s\n", "hostname", ctl_jstr(ag, "hostname"));
+	printf("%-16s %s\n", "mac", ctl_jstr(ag, "mac"));
+	printf("%-16s %s%s%s\n", "state", json_is_true(json_object_get(ag,
+	    "revoked")) ? "revoked" : "enrolled", *ctl_jstr(ag,
+	    "revoked_reason") ? ": " : "", ctl_jstr(ag, "revoked_reason"));
+	print_time("enrolled", ag, "enrolled_at");
+	print_time("last heartbeat", ag, "last_heartbeat_at");
+	printf("%-16s %s\n", "address", ctl_jstr(ag, "last_addr"));
+	printf("%-16s %s\n", "certificate", ctl_jstr(ag, "cert_serial"));
+	print_time("cert expires", ag, "cert_expires_at");
+	if ((load = json_object_get(hb, "load")) && json_array_size(load) == 3)
+		printf("%-16s %.2f %.2f %.2f\n", "load",
+		    json_number_value(json_array_get(load, 0)),
+		    json_number_value(json_array_get(load, 1)),
+		    json_number_value(json_array_get(load, 2)));
+	if (json_is_integer(json_object_get(hb, "running_jobs")))
+		printf("%-16s %lld\n", "running jobs", ctl_jint(hb,
+		    "running_jobs", 0));
+}
+
+static int
+agents_show(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	json_t *ag;
+	char *path;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
+		return ctl_error("out of memory");
+	if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == 0) {
+		if (!json_is_object(ag))
+			rc = bad_answer("the agent");
+		else if (json)
+			rc = ctl_print_json(ag) == 0 ? CTL_OK : CTL_ERR;
+		else {
+			agent_print(ag);
+			rc = CTL_OK;
+		}
+		json_decref(ag);
+	}
+	free(path);
+	return rc;
+}
+
+static int
+agents_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	struct ctl_args a;
+	json_t *ag;
+	char *path;
+	int rc = CTL_ERR;
+
+	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
+		return a.rc;
+	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
+		return ctl_error("out of memory");
+	if (ctl_request(c, "POST", path, NULL, &ag, NULL, NULL) == 0) {
+		printf("agent %s (%s) revoked: its next request is refused\n",
+		    ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"));
+		json_decref(ag);
+		rc = CTL_OK;
+	}
+	free(path);
+	return rc;
+}
+
+/* --- jobs and exec ------------------------------------------------------ */
+
+static int
+finished(const char *status)
+{
+	return strcmp(status, "done") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "refused") == 0 || strcmp(status, "expired") == 0;
+}
+
+/* Write chunks after *seq to stdout/stderr; advances *seq. */
+static int
+write_chunks(const json_t *chunks, long long *seq)
+{
+	const json_t *ch;
+	unsigned char *raw;
+	size_t i, len;
+
+	json_array_foreach(chunks, i, ch) {
+		if (ctl_jint(ch, "seq", 0) <= *seq)
+			continue;
+		*seq = ctl_jint(ch, "seq", 0);
+		if ((raw = b64_decode(ctl_jstr(ch, "data"), 64 << 20, &len)) ==
+		    NULL)
+			continue;
+		fwrite(raw, 1, len, strcmp(ctl_jstr(ch, "stream"), "stderr") ?
+		    stdout : stderr);
+		free(raw);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	return 0;
+}
+
+/* The exit status bastionctl exec ends with for a finished job. */
+static int
+job_exit(const json_t *job, int quiet)
+{
+	const char *status = ctl_jstr(job, "status"), *err = ctl_jstr(job,
+	    "error");
+	const json_t *code = json_object_get(job, "exit_code");
+	const json_t *sig = json_object_get(job, "signal");
+
+	if (strcmp(status, "done") != 0) {
+		ctl_error("job %lld %s%s%s", ctl_jint(job, "id", 0), status,
+		    *err ? ": " : "", err);
+		return json_is_integer(code) ? (int)json_integer_value(code) :
+		    CTL_ERR;
+	}
+	if (json_is_true(json_object_get(job, "timed_out")) && !quiet)
+		ctl_warn("job %lld: %s", ctl_jint(job, "id", 0), *err ? err :
+		    "timed out");
+	if (json_is_integer(code))
+		return (int)json_integer_value(code) & 0xff;
+	if (json_is_integer(sig)) {
+		if (!quiet)
+			ctl_warn("job %lld: killed by signal %lld",
+			    ctl_jint(job, "id", 0), (long long)json_integer_value(
+			    sig));
+		return 128 + ((int)json_integer_value(sig) & 0x7f);
+	}
+	return CTL_ERR;
+}
+
+static void
+on_int(int sig)
+{
+	ctl_interrupted = 1;
+}
+
+/* Print the job's output as it comes until it finishes; its exit code. */
+static int
+follow(struct ctl *c, long long id, int wait)
+{
+	struct timespec ts = { 0, 200 * 1000000 };
+	char path[128];
+	long long seq = 0;
+	json_t *o;
+	int rc;
+
+	for (;;) {
+		snprintf(path, sizeof path, "/api/v1/jobs/%lld/output?after=%lld",
+		    id, seq);
+		if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1)
+			return CTL_ERR;
+		write_chunks(json_object_get(o, "chunks"), &seq);
+		if (finished(ctl_jstr(o, "status")) && json_array_size(
+		    json_object_get(o, "chunks")) < 1000) {
+			rc = job_exit(json_object_get(o, "job"), 0);
+			json_decref(o);
+			return rc;
+		}
+		json_decref(o);
+		if (!wait)
+			return CTL_OK;
+		if (ctl_interrupted) {
+			ctl_warn("interrupted: job %lld goes on (bastionctl jobs "
+			    "output %lld)", id, id);
+			return 130;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+exec_usage(FILE *fp)
+{
+	fprintf(fp, "usage: bastionctl exec [--timeout DURATION] [--grace "
+	    "SECONDS] [--cwd DIR]\n"
+	    "           [--env NAME=VALUE]... [--shell] [--ttl DURATION] "
+	    "[--detach] [--json]\n"
+	    "           TARGET -- COMMAND [ARGUMENT]...\n"
+	    "  Run COMMAND on the agent TARGET (agent id, host name or MAC), "
+	    "print its\n  output as it comes and exit with its exit code "
+	    "(128+N when killed by\n  signal N).\n");
+}
+
+/* exec has its own parser: everything after "--" is the remote argv. */
+static int
+exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	const char *target = NULL, *timeout = NULL, *grace = NULL, *cwd = NULL;
+	const char *ttl = NULL, *opt, *val;
+	int shell = 0, detach = 0, json = 0, i, rc = CTL_ERR;
+	json_t *body, *args, *rargv, *env, *job;
+	long long n, id;
+	struct sigaction sa;
+
+	args = json_object();
+	rargv = json_array();
+	env = json_object();
+	for (i = 1; i < argc; i++) {
+		opt = argv[i];
+		if (strcmp(opt, "--") == 0) {
+			for (i++; i < argc; i++)
+				json_array_append_new(rargv, json_string(argv[i]));
+			break;
+		}
+		if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
+			exec_usage(stdout);
+			rc = CTL_OK;
+			goto out;
+		}
+		if (strcmp(opt, "--shell") == 0) {
+			shell = 1;
+			continue;
+		}
+		if (strcmp(opt, "--detach") == 0) {
+			detach = 1;
+			continue;
+		}
+		if (strcmp(opt, "--json") == 0) {
+			json = detach = 1;
+			continue;
+		}
+		if (opt[0] != '-') {
+			if (target) {
+				json_array_append_new(rargv, json_string(opt));
+				for (i++; i < argc; i++)
+					json_array_append_new(rargv,
+					    json_string(argv[i]));
+				break;
+			}
+			target = opt;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			ctl_error("option %s needs a value", opt);
+			exec_usage(stderr);
+			rc = CTL_USAGE;
+			goto out;
+		}
+		val = argv[++i];
+		if (strcmp(opt, "--timeout") == 0)
+			timeout = val;
+		else if (strcmp(opt, "--grace") == 0)
+			grace = val;
+		else if (strcmp(opt, "--cwd") == 0)
+			cwd = val;
+		else if (strcmp(opt, "--ttl") == 0)
+			ttl = val;
+		else if (strcmp(opt, "--env") == 0) {
+			const char *eq = strchr(val, '=');
+
+			if (eq == NULL || eq == val ||
+			    json_object_size(env) >= EXEC_MAX_ENV) {
+				ctl_error("--env wants NAME=VALUE");
+				rc = CTL_USAGE;
+				goto out;
+			}
+			json_object_setn_new(env, val, (size_t)(eq - val),
+			    json_string(eq + 1));
+		} else {
+			ctl_error("unknown option '%s'", opt);
+			exec_usage(stderr);
+			rc = CTL_USAGE;
+			goto out;
+		}
+	}
+	if (target == NULL || json_array_size(rargv) == 0 ||
+	    json_array_size(rargv) > EXEC_MAX_ARGV) {
+		ctl_error("exec needs a target and a command");
+		exec_usage(stderr);
+		rc = CTL_USAGE;
+		goto out;
+	}
+	if (shell && json_array_size(rargv) > 1) {
+		/* --shell: the words are one command line. */
+		struct buf line;
+		const json_t *w;
+		size_t k;
+
+		buf_init(&line, 64 * 1024);
+		json_array_foreach(rargv, k, w)
+			buf_printf(&line, "%s%s", k ? " " : "",
+			    json_string_value(w));
+		json_array_clear(rargv);
+		json_array_append_new(rargv, json_string(line.data ? line.data :
+		    ""));
+		buf_free(&line);
+	}
+	json_object_set(args, "argv", rargv);
+	if (shell)
+		json_object_set_new(args, "shell", json_true());
+	if (json_object_size(env))
+		json_object_set(args, "env", env);
+	if (cwd)
+		json_object_set_new(args, "cwd", json_string(cwd));
+	if (timeout) {
+		if (parse_duration(timeout, 7LL * 86400, &n) == -1) {
+			ctl_error("--timeout: a duration up to 7d (e.g. 30s, 10m)");
+			rc = CTL_USAGE;
+			goto out;
+		}
+		json_object_set_new(args, "timeout", json_integer(n));
+	}
+	if (grace) {
+		if (ctl_parse_count(grace, 600, &n) == -1) {
+			ctl_error("--grace: 0 to 600 seconds");
+			rc = CTL_USAGE;
+			goto out;
+		}
+		json_object_set_new(args, "grace", json_integer(n));
+	}
+	body = json_pack("{s:s, s:s, s:O}", "target", target, "kind", "exec",
+	    "args", args);
+	if (ttl) {
+		if (parse_duration(ttl, 31LL * 86400, &n) == -1 || n < 10) {
+			json_decref(body);
+			ctl_error("--ttl: a duration from 10s to 31d");
+			rc = CTL_USAGE;
+			goto out;
+		}
+		json_object_set_new(body, "ttl", json_integer(n));
+	}
+	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
+	    -1) {
+		json_decref(body);
+		goto out;
+	}
+	json_decref(body);
+	id = ctl_jint(job, "id", 0);
+	if (json)
+		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
+	else if (detach) {
+		printf("%lld\n", id);
+		rc = CTL_OK;
+	}
+	json_decref(job);
+	if (detach)
+		goto out;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_int;
+	sigaction(SIGINT, &sa, NULL);
+	/* The job's own timeout bounds it; each request is short. */
+	c->timeout_ms = 30000;
+	rc = follow(c, id, 1);
+out:
+	json_decref(args);
+	json_decref(rargv);
+	json_decref(env);
+	return rc;
+}
+
+static int
+jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	const char *agent = NULL, *limit = NULL;
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "agent", &agent, NULL },
+		{ "limit", &limit, NULL },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_table *t;
+	struct ctl_args a;
+	const json_t *jb;
+	json_t *list;
+	char *ea = NULL, path[512], when[64], res[64], idb[32], *cmdline;
+	long long n = 50;
+	size_t i;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (limit && ctl_parse_count(limit, 10000, &n) == -1)
+		return ctl_usage_error(cmd, "--limit: 1 to 10000");
+	if (agent && (ea = ctl_escape(agent)) == NULL)
+		return ctl_error("out of memory");
+	snprintf(path, sizeof path, "/api/v1/jobs?limit=%lld%s%s", n,
+	    ea ? "&agent=" : "", ea ? ea : "");
+	free(ea);
+	if (ctl_request(c, "GET", path, NULL, &list, NULL, NULL) == -1)
+		return CTL_ERR;
+	if (!json_is_array(list))
+		rc = bad_answer("the job list");
+	else if (json)
+		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
+	else if ((t = ctl_table_new(6, "ID", "HOST", "KIND", "STATUS", "RESULT",
+	    "CREATED")) == NULL)
+		rc = ctl_error("out of memory");
+	else {
+		json_array_foreach(list, i, jb) {
+			snprintf(idb, sizeof idb, "%lld", ctl_jint(jb, "id", 0));
+			ctl_fmt_time(when, sizeof when, ctl_jstr(jb,
+			    "created_at"));
+			if (json_is_integer(json_object_get(jb, "exit_code")))
+				snprintf(res, sizeof res, "exit %lld",
+				    ctl_jint(jb, "exit_code", 0));
+			else if (json_is_integer(json_object_get(jb, "signal")))
+				snprintf(res, sizeof res, "signal %lld%s",
+				    ctl_jint(jb, "signal", 0), json_is_true(
+				    json_object_get(jb, "timed_out")) ?
+				    " (timeout)" : "");
+			else
+				snprintf(res, sizeof res, "-");
+			cmdline = NULL;
+			ctl_table_row(t, idb, ctl_jstr(jb, "hostname"),
+			    ctl_jstr(jb, "kind"), ctl_jstr(jb, "status"), res,
+			    when);
+			free(cmdline);
+		}
+		ctl_table_print(t, stdout, 0);
+		ctl_table_free(t);
+		rc = CTL_OK;
+	}
+	json_decref(list);
+	return rc;
+}
+
+static int
+job_id_arg(const struct ctl_command *cmd, const char *s, long long *id)
+{
+	if (ctl_parse_count(s, INT64_MAX, id) == -1 || *id < 1) {
+		ctl_usage_error(cmd, "'%s' is not a job id", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+jobs_show(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	json_t *jb;
+	char path[64], *args;
+	long long id;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (job_id_arg(cmd, a.pos[0], &id) == -1)
+		return CTL_USAGE;
+	snprintf(path, sizeof path, "/api/v1/jobs/%lld", id);
+	if (ctl_request(c, "GET", path, NULL, &jb, NULL, NULL) == -1)
+		return CTL_ERR;
+	if (json)
+		rc = ctl_print_json(jb) == 0 ? CTL_OK : CTL_ERR;
+	else {
+		args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
+		printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
+		printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
+		    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
+		printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
+		printf("%-16s %s\n", "args", args ? args : "{}");
+		printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
+		if (json_is_integer(json_object_get(jb, "exit_code")))
+			printf("%-16s %lld\n", "exit code", ctl_jint(jb,
+			    "exit_code", 0));
+		if (json_is_integer(json_object_get(jb, "signal")))
+			printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal",
+			    0), json_is_true(json_object_get(jb, "timed_out")) ?
+			    " (timed out)" : "");
+		if (*ctl_jstr(jb, "error"))
+			printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
+		printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
+		print_time("created", jb, "created_at");
+		print_time("started", jb, "started_at");
+		print_time("finished", jb, "finished_at");
+		printf("%-16s %lld bytes\n", "output", ctl_jint(jb,
+		    "output_bytes", 0));
+		free(args);
+		rc = CTL_OK;
+	}
+	json_decref(jb);
+	return rc;
+}
+
+static int
+jobs_output(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int fl = 0;
+	const struct ctl_opt opts[] = {
+		{ "follow", NULL, &fl },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	long long id;
+	int rc;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (job_id_arg(cmd, a.pos[0], &id) == -1)
+		return CTL_USAGE;
+	rc = follow(c, id, fl);
+	/* Without --follow, only a transport error is an error. */
+	return fl ? rc : rc == CTL_ERR ? CTL_ERR : CTL_OK;
+}
+
+const struct ctl_command ctl_agents_commands[] = {
+	{ "tokens", "create", "[--uses N] [--ttl DURATION] [--mac MAC] "
+	    "[--comment TEXT] [--json]", "make a join token for agentd "
+	    "enrollment (printed once)", tokens_create, 0, 0, 0 },
+	{ "tokens", "list", "[--json]", "list join tokens (never the secrets)",
+	    tokens_list, 0, 0, 0 },
+	{ "tokens", "revoke", "ID", "revoke a join token", tokens_revoke, 1, 1,
+	    0 },
+	{ "agents", "list", "[--json]", "list enrolled node agents",
+	    agents_list, 0, 0, 0 },
+	{ "agents", "show", "TARGET [--json]", "one agent (id, host name or MAC)",
+	    agents_show, 1, 1, 0 },
+	{ "agents", "revoke", "TARGET", "revoke an agent's certificates (its "
+	    "next request is refused)", agents_revoke, 1, 1, 0 },
+	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
+	    "on an agent, stream its output, exit with its code", exec_cmd, 0,
+	    CTL_MAX_POS, 0 },
+	{ "jobs", "list", "[--agent TARGET] [--limit N] [--json]", "list jobs, "
+	    "newest first", jobs_list, 0, 0, 0 },
+	{ "jobs", "show", "ID [--json]", "one job and its result", jobs_show,
+	    1, 1, 0 },
+	{ "jobs", "output", "ID [--follow]", "a job's output (stdout and "
+	    "stderr)", jobs_output, 1, 1, 0 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },
+};

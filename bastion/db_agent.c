@@ -1,0 +1,1039 @@
+/* db_agent.c — join tokens, agents and certificates, enrollment attempts,
+ * jobs and their output. */
+#define LOG_SUBSYS "db"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64.h"
+#include "db_agent.h"
+#include "db_internal.h"
+#include "log.h"
+
+/* Run a statement that returns no rows and finalize it. */
+static int
+exec_st(sqlite3_stmt *st)
+{
+	int rc;
+
+	if (st == NULL)
+		return DB_ERR;
+	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+begin(struct db *db)
+{
+	db_lock(db);
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+		db_unlock(db);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+commit(struct db *db, int rc)
+{
+	if (rc == DB_OK && db_exec(db, "COMMIT") == -1)
+		rc = DB_ERR;
+	if (rc != DB_OK)
+		db_exec(db, "ROLLBACK");
+	db_unlock(db);
+	return rc;
+}
+
+/* --- join tokens ------------------------------------------------------ */
+
+int
+db_token_create(struct db *db, const char *id, const char *hash,
+    const char *mac, int uses, int64_t expires_ms, int64_t install_id,
+    const char *comment)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "INSERT INTO join_tokens (id, hash, mac, uses,"
+	    " expires_ms, created_ms, install_id, comment)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) != NULL) {
+		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, hash);
+		db_bind_text(st, 3, mac);
+		sqlite3_bind_int(st, 4, uses);
+		sqlite3_bind_int64(st, 5, expires_ms);
+		sqlite3_bind_int64(st, 6, db_now_ms());
+		if (install_id > 0)
+			sqlite3_bind_int64(st, 7, install_id);
+		db_bind_text(st, 8, comment);
+	}
+	rc = exec_st(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
+    const char *hash, int64_t expires_ms)
+{
+	sqlite3_stmt *st;
+	char id[TOKEN_ID_LEN];
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	/* A new secret; the expiry stays the one set at queueing. */
+	if ((st = db_prepare(db, "UPDATE join_tokens SET hash = ?"
+	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0")) != NULL) {
+		db_bind_text(st, 1, hash);
+		sqlite3_bind_int64(st, 2, install_id);
+	}
+	rc = exec_st(st);
+	if (rc == DB_OK && sqlite3_changes(db->h) == 0) {
+		/* The install's token is the first 16 hex of its hash: it is
+		 * a handle, not the secret. */
+		snprintf(id, sizeof id, "%.16s", hash);
+		if ((st = db_prepare(db, "INSERT INTO join_tokens (id, hash, mac,"
+		    " uses, expires_ms, created_ms, install_id, comment)"
+		    " VALUES (?, ?, ?, 1, ?, ?, ?, 'install')")) != NULL) {
+			db_bind_text(st, 1, id);
+			db_bind_text(st, 2, hash);
+			db_bind_text(st, 3, mac);
+			sqlite3_bind_int64(st, 4, expires_ms);
+			sqlite3_bind_int64(st, 5, db_now_ms());
+			sqlite3_bind_int64(st, 6, install_id);
+		}
+		rc = exec_st(st);
+	}
+	return commit(db, rc);
+}
+
+#define TOKEN_COLS "id, mac, uses, used, expires_ms, revoked_ms," \
+	" coalesce(install_id, 0), created_ms, last_used_ms, comment"
+
+static void
+token_fill(sqlite3_stmt *st, void *p)
+{
+	struct join_token *t = p;
+
+	memset(t, 0, sizeof *t);
+	snprintf(t->id, sizeof t->id, "%s", db_col_text(st, 0));
+	snprintf(t->mac, sizeof t->mac, "%s", db_col_text(st, 1));
+	t->uses = sqlite3_column_int(st, 2);
+	t->used = sqlite3_column_int(st, 3);
+	t->expires_ms = sqlite3_column_int64(st, 4);
+	t->revoked_ms = sqlite3_column_int64(st, 5);
+	t->install_id = sqlite3_column_int64(st, 6);
+}
+
+int
+db_token_by_hash(struct db *db, const char *hash, struct join_token *out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_get_one(db, "SELECT " TOKEN_COLS " FROM join_tokens WHERE"
+	    " hash = ?", hash, token_fill, out);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_token_revoke(struct db *db, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "UPDATE join_tokens SET revoked_ms = ? WHERE"
+	    " id = ? AND revoked_ms = 0")) != NULL) {
+		sqlite3_bind_int64(st, 1, db_now_ms());
+		db_bind_text(st, 2, id);
+	}
+	rc = exec_st(st);
+	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
+		rc = DB_NOTFOUND;
+	db_unlock(db);
+	return rc;
+}
+
+static json_t *
+token_row(sqlite3_stmt *st)
+{
+	struct join_token t;
+	const char *state;
+	int64_t now = db_now_ms();
+
+	token_fill(st, &t);
+	state = t.revoked_ms ? "revoked" : t.used >= t.uses ? "used" :
+	    t.expires_ms <= now ? "expired" : "active";
+	return json_pack("{s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:s, s:s, s:o}",
+	    "id", t.id, "mac", t.mac, "uses", t.uses, "used", t.used,
+	    "expires_at", db_time_json(t.expires_ms),
+	    "created_at", db_time_json(sqlite3_column_int64(st, 7)),
+	    "last_used_at", db_time_json(sqlite3_column_int64(st, 8)),
+	    "comment", db_col_text(st, 9), "state", state,
+	    "install_id", t.install_id ? json_integer(t.install_id) :
+	    json_null());
+}
+
+int
+db_token_list(struct db *db, json_t **out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_rows_json(db, db_prepare(db, "SELECT " TOKEN_COLS " FROM"
+	    " join_tokens ORDER BY created_ms DESC, id"), token_row, out);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_enroll_attempt(struct db *db, const char *addr, const char *token_id,
+    const char *mac, const char *hostname, const char *agent_id,
+    const char *result, const char *message)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "INSERT INTO enroll_attempts (time_ms, addr,"
+	    " token_id, mac, hostname, agent_id, result, message)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) != NULL) {
+		sqlite3_bind_int64(st, 1, db_now_ms());
+		db_bind_text(st, 2, addr);
+		db_bind_text(st, 3, token_id);
+		db_bind_text(st, 4, mac);
+		db_bind_text(st, 5, hostname);
+		db_bind_text(st, 6, agent_id);
+		db_bind_text(st, 7, result);
+		db_bind_text(st, 8, message);
+	}
+	rc = exec_st(st);
+	db_unlock(db);
+	return rc;
+}
+
+/* --- agents ----------------------------------------------------------- */
+
+static int
+cert_insert_locked(struct db *db, const char *agent_id,
+    const struct ca_issued *c)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_prepare(db, "INSERT INTO certificates (serial, agent_id,"
+	    " not_before_ms, not_after_ms, created_ms) VALUES (?, ?, ?, ?, ?)"))
+	    != NULL) {
+		db_bind_text(st, 1, c->serial);
+		db_bind_text(st, 2, agent_id);
+		sqlite3_bind_int64(st, 3, c->not_before_ms);
+		sqlite3_bind_int64(st, 4, c->not_after_ms);
+		sqlite3_bind_int64(st, 5, db_now_ms());
+	}
+	return exec_st(st);
+}
+
+static int
+revoke_locked(struct db *db, const char *where, const char *key,
+    const char *reason)
+{
+	sqlite3_stmt *st;
+	char sql[512];
+	int64_t now = db_now_ms();
+	int rc;
+
+	snprintf(sql, sizeof sql, "UPDATE certificates SET revoked_ms = ?1"
+	    " WHERE revoked_ms = 0 AND agent_id IN (SELECT id FROM agents"
+	    " WHERE revoked_ms = 0 AND %s = ?2)", where);
+	if ((st = db_prepare(db, sql)) != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, key);
+	}
+	if ((rc = exec_st(st)) != DB_OK)
+		return rc;
+	snprintf(sql, sizeof sql, "UPDATE agents SET revoked_ms = ?1,"
+	    " revoked_reason = ?3 WHERE revoked_ms = 0 AND %s = ?2", where);
+	if ((st = db_prepare(db, sql)) != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, key);
+		db_bind_text(st, 3, reason);
+	}
+	return exec_st(st);
+}
+
+int
+db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
+{
+	struct machine m;
+	sqlite3_stmt *st;
+	int64_t now = db_now_ms();
+	int rc;
+
+	*activated = 0;
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((st = db_prepare(db, "UPDATE join_tokens SET used = used + 1,"
+	    " last_used_ms = ?1 WHERE id = ?2 AND used < uses AND"
+	    " revoked_ms = 0 AND expires_ms > ?1")) != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, e->token_id);
+	}
+	if ((rc = exec_st(st)) != DB_OK)
+		goto out;
+	if (sqlite3_changes(db->h) == 0) {
+		rc = DB_CONFLICT;
+		goto out;
+	}
+	if (e->mac[0] && (rc = revoke_locked(db, "mac", e->mac,
+	    "re-enrolled")) != DB_OK)
+		goto out;
+	if ((st = db_prepare(db, "INSERT INTO agents (id, mac, hostname,"
+	    " token_id, enrolled_ms, enrolled_addr, last_seen_ms, last_addr,"
+	    " inventory, inventory_ms, cert_serial, cert_not_after_ms)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?5, ?8, ?9)")) != NULL) {
+		db_bind_text(st, 1, e->agent_id);
+		db_bind_text(st, 2, e->mac);
+		db_bind_text(st, 3, e->hostname);
+		db_bind_text(st, 4, e->token_id);
+		sqlite3_bind_int64(st, 5, now);
+		db_bind_text(st, 6, e->addr);
+		db_bind_text(st, 7, e->inventory ? e->inventory : "{}");
+		db_bind_text(st, 8, e->cert.serial);
+		sqlite3_bind_int64(st, 9, e->cert.not_after_ms);
+	}
+	if ((rc = exec_st(st)) != DB_OK ||
+	    (rc = cert_insert_locked(db, e->agent_id, &e->cert)) != DB_OK)
+		goto out;
+	if (e->mac[0] && db_machine_get_locked(db, e->mac, &m) == DB_OK) {
+		char msg[400];
+
+		snprintf(msg, sizeof msg, "agent %s enrolled as %s from %s",
+		    e->agent_id, e->hostname, e->addr);
+		if (m.state == MS_INSTALLED) {
+			if ((st = db_prepare(db, "UPDATE machines SET state ="
+			    " 'active', updated_ms = ? WHERE mac = ?")) != NULL) {
+				sqlite3_bind_int64(st, 1, now);
+				db_bind_text(st, 2, e->mac);
+			}
+			if ((rc = exec_st(st)) != DB_OK)
+				goto out;
+			*activated = 1;
+		}
+		rc = db_event_add_locked(db, e->mac, *activated ? "active" :
+		    machine_state_name(m.state), "agent", msg, -1);
+	}
+out:
+	if (rc != DB_OK)
+		*activated = 0;
+	return commit(db, rc);
+}
+
+#define AGENT_COLS "id, mac, hostname, enrolled_ms, last_seen_ms," \
+	" cert_not_after_ms, revoked_ms, cert_serial"
+
+static void
+agent_fill(sqlite3_stmt *st, void *p)
+{
+	struct agent *a = p;
+
+	memset(a, 0, sizeof *a);
+	snprintf(a->id, sizeof a->id, "%s", db_col_text(st, 0));
+	snprintf(a->mac, sizeof a->mac, "%s", db_col_text(st, 1));
+	snprintf(a->hostname, sizeof a->hostname, "%s", db_col_text(st, 2));
+	a->enrolled_ms = sqlite3_column_int64(st, 3);
+	a->last_seen_ms = sqlite3_column_int64(st, 4);
+	a->cert_not_after_ms = sqlite3_column_int64(st, 5);
+	a->revoked_ms = sqlite3_column_int64(st, 6);
+	snprintf(a->cert_serial, sizeof a->cert_serial, "%s", db_col_text(st, 7));
+}
+
+int
+db_agent_get(struct db *db, const char *id, struct agent *out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_get_one(db, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", id,
+	    agent_fill, out);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_agent_cert_check(struct db *db, const char *id, const char *serial)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT a.revoked_ms, c.revoked_ms FROM"
+	    " certificates c JOIN agents a ON a.id = c.agent_id"
+	    " WHERE c.serial = ? AND c.agent_id = ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, serial);
+	db_bind_text(st, 2, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int64(st, 0) || sqlite3_column_int64(st, 1) ?
+		    DB_CONFLICT : DB_OK;
+	else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+static int
+agent_update(struct db *db, const char *sql, const char *id, const char *a,
+    const char *b)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, sql)) != NULL) {
+		db_bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 2, db_now_ms());
+		db_bind_text(st, 3, a);
+		if (b)
+			db_bind_text(st, 4, b);
+	}
+	rc = exec_st(st);
+	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
+		rc = DB_NOTFOUND;
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_agent_heartbeat(struct db *db, const char *id, const char *addr,
+    const char *heartbeat)
+{
+	return agent_update(db, "UPDATE agents SET last_seen_ms = ?2,"
+	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1", id, addr, heartbeat);
+}
+
+int
+db_agent_inventory(struct db *db, const char *id, const char *inventory)
+{
+	return agent_update(db, "UPDATE agents SET last_seen_ms = ?2,"
+	    " inventory_ms = ?2, inventory = ?3 WHERE id = ?1", id, inventory,
+	    NULL);
+}
+
+int
+db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = cert_insert_locked(db, id, c)) == DB_OK) {
+		if ((st = db_prepare(db, "UPDATE agents SET cert_serial = ?,"
+		    " cert_not_after_ms = ? WHERE id = ? AND revoked_ms = 0"))
+		    != NULL) {
+			db_bind_text(st, 1, c->serial);
+			sqlite3_bind_int64(st, 2, c->not_after_ms);
+			db_bind_text(st, 3, id);
+		}
+		rc = exec_st(st);
+		if (rc == DB_OK && sqlite3_changes(db->h) == 0)
+			rc = DB_NOTFOUND;
+	}
+	return commit(db, rc);
+}
+
+int
+db_agent_revoke(struct db *db, const char *id, const char *reason)
+{
+	struct agent a;
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = db_get_one(db, "SELECT " AGENT_COLS " FROM agents WHERE"
+	    " id = ?", id, agent_fill, &a)) == DB_OK) {
+		if (a.revoked_ms == 0)
+			rc = revoke_locked(db, "id", id, reason);
+		if (rc == DB_OK && a.revoked_ms == 0 && a.mac[0]) {
+			char msg[200];
+
+			snprintf(msg, sizeof msg, "agent %s revoked: %s", id,
+			    reason);
+			struct machine m;
+
+			if (db_machine_get_locked(db, a.mac, &m) == DB_OK)
+				rc = db_event_add_locked(db, a.mac,
+				    machine_state_name(m.state), "agent", msg, -1);
+		}
+	}
+	return commit(db, rc);
+}
+
+int
+db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
+{
+	char mac[MAC_STRLEN];
+	sqlite3_stmt *st;
+	int rc, n = 0;
+
+	db_lock(db);
+	if (mac_normalize(target, mac) == 0)
+		st = db_prepare(db, "SELECT id FROM agents WHERE mac = ?1"
+		    " ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1");
+	else
+		st = db_prepare(db, "SELECT id FROM agents WHERE id = ?1 UNION ALL"
+		    " SELECT * FROM (SELECT id FROM agents WHERE hostname = ?1 AND"
+		    " revoked_ms = 0 AND NOT EXISTS (SELECT 1 FROM agents WHERE"
+		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2)");
+	if (st == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, mac_normalize(target, mac) == 0 ? mac : target);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (n++ == 0)
+			snprintf(id, AGENT_ID_LEN, "%s", db_col_text(st, 0));
+	sqlite3_finalize(st);
+	db_unlock(db);
+	if (rc != SQLITE_DONE)
+		return DB_ERR;
+	return n == 0 ? DB_NOTFOUND : n > 1 ? DB_CONFLICT : DB_OK;
+}
+
+#define AGENT_JSON_COLS AGENT_COLS ", heartbeat, last_addr, enrolled_addr," \
+	" token_id, revoked_reason, inventory_ms"
+
+static json_t *
+agent_row(sqlite3_stmt *st)
+{
+	struct agent a;
+	json_t *hb;
+
+	agent_fill(st, &a);
+	if ((hb = json_loads(db_col_text(st, 8), 0, NULL)) == NULL)
+		hb = json_object();
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:s,"
+	    " s:s, s:s, s:o, s:o, s:b}",
+	    "id", a.id, "mac", a.mac, "hostname", a.hostname,
+	    "enrolled_at", db_time_json(a.enrolled_ms),
+	    "last_heartbeat_at", db_time_json(a.last_seen_ms),
+	    "last_addr", db_col_text(st, 9),
+	    "cert_expires_at", db_time_json(a.cert_not_after_ms),
+	    "cert_serial", a.cert_serial,
+	    "revoked_at", db_time_json(a.revoked_ms),
+	    "enrolled_addr", db_col_text(st, 10),
+	    "token_id", db_col_text(st, 11),
+	    "revoked_reason", db_col_text(st, 12),
+	    "heartbeat", hb,
+	    "inventory_at", db_time_json(sqlite3_column_int64(st, 13)),
+	    "revoked", a.revoked_ms != 0);
+}
+
+int
+db_agent_list(struct db *db, json_t **out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_rows_json(db, db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM"
+	    " agents ORDER BY enrolled_ms, id"), agent_row, out);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_agent_json(struct db *db, const char *id, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL, *inv;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS ", inventory FROM"
+	    " agents WHERE id = ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		o = agent_row(st);
+		if ((inv = json_loads(db_col_text(st, 14), 0, NULL)) == NULL)
+			inv = json_object();
+		json_object_set_new(o, "inventory", inv);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	db_unlock(db);
+	if (rc == DB_OK)
+		*out = o;
+	return rc;
+}
+
+json_t *
+db_agent_json_for_mac_locked(struct db *db, const char *mac)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL;
+
+	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM agents WHERE"
+	    " mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
+	    == NULL)
+		return json_null();
+	db_bind_text(st, 1, mac);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		o = agent_row(st);
+		json_object_set_new(o, "enrolled", json_true());
+	}
+	sqlite3_finalize(st);
+	return o ? o : json_null();
+}
+
+int
+db_revoked_certs(struct db *db, struct ca_revoked **out, size_t *n)
+{
+	struct ca_revoked *v = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t now = db_now_ms();
+	size_t len = 0, cap = 0;
+	int rc = DB_ERR;
+
+	db_lock(db);
+	/* Expired certificates need not be listed any more. */
+	if ((st = db_prepare(db, "SELECT count(*) FROM certificates WHERE"
+	    " revoked_ms != 0 AND not_after_ms > ?")) == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	cap = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((v = calloc(cap + 1, sizeof *v)) == NULL ||
+	    (st = db_prepare(db, "SELECT serial, revoked_ms FROM certificates"
+	    " WHERE revoked_ms != 0 AND not_after_ms > ? ORDER BY serial"))
+	    == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, now);
+	while (len < cap && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(v[len].serial, sizeof v[len].serial, "%s",
+		    db_col_text(st, 0));
+		v[len++].revoked_ms = sqlite3_column_int64(st, 1);
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	rc = DB_OK;
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	free(v);
+	return rc;
+}
+
+/* --- jobs ------------------------------------------------------------- */
+
+int
+db_job_create(struct db *db, const char *agent_id, const char *kind,
+    const char *args, int64_t not_after_ms, const char *created_by,
+    int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "INSERT INTO jobs (agent_id, kind, args,"
+	    " not_after_ms, status, created_by, created_ms)"
+	    " VALUES (?, ?, ?, ?, 'new', ?, ?)")) != NULL) {
+		db_bind_text(st, 1, agent_id);
+		db_bind_text(st, 2, kind);
+		db_bind_text(st, 3, args);
+		sqlite3_bind_int64(st, 4, not_after_ms);
+		db_bind_text(st, 5, created_by);
+		sqlite3_bind_int64(st, 6, db_now_ms());
+	}
+	if ((rc = exec_st(st)) == DB_OK)
+		*id = sqlite3_last_insert_rowid(db->h);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_job_seal(struct db *db, int64_t id, const char *envelope, const char *sig,
+    const char *key_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "UPDATE jobs SET envelope = ?, sig = ?,"
+	    " key_id = ?, status = 'queued' WHERE id = ? AND status = 'new'"))
+	    != NULL) {
+		db_bind_text(st, 1, envelope);
+		db_bind_text(st, 2, sig);
+		db_bind_text(st, 3, key_id);
+		sqlite3_bind_int64(st, 4, id);
+	}
+	rc = exec_st(st);
+	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
+		rc = DB_NOTFOUND;
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_job_fail(struct db *db, int64_t id, const char *error)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "UPDATE jobs SET status = 'failed', error = ?,"
+	    " finished_ms = ? WHERE id = ?")) != NULL) {
+		db_bind_text(st, 1, error);
+		sqlite3_bind_int64(st, 2, db_now_ms());
+		sqlite3_bind_int64(st, 3, id);
+	}
+	rc = exec_st(st);
+	db_unlock(db);
+	return rc;
+}
+
+/*
+ * A job is delivered again when the agent did not show that it got it
+ * (no start, output or result) within JOB_REDELIVER_MS: the long poll's
+ * answer may have gone to a connection the agent had already closed.
+ * The agent's nonce memory makes a second delivery harmless. ?3 is
+ * now - JOB_REDELIVER_MS.
+ */
+#define JOB_REDELIVER_MS	10000
+#define DELIVERABLE "(status = 'queued' OR (status = 'sent' AND" \
+	" sent_ms < ?3 AND started_ms = 0))"
+
+static json_t *
+take_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "kind", db_col_text(st, 1), "envelope", db_col_text(st, 2),
+	    "sig", db_col_text(st, 3), "key_id", db_col_text(st, 4));
+}
+
+int
+db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
+    json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = NULL;
+	int64_t now = db_now_ms();
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((st = db_prepare(db, "UPDATE jobs SET status = 'expired',"
+	    " error = 'not delivered before it expired', finished_ms = ?1"
+	    " WHERE agent_id = ?2 AND status = 'queued' AND not_after_ms <= ?1"))
+	    != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, agent_id);
+	}
+	if ((rc = exec_st(st)) != DB_OK)
+		goto out;
+	if ((st = db_prepare(db, "SELECT id, kind, envelope, sig, key_id FROM"
+	    " jobs WHERE agent_id = ?1 AND " DELIVERABLE " ORDER BY id"
+	    " LIMIT ?2")) != NULL) {
+		db_bind_text(st, 1, agent_id);
+		sqlite3_bind_int(st, 2, max);
+		sqlite3_bind_int64(st, 3, fresh ? now : now - JOB_REDELIVER_MS);
+	}
+	if ((rc = db_rows_json(db, st, take_row, &arr)) != DB_OK)
+		goto out;
+	if (json_array_size(arr) > 0) {
+		if ((st = db_prepare(db, "UPDATE jobs SET status = 'sent',"
+		    " sent_ms = ?4 WHERE id IN (SELECT id FROM jobs WHERE"
+		    " agent_id = ?1 AND " DELIVERABLE " ORDER BY id LIMIT ?2)"))
+		    != NULL) {
+			db_bind_text(st, 1, agent_id);
+			sqlite3_bind_int(st, 2, max);
+			sqlite3_bind_int64(st, 3, fresh ? now :
+			    now - JOB_REDELIVER_MS);
+			sqlite3_bind_int64(st, 4, now);
+		}
+		rc = exec_st(st);
+	}
+out:
+	rc = commit(db, rc);
+	if (rc == DB_OK)
+		*out = arr;
+	else
+		json_decref(arr);
+	return rc;
+}
+
+int
+db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
+	    " agent_id = ?1 AND " DELIVERABLE ")")) != NULL) {
+		db_bind_text(st, 1, agent_id);
+		sqlite3_bind_int64(st, 3, db_now_ms() - (fresh ? 0 :
+		    JOB_REDELIVER_MS));
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	return n;
+}
+
+/* The job's status if it belongs to agent_id. Caller holds the lock. */
+static int
+job_owned_locked(struct db *db, const char *agent_id, int64_t id,
+    char status[16], int64_t *bytes)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_prepare(db, "SELECT status, output_bytes FROM jobs WHERE"
+	    " id = ? AND agent_id = ?")) == NULL)
+		return DB_ERR;
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, agent_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(status, 16, "%s", db_col_text(st, 0));
+		*bytes = sqlite3_column_int64(st, 1);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+job_finished(const char *status)
+{
+	return strcmp(status, "done") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "refused") == 0 || strcmp(status, "expired") == 0;
+}
+
+int
+db_job_started(struct db *db, const char *agent_id, int64_t id)
+{
+	sqlite3_stmt *st;
+	char status[16];
+	int64_t bytes;
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) == DB_OK &&
+	    (strcmp(status, "sent") == 0 || strcmp(status, "queued") == 0)) {
+		if ((st = db_prepare(db, "UPDATE jobs SET status = 'running',"
+		    " started_ms = ? WHERE id = ?")) != NULL) {
+			sqlite3_bind_int64(st, 1, db_now_ms());
+			sqlite3_bind_int64(st, 2, id);
+		}
+		rc = exec_st(st);
+	}
+	return commit(db, rc);
+}
+
+int
+db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
+    const char *stream, const void *data, size_t len)
+{
+	sqlite3_stmt *st;
+	char status[16];
+	int64_t bytes;
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) != DB_OK)
+		goto out;
+	if (bytes + (int64_t)len > JOB_MAX_OUTPUT)
+		goto out;	/* dropped: the cap is documented */
+	if ((st = db_prepare(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
+	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)")) != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, seq);
+		db_bind_text(st, 3, stream);
+		sqlite3_bind_blob(st, 4, len ? data : "", (int)len,
+		    SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 5, db_now_ms());
+	}
+	if ((rc = exec_st(st)) != DB_OK || sqlite3_changes(db->h) == 0)
+		goto out;
+	if ((st = db_prepare(db, "UPDATE jobs SET output_bytes = output_bytes"
+	    " + ?1, status = CASE WHEN status IN ('sent', 'queued') THEN"
+	    " 'running' ELSE status END, started_ms = CASE WHEN started_ms = 0"
+	    " THEN ?2 ELSE started_ms END WHERE id = ?3")) != NULL) {
+		sqlite3_bind_int64(st, 1, (int64_t)len);
+		sqlite3_bind_int64(st, 2, db_now_ms());
+		sqlite3_bind_int64(st, 3, id);
+	}
+	rc = exec_st(st);
+out:
+	return commit(db, rc);
+}
+
+int
+db_job_result(struct db *db, const char *agent_id, int64_t id,
+    const struct job_result *res)
+{
+	sqlite3_stmt *st;
+	char status[16];
+	int64_t bytes;
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) != DB_OK ||
+	    job_finished(status))
+		goto out;
+	if ((st = db_prepare(db, "UPDATE jobs SET status = ?1, exit_code = ?2,"
+	    " signal = ?3, timed_out = ?4, duration_ms = ?5, error = ?6,"
+	    " finished_ms = ?7 WHERE id = ?8")) != NULL) {
+		db_bind_text(st, 1, res->status);
+		if (res->has_exit)
+			sqlite3_bind_int(st, 2, res->exit_code);
+		if (res->has_signal)
+			sqlite3_bind_int(st, 3, res->signal);
+		sqlite3_bind_int(st, 4, res->timed_out);
+		if (res->duration_ms >= 0)
+			sqlite3_bind_int64(st, 5, res->duration_ms);
+		db_bind_text(st, 6, res->error ? res->error : "");
+		sqlite3_bind_int64(st, 7, db_now_ms());
+		sqlite3_bind_int64(st, 8, id);
+	}
+	rc = exec_st(st);
+out:
+	return commit(db, rc);
+}
+
+#define JOB_COLS "j.id, j.agent_id, j.kind, j.args, j.status, j.created_by," \
+	" j.created_ms, j.sent_ms, j.started_ms, j.finished_ms, j.exit_code," \
+	" j.signal, j.timed_out, j.duration_ms, j.error, j.output_bytes," \
+	" j.not_after_ms, coalesce(a.hostname, ''), coalesce(a.mac, '')"
+
+static json_t *
+int_or_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
+	    json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *
+job_row(sqlite3_stmt *st)
+{
+	json_t *args = json_loads(db_col_text(st, 3), 0, NULL);
+
+	return json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o,"
+	    " s:o, s:o, s:b, s:o, s:s, s:I, s:o, s:s, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "agent_id", db_col_text(st, 1), "kind", db_col_text(st, 2),
+	    "args", args ? args : json_object(),
+	    "status", db_col_text(st, 4), "created_by", db_col_text(st, 5),
+	    "created_at", db_time_json(sqlite3_column_int64(st, 6)),
+	    "sent_at", db_time_json(sqlite3_column_int64(st, 7)),
+	    "started_at", db_time_json(sqlite3_column_int64(st, 8)),
+	    "finished_at", db_time_json(sqlite3_column_int64(st, 9)),
+	    "exit_code", int_or_null(st, 10), "signal", int_or_null(st, 11),
+	    "timed_out", sqlite3_column_int(st, 12) != 0,
+	    "duration_ms", int_or_null(st, 13), "error", db_col_text(st, 14),
+	    "output_bytes", (json_int_t)sqlite3_column_int64(st, 15),
+	    "not_after", db_time_json(sqlite3_column_int64(st, 16)),
+	    "hostname", db_col_text(st, 17), "mac", db_col_text(st, 18));
+}
+
+int
+db_job_json(struct db *db, int64_t id, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = NULL;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT " JOB_COLS " FROM jobs j LEFT JOIN"
+	    " agents a ON a.id = j.agent_id WHERE j.id = ?")) != NULL)
+		sqlite3_bind_int64(st, 1, id);
+	rc = db_rows_json(db, st, job_row, &arr);
+	db_unlock(db);
+	if (rc != DB_OK)
+		return rc;
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		return DB_NOTFOUND;
+	}
+	*out = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return DB_OK;
+}
+
+int
+db_job_list(struct db *db, const char *agent_id, int limit, json_t **out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT " JOB_COLS " FROM jobs j LEFT JOIN"
+	    " agents a ON a.id = j.agent_id WHERE ?1 = '' OR j.agent_id = ?1"
+	    " ORDER BY j.id DESC LIMIT ?2")) != NULL) {
+		db_bind_text(st, 1, agent_id ? agent_id : "");
+		sqlite3_bind_int(st, 2, limit);
+	}
+	rc = db_rows_json(db, st, job_row, out);
+	db_unlock(db);
+	return rc;
+}
+
+static json_t *
+output_row(sqlite3_stmt *st)
+{
+	char *b = b64_encode(sqlite3_column_blob(st, 2),
+	    (size_t)sqlite3_column_bytes(st, 2));
+	json_t *o = json_pack("{s:I, s:s, s:s, s:o}",
+	    "seq", (json_int_t)sqlite3_column_int64(st, 0),
+	    "stream", db_col_text(st, 1), "data", b ? b : "",
+	    "time", db_time_json(sqlite3_column_int64(st, 3)));
+
+	free(b);
+	return o;
+}
+
+int
+db_job_output_json(struct db *db, int64_t id, int64_t after, int limit,
+    json_t **out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT seq, stream, data, time_ms FROM"
+	    " job_output WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?"))
+	    != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, after);
+		sqlite3_bind_int(st, 3, limit);
+	}
+	rc = db_rows_json(db, st, output_row, out);
+	db_unlock(db);
+	return rc;
+}

@@ -1,0 +1,599 @@
+/* db_auth.c — users, sessions, API tokens and settings. Every change is
+ * its own transaction committed through db_commit(), so the audit row of
+ * the request that made it lands in the same transaction. */
+#define LOG_SUBSYS "db"
+#include <stdio.h>
+#include <string.h>
+
+#include "db_auth.h"
+#include "db_internal.h"
+#include "log.h"
+
+/* Open a write transaction; on failure the lock is released. */
+static int
+begin(struct db *db)
+{
+	db_lock(db);
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+		db_unlock(db);
+		return -1;
+	}
+	return 0;
+}
+
+/* Commit when rc is DB_OK, else roll back; releases the lock. */
+static int
+end(struct db *db, int rc)
+{
+	if (rc == DB_OK && db_commit(db) == -1)
+		rc = DB_ERR;
+	if (rc != DB_OK)
+		db_exec(db, "ROLLBACK");
+	db_unlock(db);
+	return rc;
+}
+
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = st && sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
+
+	sqlite3_finalize(st);
+	return rc;
+}
+
+json_t *
+db_auth_time(int64_t ms)
+{
+	return db_time_json(ms);
+}
+
+/* --- users ---------------------------------------------------------------- */
+
+int
+db_user_count(struct db *db, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = DB_ERR;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT count(*) FROM users")) != NULL &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = DB_OK;
+	}
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_user_add(struct db *db, const char *name, const char *role,
+    const char *password_hash, int must_change)
+{
+	sqlite3_stmt *st;
+	int64_t now = db_now_ms();
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((st = db_prepare(db, "INSERT INTO users (name, role, password_hash,"
+	    " must_change, created_ms, updated_ms, password_changed_ms)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)")) == NULL)
+		return end(db, DB_ERR);
+	db_bind_text(st, 1, name);
+	db_bind_text(st, 2, role);
+	db_bind_text(st, 3, password_hash);
+	sqlite3_bind_int(st, 4, must_change);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 7, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_CONSTRAINT)
+		return end(db, DB_CONFLICT);
+	return end(db, rc == SQLITE_DONE ? DB_OK : DB_ERR);
+}
+
+static int
+user_get_locked(struct db *db, const char *name, struct db_user *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_prepare(db, "SELECT id, name, role, password_hash,"
+	    " must_change, disabled FROM users WHERE name = ?")) == NULL)
+		return DB_ERR;
+	db_bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		out->id = sqlite3_column_int64(st, 0);
+		snprintf(out->name, sizeof out->name, "%s", db_col_text(st, 1));
+		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 2));
+		snprintf(out->password_hash, sizeof out->password_hash, "%s",
+		    db_col_text(st, 3));
+		out->must_change = sqlite3_column_int(st, 4);
+		out->disabled = sqlite3_column_int(st, 5);
+		rc = DB_OK;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+db_user_get(struct db *db, const char *name, struct db_user *out)
+{
+	int rc;
+
+	db_lock(db);
+	rc = user_get_locked(db, name, out);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_users_json(struct db *db, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT name, role, disabled, must_change,"
+	    " created_ms, password_changed_ms, last_login_ms,"
+	    " (SELECT count(*) FROM sessions s WHERE s.user_id = users.id),"
+	    " (SELECT count(*) FROM api_tokens t WHERE t.user_id = users.id"
+	    "  AND t.revoked_ms = 0 AND t.expires_ms > ?)"
+	    " FROM users ORDER BY name")) == NULL)
+		goto err;
+	sqlite3_bind_int64(st, 1, db_now_ms());
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:o,"
+		    " s:o, s:o, s:I, s:I}", "name", db_col_text(st, 0),
+		    "role", db_col_text(st, 1),
+		    "disabled", sqlite3_column_int(st, 2),
+		    "must_change_password", sqlite3_column_int(st, 3),
+		    "created_at", db_time_json(sqlite3_column_int64(st, 4)),
+		    "password_changed_at", db_time_json(sqlite3_column_int64(st, 5)),
+		    "last_login_at", db_time_json(sqlite3_column_int64(st, 6)),
+		    "sessions", (json_int_t)sqlite3_column_int64(st, 7),
+		    "api_tokens", (json_int_t)sqlite3_column_int64(st, 8)));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+int
+db_user_set_password(struct db *db, const char *name,
+    const char *password_hash, int must_change, int64_t keep_session_id)
+{
+	struct db_user u;
+	sqlite3_stmt *st;
+	int64_t now = db_now_ms();
+	int rc;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
+		return end(db, rc);
+	st = db_prepare(db, "UPDATE users SET password_hash = ?, must_change = ?,"
+	    " updated_ms = ?, password_changed_ms = ? WHERE id = ?");
+	if (st) {
+		db_bind_text(st, 1, password_hash);
+		sqlite3_bind_int(st, 2, must_change);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, now);
+		sqlite3_bind_int64(st, 5, u.id);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	/* A new password ends every other session of that user. */
+	st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ? AND id != ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, u.id);
+		sqlite3_bind_int64(st, 2, keep_session_id);
+	}
+	return end(db, step_done(st));
+}
+
+int
+db_user_update(struct db *db, const char *name, const char *role,
+    int disabled)
+{
+	struct db_user u;
+	sqlite3_stmt *st;
+	int rc, admins = 0;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
+		return end(db, rc);
+	if (role == NULL)
+		role = u.role;
+	if (disabled < 0)
+		disabled = u.disabled;
+	/* Never leave the control listener without an enabled admin. */
+	if (strcmp(u.role, "admin") == 0 && !u.disabled &&
+	    (strcmp(role, "admin") != 0 || disabled)) {
+		if ((st = db_prepare(db, "SELECT count(*) FROM users WHERE"
+		    " role = 'admin' AND disabled = 0")) == NULL)
+			return end(db, DB_ERR);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			admins = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (admins <= 1)
+			return end(db, DB_CONFLICT);
+	}
+	st = db_prepare(db, "UPDATE users SET role = ?, disabled = ?,"
+	    " updated_ms = ? WHERE id = ?");
+	if (st) {
+		db_bind_text(st, 1, role);
+		sqlite3_bind_int(st, 2, disabled);
+		sqlite3_bind_int64(st, 3, db_now_ms());
+		sqlite3_bind_int64(st, 4, u.id);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	if (disabled) {
+		st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ?");
+		if (st)
+			sqlite3_bind_int64(st, 1, u.id);
+		if (step_done(st) != DB_OK)
+			return end(db, DB_ERR);
+	}
+	return end(db, DB_OK);
+}
+
+/* --- sessions -------------------------------------------------------------- */
+
+int
+db_session_add(struct db *db, const char *id_hash, int64_t user_id,
+    const char *address, const char *user_agent, int64_t expires_ms,
+    int64_t *id_out)
+{
+	sqlite3_stmt *st;
+	int64_t now = db_now_ms(), id;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	/* Sweep what can never be used again. */
+	st = db_prepare(db, "DELETE FROM sessions WHERE expires_ms <= ?");
+	if (st)
+		sqlite3_bind_int64(st, 1, now);
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	st = db_prepare(db, "INSERT INTO sessions (id_hash, user_id, address,"
+	    " user_agent, created_ms, last_seen_ms, expires_ms)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (st) {
+		db_bind_text(st, 1, id_hash);
+		sqlite3_bind_int64(st, 2, user_id);
+		db_bind_text(st, 3, address);
+		db_bind_text(st, 4, user_agent);
+		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, now);
+		sqlite3_bind_int64(st, 7, expires_ms);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	id = sqlite3_last_insert_rowid(db->h);
+	st = db_prepare(db, "UPDATE users SET last_login_ms = ? WHERE id = ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, user_id);
+	}
+	if (end(db, step_done(st)) != DB_OK)
+		return DB_ERR;
+	*id_out = id;
+	return DB_OK;
+}
+
+int
+db_session_get(struct db *db, const char *id_hash, struct db_session *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT s.id, s.user_id, u.name, u.role,"
+	    " u.disabled, u.must_change, s.created_ms, s.last_seen_ms,"
+	    " s.expires_ms FROM sessions s JOIN users u ON u.id = s.user_id"
+	    " WHERE s.id_hash = ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, id_hash);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		out->id = sqlite3_column_int64(st, 0);
+		out->user_id = sqlite3_column_int64(st, 1);
+		snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
+		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
+		out->disabled = sqlite3_column_int(st, 4);
+		out->must_change = sqlite3_column_int(st, 5);
+		out->created_ms = sqlite3_column_int64(st, 6);
+		out->last_seen_ms = sqlite3_column_int64(st, 7);
+		out->expires_ms = sqlite3_column_int64(st, 8);
+		rc = DB_OK;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_session_touch(struct db *db, int64_t id, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	st = db_prepare(db, "UPDATE sessions SET last_seen_ms = ? WHERE id = ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, now_ms);
+		sqlite3_bind_int64(st, 2, id);
+	}
+	rc = step_done(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_session_delete(struct db *db, int64_t id, int64_t user_id)
+{
+	sqlite3_stmt *st;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	st = db_prepare(db, "DELETE FROM sessions WHERE id = ?1"
+	    " AND (?2 = 0 OR user_id = ?2)");
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, user_id);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	return end(db, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+}
+
+int
+db_sessions_json(struct db *db, int64_t user_id, int64_t current_id,
+    json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT id, address, user_agent, created_ms,"
+	    " last_seen_ms, expires_ms FROM sessions WHERE user_id = ?"
+	    " AND expires_ms > ? ORDER BY id")) == NULL)
+		goto err;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:o,"
+		    " s:o, s:b}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+		    "address", db_col_text(st, 1),
+		    "user_agent", db_col_text(st, 2),
+		    "created_at", db_time_json(sqlite3_column_int64(st, 3)),
+		    "last_seen_at", db_time_json(sqlite3_column_int64(st, 4)),
+		    "expires_at", db_time_json(sqlite3_column_int64(st, 5)),
+		    "current", sqlite3_column_int64(st, 0) == current_id));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+/* --- API tokens ------------------------------------------------------------ */
+
+int
+db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
+    const char *scope, const char *description, int64_t expires_ms,
+    const char *created_by, int64_t *id_out)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	st = db_prepare(db, "INSERT INTO api_tokens (hash, user_id, scope,"
+	    " description, created_by, created_ms, expires_ms)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (st) {
+		db_bind_text(st, 1, hash);
+		sqlite3_bind_int64(st, 2, user_id);
+		db_bind_text(st, 3, scope);
+		db_bind_text(st, 4, description);
+		db_bind_text(st, 5, created_by);
+		sqlite3_bind_int64(st, 6, db_now_ms());
+		sqlite3_bind_int64(st, 7, expires_ms);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	id = sqlite3_last_insert_rowid(db->h);
+	if (end(db, DB_OK) != DB_OK)
+		return DB_ERR;
+	*id_out = id;
+	return DB_OK;
+}
+
+int
+db_apitoken_get(struct db *db, const char *hash, struct db_apitoken *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT t.id, t.user_id, u.name, u.role,"
+	    " u.disabled, u.must_change, t.scope, t.expires_ms, t.revoked_ms,"
+	    " t.last_used_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
+	    " WHERE t.hash = ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, hash);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		out->id = sqlite3_column_int64(st, 0);
+		out->user_id = sqlite3_column_int64(st, 1);
+		snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
+		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
+		out->disabled = sqlite3_column_int(st, 4);
+		out->must_change = sqlite3_column_int(st, 5);
+		snprintf(out->scope, sizeof out->scope, "%s", db_col_text(st, 6));
+		out->expires_ms = sqlite3_column_int64(st, 7);
+		out->revoked_ms = sqlite3_column_int64(st, 8);
+		out->last_used_ms = sqlite3_column_int64(st, 9);
+		rc = DB_OK;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_apitoken_used(struct db *db, int64_t id, int64_t now_ms, const char *address)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	st = db_prepare(db, "UPDATE api_tokens SET last_used_ms = ?,"
+	    " last_used_address = ? WHERE id = ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, now_ms);
+		db_bind_text(st, 2, address);
+		sqlite3_bind_int64(st, 3, id);
+	}
+	rc = step_done(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
+{
+	sqlite3_stmt *st;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	st = db_prepare(db, "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2"
+	    " AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0");
+	if (st) {
+		sqlite3_bind_int64(st, 1, db_now_ms());
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, user_id);
+	}
+	if (step_done(st) != DB_OK)
+		return end(db, DB_ERR);
+	return end(db, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+}
+
+int
+db_apitokens_json(struct db *db, int64_t user_id, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int64_t now = db_now_ms();
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT t.id, u.name, t.scope, t.description,"
+	    " t.created_by, t.created_ms, t.expires_ms, t.last_used_ms,"
+	    " t.last_used_address, t.revoked_ms FROM api_tokens t"
+	    " JOIN users u ON u.id = t.user_id WHERE ?1 = 0 OR t.user_id = ?1"
+	    " ORDER BY t.id")) == NULL)
+		goto err;
+	sqlite3_bind_int64(st, 1, user_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t exp = sqlite3_column_int64(st, 6),
+		    rev = sqlite3_column_int64(st, 9);
+
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s,"
+		    " s:o, s:o, s:o, s:s, s:o, s:s}",
+		    "id", (json_int_t)sqlite3_column_int64(st, 0),
+		    "user", db_col_text(st, 1), "scope", db_col_text(st, 2),
+		    "description", db_col_text(st, 3),
+		    "created_by", db_col_text(st, 4),
+		    "created_at", db_time_json(sqlite3_column_int64(st, 5)),
+		    "expires_at", db_time_json(exp),
+		    "last_used_at", db_time_json(sqlite3_column_int64(st, 7)),
+		    "last_used_address", db_col_text(st, 8),
+		    "revoked_at", db_time_json(rev),
+		    "status", rev ? "revoked" : exp <= now ? "expired" :
+		    "active"));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto err;
+	db_unlock(db);
+	*out = arr;
+	return DB_OK;
+err:
+	db_unlock(db);
+	json_decref(arr);
+	return DB_ERR;
+}
+
+/* --- settings ----------------------------------------------------------- */
+
+int
+db_setting_get(struct db *db, const char *key, char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT value FROM settings WHERE key = ?"))
+	    == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(out, len, "%s", db_col_text(st, 0));
+		rc = DB_OK;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_setting_set(struct db *db, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+
+	if (begin(db) == -1)
+		return DB_ERR;
+	st = db_prepare(db, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+	    " ON CONFLICT (key) DO UPDATE SET value = ?2");
+	if (st) {
+		db_bind_text(st, 1, key);
+		db_bind_text(st, 2, value);
+	}
+	return end(db, step_done(st));
+}

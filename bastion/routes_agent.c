@@ -1,0 +1,1407 @@
+/* routes_agent.c — node agents (DESIGN §5, §6): join tokens, enrollment,
+ * the mTLS agent protocol with its long poll, agents and signed jobs for
+ * operators, the CRL and the agentd download for installers.
+ *
+ * Agent requests are authenticated here, on every request: the client
+ * certificate the TLS layer saw is verified with OpenSSL against the CA
+ * (ca_verify_client) and its serial and agent looked up in the database,
+ * so a revocation takes effect on the very next request. */
+#define LOG_SUBSYS "agent"
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "b64.h"
+#include "ca.h"
+#include "db.h"
+#include "db_agent.h"
+#include "envelope.h"
+#include "http.h"
+#include "install.h"
+#include "log.h"
+#include "mac.h"
+#include "path.h"
+#include "secret.h"
+
+#define L_API (L_CONTROL | L_ADMIN)
+
+#define HEARTBEAT_INTERVAL	30	/* seconds, told to agents */
+#define POLL_MAX_WAIT		30	/* seconds a long poll may hold */
+#define TOKEN_DEFAULT_TTL	3600
+#define TOKEN_MAX_TTL		(30L * 86400)
+#define TOKEN_MAX_USES		10000
+#define JOB_DEFAULT_TTL		3600
+#define JOB_MAX_ARGV		256
+#define JOB_MAX_ARG		4096
+#define JOB_MAX_ENV		128
+#define ENROLL_MAX_BODY		(1024 * 1024)
+#define AGENT_MAX_BODY		(2 * 1024 * 1024)
+/* Enrollment attempts per address: a bucket of ENROLL_BURST refilled at
+ * one per ENROLL_REFILL_MS. */
+#define ENROLL_BURST		10
+#define ENROLL_REFILL_MS	6000
+#define ENROLL_BUCKETS		1024
+
+static int64_t
+now_ms(void)
+{
+	return db_now_ms();
+}
+
+/* Who asked, for the jobs table (accounts will name the user). */
+static const char *
+actor(const struct request *r)
+{
+	return r->listener == L_ADMIN ? "admin" : r->client;
+}
+
+static void
+reply_db(struct request *r, int rc, const char *what)
+{
+	if (rc == DB_NOTFOUND)
+		http_reply_error(r, 404, "not_found", "no such %s", what);
+	else if (rc == DB_CONFLICT)
+		http_reply_error(r, 409, "conflict", "%s changed; try again", what);
+	else
+		http_reply_error(r, 500, "internal", "database error");
+}
+
+/* An optional integer member within [min, max]; def when absent. */
+static int
+opt_int(struct request *r, const json_t *body, const char *key, long long def,
+    long long min, long long max, long long *out)
+{
+	const json_t *v = json_object_get(body, key);
+
+	if (v == NULL || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max) {
+		http_reply_error(r, 422, "invalid", "%s must be an integer from "
+		    "%lld to %lld", key, min, max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* Printable ASCII, no control characters, at most max bytes. */
+static int
+clean_string(const char *s, size_t max)
+{
+	size_t i, n = strlen(s);
+
+	if (n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* --- join tokens ------------------------------------------------------ */
+
+static void
+post_token(struct request *r)
+{
+	json_t *body;
+	const char *macs, *comment;
+	char secret[SECRET_HEXLEN], hash[SECRET_HEXLEN], id[TOKEN_ID_LEN];
+	char mac[MAC_STRLEN] = "";
+	long long uses, ttl;
+	int64_t expires;
+	void *it;
+
+	if ((body = http_body_json(r)) == NULL)
+		return;
+	for (it = json_object_iter(body); it; it = json_object_iter_next(body,
+	    it)) {
+		const char *k = json_object_iter_key(it);
+
+		if (strcmp(k, "uses") && strcmp(k, "ttl") && strcmp(k, "mac") &&
+		    strcmp(k, "comment")) {
+			http_reply_error(r, 422, "invalid", "unknown field '%.40s'",
+			    k);
+			goto out;
+		}
+	}
+	if (opt_int(r, body, "uses", 1, 1, TOKEN_MAX_USES, &uses) == -1 ||
+	    opt_int(r, body, "ttl", TOKEN_DEFAULT_TTL, 60, TOKEN_MAX_TTL,
+	    &ttl) == -1)
+		goto out;
+	macs = json_string_value(json_object_get(body, "mac"));
+	if (json_object_get(body, "mac") && !json_is_null(json_object_get(body,
+	    "mac")) && (macs == NULL || mac_normalize(macs, mac) == -1)) {
+		http_reply_error(r, 400, "bad_mac", "mac is not a MAC address");
+		goto out;
+	}
+	comment = json_string_value(json_object_get(body, "comment"));
+	if (comment && !clean_string(comment, 128)) {
+		http_reply_error(r, 422, "invalid", "comment: at most 128 "
+		    "printable characters");
+		goto out;
+	}
+	if (secret_random_hex(secret) == -1) {
+		http_reply_error(r, 500, "internal", "no randomness");
+		goto out;
+	}
+	secret_sha256_hex(secret, strlen(secret), hash);
+	snprintf(id, sizeof id, "%.16s", hash);
+	expires = now_ms() + ttl * 1000;
+	if (db_token_create(r->app->db, id, hash, mac, (int)uses, expires, 0,
+	    comment ? comment : "") != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	log_info("req %s: join token %s created by %s (uses %lld, ttl %llds%s%s)",
+	    r->id, id, actor(r), uses, ttl, mac[0] ? ", mac " : "", mac);
+	/* The only time the secret is shown. */
+	http_reply_json(r, 201, json_pack("{s:s, s:s, s:s, s:I, s:o}", "token",
+	    secret, "id", id, "mac", mac, "uses", (json_int_t)uses,
+	    "expires_at", db_time_json(expires)));
+out:
+	OPENSSL_cleanse(secret, sizeof secret);
+	json_decref(body);
+}
+
+static void
+get_tokens(struct request *r)
+{
+	json_t *list;
+
+	if (db_token_list(r->app->db, &list) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		return;
+	}
+	http_reply_json(r, 200, list);
+}
+
+static void
+delete_token(struct request *r)
+{
+	int rc = db_token_revoke(r->app->db, r->params[0]);
+
+	if (rc != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			http_reply_error(r, 404, "not_found", "no active token "
+			    "%.20s", r->params[0]);
+		else
+			reply_db(r, rc, "token");
+		return;
+	}
+	log_info("req %s: join token %s revoked by %s", r->id, r->params[0],
+	    actor(r));
+	http_reply_json(r, 200, json_pack("{s:s, s:s}", "id", r->params[0],
+	    "state", "revoked"));
+}
+
+/* --- enrollment --------------------------------------------------------- */
+
+static struct {
+	pthread_mutex_t	mu;
+	struct bucket {
+		char	addr[64];
+		double	tokens;
+		int64_t	last_ms;
+	}		b[ENROLL_BUCKETS];
+} limiter = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* 1 if addr may try to enroll now (and spends one attempt). */
+static int
+enroll_allowed(const char *addr)
+{
+	unsigned h = 5381;
+	const char *p;
+	struct bucket *b;
+	int64_t now = now_ms();
+	int ok;
+
+	for (p = addr; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	pthread_mutex_lock(&limiter.mu);
+	b = &limiter.b[h % ENROLL_BUCKETS];
+	if (strcmp(b->addr, addr) != 0) {
+		snprintf(b->addr, sizeof b->addr, "%s", addr);
+		b->tokens = ENROLL_BURST;
+		b->last_ms = now;
+	}
+	b->tokens += (double)(now - b->last_ms) / ENROLL_REFILL_MS;
+	if (b->tokens > ENROLL_BURST)
+		b->tokens = ENROLL_BURST;
+	b->last_ms = now;
+	ok = b->tokens >= 1;
+	if (ok)
+		b->tokens -= 1;
+	pthread_mutex_unlock(&limiter.mu);
+	return ok;
+}
+
+/* Reply with an enrollment failure and record it. */
+static void
+enroll_fail(struct request *r, int status, const char *code,
+    const char *token_id, const char *mac, const char *hostname,
+    const char *msg)
+{
+	if (db_enroll_attempt(r->app->db, r->client, token_id, mac, hostname, "",
+	    code, msg) != DB_OK)
+		log_warnx("req %s: cannot record the enrollment attempt", r->id);
+	log_warnx("req %s: enrollment from %s refused: %s (%s)", r->id,
+	    r->client, code, msg);
+	http_reply_error(r, status, code, "%s", msg);
+}
+
+/* The job-verification keys an agent pins. */
+static json_t *
+job_keys_json(struct ca *ca)
+{
+	char *pem, id[CA_KEYID_LEN];
+	json_t *arr;
+
+	if (ca_job_pubkey(ca, &pem, id) == -1)
+		return NULL;
+	arr = json_pack("[{s:s, s:s, s:s}]", "id", id, "alg", "ed25519",
+	    "public_key", pem);
+	free(pem);
+	return arr;
+}
+
+static json_t *
+cert_answer(struct request *r, const char *agent_id,
+    const struct ca_issued *c)
+{
+	const char *ca_pem = ca_cert_pem(r->app->ca);
+	char fp[CA_FINGERPRINT_LEN];
+	json_t *keys, *o;
+	size_t n = strlen(c->pem), m = strlen(ca_pem);
+	char *chain;
+
+	if ((keys = job_keys_json(r->app->ca)) == NULL ||
+	    (chain = malloc(n + m + 1)) == NULL) {
+		json_decref(keys);
+		return NULL;
+	}
+	memcpy(chain, c->pem, n);
+	memcpy(chain + n, ca_pem, m + 1);
+	ca_fingerprint(r->app->ca, fp);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i}",
+	    "agent_id", agent_id, "certificate", c->pem, "ca", ca_pem,
+	    "chain", chain, "ca_fingerprint", fp,
+	    "not_before", db_time_json(c->not_before_ms),
+	    "not_after", db_time_json(c->not_after_ms),
+	    "job_keys", keys, "heartbeat_interval", HEARTBEAT_INTERVAL);
+	free(chain);
+	return o;
+}
+
+static void
+post_enroll(struct request *r)
+{
+	const char *token, *csr, *hostname, *macs;
+	const json_t *inv;
+	struct enrollment *e = NULL;
+	struct join_token t;
+	json_t *body = NULL, *answer;
+	char hash[SECRET_HEXLEN], host[254] = "", mac[MAC_STRLEN] = "";
+	char why[256], msg[400], *invtext = NULL;
+	size_t i;
+	int64_t now = now_ms();
+	int rc, activated;
+
+	if (!enroll_allowed(r->client)) {
+		enroll_fail(r, 429, "rate_limited", "", "", "", "too many "
+		    "enrollment attempts from this address; wait a minute");
+		return;
+	}
+	if ((body = http_body_json(r)) == NULL) {
+		db_enroll_attempt(r->app->db, r->client, "", "", "", "",
+		    "bad_request", "no JSON body");
+		return;
+	}
+	token = json_string_value(json_object_get(body, "token"));
+	csr = json_string_value(json_object_get(body, "csr"));
+	hostname = json_string_value(json_object_get(body, "hostname"));
+	macs = json_string_value(json_object_get(body, "mac"));
+	inv = json_object_get(body, "inventory");
+	if (hostname && strlen(hostname) < sizeof host) {
+		for (i = 0; hostname[i]; i++)
+			host[i] = (char)tolower((unsigned char)hostname[i]);
+		host[i] = '\0';
+	}
+	if (macs && mac_normalize(macs, mac) == -1)
+		mac[0] = '\0';
+	if (token == NULL || csr == NULL || hostname == NULL || macs == NULL) {
+		enroll_fail(r, 400, "bad_request", "", mac, host, "token, csr, "
+		    "hostname and mac are required strings");
+		goto out;
+	}
+	if (mac[0] == '\0') {
+		enroll_fail(r, 400, "bad_mac", "", "", host, "mac is not a MAC "
+		    "address");
+		goto out;
+	}
+	if (!install_valid_hostname(host)) {
+		enroll_fail(r, 422, "bad_hostname", "", mac, "", "hostname is "
+		    "not a valid RFC 1123 host name");
+		goto out;
+	}
+	if (inv && !json_is_null(inv) && !json_is_object(inv)) {
+		enroll_fail(r, 422, "invalid", "", mac, host, "inventory must "
+		    "be an object");
+		goto out;
+	}
+	if (strlen(token) != SECRET_HEXLEN - 1 ||
+	    strspn(token, "0123456789abcdef") != SECRET_HEXLEN - 1) {
+		enroll_fail(r, 401, "invalid_token", "", mac, host, "the join "
+		    "token is not valid");
+		goto out;
+	}
+	secret_sha256_hex(token, strlen(token), hash);
+	if ((rc = db_token_by_hash(r->app->db, hash, &t)) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			enroll_fail(r, 401, "invalid_token", "", mac, host,
+			    "the join token is not valid");
+		else
+			http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	if (t.revoked_ms) {
+		enroll_fail(r, 401, "token_revoked", t.id, mac, host, "the join "
+		    "token was revoked");
+		goto out;
+	}
+	if (t.used >= t.uses) {
+		enroll_fail(r, 401, "token_used", t.id, mac, host, "the join "
+		    "token was already used");
+		goto out;
+	}
+	if (t.expires_ms <= now) {
+		enroll_fail(r, 401, "token_expired", t.id, mac, host, "the join "
+		    "token expired");
+		goto out;
+	}
+	if (t.mac[0] && strcmp(t.mac, mac) != 0) {
+		snprintf(msg, sizeof msg, "the join token is bound to another "
+		    "machine (not %s)", mac);
+		enroll_fail(r, 403, "mac_mismatch", t.id, mac, host, msg);
+		goto out;
+	}
+	if ((e = calloc(1, sizeof *e)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	/* The agent id is bastion's: "a" and 20 random hex digits. */
+	if (secret_random_hex(hash) == -1) {
+		http_reply_error(r, 500, "internal", "no randomness");
+		goto out;
+	}
+	snprintf(e->agent_id, sizeof e->agent_id, "a%.20s", hash);
+	snprintf(e->token_id, sizeof e->token_id, "%s", t.id);
+	snprintf(e->mac, sizeof e->mac, "%s", mac);
+	snprintf(e->hostname, sizeof e->hostname, "%s", host);
+	snprintf(e->addr, sizeof e->addr, "%s", r->client);
+	if (ca_sign_csr(r->app->ca, csr, strlen(csr), e->agent_id,
+	    CA_AGENT_DAYS, &e->cert, why, sizeof why) == -1) {
+		enroll_fail(r, 400, "bad_csr", t.id, mac, host, why);
+		goto out;
+	}
+	if (inv && json_is_object(inv))
+		invtext = json_dumps(inv, JSON_COMPACT | JSON_SORT_KEYS);
+	e->inventory = invtext;
+	rc = db_agent_enroll(r->app->db, e, &activated);
+	if (rc == DB_CONFLICT) {
+		enroll_fail(r, 401, "token_used", t.id, mac, host, "the join "
+		    "token was used up or expired meanwhile");
+		goto out;
+	}
+	if (rc != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	snprintf(msg, sizeof msg, "certificate %s until %lld", e->cert.serial,
+	    (long long)(e->cert.not_after_ms / 1000));
+	db_enroll_attempt(r->app->db, r->client, t.id, mac, host, e->agent_id,
+	    "enrolled", msg);
+	log_info("req %s: agent %s enrolled: %s (%s) from %s with token %s%s",
+	    r->id, e->agent_id, host, mac, r->client, t.id,
+	    activated ? "; machine is now active" : "");
+	if ((answer = cert_answer(r, e->agent_id, &e->cert)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	http_reply_json(r, 201, answer);
+out:
+	if (e)
+		free(e->cert.pem);
+	free(e);
+	free(invtext);
+	json_decref(body);
+}
+
+/* --- the agent protocol ----------------------------------------------- */
+
+struct peer {
+	char	agent_id[AGENT_ID_LEN];
+	char	serial[CA_SERIAL_LEN];
+};
+
+/* Authenticate an agent request; replies 401/403 and returns -1 if it is
+ * not an enrolled, unrevoked agent with a valid certificate. */
+static int
+agent_auth(struct request *r, struct peer *p)
+{
+	const unsigned char *der;
+	char why[256];
+	size_t len;
+	int rc;
+
+	if (http_peer_cert_der(r, &der, &len) == -1) {
+		http_reply_error(r, 401, "no_certificate", "agent calls need the "
+		    "client certificate from enrollment");
+		return -1;
+	}
+	if (ca_verify_client(r->app->ca, der, len, p->agent_id,
+	    sizeof p->agent_id, p->serial, why, sizeof why) == -1) {
+		log_warnx("req %s: agent certificate from %s refused: %s", r->id,
+		    r->client, why);
+		http_reply_error(r, 401, "bad_certificate", "%s", why);
+		return -1;
+	}
+	rc = db_agent_cert_check(r->app->db, p->agent_id, p->serial);
+	if (rc == DB_CONFLICT) {
+		log_warnx("req %s: revoked agent %s (certificate %s) from %s",
+		    r->id, p->agent_id, p->serial, r->client);
+		http_reply_error(r, 403, "revoked", "agent %s or its certificate "
+		    "is revoked", p->agent_id);
+		return -1;
+	}
+	if (rc != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			http_reply_error(r, 403, "unknown_agent", "certificate %s "
+			    "is not an enrolled agent's", p->serial);
+		else
+			http_reply_error(r, 500, "internal", "database error");
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *
+agent_body(struct request *r, struct peer *p)
+{
+	if (agent_auth(r, p) == -1)
+		return NULL;
+	return http_body_json(r);
+}
+
+static void
+post_heartbeat(struct request *r)
+{
+	struct peer p;
+	struct agent a;
+	json_t *body;
+	char *text;
+	int renew = 0;
+
+	if ((body = agent_body(r, &p)) == NULL)
+		return;
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL || db_agent_heartbeat(r->app->db, p.agent_id, r->client,
+	    text) != DB_OK) {
+		http_reply_error(r, 500, "internal", "cannot record the heartbeat");
+		goto out;
+	}
+	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
+	 * too, in case its clock disagrees. */
+	if (db_agent_get(r->app->db, p.agent_id, &a) == DB_OK &&
+	    a.cert_not_after_ms - now_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3)
+		renew = 1;
+	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
+	    HEARTBEAT_INTERVAL, "renew", renew, "server_time",
+	    db_time_json(now_ms())));
+out:
+	free(text);
+	json_decref(body);
+}
+
+static void
+put_inventory(struct request *r)
+{
+	struct peer p;
+	json_t *body;
+	char *text;
+
+	if ((body = agent_body(r, &p)) == NULL)
+		return;
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL || db_agent_inventory(r->app->db, p.agent_id, text) !=
+	    DB_OK)
+		http_reply_error(r, 500, "internal", "cannot store the inventory");
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "agent_id",
+		    p.agent_id));
+	free(text);
+	json_decref(body);
+}
+
+static void
+post_renew(struct request *r)
+{
+	struct ca_issued c;
+	struct peer p;
+	const char *csr;
+	json_t *body, *answer;
+	char why[256];
+
+	if ((body = agent_body(r, &p)) == NULL)
+		return;
+	memset(&c, 0, sizeof c);
+	if ((csr = json_string_value(json_object_get(body, "csr"))) == NULL) {
+		http_reply_error(r, 400, "bad_request", "csr is required");
+		goto out;
+	}
+	if (ca_sign_csr(r->app->ca, csr, strlen(csr), p.agent_id, CA_AGENT_DAYS,
+	    &c, why, sizeof why) == -1) {
+		http_reply_error(r, 400, "bad_csr", "%s", why);
+		goto out;
+	}
+	if (db_agent_cert_add(r->app->db, p.agent_id, &c) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	log_info("req %s: agent %s renewed its certificate: %s", r->id,
+	    p.agent_id, c.serial);
+	if ((answer = cert_answer(r, p.agent_id, &c)) == NULL)
+		http_reply_error(r, 500, "internal", "out of memory");
+	else
+		http_reply_json(r, 200, answer);
+out:
+	free(c.pem);
+	json_decref(body);
+}
+
+/*
+ * The long poll. Waiting requests are suspended (no thread each) and kept
+ * in one list; a new job for the agent or the deadline resumes them. The
+ * list's lock is held while a request is resumed, and a request leaves
+ * the list (on_free) before it is freed, so nothing resumes a dead one.
+ */
+struct waiter {
+	struct request	*r;
+	char		 agent_id[AGENT_ID_LEN];
+	int64_t		 deadline_ms;
+	int		 fresh;
+	int		 listed;
+	struct waiter	*prev, *next;
+};
+
+static struct {
+	pthread_mutex_t	 mu;
+	struct waiter	*head;
+	pthread_once_t	 once;
+	size_t		 n;		/* listed */
+	size_t		 alive;		/* suspended or resumed, not yet freed */
+	int		 stopping;
+} hub = { PTHREAD_MUTEX_INITIALIZER, NULL, PTHREAD_ONCE_INIT, 0, 0, 0 };
+
+/* Caller holds hub.mu. */
+static void
+waiter_unlink(struct waiter *w)
+{
+	if (!w->listed)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		hub.head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->listed = 0;
+	hub.n--;
+}
+
+static void *
+hub_timer(void *arg)
+{
+	struct timespec ts = { 0, 250 * 1000000 };
+	struct waiter *w, *next;
+	int64_t now;
+
+	for (;;) {
+		nanosleep(&ts, NULL);
+		now = now_ms();
+		pthread_mutex_lock(&hub.mu);
+		for (w = hub.head; w; w = next) {
+			next = w->next;
+			if (w->deadline_ms <= now) {
+				waiter_unlink(w);
+				http_resume(w->r);
+			}
+		}
+		pthread_mutex_unlock(&hub.mu);
+	}
+	return NULL;
+}
+
+static void
+hub_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, &attr, hub_timer, NULL) != 0)
+		log_warnx("cannot start the long-poll timer");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
+/* Wake every long poll of agent_id. */
+static void
+hub_notify(const char *agent_id)
+{
+	struct waiter *w, *next;
+
+	pthread_mutex_lock(&hub.mu);
+	for (w = hub.head; w; w = next) {
+		next = w->next;
+		if (strcmp(w->agent_id, agent_id) == 0) {
+			waiter_unlink(w);
+			http_resume(w->r);
+		}
+	}
+	pthread_mutex_unlock(&hub.mu);
+}
+
+static void
+waiter_free(struct request *r)
+{
+	struct waiter *w = r->poll;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&hub.mu);
+	waiter_unlink(w);
+	hub.alive--;
+	pthread_mutex_unlock(&hub.mu);
+	free(w);
+	r->poll = NULL;
+}
+
+void
+routes_agent_stop(void)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	struct waiter *w, *next;
+	size_t alive;
+	int i;
+
+	pthread_mutex_lock(&hub.mu);
+	hub.stopping = 1;
+	for (w = hub.head; w; w = next) {
+		next = w->next;
+		waiter_unlink(w);
+		http_resume(w->r);
+	}
+	pthread_mutex_unlock(&hub.mu);
+	/* The listeners' threads answer them (204) and free them. */
+	for (i = 0; i < 500; i++) {
+		pthread_mutex_lock(&hub.mu);
+		alive = hub.alive;
+		pthread_mutex_unlock(&hub.mu);
+		if (alive == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+reply_jobs(struct request *r, const char *agent_id, int fresh)
+{
+	json_t *jobs;
+
+	if (db_jobs_take(r->app->db, agent_id, 16, fresh, &jobs) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		return;
+	}
+	if (json_array_size(jobs) == 0) {
+		json_decref(jobs);
+		http_reply_text(r, 204, "application/json", "", 0);
+		return;
+	}
+	log_info("req %s: %zu job(s) sent to agent %s", r->id,
+	    json_array_size(jobs), agent_id);
+	http_reply_json(r, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+static void
+get_jobs(struct request *r)
+{
+	struct waiter *w = r->poll;
+	struct peer p;
+	const char *ws, *fs;
+	long wait = 0;
+	int fresh;
+	char *end;
+
+	if (w != NULL) {
+		/* Resumed: a job arrived or the wait is over. */
+		pthread_mutex_lock(&hub.mu);
+		waiter_unlink(w);
+		pthread_mutex_unlock(&hub.mu);
+		reply_jobs(r, w->agent_id, w->fresh);
+		return;
+	}
+	if (agent_auth(r, &p) == -1)
+		return;
+	fresh = (fs = http_query(r, "fresh")) != NULL && strcmp(fs, "1") == 0;
+	if ((ws = http_query(r, "wait")) != NULL) {
+		errno = 0;
+		wait = strtol(ws, &end, 10);
+		if (*ws == '\0' || *end != '\0' || errno || wait < 0)
+			wait = -1;
+		if (wait < 0) {
+			http_reply_error(r, 400, "bad_request", "wait must be 0-%d "
+			    "seconds", POLL_MAX_WAIT);
+			return;
+		}
+		if (wait > POLL_MAX_WAIT)
+			wait = POLL_MAX_WAIT;
+	}
+	if (wait == 0 || db_jobs_waiting(r->app->db, p.agent_id, fresh)) {
+		reply_jobs(r, p.agent_id, fresh);
+		return;
+	}
+	if ((w = calloc(1, sizeof *w)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	pthread_once(&hub.once, hub_start);
+	w->r = r;
+	snprintf(w->agent_id, sizeof w->agent_id, "%s", p.agent_id);
+	w->deadline_ms = now_ms() + wait * 1000;
+	w->fresh = fresh;
+	pthread_mutex_lock(&hub.mu);
+	if (hub.stopping) {
+		pthread_mutex_unlock(&hub.mu);
+		free(w);
+		reply_jobs(r, p.agent_id, fresh);
+		return;
+	}
+	r->poll = w;
+	r->on_free = waiter_free;
+	w->next = hub.head;
+	if (hub.head)
+		hub.head->prev = w;
+	hub.head = w;
+	w->listed = 1;
+	hub.n++;
+	hub.alive++;
+	/* Suspended under the lock: a job that arrives now resumes a
+	 * request that is already suspended. */
+	http_suspend(r);
+	pthread_mutex_unlock(&hub.mu);
+	/* A job queued between the check and the listing. */
+	if (db_jobs_waiting(r->app->db, p.agent_id, 0))
+		hub_notify(p.agent_id);
+}
+
+static int
+job_id_param(struct request *r, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(r->params[0], &end, 10);
+	if (*r->params[0] == '\0' || *end != '\0' || errno || v <= 0) {
+		http_reply_error(r, 400, "bad_request", "'%.20s' is not a job id",
+		    r->params[0]);
+		return -1;
+	}
+	*id = v;
+	return 0;
+}
+
+/* Store a "chunks" array: [{seq, stream, data (base64)}]. */
+static int
+store_chunks(struct request *r, const char *agent_id, int64_t id,
+    const json_t *chunks)
+{
+	const json_t *c;
+	const char *stream, *data;
+	unsigned char *raw;
+	size_t i, len;
+	int rc;
+
+	if (chunks == NULL || json_is_null(chunks))
+		return 0;
+	if (!json_is_array(chunks)) {
+		http_reply_error(r, 422, "invalid", "chunks must be an array");
+		return -1;
+	}
+	json_array_foreach(chunks, i, c) {
+		stream = json_string_value(json_object_get(c, "stream"));
+		data = json_string_value(json_object_get(c, "data"));
+		if (!json_is_integer(json_object_get(c, "seq")) ||
+		    json_integer_value(json_object_get(c, "seq")) < 0 ||
+		    stream == NULL || data == NULL || (strcmp(stream, "stdout") &&
+		    strcmp(stream, "stderr"))) {
+			http_reply_error(r, 422, "invalid", "chunks[%zu]: want "
+			    "{seq, stream: stdout|stderr, data: base64}", i);
+			return -1;
+		}
+		if ((raw = b64_decode(data, AGENT_MAX_BODY, &len)) == NULL) {
+			http_reply_error(r, 422, "invalid", "chunks[%zu].data is "
+			    "not base64", i);
+			return -1;
+		}
+		rc = db_job_output(r->app->db, agent_id, id,
+		    json_integer_value(json_object_get(c, "seq")), stream, raw,
+		    len);
+		free(raw);
+		if (rc != DB_OK) {
+			reply_db(r, rc, "job");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+post_job_output(struct request *r)
+{
+	struct peer p;
+	json_t *body;
+	int64_t id;
+	int rc;
+
+	if (job_id_param(r, &id) == -1 || (body = agent_body(r, &p)) == NULL)
+		return;
+	if ((rc = db_job_started(r->app->db, p.agent_id, id)) != DB_OK)
+		reply_db(r, rc, "job");
+	else if (store_chunks(r, p.agent_id, id, json_object_get(body,
+	    "chunks")) == 0)
+		http_reply_json(r, 200, json_pack("{s:I}", "id", (json_int_t)id));
+	json_decref(body);
+}
+
+static void
+post_job_result(struct request *r)
+{
+	static const char *const statuses[] = { "done", "failed", "refused",
+	    NULL };
+	struct job_result res;
+	const json_t *v;
+	struct peer p;
+	json_t *body;
+	const char *st;
+	int64_t id;
+	int i, rc;
+
+	if (job_id_param(r, &id) == -1 || (body = agent_body(r, &p)) == NULL)
+		return;
+	memset(&res, 0, sizeof res);
+	st = json_string_value(json_object_get(body, "status"));
+	for (i = 0; st && statuses[i]; i++)
+		if (strcmp(st, statuses[i]) == 0)
+			break;
+	if (st == NULL || statuses[i] == NULL) {
+		http_reply_error(r, 422, "invalid", "status must be done, failed "
+		    "or refused");
+		goto out;
+	}
+	res.status = statuses[i];
+	if ((v = json_object_get(body, "exit_code")) && json_is_integer(v)) {
+		res.has_exit = 1;
+		res.exit_code = (int)json_integer_value(v);
+	}
+	if ((v = json_object_get(body, "signal")) && json_is_integer(v)) {
+		res.has_signal = 1;
+		res.signal = (int)json_integer_value(v);
+	}
+	res.timed_out = json_is_true(json_object_get(body, "timed_out"));
+	v = json_object_get(body, "duration_ms");
+	res.duration_ms = json_is_integer(v) ? json_integer_value(v) : -1;
+	res.error = json_string_value(json_object_get(body, "error"));
+	if (res.error && !clean_string(res.error, 1024))
+		res.error = "(unprintable error message)";
+	if (store_chunks(r, p.agent_id, id, json_object_get(body, "chunks"))
+	    == -1)
+		goto out;
+	if ((rc = db_job_result(r->app->db, p.agent_id, id, &res)) != DB_OK) {
+		reply_db(r, rc, "job");
+		goto out;
+	}
+	log_info("req %s: job %lld on agent %s: %s%s%s", r->id, (long long)id,
+	    p.agent_id, res.status, res.error ? ": " : "",
+	    res.error ? res.error : "");
+	http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id,
+	    "status", res.status));
+out:
+	json_decref(body);
+}
+
+/* --- agents and jobs for operators --------------------------------------- */
+
+static void
+get_agents(struct request *r)
+{
+	json_t *list;
+
+	if (db_agent_list(r->app->db, &list) != DB_OK)
+		http_reply_error(r, 500, "internal", "database error");
+	else
+		http_reply_json(r, 200, list);
+}
+
+/* {id} may be an agent id, a host name or a MAC. */
+static int
+agent_param(struct request *r, char id[AGENT_ID_LEN])
+{
+	int rc = db_agent_resolve(r->app->db, r->params[0], id);
+
+	if (rc == DB_OK)
+		return 0;
+	if (rc == DB_NOTFOUND)
+		http_reply_error(r, 404, "not_found", "no agent %.64s",
+		    r->params[0]);
+	else if (rc == DB_CONFLICT)
+		http_reply_error(r, 409, "ambiguous", "several agents are called "
+		    "%.64s; use the agent id", r->params[0]);
+	else
+		http_reply_error(r, 500, "internal", "database error");
+	return -1;
+}
+
+static void
+get_agent(struct request *r)
+{
+	char id[AGENT_ID_LEN];
+	json_t *a;
+	int rc;
+
+	if (agent_param(r, id) == -1)
+		return;
+	if ((rc = db_agent_json(r->app->db, id, &a)) != DB_OK)
+		reply_db(r, rc, "agent");
+	else
+		http_reply_json(r, 200, a);
+}
+
+static void
+post_agent_revoke(struct request *r)
+{
+	char id[AGENT_ID_LEN], reason[160];
+	json_t *a;
+	int rc;
+
+	if (agent_param(r, id) == -1)
+		return;
+	snprintf(reason, sizeof reason, "revoked by %s", actor(r));
+	if ((rc = db_agent_revoke(r->app->db, id, reason)) != DB_OK ||
+	    (rc = db_agent_json(r->app->db, id, &a)) != DB_OK) {
+		reply_db(r, rc, "agent");
+		return;
+	}
+	log_info("req %s: agent %s %s", r->id, id, reason);
+	/* A waiting long poll answers now; the next request is refused. */
+	hub_notify(id);
+	http_reply_json(r, 200, a);
+}
+
+static int
+valid_env_name(const char *s)
+{
+	size_t i;
+
+	if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (i = 1; s[i]; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return 0;
+	return i <= 128;
+}
+
+/* Check exec's args: {argv: [..], env: {..}, cwd, timeout, grace,
+ * shell}; fills in the defaults. 0 or -1 with why. */
+static int
+exec_args_check(json_t *args, char *why, size_t whylen)
+{
+	const json_t *argv, *env, *cwd, *v;
+	const char *k;
+	long long t;
+	size_t i;
+	void *it;
+
+	for (it = json_object_iter(args); it; it = json_object_iter_next(args,
+	    it)) {
+		k = json_object_iter_key(it);
+		if (strcmp(k, "argv") && strcmp(k, "env") && strcmp(k, "cwd") &&
+		    strcmp(k, "timeout") && strcmp(k, "grace") &&
+		    strcmp(k, "shell")) {
+			snprintf(why, whylen, "args: unknown field '%.40s'", k);
+			return -1;
+		}
+	}
+	argv = json_object_get(args, "argv");
+	if (!json_is_array(argv) || json_array_size(argv) == 0 ||
+	    json_array_size(argv) > JOB_MAX_ARGV) {
+		snprintf(why, whylen, "args.argv must be 1-%d strings",
+		    JOB_MAX_ARGV);
+		return -1;
+	}
+	json_array_foreach(argv, i, v)
+		if (!json_is_string(v) || json_string_length(v) > JOB_MAX_ARG ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(why, whylen, "args.argv[%zu] must be a string of "
+			    "at most %d bytes without NUL", i, JOB_MAX_ARG);
+			return -1;
+		}
+	if (json_is_true(json_object_get(args, "shell")) &&
+	    json_array_size(argv) != 1) {
+		snprintf(why, whylen, "with shell, argv is one string: the "
+		    "command line");
+		return -1;
+	}
+	if ((v = json_object_get(args, "shell")) && !json_is_boolean(v)) {
+		snprintf(why, whylen, "args.shell must be true or false");
+		return -1;
+	}
+	if ((env = json_object_get(args, "env")) != NULL) {
+		if (!json_is_object(env) || json_object_size(env) > JOB_MAX_ENV) {
+			snprintf(why, whylen, "args.env must be an object of at "
+			    "most %d strings", JOB_MAX_ENV);
+			return -1;
+		}
+		json_object_foreach((json_t *)env, k, v)
+			if (!valid_env_name(k) || !json_is_string(v) ||
+			    json_string_length(v) > JOB_MAX_ARG ||
+			    strlen(json_string_value(v)) != json_string_length(v)) {
+				snprintf(why, whylen, "args.env.%.40s: names are "
+				    "[A-Za-z_][A-Za-z0-9_]*, values strings", k);
+				return -1;
+			}
+	}
+	if ((cwd = json_object_get(args, "cwd")) != NULL &&
+	    (!json_is_string(cwd) || json_string_value(cwd)[0] != '/' ||
+	    json_string_length(cwd) >= PATH_MAX)) {
+		snprintf(why, whylen, "args.cwd must be an absolute path");
+		return -1;
+	}
+	v = json_object_get(args, "timeout");
+	t = v ? json_integer_value(v) : 600;
+	if ((v && !json_is_integer(v)) || t < 1 || t > 7 * 86400) {
+		snprintf(why, whylen, "args.timeout: 1 to 604800 seconds");
+		return -1;
+	}
+	json_object_set_new(args, "timeout", json_integer(t));
+	v = json_object_get(args, "grace");
+	t = v ? json_integer_value(v) : 5;
+	if ((v && !json_is_integer(v)) || t < 0 || t > 600) {
+		snprintf(why, whylen, "args.grace: 0 to 600 seconds");
+		return -1;
+	}
+	json_object_set_new(args, "grace", json_integer(t));
+	return 0;
+}
+
+static void
+post_job(struct request *r)
+{
+	const char *target, *kind;
+	struct envelope e;
+	struct agent a;
+	json_t *body, *args = NULL, *job;
+	char id[AGENT_ID_LEN], why[256], key_id[CA_KEYID_LEN];
+	char *argtext = NULL, *text = NULL, *sig = NULL;
+	long long ttl;
+	int64_t jid, not_after;
+	int rc;
+
+	memset(&e, 0, sizeof e);
+	if ((body = http_body_json(r)) == NULL)
+		return;
+	target = json_string_value(json_object_get(body, "target"));
+	kind = json_string_value(json_object_get(body, "kind"));
+	if (target == NULL || kind == NULL) {
+		http_reply_error(r, 400, "bad_request", "target and kind are "
+		    "required strings");
+		goto out;
+	}
+	if (!envelope_kind_known(kind)) {
+		http_reply_error(r, 422, "invalid", "kind must be exec, reboot, "
+		    "reprovision or inventory");
+		goto out;
+	}
+	if (opt_int(r, body, "ttl", JOB_DEFAULT_TTL, 10, ENVELOPE_MAX_TTL,
+	    &ttl) == -1)
+		goto out;
+	args = json_object_get(body, "args");
+	args = args == NULL || json_is_null(args) ? json_object() :
+	    json_deep_copy(args);
+	if (!json_is_object(args)) {
+		http_reply_error(r, 422, "invalid", "args must be an object");
+		goto out;
+	}
+	if (strcmp(kind, "exec") == 0) {
+		if (exec_args_check(args, why, sizeof why) == -1) {
+			http_reply_error(r, 422, "invalid", "%s", why);
+			goto out;
+		}
+	} else if (json_object_size(args) != 0) {
+		http_reply_error(r, 422, "invalid", "%s takes no args", kind);
+		goto out;
+	}
+	rc = db_agent_resolve(r->app->db, target, id);
+	if (rc == DB_OK)
+		rc = db_agent_get(r->app->db, id, &a);
+	if (rc != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			http_reply_error(r, 404, "not_found", "no agent %.64s "
+			    "(an agent id, host name or MAC)", target);
+		else if (rc == DB_CONFLICT)
+			http_reply_error(r, 409, "ambiguous", "several agents are "
+			    "called %.64s; use the agent id", target);
+		else
+			http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	if (a.revoked_ms) {
+		http_reply_error(r, 409, "revoked", "agent %s is revoked", id);
+		goto out;
+	}
+	not_after = now_ms() / 1000 + ttl;
+	if ((argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
+	    db_job_create(r->app->db, id, kind, argtext, not_after * 1000,
+	    actor(r), &jid) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	/* Sign what the agent will run: the envelope carries everything. */
+	e.job_id = jid;
+	snprintf(e.agent_id, sizeof e.agent_id, "%s", id);
+	snprintf(e.kind, sizeof e.kind, "%s", kind);
+	e.args = args;
+	e.not_after = not_after;
+	if (envelope_build(&e, &text) == 0 && strlen(text) >
+	    ENVELOPE_MAX_TEXT) {
+		db_job_fail(r->app->db, jid, "too large to sign");
+		http_reply_error(r, 422, "invalid", "the job is larger than %d "
+		    "bytes signed", ENVELOPE_MAX_TEXT);
+		goto out;
+	}
+	if (text == NULL ||
+	    ca_job_sign(r->app->ca, text, strlen(text), &sig, key_id) == -1) {
+		db_job_fail(r->app->db, jid, "cannot sign the job");
+		http_reply_error(r, 500, "internal", "cannot sign the job");
+		goto out;
+	}
+	if (db_job_seal(r->app->db, jid, text, sig, key_id) != DB_OK ||
+	    db_job_json(r->app->db, jid, &job) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	log_info("req %s: job %lld (%s) for agent %s (%s) queued by %s", r->id,
+	    (long long)jid, kind, id, a.hostname, actor(r));
+	hub_notify(id);
+	http_reply_json(r, 201, job);
+out:
+	free(text);
+	free(sig);
+	free(argtext);
+	json_decref(args);
+	json_decref(body);
+}
+
+static void
+get_job_list(struct request *r)
+{
+	const char *agent = http_query(r, "agent"), *ls = http_query(r, "limit");
+	char id[AGENT_ID_LEN];
+	long limit = ls ? strtol(ls, NULL, 10) : 100;
+	json_t *list;
+	int rc;
+
+	if (limit < 1 || limit > 10000)
+		limit = 100;
+	if (agent && *agent) {
+		if ((rc = db_agent_resolve(r->app->db, agent, id)) != DB_OK) {
+			reply_db(r, rc, "agent");
+			return;
+		}
+		agent = id;
+	}
+	if (db_job_list(r->app->db, agent && *agent ? agent : NULL, (int)limit,
+	    &list) != DB_OK)
+		http_reply_error(r, 500, "internal", "database error");
+	else
+		http_reply_json(r, 200, list);
+}
+
+static void
+get_job(struct request *r)
+{
+	json_t *job;
+	int64_t id;
+	int rc;
+
+	if (job_id_param(r, &id) == -1)
+		return;
+	if ((rc = db_job_json(r->app->db, id, &job)) != DB_OK)
+		reply_db(r, rc, "job");
+	else
+		http_reply_json(r, 200, job);
+}
+
+static void
+get_job_output(struct request *r)
+{
+	const char *as = http_query(r, "after"), *ls = http_query(r, "limit");
+	long long after = as ? strtoll(as, NULL, 10) : -1;
+	long limit = ls ? strtol(ls, NULL, 10) : 1000;
+	json_t *job, *chunks;
+	int64_t id;
+	int rc;
+
+	if (job_id_param(r, &id) == -1)
+		return;
+	if (limit < 1 || limit > 10000)
+		limit = 1000;
+	if ((rc = db_job_json(r->app->db, id, &job)) != DB_OK) {
+		reply_db(r, rc, "job");
+		return;
+	}
+	if (db_job_output_json(r->app->db, id, after, (int)limit, &chunks) !=
+	    DB_OK) {
+		json_decref(job);
+		http_reply_error(r, 500, "internal", "database error");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:O, s:O, s:o, s:o}", "id",
+	    json_object_get(job, "id"), "status", json_object_get(job, "status"),
+	    "job", job, "chunks", chunks));
+}
+
+/* --- boot listener: CRL and the agent for installers ------------------- */
+
+static void
+get_crl(struct request *r)
+{
+	struct ca_revoked *list;
+	size_t n;
+	char *pem;
+
+	if (db_revoked_certs(r->app->db, &list, &n) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		return;
+	}
+	if (ca_crl_pem(r->app->ca, list, n, 24, &pem) == -1)
+		http_reply_error(r, 500, "internal", "cannot sign the CRL");
+	else
+		http_reply_text(r, 200, "application/pkix-crl", pem, strlen(pem));
+	free(list);
+	free(pem);
+}
+
+/* The agentd next to the running bastion (build/bin or the sbin it was
+ * installed to), and its systemd unit from the share dir. */
+static void
+get_agent_file(struct request *r)
+{
+	const struct config *c;
+	char self[PATH_MAX], path[PATH_MAX], *slash;
+	ssize_t n;
+	int rc;
+
+	if (strcmp(r->params[0], "agentd") == 0) {
+		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0) {
+			http_reply_error(r, 500, "internal", "cannot find agentd");
+			return;
+		}
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		if (path_join(path, sizeof path, self, "agentd") == -1) {
+			http_reply_error(r, 500, "internal", "path too long");
+			return;
+		}
+		http_reply_file(r, path, "application/octet-stream");
+		return;
+	}
+	if (strcmp(r->params[0], "agentd.service") == 0) {
+		c = bastion_config_acquire(r->app);
+		rc = path_join(path, sizeof path, c->share_dir,
+		    "appliance/agentd.service");
+		bastion_config_release(r->app);
+		if (rc == -1)
+			http_reply_error(r, 500, "internal", "path too long");
+		else
+			http_reply_file(r, path, "text/plain; charset=utf-8");
+		return;
+	}
+	http_reply_error(r, 404, "not_found", "no such agent file");
+}
+
+/* Who may do what: see struct route in http.h and docs/api.md. Agent
+ * calls are open at the HTTP layer: the join token or the client
+ * certificate is their credential, checked by the handlers. */
+const struct route routes_agent[] = {
+	{ L_API, "POST", "/api/v1/tokens", post_token, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES, "jointoken.create" },
+	{ L_API, "GET", "/api/v1/tokens", get_tokens, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "DELETE", "/api/v1/tokens/{id}", delete_token, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES, "jointoken.revoke" },
+	{ L_CONTROL, "POST", "/api/v1/enroll", post_enroll, ENROLL_MAX_BODY,
+	    ROLE_NONE, SCOPE_READ, RF_AGENT | RF_AUDIT, "agent.enroll" },
+	{ L_CONTROL, "POST", "/agent/v1/heartbeat", post_heartbeat, 16384,
+	    ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
+	{ L_CONTROL, "PUT", "/agent/v1/inventory", put_inventory,
+	    ENROLL_MAX_BODY, ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
+	{ L_CONTROL, "GET", "/agent/v1/jobs", get_jobs, 0,
+	    ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
+	{ L_CONTROL, "POST", "/agent/v1/jobs/{id}/output", post_job_output,
+	    AGENT_MAX_BODY, ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
+	{ L_CONTROL, "POST", "/agent/v1/jobs/{id}/result", post_job_result,
+	    AGENT_MAX_BODY, ROLE_NONE, SCOPE_READ, RF_AGENT | RF_AUDIT,
+	    "job.result" },
+	{ L_CONTROL, "POST", "/agent/v1/renew", post_renew, 0,
+	    ROLE_NONE, SCOPE_READ, RF_AGENT | RF_AUDIT, "agent.renew" },
+	{ L_API, "GET", "/api/v1/agents", get_agents, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/agents/{id}", get_agent, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "POST", "/api/v1/agents/{id}/revoke", post_agent_revoke, 0,
+	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES | RF_DESTRUCTIVE,
+	    "agent.revoke" },
+	{ L_API, "POST", "/api/v1/jobs", post_job, 0,
+	    ROLE_OPERATOR, SCOPE_EXEC, RF_MUTATES | RF_DESTRUCTIVE, "job.create" },
+	{ L_API, "GET", "/api/v1/jobs", get_job_list, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/jobs/{id}", get_job, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/jobs/{id}/output", get_job_output, 0,
+	    ROLE_OPERATOR, SCOPE_READ, 0, NULL },
+	{ L_BOOT | L_CONTROL | L_ADMIN, "GET", "/ca.crl", get_crl, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "GET", "/boot/agent/{name}", get_agent_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ 0, NULL, NULL, NULL, 0, ROLE_UNSET, SCOPE_READ, 0, NULL },
+};

@@ -1,0 +1,421 @@
+"""Node agents with real TLS: enrollment with join tokens, mTLS agent
+calls, signed jobs run by a real agentd (each in its own state dir), the
+CLI, revocation, and bastion restarts in the middle of a job."""
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from harness import BIN
+
+
+def fingerprint(pem):
+    out = subprocess.run(["openssl", "x509", "-in", pem, "-noout",
+                          "-fingerprint", "-sha256"], capture_output=True,
+                         text=True, check=True).stdout
+    return "sha256:" + out.strip().split("=")[1].replace(":", "").lower()
+
+
+class Agent:
+    def __init__(self, b, name, token, mac, extra=""):
+        self.b = b
+        self.name = name
+        self.state = os.path.join(b.tmp, "agent-" + name)
+        self.conf = os.path.join(b.tmp, "agentd-%s.conf" % name)
+        self.log_path = os.path.join(b.tmp, "agentd-%s.log" % name)
+        self.proc = None
+        with open(self.conf, "w") as f:
+            f.write("[agent]\nserver = https://127.0.0.1:%d\n"
+                    "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
+                    "hostname = %s\nmac = %s\nreboot_command = /bin/true\n%s"
+                    % (b.control_port, fingerprint(b.ca_pem), token,
+                       self.state, name, mac, extra))
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "agentd"), "-d", "-f",
+                                      self.conf, "run"], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def enroll(self):
+        return subprocess.run([os.path.join(BIN, "agentd"), "-f", self.conf,
+                               "enroll"], capture_output=True, text=True,
+                              timeout=60)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.log()):
+                return
+            time.sleep(0.1)
+        raise AssertionError("agentd never logged %r:\n%s" % (pattern, self.log()[-3000:]))
+
+
+def token(b, **kw):
+    r = b.admin("POST", "/api/v1/tokens", kw)
+    assert r.status == 201, r
+    return r.json()["token"]
+
+
+def wait_for(fn, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra=""):
+    a = Agent(b, name, token(b), mac, extra).start()
+    wait_for(lambda: any(x["hostname"] == name and x["last_heartbeat_at"]
+                         for x in b.admin("GET", "/api/v1/agents").json()),
+             what="agent %s to heartbeat" % name)
+    return a
+
+
+def job_done(b, jid, timeout=30):
+    return wait_for(lambda: (lambda j: j if j["status"] in
+                             ("done", "failed", "refused", "expired") else None)(
+        b.admin("GET", "/api/v1/jobs/%d" % jid).json()), timeout,
+        "job %d to finish" % jid)
+
+
+@pytest.fixture
+def agents():
+    made = []
+    yield made
+    for a in made:
+        a.stop()
+
+
+def test_enroll_verify_heartbeat(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    cert = os.path.join(a.state, "cert.pem")
+    r = subprocess.run(["openssl", "verify", "-CAfile", bastion.ca_pem, cert],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "OK" in r.stdout, r
+    # The key never left the node and is private to agentd.
+    assert os.stat(os.path.join(a.state, "key.pem")).st_mode & 0o077 == 0
+    subj = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject",
+                           "-ext", "extendedKeyUsage"], capture_output=True,
+                          text=True).stdout
+    ag = bastion.admin("GET", "/api/v1/agents/node1").json()
+    assert "CN = " + ag["id"] in subj and "Client Authentication" in subj
+    assert ag["mac"] == "52:54:00:a0:00:01" and not ag["revoked"]
+    assert ag["heartbeat"]["load"] and ag["cert_expires_at"]
+    out = bastion.ctl("agents", "list", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)[0]["id"] == ag["id"]
+    out = bastion.ctl("agents", "show", "52-54-00-A0-00-01")
+    assert out.returncode == 0 and ag["id"] in out.stdout
+    toks = json.loads(bastion.ctl("tokens", "list", "--json").stdout)
+    assert toks[0]["state"] == "used" and "hash" not in toks[0]
+
+
+def test_exec_output_and_exit_codes(bastion, agents):
+    agents.append(enrolled_agent(bastion))
+    r = bastion.ctl("exec", "node1", "--", "sh", "-c",
+                    "echo out; echo err >&2; exit 7")
+    assert r.returncode == 7, r
+    assert r.stdout == "out\n" and "err" in r.stderr
+    r = bastion.ctl("exec", "52:54:00:a0:00:01", "--", "true")
+    assert r.returncode == 0, r
+    r = bastion.ctl("exec", "--env", "GREETING=hi there", "--cwd", "/tmp",
+                    "node1", "--", "sh", "-c", 'echo "$GREETING from $(pwd)"')
+    assert r.returncode == 0 and r.stdout == "hi there from /tmp\n", r
+    r = bastion.ctl("exec", "node1", "--", "/nonexistent/command")
+    assert r.returncode == 127 and "cannot execute" in r.stderr, r
+    jobs = json.loads(bastion.ctl("jobs", "list", "--json").stdout)
+    assert len(jobs) == 4 and jobs[-1]["exit_code"] == 7
+    r = bastion.ctl("jobs", "output", str(jobs[-1]["id"]))
+    assert r.stdout == "out\n" and "err" in r.stderr
+    r = bastion.ctl("jobs", "show", str(jobs[-1]["id"]))
+    assert "exit code" in r.stdout and "7" in r.stdout
+
+
+def test_exec_timeout_kills(bastion, agents):
+    agents.append(enrolled_agent(bastion))
+    t0 = time.time()
+    r = bastion.ctl("exec", "--timeout", "1", "--grace", "1", "node1", "--",
+                    "sh", "-c", "echo started; sleep 60")
+    assert r.returncode == 128 + 15, r
+    assert "started" in r.stdout and "timed out" in r.stderr
+    assert time.time() - t0 < 20
+    job = json.loads(bastion.ctl("jobs", "list", "--json").stdout)[0]
+    assert job["timed_out"] and job["signal"] == 15
+    # A command that ignores SIGTERM gets SIGKILL after the grace.
+    r = bastion.ctl("exec", "--timeout", "1", "--grace", "1", "node1", "--",
+                    "sh", "-c", "trap '' TERM; sleep 60")
+    assert r.returncode == 128 + 9, r
+
+
+def sql(b, query, *args):
+    db = sqlite3.connect(os.path.join(b.state, "bastion.db"), timeout=10)
+    try:
+        cur = db.execute(query, args)
+        rows = cur.fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
+
+
+def test_altered_job_is_refused(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    a.stop()
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["echo", "harmless"]}})
+    assert r.status == 201, r
+    jid = r.json()["id"]
+    # Someone with the database changes what the node is to run.
+    sql(bastion, "UPDATE jobs SET envelope = replace(envelope, 'harmless',"
+        " 'pwned'), args = replace(args, 'harmless', 'pwned') WHERE id = ?", jid)
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["echo", "original"]}})
+    jid2 = r.json()["id"]
+    # Changing only the args column changes nothing: the envelope is run.
+    sql(bastion, "UPDATE jobs SET args = replace(args, 'original', 'pwned')"
+        " WHERE id = ?", jid2)
+    a.start()
+    j = job_done(bastion, jid)
+    assert j["status"] == "refused" and "bad signature" in j["error"], j
+    j2 = job_done(bastion, jid2)
+    assert j2["status"] == "done", j2
+    out = bastion.admin("GET", "/api/v1/jobs/%d/output" % jid2).json()
+    import base64
+    text = b"".join(base64.b64decode(c["data"]) for c in out["chunks"])
+    assert text == b"original\n"
+    assert "pwned" not in a.log()
+
+
+def test_replayed_job_is_refused(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    r = bastion.ctl("exec", "node1", "--", "echo", "once")
+    assert r.returncode == 0
+    jid = json.loads(bastion.ctl("jobs", "list", "--json").stdout)[0]["id"]
+    # Deliver the very same signed envelope again, as a new job.
+    sql(bastion, "INSERT INTO jobs (agent_id, kind, args, envelope, sig, key_id,"
+        " not_after_ms, status, created_ms) SELECT agent_id, kind, args,"
+        " envelope, sig, key_id, not_after_ms, 'queued', created_ms FROM jobs"
+        " WHERE id = ?", jid)
+    a.wait_log(r"refused: signature check: (replayed|malformed)")
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["true"]}})
+    assert job_done(bastion, r.json()["id"])["status"] == "done"
+
+
+def test_local_policy_refuses_exec(bastion, agents):
+    agents.append(enrolled_agent(bastion, extra="accept = inventory,reboot\n"))
+    r = bastion.ctl("exec", "node1", "--", "echo", "no")
+    assert r.returncode == 1 and "local policy" in r.stderr, r
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "inventory"})
+    assert job_done(bastion, r.json()["id"])["status"] == "done"
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "reboot"})
+    j = job_done(bastion, r.json()["id"])
+    assert j["status"] == "done" and "rebooting" in j["error"]
+
+
+def test_revoked_agent_refused(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    serial = bastion.admin("GET", "/api/v1/agents/node1").json()["cert_serial"]
+    r = bastion.ctl("agents", "revoke", "node1")
+    assert r.returncode == 0, r
+    a.wait_log(r"refused \(HTTP 403\)")
+    assert "revoked agent" in bastion.log()
+    # Its certificate cannot do anything any more, whoever presents it.
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        "--cacert", bastion.ca_pem,
+                        "--cert", os.path.join(a.state, "cert.pem"),
+                        "--key", os.path.join(a.state, "key.pem"),
+                        "-X", "POST", "-H", "Content-Type: application/json",
+                        "-d", "{}", "https://127.0.0.1:%d/agent/v1/heartbeat"
+                        % bastion.control_port], capture_output=True, text=True)
+    assert r.stdout == "403"
+    crl = bastion.boot("GET", "/ca.crl")
+    assert crl.status == 200
+    path = os.path.join(bastion.tmp, "ca.crl")
+    with open(path, "wb") as f:
+        f.write(crl.body)
+    text = subprocess.run(["openssl", "crl", "-in", path, "-noout", "-text",
+                           "-CAfile", bastion.ca_pem], capture_output=True,
+                          text=True)
+    assert "verify OK" in text.stderr + text.stdout
+    assert serial.upper() in text.stdout.upper().replace(":", "")
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["true"]}})
+    assert r.status in (404, 409)
+
+
+def test_tokens_reused_expired_bound(bastion, agents):
+    t = token(bastion)
+    a = Agent(bastion, "n1", t, "52:54:00:a0:00:01")
+    assert a.enroll().returncode == 0
+    again = Agent(bastion, "n2", t, "52:54:00:a0:00:02")
+    r = again.enroll()
+    assert r.returncode != 0 and "already used" in r.stderr, r
+    t2 = token(bastion)
+    sql(bastion, "UPDATE join_tokens SET expires_ms = 1 WHERE used = 0")
+    r = Agent(bastion, "n3", t2, "52:54:00:a0:00:03").enroll()
+    assert r.returncode != 0 and "expired" in r.stderr, r
+    t3 = token(bastion, mac="52:54:00:a0:00:09")
+    r = Agent(bastion, "n4", t3, "52:54:00:a0:00:04").enroll()
+    assert r.returncode != 0 and "another machine" in r.stderr, r
+    r = Agent(bastion, "n5", t3, "52:54:00:a0:00:09").enroll()
+    assert r.returncode == 0, r
+    # --uses
+    out = bastion.ctl("tokens", "create", "--uses", "2", "--ttl", "10m")
+    assert out.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", out.stdout)
+    t4 = out.stdout.strip()
+    assert Agent(bastion, "n6", t4, "52:54:00:a0:00:06").enroll().returncode == 0
+    assert Agent(bastion, "n7", t4, "52:54:00:a0:00:07").enroll().returncode == 0
+    assert Agent(bastion, "n8", t4, "52:54:00:a0:00:08").enroll().returncode != 0
+    # revoke
+    tid = json.loads(bastion.ctl("tokens", "create", "--json").stdout)["id"]
+    assert bastion.ctl("tokens", "revoke", tid).returncode == 0
+    states = {t["id"]: t["state"] for t in json.loads(
+        bastion.ctl("tokens", "list", "--json").stdout)}
+    assert states[tid] == "revoked"
+    rows = sql(bastion, "SELECT result FROM enroll_attempts")
+    results = [r[0] for r in rows]
+    assert "token_used" in results and "token_expired" in results
+    assert "mac_mismatch" in results and results.count("enrolled") == 4
+
+
+def test_enroll_rejects_bad_requests(bastion):
+    t = token(bastion)
+    d = bastion.tmp
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", d + "/rsa.key", "-subj", "/CN=x", "-out",
+                    d + "/rsa.csr"], check=True, capture_output=True)
+    body = {"token": t, "csr": open(d + "/rsa.csr").read(), "hostname": "x",
+            "mac": "52:54:00:a0:00:01"}
+    r = bastion.control("POST", "/api/v1/enroll", body, auth=None)
+    assert r.status == 400 and "P-256" in r.json()["error"]["message"], r
+    body["csr"] = "-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n-----END CERTIFICATE REQUEST-----\n"
+    r = bastion.control("POST", "/api/v1/enroll", body, auth=None)
+    assert r.status == 400 and r.json()["error"]["code"] == "bad_csr"
+    body["token"] = "0" * 64
+    r = bastion.control("POST", "/api/v1/enroll", body, auth=None)
+    assert r.status == 401 and r.json()["error"]["code"] == "invalid_token"
+    # The token was not spent by the failures.
+    assert json.loads(bastion.ctl("tokens", "list", "--json").stdout)[0]["used"] == 0
+    # Per-address rate limit.
+    codes = [bastion.control("POST", "/api/v1/enroll", body, auth=None).status
+             for _ in range(12)]
+    assert 429 in codes
+    # Agent calls without a certificate.
+    r = bastion.control("GET", "/agent/v1/jobs", auth=None)
+    assert r.status == 401 and r.json()["error"]["code"] == "no_certificate"
+
+
+def test_bastion_restart_mid_job(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    r = bastion.ctl("exec", "--detach", "node1", "--", "sh", "-c",
+                    "echo begin; sleep 4; echo end; exit 5")
+    assert r.returncode == 0, r
+    jid = int(r.stdout)
+    wait_for(lambda: bastion.admin("GET", "/api/v1/jobs/%d" % jid).json()["status"]
+             == "running", what="the job to run")
+    bastion.stop()
+    time.sleep(6)       # the job finishes while bastion is down
+    bastion.start()
+    j = job_done(bastion, jid, timeout=90)
+    assert j["status"] == "done" and j["exit_code"] == 5, j
+    r = bastion.ctl("jobs", "output", str(jid))
+    assert r.stdout == "begin\nend\n", r
+    assert "reconnecting" in a.log()
+
+
+def test_long_poll_is_woken_by_a_job(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    time.sleep(1.5)     # the agent now waits in a long poll
+    t0 = time.time()
+    r = bastion.ctl("exec", "node1", "--", "echo", "fast")
+    assert r.returncode == 0 and r.stdout == "fast\n"
+    assert time.time() - t0 < 5
+
+
+def test_install_token_enrolls_and_activates(bastion, agents):
+    from harness import sample_report
+    b = bastion
+    mac = "52:54:00:a1:00:01"
+    b.dispatch(mac)
+    assert b.boot("POST", "/api/v1/discover", sample_report(mac)).status == 200
+    r = b.admin("POST", "/api/v1/machines/%s/install" % mac,
+                {"hostname": "web-1.lab", "role": "worker"})
+    assert r.status == 202, r
+    toks = json.loads(b.ctl("tokens", "list", "--json").stdout)
+    assert toks[0]["mac"] == mac and toks[0]["install_id"] and toks[0]["uses"] == 1
+    key = re.search(r"k=([0-9a-f]{64})", b.dispatch(mac).text).group(1)
+    ks = b.boot("GET", "/ks/%s?k=%s" % (mac, key)).text
+    tok = re.search(r"^token = ([0-9a-f]{64})$", ks, re.M).group(1)
+    fp = re.search(r"^ca_fingerprint = (sha256:[0-9a-f]{64})$", ks, re.M).group(1)
+    assert fp == fingerprint(b.ca_pem)
+    assert "/boot/agent/agentd" in ks and "systemctl enable agentd.service" in ks
+    assert b.boot("GET", "/boot/agent/agentd").status == 200
+    unit = b.boot("GET", "/boot/agent/agentd.service")
+    assert unit.status == 200 and b"ExecStart=" in unit.body
+    assert b.boot("POST", "/api/v1/progress/%s?k=%s" % (mac, key),
+                  {"stage": "done", "percent": 100}).status == 200
+    assert b.admin("GET", "/api/v1/machines/" + mac).json()["state"] == "installed"
+    # The install token works only for its machine.
+    r = Agent(b, "other", tok, "52:54:00:a1:00:02").enroll()
+    assert r.returncode != 0 and "another machine" in r.stderr
+    a = Agent(b, "web-1", tok, mac)
+    assert a.enroll().returncode == 0
+    m = b.admin("GET", "/api/v1/machines/" + mac).json()
+    assert m["state"] == "active" and m["agent"]["enrolled"]
+    assert m["agent"]["cert_expires_at"]
+    ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+    assert any(e["state"] == "active" and "enrolled" in e["message"] for e in ev)
+    agents.append(a.start())
+    wait_for(lambda: b.admin("GET", "/api/v1/machines/" + mac).json()["agent"]
+             ["last_heartbeat_at"], what="a heartbeat")
+    out = b.ctl("machines", "show", mac)
+    assert out.returncode == 0
+    assert "Agent:" in out.stdout and "Last heartbeat:" in out.stdout
+    assert "Cert expires:" in out.stdout and m["agent"]["id"] in out.stdout
+
+
+def test_agentd_killed_mid_job_reports_it(bastion, agents):
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    r = bastion.ctl("exec", "--detach", "node1", "--", "sleep", "3")
+    jid = int(r.stdout)
+    wait_for(lambda: bastion.admin("GET", "/api/v1/jobs/%d" % jid).json()["status"]
+             == "running", what="the job to run")
+    a.proc.kill()
+    a.proc.wait()
+    a.start()
+    j = job_done(bastion, jid)
+    assert j["status"] == "failed" and "agentd stopped" in j["error"], j

@@ -1,0 +1,621 @@
+/* test_agent.c — the agent trust chain: CSR checks and signing
+ * (bastion/ca_sign.c), signed job envelopes and the nonce memory
+ * (lib/envelope.c), join tokens in the database (bastion/db_agent.c), and
+ * agentd's reconnect backoff (agentd/backoff.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "agent.h"
+#include "ca.h"
+#include "db.h"
+#include "db_agent.h"
+#include "envelope.h"
+#include "secret.h"
+#include "signer.h"
+
+/* --- helpers ------------------------------------------------------------ */
+
+static char *
+csr_pem(EVP_PKEY *k, const char *cn)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s;
+	long n;
+
+	assert_non_null(req);
+	X509_REQ_set_version(req, 0);
+	X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_set_pubkey(req, k);
+	assert_true(X509_REQ_sign(req, k, EVP_PKEY_get_id(k) ==
+	    EVP_PKEY_ED25519 ? NULL : EVP_sha256()) > 0);
+	PEM_write_bio_X509_REQ(bio, req);
+	n = BIO_get_mem_data(bio, &data);
+	s = malloc((size_t)n + 1);
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return s;
+}
+
+/* --- CSR checks ------------------------------------------------------------ */
+
+static void
+test_csr_p256_accepted(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256"), *pub = NULL;
+	char *pem = csr_pem(k, "node");
+	char why[256];
+
+	assert_int_equal(ca_check_csr(pem, strlen(pem), &pub, why, sizeof why),
+	    0);
+	assert_int_equal(EVP_PKEY_eq(pub, k), 1);
+	EVP_PKEY_free(pub);
+	free(pem);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_csr_wrong_key_types(void **state)
+{
+	EVP_PKEY *keys[3], *pub = NULL;
+	char why[256], *pem;
+	int i;
+
+	keys[0] = EVP_RSA_gen(2048);
+	keys[1] = EVP_EC_gen("P-384");
+	keys[2] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	for (i = 0; i < 3; i++) {
+		assert_non_null(keys[i]);
+		pem = csr_pem(keys[i], "node");
+		assert_int_equal(ca_check_csr(pem, strlen(pem), &pub, why,
+		    sizeof why), -1);
+		assert_non_null(strstr(why, "P-256"));
+		free(pem);
+		EVP_PKEY_free(keys[i]);
+	}
+}
+
+static void
+test_csr_bad_signature_and_garbage(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+	EVP_PKEY *pub = NULL;
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char why[256], *data, *pem;
+	long n;
+
+	/* Signed by another key than the one it carries. */
+	X509_REQ_set_version(req, 0);
+	X509_REQ_set_pubkey(req, k);
+	X509_REQ_sign(req, other, EVP_sha256());
+	PEM_write_bio_X509_REQ(bio, req);
+	n = BIO_get_mem_data(bio, &data);
+	pem = strndup(data, (size_t)n);
+	assert_int_equal(ca_check_csr(pem, strlen(pem), &pub, why, sizeof why),
+	    -1);
+	assert_non_null(strstr(why, "signature"));
+	free(pem);
+	assert_int_equal(ca_check_csr("hello", 5, &pub, why, sizeof why), -1);
+	assert_int_equal(ca_check_csr("", 0, &pub, why, sizeof why), -1);
+	assert_int_equal(ca_check_csr("a\0b", 3, &pub, why, sizeof why), -1);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+}
+
+/* --- envelopes ---------------------------------------------------------- */
+
+struct envfx {
+	EVP_PKEY		*key, *other;
+	struct envelope_key	 keys[2];
+	char			*text, *sig;
+	struct nonce_cache	 cache;
+	int64_t			 now;
+};
+
+static int
+env_setup(void **state)
+{
+	struct envfx *f = calloc(1, sizeof *f);
+	struct envelope e;
+
+	f->key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	f->other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (f->key == NULL || f->other == NULL ||
+	    envelope_key_id(f->key, f->keys[0].id) == -1 ||
+	    envelope_key_id(f->other, f->keys[1].id) == -1)
+		return -1;
+	f->keys[0].key = f->key;
+	f->keys[1].key = f->other;
+	f->now = time(NULL);
+	memset(&e, 0, sizeof e);
+	e.job_id = 42;
+	snprintf(e.agent_id, sizeof e.agent_id, "agent-1");
+	snprintf(e.kind, sizeof e.kind, "exec");
+	e.args = json_pack("{s:[s, s]}", "argv", "echo", "hi");
+	e.not_after = f->now + 600;
+	if (envelope_build(&e, &f->text) == -1 ||
+	    envelope_sign(f->key, f->text, strlen(f->text), &f->sig) == -1)
+		return -1;
+	json_decref(e.args);
+	nonce_cache_init(&f->cache);
+	*state = f;
+	return 0;
+}
+
+static int
+env_teardown(void **state)
+{
+	struct envfx *f = *state;
+
+	EVP_PKEY_free(f->key);
+	EVP_PKEY_free(f->other);
+	free(f->text);
+	free(f->sig);
+	nonce_cache_free(&f->cache);
+	free(f);
+	return 0;
+}
+
+static enum envelope_err
+verify(struct envfx *f, const char *text, const char *sig, const char *kid,
+    const char *agent, int64_t now, struct envelope *out)
+{
+	return envelope_verify(f->keys, 1, kid, text, sig, agent, now,
+	    &f->cache, out);
+}
+
+static void
+test_envelope_ok(void **state)
+{
+	struct envfx *f = *state;
+	struct envelope e;
+
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-1",
+	    f->now, &e), ENV_OK);
+	assert_int_equal(e.job_id, 42);
+	assert_string_equal(e.kind, "exec");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    e.args, "argv"), 1)), "hi");
+	assert_int_equal(strlen(e.nonce), 32);
+	envelope_clear(&e);
+}
+
+static void
+test_envelope_tampered(void **state)
+{
+	struct envfx *f = *state;
+	struct envelope e;
+	char *t = strdup(f->text), *s = strdup(f->sig), *p;
+	size_t i;
+
+	/* Every single changed byte of the text is caught. */
+	for (i = 0; t[i]; i++) {
+		t[i] ^= 0x01;
+		assert_int_not_equal(verify(f, t, f->sig, f->keys[0].id,
+		    "agent-1", f->now, &e), ENV_OK);
+		t[i] ^= 0x01;
+	}
+	p = strstr(t, "\"hi\"");
+	assert_non_null(p);
+	p[1] = 'H';
+	assert_int_equal(verify(f, t, f->sig, f->keys[0].id, "agent-1", f->now,
+	    &e), ENV_BAD_SIGNATURE);
+	s[3] = s[3] == 'A' ? 'B' : 'A';
+	assert_int_equal(verify(f, f->text, s, f->keys[0].id, "agent-1", f->now,
+	    &e), ENV_BAD_SIGNATURE);
+	assert_int_equal(verify(f, f->text, "not base64!", f->keys[0].id,
+	    "agent-1", f->now, &e), ENV_BAD_SIGNATURE);
+	free(t);
+	free(s);
+}
+
+static void
+test_envelope_wrong_key(void **state)
+{
+	struct envfx *f = *state;
+	struct envelope e;
+	char *sig;
+
+	/* Signed by a key the agent never pinned. */
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[1].id, "agent-1",
+	    f->now, &e), ENV_UNKNOWN_KEY);
+	/* Another key's signature under the pinned key's id. */
+	assert_int_equal(envelope_sign(f->other, f->text, strlen(f->text), &sig),
+	    0);
+	assert_int_equal(verify(f, f->text, sig, f->keys[0].id, "agent-1",
+	    f->now, &e), ENV_BAD_SIGNATURE);
+	free(sig);
+}
+
+static void
+test_envelope_expired_other_agent_replay(void **state)
+{
+	struct envfx *f = *state;
+	struct envelope e;
+
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-1",
+	    f->now + 600, &e), ENV_EXPIRED);
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-2",
+	    f->now, &e), ENV_OTHER_AGENT);
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-1",
+	    f->now, &e), ENV_OK);
+	assert_int_equal(nonce_cache_add(&f->cache, e.nonce, e.not_after), 0);
+	envelope_clear(&e);
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-1",
+	    f->now, &e), ENV_REPLAYED);
+	/* The nonce is forgotten only once the job could not run anyway. */
+	nonce_cache_prune(&f->cache, f->now + 599);
+	assert_int_equal(verify(f, f->text, f->sig, f->keys[0].id, "agent-1",
+	    f->now, &e), ENV_REPLAYED);
+	nonce_cache_prune(&f->cache, f->now + 601);
+	assert_int_equal(f->cache.n, 0);
+}
+
+static void
+test_envelope_kind_and_ttl(void **state)
+{
+	struct envfx *f = *state;
+	struct envelope e, out;
+	char *text, *sig;
+
+	memset(&e, 0, sizeof e);
+	e.job_id = 1;
+	snprintf(e.agent_id, sizeof e.agent_id, "agent-1");
+	snprintf(e.kind, sizeof e.kind, "format-disks");
+	e.args = json_object();
+	e.not_after = f->now + 60;
+	assert_int_equal(envelope_build(&e, &text), 0);
+	assert_int_equal(envelope_sign(f->key, text, strlen(text), &sig), 0);
+	assert_int_equal(verify(f, text, sig, f->keys[0].id, "agent-1", f->now,
+	    &out), ENV_UNKNOWN_KIND);
+	free(text);
+	free(sig);
+	snprintf(e.kind, sizeof e.kind, "reboot");
+	e.nonce[0] = '\0';
+	e.not_after = f->now + ENVELOPE_MAX_TTL + 10;
+	assert_int_equal(envelope_build(&e, &text), 0);
+	assert_int_equal(envelope_sign(f->key, text, strlen(text), &sig), 0);
+	assert_int_equal(verify(f, text, sig, f->keys[0].id, "agent-1", f->now,
+	    &out), ENV_TOO_LONG);
+	free(text);
+	free(sig);
+	json_decref(e.args);
+}
+
+static void
+test_nonce_cache_file(void **state)
+{
+	struct nonce_cache c, d;
+	char dir[] = "/tmp/bastion-test-nonce.XXXXXX", path[128];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/nonces", dir);
+	nonce_cache_init(&c);
+	nonce_cache_init(&d);
+	assert_int_equal(nonce_cache_load(&d, path), 0);	/* missing: empty */
+	assert_int_equal(d.n, 0);
+	assert_int_equal(nonce_cache_add(&c, "0123456789abcdef0123456789abcdef",
+	    100), 0);
+	assert_int_equal(nonce_cache_add(&c, "fedcba9876543210fedcba9876543210",
+	    200), 0);
+	assert_int_equal(nonce_cache_add(&c, "not-a-nonce", 200), -1);
+	assert_int_equal(nonce_cache_save(&c, path), 0);
+	assert_int_equal(nonce_cache_load(&d, path), 0);
+	assert_int_equal(d.n, 2);
+	assert_true(nonce_cache_seen(&d, "fedcba9876543210fedcba9876543210"));
+	nonce_cache_free(&c);
+	nonce_cache_free(&d);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* --- join tokens in the database ------------------------------------------ */
+
+struct dbfx {
+	char		dir[64], path[128];
+	struct db	*db;
+};
+
+static int
+db_setup(void **state)
+{
+	struct dbfx *f = calloc(1, sizeof *f);
+
+	snprintf(f->dir, sizeof f->dir, "/tmp/bastion-test-agent.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof f->path, "%s/bastion.db", f->dir);
+	if (db_open(f->path, &f->db) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+db_teardown(void **state)
+{
+	struct dbfx *f = *state;
+	char cmd[128];
+
+	db_close(f->db);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void
+enrollment(struct enrollment *e, const char *token_id, const char *agent,
+    const char *serial)
+{
+	memset(e, 0, sizeof *e);
+	snprintf(e->agent_id, sizeof e->agent_id, "%s", agent);
+	snprintf(e->token_id, sizeof e->token_id, "%s", token_id);
+	snprintf(e->hostname, sizeof e->hostname, "node");
+	snprintf(e->cert.serial, sizeof e->cert.serial, "%s", serial);
+	e->cert.not_after_ms = db_now_ms() + 86400000;
+}
+
+static void
+test_token_hash_uses_ttl(void **state)
+{
+	struct dbfx *f = *state;
+	struct join_token t;
+	struct enrollment e;
+	char secret[SECRET_HEXLEN], hash[SECRET_HEXLEN], *text;
+	json_t *list;
+	int act;
+
+	assert_int_equal(secret_random_hex(secret), 0);
+	secret_sha256_hex(secret, strlen(secret), hash);
+	assert_int_equal(db_token_create(f->db, "t1", hash, "", 2,
+	    db_now_ms() + 60000, 0, "two uses"), DB_OK);
+	/* Only the hash is stored and only the hash finds it. */
+	assert_int_equal(db_token_by_hash(f->db, secret, &t), DB_NOTFOUND);
+	assert_int_equal(db_token_by_hash(f->db, hash, &t), DB_OK);
+	assert_string_equal(t.id, "t1");
+	assert_int_equal(t.uses, 2);
+	assert_int_equal(db_token_list(f->db, &list), DB_OK);
+	text = json_dumps(list, 0);
+	assert_null(strstr(text, hash));
+	free(text);
+	json_decref(list);
+	enrollment(&e, "t1", "a1", "01");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a2", "02");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a3", "03");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_CONFLICT);
+	assert_int_equal(db_agent_get(f->db, "a3", &(struct agent){ 0 }),
+	    DB_NOTFOUND);
+	/* Expired. */
+	assert_int_equal(db_token_create(f->db, "t2", "h2", "", 1,
+	    db_now_ms() - 1, 0, ""), DB_OK);
+	enrollment(&e, "t2", "a4", "04");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_CONFLICT);
+	/* Revoked. */
+	assert_int_equal(db_token_create(f->db, "t3", "h3", "", 1,
+	    db_now_ms() + 60000, 0, ""), DB_OK);
+	assert_int_equal(db_token_revoke(f->db, "t3"), DB_OK);
+	assert_int_equal(db_token_revoke(f->db, "t3"), DB_NOTFOUND);
+	enrollment(&e, "t3", "a5", "05");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_CONFLICT);
+}
+
+static void
+test_install_token_rekey(void **state)
+{
+	struct dbfx *f = *state;
+	struct join_token t;
+
+	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
+	    "aaaa", db_now_ms() + 1000), DB_OK);
+	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
+	    "bbbb", db_now_ms() + 2000), DB_OK);
+	/* One token per install: the old secret is dead. */
+	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_NOTFOUND);
+	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
+	assert_string_equal(t.mac, "52:54:00:00:00:01");
+	assert_int_equal(t.uses, 1);
+	assert_int_equal(t.install_id, 7);
+}
+
+static void
+test_revocation(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct ca_revoked *list;
+	size_t n;
+	int act;
+
+	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
+	    db_now_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "t1", "a1", "0a");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	assert_int_equal(db_agent_cert_check(f->db, "a1", "0a"), DB_OK);
+	assert_int_equal(db_agent_cert_check(f->db, "a1", "0b"), DB_NOTFOUND);
+	assert_int_equal(db_agent_cert_check(f->db, "a2", "0a"), DB_NOTFOUND);
+	assert_int_equal(db_agent_revoke(f->db, "a1", "test"), DB_OK);
+	assert_int_equal(db_agent_cert_check(f->db, "a1", "0a"), DB_CONFLICT);
+	assert_int_equal(db_revoked_certs(f->db, &list, &n), DB_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].serial, "0a");
+	free(list);
+}
+
+/* --- backoff ------------------------------------------------------------ */
+
+static void
+test_backoff_schedule(void **state)
+{
+	uint32_t rnds[] = { 0, 1, 499, 500, 12345, 29999, 30000, 123456789,
+	    UINT32_MAX };
+	int attempt;
+	size_t i;
+	long d;
+
+	/* Always within 1 s .. 60 s: half the step plus a random part of
+	 * the other half. */
+	for (attempt = 1; attempt <= 40; attempt++) {
+		long step = 1000L << (attempt - 1 > 6 ? 6 : attempt - 1);
+		long lo;
+
+		if (step > 60000)
+			step = 60000;
+		lo = step / 2 < 1000 ? 1000 : step / 2;
+		for (i = 0; i < sizeof rnds / sizeof rnds[0]; i++) {
+			d = agent_backoff_ms(attempt, rnds[i]);
+			assert_true(d >= lo && d <= step);
+		}
+	}
+	assert_int_equal(agent_backoff_ms(1, 0), 1000);
+	assert_int_equal(agent_backoff_ms(1, 500), 1000);
+	assert_int_equal(agent_backoff_ms(3, 0), 2000);
+	assert_int_equal(agent_backoff_ms(3, 2000), 4000);
+	assert_int_equal(agent_backoff_ms(100, 0), 30000);
+	assert_int_equal(agent_backoff_ms(100, 30000), 60000);
+	/* Jitter: different random values spread the agents out. */
+	assert_int_not_equal(agent_backoff_ms(8, 1), agent_backoff_ms(8, 20001));
+}
+
+static void
+test_accept_policy(void **state)
+{
+	unsigned bits;
+
+	assert_int_equal(agent_accept_parse("exec, reboot", &bits), 0);
+	assert_int_equal(bits, ACCEPT_EXEC | ACCEPT_REBOOT);
+	assert_int_equal(agent_accept_parse("none", &bits), 0);
+	assert_int_equal(bits, 0);
+	assert_int_equal(agent_accept_parse("exec,format", &bits), -1);
+}
+
+/* --- the CA behind its signer process --------------------------------- */
+
+static void
+test_signer_process(void **state)
+{
+	char dir[] = "/tmp/bastion-test-ca.XXXXXX", names[2][CONFIG_NAME_LEN];
+	char why[256], *crl, *sig, kid[CA_KEYID_LEN], *pem, cmd[PATH_MAX + 64];
+	struct envelope_key keys[1];
+	struct ca_revoked rev[1];
+	struct ca_issued issued;
+	struct envelope e, out;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_STORE_CTX *ctx;
+	X509_STORE *store;
+	struct ca *ca;
+	X509 *x;
+	BIO *bio;
+	char *csr = csr_pem(k, "ignored");
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(names[0], sizeof names[0], "localhost");
+	snprintf(names[1], sizeof names[1], "127.0.0.1");
+	assert_int_equal(ca_open(dir, names, 2, &ca), 0);
+	assert_int_equal(ca_privsep(ca), 0);
+	/* This process holds no private CA or job key any more. */
+	assert_null(ca_private_key(ca));
+	assert_non_null(ca_signer(ca));
+	assert_int_equal(ca_sign_csr(ca, csr, strlen(csr), "a0123456789abcdef0123",
+	    30, &issued, why, sizeof why), 0);
+	bio = BIO_new_mem_buf(issued.pem, -1);
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	assert_non_null(x);
+	store = X509_STORE_new();
+	X509_STORE_add_cert(store, ca_certificate(ca));
+	ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX_init(ctx, store, x, NULL);
+	assert_int_equal(X509_verify_cert(ctx), 1);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	X509_free(x);
+	assert_true(issued.not_after_ms - issued.not_before_ms >=
+	    30LL * 86400000);
+	/* The signer does not take agent ids it would not issue. */
+	free(issued.pem);
+	assert_int_equal(ca_sign_csr(ca, csr, strlen(csr), "../../etc", 30,
+	    &issued, why, sizeof why), -1);
+	snprintf(rev[0].serial, sizeof rev[0].serial, "%s", issued.serial);
+	rev[0].revoked_ms = 1000;
+	assert_int_equal(ca_crl_pem(ca, rev, 1, 24, &crl), 0);
+	assert_non_null(strstr(crl, "BEGIN X509 CRL"));
+	free(crl);
+	/* Jobs signed by the signer verify with the published key. */
+	memset(&e, 0, sizeof e);
+	e.job_id = 1;
+	snprintf(e.agent_id, sizeof e.agent_id, "a1");
+	snprintf(e.kind, sizeof e.kind, "reboot");
+	e.args = json_object();
+	e.not_after = time(NULL) + 60;
+	assert_int_equal(envelope_build(&e, &pem), 0);
+	assert_int_equal(ca_job_sign(ca, pem, strlen(pem), &sig, kid), 0);
+	keys[0].key = ca_jobs_key(ca);
+	snprintf(keys[0].id, sizeof keys[0].id, "%s", kid);
+	assert_int_equal(envelope_verify(keys, 1, kid, pem, sig, "a1",
+	    time(NULL), NULL, &out), ENV_OK);
+	envelope_clear(&out);
+	json_decref(e.args);
+	free(pem);
+	free(sig);
+	ca_close(ca);
+	free(csr);
+	EVP_PKEY_free(k);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_csr_p256_accepted),
+		cmocka_unit_test(test_csr_wrong_key_types),
+		cmocka_unit_test(test_csr_bad_signature_and_garbage),
+		cmocka_unit_test_setup_teardown(test_envelope_ok, env_setup,
+		    env_teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_tampered,
+		    env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_wrong_key,
+		    env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_envelope_expired_other_agent_replay, env_setup,
+		    env_teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_kind_and_ttl,
+		    env_setup, env_teardown),
+		cmocka_unit_test(test_nonce_cache_file),
+		cmocka_unit_test_setup_teardown(test_token_hash_uses_ttl,
+		    db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_install_token_rekey,
+		    db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_revocation, db_setup,
+		    db_teardown),
+		cmocka_unit_test(test_backoff_schedule),
+		cmocka_unit_test(test_accept_policy),
+		cmocka_unit_test(test_signer_process),
+	};
+
+	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
+}
