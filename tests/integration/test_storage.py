@@ -5,6 +5,7 @@ keeping exactly the preserved ones and never writing to the disk.
 
 This kernel has no device-mapper, so volumes are created with activation
 off and their data is written straight into their extents on the PV."""
+import fcntl
 import os
 import subprocess
 import tempfile
@@ -102,11 +103,15 @@ class LoopDisk:
 
 @pytest.fixture
 def disk():
-    d = LoopDisk()
-    try:
-        yield d
-    finally:
-        d.close()
+    # LVM's names are global to the machine, not to a network namespace:
+    # two test runs at once (a developer's and CI's) take turns here.
+    with open("/tmp/bastion-lvm-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        d = LoopDisk()
+        try:
+            yield d
+        finally:
+            d.close()
 
 
 def pre_script(b, reprovision, role="worker"):
