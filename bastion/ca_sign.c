@@ -4,6 +4,7 @@
  * with the Ed25519 key in STATE_DIR/ca/jobs.key. */
 #define LOG_SUBSYS "ca"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,62 @@ out:
 	return rc;
 }
 
+/*
+ * Certificates that verified, by the SHA-256 of their DER, until their
+ * notAfter: an agent presents the same certificate on every request, and
+ * its signature need not be checked again each time. Revocation is not
+ * cached here: the caller asks the database every time.
+ */
+#define VERIFIED_SLOTS	4096
+
+static struct {
+	pthread_mutex_t	mu;
+	struct verified {
+		unsigned char	md[32];
+		time_t		not_after;
+		char		agent_id[64];
+		char		serial[CA_SERIAL_LEN];
+	}		v[VERIFIED_SLOTS];
+} verified = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int
+verified_get(const unsigned char md[32], char *agent_id, size_t idlen,
+    char serial[CA_SERIAL_LEN])
+{
+	struct verified *v;
+	int hit;
+
+	pthread_mutex_lock(&verified.mu);
+	v = &verified.v[(md[0] | md[1] << 8) % VERIFIED_SLOTS];
+	hit = CRYPTO_memcmp(v->md, md, 32) == 0 && v->not_after > time(NULL) &&
+	    strlen(v->agent_id) < idlen;
+	if (hit) {
+		memcpy(agent_id, v->agent_id, strlen(v->agent_id) + 1);
+		memcpy(serial, v->serial, CA_SERIAL_LEN);
+	}
+	pthread_mutex_unlock(&verified.mu);
+	return hit;
+}
+
+static void
+verified_put(const unsigned char md[32], X509 *x, const char *agent_id,
+    const char *serial)
+{
+	struct verified *v;
+	struct tm tm;
+
+	if (strlen(agent_id) >= sizeof v->agent_id ||
+	    ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+		return;
+	pthread_mutex_lock(&verified.mu);
+	v = &verified.v[(md[0] | md[1] << 8) % VERIFIED_SLOTS];
+	memcpy(v->md, md, 32);
+	v->not_after = timegm(&tm);
+	snprintf(v->agent_id, sizeof v->agent_id, "%s", agent_id);
+	snprintf(v->serial, sizeof v->serial, "%s", serial);
+	pthread_mutex_unlock(&verified.mu);
+}
+
 int
 ca_verify_client(struct ca *ca, const unsigned char *der, size_t len,
     char *agent_id, size_t idlen, char serial[CA_SERIAL_LEN], char *why,
@@ -302,9 +359,15 @@ ca_verify_client(struct ca *ca, const unsigned char *der, size_t len,
 	X509_STORE_CTX *ctx = NULL;
 	X509_STORE *store = NULL;
 	X509 *x = NULL;
+	unsigned char md[32];
+	unsigned int mdlen = 0;
 	char cn[256];
 	int rc = -1, n;
 
+	if (len > 0 && len <= 16384 &&
+	    EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    verified_get(md, agent_id, idlen, serial))
+		return 0;
 	if (len == 0 || len > 16384 ||
 	    (x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
 		snprintf(why, whylen, "the client certificate cannot be parsed");
@@ -331,6 +394,8 @@ ca_verify_client(struct ca *ca, const unsigned char *der, size_t len,
 	}
 	memcpy(agent_id, cn, (size_t)n + 1);
 	serial_hex(X509_get0_serialNumber(x), serial);
+	if (mdlen == 32)
+		verified_put(md, x, agent_id, serial);
 	rc = 0;
 out:
 	ERR_clear_error();

@@ -412,11 +412,37 @@ agent_update(struct db *db, const char *sql, const char *id, const char *a,
 }
 
 int
-db_agent_heartbeat(struct db *db, const char *id, const char *addr,
-    const char *heartbeat)
+db_agent_heartbeat(struct db *db, const char *id, const char *serial,
+    const char *addr, const char *heartbeat, int64_t *cert_not_after_ms)
 {
-	return agent_update(db, "UPDATE agents SET last_seen_ms = ?2,"
-	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1", id, addr, heartbeat);
+	sqlite3_stmt *st;
+	int rc;
+
+	/* One statement: the certificate check and the write together. */
+	db_lock(db);
+	if ((st = db_prepare(db, "UPDATE agents SET last_seen_ms = ?2,"
+	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1 AND revoked_ms = 0"
+	    " AND EXISTS (SELECT 1 FROM certificates WHERE serial = ?5 AND"
+	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms"))
+	    == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	db_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	db_bind_text(st, 3, addr);
+	db_bind_text(st, 4, heartbeat);
+	db_bind_text(st, 5, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*cert_not_after_ms = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
 }
 
 int

@@ -83,9 +83,12 @@ int	db_agent_get(struct db *, const char *id, struct agent *);
  * either is revoked, DB_NOTFOUND when unknown.
  */
 int	db_agent_cert_check(struct db *, const char *id, const char *serial);
-/* Record a heartbeat (JSON text) and the peer's address. */
-int	db_agent_heartbeat(struct db *, const char *id, const char *addr,
-	    const char *heartbeat);
+/* Record a heartbeat (JSON text) and the peer's address, if the agent
+ * and its certificate `serial` are known and unrevoked (DB_NOTFOUND
+ * otherwise: db_agent_cert_check says which); *cert_not_after_ms gets the
+ * agent's current certificate's expiry. */
+int	db_agent_heartbeat(struct db *, const char *id, const char *serial,
+	    const char *addr, const char *heartbeat, int64_t *cert_not_after_ms);
 int	db_agent_inventory(struct db *, const char *id, const char *inventory);
 /* A renewed certificate becomes the agent's current one. */
 int	db_agent_cert_add(struct db *, const char *id,

@@ -455,15 +455,14 @@ struct peer {
 	char	serial[CA_SERIAL_LEN];
 };
 
-/* Authenticate an agent request; replies 401/403 and returns -1 if it is
- * not an enrolled, unrevoked agent with a valid certificate. */
+/* The client certificate, verified against the CA (not yet against the
+ * database); replies 401 and returns -1 if there is none or it is bad. */
 static int
-agent_auth(struct request *r, struct peer *p)
+agent_cert(struct request *r, struct peer *p)
 {
 	const unsigned char *der;
 	char why[256];
 	size_t len;
-	int rc;
 
 	if (http_peer_cert_der(r, &der, &len) == -1) {
 		http_reply_error(r, 401, "no_certificate", "agent calls need the "
@@ -477,20 +476,39 @@ agent_auth(struct request *r, struct peer *p)
 		http_reply_error(r, 401, "bad_certificate", "%s", why);
 		return -1;
 	}
-	rc = db_agent_cert_check(r->app->db, p->agent_id, p->serial);
+	return 0;
+}
+
+/* Why an agent's certificate is not accepted (after a failed check):
+ * replies 403/500. */
+static void
+agent_refused(struct request *r, const struct peer *p, int rc)
+{
 	if (rc == DB_CONFLICT) {
 		log_warnx("req %s: revoked agent %s (certificate %s) from %s",
 		    r->id, p->agent_id, p->serial, r->client);
 		http_reply_error(r, 403, "revoked", "agent %s or its certificate "
 		    "is revoked", p->agent_id);
-		return -1;
+	} else if (rc == DB_NOTFOUND) {
+		http_reply_error(r, 403, "unknown_agent", "certificate %s is not "
+		    "an enrolled agent's", p->serial);
+	} else {
+		http_reply_error(r, 500, "internal", "database error");
 	}
+}
+
+/* Authenticate an agent request; replies 401/403 and returns -1 if it is
+ * not an enrolled, unrevoked agent with a valid certificate. */
+static int
+agent_auth(struct request *r, struct peer *p)
+{
+	int rc;
+
+	if (agent_cert(r, p) == -1)
+		return -1;
+	rc = db_agent_cert_check(r->app->db, p->agent_id, p->serial);
 	if (rc != DB_OK) {
-		if (rc == DB_NOTFOUND)
-			http_reply_error(r, 403, "unknown_agent", "certificate %s "
-			    "is not an enrolled agent's", p->serial);
-		else
-			http_reply_error(r, 500, "internal", "database error");
+		agent_refused(r, p, rc);
 		return -1;
 	}
 	return 0;
@@ -504,28 +522,33 @@ agent_body(struct request *r, struct peer *p)
 	return http_body_json(r);
 }
 
+/* The hot path: one certificate check (cached) and one statement. */
 static void
 post_heartbeat(struct request *r)
 {
 	struct peer p;
-	struct agent a;
 	json_t *body;
-	char *text;
-	int renew = 0;
+	char *text = NULL;
+	int64_t not_after = 0;
+	int rc, renew;
 
-	if ((body = agent_body(r, &p)) == NULL)
+	if (agent_cert(r, &p) == -1 || (body = http_body_json(r)) == NULL)
 		return;
-	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL || db_agent_heartbeat(r->app->db, p.agent_id, r->client,
-	    text) != DB_OK) {
-		http_reply_error(r, 500, "internal", "cannot record the heartbeat");
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		http_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	rc = db_agent_heartbeat(r->app->db, p.agent_id, p.serial, r->client,
+	    text, &not_after);
+	if (rc == DB_NOTFOUND)
+		rc = db_agent_cert_check(r->app->db, p.agent_id, p.serial);
+	if (rc != DB_OK) {
+		agent_refused(r, &p, rc == DB_OK ? DB_ERR : rc);
 		goto out;
 	}
 	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
 	 * too, in case its clock disagrees. */
-	if (db_agent_get(r->app->db, p.agent_id, &a) == DB_OK &&
-	    a.cert_not_after_ms - now_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3)
-		renew = 1;
+	renew = not_after - now_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
 	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
 	    HEARTBEAT_INTERVAL, "renew", renew, "server_time",
 	    db_time_json(now_ms())));

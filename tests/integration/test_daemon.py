@@ -92,7 +92,15 @@ def test_health_ready_metrics(bastion):
     assert body["ready"] and body["dnsmasq"]["running"] and body["dnsmasq"]["pid"]
     bastion.dispatch(MAC)
     bastion.boot("GET", "/nope")
-    text = bastion.admin("GET", "/api/v1/metrics").text
+    # Requests are counted when libmicrohttpd reports them complete, just
+    # after the client has its answer: allow that moment.
+    deadline = time.time() + 5
+    while True:
+        text = bastion.admin("GET", "/api/v1/metrics").text
+        if 'bastion_http_requests_total{listener="boot",code="4xx"} 1' in text:
+            break
+        assert time.time() < deadline, text
+        time.sleep(0.05)
     assert 'bastion_machines{state="discovering"} 1' in text
     assert 'bastion_machines{state="discovered"} 0' in text
     assert "bastion_dispatch_total 1" in text
