@@ -48,7 +48,7 @@ UNIT_BINS:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 
 .PHONY: FORCE all deps test unit integration e2e sanitize fuzz fuzz-short analyze \
-        run lab-vm install clean image bench
+        run lab-vm install clean image bench browser-deps
 
 all: $(BINS)
 
@@ -104,13 +104,20 @@ deps:
 # suites under ASan+UBSan, short fuzz runs and static analysis.
 # The discovery image is built (downloading two Debian packages the first
 # time) before the suites enter their network namespaces.
-test: all image $(UNIT_BINS)
+test: all image browser-deps $(UNIT_BINS)
 	./tests/run.sh all
+
+# The browser test's node modules (tests/integration/test_panel.py), from
+# the committed lock file; only when it changed.
+browser-deps: tests/browser/node_modules/.package-lock.json
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit: all $(UNIT_BINS)
 	./tests/run.sh unit
 
-integration: all
+integration: all browser-deps
 	./tests/run.sh integration
 
 e2e: all image
@@ -155,7 +162,7 @@ $(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(LIBS)
 
 bench: all
-	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery (see docs/benchmarks.md)"
+	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery, bench/agents (see docs/benchmarks.md)"
 
 # --- install (FHS, DESTDIR-aware) -----------------------------------------
 install: all
@@ -176,6 +183,8 @@ install: all
 	install -d $(DESTDIR)$(DATADIR)/kickstart $(DESTDIR)$(DATADIR)/ipxe
 	install -m 0644 kickstart/*.mustache $(DESTDIR)$(DATADIR)/kickstart/
 	install -m 0644 ipxe/*.mustache $(DESTDIR)$(DATADIR)/ipxe/
+	install -d $(DESTDIR)$(DATADIR)/webroot
+	install -m 0644 webroot/* $(DESTDIR)$(DATADIR)/webroot/
 	install -d $(DESTDIR)$(DATADIR)/appliance
 	install -m 0644 appliance/agentd.service $(DESTDIR)$(DATADIR)/appliance/
 

@@ -10,7 +10,7 @@ libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev libgnutls28-dev
 dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio
 fdisk dosfstools e2fsprogs zstd binutils
-python3 python3-pytest
+python3 python3-pytest chromium
 cppcheck wrk nginx-light
 "
 
@@ -20,14 +20,24 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
-if [ -z "$missing" ]; then
-	echo "deps: all packages present"
-	exit 0
-fi
+# The browser test's driver (playwright-core, pinned by tests/browser's
+# package-lock.json) into tests/browser/node_modules; needs node and npm.
+browser_deps() {
+	if ! command -v npm >/dev/null 2>&1; then
+		$SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+	fi
+	(cd "$(dirname "$0")/../tests/browser" &&
+	    npm ci --no-audit --no-fund --loglevel=error)
+}
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
 else
 	SUDO=
+fi
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	browser_deps
+	exit 0
 fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
@@ -39,3 +49,4 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/
 	$SUDO systemctl stop nginx || true
 	$SUDO systemctl disable nginx >/dev/null 2>&1 || true
 fi
+browser_deps

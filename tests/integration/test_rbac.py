@@ -75,6 +75,9 @@ EXPECT = {
     ("POST", "/agent/v1/jobs/{id}/output"): ("none", "read", False),
     ("POST", "/agent/v1/jobs/{id}/result"): ("none", "read", False),
     ("POST", "/agent/v1/renew"): ("none", "read", False),
+    # the web panel's static files (no data; the API behind them is not open)
+    ("GET", "/"): ("none", "read", False),
+    ("GET", "/ui/{name}"): ("none", "read", False),
 }
 
 # Mutations that read-only mode lets through: logging in and out, ending
@@ -297,7 +300,7 @@ def test_boot_routes_stay_open(bastion):
         assert bastion.boot("GET", path).status in (404, 405)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/machines", "/api/v1/nope", "/", "/api/v1/users"])
+@pytest.mark.parametrize("path", ["/api/v1/machines", "/api/v1/nope", "/nope", "/api/v1/users"])
 def test_unauthenticated_control_requests_get_401_json(bastion, path):
     r = bastion.control("GET", path, auth=None)
     assert r.status == 401
