@@ -1168,6 +1168,10 @@ post_job(struct request *r)
 		    "required strings");
 		goto out;
 	}
+	/* The target is in the body: production mode's confirmation must
+	 * name it (X-Confirm), as for the routes with it in the path. */
+	if (http_require_confirm(r, target) == -1)
+		goto out;
 	if (!envelope_kind_known(kind)) {
 		http_reply_error(r, 422, "invalid", "kind must be exec, reboot, "
 		    "reprovision or inventory");

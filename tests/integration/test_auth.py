@@ -476,6 +476,18 @@ def test_production_mode(bastion):
     r = bastion.control("POST", "/api/v1/machines/%s/reprovision" % MAC, {},
                         headers={"X-Confirm": "wrong"})
     assert r.status == 428
+    # A job's target is in its body: the confirmation must name it.
+    r = bastion.control("POST", "/api/v1/jobs",
+                        {"target": "node9", "kind": "exec", "args": {"argv": ["true"]}})
+    assert r.status == 428 and "node9" in r.json()["error"]["message"]
+    r = bastion.control("POST", "/api/v1/jobs",
+                        {"target": "node9", "kind": "exec", "args": {"argv": ["true"]}},
+                        headers={"X-Confirm": "other"})
+    assert r.status == 428
+    r = bastion.control("POST", "/api/v1/jobs",
+                        {"target": "node9", "kind": "exec", "args": {"argv": ["true"]}},
+                        headers={"X-Confirm": "node9"})
+    assert r.status == 404, r    # confirmed; there is no such agent
     # Non-destructive changes are not affected.
     r = bastion.control("POST", "/api/v1/machines/%s/install" % MAC,
                         {"hostname": "n1"}, auth=optok)
