@@ -258,6 +258,29 @@ db_unlock(struct db *db)
 	pthread_mutex_unlock(&db->mu);
 }
 
+int
+db_begin(struct db *db)
+{
+	db_lock(db);
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+		db_unlock(db);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_end(struct db *db, int audited, int rc)
+{
+	if (rc == DB_OK && (audited ? db_commit(db) :
+	    db_exec(db, "COMMIT")) == -1)
+		rc = DB_ERR;
+	if (rc != DB_OK)
+		db_exec(db, "ROLLBACK");
+	db_unlock(db);
+	return rc;
+}
+
 static void
 on_update(void *cls, int op, const char *dbname, const char *table,
     sqlite3_int64 rowid)

@@ -23,27 +23,6 @@ exec_st(sqlite3_stmt *st)
 	return rc;
 }
 
-static int
-begin(struct db *db)
-{
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-commit(struct db *db, int rc)
-{
-	if (rc == DB_OK && db_exec(db, "COMMIT") == -1)
-		rc = DB_ERR;
-	if (rc != DB_OK)
-		db_exec(db, "ROLLBACK");
-	db_unlock(db);
-	return rc;
-}
 
 /* --- join tokens ------------------------------------------------------ */
 
@@ -82,7 +61,7 @@ db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
 	char id[TOKEN_ID_LEN];
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* A new secret; the expiry stays the one set at queueing. */
 	if ((st = db_prepare(db, "UPDATE join_tokens SET hash = ?"
@@ -107,7 +86,7 @@ db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
 		}
 		rc = exec_st(st);
 	}
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 #define TOKEN_COLS "id, mac, uses, used, expires_ms, revoked_ms," \
@@ -274,7 +253,7 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 	int rc;
 
 	*activated = 0;
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((st = db_prepare(db, "UPDATE join_tokens SET used = used + 1,"
 	    " last_used_ms = ?1 WHERE id = ?2 AND used < uses AND"
@@ -329,7 +308,7 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 out:
 	if (rc != DB_OK)
 		*activated = 0;
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 #define AGENT_COLS "id, mac, hostname, enrolled_ms, last_seen_ms," \
@@ -459,7 +438,7 @@ db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = cert_insert_locked(db, id, c)) == DB_OK) {
 		if ((st = db_prepare(db, "UPDATE agents SET cert_serial = ?,"
@@ -473,7 +452,7 @@ db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
 		if (rc == DB_OK && sqlite3_changes(db->h) == 0)
 			rc = DB_NOTFOUND;
 	}
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 int
@@ -482,7 +461,7 @@ db_agent_revoke(struct db *db, const char *id, const char *reason)
 	struct agent a;
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = db_get_one(db, "SELECT " AGENT_COLS " FROM agents WHERE"
 	    " id = ?", id, agent_fill, &a)) == DB_OK) {
@@ -500,7 +479,7 @@ db_agent_revoke(struct db *db, const char *id, const char *reason)
 				    machine_state_name(m.state), "agent", msg, -1);
 		}
 	}
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 int
@@ -764,7 +743,7 @@ db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
 	int64_t now = db_now_ms();
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((st = db_prepare(db, "UPDATE jobs SET status = 'expired',"
 	    " error = 'not delivered before it expired', finished_ms = ?1"
@@ -798,7 +777,7 @@ db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
 		rc = exec_st(st);
 	}
 out:
-	rc = commit(db, rc);
+	rc = db_end(db, 0, rc);
 	if (rc == DB_OK)
 		*out = arr;
 	else
@@ -866,7 +845,7 @@ db_job_started(struct db *db, const char *agent_id, int64_t id)
 	int64_t bytes;
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) == DB_OK &&
 	    (strcmp(status, "sent") == 0 || strcmp(status, "queued") == 0)) {
@@ -877,7 +856,7 @@ db_job_started(struct db *db, const char *agent_id, int64_t id)
 		}
 		rc = exec_st(st);
 	}
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 int
@@ -889,7 +868,7 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	int64_t bytes;
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) != DB_OK)
 		goto out;
@@ -916,7 +895,7 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	}
 	rc = exec_st(st);
 out:
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 int
@@ -928,7 +907,7 @@ db_job_result(struct db *db, const char *agent_id, int64_t id,
 	int64_t bytes;
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) != DB_OK ||
 	    job_finished(status))
@@ -950,7 +929,7 @@ db_job_result(struct db *db, const char *agent_id, int64_t id,
 	}
 	rc = exec_st(st);
 out:
-	return commit(db, rc);
+	return db_end(db, 0, rc);
 }
 
 #define JOB_COLS "j.id, j.agent_id, j.kind, j.args, j.status, j.created_by," \

@@ -9,29 +9,6 @@
 #include "db_internal.h"
 #include "log.h"
 
-/* Open a write transaction; on failure the lock is released. */
-static int
-begin(struct db *db)
-{
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
-		return -1;
-	}
-	return 0;
-}
-
-/* Commit when rc is DB_OK, else roll back; releases the lock. */
-static int
-end(struct db *db, int rc)
-{
-	if (rc == DB_OK && db_commit(db) == -1)
-		rc = DB_ERR;
-	if (rc != DB_OK)
-		db_exec(db, "ROLLBACK");
-	db_unlock(db);
-	return rc;
-}
 
 static int
 step_done(sqlite3_stmt *st)
@@ -75,12 +52,12 @@ db_user_add(struct db *db, const char *name, const char *role,
 	int64_t now = db_now_ms();
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((st = db_prepare(db, "INSERT INTO users (name, role, password_hash,"
 	    " must_change, created_ms, updated_ms, password_changed_ms)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?)")) == NULL)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	db_bind_text(st, 1, name);
 	db_bind_text(st, 2, role);
 	db_bind_text(st, 3, password_hash);
@@ -91,8 +68,8 @@ db_user_add(struct db *db, const char *name, const char *role,
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT)
-		return end(db, DB_CONFLICT);
-	return end(db, rc == SQLITE_DONE ? DB_OK : DB_ERR);
+		return db_end(db, 1, DB_CONFLICT);
+	return db_end(db, 1, rc == SQLITE_DONE ? DB_OK : DB_ERR);
 }
 
 static int
@@ -181,10 +158,10 @@ db_user_set_password(struct db *db, const char *name,
 	int64_t now = db_now_ms();
 	int rc;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
-		return end(db, rc);
+		return db_end(db, 1, rc);
 	st = db_prepare(db, "UPDATE users SET password_hash = ?, must_change = ?,"
 	    " updated_ms = ?, password_changed_ms = ? WHERE id = ?");
 	if (st) {
@@ -195,14 +172,14 @@ db_user_set_password(struct db *db, const char *name,
 		sqlite3_bind_int64(st, 5, u.id);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	/* A new password ends every other session of that user. */
 	st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ? AND id != ?");
 	if (st) {
 		sqlite3_bind_int64(st, 1, u.id);
 		sqlite3_bind_int64(st, 2, keep_session_id);
 	}
-	return end(db, step_done(st));
+	return db_end(db, 1, step_done(st));
 }
 
 int
@@ -213,10 +190,10 @@ db_user_update(struct db *db, const char *name, const char *role,
 	sqlite3_stmt *st;
 	int rc, admins = 0;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
-		return end(db, rc);
+		return db_end(db, 1, rc);
 	if (role == NULL)
 		role = u.role;
 	if (disabled < 0)
@@ -226,12 +203,12 @@ db_user_update(struct db *db, const char *name, const char *role,
 	    (strcmp(role, "admin") != 0 || disabled)) {
 		if ((st = db_prepare(db, "SELECT count(*) FROM users WHERE"
 		    " role = 'admin' AND disabled = 0")) == NULL)
-			return end(db, DB_ERR);
+			return db_end(db, 1, DB_ERR);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			admins = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		if (admins <= 1)
-			return end(db, DB_CONFLICT);
+			return db_end(db, 1, DB_CONFLICT);
 	}
 	st = db_prepare(db, "UPDATE users SET role = ?, disabled = ?,"
 	    " updated_ms = ? WHERE id = ?");
@@ -242,15 +219,15 @@ db_user_update(struct db *db, const char *name, const char *role,
 		sqlite3_bind_int64(st, 4, u.id);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	if (disabled) {
 		st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ?");
 		if (st)
 			sqlite3_bind_int64(st, 1, u.id);
 		if (step_done(st) != DB_OK)
-			return end(db, DB_ERR);
+			return db_end(db, 1, DB_ERR);
 	}
-	return end(db, DB_OK);
+	return db_end(db, 1, DB_OK);
 }
 
 /* --- sessions -------------------------------------------------------------- */
@@ -263,14 +240,14 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 	sqlite3_stmt *st;
 	int64_t now = db_now_ms(), id;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* Sweep what can never be used again. */
 	st = db_prepare(db, "DELETE FROM sessions WHERE expires_ms <= ?");
 	if (st)
 		sqlite3_bind_int64(st, 1, now);
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	st = db_prepare(db, "INSERT INTO sessions (id_hash, user_id, address,"
 	    " user_agent, created_ms, last_seen_ms, expires_ms)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -284,14 +261,14 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 		sqlite3_bind_int64(st, 7, expires_ms);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
 	st = db_prepare(db, "UPDATE users SET last_login_ms = ? WHERE id = ?");
 	if (st) {
 		sqlite3_bind_int64(st, 1, now);
 		sqlite3_bind_int64(st, 2, user_id);
 	}
-	if (end(db, step_done(st)) != DB_OK)
+	if (db_end(db, 1, step_done(st)) != DB_OK)
 		return DB_ERR;
 	*id_out = id;
 	return DB_OK;
@@ -354,7 +331,7 @@ db_session_delete(struct db *db, int64_t id, int64_t user_id)
 {
 	sqlite3_stmt *st;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	st = db_prepare(db, "DELETE FROM sessions WHERE id = ?1"
 	    " AND (?2 = 0 OR user_id = ?2)");
@@ -363,8 +340,8 @@ db_session_delete(struct db *db, int64_t id, int64_t user_id)
 		sqlite3_bind_int64(st, 2, user_id);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
-	return end(db, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+		return db_end(db, 1, DB_ERR);
+	return db_end(db, 1, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
 }
 
 int
@@ -413,7 +390,7 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 	sqlite3_stmt *st;
 	int64_t id;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	st = db_prepare(db, "INSERT INTO api_tokens (hash, user_id, scope,"
 	    " description, created_by, created_ms, expires_ms)"
@@ -428,9 +405,9 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 		sqlite3_bind_int64(st, 7, expires_ms);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
+		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
-	if (end(db, DB_OK) != DB_OK)
+	if (db_end(db, 1, DB_OK) != DB_OK)
 		return DB_ERR;
 	*id_out = id;
 	return DB_OK;
@@ -496,7 +473,7 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 {
 	sqlite3_stmt *st;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	st = db_prepare(db, "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2"
 	    " AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0");
@@ -506,8 +483,8 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 		sqlite3_bind_int64(st, 3, user_id);
 	}
 	if (step_done(st) != DB_OK)
-		return end(db, DB_ERR);
-	return end(db, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+		return db_end(db, 1, DB_ERR);
+	return db_end(db, 1, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
 }
 
 int
@@ -587,7 +564,7 @@ db_setting_set(struct db *db, const char *key, const char *value)
 {
 	sqlite3_stmt *st;
 
-	if (begin(db) == -1)
+	if (db_begin(db) == -1)
 		return DB_ERR;
 	st = db_prepare(db, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
 	    " ON CONFLICT (key) DO UPDATE SET value = ?2");
@@ -595,5 +572,5 @@ db_setting_set(struct db *db, const char *key, const char *value)
 		db_bind_text(st, 1, key);
 		db_bind_text(st, 2, value);
 	}
-	return end(db, step_done(st));
+	return db_end(db, 1, step_done(st));
 }

@@ -27,6 +27,12 @@ int		 db_exec(struct db *, const char *sql);
  * first in the same transaction; if that row cannot be written the
  * transaction is not committed. 0 or -1, like db_exec. */
 int		 db_commit(struct db *);
+/* A write transaction: db_begin takes the lock and opens it (-1, lock
+ * released, on failure); db_end commits when rc is DB_OK — with the
+ * pending audit row (db_commit) when audited — else rolls back, releases
+ * the lock and returns rc. */
+int		 db_begin(struct db *);
+int		 db_end(struct db *, int audited, int rc);
 sqlite3_stmt	*db_prepare(struct db *, const char *sql);
 void		 db_bind_text(sqlite3_stmt *, int, const char *);
 const char	*db_col_text(sqlite3_stmt *, int);
