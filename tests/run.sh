@@ -3,6 +3,7 @@
 # with one line "total: N passed, M failed". Exit status 0 only if
 # nothing failed.
 #   tests/run.sh all | unit | integration | e2e | sanitize | fuzz | analyze
+#   tests/run.sh integration|e2e [PYTEST ARGS] (one file or -k EXPR)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -114,8 +115,8 @@ run_analyze() {
 what=${1:-all}
 case "$what" in
 unit) run_unit build unit ;;
-integration) run_pytest integration "$ROOT/build" tests/integration ;;
-e2e) run_e2e ;;
+integration) shift; run_pytest integration "$ROOT/build" "${@:-tests/integration}" ;;
+e2e) shift; run_pytest e2e "$ROOT/build" "${@:-tests/e2e}" ;;
 sanitize) run_sanitize ;;
 fuzz) run_fuzz ;;
 analyze) run_analyze ;;
