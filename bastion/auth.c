@@ -515,7 +515,26 @@ auth_throttle_fail(struct bastion *app, const char *key, int64_t now_ms)
 		locked = 1;
 	}
 	pthread_mutex_unlock(&app->auth->mu);
+	/* A lockout outlives a restart; the counters leading up to one do
+	 * not (a restart is the operator's act, not the guesser's). If the
+	 * write fails the lockout still holds until then. */
+	if (locked && db_lockout_set(app->db, key, now_ms + lockout, now_ms)
+	    != DB_OK)
+		log_warnx("lockout of %s: not stored, a restart forgets it", key);
 	return locked;
+}
+
+static void
+throttle_restore(void *cls, const char *key, int64_t until_ms)
+{
+	struct auth *a = cls;
+	int64_t now = db_now_ms();
+	struct throttle *t = throttle_slot(a, key, 1, now);
+
+	t->locked_until_ms = until_ms;
+	t->window_start_ms = now;
+	log_info("%s stays locked out for %" PRId64 " s", key,
+	    (until_ms - now + 999) / 1000);
 }
 
 void
@@ -707,6 +726,10 @@ auth_open(struct bastion *app)
 	pthread_mutex_init(&a->mu, NULL);
 	app->auth = a;
 	settings_load(app, &a->settings);
+	/* Called before any listener runs: no lock needed yet. */
+	if (db_lockouts_load(app->db, db_now_ms(), THROTTLE_SLOTS,
+	    throttle_restore, a) != DB_OK)
+		log_warnx("cannot load the login lockouts");
 	{
 		struct argon2_cost cost;
 

@@ -226,6 +226,13 @@ static const char *const migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
 	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
 	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;",
+	/* 5: login lockouts that outlive a restart (auth.c). Only a lockout
+	 * is stored, when it starts; the failure counters stay in memory. */
+	"CREATE TABLE auth_lockouts ("
+	"  key TEXT PRIMARY KEY,"
+	"  locked_until_ms INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

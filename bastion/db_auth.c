@@ -1,4 +1,4 @@
-/* db_auth.c — users, sessions, API tokens and settings. Every change is
+/* db_auth.c — users, sessions, API tokens, settings and login lockouts. Every change is
  * its own transaction committed through db_commit(), so the audit row of
  * the request that made it lands in the same transaction. */
 #define LOG_SUBSYS "db"
@@ -573,4 +573,57 @@ db_setting_set(struct db *db, const char *key, const char *value)
 		db_bind_text(st, 2, value);
 	}
 	return db_end(db, 1, step_done(st));
+}
+
+/* --- login lockouts ------------------------------------------------------ */
+
+int
+db_lockout_set(struct db *db, const char *key, int64_t until_ms,
+    int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	/* The table holds running lockouts only: it cannot grow without
+	 * bound however many addresses or names are tried. */
+	if ((st = db_prepare(db, "DELETE FROM auth_lockouts WHERE"
+	    " locked_until_ms <= ?")) != NULL)
+		sqlite3_bind_int64(st, 1, now_ms);
+	if ((rc = step_done(st)) != DB_OK)
+		return db_end(db, 0, rc);
+	st = db_prepare(db, "INSERT INTO auth_lockouts (key, locked_until_ms,"
+	    " created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET"
+	    " locked_until_ms = ?2, created_ms = ?3");
+	if (st) {
+		db_bind_text(st, 1, key);
+		sqlite3_bind_int64(st, 2, until_ms);
+		sqlite3_bind_int64(st, 3, now_ms);
+	}
+	/* Not the request's audit row: the lockout has one of its own. */
+	return db_end(db, 0, step_done(st));
+}
+
+int
+db_lockouts_load(struct db *db, int64_t now_ms, int max,
+    void (*fn)(void *, const char *, int64_t), void *cls)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	db_lock(db);
+	if ((st = db_prepare(db, "SELECT key, locked_until_ms FROM"
+	    " auth_lockouts WHERE locked_until_ms > ? ORDER BY"
+	    " locked_until_ms DESC LIMIT ?")) == NULL) {
+		db_unlock(db);
+		return DB_ERR;
+	}
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(cls, db_col_text(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc == SQLITE_DONE ? DB_OK : DB_ERR;
 }

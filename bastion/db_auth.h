@@ -98,6 +98,17 @@ int	db_apitokens_json(struct db *, int64_t user_id, json_t **out);
 int	db_setting_get(struct db *, const char *key, char *out, size_t len);
 int	db_setting_set(struct db *, const char *key, const char *value);
 
+/* --- login lockouts ------------------------------------------------------ */
+
+/* A throttle key ("addr:1.2.3.4", "user:alice") is locked out until
+ * until_ms. Lockouts already over are dropped in the same write. */
+int	db_lockout_set(struct db *, const char *key, int64_t until_ms,
+	    int64_t now_ms);
+/* Calls fn for every lockout still running at now_ms, the latest ending
+ * first, at most max of them. */
+int	db_lockouts_load(struct db *, int64_t now_ms, int max,
+	    void (*fn)(void *cls, const char *key, int64_t until_ms), void *cls);
+
 /* --- audit log ------------------------------------------------------------- */
 
 /*

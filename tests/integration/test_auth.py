@@ -418,6 +418,51 @@ def test_login_throttling_and_lockout(make_bastion):
     assert {e["actor"] for e in ok_} == {"bob", "carol"}
 
 
+def test_lockout_survives_a_restart(make_bastion):
+    b = make_bastion(extra_conf="login_max_failures = 2\nlockout = 8\n").start()
+    b.add_user("dave", "viewer", "dave's password")
+    b.add_user("erin", "viewer", "erin's password")
+
+    def login(user, pw):
+        return b.control("POST", "/api/v1/session",
+                         {"username": user, "password": pw}, auth=None)
+
+    t0 = time.time()
+    for _ in range(2):
+        assert login("dave", "wrong").status == 401
+    assert login("dave", "dave's password").status == 429
+    stored = rows(b, "SELECT key FROM auth_lockouts ORDER BY key")
+    assert stored == [("addr:127.0.0.1",), ("user:dave",)], stored
+    # A restart does not lift it: the user and the address stay locked.
+    b.stop()
+    b.start()
+    assert "user:dave stays locked out" in b.log()
+    r = login("dave", "dave's password")
+    assert r.status == 429 and code(r) == "locked_out", r
+    assert "try again in" in r.json()["error"]["message"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 8
+    assert login("erin", "erin's password").status == 429
+    assert b.ctl("users", "list").returncode == 0     # the rest works
+    # ...until the lockout is over, counted from when it started.
+    time.sleep(max(0, t0 + 8.3 - time.time()))
+    assert login("dave", "dave's password").status == 200
+    assert login("erin", "erin's password").status == 200
+    # Audited as before: one lockout row per key (the restart adds none),
+    # each refusal a denied login.
+    a = audit(b)
+    locks = [e for e in a if e["action"] == "auth.lockout"]
+    assert sorted(e["target"] for e in locks) == ["127.0.0.1", "dave"], locks
+    refused = [e for e in a if e["action"] == "session.login" and
+               e["result"] == "denied" and "locked out" in e["detail"]]
+    assert {e["actor"] for e in refused} == {"dave", "erin"}
+    assert len(refused) == 3, refused
+    # A new lockout drops the ones that are over from the table.
+    for _ in range(2):
+        assert login("erin", "wrong").status == 401
+    assert rows(b, "SELECT key FROM auth_lockouts ORDER BY key") == [
+        ("addr:127.0.0.1",), ("user:erin",)]
+
+
 # --- global switches ---------------------------------------------------------------
 
 def test_read_only_mode(bastion):

@@ -380,6 +380,67 @@ test_change_and_row_commit_together(void **state)
 	assert_int_equal(verify_bad(f->db), 0);
 }
 
+struct seen {
+	int	n;
+	char	key[4][96];
+	int64_t	until[4];
+};
+
+static void
+seen_add(void *cls, const char *key, int64_t until_ms)
+{
+	struct seen *s = cls;
+
+	assert_true(s->n < 4);
+	snprintf(s->key[s->n], sizeof s->key[0], "%s", key);
+	s->until[s->n++] = until_ms;
+}
+
+static void
+test_lockouts_persist(void **state)
+{
+	struct fx *f = *state;
+	struct seen s;
+
+	memset(&s, 0, sizeof s);
+	assert_int_equal(db_lockout_set(f->db, "user:bob", 5000, 1000), DB_OK);
+	assert_int_equal(db_lockout_set(f->db, "addr:192.0.2.7", 9000, 1000),
+	    DB_OK);
+	/* A second lockout of the same key replaces the first. */
+	assert_int_equal(db_lockout_set(f->db, "user:bob", 7000, 2000), DB_OK);
+	/* Survives closing the database, like a restart. */
+	db_close(f->db);
+	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(db_lockouts_load(f->db, 3000, 10, seen_add, &s), DB_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.key[0], "addr:192.0.2.7");	/* latest first */
+	assert_int_equal(s.until[0], 9000);
+	assert_string_equal(s.key[1], "user:bob");
+	assert_int_equal(s.until[1], 7000);
+	/* Over: not loaded; max is honoured. */
+	memset(&s, 0, sizeof s);
+	assert_int_equal(db_lockouts_load(f->db, 7000, 10, seen_add, &s), DB_OK);
+	assert_int_equal(s.n, 1);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(db_lockouts_load(f->db, 0, 1, seen_add, &s), DB_OK);
+	assert_int_equal(s.n, 1);
+	/* A new lockout drops the ones that are over. */
+	assert_int_equal(db_lockout_set(f->db, "user:eve", 20000, 8000), DB_OK);
+	{
+		sqlite3 *h;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(h, "SELECT group_concat(key)"
+		    " FROM auth_lockouts", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+		    "addr:192.0.2.7,user:eve");
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+	}
+}
+
 int
 main(void)
 {
@@ -393,6 +454,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_and_row_commit_together,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockouts_persist, setup,
+		    teardown),
 	};
 
 	log_init(1, 0, "test_auth");
