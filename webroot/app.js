@@ -33,7 +33,9 @@ function onError(e) {
 
 function page(title, ...content) {
   const m = clear(main());
-  m.append(el("h1", { text: title }), ...content);
+  // A page part may be null (nothing for this role): DOM append() would
+  // print it.
+  m.append(el("h1", { text: title }), ...content.filter((c) => c !== null && c !== undefined && c !== false));
   document.title = title + " · Bastion";
   return m;
 }

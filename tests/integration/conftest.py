@@ -27,3 +27,12 @@ def make_bastion():
     yield make
     for b in made:
         b.cleanup()
+
+
+@pytest.fixture
+def agents():
+    """Agents (tests/pylib/agents.py) a test started: stopped after it."""
+    made = []
+    yield made
+    for a in made:
+        a.stop()

@@ -2,7 +2,11 @@
 browser (Debian's chromium, headless, driven by playwright-core from
 tests/browser) logging in, queueing an install and watching it progress,
 an admin reading the audit log, a viewer seeing no actions and being
-refused when forcing a request. Screenshots go to build/artifacts/panel/."""
+refused when forcing a request; and the jobs page with a real enrolled
+agentd: a command's output arriving live, its exit code, the audit row,
+production mode's confirmation. Screenshots go to build/artifacts/panel/
+and build/artifacts/panel-jobs/."""
+import base64
 import os
 import re
 import shutil
@@ -10,11 +14,13 @@ import subprocess
 
 import pytest
 
+from agents import enrolled_agent
 from harness import sample_report
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 ARTIFACTS = os.path.join(ROOT, "build", "artifacts", "panel")
+JOB_ARTIFACTS = os.path.join(ROOT, "build", "artifacts", "panel-jobs")
 MAC = "52:54:00:b1:0b:01"
 KEY_HEX = re.compile(r"k=([0-9a-f]{64})")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -49,58 +55,73 @@ def have_browser():
             os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")))
 
 
-def test_panel_in_a_browser(bastion):
+def browser(script, b, artifacts, users, on_step=None, **env):
+    """Runs tests/browser/SCRIPT against bastion b with the users (role ->
+    (name, password)); on_step(name) answers each "STEP name" line.
+    Returns the process's stderr after asserting it said OK."""
     if not have_browser():
         pytest.fail("no browser: run `make deps` (chromium, node, npm ci in tests/browser)")
-    b = bastion
-    users = {"operator": ("olga", "operator-pw-1234"), "viewer": ("vic", "viewer-pw-1234"),
-             "admin": ("ada", "admin-pw-12345")}
-    for role, (name, pw) in users.items():
-        b.add_user(name, role, pw)
-    # A machine that booted and sent its discovery report.
-    assert b.dispatch(MAC).status == 200
-    r = b.boot("POST", "/api/v1/discover", sample_report(MAC))
-    assert r.status == 200, r
-
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    os.makedirs(ARTIFACTS)
-    env = dict(os.environ, BASE="https://127.0.0.1:%d" % b.control_port, MAC=MAC,
-               ARTIFACTS=ARTIFACTS, OPERATOR="%s:%s" % users["operator"],
-               VIEWER="%s:%s" % users["viewer"], ADMIN="%s:%s" % users["admin"])
-    p = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "panel.mjs")], cwd=BROWSER_DIR,
+    shutil.rmtree(artifacts, ignore_errors=True)
+    os.makedirs(artifacts)
+    env = dict(os.environ, BASE="https://127.0.0.1:%d" % b.control_port,
+               ARTIFACTS=artifacts, OPERATOR="%s:%s" % users["operator"],
+               VIEWER="%s:%s" % users["viewer"], ADMIN="%s:%s" % users["admin"], **env)
+    p = subprocess.Popen(["node", os.path.join(BROWSER_DIR, script)], cwd=BROWSER_DIR,
                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, bufsize=1)
-    key = None
+    last = ""
     try:
         for line in p.stdout:
-            line = line.strip()
-            if line == "STEP queued":
-                m = b.admin("GET", "/api/v1/machines/" + MAC).json()
-                assert m["state"] == "queued" and m["hostname"] == "web1.lab", m
-                assert m["install"]["role"] == "worker"
-                # The installer boots, fetches its kickstart, reports progress.
-                d = b.dispatch(MAC)
-                key = KEY_HEX.search(d.text).group(1)
-                assert b.boot("GET", "/ks/%s?k=%s" % (MAC, key)).status == 200
-                r = b.boot("POST", "/api/v1/progress/%s?k=%s" % (MAC, key),
-                           {"stage": "packages", "percent": 40,
-                            "message": "installing packages"})
-                assert r.status == 200, r
+            last = line.strip()
+            if last.startswith("STEP "):
+                on_step(last[5:])
                 p.stdin.write("go\n")
-            elif line == "STEP progress-seen":
-                r = b.boot("POST", "/api/v1/progress/%s?k=%s" % (MAC, key),
-                           {"stage": "done", "percent": 100, "message": "finished"})
-                assert r.status == 200, r
-                p.stdin.write("go\n")
-            elif line.startswith("OK") or line == "FAIL":
+            elif last.startswith("OK") or last == "FAIL":
                 break
-        rc = p.wait(timeout=120)
+        rc = p.wait(timeout=180)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     err = p.stderr.read()
-    assert rc == 0, err[-4000:]
+    assert rc == 0 and last.startswith("OK"), err[-4000:]
+    return err
+
+
+USERS = {"operator": ("olga", "operator-pw-1234"), "viewer": ("vic", "viewer-pw-1234"),
+         "admin": ("ada", "admin-pw-12345")}
+
+
+def test_panel_in_a_browser(bastion):
+    b = bastion
+    for role, (name, pw) in USERS.items():
+        b.add_user(name, role, pw)
+    # A machine that booted and sent its discovery report.
+    assert b.dispatch(MAC).status == 200
+    r = b.boot("POST", "/api/v1/discover", sample_report(MAC))
+    assert r.status == 200, r
+    key = None
+
+    def on_step(name):
+        nonlocal key
+        if name == "queued":
+            m = b.admin("GET", "/api/v1/machines/" + MAC).json()
+            assert m["state"] == "queued" and m["hostname"] == "web1.lab", m
+            assert m["install"]["role"] == "worker"
+            # The installer boots, fetches its kickstart, reports progress.
+            d = b.dispatch(MAC)
+            key = KEY_HEX.search(d.text).group(1)
+            assert b.boot("GET", "/ks/%s?k=%s" % (MAC, key)).status == 200
+            r = b.boot("POST", "/api/v1/progress/%s?k=%s" % (MAC, key),
+                       {"stage": "packages", "percent": 40,
+                        "message": "installing packages"})
+            assert r.status == 200, r
+        elif name == "progress-seen":
+            r = b.boot("POST", "/api/v1/progress/%s?k=%s" % (MAC, key),
+                       {"stage": "done", "percent": 100, "message": "finished"})
+            assert r.status == 200, r
+
+    browser("panel.mjs", b, ARTIFACTS, USERS, on_step, MAC=MAC)
     shots = sorted(os.listdir(ARTIFACTS))
     assert len(shots) == 11, shots
     # The install and the refused forced requests are on the record.
@@ -108,3 +129,36 @@ def test_panel_in_a_browser(bastion):
     assert any(a["action"] == "machine.install" and a["actor"] == "olga" and
                a["target"] == MAC and a["result"] == "ok" for a in audit), audit
     assert sum(a["actor"] == "vic" and a["result"] == "denied" for a in audit) == 2, audit
+
+
+def test_jobs_page_with_a_real_agent(bastion, agents):
+    b = bastion
+    for role, (name, pw) in USERS.items():
+        b.add_user(name, role, pw)
+    agents.append(enrolled_agent(b, name="node7", mac="52:54:00:b1:0b:07"))
+    agent = b.admin("GET", "/api/v1/agents/node7").json()
+    err = browser("jobs.mjs", b, JOB_ARTIFACTS, USERS, NODE="node7", AGENT=agent["id"])
+    assert "viewer's forced job: 403 application/json" in err
+    shots = sorted(os.listdir(JOB_ARTIFACTS))
+    assert len(shots) == 8 and "failure.png" not in shots, shots
+    # What the browser did is what happened: two jobs ran on the node (the
+    # wrongly confirmed one never reached the API), with their output.
+    jobs = b.admin("GET", "/api/v1/jobs").json()
+    assert [(j["agent_id"], j["status"], j["exit_code"]) for j in jobs] == [
+        (agent["id"], "done", 0), (agent["id"], "done", 3)], jobs
+    assert jobs[0]["args"]["argv"] == ["echo production"]
+    assert jobs[1]["args"]["argv"] == ["echo first; sleep 2; echo second; exit 3"]
+    assert jobs[1]["args"]["shell"] is True
+    out = b.admin("GET", "/api/v1/jobs/%d/output" % jobs[1]["id"]).json()
+    chunks = [base64.b64decode(c["data"]) for c in out["chunks"]]
+    assert b"".join(chunks) == b"first\nsecond\n"
+    assert len(chunks) >= 2     # it came in pieces, as it was printed
+    # Who ran them is in the audit log (the jobs' created_by still holds
+    # the client address: routes_agent.c's actor()).
+    audit = b.admin("GET", "/api/v1/audit?action=job.create").json()
+    assert sorted((a["actor"], a["result"]) for a in audit) == [
+        ("ada", "ok"), ("olga", "ok"), ("vic", "denied")], audit
+    # In production mode the row names the confirmed target.
+    assert [a["target"] for a in audit if a["actor"] == "ada"] == [agent["id"]]
+    assert any(a["action"] == "settings.set" and a["target"] == "production"
+               for a in b.admin("GET", "/api/v1/audit?actor=ada").json())

@@ -1,0 +1,102 @@
+"""Real agentd processes for the integration tests: each in its own state
+dir under the bastion's temporary directory, enrolling with a join token
+over real mTLS against the test's bastion (tests/integration/test_agent.py,
+test_panel.py)."""
+import os
+import re
+import subprocess
+import time
+
+from harness import BIN
+
+
+def fingerprint(pem):
+    out = subprocess.run(["openssl", "x509", "-in", pem, "-noout",
+                          "-fingerprint", "-sha256"], capture_output=True,
+                         text=True, check=True).stdout
+    return "sha256:" + out.strip().split("=")[1].replace(":", "").lower()
+
+
+class Agent:
+    def __init__(self, b, name, token, mac, extra=""):
+        self.b = b
+        self.name = name
+        self.state = os.path.join(b.tmp, "agent-" + name)
+        self.conf = os.path.join(b.tmp, "agentd-%s.conf" % name)
+        self.log_path = os.path.join(b.tmp, "agentd-%s.log" % name)
+        self.proc = None
+        with open(self.conf, "w") as f:
+            f.write("[agent]\nserver = https://127.0.0.1:%d\n"
+                    "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
+                    "hostname = %s\nmac = %s\nreboot_command = /bin/true\n%s"
+                    % (b.control_port, fingerprint(b.ca_pem), token,
+                       self.state, name, mac, extra))
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "agentd"), "-d", "-f",
+                                      self.conf, "run"], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def enroll(self):
+        return subprocess.run([os.path.join(BIN, "agentd"), "-f", self.conf,
+                               "enroll"], capture_output=True, text=True,
+                              timeout=60)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.log()):
+                return
+            time.sleep(0.1)
+        raise AssertionError("agentd never logged %r:\n%s" % (pattern, self.log()[-3000:]))
+
+
+def token(b, **kw):
+    r = b.admin("POST", "/api/v1/tokens", kw)
+    assert r.status == 201, r
+    return r.json()["token"]
+
+
+def wait_for(fn, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra=""):
+    a = Agent(b, name, token(b), mac, extra).start()
+    wait_for(lambda: any(x["hostname"] == name and x["last_heartbeat_at"]
+                         for x in b.admin("GET", "/api/v1/agents").json()),
+             what="agent %s to heartbeat" % name)
+    return a
+
+
+def job_done(b, jid, timeout=30):
+    return wait_for(lambda: (lambda j: j if j["status"] in
+                             ("done", "failed", "refused", "expired") else None)(
+        b.admin("GET", "/api/v1/jobs/%d" % jid).json()), timeout,
+        "job %d to finish" % jid)
