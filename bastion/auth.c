@@ -524,17 +524,26 @@ auth_throttle_fail(struct bastion *app, const char *key, int64_t now_ms)
 	return locked;
 }
 
+struct restore {
+	struct auth	*a;
+	int64_t		 now_ms;
+	int64_t		 max_ms;	/* the configured lockout */
+};
+
+/* A stored lockout, back in memory; never longer from now than the
+ * configured lockout (a clock set back, a shorter lockout since). */
 static void
 throttle_restore(void *cls, const char *key, int64_t until_ms)
 {
-	struct auth *a = cls;
-	int64_t now = db_now_ms();
-	struct throttle *t = throttle_slot(a, key, 1, now);
+	struct restore *rs = cls;
+	struct throttle *t = throttle_slot(rs->a, key, 1, rs->now_ms);
 
+	if (until_ms - rs->now_ms > rs->max_ms)
+		until_ms = rs->now_ms + rs->max_ms;
 	t->locked_until_ms = until_ms;
-	t->window_start_ms = now;
+	t->window_start_ms = rs->now_ms;
 	log_info("%s stays locked out for %" PRId64 " s", key,
-	    (until_ms - now + 999) / 1000);
+	    (until_ms - rs->now_ms + 999) / 1000);
 }
 
 void
@@ -727,9 +736,14 @@ auth_open(struct bastion *app)
 	app->auth = a;
 	settings_load(app, &a->settings);
 	/* Called before any listener runs: no lock needed yet. */
-	if (db_lockouts_load(app->db, db_now_ms(), THROTTLE_SLOTS,
-	    throttle_restore, a) != DB_OK)
-		log_warnx("cannot load the login lockouts");
+	{
+		struct restore rs = { a, db_now_ms(),
+		    (int64_t)app->cfg->auth_lockout * 1000 };
+
+		if (db_lockouts_load(app->db, rs.now_ms, THROTTLE_SLOTS,
+		    throttle_restore, &rs) != DB_OK)
+			log_warnx("cannot load the login lockouts");
+	}
 	{
 		struct argon2_cost cost;
 

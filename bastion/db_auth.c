@@ -19,6 +19,17 @@ step_done(sqlite3_stmt *st)
 	return rc;
 }
 
+/* Runs a DELETE of the rows whose time (the one parameter) is past. */
+static int
+sweep(struct db *db, const char *sql, int64_t now_ms)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+
+	if (st)
+		sqlite3_bind_int64(st, 1, now_ms);
+	return step_done(st);
+}
+
 json_t *
 db_auth_time(int64_t ms)
 {
@@ -243,10 +254,8 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* Sweep what can never be used again. */
-	st = db_prepare(db, "DELETE FROM sessions WHERE expires_ms <= ?");
-	if (st)
-		sqlite3_bind_int64(st, 1, now);
-	if (step_done(st) != DB_OK)
+	if (sweep(db, "DELETE FROM sessions WHERE expires_ms <= ?", now) !=
+	    DB_OK)
 		return db_end(db, 1, DB_ERR);
 	st = db_prepare(db, "INSERT INTO sessions (id_hash, user_id, address,"
 	    " user_agent, created_ms, last_seen_ms, expires_ms)"
@@ -588,10 +597,8 @@ db_lockout_set(struct db *db, const char *key, int64_t until_ms,
 		return DB_ERR;
 	/* The table holds running lockouts only: it cannot grow without
 	 * bound however many addresses or names are tried. */
-	if ((st = db_prepare(db, "DELETE FROM auth_lockouts WHERE"
-	    " locked_until_ms <= ?")) != NULL)
-		sqlite3_bind_int64(st, 1, now_ms);
-	if ((rc = step_done(st)) != DB_OK)
+	if ((rc = sweep(db, "DELETE FROM auth_lockouts WHERE locked_until_ms"
+	    " <= ?", now_ms)) != DB_OK)
 		return db_end(db, 0, rc);
 	st = db_prepare(db, "INSERT INTO auth_lockouts (key, locked_until_ms,"
 	    " created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET"

@@ -461,6 +461,18 @@ def test_lockout_survives_a_restart(make_bastion):
         assert login("erin", "wrong").status == 401
     assert rows(b, "SELECT key FROM auth_lockouts ORDER BY key") == [
         ("addr:127.0.0.1",), ("user:erin",)]
+    # A stored lockout never runs longer than the lockout configured now
+    # (nor past a clock set back).
+    b.stop()
+    with open(b.conf) as f:
+        conf = f.read().replace("lockout = 8", "lockout = 2")
+    with open(b.conf, "w") as f:
+        f.write(conf)
+    b.start()
+    r = login("erin", "erin's password")
+    assert r.status == 429 and int(r.headers["Retry-After"]) <= 2, r
+    time.sleep(2.2)
+    assert login("erin", "erin's password").status == 200
 
 
 # --- global switches ---------------------------------------------------------------
