@@ -347,18 +347,23 @@ async function auditPage() {
     el("label", {}, "Since", since), el("label", {}, "Actor", actor), el("label", {}, "Action", action),
     el("label", {}, "Rows", limit), el("button", { type: "submit", text: "Filter" }));
   page("Audit log", form, verify, out);
+  let latest = 0;
   async function load() {
     const q = new URLSearchParams();
     if (since.value.trim()) q.set("since", since.value.trim());
     if (actor.value.trim()) q.set("actor", actor.value.trim());
     if (action.value.trim()) q.set("action", action.value.trim());
     q.set("limit", limit.value);
+    // Only the answer to the latest filter is shown: an earlier one that
+    // arrives late must not land next to it.
+    const mine = ++latest;
     clear(out);
     let rows;
     try { rows = await get("/audit?" + q.toString()); }
-    catch (e) { out.append(notice(errorText(e))); return; }
+    catch (e) { if (mine === latest) out.append(notice(errorText(e))); return; }
+    if (mine !== latest) return;
     rows.reverse();
-    out.append(table(["Time", "Actor", "Source", "Action", "Target", "Result"], rows.map((r) => el("tr", { class: "result-" + r.result },
+    clear(out).append(table(["Time", "Actor", "Source", "Action", "Target", "Result"], rows.map((r) => el("tr", { class: "result-" + r.result },
       td("Time", fmtTime(r.time)),
       td("Actor", r.actor_type + ": " + r.actor),
       td("Source", el("span", { class: "mono", text: r.source })),

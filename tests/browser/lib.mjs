@@ -70,6 +70,14 @@ export async function openBrowser(base, art) {
       await page.waitForSelector("#whoami:not([hidden])");
       check((await page.textContent("#who-name")) === user, "logged in as " + user);
     },
+    // Opens the audit page filtered by an action prefix: its rows.
+    async auditRows(page, action) {
+      await page.click("#nav a[data-page=audit]");
+      await page.waitForSelector("#audit-filters");
+      await page.fill("#audit-action", action);
+      await page.click("#audit-filters button[type=submit]");
+      return page.locator("table.audit tbody tr");
+    },
     // A screenshot, after checking the page prints no JavaScript
     // placeholder where data should be.
     async shot(page, name) {

@@ -64,11 +64,8 @@ await b.run(async () => {
   // 4. An admin sees the operator's install in the audit log.
   ({ ctx, page } = await newPage());
   await login(page, AD, AD_PW);
-  await page.click("#nav a[data-page=audit]");
-  await page.waitForSelector("#audit-filters");
-  await page.fill("#audit-action", "machine.install");
-  await page.click("#audit-filters button[type=submit]");
-  const auditRow = page.locator("table.audit tbody tr", { hasText: MAC }).filter({ hasText: "user: " + OP });
+  const auditRow = (await b.auditRows(page, "machine.install")).filter({ hasText: MAC })
+    .filter({ hasText: "user: " + OP });
   await auditRow.first().waitFor();
   check((await auditRow.first().textContent()).includes("machine.install"), "audit row names the action");
   await shot(page, "07-audit-admin.png");
