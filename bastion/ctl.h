@@ -180,11 +180,26 @@ void	ctl_table_free(struct ctl_table *);
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
 
+/* --- ctl_agents.c ------------------------------------------------------ */
+
+/* Poll job id until it has finished: its JSON into *out and CTL_OK;
+ * CTL_ERR, or 130 after ^C. */
+int	ctl_job_wait(struct ctl *, long long id, json_t **out);
+/* "TARGET: what the agent said (job N)" on stdout for a done job and
+ * CTL_OK; otherwise an error on stderr and CTL_ERR. */
+int	ctl_job_report(const char *target, const json_t *job);
+
 /* --- ctl_install.c ---------------------------------------------------- */
 
 /* Normalise a MAC the user typed (any common spelling) into out; -1 with
  * a message when it is not one, so garbage never reaches a URL. */
 int	ctl_mac_arg(const char *in, char out[MAC_STRLEN]);
+/* POST machines/MAC/reprovision with body (the install changes; "reboot"
+ * is added) so the machine's agent reboots it into network boot; prints
+ * what was queued (or the JSON) and waits for the agent's answer unless
+ * detach or json. */
+int	ctl_reprovision(struct ctl *, const char *mac, json_t *body, int json,
+	    int detach);
 
 /* --- ctl_templates.c -------------------------------------------------- */
 

@@ -215,6 +215,16 @@ tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 /* --- agents ------------------------------------------------------------ */
 
+/* revoked, stale (missed heartbeats) or enrolled. */
+static const char *
+agent_state(const json_t *ag)
+{
+	if (json_is_true(json_object_get(ag, "revoked")))
+		return "revoked";
+	return json_is_true(json_object_get(ag, "stale")) ? "stale" :
+	    "enrolled";
+}
+
 static int
 agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
@@ -251,8 +261,7 @@ agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 			    "cert_expires_at"));
 			ctl_table_row(t, ctl_jstr(ag, "id"),
 			    ctl_jstr(ag, "hostname"), ctl_jstr(ag, "mac"),
-			    json_is_true(json_object_get(ag, "revoked")) ?
-			    "revoked" : "enrolled", seen,
+			    agent_state(ag), seen,
 			    ctl_jstr(ag, "last_addr"), exp);
 		}
 		ctl_table_print(t, stdout, 0);
@@ -271,8 +280,7 @@ agent_print(const json_t *ag)
 	printf("%-16s %s\n", "agent", ctl_jstr(ag, "id"));
 	printf("%-16s %s\n", "hostname", ctl_jstr(ag, "hostname"));
 	printf("%-16s %s\n", "mac", ctl_jstr(ag, "mac"));
-	printf("%-16s %s%s%s\n", "state", json_is_true(json_object_get(ag,
-	    "revoked")) ? "revoked" : "enrolled", *ctl_jstr(ag,
+	printf("%-16s %s%s%s\n", "state", agent_state(ag), *ctl_jstr(ag,
 	    "revoked_reason") ? ": " : "", ctl_jstr(ag, "revoked_reason"));
 	print_time("enrolled", ag, "enrolled_at");
 	print_time("last heartbeat", ag, "last_heartbeat_at");
@@ -628,6 +636,131 @@ out:
 	return rc;
 }
 
+/* --- reboot, reprovision and inventory through the agent ---------------- */
+
+int
+ctl_job_wait(struct ctl *c, long long id, json_t **out)
+{
+	struct timespec ts = { 0, 200 * 1000000 };
+	struct sigaction sa;
+	char path[64];
+	json_t *job;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_int;
+	sigaction(SIGINT, &sa, NULL);
+	snprintf(path, sizeof path, "/api/v1/jobs/%lld", id);
+	for (;;) {
+		if (ctl_request(c, "GET", path, NULL, &job, NULL, NULL) == -1)
+			return CTL_ERR;
+		if (finished(ctl_jstr(job, "status"))) {
+			*out = job;
+			return CTL_OK;
+		}
+		json_decref(job);
+		if (ctl_interrupted) {
+			ctl_warn("interrupted: job %lld goes on (bastionctl jobs "
+			    "show %lld)", id, id);
+			return 130;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int
+ctl_job_report(const char *target, const json_t *job)
+{
+	char what[300];
+
+	ctl_clean(ctl_jstr(job, "error"), what, sizeof what, 0);
+	if (strcmp(ctl_jstr(job, "status"), "done") != 0)
+		return ctl_error("%s: job %lld %s%s%s", target, ctl_jint(job, "id",
+		    0), ctl_jstr(job, "status"), *what ? ": " : "", what);
+	printf("%s: %s (job %lld)\n", target, *what ? what : "done",
+	    ctl_jint(job, "id", 0));
+	return CTL_OK;
+}
+
+/* agents reboot|inventory: a job of that kind, waited for unless
+ * --detach (the job id) or --json (the job as queued). */
+static int
+agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, detach = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "detach", NULL, &detach },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	json_t *body, *job, *done;
+	long long id;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	body = json_pack("{s:s, s:s}", "target", a.pos[0], "kind", cmd->verb);
+	if (body == NULL)
+		return ctl_error("out of memory");
+	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
+	    -1) {
+		json_decref(body);
+		return CTL_ERR;
+	}
+	json_decref(body);
+	id = ctl_jint(job, "id", 0);
+	if (json)
+		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
+	else if (detach) {
+		printf("%lld\n", id);
+		rc = CTL_OK;
+	} else if ((rc = ctl_job_wait(c, id, &done)) == CTL_OK) {
+		rc = ctl_job_report(a.pos[0], done);
+		json_decref(done);
+	}
+	json_decref(job);
+	return rc;
+}
+
+/* agents reprovision: the agent's machine is queued for a reinstall that
+ * keeps its data (machines reprovision MAC --reboot) and the agent
+ * reboots it into network boot. */
+static int
+agents_reprovision(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, detach = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "detach", NULL, &detach },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	json_t *ag, *body;
+	char *path, mac[MAC_STRLEN];
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
+		return ctl_error("out of memory");
+	if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == -1) {
+		free(path);
+		return CTL_ERR;
+	}
+	free(path);
+	if (mac_normalize(ctl_jstr(ag, "mac"), mac) == -1)
+		rc = ctl_error("agent %s has no MAC address: it was not "
+		    "installed by bastion", a.pos[0]);
+	else if ((body = json_object()) == NULL)
+		rc = ctl_error("out of memory");
+	else {
+		rc = ctl_reprovision(c, mac, body, json, detach);
+		json_decref(body);
+	}
+	json_decref(ag);
+	return rc;
+}
+
 static int
 jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
@@ -794,6 +927,13 @@ const struct ctl_command ctl_agents_commands[] = {
 	    agents_show, 1, 1, 0 },
 	{ "agents", "revoke", "TARGET", "revoke an agent's certificates (its "
 	    "next request is refused)", agents_revoke, 1, 1, 0 },
+	{ "agents", "reboot", "TARGET [--detach] [--json]", "reboot the "
+	    "agent's machine", agent_job, 1, 1, 0 },
+	{ "agents", "reprovision", "TARGET [--detach] [--json]", "reinstall "
+	    "the agent's machine keeping its data: queue it and reboot it into "
+	    "network boot", agents_reprovision, 1, 1, 0 },
+	{ "agents", "inventory", "TARGET [--detach] [--json]", "have the agent "
+	    "send its hardware inventory now", agent_job, 1, 1, 0 },
 	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
 	    "on an agent, stream its output, exit with its code", exec_cmd, 0,
 	    CTL_MAX_POS, 0 },

@@ -454,19 +454,21 @@ db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 	return n == 0 ? DB_NOTFOUND : n > 1 ? DB_CONFLICT : DB_OK;
 }
 
-#define AGENT_JSON_COLS AGENT_COLS ", heartbeat, last_addr, enrolled_addr," \
-	" token_id, revoked_reason, inventory_ms"
+/* stale: an SQL truth value, or NULL to leave "stale" out. */
+#define AGENT_JSON_COLS(stale) AGENT_COLS ", heartbeat, last_addr," \
+	" enrolled_addr, token_id, revoked_reason, inventory_ms, " stale
+#define AGENT_STALE(param) "(revoked_ms = 0 AND last_seen_ms < " param ")"
 
 static json_t *
 agent_row(sqlite3_stmt *st)
 {
 	struct agent a;
-	json_t *hb;
+	json_t *hb, *o;
 
 	agent_fill(st, &a);
 	if ((hb = json_loads(db_col_text(st, 8), 0, NULL)) == NULL)
 		hb = json_object();
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:s,"
+	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:s,"
 	    " s:s, s:s, s:o, s:o, s:b}",
 	    "id", a.id, "mac", a.mac, "hostname", a.hostname,
 	    "enrolled_at", db_time_json(a.enrolled_ms),
@@ -481,38 +483,44 @@ agent_row(sqlite3_stmt *st)
 	    "heartbeat", hb,
 	    "inventory_at", db_time_json(sqlite3_column_int64(st, 13)),
 	    "revoked", a.revoked_ms != 0);
+	if (o && sqlite3_column_type(st, 14) != SQLITE_NULL)
+		json_object_set_new(o, "stale", json_boolean(
+		    sqlite3_column_int(st, 14)));
+	return o;
 }
 
 int
-db_agent_list(struct db *db, json_t **out)
+db_agent_list(struct db *db, int64_t stale_before_ms, json_t **out)
 {
 	int rc;
 
 	db_lock(db);
-	rc = db_rows_json(db, db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM"
-	    " agents ORDER BY enrolled_ms, id"), agent_row, out);
+	rc = db_rows_json(db, db_stmt(db, "SELECT " AGENT_JSON_COLS(
+	    AGENT_STALE("?1")) " FROM agents ORDER BY enrolled_ms, id", "I",
+	    stale_before_ms), agent_row, out);
 	db_unlock(db);
 	return rc;
 }
 
 int
-db_agent_json(struct db *db, const char *id, json_t **out)
+db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
+    json_t **out)
 {
 	sqlite3_stmt *st;
 	json_t *o = NULL, *inv;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS ", inventory FROM"
-	    " agents WHERE id = ?")) == NULL) {
+	if ((st = db_stmt(db, "SELECT " AGENT_JSON_COLS(AGENT_STALE("?2"))
+	    ", inventory FROM agents WHERE id = ?1", "tI", id,
+	    stale_before_ms)) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o = agent_row(st);
-		if ((inv = json_loads(db_col_text(st, 14), 0, NULL)) == NULL)
+		if ((inv = json_loads(db_col_text(st, 15), 0, NULL)) == NULL)
 			inv = json_object();
 		json_object_set_new(o, "inventory", inv);
 		rc = DB_OK;
@@ -532,8 +540,8 @@ db_agent_json_for_mac_locked(struct db *db, const char *mac)
 	sqlite3_stmt *st;
 	json_t *o = NULL;
 
-	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM agents WHERE"
-	    " mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
+	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS("NULL") " FROM agents"
+	    " WHERE mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
 	    == NULL)
 		return json_null();
 	db_bind_text(st, 1, mac);
