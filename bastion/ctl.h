@@ -66,6 +66,8 @@ int	ctl_request_raw(struct ctl *, const char *method, const char *path,
 	    long *status);
 /* curl_easy_escape into a malloc'd string (free() it), or NULL. */
 char	*ctl_escape(const char *);
+/* prefix + escaped arg + suffix, malloc'd (free() it), or NULL. */
+char	*ctl_path3(const char *prefix, const char *arg, const char *suffix);
 /* Set by SIGINT/SIGTERM while a command wants to stop cleanly (watch);
  * an interrupted transfer fails with CTL_FAIL_LOCAL. */
 extern volatile sig_atomic_t ctl_interrupted;
@@ -177,6 +179,20 @@ int	ctl_table_row(struct ctl_table *, ...);
 void	ctl_table_print(struct ctl_table *, FILE *, int indent);
 void	ctl_table_free(struct ctl_table *);
 
+/* "unexpected answer from the server for WHAT"; returns CTL_ERR. */
+int	ctl_bad_answer(const char *what);
+/*
+ * A listing: GET path (escaped), which must answer a JSON array (else
+ * ctl_bad_answer(what)). With json the array goes to stdout; otherwise
+ * each element becomes row(t, element) (-1: out of memory) and t is
+ * printed. t is the caller's new table with its headers (NULL: out of
+ * memory) and is freed here. Returns the exit code.
+ */
+int	ctl_list(struct ctl *, const char *path, const char *what, int json,
+	    struct ctl_table *t, int (*row)(struct ctl_table *, const json_t *));
+/* The same for one object: print(o) or, with json, the object. */
+int	ctl_show(struct ctl *, const char *path, const char *what, int json,
+	    void (*print)(const json_t *));
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
 

@@ -16,12 +16,6 @@
 #define EXEC_MAX_ARGV	256
 #define EXEC_MAX_ENV	64
 
-static int
-bad_answer(const char *what)
-{
-	return ctl_error("unexpected answer from the server for %s", what);
-}
-
 /* "90d", "12h", "30m", "45s" or seconds; 1 .. max. -1 if not. */
 static int
 parse_duration(const char *s, long long max, long long *out)
@@ -51,23 +45,6 @@ parse_duration(const char *s, long long max, long long *out)
 		return -1;
 	*out = n * mul;
 	return 0;
-}
-
-/* prefix + escaped arg + suffix, malloc'd. */
-static char *
-esc_path3(const char *prefix, const char *arg, const char *suffix)
-{
-	struct buf b;
-	char *e = ctl_escape(arg);
-
-	buf_init(&b, 4096);
-	if (e == NULL || buf_printf(&b, "%s%s%s", prefix, e, suffix) == -1) {
-		free(e);
-		buf_free(&b);
-		return NULL;
-	}
-	free(e);
-	return buf_take(&b);
 }
 
 static void
@@ -130,7 +107,7 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 	if (ctl_request(c, "POST", "/api/v1/tokens", body, &out, NULL, NULL)
 	    == 0) {
 		if (!json_is_string(json_object_get(out, "token")))
-			rc = bad_answer("the new token");
+			rc = ctl_bad_answer("the new token");
 		else if (json)
 			rc = ctl_print_json(out) == 0 ? CTL_OK : CTL_ERR;
 		else {
@@ -149,48 +126,33 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 }
 
 static int
+token_row(struct ctl_table *t, const json_t *tk)
+{
+	char exp[64], uses[32];
+
+	ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
+	snprintf(uses, sizeof uses, "%lld/%lld", ctl_jint(tk, "used", 0),
+	    ctl_jint(tk, "uses", 0));
+	return ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"), uses,
+	    ctl_jstr(tk, "mac"), exp, ctl_jstr(tk, "comment"));
+}
+
+static int
 tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
+	int json = 0;
 	const struct ctl_opt opts[] = {
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	struct ctl_table *t;
 	struct ctl_args a;
-	const json_t *tk;
-	json_t *list;
-	char exp[64], uses[32];
-	size_t i;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/tokens", NULL, &list, NULL, NULL) ==
-	    -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the token list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES",
-	    "COMMENT")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, tk) {
-			ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
-			snprintf(uses, sizeof uses, "%lld/%lld",
-			    ctl_jint(tk, "used", 0), ctl_jint(tk, "uses", 0));
-			ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"),
-			    uses, ctl_jstr(tk, "mac"), exp,
-			    ctl_jstr(tk, "comment"));
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, "/api/v1/tokens", "the token list", json,
+	    ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES", "COMMENT"),
+	    token_row);
 }
 
 static int
@@ -203,7 +165,7 @@ tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
+	if ((path = ctl_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
 		return ctl_error("out of memory");
 	rc = ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == 0 ?
 	    CTL_OK : CTL_ERR;
@@ -226,50 +188,33 @@ agent_state(const json_t *ag)
 }
 
 static int
+agent_row(struct ctl_table *t, const json_t *ag)
+{
+	char seen[64], exp[64];
+
+	ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag, "last_heartbeat_at"));
+	ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag, "cert_expires_at"));
+	return ctl_table_row(t, ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"),
+	    ctl_jstr(ag, "mac"), agent_state(ag), seen, ctl_jstr(ag,
+	    "last_addr"), exp);
+}
+
+static int
 agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
+	int json = 0;
 	const struct ctl_opt opts[] = {
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	struct ctl_table *t;
 	struct ctl_args a;
-	const json_t *ag;
-	json_t *list;
-	char seen[64], exp[64];
-	size_t i;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/agents", NULL, &list, NULL, NULL) ==
-	    -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the agent list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE",
-	    "LAST HEARTBEAT", "ADDRESS", "CERT EXPIRES")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, ag) {
-			ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag,
-			    "last_heartbeat_at"));
-			ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag,
-			    "cert_expires_at"));
-			ctl_table_row(t, ctl_jstr(ag, "id"),
-			    ctl_jstr(ag, "hostname"), ctl_jstr(ag, "mac"),
-			    agent_state(ag), seen,
-			    ctl_jstr(ag, "last_addr"), exp);
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, "/api/v1/agents", "the agent list", json,
+	    ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE", "LAST HEARTBEAT",
+	    "ADDRESS", "CERT EXPIRES"), agent_row);
 }
 
 static void
@@ -301,30 +246,19 @@ static int
 agents_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
+	int json = 0, rc;
 	const struct ctl_opt opts[] = {
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
 	struct ctl_args a;
-	json_t *ag;
 	char *path;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
+	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
 		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == 0) {
-		if (!json_is_object(ag))
-			rc = bad_answer("the agent");
-		else if (json)
-			rc = ctl_print_json(ag) == 0 ? CTL_OK : CTL_ERR;
-		else {
-			agent_print(ag);
-			rc = CTL_OK;
-		}
-		json_decref(ag);
-	}
+	rc = ctl_show(c, path, "the agent", json, agent_print);
 	free(path);
 	return rc;
 }
@@ -340,7 +274,7 @@ agents_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
+	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
 		return ctl_error("out of memory");
 	if (ctl_request(c, "POST", path, NULL, &ag, NULL, NULL) == 0) {
 		printf("agent %s (%s) revoked: its next request is refused\n",
@@ -681,8 +615,12 @@ ctl_job_report(const char *target, const json_t *job)
 	return CTL_OK;
 }
 
-/* agents reboot|inventory: a job of that kind, waited for unless
- * --detach (the job id) or --json (the job as queued). */
+/*
+ * agents reboot|inventory|reprovision: a job of that kind, waited for
+ * unless --detach (the job id) or --json (what was queued). reprovision
+ * also queues the machine's reinstall keeping its data, as machines
+ * reprovision MAC --reboot does.
+ */
 static int
 agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
@@ -694,20 +632,33 @@ agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
 		{ NULL, NULL, NULL },
 	};
 	struct ctl_args a;
-	json_t *body, *job, *done;
+	json_t *body = NULL, *job = NULL, *ag = NULL, *done;
+	char *path = NULL, mac[MAC_STRLEN];
 	long long id;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	body = json_pack("{s:s, s:s}", "target", a.pos[0], "kind", cmd->verb);
-	if (body == NULL)
-		return ctl_error("out of memory");
-	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
-	    -1) {
-		json_decref(body);
-		return CTL_ERR;
+	if (strcmp(cmd->verb, "reprovision") == 0) {
+		if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL ||
+		    (body = json_object()) == NULL)
+			rc = ctl_error("out of memory");
+		else if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == -1)
+			;
+		else if (mac_normalize(ctl_jstr(ag, "mac"), mac) == -1)
+			rc = ctl_error("agent %s has no MAC address: it was not "
+			    "installed by bastion", a.pos[0]);
+		else
+			rc = ctl_reprovision(c, mac, body, json, detach);
+		goto out;
 	}
-	json_decref(body);
+	if ((body = json_pack("{s:s, s:s}", "target", a.pos[0], "kind",
+	    cmd->verb)) == NULL) {
+		rc = ctl_error("out of memory");
+		goto out;
+	}
+	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
+	    -1)
+		goto out;
 	id = ctl_jint(job, "id", 0);
 	if (json)
 		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
@@ -718,47 +669,32 @@ agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
 		rc = ctl_job_report(a.pos[0], done);
 		json_decref(done);
 	}
+out:
+	free(path);
+	json_decref(ag);
 	json_decref(job);
+	json_decref(body);
 	return rc;
 }
 
-/* agents reprovision: the agent's machine is queued for a reinstall that
- * keeps its data (machines reprovision MAC --reboot) and the agent
- * reboots it into network boot. */
 static int
-agents_reprovision(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
+job_row(struct ctl_table *t, const json_t *jb)
 {
-	int json = 0, detach = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "detach", NULL, &detach },
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_args a;
-	json_t *ag, *body;
-	char *path, mac[MAC_STRLEN];
+	char when[64], res[64], idb[32];
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
-		return a.rc;
-	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
-		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == -1) {
-		free(path);
-		return CTL_ERR;
-	}
-	free(path);
-	if (mac_normalize(ctl_jstr(ag, "mac"), mac) == -1)
-		rc = ctl_error("agent %s has no MAC address: it was not "
-		    "installed by bastion", a.pos[0]);
-	else if ((body = json_object()) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		rc = ctl_reprovision(c, mac, body, json, detach);
-		json_decref(body);
-	}
-	json_decref(ag);
-	return rc;
+	snprintf(idb, sizeof idb, "%lld", ctl_jint(jb, "id", 0));
+	ctl_fmt_time(when, sizeof when, ctl_jstr(jb, "created_at"));
+	if (json_is_integer(json_object_get(jb, "exit_code")))
+		snprintf(res, sizeof res, "exit %lld", ctl_jint(jb, "exit_code",
+		    0));
+	else if (json_is_integer(json_object_get(jb, "signal")))
+		snprintf(res, sizeof res, "signal %lld%s", ctl_jint(jb, "signal",
+		    0), json_is_true(json_object_get(jb, "timed_out")) ?
+		    " (timeout)" : "");
+	else
+		snprintf(res, sizeof res, "-");
+	return ctl_table_row(t, idb, ctl_jstr(jb, "hostname"), ctl_jstr(jb,
+	    "kind"), ctl_jstr(jb, "status"), res, when);
 }
 
 static int
@@ -766,20 +702,16 @@ jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *agent = NULL, *limit = NULL;
-	int json = 0, rc = CTL_ERR;
+	int json = 0;
 	const struct ctl_opt opts[] = {
 		{ "agent", &agent, NULL },
 		{ "limit", &limit, NULL },
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	struct ctl_table *t;
 	struct ctl_args a;
-	const json_t *jb;
-	json_t *list;
-	char *ea = NULL, path[512], when[64], res[64], idb[32], *cmdline;
+	char *ea = NULL, path[512];
 	long long n = 50;
-	size_t i;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
@@ -790,42 +722,8 @@ jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	snprintf(path, sizeof path, "/api/v1/jobs?limit=%lld%s%s", n,
 	    ea ? "&agent=" : "", ea ? ea : "");
 	free(ea);
-	if (ctl_request(c, "GET", path, NULL, &list, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the job list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(6, "ID", "HOST", "KIND", "STATUS", "RESULT",
-	    "CREATED")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, jb) {
-			snprintf(idb, sizeof idb, "%lld", ctl_jint(jb, "id", 0));
-			ctl_fmt_time(when, sizeof when, ctl_jstr(jb,
-			    "created_at"));
-			if (json_is_integer(json_object_get(jb, "exit_code")))
-				snprintf(res, sizeof res, "exit %lld",
-				    ctl_jint(jb, "exit_code", 0));
-			else if (json_is_integer(json_object_get(jb, "signal")))
-				snprintf(res, sizeof res, "signal %lld%s",
-				    ctl_jint(jb, "signal", 0), json_is_true(
-				    json_object_get(jb, "timed_out")) ?
-				    " (timeout)" : "");
-			else
-				snprintf(res, sizeof res, "-");
-			cmdline = NULL;
-			ctl_table_row(t, idb, ctl_jstr(jb, "hostname"),
-			    ctl_jstr(jb, "kind"), ctl_jstr(jb, "status"), res,
-			    when);
-			free(cmdline);
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, path, "the job list", json, ctl_table_new(6, "ID",
+	    "HOST", "KIND", "STATUS", "RESULT", "CREATED"), job_row);
 }
 
 static int
@@ -838,18 +736,44 @@ job_id_arg(const struct ctl_command *cmd, const char *s, long long *id)
 	return 0;
 }
 
+static void
+job_print(const json_t *jb)
+{
+	char *args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
+
+	printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
+	printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
+	    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
+	printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
+	printf("%-16s %s\n", "args", args ? args : "{}");
+	printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
+	if (json_is_integer(json_object_get(jb, "exit_code")))
+		printf("%-16s %lld\n", "exit code", ctl_jint(jb, "exit_code", 0));
+	if (json_is_integer(json_object_get(jb, "signal")))
+		printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal", 0),
+		    json_is_true(json_object_get(jb, "timed_out")) ?
+		    " (timed out)" : "");
+	if (*ctl_jstr(jb, "error"))
+		printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
+	printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
+	print_time("created", jb, "created_at");
+	print_time("started", jb, "started_at");
+	print_time("finished", jb, "finished_at");
+	printf("%-16s %lld bytes\n", "output", ctl_jint(jb, "output_bytes", 0));
+	free(args);
+}
+
 static int
 jobs_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
+	int json = 0;
 	const struct ctl_opt opts[] = {
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
 	struct ctl_args a;
-	json_t *jb;
-	char path[64], *args;
+	char path[64];
 	long long id;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
@@ -857,38 +781,7 @@ jobs_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 	if (job_id_arg(cmd, a.pos[0], &id) == -1)
 		return CTL_USAGE;
 	snprintf(path, sizeof path, "/api/v1/jobs/%lld", id);
-	if (ctl_request(c, "GET", path, NULL, &jb, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (json)
-		rc = ctl_print_json(jb) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
-		printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
-		printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
-		    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
-		printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
-		printf("%-16s %s\n", "args", args ? args : "{}");
-		printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
-		if (json_is_integer(json_object_get(jb, "exit_code")))
-			printf("%-16s %lld\n", "exit code", ctl_jint(jb,
-			    "exit_code", 0));
-		if (json_is_integer(json_object_get(jb, "signal")))
-			printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal",
-			    0), json_is_true(json_object_get(jb, "timed_out")) ?
-			    " (timed out)" : "");
-		if (*ctl_jstr(jb, "error"))
-			printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
-		printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
-		print_time("created", jb, "created_at");
-		print_time("started", jb, "started_at");
-		print_time("finished", jb, "finished_at");
-		printf("%-16s %lld bytes\n", "output", ctl_jint(jb,
-		    "output_bytes", 0));
-		free(args);
-		rc = CTL_OK;
-	}
-	json_decref(jb);
-	return rc;
+	return ctl_show(c, path, "the job", json, job_print);
 }
 
 static int
@@ -931,7 +824,7 @@ const struct ctl_command ctl_agents_commands[] = {
 	    "agent's machine", agent_job, 1, 1, 0 },
 	{ "agents", "reprovision", "TARGET [--detach] [--json]", "reinstall "
 	    "the agent's machine keeping its data: queue it and reboot it into "
-	    "network boot", agents_reprovision, 1, 1, 0 },
+	    "network boot", agent_job, 1, 1, 0 },
 	{ "agents", "inventory", "TARGET [--detach] [--json]", "have the agent "
 	    "send its hardware inventory now", agent_job, 1, 1, 0 },
 	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
