@@ -137,6 +137,9 @@ int	ctl_parse_args(const struct ctl_command *, int argc, char *argv[],
 int	ctl_parse_args_multi(const struct ctl_command *, int argc,
 	    char *argv[], const struct ctl_opt *, const struct ctl_multi *multi,
 	    struct ctl_args *a);
+/* ctl_parse_args for a command whose only option is --json. */
+int	ctl_parse_json_arg(const struct ctl_command *, int argc, char *argv[],
+	    int *json, struct ctl_args *a);
 /* Print "bastionctl: <message>" and the command's usage on stderr;
  * returns CTL_USAGE. */
 int	ctl_usage_error(const struct ctl_command *, const char *fmt, ...)

@@ -141,14 +141,10 @@ static int
 tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	return ctl_list(c, "/api/v1/tokens", "the token list", json,
 	    ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES", "COMMENT"),
@@ -203,14 +199,10 @@ static int
 agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	return ctl_list(c, "/api/v1/agents", "the agent list", json,
 	    ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE", "LAST HEARTBEAT",
@@ -246,15 +238,11 @@ static int
 agents_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc;
 	struct ctl_args a;
 	char *path;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
 		return ctl_error("out of memory");
@@ -767,16 +755,12 @@ static int
 jobs_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
 	char path[64];
 	long long id;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (job_id_arg(cmd, a.pos[0], &id) == -1)
 		return CTL_USAGE;

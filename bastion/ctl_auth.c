@@ -133,14 +133,10 @@ static int
 users_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	return ctl_list(c, "/api/v1/users", "users", json, ctl_table_new(6,
 	    "NAME", "ROLE", "STATUS", "LAST LOGIN", "TOKENS", "SESSIONS"),
@@ -390,18 +386,14 @@ static int
 settings_get(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_OK;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc = CTL_OK;
 	struct ctl_table *t;
 	struct ctl_args a;
 	char buf[4096], clean[4096], key[64];
 	const char *ro, *prod, *allow;
 	json_t *s;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (ctl_request(c, "GET", "/api/v1/settings", NULL, &s, NULL, NULL) == -1)
 		return CTL_ERR;
@@ -548,17 +540,13 @@ static int
 audit_verify(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc;
 	struct ctl_args a;
 	char reason[512];
 	json_t *v;
 	int good;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (ctl_request(c, "GET", "/api/v1/audit/verify", NULL, &v, NULL,
 	    NULL) == -1)
@@ -604,14 +592,10 @@ session_print(const json_t *s)
 static int
 whoami(struct ctl *c, const struct ctl_command *cmd, int argc, char *argv[])
 {
-	int json = 0;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	return ctl_show(c, "/api/v1/session", "whoami", json, session_print);
 }
