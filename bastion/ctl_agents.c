@@ -390,6 +390,29 @@ exec_usage(FILE *fp)
 	    "(128+N when killed by\n  signal N).\n");
 }
 
+/* POST /api/v1/jobs. With json (the job) or detach (its id) it is
+ * printed and the exit code returned; otherwise -2 and the caller follows
+ * job *id. */
+static int
+job_submit(struct ctl *c, const json_t *body, int json, int detach,
+    long long *id)
+{
+	json_t *job;
+	int rc = -2;
+
+	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) == -1)
+		return CTL_ERR;
+	*id = ctl_jint(job, "id", 0);
+	if (json)
+		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
+	else if (detach) {
+		printf("%lld\n", *id);
+		rc = CTL_OK;
+	}
+	json_decref(job);
+	return rc;
+}
+
 /* exec has its own parser: everything after "--" is the remote argv. */
 static int
 exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
@@ -398,7 +421,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	const char *target = NULL, *timeout = NULL, *grace = NULL, *cwd = NULL;
 	const char *ttl = NULL, *opt, *val;
 	int shell = 0, detach = 0, json = 0, i, rc = CTL_ERR;
-	json_t *body, *args, *rargv, *env, *job;
+	json_t *body, *args, *rargv, *env;
 	long long n, id;
 	struct sigaction sa;
 
@@ -529,21 +552,9 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 		}
 		json_object_set_new(body, "ttl", json_integer(n));
 	}
-	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
-	    -1) {
-		json_decref(body);
-		goto out;
-	}
+	rc = job_submit(c, body, json, detach, &id);
 	json_decref(body);
-	id = ctl_jint(job, "id", 0);
-	if (json)
-		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
-	else if (detach) {
-		printf("%lld\n", id);
-		rc = CTL_OK;
-	}
-	json_decref(job);
-	if (detach)
+	if (rc != -2)
 		goto out;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_int;
@@ -620,7 +631,7 @@ agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
 		{ NULL, NULL, NULL },
 	};
 	struct ctl_args a;
-	json_t *body = NULL, *job = NULL, *ag = NULL, *done;
+	json_t *body = NULL, *ag = NULL, *done;
 	char *path = NULL, mac[MAC_STRLEN];
 	long long id;
 
@@ -644,23 +655,14 @@ agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
 		rc = ctl_error("out of memory");
 		goto out;
 	}
-	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
-	    -1)
-		goto out;
-	id = ctl_jint(job, "id", 0);
-	if (json)
-		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
-	else if (detach) {
-		printf("%lld\n", id);
-		rc = CTL_OK;
-	} else if ((rc = ctl_job_wait(c, id, &done)) == CTL_OK) {
+	if ((rc = job_submit(c, body, json, detach, &id)) == -2 &&
+	    (rc = ctl_job_wait(c, id, &done)) == CTL_OK) {
 		rc = ctl_job_report(a.pos[0], done);
 		json_decref(done);
 	}
 out:
 	free(path);
 	json_decref(ag);
-	json_decref(job);
 	json_decref(body);
 	return rc;
 }

@@ -216,18 +216,23 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 	return DB_OK;
 }
 
+/* Columns 0-5 of a session or token row: its id and its owner. */
+#define PRINCIPAL_FILL(st, out) do {					\
+	(out)->id = sqlite3_column_int64((st), 0);			\
+	(out)->user_id = sqlite3_column_int64((st), 1);			\
+	snprintf((out)->user, sizeof (out)->user, "%s", db_col_text((st), 2)); \
+	snprintf((out)->role, sizeof (out)->role, "%s", db_col_text((st), 3)); \
+	(out)->disabled = sqlite3_column_int((st), 4);			\
+	(out)->must_change = sqlite3_column_int((st), 5);		\
+} while (0)
+
 static void
 session_fill(sqlite3_stmt *st, void *p)
 {
 	struct db_session *out = p;
 
 	memset(out, 0, sizeof *out);
-	out->id = sqlite3_column_int64(st, 0);
-	out->user_id = sqlite3_column_int64(st, 1);
-	snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
-	snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
-	out->disabled = sqlite3_column_int(st, 4);
-	out->must_change = sqlite3_column_int(st, 5);
+	PRINCIPAL_FILL(st, out);
 	out->created_ms = sqlite3_column_int64(st, 6);
 	out->last_seen_ms = sqlite3_column_int64(st, 7);
 	out->expires_ms = sqlite3_column_int64(st, 8);
@@ -333,12 +338,7 @@ apitoken_fill(sqlite3_stmt *st, void *p)
 	struct db_apitoken *out = p;
 
 	memset(out, 0, sizeof *out);
-	out->id = sqlite3_column_int64(st, 0);
-	out->user_id = sqlite3_column_int64(st, 1);
-	snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
-	snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
-	out->disabled = sqlite3_column_int(st, 4);
-	out->must_change = sqlite3_column_int(st, 5);
+	PRINCIPAL_FILL(st, out);
 	snprintf(out->scope, sizeof out->scope, "%s", db_col_text(st, 6));
 	out->expires_ms = sqlite3_column_int64(st, 7);
 	out->revoked_ms = sqlite3_column_int64(st, 8);

@@ -56,14 +56,23 @@ install_join_token(struct request *r, const char *mac,
 /*
  * reprovision's "reboot": true — the machine's agent gets a signed
  * reprovision job (network boot next), so the reinstall starts without
- * anyone at the console. Checked before anything is queued: an agent
- * that can take it, and a signer that can sign it. -1 after a reply.
+ * anyone at the console. Checked before anything is queued: the right to
+ * send jobs, an agent that can take it, and a signer that can sign it.
+ * -1 after a reply.
  */
 static int
 reboot_agent(struct request *r, const char *mac, char id[AGENT_ID_LEN])
 {
 	struct agent a;
 
+	/* The job is exec's business: a token needs that scope too. */
+	if (r->who.kind == AUTH_TOKEN &&
+	    !auth_scope_covers(r->who.scope, SCOPE_EXEC)) {
+		http_reply_error(r, 403, "insufficient_scope", "reboot sends a "
+		    "job: it needs a token with scope exec or admin (this one "
+		    "has %s)", auth_scope_name(r->who.scope));
+		return -1;
+	}
 	if (db_agent_resolve(r->app->db, mac, id) != DB_OK ||
 	    db_agent_get(r->app->db, id, &a) != DB_OK || a.revoked_ms) {
 		http_reply_error(r, 409, "no_agent", "%s has no enrolled agent to "

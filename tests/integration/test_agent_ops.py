@@ -154,6 +154,21 @@ def test_reprovision_reboot_needs_an_agent_and_changes_nothing_without(bastion, 
     assert bastion.ctl("machines", "reprovision", MAC, "--detach").returncode == 2
 
 
+def test_reprovision_reboot_needs_the_exec_scope_too(bastion, agents):
+    installed(bastion)
+    agents.append(enrolled_agent(bastion, mac=MAC))
+    bastion.add_user("ops", "operator")
+    url = "/api/v1/machines/%s/reprovision" % MAC
+    r = bastion.control("POST", url, {"reboot": True},
+                        auth=bastion.make_token("ops", "provision"))
+    assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope", r
+    assert bastion.admin("GET", "/api/v1/machines/" + MAC).json()["state"] == "active"
+    assert bastion.admin("GET", "/api/v1/jobs").json() == []
+    # Without reboot the provision scope is enough, as before.
+    r = bastion.control("POST", url, {}, auth=bastion.make_token("ops", "provision"))
+    assert r.status == 202 and "job" not in r.json(), r
+
+
 def test_machines_reprovision_reboot_in_production_mode(bastion, agents):
     installed(bastion)
     extra, mk = stand_ins(bastion, "n1")
