@@ -425,7 +425,7 @@ ca_privsep(struct ca *ca)
 	    len)) == NULL)
 		return -1;
 	if ((ca->signer = signer_start(ca->ca_cert, ca->ca_key,
-	    ca->jobs_key)) == NULL) {
+	    ca->jobs_key, ca->dir)) == NULL) {
 		EVP_PKEY_free(pub);
 		return -1;
 	}
@@ -441,6 +441,34 @@ struct signer *
 ca_signer(struct ca *ca)
 {
 	return ca->signer;
+}
+
+int
+ca_can_sign(struct ca *ca)
+{
+	return ca->signer == NULL || signer_up(ca->signer);
+}
+
+int
+ca_signer_keys(const char *cadir, X509 **cacert, EVP_PKEY **cakey,
+    EVP_PKEY **jobkey)
+{
+	char path[PATH_MAX];
+	EVP_PKEY *k;
+	X509 *x;
+
+	/* ca_jobs_key_load would make a key that no agent trusts. */
+	if (path_join(path, sizeof path, cadir, "jobs.key") == -1 ||
+	    access(path, R_OK) == -1 || load_pair(cadir, "ca", &k, &x) == -1)
+		return -1;
+	if (ca_jobs_key_load(cadir, jobkey) == -1) {
+		EVP_PKEY_free(k);
+		X509_free(x);
+		return -1;
+	}
+	*cacert = x;
+	*cakey = k;
+	return 0;
 }
 
 /* Borrowed by ca_sign.c, which signs agent certificates, the CRL and

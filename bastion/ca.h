@@ -62,6 +62,9 @@ struct ca_issued {
  * whose subject bastion sets itself: CN = agent_id, O = Bastion agents;
  * clientAuth only, valid `days`. The CSR's own subject and extensions
  * are ignored. -1 with why. */
+/* 1 when this CA can sign now: no signer process, or one that is up
+ * (0 while a dead signer is being restarted: answer 503). */
+int	ca_can_sign(struct ca *);
 int	ca_sign_csr(struct ca *, const char *pem, size_t len,
 	    const char *agent_id, int days, struct ca_issued *out, char *why,
 	    size_t whylen);

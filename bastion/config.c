@@ -68,6 +68,7 @@ static const struct option options[] = {
 	{ "auth", "login_max_failures", OPT_INT, F(auth_login_max_failures), "5", NULL, 1, 1000 },
 	{ "auth", "login_window", OPT_INT, F(auth_login_window), "900", NULL, 1, 86400 },
 	{ "auth", "lockout", OPT_INT, F(auth_lockout), "900", NULL, 1, 86400 },
+	{ "agent", "heartbeat_interval", OPT_INT, F(agent_heartbeat_interval), "30", NULL, 5, 3600 },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -56,6 +56,8 @@ struct config {
 	int			 auth_login_max_failures;
 	int			 auth_login_window;
 	int			 auth_lockout;
+	/* [agent] (seconds) */
+	int			 agent_heartbeat_interval;
 	/* [role NAME] sections, on top of the built-in roles */
 	struct role_set		 roles;
 };

@@ -66,6 +66,8 @@ int	ctl_request_raw(struct ctl *, const char *method, const char *path,
 	    long *status);
 /* curl_easy_escape into a malloc'd string (free() it), or NULL. */
 char	*ctl_escape(const char *);
+/* prefix + escaped arg + suffix, malloc'd (free() it), or NULL. */
+char	*ctl_path3(const char *prefix, const char *arg, const char *suffix);
 /* Set by SIGINT/SIGTERM while a command wants to stop cleanly (watch);
  * an interrupted transfer fails with CTL_FAIL_LOCAL. */
 extern volatile sig_atomic_t ctl_interrupted;
@@ -135,6 +137,9 @@ int	ctl_parse_args(const struct ctl_command *, int argc, char *argv[],
 int	ctl_parse_args_multi(const struct ctl_command *, int argc,
 	    char *argv[], const struct ctl_opt *, const struct ctl_multi *multi,
 	    struct ctl_args *a);
+/* ctl_parse_args for a command whose only option is --json. */
+int	ctl_parse_json_arg(const struct ctl_command *, int argc, char *argv[],
+	    int *json, struct ctl_args *a);
 /* Print "bastionctl: <message>" and the command's usage on stderr;
  * returns CTL_USAGE. */
 int	ctl_usage_error(const struct ctl_command *, const char *fmt, ...)
@@ -177,14 +182,43 @@ int	ctl_table_row(struct ctl_table *, ...);
 void	ctl_table_print(struct ctl_table *, FILE *, int indent);
 void	ctl_table_free(struct ctl_table *);
 
+/* "unexpected answer from the server for WHAT"; returns CTL_ERR. */
+int	ctl_bad_answer(const char *what);
+/*
+ * A listing: GET path (escaped), which must answer a JSON array (else
+ * ctl_bad_answer(what)). With json the array goes to stdout; otherwise
+ * each element becomes row(t, element) (-1: out of memory) and t is
+ * printed. t is the caller's new table with its headers (NULL: out of
+ * memory) and is freed here. Returns the exit code.
+ */
+int	ctl_list(struct ctl *, const char *path, const char *what, int json,
+	    struct ctl_table *t, int (*row)(struct ctl_table *, const json_t *));
+/* The same for one object: print(o) or, with json, the object. */
+int	ctl_show(struct ctl *, const char *path, const char *what, int json,
+	    void (*print)(const json_t *));
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
+
+/* --- ctl_agents.c ------------------------------------------------------ */
+
+/* Poll job id until it has finished: its JSON into *out and CTL_OK;
+ * CTL_ERR, or 130 after ^C. */
+int	ctl_job_wait(struct ctl *, long long id, json_t **out);
+/* "TARGET: what the agent said (job N)" on stdout for a done job and
+ * CTL_OK; otherwise an error on stderr and CTL_ERR. */
+int	ctl_job_report(const char *target, const json_t *job);
 
 /* --- ctl_install.c ---------------------------------------------------- */
 
 /* Normalise a MAC the user typed (any common spelling) into out; -1 with
  * a message when it is not one, so garbage never reaches a URL. */
 int	ctl_mac_arg(const char *in, char out[MAC_STRLEN]);
+/* POST machines/MAC/reprovision with body (the install changes; "reboot"
+ * is added) so the machine's agent reboots it into network boot; prints
+ * what was queued (or the JSON) and waits for the agent's answer unless
+ * detach or json. */
+int	ctl_reprovision(struct ctl *, const char *mac, json_t *body, int json,
+	    int detach);
 
 /* --- ctl_templates.c -------------------------------------------------- */
 

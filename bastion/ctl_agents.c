@@ -16,12 +16,6 @@
 #define EXEC_MAX_ARGV	256
 #define EXEC_MAX_ENV	64
 
-static int
-bad_answer(const char *what)
-{
-	return ctl_error("unexpected answer from the server for %s", what);
-}
-
 /* "90d", "12h", "30m", "45s" or seconds; 1 .. max. -1 if not. */
 static int
 parse_duration(const char *s, long long max, long long *out)
@@ -51,23 +45,6 @@ parse_duration(const char *s, long long max, long long *out)
 		return -1;
 	*out = n * mul;
 	return 0;
-}
-
-/* prefix + escaped arg + suffix, malloc'd. */
-static char *
-esc_path3(const char *prefix, const char *arg, const char *suffix)
-{
-	struct buf b;
-	char *e = ctl_escape(arg);
-
-	buf_init(&b, 4096);
-	if (e == NULL || buf_printf(&b, "%s%s%s", prefix, e, suffix) == -1) {
-		free(e);
-		buf_free(&b);
-		return NULL;
-	}
-	free(e);
-	return buf_take(&b);
 }
 
 static void
@@ -130,7 +107,7 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 	if (ctl_request(c, "POST", "/api/v1/tokens", body, &out, NULL, NULL)
 	    == 0) {
 		if (!json_is_string(json_object_get(out, "token")))
-			rc = bad_answer("the new token");
+			rc = ctl_bad_answer("the new token");
 		else if (json)
 			rc = ctl_print_json(out) == 0 ? CTL_OK : CTL_ERR;
 		else {
@@ -149,48 +126,29 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 }
 
 static int
+token_row(struct ctl_table *t, const json_t *tk)
+{
+	char exp[64], uses[32];
+
+	ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
+	snprintf(uses, sizeof uses, "%lld/%lld", ctl_jint(tk, "used", 0),
+	    ctl_jint(tk, "uses", 0));
+	return ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"), uses,
+	    ctl_jstr(tk, "mac"), exp, ctl_jstr(tk, "comment"));
+}
+
+static int
 tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_table *t;
+	int json;
 	struct ctl_args a;
-	const json_t *tk;
-	json_t *list;
-	char exp[64], uses[32];
-	size_t i;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/tokens", NULL, &list, NULL, NULL) ==
-	    -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the token list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES",
-	    "COMMENT")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, tk) {
-			ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
-			snprintf(uses, sizeof uses, "%lld/%lld",
-			    ctl_jint(tk, "used", 0), ctl_jint(tk, "uses", 0));
-			ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"),
-			    uses, ctl_jstr(tk, "mac"), exp,
-			    ctl_jstr(tk, "comment"));
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, "/api/v1/tokens", "the token list", json,
+	    ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES", "COMMENT"),
+	    token_row);
 }
 
 static int
@@ -203,7 +161,7 @@ tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
+	if ((path = ctl_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
 		return ctl_error("out of memory");
 	rc = ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == 0 ?
 	    CTL_OK : CTL_ERR;
@@ -215,52 +173,40 @@ tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 /* --- agents ------------------------------------------------------------ */
 
+/* revoked, stale (missed heartbeats) or enrolled. */
+static const char *
+agent_state(const json_t *ag)
+{
+	if (json_is_true(json_object_get(ag, "revoked")))
+		return "revoked";
+	return json_is_true(json_object_get(ag, "stale")) ? "stale" :
+	    "enrolled";
+}
+
+static int
+agent_row(struct ctl_table *t, const json_t *ag)
+{
+	char seen[64], exp[64];
+
+	ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag, "last_heartbeat_at"));
+	ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag, "cert_expires_at"));
+	return ctl_table_row(t, ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"),
+	    ctl_jstr(ag, "mac"), agent_state(ag), seen, ctl_jstr(ag,
+	    "last_addr"), exp);
+}
+
 static int
 agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_table *t;
+	int json;
 	struct ctl_args a;
-	const json_t *ag;
-	json_t *list;
-	char seen[64], exp[64];
-	size_t i;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/agents", NULL, &list, NULL, NULL) ==
-	    -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the agent list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE",
-	    "LAST HEARTBEAT", "ADDRESS", "CERT EXPIRES")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, ag) {
-			ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag,
-			    "last_heartbeat_at"));
-			ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag,
-			    "cert_expires_at"));
-			ctl_table_row(t, ctl_jstr(ag, "id"),
-			    ctl_jstr(ag, "hostname"), ctl_jstr(ag, "mac"),
-			    json_is_true(json_object_get(ag, "revoked")) ?
-			    "revoked" : "enrolled", seen,
-			    ctl_jstr(ag, "last_addr"), exp);
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, "/api/v1/agents", "the agent list", json,
+	    ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE", "LAST HEARTBEAT",
+	    "ADDRESS", "CERT EXPIRES"), agent_row);
 }
 
 static void
@@ -271,8 +217,7 @@ agent_print(const json_t *ag)
 	printf("%-16s %s\n", "agent", ctl_jstr(ag, "id"));
 	printf("%-16s %s\n", "hostname", ctl_jstr(ag, "hostname"));
 	printf("%-16s %s\n", "mac", ctl_jstr(ag, "mac"));
-	printf("%-16s %s%s%s\n", "state", json_is_true(json_object_get(ag,
-	    "revoked")) ? "revoked" : "enrolled", *ctl_jstr(ag,
+	printf("%-16s %s%s%s\n", "state", agent_state(ag), *ctl_jstr(ag,
 	    "revoked_reason") ? ": " : "", ctl_jstr(ag, "revoked_reason"));
 	print_time("enrolled", ag, "enrolled_at");
 	print_time("last heartbeat", ag, "last_heartbeat_at");
@@ -293,30 +238,15 @@ static int
 agents_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc;
 	struct ctl_args a;
-	json_t *ag;
 	char *path;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
+	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
 		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == 0) {
-		if (!json_is_object(ag))
-			rc = bad_answer("the agent");
-		else if (json)
-			rc = ctl_print_json(ag) == 0 ? CTL_OK : CTL_ERR;
-		else {
-			agent_print(ag);
-			rc = CTL_OK;
-		}
-		json_decref(ag);
-	}
+	rc = ctl_show(c, path, "the agent", json, agent_print);
 	free(path);
 	return rc;
 }
@@ -332,7 +262,7 @@ agents_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if ((path = esc_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
+	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
 		return ctl_error("out of memory");
 	if (ctl_request(c, "POST", path, NULL, &ag, NULL, NULL) == 0) {
 		printf("agent %s (%s) revoked: its next request is refused\n",
@@ -460,6 +390,29 @@ exec_usage(FILE *fp)
 	    "(128+N when killed by\n  signal N).\n");
 }
 
+/* POST /api/v1/jobs. With json (the job) or detach (its id) it is
+ * printed and the exit code returned; otherwise -2 and the caller follows
+ * job *id. */
+static int
+job_submit(struct ctl *c, const json_t *body, int json, int detach,
+    long long *id)
+{
+	json_t *job;
+	int rc = -2;
+
+	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) == -1)
+		return CTL_ERR;
+	*id = ctl_jint(job, "id", 0);
+	if (json)
+		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
+	else if (detach) {
+		printf("%lld\n", *id);
+		rc = CTL_OK;
+	}
+	json_decref(job);
+	return rc;
+}
+
 /* exec has its own parser: everything after "--" is the remote argv. */
 static int
 exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
@@ -468,7 +421,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	const char *target = NULL, *timeout = NULL, *grace = NULL, *cwd = NULL;
 	const char *ttl = NULL, *opt, *val;
 	int shell = 0, detach = 0, json = 0, i, rc = CTL_ERR;
-	json_t *body, *args, *rargv, *env, *job;
+	json_t *body, *args, *rargv, *env;
 	long long n, id;
 	struct sigaction sa;
 
@@ -599,21 +552,9 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 		}
 		json_object_set_new(body, "ttl", json_integer(n));
 	}
-	if (ctl_request(c, "POST", "/api/v1/jobs", body, &job, NULL, NULL) ==
-	    -1) {
-		json_decref(body);
-		goto out;
-	}
+	rc = job_submit(c, body, json, detach, &id);
 	json_decref(body);
-	id = ctl_jint(job, "id", 0);
-	if (json)
-		rc = ctl_print_json(job) == 0 ? CTL_OK : CTL_ERR;
-	else if (detach) {
-		printf("%lld\n", id);
-		rc = CTL_OK;
-	}
-	json_decref(job);
-	if (detach)
+	if (rc != -2)
 		goto out;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_int;
@@ -628,25 +569,139 @@ out:
 	return rc;
 }
 
+/* --- reboot, reprovision and inventory through the agent ---------------- */
+
+int
+ctl_job_wait(struct ctl *c, long long id, json_t **out)
+{
+	struct timespec ts = { 0, 200 * 1000000 };
+	struct sigaction sa;
+	char path[64];
+	json_t *job;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_int;
+	sigaction(SIGINT, &sa, NULL);
+	snprintf(path, sizeof path, "/api/v1/jobs/%lld", id);
+	for (;;) {
+		if (ctl_request(c, "GET", path, NULL, &job, NULL, NULL) == -1)
+			return CTL_ERR;
+		if (finished(ctl_jstr(job, "status"))) {
+			*out = job;
+			return CTL_OK;
+		}
+		json_decref(job);
+		if (ctl_interrupted) {
+			ctl_warn("interrupted: job %lld goes on (bastionctl jobs "
+			    "show %lld)", id, id);
+			return 130;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int
+ctl_job_report(const char *target, const json_t *job)
+{
+	char what[300];
+
+	ctl_clean(ctl_jstr(job, "error"), what, sizeof what, 0);
+	if (strcmp(ctl_jstr(job, "status"), "done") != 0)
+		return ctl_error("%s: job %lld %s%s%s", target, ctl_jint(job, "id",
+		    0), ctl_jstr(job, "status"), *what ? ": " : "", what);
+	printf("%s: %s (job %lld)\n", target, *what ? what : "done",
+	    ctl_jint(job, "id", 0));
+	return CTL_OK;
+}
+
+/*
+ * agents reboot|inventory|reprovision: a job of that kind, waited for
+ * unless --detach (the job id) or --json (what was queued). reprovision
+ * also queues the machine's reinstall keeping its data, as machines
+ * reprovision MAC --reboot does.
+ */
+static int
+agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	int json = 0, detach = 0, rc = CTL_ERR;
+	const struct ctl_opt opts[] = {
+		{ "detach", NULL, &detach },
+		{ "json", NULL, &json },
+		{ NULL, NULL, NULL },
+	};
+	struct ctl_args a;
+	json_t *body = NULL, *ag = NULL, *done;
+	char *path = NULL, mac[MAC_STRLEN];
+	long long id;
+
+	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+		return a.rc;
+	if (strcmp(cmd->verb, "reprovision") == 0) {
+		if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL ||
+		    (body = json_object()) == NULL)
+			rc = ctl_error("out of memory");
+		else if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == -1)
+			;
+		else if (mac_normalize(ctl_jstr(ag, "mac"), mac) == -1)
+			rc = ctl_error("agent %s has no MAC address: it was not "
+			    "installed by bastion", a.pos[0]);
+		else
+			rc = ctl_reprovision(c, mac, body, json, detach);
+		goto out;
+	}
+	if ((body = json_pack("{s:s, s:s}", "target", a.pos[0], "kind",
+	    cmd->verb)) == NULL) {
+		rc = ctl_error("out of memory");
+		goto out;
+	}
+	if ((rc = job_submit(c, body, json, detach, &id)) == -2 &&
+	    (rc = ctl_job_wait(c, id, &done)) == CTL_OK) {
+		rc = ctl_job_report(a.pos[0], done);
+		json_decref(done);
+	}
+out:
+	free(path);
+	json_decref(ag);
+	json_decref(body);
+	return rc;
+}
+
+static int
+job_row(struct ctl_table *t, const json_t *jb)
+{
+	char when[64], res[64], idb[32];
+
+	snprintf(idb, sizeof idb, "%lld", ctl_jint(jb, "id", 0));
+	ctl_fmt_time(when, sizeof when, ctl_jstr(jb, "created_at"));
+	if (json_is_integer(json_object_get(jb, "exit_code")))
+		snprintf(res, sizeof res, "exit %lld", ctl_jint(jb, "exit_code",
+		    0));
+	else if (json_is_integer(json_object_get(jb, "signal")))
+		snprintf(res, sizeof res, "signal %lld%s", ctl_jint(jb, "signal",
+		    0), json_is_true(json_object_get(jb, "timed_out")) ?
+		    " (timeout)" : "");
+	else
+		snprintf(res, sizeof res, "-");
+	return ctl_table_row(t, idb, ctl_jstr(jb, "hostname"), ctl_jstr(jb,
+	    "kind"), ctl_jstr(jb, "status"), res, when);
+}
+
 static int
 jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *agent = NULL, *limit = NULL;
-	int json = 0, rc = CTL_ERR;
+	int json = 0;
 	const struct ctl_opt opts[] = {
 		{ "agent", &agent, NULL },
 		{ "limit", &limit, NULL },
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	struct ctl_table *t;
 	struct ctl_args a;
-	const json_t *jb;
-	json_t *list;
-	char *ea = NULL, path[512], when[64], res[64], idb[32], *cmdline;
+	char *ea = NULL, path[512];
 	long long n = 50;
-	size_t i;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
@@ -657,42 +712,8 @@ jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	snprintf(path, sizeof path, "/api/v1/jobs?limit=%lld%s%s", n,
 	    ea ? "&agent=" : "", ea ? ea : "");
 	free(ea);
-	if (ctl_request(c, "GET", path, NULL, &list, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (!json_is_array(list))
-		rc = bad_answer("the job list");
-	else if (json)
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(6, "ID", "HOST", "KIND", "STATUS", "RESULT",
-	    "CREATED")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		json_array_foreach(list, i, jb) {
-			snprintf(idb, sizeof idb, "%lld", ctl_jint(jb, "id", 0));
-			ctl_fmt_time(when, sizeof when, ctl_jstr(jb,
-			    "created_at"));
-			if (json_is_integer(json_object_get(jb, "exit_code")))
-				snprintf(res, sizeof res, "exit %lld",
-				    ctl_jint(jb, "exit_code", 0));
-			else if (json_is_integer(json_object_get(jb, "signal")))
-				snprintf(res, sizeof res, "signal %lld%s",
-				    ctl_jint(jb, "signal", 0), json_is_true(
-				    json_object_get(jb, "timed_out")) ?
-				    " (timeout)" : "");
-			else
-				snprintf(res, sizeof res, "-");
-			cmdline = NULL;
-			ctl_table_row(t, idb, ctl_jstr(jb, "hostname"),
-			    ctl_jstr(jb, "kind"), ctl_jstr(jb, "status"), res,
-			    when);
-			free(cmdline);
-		}
-		ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-		rc = CTL_OK;
-	}
-	json_decref(list);
-	return rc;
+	return ctl_list(c, path, "the job list", json, ctl_table_new(6, "ID",
+	    "HOST", "KIND", "STATUS", "RESULT", "CREATED"), job_row);
 }
 
 static int
@@ -705,57 +726,48 @@ job_id_arg(const struct ctl_command *cmd, const char *s, long long *id)
 	return 0;
 }
 
+static void
+job_print(const json_t *jb)
+{
+	char *args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
+
+	printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
+	printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
+	    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
+	printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
+	printf("%-16s %s\n", "args", args ? args : "{}");
+	printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
+	if (json_is_integer(json_object_get(jb, "exit_code")))
+		printf("%-16s %lld\n", "exit code", ctl_jint(jb, "exit_code", 0));
+	if (json_is_integer(json_object_get(jb, "signal")))
+		printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal", 0),
+		    json_is_true(json_object_get(jb, "timed_out")) ?
+		    " (timed out)" : "");
+	if (*ctl_jstr(jb, "error"))
+		printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
+	printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
+	print_time("created", jb, "created_at");
+	print_time("started", jb, "started_at");
+	print_time("finished", jb, "finished_at");
+	printf("%-16s %lld bytes\n", "output", ctl_jint(jb, "output_bytes", 0));
+	free(args);
+}
+
 static int
 jobs_show(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json;
 	struct ctl_args a;
-	json_t *jb;
-	char path[64], *args;
+	char path[64];
 	long long id;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (job_id_arg(cmd, a.pos[0], &id) == -1)
 		return CTL_USAGE;
 	snprintf(path, sizeof path, "/api/v1/jobs/%lld", id);
-	if (ctl_request(c, "GET", path, NULL, &jb, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (json)
-		rc = ctl_print_json(jb) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
-		printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
-		printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
-		    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
-		printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
-		printf("%-16s %s\n", "args", args ? args : "{}");
-		printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
-		if (json_is_integer(json_object_get(jb, "exit_code")))
-			printf("%-16s %lld\n", "exit code", ctl_jint(jb,
-			    "exit_code", 0));
-		if (json_is_integer(json_object_get(jb, "signal")))
-			printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal",
-			    0), json_is_true(json_object_get(jb, "timed_out")) ?
-			    " (timed out)" : "");
-		if (*ctl_jstr(jb, "error"))
-			printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
-		printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
-		print_time("created", jb, "created_at");
-		print_time("started", jb, "started_at");
-		print_time("finished", jb, "finished_at");
-		printf("%-16s %lld bytes\n", "output", ctl_jint(jb,
-		    "output_bytes", 0));
-		free(args);
-		rc = CTL_OK;
-	}
-	json_decref(jb);
-	return rc;
+	return ctl_show(c, path, "the job", json, job_print);
 }
 
 static int
@@ -794,6 +806,13 @@ const struct ctl_command ctl_agents_commands[] = {
 	    agents_show, 1, 1, 0 },
 	{ "agents", "revoke", "TARGET", "revoke an agent's certificates (its "
 	    "next request is refused)", agents_revoke, 1, 1, 0 },
+	{ "agents", "reboot", "TARGET [--detach] [--json]", "reboot the "
+	    "agent's machine", agent_job, 1, 1, 0 },
+	{ "agents", "reprovision", "TARGET [--detach] [--json]", "reinstall "
+	    "the agent's machine keeping its data: queue it and reboot it into "
+	    "network boot", agent_job, 1, 1, 0 },
+	{ "agents", "inventory", "TARGET [--detach] [--json]", "have the agent "
+	    "send its hardware inventory now", agent_job, 1, 1, 0 },
 	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
 	    "on an agent, stream its output, exit with its code", exec_cmd, 0,
 	    CTL_MAX_POS, 0 },

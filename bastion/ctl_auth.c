@@ -12,28 +12,6 @@
 
 #define PASSWORD_INPUT_MAX	4096
 
-static int
-bad_answer(const char *what)
-{
-	return ctl_error("unexpected answer from the server for %s", what);
-}
-
-/* "/api/v1/<prefix><escaped arg><suffix>" in a malloc'd string. */
-static char *
-api_path(const char *prefix, const char *arg, const char *suffix)
-{
-	char *esc, *p;
-	size_t len;
-
-	if ((esc = ctl_escape(arg)) == NULL)
-		return NULL;
-	len = strlen(prefix) + strlen(esc) + strlen(suffix) + 1;
-	if ((p = malloc(len)) != NULL)
-		snprintf(p, len, "%s%s%s", prefix, esc, suffix);
-	free(esc);
-	return p;
-}
-
 /*
  * Up to two lines from standard input: line[0] and, when want == 2,
  * line[1]. Trailing CR/LF removed. The caller wipes and frees *b.
@@ -137,56 +115,32 @@ out:
 }
 
 static int
+user_row(struct ctl_table *t, const json_t *u)
+{
+	char login[32], toks[16], sess[16];
+
+	ctl_fmt_time(login, sizeof login, json_string_value(json_object_get(u,
+	    "last_login_at")));
+	snprintf(toks, sizeof toks, "%lld", ctl_jint(u, "api_tokens", 0));
+	snprintf(sess, sizeof sess, "%lld", ctl_jint(u, "sessions", 0));
+	return ctl_table_row(t, ctl_jstr(u, "name"), ctl_jstr(u, "role"),
+	    json_is_true(json_object_get(u, "disabled")) ? "disabled" :
+	    json_is_true(json_object_get(u, "must_change_password")) ?
+	    "one-time password" : "active", login, toks, sess);
+}
+
+static int
 users_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_table *t = NULL;
+	int json;
 	struct ctl_args a;
-	const json_t *u;
-	char login[32], toks[16], sess[16];
-	json_t *list;
-	size_t i;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/users", NULL, &list, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (!json_is_array(list)) {
-		json_decref(list);
-		return bad_answer("users");
-	}
-	if (json) {
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-		goto out;
-	}
-	if ((t = ctl_table_new(6, "NAME", "ROLE", "STATUS", "LAST LOGIN",
-	    "TOKENS", "SESSIONS")) == NULL)
-		goto err_mem;
-	json_array_foreach(list, i, u) {
-		ctl_fmt_time(login, sizeof login, json_string_value(
-		    json_object_get(u, "last_login_at")));
-		snprintf(toks, sizeof toks, "%lld", ctl_jint(u, "api_tokens", 0));
-		snprintf(sess, sizeof sess, "%lld", ctl_jint(u, "sessions", 0));
-		if (ctl_table_row(t, ctl_jstr(u, "name"), ctl_jstr(u, "role"),
-		    json_is_true(json_object_get(u, "disabled")) ? "disabled" :
-		    json_is_true(json_object_get(u, "must_change_password")) ?
-		    "one-time password" : "active", login, toks, sess) == -1)
-			goto err_mem;
-	}
-	ctl_table_print(t, stdout, 0);
-	rc = CTL_OK;
-	goto out;
-err_mem:
-	rc = ctl_error("out of memory");
-out:
-	ctl_table_free(t);
-	json_decref(list);
-	return rc;
+	return ctl_list(c, "/api/v1/users", "users", json, ctl_table_new(6,
+	    "NAME", "ROLE", "STATUS", "LAST LOGIN", "TOKENS", "SESSIONS"),
+	    user_row);
 }
 
 static int
@@ -220,7 +174,7 @@ users_passwd(struct ctl *c, const struct ctl_command *cmd, int argc,
 			goto out;
 		json_object_set_new(body, "password", json_string(pw[0]));
 	}
-	if ((path = api_path("/api/v1/users/", a.pos[0], "/password")) == NULL) {
+	if ((path = ctl_path3("/api/v1/users/", a.pos[0], "/password")) == NULL) {
 		rc = ctl_error("out of memory");
 		goto out;
 	}
@@ -256,7 +210,7 @@ users_set_disabled(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
 		return a.rc;
-	if ((path = api_path("/api/v1/users/", a.pos[0], "")) == NULL ||
+	if ((path = ctl_path3("/api/v1/users/", a.pos[0], "")) == NULL ||
 	    (body = json_pack("{s:b}", "disabled", disabled)) == NULL) {
 		free(path);
 		return ctl_error("out of memory");
@@ -325,7 +279,7 @@ apitokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    NULL) == -1)
 		goto out;
 	if (!json_is_string(json_object_get(res, "token")))
-		rc = bad_answer("apitokens create");
+		rc = ctl_bad_answer("apitokens create");
 	else if (json)
 		rc = ctl_print_json(res) == 0 ? CTL_OK : CTL_ERR;
 	else {
@@ -348,65 +302,43 @@ out:
 }
 
 static int
+apitoken_row(struct ctl_table *t, const json_t *k)
+{
+	char id[24], exp[32], used[32];
+
+	snprintf(id, sizeof id, "%lld", ctl_jint(k, "id", 0));
+	ctl_fmt_time(exp, sizeof exp, json_string_value(json_object_get(k,
+	    "expires_at")));
+	ctl_fmt_time(used, sizeof used, json_string_value(json_object_get(k,
+	    "last_used_at")));
+	return ctl_table_row(t, id, ctl_jstr(k, "user"), ctl_jstr(k, "scope"),
+	    ctl_jstr(k, "status"), exp, used, ctl_jstr(k, "description"));
+}
+
+static int
 apitokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *user = NULL;
-	int json = 0, rc = CTL_ERR;
+	int json = 0, rc;
 	const struct ctl_opt opts[] = {
 		{ "user", &user, NULL },
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	char id[24], exp[32], used[32];
-	struct ctl_table *t = NULL;
 	struct ctl_args a;
-	const json_t *k;
 	char *path;
-	json_t *list;
-	size_t i;
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	path = user ? api_path("/api/v1/apitokens?user=", user, "") :
+	path = user ? ctl_path3("/api/v1/apitokens?user=", user, "") :
 	    strdup("/api/v1/apitokens");
 	if (path == NULL)
 		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &list, NULL, NULL) == -1) {
-		free(path);
-		return CTL_ERR;
-	}
+	rc = ctl_list(c, path, "apitokens", json, ctl_table_new(7, "ID", "USER",
+	    "SCOPE", "STATUS", "EXPIRES", "LAST USED", "DESCRIPTION"),
+	    apitoken_row);
 	free(path);
-	if (!json_is_array(list)) {
-		json_decref(list);
-		return bad_answer("apitokens");
-	}
-	if (json) {
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-		goto out;
-	}
-	if ((t = ctl_table_new(7, "ID", "USER", "SCOPE", "STATUS", "EXPIRES",
-	    "LAST USED", "DESCRIPTION")) == NULL)
-		goto err_mem;
-	json_array_foreach(list, i, k) {
-		snprintf(id, sizeof id, "%lld", ctl_jint(k, "id", 0));
-		ctl_fmt_time(exp, sizeof exp, json_string_value(
-		    json_object_get(k, "expires_at")));
-		ctl_fmt_time(used, sizeof used, json_string_value(
-		    json_object_get(k, "last_used_at")));
-		if (ctl_table_row(t, id, ctl_jstr(k, "user"), ctl_jstr(k, "scope"),
-		    ctl_jstr(k, "status"), exp, used, ctl_jstr(k,
-		    "description")) == -1)
-			goto err_mem;
-	}
-	ctl_table_print(t, stdout, 0);
-	rc = CTL_OK;
-	goto out;
-err_mem:
-	rc = ctl_error("out of memory");
-out:
-	ctl_table_free(t);
-	json_decref(list);
 	return rc;
 }
 
@@ -454,24 +386,20 @@ static int
 settings_get(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc = CTL_OK;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc = CTL_OK;
 	struct ctl_table *t;
 	struct ctl_args a;
 	char buf[4096], clean[4096], key[64];
 	const char *ro, *prod, *allow;
 	json_t *s;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (ctl_request(c, "GET", "/api/v1/settings", NULL, &s, NULL, NULL) == -1)
 		return CTL_ERR;
 	if (!json_is_object(s)) {
 		json_decref(s);
-		return bad_answer("settings");
+		return ctl_bad_answer("settings");
 	}
 	ro = json_is_true(json_object_get(s, "read_only")) ? "on" : "off";
 	prod = json_is_true(json_object_get(s, "production")) ? "on" : "off";
@@ -519,7 +447,7 @@ settings_set(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
 		return a.rc;
-	if ((path = api_path("/api/v1/settings/", a.pos[0], "")) == NULL ||
+	if ((path = ctl_path3("/api/v1/settings/", a.pos[0], "")) == NULL ||
 	    (body = json_pack("{s:s, s:b}", "value", a.pos[1], "force",
 	    force)) == NULL) {
 		free(path);
@@ -538,11 +466,27 @@ settings_set(struct ctl *c, const struct ctl_command *cmd, int argc,
 /* --- audit ------------------------------------------------------------------ */
 
 static int
+audit_row(struct ctl_table *t, const json_t *e)
+{
+	char id[24], when[32], who[128], what[600];
+
+	snprintf(id, sizeof id, "%lld", ctl_jint(e, "id", 0));
+	ctl_fmt_time(when, sizeof when, ctl_jstr(e, "time"));
+	snprintf(who, sizeof who, "%s:%s", ctl_jstr(e, "actor_type"),
+	    ctl_jstr(e, "actor"));
+	snprintf(what, sizeof what, "%s%s%s%s%s", ctl_jstr(e, "target"),
+	    *ctl_jstr(e, "detail") ? " " : "", ctl_jstr(e, "detail"),
+	    *ctl_jstr(e, "error") ? " -- " : "", ctl_jstr(e, "error"));
+	return ctl_table_row(t, id, when, who, ctl_jstr(e, "source"),
+	    ctl_jstr(e, "action"), ctl_jstr(e, "result"), what);
+}
+
+static int
 audit_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *since = NULL, *actor = NULL, *action = NULL, *limit = NULL;
-	int json = 0, rc = CTL_ERR;
+	int json = 0, rc;
 	const struct ctl_opt opts[] = {
 		{ "since", &since, NULL },
 		{ "actor", &actor, NULL },
@@ -553,14 +497,9 @@ audit_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	};
 	const char *keys[] = { "since", "actor", "action", "limit" };
 	const char *vals[4];
-	char id[24], when[32], who[128], what[600];
-	struct ctl_table *t = NULL;
 	struct ctl_args a;
 	struct buf path;
-	const json_t *e;
 	long long n;
-	json_t *list = NULL;
-	size_t i;
 	int k, sep = '?';
 
 	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
@@ -587,65 +526,34 @@ audit_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 		free(esc);
 		sep = '&';
 	}
-	if (ctl_request(c, "GET", path.data, NULL, &list, NULL, NULL) == -1)
-		goto out;
-	if (!json_is_array(list)) {
-		rc = bad_answer("audit");
-		goto out;
-	}
-	if (json) {
-		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
-		goto out;
-	}
-	if ((t = ctl_table_new(7, "ID", "TIME", "ACTOR", "SOURCE", "ACTION",
-	    "RESULT", "TARGET / DETAIL")) == NULL)
-		goto err_mem;
-	json_array_foreach(list, i, e) {
-		snprintf(id, sizeof id, "%lld", ctl_jint(e, "id", 0));
-		ctl_fmt_time(when, sizeof when, ctl_jstr(e, "time"));
-		snprintf(who, sizeof who, "%s:%s", ctl_jstr(e, "actor_type"),
-		    ctl_jstr(e, "actor"));
-		snprintf(what, sizeof what, "%s%s%s%s%s", ctl_jstr(e, "target"),
-		    *ctl_jstr(e, "detail") ? " " : "", ctl_jstr(e, "detail"),
-		    *ctl_jstr(e, "error") ? " -- " : "", ctl_jstr(e, "error"));
-		if (ctl_table_row(t, id, when, who, ctl_jstr(e, "source"),
-		    ctl_jstr(e, "action"), ctl_jstr(e, "result"), what) == -1)
-			goto err_mem;
-	}
-	ctl_table_print(t, stdout, 0);
-	rc = CTL_OK;
-	goto out;
-err_mem:
-	rc = ctl_error("out of memory");
-out:
-	ctl_table_free(t);
-	json_decref(list);
+	rc = ctl_list(c, path.data, "audit", json, ctl_table_new(7, "ID",
+	    "TIME", "ACTOR", "SOURCE", "ACTION", "RESULT", "TARGET / DETAIL"),
+	    audit_row);
 	buf_free(&path);
 	return rc;
+err_mem:
+	buf_free(&path);
+	return ctl_error("out of memory");
 }
 
 static int
 audit_verify(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
-	int json = 0, rc;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
+	int json, rc;
 	struct ctl_args a;
 	char reason[512];
 	json_t *v;
 	int good;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
 	if (ctl_request(c, "GET", "/api/v1/audit/verify", NULL, &v, NULL,
 	    NULL) == -1)
 		return CTL_ERR;
 	if (!json_is_boolean(json_object_get(v, "ok"))) {
 		json_decref(v);
-		return bad_answer("audit verify");
+		return ctl_bad_answer("audit verify");
 	}
 	good = json_is_true(json_object_get(v, "ok"));
 	if (json)
@@ -667,36 +575,29 @@ audit_verify(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 /* --- whoami --------------------------------------------------------------- */
 
+static void
+session_print(const json_t *s)
+{
+	char u[64], r[32], via[32], sc[32];
+
+	printf("%s (%s) via %s", ctl_clean(ctl_jstr(s, "user"), u, sizeof u, 1),
+	    ctl_clean(ctl_jstr(s, "role"), r, sizeof r, 1),
+	    ctl_clean(ctl_jstr(s, "via"), via, sizeof via, 1));
+	if (*ctl_jstr(s, "scope"))
+		printf(", token %lld with scope %s", ctl_jint(s, "token_id", 0),
+		    ctl_clean(ctl_jstr(s, "scope"), sc, sizeof sc, 1));
+	printf("\n");
+}
+
 static int
 whoami(struct ctl *c, const struct ctl_command *cmd, int argc, char *argv[])
 {
-	int json = 0, rc = CTL_OK;
-	const struct ctl_opt opts[] = {
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	char u[64], r[32], via[32], sc[32];
+	int json;
 	struct ctl_args a;
-	json_t *s;
 
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
+	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/session", NULL, &s, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (json)
-		rc = ctl_print_json(s) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		printf("%s (%s) via %s", ctl_clean(ctl_jstr(s, "user"), u,
-		    sizeof u, 1), ctl_clean(ctl_jstr(s, "role"), r, sizeof r, 1),
-		    ctl_clean(ctl_jstr(s, "via"), via, sizeof via, 1));
-		if (*ctl_jstr(s, "scope"))
-			printf(", token %lld with scope %s",
-			    ctl_jint(s, "token_id", 0), ctl_clean(ctl_jstr(s,
-			    "scope"), sc, sizeof sc, 1));
-		printf("\n");
-	}
-	json_decref(s);
-	return rc;
+	return ctl_show(c, "/api/v1/session", "whoami", json, session_print);
 }
 
 const struct ctl_command ctl_auth_commands[] = {

@@ -173,6 +173,21 @@ ctl_escape(const char *s)
 	return copy;
 }
 
+char *
+ctl_path3(const char *prefix, const char *arg, const char *suffix)
+{
+	char *esc, *p;
+	size_t len;
+
+	if ((esc = ctl_escape(arg)) == NULL)
+		return NULL;
+	len = strlen(prefix) + strlen(esc) + strlen(suffix) + 1;
+	if ((p = malloc(len)) != NULL)
+		snprintf(p, len, "%s%s%s", prefix, esc, suffix);
+	free(esc);
+	return p;
+}
+
 static const char *
 where(const struct ctl *c)
 {

@@ -173,14 +173,61 @@ struct queue_req {
 	const char	*files[KEY_FILES_MAX];	/* --ssh-key */
 	int		 nfiles;
 	int		 json;
+	int		 reboot, detach;	/* reprovision --reboot */
 };
+
+/* POST the install or reprovision of mac; print what was queued and,
+ * with a reboot job, wait for the agent's answer unless detach. */
+static int
+post_queue(struct ctl *c, const char *mac, json_t *body, int reprovision,
+    int json, int detach)
+{
+	char path[80];
+	const json_t *job;
+	json_t *m, *done;
+	int rc;
+
+	snprintf(path, sizeof path, "/api/v1/machines/%s/%s", mac,
+	    reprovision ? "reprovision" : "install");
+	if (ctl_request(c, "POST", path, body, &m, NULL, NULL) == -1)
+		return CTL_ERR;
+	job = json_object_get(m, "job");
+	if (!json_is_object(m) || !json_is_object(json_object_get(m,
+	    "install")) || (json_is_true(json_object_get(body, "reboot")) &&
+	    !json_is_object(job)))
+		rc = ctl_error("unexpected answer from the server for %s", mac);
+	else if (json)
+		rc = ctl_print_json(m) == 0 ? CTL_OK : CTL_ERR;
+	else {
+		print_queued(reprovision ? "reprovision" : "install", mac, m);
+		rc = CTL_OK;
+		if (job && detach)
+			printf("%lld\n", ctl_jint(job, "id", 0));
+		else if (job && (rc = ctl_job_wait(c, ctl_jint(job, "id", 0),
+		    &done)) == CTL_OK) {
+			rc = ctl_job_report(mac, done);
+			json_decref(done);
+		}
+	}
+	json_decref(m);
+	return rc;
+}
+
+int
+ctl_reprovision(struct ctl *c, const char *mac, json_t *body, int json,
+    int detach)
+{
+	if (json_object_set_new(body, "reboot", json_true()) == -1)
+		return ctl_error("out of memory");
+	return post_queue(c, mac, body, 1, json, detach);
+}
 
 static int
 queue(struct ctl *c, const char *macarg, const struct queue_req *q,
     int reprovision)
 {
-	char mac[MAC_STRLEN], path[80];
-	json_t *body, *keys, *m;
+	char mac[MAC_STRLEN];
+	json_t *body, *keys;
 	int rc = CTL_ERR;
 
 	if (ctl_mac_arg(macarg, mac) == -1)
@@ -201,20 +248,10 @@ queue(struct ctl *c, const char *macarg, const struct queue_req *q,
 			goto out;
 		}
 	}
-	snprintf(path, sizeof path, "/api/v1/machines/%s/%s", mac,
-	    reprovision ? "reprovision" : "install");
-	if (ctl_request(c, "POST", path, body, &m, NULL, NULL) == -1)
-		goto out;
-	if (!json_is_object(m) || !json_is_object(json_object_get(m,
-	    "install")))
-		rc = ctl_error("unexpected answer from the server for %s", mac);
-	else if (q->json)
-		rc = ctl_print_json(m) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		print_queued(reprovision ? "reprovision" : "install", mac, m);
-		rc = CTL_OK;
-	}
-	json_decref(m);
+	if (q->reboot)
+		rc = ctl_reprovision(c, mac, body, q->json, q->detach);
+	else
+		rc = post_queue(c, mac, body, reprovision, q->json, 0);
 out:
 	json_decref(body);
 	return rc;
@@ -257,6 +294,8 @@ machines_reprovision(struct ctl *c, const struct ctl_command *cmd, int argc,
 	const struct ctl_opt opts[] = {
 		{ "hostname", &q.hostname, NULL },
 		{ "role", &q.role, NULL },
+		{ "reboot", NULL, &q.reboot },
+		{ "detach", NULL, &q.detach },
 		{ "json", NULL, &q.json },
 		{ NULL, NULL, NULL },
 	};
@@ -269,6 +308,8 @@ machines_reprovision(struct ctl *c, const struct ctl_command *cmd, int argc,
 	memset(&q, 0, sizeof q);
 	if (ctl_parse_args_multi(cmd, argc, argv, opts, multi, &a) == -1)
 		return a.rc;
+	if (q.detach && !q.reboot)
+		return ctl_usage_error(cmd, "--detach goes with --reboot");
 	return queue(c, a.pos[0], &q, 1);
 }
 
@@ -278,8 +319,9 @@ const struct ctl_command ctl_install_commands[] = {
 	    "queue an OS install for its next network boot", machines_install,
 	    1, 1, 0 },
 	{ "machines", "reprovision", "MAC [--role R] [--hostname H] "
-	    "[--ssh-key FILE]... [--json]",
-	    "reinstall, keeping the role's preserved volumes",
+	    "[--ssh-key FILE]... [--reboot [--detach]] [--json]",
+	    "reinstall, keeping the role's preserved volumes (--reboot: its "
+	    "agent reboots it into network boot)",
 	    machines_reprovision, 1, 1, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },
 };

@@ -137,6 +137,19 @@ find_multi(const struct ctl_multi *multi, const char *name, size_t len)
 }
 
 int
+ctl_parse_json_arg(const struct ctl_command *cmd, int argc, char *argv[],
+    int *json, struct ctl_args *a)
+{
+	const struct ctl_opt opts[] = {
+		{ "json", NULL, json },
+		{ NULL, NULL, NULL },
+	};
+
+	*json = 0;
+	return ctl_parse_args(cmd, argc, argv, opts, a);
+}
+
+int
 ctl_parse_args(const struct ctl_command *cmd, int argc, char *argv[],
     const struct ctl_opt *opts, struct ctl_args *a)
 {

@@ -339,3 +339,63 @@ ctl_finish_output(int rc)
 	}
 	return rc;
 }
+
+int
+ctl_bad_answer(const char *what)
+{
+	return ctl_error("unexpected answer from the server for %s", what);
+}
+
+int
+ctl_list(struct ctl *c, const char *path, const char *what, int json,
+    struct ctl_table *t, int (*row)(struct ctl_table *, const json_t *))
+{
+	const json_t *e;
+	json_t *list;
+	size_t i;
+	int rc = CTL_ERR;
+
+	if (ctl_request(c, "GET", path, NULL, &list, NULL, NULL) == -1)
+		goto out;
+	if (!json_is_array(list))
+		rc = ctl_bad_answer(what);
+	else if (json)
+		rc = ctl_print_json(list) == 0 ? CTL_OK : CTL_ERR;
+	else if (t == NULL)
+		rc = ctl_error("out of memory");
+	else {
+		rc = CTL_OK;
+		json_array_foreach(list, i, e)
+			if (row(t, e) == -1) {
+				rc = ctl_error("out of memory");
+				break;
+			}
+		if (rc == CTL_OK)
+			ctl_table_print(t, stdout, 0);
+	}
+	json_decref(list);
+out:
+	ctl_table_free(t);
+	return rc;
+}
+
+int
+ctl_show(struct ctl *c, const char *path, const char *what, int json,
+    void (*print)(const json_t *))
+{
+	json_t *o;
+	int rc;
+
+	if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1)
+		return CTL_ERR;
+	if (!json_is_object(o))
+		rc = ctl_bad_answer(what);
+	else if (json)
+		rc = ctl_print_json(o) == 0 ? CTL_OK : CTL_ERR;
+	else {
+		print(o);
+		rc = CTL_OK;
+	}
+	json_decref(o);
+	return rc;
+}

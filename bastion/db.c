@@ -3,6 +3,7 @@
  * lock is never the bottleneck; see docs/benchmarks.md). */
 #define LOG_SUBSYS "db"
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -327,6 +328,66 @@ void
 db_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+}
+
+static sqlite3_stmt *
+stmt_va(struct db *db, const char *sql, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st;
+	const char *f;
+	int i;
+
+	if ((st = db_prepare(db, sql)) == NULL)
+		return NULL;
+	for (f = fmt, i = 1; *f; f++, i++) {
+		switch (*f) {
+		case 't':
+			db_bind_text(st, i, va_arg(ap, const char *));
+			break;
+		case 'i':
+			sqlite3_bind_int(st, i, va_arg(ap, int));
+			break;
+		case 'I':
+			sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		default:	/* '-': left NULL */
+			break;
+		}
+	}
+	return st;
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = stmt_va(db, sql, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+int
+db_run(struct db *db, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	st = stmt_va(db, sql, fmt, ap);
+	va_end(ap);
+	if (st == NULL)
+		return DB_ERR;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		log_warnx("step: %s", sqlite3_errmsg(db->h));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return DB_ERR;
+	return sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND;
 }
 
 const char *

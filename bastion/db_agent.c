@@ -26,67 +26,59 @@ exec_st(sqlite3_stmt *st)
 
 /* --- join tokens ------------------------------------------------------ */
 
+static int
+token_insert_locked(struct db *db, const char *id, const char *hash,
+    const char *mac, int uses, int64_t expires_ms, int64_t install_id,
+    const char *comment)
+{
+	return db_run(db, "INSERT INTO join_tokens (id, hash, mac, uses,"
+	    " expires_ms, created_ms, install_id, comment)"
+	    " VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?)", "tttiIIIt", id, hash,
+	    mac, uses, expires_ms, db_now_ms(), install_id, comment);
+}
+
 int
 db_token_create(struct db *db, const char *id, const char *hash,
     const char *mac, int uses, int64_t expires_ms, int64_t install_id,
     const char *comment)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "INSERT INTO join_tokens (id, hash, mac, uses,"
-	    " expires_ms, created_ms, install_id, comment)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) != NULL) {
-		db_bind_text(st, 1, id);
-		db_bind_text(st, 2, hash);
-		db_bind_text(st, 3, mac);
-		sqlite3_bind_int(st, 4, uses);
-		sqlite3_bind_int64(st, 5, expires_ms);
-		sqlite3_bind_int64(st, 6, db_now_ms());
-		if (install_id > 0)
-			sqlite3_bind_int64(st, 7, install_id);
-		db_bind_text(st, 8, comment);
-	}
-	rc = exec_st(st);
-	db_unlock(db);
-	return rc;
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	return db_end(db, 1, token_insert_locked(db, id, hash, mac, uses,
+	    expires_ms, install_id, comment));
 }
 
 int
 db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
     const char *hash, int64_t expires_ms)
 {
-	sqlite3_stmt *st;
 	char id[TOKEN_ID_LEN];
 	int rc;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	/* A new secret; the expiry stays the one set at queueing. */
-	if ((st = db_prepare(db, "UPDATE join_tokens SET hash = ?"
-	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0")) != NULL) {
-		db_bind_text(st, 1, hash);
-		sqlite3_bind_int64(st, 2, install_id);
-	}
-	rc = exec_st(st);
-	if (rc == DB_OK && sqlite3_changes(db->h) == 0) {
+	/* Tokens of the machine's earlier installs are of no use any more:
+	 * no kickstart that is still to come carries them. */
+	rc = db_run(db, "UPDATE join_tokens SET revoked_ms = ?1 WHERE mac = ?2"
+	    " AND install_id IS NOT NULL AND install_id != ?3 AND"
+	    " revoked_ms = 0 AND used < uses", "ItI", db_now_ms(), mac,
+	    install_id);
+	if (rc == DB_ERR)
+		goto out;
+	/* A new secret and a new lifetime: the token dies expires_ms after
+	 * the kickstart that carries it was made, not after the queueing. */
+	rc = db_run(db, "UPDATE join_tokens SET hash = ?, expires_ms = ?"
+	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0", "tII",
+	    hash, expires_ms, install_id);
+	if (rc == DB_NOTFOUND) {
 		/* The install's token is the first 16 hex of its hash: it is
 		 * a handle, not the secret. */
 		snprintf(id, sizeof id, "%.16s", hash);
-		if ((st = db_prepare(db, "INSERT INTO join_tokens (id, hash, mac,"
-		    " uses, expires_ms, created_ms, install_id, comment)"
-		    " VALUES (?, ?, ?, 1, ?, ?, ?, 'install')")) != NULL) {
-			db_bind_text(st, 1, id);
-			db_bind_text(st, 2, hash);
-			db_bind_text(st, 3, mac);
-			sqlite3_bind_int64(st, 4, expires_ms);
-			sqlite3_bind_int64(st, 5, db_now_ms());
-			sqlite3_bind_int64(st, 6, install_id);
-		}
-		rc = exec_st(st);
+		rc = token_insert_locked(db, id, hash, mac, 1, expires_ms,
+		    install_id, "install");
 	}
-	return db_end(db, 0, rc);
+out:
+	return db_end(db, 1, rc);
 }
 
 #define TOKEN_COLS "id, mac, uses, used, expires_ms, revoked_ms," \
@@ -122,20 +114,10 @@ db_token_by_hash(struct db *db, const char *hash, struct join_token *out)
 int
 db_token_revoke(struct db *db, const char *id)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "UPDATE join_tokens SET revoked_ms = ? WHERE"
-	    " id = ? AND revoked_ms = 0")) != NULL) {
-		sqlite3_bind_int64(st, 1, db_now_ms());
-		db_bind_text(st, 2, id);
-	}
-	rc = exec_st(st);
-	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
-		rc = DB_NOTFOUND;
-	db_unlock(db);
-	return rc;
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	return db_end(db, 1, db_run(db, "UPDATE join_tokens SET revoked_ms = ?"
+	    " WHERE id = ? AND revoked_ms = 0", "It", db_now_ms(), id));
 }
 
 static json_t *
@@ -175,25 +157,17 @@ db_enroll_attempt(struct db *db, const char *addr, const char *token_id,
     const char *mac, const char *hostname, const char *agent_id,
     const char *result, const char *message)
 {
-	sqlite3_stmt *st;
 	int rc;
 
+	/* Not an audited change: the request's audit row says how the
+	 * enrollment ended, after it ended. */
 	db_lock(db);
-	if ((st = db_prepare(db, "INSERT INTO enroll_attempts (time_ms, addr,"
+	rc = db_run(db, "INSERT INTO enroll_attempts (time_ms, addr,"
 	    " token_id, mac, hostname, agent_id, result, message)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) != NULL) {
-		sqlite3_bind_int64(st, 1, db_now_ms());
-		db_bind_text(st, 2, addr);
-		db_bind_text(st, 3, token_id);
-		db_bind_text(st, 4, mac);
-		db_bind_text(st, 5, hostname);
-		db_bind_text(st, 6, agent_id);
-		db_bind_text(st, 7, result);
-		db_bind_text(st, 8, message);
-	}
-	rc = exec_st(st);
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "Ittttttt", db_now_ms(), addr,
+	    token_id, mac, hostname, agent_id, result, message);
 	db_unlock(db);
-	return rc;
+	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
 
 /* --- agents ----------------------------------------------------------- */
@@ -202,18 +176,10 @@ static int
 cert_insert_locked(struct db *db, const char *agent_id,
     const struct ca_issued *c)
 {
-	sqlite3_stmt *st;
-
-	if ((st = db_prepare(db, "INSERT INTO certificates (serial, agent_id,"
-	    " not_before_ms, not_after_ms, created_ms) VALUES (?, ?, ?, ?, ?)"))
-	    != NULL) {
-		db_bind_text(st, 1, c->serial);
-		db_bind_text(st, 2, agent_id);
-		sqlite3_bind_int64(st, 3, c->not_before_ms);
-		sqlite3_bind_int64(st, 4, c->not_after_ms);
-		sqlite3_bind_int64(st, 5, db_now_ms());
-	}
-	return exec_st(st);
+	return db_run(db, "INSERT INTO certificates (serial, agent_id,"
+	    " not_before_ms, not_after_ms, created_ms) VALUES (?, ?, ?, ?, ?)",
+	    "ttIII", c->serial, agent_id, c->not_before_ms, c->not_after_ms,
+	    db_now_ms());
 }
 
 static int
@@ -248,43 +214,30 @@ int
 db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 {
 	struct machine m;
-	sqlite3_stmt *st;
 	int64_t now = db_now_ms();
 	int rc;
 
 	*activated = 0;
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	if ((st = db_prepare(db, "UPDATE join_tokens SET used = used + 1,"
+	rc = db_run(db, "UPDATE join_tokens SET used = used + 1,"
 	    " last_used_ms = ?1 WHERE id = ?2 AND used < uses AND"
-	    " revoked_ms = 0 AND expires_ms > ?1")) != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		db_bind_text(st, 2, e->token_id);
-	}
-	if ((rc = exec_st(st)) != DB_OK)
-		goto out;
-	if (sqlite3_changes(db->h) == 0) {
-		rc = DB_CONFLICT;
+	    " revoked_ms = 0 AND expires_ms > ?1", "It", now, e->token_id);
+	if (rc != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			rc = DB_CONFLICT;
 		goto out;
 	}
 	if (e->mac[0] && (rc = revoke_locked(db, "mac", e->mac,
 	    "re-enrolled")) != DB_OK)
 		goto out;
-	if ((st = db_prepare(db, "INSERT INTO agents (id, mac, hostname,"
+	if ((rc = db_run(db, "INSERT INTO agents (id, mac, hostname,"
 	    " token_id, enrolled_ms, enrolled_addr, last_seen_ms, last_addr,"
 	    " inventory, inventory_ms, cert_serial, cert_not_after_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?5, ?8, ?9)")) != NULL) {
-		db_bind_text(st, 1, e->agent_id);
-		db_bind_text(st, 2, e->mac);
-		db_bind_text(st, 3, e->hostname);
-		db_bind_text(st, 4, e->token_id);
-		sqlite3_bind_int64(st, 5, now);
-		db_bind_text(st, 6, e->addr);
-		db_bind_text(st, 7, e->inventory ? e->inventory : "{}");
-		db_bind_text(st, 8, e->cert.serial);
-		sqlite3_bind_int64(st, 9, e->cert.not_after_ms);
-	}
-	if ((rc = exec_st(st)) != DB_OK ||
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?5, ?8, ?9)",
+	    "ttttItttI", e->agent_id, e->mac, e->hostname, e->token_id, now,
+	    e->addr, e->inventory ? e->inventory : "{}", e->cert.serial,
+	    e->cert.not_after_ms)) != DB_OK ||
 	    (rc = cert_insert_locked(db, e->agent_id, &e->cert)) != DB_OK)
 		goto out;
 	if (e->mac[0] && db_machine_get_locked(db, e->mac, &m) == DB_OK) {
@@ -293,12 +246,9 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 		snprintf(msg, sizeof msg, "agent %s enrolled as %s from %s",
 		    e->agent_id, e->hostname, e->addr);
 		if (m.state == MS_INSTALLED) {
-			if ((st = db_prepare(db, "UPDATE machines SET state ="
-			    " 'active', updated_ms = ? WHERE mac = ?")) != NULL) {
-				sqlite3_bind_int64(st, 1, now);
-				db_bind_text(st, 2, e->mac);
-			}
-			if ((rc = exec_st(st)) != DB_OK)
+			if ((rc = db_run(db, "UPDATE machines SET state ="
+			    " 'active', updated_ms = ? WHERE mac = ?", "It", now,
+			    e->mac)) != DB_OK)
 				goto out;
 			*activated = 1;
 		}
@@ -308,7 +258,7 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 out:
 	if (rc != DB_OK)
 		*activated = 0;
-	return db_end(db, 0, rc);
+	return db_end(db, 1, rc);
 }
 
 #define AGENT_COLS "id, mac, hostname, enrolled_ms, last_seen_ms," \
@@ -435,24 +385,15 @@ db_agent_inventory(struct db *db, const char *id, const char *inventory)
 int
 db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	if ((rc = cert_insert_locked(db, id, c)) == DB_OK) {
-		if ((st = db_prepare(db, "UPDATE agents SET cert_serial = ?,"
-		    " cert_not_after_ms = ? WHERE id = ? AND revoked_ms = 0"))
-		    != NULL) {
-			db_bind_text(st, 1, c->serial);
-			sqlite3_bind_int64(st, 2, c->not_after_ms);
-			db_bind_text(st, 3, id);
-		}
-		rc = exec_st(st);
-		if (rc == DB_OK && sqlite3_changes(db->h) == 0)
-			rc = DB_NOTFOUND;
-	}
-	return db_end(db, 0, rc);
+	if ((rc = cert_insert_locked(db, id, c)) == DB_OK)
+		rc = db_run(db, "UPDATE agents SET cert_serial = ?,"
+		    " cert_not_after_ms = ? WHERE id = ? AND revoked_ms = 0",
+		    "tIt", c->serial, c->not_after_ms, id);
+	return db_end(db, 1, rc);
 }
 
 int
@@ -479,7 +420,7 @@ db_agent_revoke(struct db *db, const char *id, const char *reason)
 				    machine_state_name(m.state), "agent", msg, -1);
 		}
 	}
-	return db_end(db, 0, rc);
+	return db_end(db, 1, rc);
 }
 
 int
@@ -513,19 +454,21 @@ db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 	return n == 0 ? DB_NOTFOUND : n > 1 ? DB_CONFLICT : DB_OK;
 }
 
-#define AGENT_JSON_COLS AGENT_COLS ", heartbeat, last_addr, enrolled_addr," \
-	" token_id, revoked_reason, inventory_ms"
+/* stale: an SQL truth value, or NULL to leave "stale" out. */
+#define AGENT_JSON_COLS(stale) AGENT_COLS ", heartbeat, last_addr," \
+	" enrolled_addr, token_id, revoked_reason, inventory_ms, " stale
+#define AGENT_STALE(param) "(revoked_ms = 0 AND last_seen_ms < " param ")"
 
 static json_t *
 agent_row(sqlite3_stmt *st)
 {
 	struct agent a;
-	json_t *hb;
+	json_t *hb, *o;
 
 	agent_fill(st, &a);
 	if ((hb = json_loads(db_col_text(st, 8), 0, NULL)) == NULL)
 		hb = json_object();
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:s,"
+	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:s,"
 	    " s:s, s:s, s:o, s:o, s:b}",
 	    "id", a.id, "mac", a.mac, "hostname", a.hostname,
 	    "enrolled_at", db_time_json(a.enrolled_ms),
@@ -540,38 +483,44 @@ agent_row(sqlite3_stmt *st)
 	    "heartbeat", hb,
 	    "inventory_at", db_time_json(sqlite3_column_int64(st, 13)),
 	    "revoked", a.revoked_ms != 0);
+	if (o && sqlite3_column_type(st, 14) != SQLITE_NULL)
+		json_object_set_new(o, "stale", json_boolean(
+		    sqlite3_column_int(st, 14)));
+	return o;
 }
 
 int
-db_agent_list(struct db *db, json_t **out)
+db_agent_list(struct db *db, int64_t stale_before_ms, json_t **out)
 {
 	int rc;
 
 	db_lock(db);
-	rc = db_rows_json(db, db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM"
-	    " agents ORDER BY enrolled_ms, id"), agent_row, out);
+	rc = db_rows_json(db, db_stmt(db, "SELECT " AGENT_JSON_COLS(
+	    AGENT_STALE("?1")) " FROM agents ORDER BY enrolled_ms, id", "I",
+	    stale_before_ms), agent_row, out);
 	db_unlock(db);
 	return rc;
 }
 
 int
-db_agent_json(struct db *db, const char *id, json_t **out)
+db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
+    json_t **out)
 {
 	sqlite3_stmt *st;
 	json_t *o = NULL, *inv;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS ", inventory FROM"
-	    " agents WHERE id = ?")) == NULL) {
+	if ((st = db_stmt(db, "SELECT " AGENT_JSON_COLS(AGENT_STALE("?2"))
+	    ", inventory FROM agents WHERE id = ?1", "tI", id,
+	    stale_before_ms)) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o = agent_row(st);
-		if ((inv = json_loads(db_col_text(st, 14), 0, NULL)) == NULL)
+		if ((inv = json_loads(db_col_text(st, 15), 0, NULL)) == NULL)
 			inv = json_object();
 		json_object_set_new(o, "inventory", inv);
 		rc = DB_OK;
@@ -591,8 +540,8 @@ db_agent_json_for_mac_locked(struct db *db, const char *mac)
 	sqlite3_stmt *st;
 	json_t *o = NULL;
 
-	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS " FROM agents WHERE"
-	    " mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
+	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS("NULL") " FROM agents"
+	    " WHERE mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
 	    == NULL)
 		return json_null();
 	db_bind_text(st, 1, mac);
@@ -653,21 +602,15 @@ db_job_create(struct db *db, const char *agent_id, const char *kind,
     const char *args, int64_t not_after_ms, const char *created_by,
     int64_t *id)
 {
-	sqlite3_stmt *st;
 	int rc;
 
+	/* Not audited yet: the job is real once sealed (or failed), and
+	 * that commit carries the audit row. */
 	db_lock(db);
-	if ((st = db_prepare(db, "INSERT INTO jobs (agent_id, kind, args,"
+	if ((rc = db_run(db, "INSERT INTO jobs (agent_id, kind, args,"
 	    " not_after_ms, status, created_by, created_ms)"
-	    " VALUES (?, ?, ?, ?, 'new', ?, ?)")) != NULL) {
-		db_bind_text(st, 1, agent_id);
-		db_bind_text(st, 2, kind);
-		db_bind_text(st, 3, args);
-		sqlite3_bind_int64(st, 4, not_after_ms);
-		db_bind_text(st, 5, created_by);
-		sqlite3_bind_int64(st, 6, db_now_ms());
-	}
-	if ((rc = exec_st(st)) == DB_OK)
+	    " VALUES (?, ?, ?, ?, 'new', ?, ?)", "tttItI", agent_id, kind, args,
+	    not_after_ms, created_by, db_now_ms())) == DB_OK)
 		*id = sqlite3_last_insert_rowid(db->h);
 	db_unlock(db);
 	return rc;
@@ -677,41 +620,21 @@ int
 db_job_seal(struct db *db, int64_t id, const char *envelope, const char *sig,
     const char *key_id)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "UPDATE jobs SET envelope = ?, sig = ?,"
-	    " key_id = ?, status = 'queued' WHERE id = ? AND status = 'new'"))
-	    != NULL) {
-		db_bind_text(st, 1, envelope);
-		db_bind_text(st, 2, sig);
-		db_bind_text(st, 3, key_id);
-		sqlite3_bind_int64(st, 4, id);
-	}
-	rc = exec_st(st);
-	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
-		rc = DB_NOTFOUND;
-	db_unlock(db);
-	return rc;
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	return db_end(db, 1, db_run(db, "UPDATE jobs SET envelope = ?, sig = ?,"
+	    " key_id = ?, status = 'queued' WHERE id = ? AND status = 'new'",
+	    "tttI", envelope, sig, key_id, id));
 }
 
 int
 db_job_fail(struct db *db, int64_t id, const char *error)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "UPDATE jobs SET status = 'failed', error = ?,"
-	    " finished_ms = ? WHERE id = ?")) != NULL) {
-		db_bind_text(st, 1, error);
-		sqlite3_bind_int64(st, 2, db_now_ms());
-		sqlite3_bind_int64(st, 3, id);
-	}
-	rc = exec_st(st);
-	db_unlock(db);
-	return rc;
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	return db_end(db, 1, db_run(db, "UPDATE jobs SET status = 'failed',"
+	    " error = ?, finished_ms = ? WHERE id = ?", "tII", error,
+	    db_now_ms(), id));
 }
 
 /*
@@ -777,7 +700,7 @@ db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
 		rc = exec_st(st);
 	}
 out:
-	rc = db_end(db, 0, rc);
+	rc = db_end(db, 1, rc);
 	if (rc == DB_OK)
 		*out = arr;
 	else
@@ -840,7 +763,6 @@ job_finished(const char *status)
 int
 db_job_started(struct db *db, const char *agent_id, int64_t id)
 {
-	sqlite3_stmt *st;
 	char status[16];
 	int64_t bytes;
 	int rc;
@@ -849,14 +771,10 @@ db_job_started(struct db *db, const char *agent_id, int64_t id)
 		return DB_ERR;
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) == DB_OK &&
 	    (strcmp(status, "sent") == 0 || strcmp(status, "queued") == 0)) {
-		if ((st = db_prepare(db, "UPDATE jobs SET status = 'running',"
-		    " started_ms = ? WHERE id = ?")) != NULL) {
-			sqlite3_bind_int64(st, 1, db_now_ms());
-			sqlite3_bind_int64(st, 2, id);
-		}
-		rc = exec_st(st);
+		rc = db_run(db, "UPDATE jobs SET status = 'running',"
+		    " started_ms = ? WHERE id = ?", "II", db_now_ms(), id);
 	}
-	return db_end(db, 0, rc);
+	return db_end(db, 1, rc);
 }
 
 int
@@ -895,7 +813,7 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	}
 	rc = exec_st(st);
 out:
-	return db_end(db, 0, rc);
+	return db_end(db, 1, rc);
 }
 
 int
@@ -929,7 +847,7 @@ db_job_result(struct db *db, const char *agent_id, int64_t id,
 	}
 	rc = exec_st(st);
 out:
-	return db_end(db, 0, rc);
+	return db_end(db, 1, rc);
 }
 
 #define JOB_COLS "j.id, j.agent_id, j.kind, j.args, j.status, j.created_by," \

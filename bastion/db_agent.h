@@ -99,8 +99,11 @@ int	db_agent_revoke(struct db *, const char *id, const char *reason);
  * match). DB_NOTFOUND, or DB_CONFLICT when a host name is ambiguous. */
 int	db_agent_resolve(struct db *, const char *target,
 	    char id[AGENT_ID_LEN]);
-int	db_agent_list(struct db *, json_t **out);
-int	db_agent_json(struct db *, const char *id, json_t **out);
+/* With "stale": true for unrevoked agents last heard of before
+ * stale_before_ms. */
+int	db_agent_list(struct db *, int64_t stale_before_ms, json_t **out);
+int	db_agent_json(struct db *, const char *id, int64_t stale_before_ms,
+	    json_t **out);
 /* Revoked certificate serials for the CRL (malloc'd array) and a number
  * that changes whenever the list does. */
 int	db_revoked_certs(struct db *, struct ca_revoked **out, size_t *n);

@@ -10,26 +10,6 @@
 #include "log.h"
 
 
-static int
-step_done(sqlite3_stmt *st)
-{
-	int rc = st && sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Runs a DELETE of the rows whose time (the one parameter) is past. */
-static int
-sweep(struct db *db, const char *sql, int64_t now_ms)
-{
-	sqlite3_stmt *st = db_prepare(db, sql);
-
-	if (st)
-		sqlite3_bind_int64(st, 1, now_ms);
-	return step_done(st);
-}
-
 json_t *
 db_auth_time(int64_t ms)
 {
@@ -65,17 +45,11 @@ db_user_add(struct db *db, const char *name, const char *role,
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	if ((st = db_prepare(db, "INSERT INTO users (name, role, password_hash,"
+	if ((st = db_stmt(db, "INSERT INTO users (name, role, password_hash,"
 	    " must_change, created_ms, updated_ms, password_changed_ms)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?)")) == NULL)
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)", "tttiI", name, role,
+	    password_hash, must_change, now)) == NULL)
 		return db_end(db, 1, DB_ERR);
-	db_bind_text(st, 1, name);
-	db_bind_text(st, 2, role);
-	db_bind_text(st, 3, password_hash);
-	sqlite3_bind_int(st, 4, must_change);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, now);
-	sqlite3_bind_int64(st, 7, now);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT)
@@ -83,31 +57,27 @@ db_user_add(struct db *db, const char *name, const char *role,
 	return db_end(db, 1, rc == SQLITE_DONE ? DB_OK : DB_ERR);
 }
 
+static void
+user_fill(sqlite3_stmt *st, void *p)
+{
+	struct db_user *out = p;
+
+	memset(out, 0, sizeof *out);
+	out->id = sqlite3_column_int64(st, 0);
+	snprintf(out->name, sizeof out->name, "%s", db_col_text(st, 1));
+	snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 2));
+	snprintf(out->password_hash, sizeof out->password_hash, "%s",
+	    db_col_text(st, 3));
+	out->must_change = sqlite3_column_int(st, 4);
+	out->disabled = sqlite3_column_int(st, 5);
+}
+
 static int
 user_get_locked(struct db *db, const char *name, struct db_user *out)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "SELECT id, name, role, password_hash,"
-	    " must_change, disabled FROM users WHERE name = ?")) == NULL)
-		return DB_ERR;
-	db_bind_text(st, 1, name);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof *out);
-		out->id = sqlite3_column_int64(st, 0);
-		snprintf(out->name, sizeof out->name, "%s", db_col_text(st, 1));
-		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 2));
-		snprintf(out->password_hash, sizeof out->password_hash, "%s",
-		    db_col_text(st, 3));
-		out->must_change = sqlite3_column_int(st, 4);
-		out->disabled = sqlite3_column_int(st, 5);
-		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_get_one(db, "SELECT id, name, role, password_hash,"
+	    " must_change, disabled FROM users WHERE name = ?", name, user_fill,
+	    out);
 }
 
 int
@@ -165,7 +135,6 @@ db_user_set_password(struct db *db, const char *name,
     const char *password_hash, int must_change, int64_t keep_session_id)
 {
 	struct db_user u;
-	sqlite3_stmt *st;
 	int64_t now = db_now_ms();
 	int rc;
 
@@ -173,24 +142,14 @@ db_user_set_password(struct db *db, const char *name,
 		return DB_ERR;
 	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
 		return db_end(db, 1, rc);
-	st = db_prepare(db, "UPDATE users SET password_hash = ?, must_change = ?,"
-	    " updated_ms = ?, password_changed_ms = ? WHERE id = ?");
-	if (st) {
-		db_bind_text(st, 1, password_hash);
-		sqlite3_bind_int(st, 2, must_change);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, now);
-		sqlite3_bind_int64(st, 5, u.id);
-	}
-	if (step_done(st) != DB_OK)
+	if (db_run(db, "UPDATE users SET password_hash = ?1, must_change = ?2,"
+	    " updated_ms = ?3, password_changed_ms = ?3 WHERE id = ?4", "tiII",
+	    password_hash, must_change, now, u.id) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
 	/* A new password ends every other session of that user. */
-	st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ? AND id != ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, u.id);
-		sqlite3_bind_int64(st, 2, keep_session_id);
-	}
-	return db_end(db, 1, step_done(st));
+	rc = db_run(db, "DELETE FROM sessions WHERE user_id = ? AND id != ?",
+	    "II", u.id, keep_session_id);
+	return db_end(db, 1, rc == DB_ERR ? DB_ERR : DB_OK);
 }
 
 int
@@ -221,23 +180,12 @@ db_user_update(struct db *db, const char *name, const char *role,
 		if (admins <= 1)
 			return db_end(db, 1, DB_CONFLICT);
 	}
-	st = db_prepare(db, "UPDATE users SET role = ?, disabled = ?,"
-	    " updated_ms = ? WHERE id = ?");
-	if (st) {
-		db_bind_text(st, 1, role);
-		sqlite3_bind_int(st, 2, disabled);
-		sqlite3_bind_int64(st, 3, db_now_ms());
-		sqlite3_bind_int64(st, 4, u.id);
-	}
-	if (step_done(st) != DB_OK)
+	if (db_run(db, "UPDATE users SET role = ?, disabled = ?, updated_ms = ?"
+	    " WHERE id = ?", "tiII", role, disabled, db_now_ms(), u.id) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
-	if (disabled) {
-		st = db_prepare(db, "DELETE FROM sessions WHERE user_id = ?");
-		if (st)
-			sqlite3_bind_int64(st, 1, u.id);
-		if (step_done(st) != DB_OK)
-			return db_end(db, 1, DB_ERR);
-	}
+	if (disabled && db_run(db, "DELETE FROM sessions WHERE user_id = ?", "I",
+	    u.id) == DB_ERR)
+		return db_end(db, 1, DB_ERR);
 	return db_end(db, 1, DB_OK);
 }
 
@@ -248,72 +196,58 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
     const char *address, const char *user_agent, int64_t expires_ms,
     int64_t *id_out)
 {
-	sqlite3_stmt *st;
 	int64_t now = db_now_ms(), id;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* Sweep what can never be used again. */
-	if (sweep(db, "DELETE FROM sessions WHERE expires_ms <= ?", now) !=
-	    DB_OK)
-		return db_end(db, 1, DB_ERR);
-	st = db_prepare(db, "INSERT INTO sessions (id_hash, user_id, address,"
+	if (db_run(db, "DELETE FROM sessions WHERE expires_ms <= ?", "I",
+	    now) == DB_ERR ||
+	    db_run(db, "INSERT INTO sessions (id_hash, user_id, address,"
 	    " user_agent, created_ms, last_seen_ms, expires_ms)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
-	if (st) {
-		db_bind_text(st, 1, id_hash);
-		sqlite3_bind_int64(st, 2, user_id);
-		db_bind_text(st, 3, address);
-		db_bind_text(st, 4, user_agent);
-		sqlite3_bind_int64(st, 5, now);
-		sqlite3_bind_int64(st, 6, now);
-		sqlite3_bind_int64(st, 7, expires_ms);
-	}
-	if (step_done(st) != DB_OK)
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)", "tIttII", id_hash, user_id,
+	    address, user_agent, now, expires_ms) != DB_OK)
 		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
-	st = db_prepare(db, "UPDATE users SET last_login_ms = ? WHERE id = ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_int64(st, 2, user_id);
-	}
-	if (db_end(db, 1, step_done(st)) != DB_OK)
+	if (db_end(db, 1, db_run(db, "UPDATE users SET last_login_ms = ? WHERE"
+	    " id = ?", "II", now, user_id) == DB_ERR ? DB_ERR : DB_OK) != DB_OK)
 		return DB_ERR;
 	*id_out = id;
 	return DB_OK;
 }
 
+/* Columns 0-5 of a session or token row: its id and its owner. */
+#define PRINCIPAL_FILL(st, out) do {					\
+	(out)->id = sqlite3_column_int64((st), 0);			\
+	(out)->user_id = sqlite3_column_int64((st), 1);			\
+	snprintf((out)->user, sizeof (out)->user, "%s", db_col_text((st), 2)); \
+	snprintf((out)->role, sizeof (out)->role, "%s", db_col_text((st), 3)); \
+	(out)->disabled = sqlite3_column_int((st), 4);			\
+	(out)->must_change = sqlite3_column_int((st), 5);		\
+} while (0)
+
+static void
+session_fill(sqlite3_stmt *st, void *p)
+{
+	struct db_session *out = p;
+
+	memset(out, 0, sizeof *out);
+	PRINCIPAL_FILL(st, out);
+	out->created_ms = sqlite3_column_int64(st, 6);
+	out->last_seen_ms = sqlite3_column_int64(st, 7);
+	out->expires_ms = sqlite3_column_int64(st, 8);
+}
+
 int
 db_session_get(struct db *db, const char *id_hash, struct db_session *out)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT s.id, s.user_id, u.name, u.role,"
+	rc = db_get_one(db, "SELECT s.id, s.user_id, u.name, u.role,"
 	    " u.disabled, u.must_change, s.created_ms, s.last_seen_ms,"
 	    " s.expires_ms FROM sessions s JOIN users u ON u.id = s.user_id"
-	    " WHERE s.id_hash = ?")) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	db_bind_text(st, 1, id_hash);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof *out);
-		out->id = sqlite3_column_int64(st, 0);
-		out->user_id = sqlite3_column_int64(st, 1);
-		snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
-		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
-		out->disabled = sqlite3_column_int(st, 4);
-		out->must_change = sqlite3_column_int(st, 5);
-		out->created_ms = sqlite3_column_int64(st, 6);
-		out->last_seen_ms = sqlite3_column_int64(st, 7);
-		out->expires_ms = sqlite3_column_int64(st, 8);
-		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	sqlite3_finalize(st);
+	    " WHERE s.id_hash = ?", id_hash, session_fill, out);
 	db_unlock(db);
 	return rc;
 }
@@ -321,36 +255,22 @@ db_session_get(struct db *db, const char *id_hash, struct db_session *out)
 int
 db_session_touch(struct db *db, int64_t id, int64_t now_ms)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	st = db_prepare(db, "UPDATE sessions SET last_seen_ms = ? WHERE id = ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, now_ms);
-		sqlite3_bind_int64(st, 2, id);
-	}
-	rc = step_done(st);
+	rc = db_run(db, "UPDATE sessions SET last_seen_ms = ? WHERE id = ?",
+	    "II", now_ms, id);
 	db_unlock(db);
-	return rc;
+	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
 
 int
 db_session_delete(struct db *db, int64_t id, int64_t user_id)
 {
-	sqlite3_stmt *st;
-
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	st = db_prepare(db, "DELETE FROM sessions WHERE id = ?1"
-	    " AND (?2 = 0 OR user_id = ?2)");
-	if (st) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, user_id);
-	}
-	if (step_done(st) != DB_OK)
-		return db_end(db, 1, DB_ERR);
-	return db_end(db, 1, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+	return db_end(db, 1, db_run(db, "DELETE FROM sessions WHERE id = ?1"
+	    " AND (?2 = 0 OR user_id = ?2)", "II", id, user_id));
 }
 
 int
@@ -396,24 +316,14 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
     const char *scope, const char *description, int64_t expires_ms,
     const char *created_by, int64_t *id_out)
 {
-	sqlite3_stmt *st;
 	int64_t id;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	st = db_prepare(db, "INSERT INTO api_tokens (hash, user_id, scope,"
+	if (db_run(db, "INSERT INTO api_tokens (hash, user_id, scope,"
 	    " description, created_by, created_ms, expires_ms)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
-	if (st) {
-		db_bind_text(st, 1, hash);
-		sqlite3_bind_int64(st, 2, user_id);
-		db_bind_text(st, 3, scope);
-		db_bind_text(st, 4, description);
-		db_bind_text(st, 5, created_by);
-		sqlite3_bind_int64(st, 6, db_now_ms());
-		sqlite3_bind_int64(st, 7, expires_ms);
-	}
-	if (step_done(st) != DB_OK)
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)", "tItttII", hash, user_id, scope,
+	    description, created_by, db_now_ms(), expires_ms) != DB_OK)
 		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (db_end(db, 1, DB_OK) != DB_OK)
@@ -422,38 +332,29 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 	return DB_OK;
 }
 
+static void
+apitoken_fill(sqlite3_stmt *st, void *p)
+{
+	struct db_apitoken *out = p;
+
+	memset(out, 0, sizeof *out);
+	PRINCIPAL_FILL(st, out);
+	snprintf(out->scope, sizeof out->scope, "%s", db_col_text(st, 6));
+	out->expires_ms = sqlite3_column_int64(st, 7);
+	out->revoked_ms = sqlite3_column_int64(st, 8);
+	out->last_used_ms = sqlite3_column_int64(st, 9);
+}
+
 int
 db_apitoken_get(struct db *db, const char *hash, struct db_apitoken *out)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT t.id, t.user_id, u.name, u.role,"
+	rc = db_get_one(db, "SELECT t.id, t.user_id, u.name, u.role,"
 	    " u.disabled, u.must_change, t.scope, t.expires_ms, t.revoked_ms,"
 	    " t.last_used_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
-	    " WHERE t.hash = ?")) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	db_bind_text(st, 1, hash);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof *out);
-		out->id = sqlite3_column_int64(st, 0);
-		out->user_id = sqlite3_column_int64(st, 1);
-		snprintf(out->user, sizeof out->user, "%s", db_col_text(st, 2));
-		snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 3));
-		out->disabled = sqlite3_column_int(st, 4);
-		out->must_change = sqlite3_column_int(st, 5);
-		snprintf(out->scope, sizeof out->scope, "%s", db_col_text(st, 6));
-		out->expires_ms = sqlite3_column_int64(st, 7);
-		out->revoked_ms = sqlite3_column_int64(st, 8);
-		out->last_used_ms = sqlite3_column_int64(st, 9);
-		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	sqlite3_finalize(st);
+	    " WHERE t.hash = ?", hash, apitoken_fill, out);
 	db_unlock(db);
 	return rc;
 }
@@ -461,39 +362,23 @@ db_apitoken_get(struct db *db, const char *hash, struct db_apitoken *out)
 int
 db_apitoken_used(struct db *db, int64_t id, int64_t now_ms, const char *address)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	st = db_prepare(db, "UPDATE api_tokens SET last_used_ms = ?,"
-	    " last_used_address = ? WHERE id = ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, now_ms);
-		db_bind_text(st, 2, address);
-		sqlite3_bind_int64(st, 3, id);
-	}
-	rc = step_done(st);
+	rc = db_run(db, "UPDATE api_tokens SET last_used_ms = ?,"
+	    " last_used_address = ? WHERE id = ?", "ItI", now_ms, address, id);
 	db_unlock(db);
-	return rc;
+	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
 
 int
 db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 {
-	sqlite3_stmt *st;
-
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	st = db_prepare(db, "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2"
-	    " AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0");
-	if (st) {
-		sqlite3_bind_int64(st, 1, db_now_ms());
-		sqlite3_bind_int64(st, 2, id);
-		sqlite3_bind_int64(st, 3, user_id);
-	}
-	if (step_done(st) != DB_OK)
-		return db_end(db, 1, DB_ERR);
-	return db_end(db, 1, sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND);
+	return db_end(db, 1, db_run(db, "UPDATE api_tokens SET revoked_ms = ?1"
+	    " WHERE id = ?2 AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0",
+	    "III", db_now_ms(), id, user_id));
 }
 
 int
@@ -571,17 +456,11 @@ db_setting_get(struct db *db, const char *key, char *out, size_t len)
 int
 db_setting_set(struct db *db, const char *key, const char *value)
 {
-	sqlite3_stmt *st;
-
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	st = db_prepare(db, "INSERT INTO settings (key, value) VALUES (?1, ?2)"
-	    " ON CONFLICT (key) DO UPDATE SET value = ?2");
-	if (st) {
-		db_bind_text(st, 1, key);
-		db_bind_text(st, 2, value);
-	}
-	return db_end(db, 1, step_done(st));
+	return db_end(db, 1, db_run(db, "INSERT INTO settings (key, value)"
+	    " VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", "tt",
+	    key, value) == DB_ERR ? DB_ERR : DB_OK);
 }
 
 /* --- login lockouts ------------------------------------------------------ */
@@ -590,26 +469,19 @@ int
 db_lockout_set(struct db *db, const char *key, int64_t until_ms,
     int64_t now_ms)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* The table holds running lockouts only: it cannot grow without
-	 * bound however many addresses or names are tried. */
-	if ((rc = sweep(db, "DELETE FROM auth_lockouts WHERE locked_until_ms"
-	    " <= ?", now_ms)) != DB_OK)
-		return db_end(db, 0, rc);
-	st = db_prepare(db, "INSERT INTO auth_lockouts (key, locked_until_ms,"
+	 * bound however many addresses or names are tried. Not the
+	 * request's audit row: the lockout has one of its own. */
+	if (db_run(db, "DELETE FROM auth_lockouts WHERE locked_until_ms <= ?",
+	    "I", now_ms) == DB_ERR ||
+	    db_run(db, "INSERT INTO auth_lockouts (key, locked_until_ms,"
 	    " created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET"
-	    " locked_until_ms = ?2, created_ms = ?3");
-	if (st) {
-		db_bind_text(st, 1, key);
-		sqlite3_bind_int64(st, 2, until_ms);
-		sqlite3_bind_int64(st, 3, now_ms);
-	}
-	/* Not the request's audit row: the lockout has one of its own. */
-	return db_end(db, 0, step_done(st));
+	    " locked_until_ms = ?2, created_ms = ?3", "tII", key, until_ms,
+	    now_ms) != DB_OK)
+		return db_end(db, 0, DB_ERR);
+	return db_end(db, 0, DB_OK);
 }
 
 int

@@ -35,6 +35,14 @@ int		 db_begin(struct db *);
 int		 db_end(struct db *, int audited, int rc);
 sqlite3_stmt	*db_prepare(struct db *, const char *sql);
 void		 db_bind_text(sqlite3_stmt *, int, const char *);
+/* Prepare sql and bind ?1, ?2, ... from fmt, a letter each: 't' text
+ * (const char *; NULL binds ""), 'i' int, 'I' int64_t, '-' left NULL.
+ * NULL (logged) if it cannot be prepared. Caller holds the lock. */
+sqlite3_stmt	*db_stmt(struct db *, const char *sql, const char *fmt, ...);
+/* db_stmt, stepped once and finalized: DB_OK when it changed a row,
+ * DB_NOTFOUND when it changed none, DB_ERR. Caller holds the lock. */
+int		 db_run(struct db *, const char *sql, const char *fmt, ...);
+
 const char	*db_col_text(sqlite3_stmt *, int);
 json_t		*db_time_json(int64_t ms);
 /* Caller holds the lock for these. */

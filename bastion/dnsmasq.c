@@ -50,6 +50,7 @@
 #include "log.h"
 #include "mac.h"
 #include "path.h"
+#include "respawn.h"
 
 #define DQ_BACKOFF_MIN_MS	200
 #define DQ_BACKOFF_MAX_MS	30000
@@ -85,9 +86,7 @@ struct dnsmasq {
 	int			 outfd;		/* its stdout+stderr, or -1 */
 	char			 line[DQ_LINE_MAX];
 	size_t			 linelen;
-	int64_t			 started_ms;	/* monotonic */
-	int64_t			 next_start_ms;	/* restart due; 0: none */
-	int			 backoff_ms;
+	struct respawn		 rs;		/* started_ms: its uptime */
 	int			 respawn;	/* next start: a restart */
 	unsigned long		 restarts;
 	char			 lastmsg[256];	/* its last warning */
@@ -96,15 +95,6 @@ struct dnsmasq {
 };
 
 static pthread_mutex_t dq_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int64_t
-dq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void dq_seterr(struct dnsmasq *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -637,24 +627,6 @@ missing:
 
 /* ---- running dnsmasq ------------------------------------------------- */
 
-static void
-dq_spawn_attr(posix_spawnattr_t *attr)
-{
-	sigset_t none, all;
-
-	/* The daemon blocks SIGTERM, SIGHUP... for its signalfd; dnsmasq
-	 * must get them. Dispositions go back to default too. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_init(attr);
-	posix_spawnattr_setsigmask(attr, &none);
-	posix_spawnattr_setsigdefault(attr, &all);
-	posix_spawnattr_setflags(attr,
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-}
-
 /* argv with stdin from /dev/null and stdout+stderr into a new pipe whose
  * read end (close-on-exec) goes to *outfd. Every other descriptor of
  * the daemon (listeners, the database) is closed in the child. */
@@ -671,7 +643,7 @@ dq_spawn(char *const argv[], pid_t *pidp, int *outfd)
 		return -1;
 	}
 	posix_spawn_file_actions_init(&fa);
-	dq_spawn_attr(&attr);
+	respawn_spawnattr(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
@@ -720,11 +692,11 @@ dq_test_conf(const char *dnsmasq, const char *conf, char *msg, size_t msglen)
 		return -1;
 	}
 	buf_init(&out, DQ_TEST_OUT_MAX);
-	deadline = dq_now_ms() + DQ_TEST_TIMEOUT_MS;
+	deadline = respawn_now_ms() + DQ_TEST_TIMEOUT_MS;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
-		int64_t left = deadline - dq_now_ms();
+		int64_t left = deadline - respawn_now_ms();
 
 		if (left <= 0) {
 			kill(pid, SIGKILL);
@@ -812,7 +784,7 @@ dq_relay_line(struct dnsmasq *d, char *line)
 	    strstr(s, "unknown interface");
 	if (warn) {
 		snprintf(d->lastmsg, sizeof d->lastmsg, "%s", s);
-		d->lastmsg_ms = dq_now_ms();
+		d->lastmsg_ms = respawn_now_ms();
 		if (facet[0])
 			log_warnx("%s: %s", facet, s);
 		else
@@ -872,19 +844,6 @@ dq_close_output(struct dnsmasq *d)
 	}
 }
 
-static void
-dq_describe_exit(int status, char *out, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(out, len, "exited with status %d",
-		    WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, len, "stopped (status %#x)", status);
-}
-
 /* Start the child now; caller holds dq_lock. */
 static int
 dq_launch(struct dnsmasq *d)
@@ -912,8 +871,7 @@ dq_launch(struct dnsmasq *d)
 	if (fcntl(d->outfd, F_SETFL, fcntl(d->outfd, F_GETFL) | O_NONBLOCK)
 	    == -1)
 		log_warn("fcntl");
-	d->started_ms = dq_now_ms();
-	d->next_start_ms = 0;
+	respawn_started(&d->rs, respawn_now_ms());
 	log_info("started %s (pid %ld, dhcp_mode %s)", d->dnsmasq_path,
 	    (long)d->pid, config_dhcp_mode_name(d->mode));
 	return 0;
@@ -923,15 +881,8 @@ dq_launch(struct dnsmasq *d)
 static void
 dq_schedule(struct dnsmasq *d, int64_t now)
 {
-	if (d->started_ms != 0 && now - d->started_ms >= DQ_STABLE_MS)
-		d->backoff_ms = DQ_BACKOFF_MIN_MS;
-	d->started_ms = 0;	/* that uptime is used up */
-	d->next_start_ms = now + d->backoff_ms;
 	d->respawn = 1;
-	log_info("restarting in %d ms", d->backoff_ms);
-	d->backoff_ms *= 2;
-	if (d->backoff_ms > DQ_BACKOFF_MAX_MS)
-		d->backoff_ms = DQ_BACKOFF_MAX_MS;
+	log_info("restarting in %d ms", respawn_schedule(&d->rs, now));
 }
 
 /* SIGTERM, up to DQ_STOP_WAIT_MS, then SIGKILL; only our child's pid. */
@@ -946,12 +897,12 @@ dq_terminate(struct dnsmasq *d)
 	if (d->pid <= 0)
 		return;
 	kill(d->pid, SIGTERM);
-	deadline = dq_now_ms() + DQ_STOP_WAIT_MS;
+	deadline = respawn_now_ms() + DQ_STOP_WAIT_MS;
 	for (;;) {
 		r = waitpid(d->pid, &status, WNOHANG);
 		if (r == d->pid || (r == -1 && errno == ECHILD))
 			break;
-		if (dq_now_ms() >= deadline) {
+		if (respawn_now_ms() >= deadline) {
 			log_warnx("pid %ld ignored SIGTERM for %d ms; "
 			    "killing it", (long)d->pid, DQ_STOP_WAIT_MS);
 			if (kill(d->pid, SIGKILL) == -1) {
@@ -971,7 +922,7 @@ dq_terminate(struct dnsmasq *d)
 		usleep(20 * 1000);
 	}
 	if (r == d->pid) {
-		dq_describe_exit(status, why, sizeof why);
+		respawn_describe_exit(status, why, sizeof why);
 		log_info("pid %ld stopped (%s)", (long)d->pid, why);
 	}
 	d->pid = -1;
@@ -1204,7 +1155,7 @@ dnsmasq_start(struct bastion *app)
 	}
 	d->pid = -1;
 	d->outfd = -1;
-	d->backoff_ms = DQ_BACKOFF_MIN_MS;
+	respawn_init(&d->rs, DQ_BACKOFF_MIN_MS, DQ_BACKOFF_MAX_MS, DQ_STABLE_MS);
 	d->mode = c->dhcp_mode;
 	dnsmasq_paths(c, &d->paths);
 	if (snprintf(d->dnsmasq_path, sizeof d->dnsmasq_path, "%s",
@@ -1257,7 +1208,7 @@ dnsmasq_tick(struct bastion *app)
 	pthread_mutex_lock(&dq_lock);
 	if ((d = app->dnsmasq) == NULL)
 		goto out;
-	now = dq_now_ms();
+	now = respawn_now_ms();
 	if (d->pid > 0) {
 		dq_read_output(d);
 		r = waitpid(d->pid, &status, WNOHANG);
@@ -1266,22 +1217,22 @@ dnsmasq_tick(struct bastion *app)
 		if (r == -1)	/* someone else reaped it */
 			snprintf(why, sizeof why, "is gone (reaped elsewhere)");
 		else
-			dq_describe_exit(status, why, sizeof why);
+			respawn_describe_exit(status, why, sizeof why);
 		dq_close_output(d);
 		if (d->lastmsg[0] && now - d->lastmsg_ms <= DQ_LASTMSG_MS)
 			dq_seterr(d, "dnsmasq (pid %ld) %s after %lld s: %s",
 			    (long)d->pid, why,
-			    (long long)((now - d->started_ms) / 1000),
+			    (long long)((now - d->rs.started_ms) / 1000),
 			    d->lastmsg);
 		else
 			dq_seterr(d, "dnsmasq (pid %ld) %s after %lld s",
 			    (long)d->pid, why,
-			    (long long)((now - d->started_ms) / 1000));
+			    (long long)((now - d->rs.started_ms) / 1000));
 		d->pid = -1;
 		dq_schedule(d, now);
 		goto out;
 	}
-	if (d->next_start_ms == 0 || now < d->next_start_ms)
+	if (!respawn_due(&d->rs, now))
 		goto out;
 	if (dq_launch(d) == -1) {
 		dq_schedule(d, now);
@@ -1350,9 +1301,9 @@ dnsmasq_reload(struct bastion *app)
 	log_info("dnsmasq.conf changed; restarting dnsmasq");
 	dq_terminate(d);
 	d->respawn = 0;
-	d->backoff_ms = DQ_BACKOFF_MIN_MS;	/* new config, fresh start */
+	d->rs.backoff_ms = DQ_BACKOFF_MIN_MS;	/* new config, fresh start */
 	if (dq_launch(d) == -1)
-		dq_schedule(d, dq_now_ms());
+		dq_schedule(d, respawn_now_ms());
 	pthread_mutex_unlock(&dq_lock);
 	rc = 0;
 	goto done;
@@ -1515,7 +1466,7 @@ dnsmasq_status(struct bastion *app)
 	struct dnsmasq *d;
 	enum dhcp_mode mode;
 	json_t *j;
-	int64_t now = dq_now_ms();
+	int64_t now = respawn_now_ms();
 
 	pthread_mutex_lock(&dq_lock);
 	if ((d = app->dnsmasq) == NULL) {
@@ -1536,7 +1487,7 @@ dnsmasq_status(struct bastion *app)
 	    "last_error", d->last_error[0] ? json_string(d->last_error) :
 	    json_null(),
 	    "uptime_s", (json_int_t)(d->pid > 0 ?
-	    (now - d->started_ms) / 1000 : 0));
+	    (now - d->rs.started_ms) / 1000 : 0));
 	pthread_mutex_unlock(&dq_lock);
 	return j;
 }

@@ -1,5 +1,5 @@
 /* main.c — bastion: start-up, the main loop (signals, dnsmasq
- * supervision), reload and graceful stop. */
+ * and signer supervision), reload and graceful stop. */
 #define LOG_SUBSYS "main"
 #include <errno.h>
 #include <fcntl.h>
@@ -184,10 +184,11 @@ main_loop(struct bastion *app)
 				reload(app);
 				break;
 			case SIGCHLD:
-				break;	/* dnsmasq_tick reaps */
+				break;	/* the ticks reap */
 			}
 		}
 		dnsmasq_tick(app);
+		signer_tick(ca_signer(app->ca));
 	}
 	close(sfd);
 	return -1;
@@ -201,6 +202,9 @@ main(int argc, char *argv[])
 	sigset_t set;
 	int ch, debug = 0, foreground = 0, check = 0, lockfd, rc = 1;
 
+	/* A restarted signer (signer.c), started by bastion itself. */
+	if (argc == 3 && strcmp(argv[1], "--signer") == 0)
+		return signer_exec_main(argv[2]);
 	while ((ch = getopt(argc, argv, "dFf:nV")) != -1) {
 		switch (ch) {
 		case 'd':

@@ -2,11 +2,28 @@
 #ifndef BASTION_ROUTES_H
 #define BASTION_ROUTES_H
 
+#include <jansson.h>
+
+#include "db_agent.h"
 #include "http.h"
 #include "mac.h"
 
 /* Normalise the request's first path parameter ({mac}) into out; replies
  * 400 "bad_mac" and returns -1 on garbage. */
 int	route_mac_param(struct request *, char out[MAC_STRLEN]);
+
+#define ROUTES_JOB_TTL	3600	/* seconds a job may wait for its agent */
+
+/* routes_agent.c: the unrevoked agent that target (agent id, host name or
+ * MAC) names into id; replies 404/409 and returns -1 if there is none. */
+int	routes_agent_of(struct request *, const char *target,
+	    char id[AGENT_ID_LEN]);
+/* Queue a signed job of kind (args as checked for it; the caller keeps
+ * its reference) for agent_id, valid ttl seconds: its JSON into *job.
+ * Replies the error itself (503 while the signer restarts) and returns
+ * -1 otherwise. The commit that seals or fails the job carries the
+ * request's audit row. */
+int	routes_job_submit(struct request *, const char *agent_id,
+	    const char *kind, json_t *args, long long ttl, json_t **job);
 
 #endif

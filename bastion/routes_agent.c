@@ -30,16 +30,16 @@
 #include "log.h"
 #include "mac.h"
 #include "path.h"
+#include "routes.h"
 #include "secret.h"
 
 #define L_API (L_CONTROL | L_ADMIN)
 
-#define HEARTBEAT_INTERVAL	30	/* seconds, told to agents */
+#define STALE_HEARTBEATS	3	/* missed this many: "stale" */
 #define POLL_MAX_WAIT		30	/* seconds a long poll may hold */
 #define TOKEN_DEFAULT_TTL	3600
 #define TOKEN_MAX_TTL		(30L * 86400)
 #define TOKEN_MAX_USES		10000
-#define JOB_DEFAULT_TTL		3600
 #define JOB_MAX_ARGV		256
 #define JOB_MAX_ARG		4096
 #define JOB_MAX_ENV		128
@@ -55,6 +55,29 @@ static int64_t
 now_ms(void)
 {
 	return db_now_ms();
+}
+
+/* [agent] heartbeat_interval in force (seconds), told to agents. */
+static int
+heartbeat_interval(struct request *r)
+{
+	int v = bastion_config_acquire(r->app)->agent_heartbeat_interval;
+
+	bastion_config_release(r->app);
+	return v;
+}
+
+/* Signing failed: the signer is down (it is being restarted: 503) or
+ * it refused. */
+static void
+reply_sign_failed(struct request *r, const char *what)
+{
+	if (!ca_can_sign(r->app->ca))
+		http_reply_error(r, 503, "signer_unavailable", "cannot sign %s "
+		    "now: the signer process is restarting; try again shortly",
+		    what);
+	else
+		http_reply_error(r, 500, "internal", "cannot sign %s", what);
 }
 
 /* Who asked, for the jobs table (accounts will name the user). */
@@ -299,7 +322,7 @@ cert_answer(struct request *r, const char *agent_id,
 	    "chain", chain, "ca_fingerprint", fp,
 	    "not_before", db_time_json(c->not_before_ms),
 	    "not_after", db_time_json(c->not_after_ms),
-	    "job_keys", keys, "heartbeat_interval", HEARTBEAT_INTERVAL);
+	    "job_keys", keys, "heartbeat_interval", heartbeat_interval(r));
 	free(chain);
 	return o;
 }
@@ -412,7 +435,13 @@ post_enroll(struct request *r)
 	snprintf(e->addr, sizeof e->addr, "%s", r->client);
 	if (ca_sign_csr(r->app->ca, csr, strlen(csr), e->agent_id,
 	    CA_AGENT_DAYS, &e->cert, why, sizeof why) == -1) {
-		enroll_fail(r, 400, "bad_csr", t.id, mac, host, why);
+		/* The token is not used up: the agent retries a 503. */
+		if (!ca_can_sign(r->app->ca))
+			enroll_fail(r, 503, "signer_unavailable", t.id, mac, host,
+			    "cannot sign the certificate now: the signer "
+			    "process is restarting; try again shortly");
+		else
+			enroll_fail(r, 400, "bad_csr", t.id, mac, host, why);
 		goto out;
 	}
 	if (inv && json_is_object(inv))
@@ -550,7 +579,7 @@ post_heartbeat(struct request *r)
 	 * too, in case its clock disagrees. */
 	renew = not_after - now_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
 	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
-	    HEARTBEAT_INTERVAL, "renew", renew, "server_time",
+	    heartbeat_interval(r), "renew", renew, "server_time",
 	    db_time_json(now_ms())));
 out:
 	free(text);
@@ -595,7 +624,10 @@ post_renew(struct request *r)
 	}
 	if (ca_sign_csr(r->app->ca, csr, strlen(csr), p.agent_id, CA_AGENT_DAYS,
 	    &c, why, sizeof why) == -1) {
-		http_reply_error(r, 400, "bad_csr", "%s", why);
+		if (!ca_can_sign(r->app->ca))
+			reply_sign_failed(r, "the certificate");
+		else
+			http_reply_error(r, 400, "bad_csr", "%s", why);
 		goto out;
 	}
 	if (db_agent_cert_add(r->app->db, p.agent_id, &c) != DB_OK) {
@@ -983,12 +1015,21 @@ out:
 
 /* --- agents and jobs for operators --------------------------------------- */
 
+/* Agents heard of before this are "stale": they missed STALE_HEARTBEATS
+ * heartbeats at the interval in force. */
+static int64_t
+stale_before(struct request *r)
+{
+	return now_ms() - (int64_t)STALE_HEARTBEATS * 1000 *
+	    heartbeat_interval(r);
+}
+
 static void
 get_agents(struct request *r)
 {
 	json_t *list;
 
-	if (db_agent_list(r->app->db, &list) != DB_OK)
+	if (db_agent_list(r->app->db, stale_before(r), &list) != DB_OK)
 		http_reply_error(r, 500, "internal", "database error");
 	else
 		http_reply_json(r, 200, list);
@@ -1022,7 +1063,7 @@ get_agent(struct request *r)
 
 	if (agent_param(r, id) == -1)
 		return;
-	if ((rc = db_agent_json(r->app->db, id, &a)) != DB_OK)
+	if ((rc = db_agent_json(r->app->db, id, stale_before(r), &a)) != DB_OK)
 		reply_db(r, rc, "agent");
 	else
 		http_reply_json(r, 200, a);
@@ -1039,7 +1080,8 @@ post_agent_revoke(struct request *r)
 		return;
 	snprintf(reason, sizeof reason, "revoked by %s", actor(r));
 	if ((rc = db_agent_revoke(r->app->db, id, reason)) != DB_OK ||
-	    (rc = db_agent_json(r->app->db, id, &a)) != DB_OK) {
+	    (rc = db_agent_json(r->app->db, id, stale_before(r), &a)) !=
+	    DB_OK) {
 		reply_db(r, rc, "agent");
 		return;
 	}
@@ -1145,20 +1187,98 @@ exec_args_check(json_t *args, char *why, size_t whylen)
 	return 0;
 }
 
+int
+routes_job_submit(struct request *r, const char *agent_id, const char *kind,
+    json_t *args, long long ttl, json_t **job)
+{
+	struct envelope e;
+	char key_id[CA_KEYID_LEN], *argtext = NULL, *text = NULL, *sig = NULL;
+	int64_t jid, not_after;
+	int rc = -1;
+
+	memset(&e, 0, sizeof e);
+	not_after = now_ms() / 1000 + ttl;
+	if ((argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
+	    db_job_create(r->app->db, agent_id, kind, argtext, not_after * 1000,
+	    actor(r), &jid) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	/* Sign what the agent will run: the envelope carries everything. */
+	e.job_id = jid;
+	snprintf(e.agent_id, sizeof e.agent_id, "%s", agent_id);
+	snprintf(e.kind, sizeof e.kind, "%s", kind);
+	e.args = args;
+	e.not_after = not_after;
+	/* The failed job's commit carries the audit row: say how it ended. */
+	if (envelope_build(&e, &text) == 0 && strlen(text) >
+	    ENVELOPE_MAX_TEXT) {
+		AUDIT_SET(&r->audit, result, "error");
+		AUDIT_SET(&r->audit, error, "too large to sign");
+		db_job_fail(r->app->db, jid, "too large to sign");
+		http_reply_error(r, 422, "invalid", "the job is larger than %d "
+		    "bytes signed", ENVELOPE_MAX_TEXT);
+		goto out;
+	}
+	if (text == NULL ||
+	    ca_job_sign(r->app->ca, text, strlen(text), &sig, key_id) == -1) {
+		AUDIT_SET(&r->audit, result, "error");
+		AUDIT_SET(&r->audit, error, "cannot sign the job");
+		db_job_fail(r->app->db, jid, "cannot sign the job");
+		reply_sign_failed(r, "the job");
+		goto out;
+	}
+	if (db_job_seal(r->app->db, jid, text, sig, key_id) != DB_OK ||
+	    db_job_json(r->app->db, jid, job) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	log_info("req %s: job %lld (%s) for agent %s queued by %s", r->id,
+	    (long long)jid, kind, agent_id, actor(r));
+	hub_notify(agent_id);
+	rc = 0;
+out:
+	free(text);
+	free(sig);
+	free(argtext);
+	return rc;
+}
+
+int
+routes_agent_of(struct request *r, const char *target, char id[AGENT_ID_LEN])
+{
+	struct agent a;
+	int rc;
+
+	rc = db_agent_resolve(r->app->db, target, id);
+	if (rc == DB_OK)
+		rc = db_agent_get(r->app->db, id, &a);
+	if (rc != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			http_reply_error(r, 404, "not_found", "no agent %.64s "
+			    "(an agent id, host name or MAC)", target);
+		else if (rc == DB_CONFLICT)
+			http_reply_error(r, 409, "ambiguous", "several agents are "
+			    "called %.64s; use the agent id", target);
+		else
+			http_reply_error(r, 500, "internal", "database error");
+		return -1;
+	}
+	if (a.revoked_ms) {
+		http_reply_error(r, 409, "revoked", "agent %s is revoked", id);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 post_job(struct request *r)
 {
 	const char *target, *kind;
-	struct envelope e;
-	struct agent a;
 	json_t *body, *args = NULL, *job;
-	char id[AGENT_ID_LEN], why[256], key_id[CA_KEYID_LEN];
-	char *argtext = NULL, *text = NULL, *sig = NULL;
+	char id[AGENT_ID_LEN], why[256];
 	long long ttl;
-	int64_t jid, not_after;
-	int rc;
 
-	memset(&e, 0, sizeof e);
 	if ((body = http_body_json(r)) == NULL)
 		return;
 	target = json_string_value(json_object_get(body, "target"));
@@ -1177,7 +1297,7 @@ post_job(struct request *r)
 		    "reprovision or inventory");
 		goto out;
 	}
-	if (opt_int(r, body, "ttl", JOB_DEFAULT_TTL, 10, ENVELOPE_MAX_TTL,
+	if (opt_int(r, body, "ttl", ROUTES_JOB_TTL, 10, ENVELOPE_MAX_TTL,
 	    &ttl) == -1)
 		goto out;
 	args = json_object_get(body, "args");
@@ -1196,63 +1316,10 @@ post_job(struct request *r)
 		http_reply_error(r, 422, "invalid", "%s takes no args", kind);
 		goto out;
 	}
-	rc = db_agent_resolve(r->app->db, target, id);
-	if (rc == DB_OK)
-		rc = db_agent_get(r->app->db, id, &a);
-	if (rc != DB_OK) {
-		if (rc == DB_NOTFOUND)
-			http_reply_error(r, 404, "not_found", "no agent %.64s "
-			    "(an agent id, host name or MAC)", target);
-		else if (rc == DB_CONFLICT)
-			http_reply_error(r, 409, "ambiguous", "several agents are "
-			    "called %.64s; use the agent id", target);
-		else
-			http_reply_error(r, 500, "internal", "database error");
-		goto out;
-	}
-	if (a.revoked_ms) {
-		http_reply_error(r, 409, "revoked", "agent %s is revoked", id);
-		goto out;
-	}
-	not_after = now_ms() / 1000 + ttl;
-	if ((argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
-	    db_job_create(r->app->db, id, kind, argtext, not_after * 1000,
-	    actor(r), &jid) != DB_OK) {
-		http_reply_error(r, 500, "internal", "database error");
-		goto out;
-	}
-	/* Sign what the agent will run: the envelope carries everything. */
-	e.job_id = jid;
-	snprintf(e.agent_id, sizeof e.agent_id, "%s", id);
-	snprintf(e.kind, sizeof e.kind, "%s", kind);
-	e.args = args;
-	e.not_after = not_after;
-	if (envelope_build(&e, &text) == 0 && strlen(text) >
-	    ENVELOPE_MAX_TEXT) {
-		db_job_fail(r->app->db, jid, "too large to sign");
-		http_reply_error(r, 422, "invalid", "the job is larger than %d "
-		    "bytes signed", ENVELOPE_MAX_TEXT);
-		goto out;
-	}
-	if (text == NULL ||
-	    ca_job_sign(r->app->ca, text, strlen(text), &sig, key_id) == -1) {
-		db_job_fail(r->app->db, jid, "cannot sign the job");
-		http_reply_error(r, 500, "internal", "cannot sign the job");
-		goto out;
-	}
-	if (db_job_seal(r->app->db, jid, text, sig, key_id) != DB_OK ||
-	    db_job_json(r->app->db, jid, &job) != DB_OK) {
-		http_reply_error(r, 500, "internal", "database error");
-		goto out;
-	}
-	log_info("req %s: job %lld (%s) for agent %s (%s) queued by %s", r->id,
-	    (long long)jid, kind, id, a.hostname, actor(r));
-	hub_notify(id);
-	http_reply_json(r, 201, job);
+	if (routes_agent_of(r, target, id) == 0 &&
+	    routes_job_submit(r, id, kind, args, ttl, &job) == 0)
+		http_reply_json(r, 201, job);
 out:
-	free(text);
-	free(sig);
-	free(argtext);
 	json_decref(args);
 	json_decref(body);
 }
@@ -1340,7 +1407,7 @@ get_crl(struct request *r)
 		return;
 	}
 	if (ca_crl_pem(r->app->ca, list, n, 24, &pem) == -1)
-		http_reply_error(r, 500, "internal", "cannot sign the CRL");
+		reply_sign_failed(r, "the CRL");
 	else
 		http_reply_text(r, 200, "application/pkix-crl", pem, strlen(pem));
 	free(list);

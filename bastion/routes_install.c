@@ -53,6 +53,42 @@ install_join_token(struct request *r, const char *mac,
 	return rc;
 }
 
+/*
+ * reprovision's "reboot": true — the machine's agent gets a signed
+ * reprovision job (network boot next), so the reinstall starts without
+ * anyone at the console. Checked before anything is queued: the right to
+ * send jobs, an agent that can take it, and a signer that can sign it.
+ * -1 after a reply.
+ */
+static int
+reboot_agent(struct request *r, const char *mac, char id[AGENT_ID_LEN])
+{
+	struct agent a;
+
+	/* The job is exec's business: a token needs that scope too. */
+	if (r->who.kind == AUTH_TOKEN &&
+	    !auth_scope_covers(r->who.scope, SCOPE_EXEC)) {
+		http_reply_error(r, 403, "insufficient_scope", "reboot sends a "
+		    "job: it needs a token with scope exec or admin (this one "
+		    "has %s)", auth_scope_name(r->who.scope));
+		return -1;
+	}
+	if (db_agent_resolve(r->app->db, mac, id) != DB_OK ||
+	    db_agent_get(r->app->db, id, &a) != DB_OK || a.revoked_ms) {
+		http_reply_error(r, 409, "no_agent", "%s has no enrolled agent to "
+		    "reboot it: reprovision without reboot and boot it from the "
+		    "network", mac);
+		return -1;
+	}
+	if (!ca_can_sign(r->app->ca)) {
+		http_reply_error(r, 503, "signer_unavailable", "cannot sign the "
+		    "reboot job now: the signer process is restarting; try "
+		    "again shortly");
+		return -1;
+	}
+	return 0;
+}
+
 /* Queue an install (reprovision = 0) or a reinstall keeping data. */
 static void
 queue_install(struct request *r, int reprovision)
@@ -60,13 +96,24 @@ queue_install(struct request *r, int reprovision)
 	const struct config *c;
 	struct install *prev = NULL, *in = NULL;
 	struct machine m;
-	json_t *body = NULL, *hw = NULL, *out;
-	char mac[MAC_STRLEN], why[300], event[400];
+	json_t *body = NULL, *hw = NULL, *out, *args, *job = NULL;
+	const json_t *v;
+	char mac[MAC_STRLEN], why[300], event[480], agent[AGENT_ID_LEN];
 	unsigned from;
-	int rc;
+	int rc, reboot = 0;
 
 	if (route_mac_param(r, mac) == -1 || (body = http_body_json(r)) == NULL)
 		return;
+	if (reprovision && (v = json_object_get(body, "reboot")) != NULL) {
+		if (!json_is_boolean(v)) {
+			http_reply_error(r, 422, "invalid", "reboot must be true or "
+			    "false");
+			json_decref(body);
+			return;
+		}
+		reboot = json_is_true(v);
+		json_object_del(body, "reboot");
+	}
 	c = bastion_config_acquire(r->app);
 	if ((rc = db_machine_get(r->app->db, mac, &m)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
@@ -112,11 +159,14 @@ queue_install(struct request *r, int reprovision)
 		http_reply_error(r, 422, "invalid", "%s", why);
 		goto out;
 	}
+	if (reboot && reboot_agent(r, mac, agent) == -1)
+		goto out;
 	snprintf(in->mac, sizeof in->mac, "%s", mac);
 	in->reprovision = reprovision;
-	snprintf(event, sizeof event, "%s queued: %s as %s on %s%s",
+	snprintf(event, sizeof event, "%s queued: %s as %s on %s%s%s",
 	    reprovision ? "reprovision" : "install", in->hostname, in->role,
-	    in->disk, reprovision ? ", preserved volumes kept" : "");
+	    in->disk, reprovision ? ", preserved volumes kept" : "",
+	    reboot ? "; its agent reboots it into network boot" : "");
 	AUDIT_SET(&r->audit, detail, "%s", event);
 	rc = db_install_queue(r->app->db, in, from, event);
 	if (rc == DB_CONFLICT) {
@@ -124,12 +174,26 @@ queue_install(struct request *r, int reprovision)
 		    mac);
 		goto out;
 	}
-	if (rc != DB_OK || install_join_token(r, mac, NULL) == -1 ||
-	    db_machine_json(r->app->db, mac, &out) != DB_OK) {
+	if (rc != DB_OK || install_join_token(r, mac, NULL) == -1) {
 		http_reply_error(r, 500, "internal", "database error");
 		goto out;
 	}
 	log_info("req %s: %s by %s", r->id, event, r->client);
+	if (reboot) {
+		args = json_object();
+		rc = routes_job_submit(r, agent, "reprovision", args,
+		    ROUTES_JOB_TTL, &job);
+		json_decref(args);
+		if (rc == -1)
+			goto out;
+	}
+	if (db_machine_json(r->app->db, mac, &out) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		json_decref(job);
+		goto out;
+	}
+	if (job)
+		json_object_set_new(out, "job", job);
 	http_reply_json(r, 202, out);
 out:
 	bastion_config_release(r->app);

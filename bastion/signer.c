@@ -3,7 +3,15 @@
  * a stream socketpair: a header (type or status, length) and a payload of
  * at most SIGNER_MAX_MSG bytes, both read in full and checked before use.
  * The signer takes no file names and no PEM from the daemon: a DER public
- * key it checks again, a serial list, or bytes to sign. */
+ * key it checks again, a serial list, or bytes to sign.
+ *
+ * If the signer dies (or stops answering), the request that noticed gets
+ * a failure (its handler answers 503) and the main loop's signer_tick
+ * reaps it and starts a new one with backoff, like dnsmasq (respawn.c).
+ * The new one is a fresh exec of this program ("bastion --signer DIR")
+ * that reads the keys from the CA directory itself: forking the running,
+ * threaded daemon could copy a lock some other thread held, and the
+ * daemon never holds the keys again. */
 #define _GNU_SOURCE
 #define LOG_SUBSYS "signer"
 #include <errno.h>
@@ -14,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +38,14 @@
 #include "b64.h"
 #include "envelope.h"
 #include "log.h"
+#include "respawn.h"
 #include "signer.h"
+
+#define SIGNER_FD		3	/* a restarted signer's socket */
+#define SIGNER_TIMEOUT_S	5	/* an answer takes milliseconds */
+#define SIGNER_BACKOFF_MIN_MS	100
+#define SIGNER_BACKOFF_MAX_MS	10000
+#define SIGNER_STABLE_MS	60000
 
 enum { SIGN_CERT = 1, SIGN_CRL, SIGN_JOB };
 
@@ -37,9 +55,12 @@ struct msg_hdr {
 };
 
 struct signer {
-	int		 fd;
-	pid_t		 pid;
+	int		 fd;		/* -1: down */
+	pid_t		 pid;		/* -1: none to reap */
 	pthread_mutex_t	 mu;
+	char		 cadir[PATH_MAX];	/* "": no restarts */
+	struct respawn	 rs;
+	unsigned long	 restarts;
 };
 
 static int
@@ -241,14 +262,33 @@ signer_main(int fd, X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey)
 	}
 }
 
+/* Answers come within SIGNER_TIMEOUT_S or the signer counts as hung. */
+static void
+set_timeouts(int fd)
+{
+	struct timeval tv = { SIGNER_TIMEOUT_S, 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == -1)
+		log_warn("signer socket timeouts");
+}
+
 struct signer *
-signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey)
+signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey,
+    const char *cadir)
 {
 	struct signer *s;
 	int sv[2];
 
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return NULL;
+	if (cadir && snprintf(s->cadir, sizeof s->cadir, "%s", cadir) >=
+	    (int)sizeof s->cadir) {
+		free(s);
+		return NULL;
+	}
+	respawn_init(&s->rs, SIGNER_BACKOFF_MIN_MS, SIGNER_BACKOFF_MAX_MS,
+	    SIGNER_STABLE_MS);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
 		free(s);
@@ -268,6 +308,8 @@ signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey)
 	}
 	close(sv[1]);
 	s->fd = sv[0];
+	set_timeouts(s->fd);
+	respawn_started(&s->rs, respawn_now_ms());
 	pthread_mutex_init(&s->mu, NULL);
 	log_info("signer process %d holds the CA and job keys", (int)s->pid);
 	return s;
@@ -278,11 +320,144 @@ signer_close(struct signer *s)
 {
 	if (s == NULL)
 		return;
-	close(s->fd);
-	while (waitpid(s->pid, NULL, 0) == -1 && errno == EINTR)
-		;
+	if (s->fd != -1)
+		close(s->fd);
+	if (s->pid > 0)
+		while (waitpid(s->pid, NULL, 0) == -1 && errno == EINTR)
+			;
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+/* The signer failed a request: no more requests to it, and a hung one
+ * is killed (our unreaped child: the pid cannot be anyone else's).
+ * Caller holds s->mu. */
+static void
+signer_down_locked(struct signer *s)
+{
+	if (s->fd == -1)
+		return;
+	log_warnx("the signer process %ld does not answer; signing is "
+	    "unavailable until it is restarted", (long)s->pid);
+	close(s->fd);
+	s->fd = -1;
+	if (s->pid > 0)
+		kill(s->pid, SIGKILL);
+}
+
+/* posix_spawn "bastion --signer CADIR" with the socket as SIGNER_FD.
+ * Caller holds s->mu. */
+static int
+signer_respawn_locked(struct signer *s)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char *argv[4];
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		return -1;
+	}
+	argv[0] = "bastion-signer";
+	argv[1] = "--signer";
+	argv[2] = s->cadir;
+	argv[3] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	respawn_spawnattr(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], SIGNER_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, SIGNER_FD + 1);
+	rc = posix_spawn(&s->pid, "/proc/self/exe", &fa, &attr, argv,
+	    environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (rc != 0) {
+		errno = rc;
+		log_warn("cannot start the signer");
+		s->pid = -1;
+		close(sv[0]);
+		return -1;
+	}
+	s->fd = sv[0];
+	set_timeouts(s->fd);
+	return 0;
+}
+
+void
+signer_tick(struct signer *s)
+{
+	char why[96];
+	int64_t now;
+	int status, delay;
+	pid_t r;
+
+	/* A request holds the lock for milliseconds, or a hung signer's
+	 * timeout: never wait for it in the main loop. */
+	if (s == NULL || s->cadir[0] == '\0' || pthread_mutex_trylock(&s->mu))
+		return;
+	now = respawn_now_ms();
+	if (s->pid > 0) {
+		r = waitpid(s->pid, &status, WNOHANG);
+		if (r == 0 || (r == -1 && errno != ECHILD))
+			goto out;
+		if (r == -1)
+			snprintf(why, sizeof why, "is gone");
+		else
+			respawn_describe_exit(status, why, sizeof why);
+		if (s->fd != -1) {
+			close(s->fd);
+			s->fd = -1;
+		}
+		log_warnx("the signer process %ld %s after %lld s", (long)s->pid,
+		    why, (long long)((now - s->rs.started_ms) / 1000));
+		s->pid = -1;
+		delay = respawn_schedule(&s->rs, now);
+		log_info("restarting the signer in %d ms", delay);
+		goto out;
+	}
+	if (!respawn_due(&s->rs, now))
+		goto out;
+	if (signer_respawn_locked(s) == -1) {
+		respawn_schedule(&s->rs, now);
+		goto out;
+	}
+	respawn_started(&s->rs, now);
+	s->restarts++;
+	log_info("signer process %ld started again (restart %lu)",
+	    (long)s->pid, s->restarts);
+out:
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+signer_up(struct signer *s)
+{
+	int up;
+
+	pthread_mutex_lock(&s->mu);
+	up = s->fd != -1;
+	pthread_mutex_unlock(&s->mu);
+	return up;
+}
+
+int
+signer_exec_main(const char *cadir)
+{
+	X509 *cacert;
+	EVP_PKEY *cakey, *jobkey;
+
+	log_init(1, 0, "bastion-signer");
+	if (fcntl(SIGNER_FD, F_GETFD) == -1) {
+		log_warnx("--signer is bastion's own; it needs its socket");
+		return 2;
+	}
+	if (ca_signer_keys(cadir, &cacert, &cakey, &jobkey) == -1) {
+		log_warnx("%s: the CA and job keys cannot be read", cadir);
+		return 1;
+	}
+	signer_main(SIGNER_FD, cacert, cakey, jobkey);
 }
 
 /* One request and its answer (a string) under the lock. */
@@ -295,7 +470,9 @@ call(struct signer *s, uint32_t type, const void *p, size_t len, char **out)
 	int rc = -1;
 
 	pthread_mutex_lock(&s->mu);
-	if (send_msg(s->fd, type, p, len) == 0 &&
+	if (s->fd == -1) {
+		/* Down: the handler answers 503 until signer_tick restarts it. */
+	} else if (send_msg(s->fd, type, p, len) == 0 &&
 	    recv_msg(s->fd, &status, &r, &rlen) == 1) {
 		if (status == 0 && rlen > 0) {
 			*out = r;
@@ -303,7 +480,7 @@ call(struct signer *s, uint32_t type, const void *p, size_t len, char **out)
 			rc = 0;
 		}
 	} else {
-		log_warnx("the signer process does not answer");
+		signer_down_locked(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	free(r);

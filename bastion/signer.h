@@ -19,10 +19,21 @@
 struct signer;
 
 /* Fork the signer with copies of the keys (the caller frees its own).
- * NULL on failure. Call before any thread starts. */
-struct signer *signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey);
+ * NULL on failure. Call before any thread starts. cadir (may be NULL: no
+ * restarts) is where a restarted signer reads the keys (ca_signer_keys). */
+struct signer *signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey,
+	    const char *cadir);
 /* Close the socket (the signer exits on EOF) and reap it. */
 void	signer_close(struct signer *);
+/* From the main loop, often and after SIGCHLD: reap a dead signer and
+ * start a new one when due (backoff 0.1 s doubling to 10 s, reset after
+ * a minute up). Never blocks on a request in progress. */
+void	signer_tick(struct signer *);
+/* 0 while it is down: signing requests fail at once (answer 503). */
+int	signer_up(struct signer *);
+/* main() of "bastion --signer CADIR" (what signer_tick starts): the
+ * socket is descriptor 3. Does not return unless it cannot start. */
+int	signer_exec_main(const char *cadir);
 
 /* A client certificate (PEM, malloc'd) for pub, CN = agent_id. */
 int	signer_cert(struct signer *, EVP_PKEY *pub, const char *agent_id,
@@ -43,5 +54,9 @@ int	ca_build_crl(X509 *cacert, EVP_PKEY *cakey,
 /* ca.c: move the keys into a signer; ca_signer() is NULL before. */
 int	ca_privsep(struct ca *);
 struct signer *ca_signer(struct ca *);
+/* The CA certificate, CA key and job key from an existing CA directory
+ * (never creates one). */
+int	ca_signer_keys(const char *cadir, X509 **cacert, EVP_PKEY **cakey,
+	    EVP_PKEY **jobkey);
 
 #endif
