@@ -661,10 +661,10 @@ http_require_confirm(struct request *r, const char *target)
 
 	if (r->route == NULL || !(r->route->flags & RF_DESTRUCTIVE))
 		return 0;
+	AUDIT_SET(&r->audit, target, "%s", target);
 	auth_settings_get(r->app, &st);
 	if (!st.production)
 		return 0;
-	AUDIT_SET(&r->audit, target, "%s", target);
 	if (confirmed(r))
 		return 0;
 	deny(r, 428, "confirmation_required", "production mode: confirm by "

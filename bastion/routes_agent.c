@@ -80,11 +80,12 @@ reply_sign_failed(struct request *r, const char *what)
 		http_reply_error(r, 500, "internal", "cannot sign %s", what);
 }
 
-/* Who asked, for the jobs table (accounts will name the user). */
+/* Who asked, for the jobs table and the log: the user or token the
+ * audit row names, else the client address. */
 static const char *
 actor(const struct request *r)
 {
-	return r->listener == L_ADMIN ? "admin" : r->client;
+	return r->audit.actor[0] ? r->audit.actor : r->client;
 }
 
 static void
