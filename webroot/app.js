@@ -329,7 +329,7 @@ async function agentsPage() {
     td("MAC", el("span", { class: "mono", text: a.mac || "—" })),
     td("Last heartbeat", fmtTime(a.last_heartbeat_at)),
     td("Certificate expires", el("span", { class: a.cert_expires_at && new Date(a.cert_expires_at) < soon ? "warn" : "", text: fmtTime(a.cert_expires_at) })),
-    td("Status", a.revoked ? badge("revoked") : badge("enrolled"))));
+    td("Status", badge(a.revoked ? "revoked" : a.stale ? "stale" : "enrolled"))));
   page("Agents", table(["Agent", "Host name", "MAC", "Last heartbeat", "Certificate expires", "Status"], rows,
     { empty: "No agents enrolled." }));
 }

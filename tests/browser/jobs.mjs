@@ -3,10 +3,11 @@
 // command whose output comes over time and sees it arrive live, with its
 // exit code; an admin finds the job in the audit log and, in production
 // mode, has to name the node to run one; a viewer gets no form and is
-// refused when forcing a request.
+// refused when forcing a request; a node that stops heartbeating is
+// shown stale on the agents page.
 // Environment: BASE, ARTIFACTS, OPERATOR, VIEWER, ADMIN ("name:password"),
 // NODE (the agent's host name), AGENT (its id).
-import { openBrowser, cred, check, log } from "./lib.mjs";
+import { openBrowser, cred, check, log, step } from "./lib.mjs";
 
 const BASE = process.env.BASE;
 const NODE = process.env.NODE;
@@ -121,6 +122,23 @@ await b.run(async () => {
   await page.click("#nav a[data-page=jobs]");
   await page.waitForSelector("#job-form-note:has-text('only admins')");
   check(await page.locator("#job-form").count() === 0, "no form for an operator in production mode");
+  await ctx.close();
+
+  // 6. The agents page: the node is enrolled; once it misses three
+  // heartbeats (the test ages it in the database) it is shown stale.
+  ({ ctx, page } = await newPage());
+  await login(page, VW, VW_PW);
+  const status = async () => {
+    await page.click("#nav a[data-page=agents]");
+    const r = page.locator("table.data tbody tr").filter({ hasText: NODE });
+    await r.waitFor();
+    return r.locator(".badge").textContent();
+  };
+  check((await status()) === "enrolled", "the node is enrolled");
+  await step("silence");
+  await page.click("#nav a[data-page=machines]");
+  check((await status()) === "stale", "the silent node is stale");
+  await shot(page, "09-agents-stale.png");
   await ctx.close();
 
   return jobId + " " + forced.join(" ");

@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 
 import pytest
@@ -137,10 +138,19 @@ def test_jobs_page_with_a_real_agent(bastion, agents):
         b.add_user(name, role, pw)
     agents.append(enrolled_agent(b, name="node7", mac="52:54:00:b1:0b:07"))
     agent = b.admin("GET", "/api/v1/agents/node7").json()
-    err = browser("jobs.mjs", b, JOB_ARTIFACTS, USERS, NODE="node7", AGENT=agent["id"])
+    def on_step(name):
+        assert name == "silence"
+        # The node goes quiet: four heartbeat intervals without a word.
+        agents[0].stop()
+        c = sqlite3.connect(os.path.join(b.state, "bastion.db"), timeout=10)
+        with c:
+            c.execute("UPDATE agents SET last_seen_ms = last_seen_ms - 120000")
+        c.close()
+
+    err = browser("jobs.mjs", b, JOB_ARTIFACTS, USERS, on_step, NODE="node7", AGENT=agent["id"])
     assert "viewer's forced job: 403 application/json" in err
     shots = sorted(os.listdir(JOB_ARTIFACTS))
-    assert len(shots) == 8 and "failure.png" not in shots, shots
+    assert len(shots) == 9 and "failure.png" not in shots, shots
     # What the browser did is what happened: two jobs ran on the node (the
     # wrongly confirmed one never reached the API), with their output.
     jobs = b.admin("GET", "/api/v1/jobs").json()
