@@ -64,8 +64,12 @@ int	agent_path(const struct agent_conf *, const char *name, char *out,
  * its other half), never under 1 s. rnd is a random 32-bit value. */
 long	agent_backoff_ms(int attempt, uint32_t rnd);
 
-/* --- client.c ---------------------------------------------------------- */
+/* --- client.c (libcurl) or client_tls.c (the static node build) -------- */
 struct aclient;
+
+/* Once per process, before any client. 0 or -1. */
+int	aclient_global_init(void);
+void	aclient_global_cleanup(void);
 
 /* mtls: present the agent certificate; either way only the pinned CA
  * (state_dir/ca.pem) is trusted. */
@@ -73,10 +77,18 @@ struct aclient *aclient_new(const struct agent_conf *, int mtls);
 void	aclient_free(struct aclient *);
 /* One request; body may be NULL. Returns the HTTP status, or 0 with err
  * set when no answer came. *reply (may be NULL) gets the parsed JSON
- * answer or NULL. abort_flag (may be NULL) ends the transfer early. */
+ * answer or NULL. agent_stop set (a signal) ends the transfer early. */
 long	aclient_call(struct aclient *, const char *method, const char *path,
 	    const json_t *body, long timeout_ms, json_t **reply, char *err,
 	    size_t errlen);
+/*
+ * First contact, before any CA is pinned: GET path from the server without
+ * verifying it (the caller checks what came against the pin). The HTTP
+ * status, or 0 with err set; *body (NUL-terminated, at most max bytes) is
+ * the caller's to free.
+ */
+long	aclient_fetch_unverified(const struct agent_conf *, const char *path,
+	    size_t max, char **body, char *err, size_t errlen);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
 extern volatile sig_atomic_t agent_stop;

@@ -1,21 +1,46 @@
 /* client.c — agentd's HTTPS client: libcurl (OpenSSL), only the pinned
  * CA trusted, the agent's certificate presented, one handle per thread so
- * the connection is kept alive between calls. */
+ * the connection is kept alive between calls. The static node build has
+ * the same interface in client_tls.c, on OpenSSL alone. */
 #ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
 #define LOG_SUBSYS "client"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
+#include "http1.h"
+
+volatile sig_atomic_t agent_stop;
+
+const char *
+aclient_error_message(const json_t *reply)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(reply,
+	    "error"), "message"));
+
+	return m ? m : "";
+}
+
+#ifdef AGENTD_HAVE_CURL
 #include <curl/curl.h>
 
-#include "agent.h"
 #include "buf.h"
 #include "log.h"
 
 #define REPLY_MAX	(4 * 1024 * 1024)
 
-volatile sig_atomic_t agent_stop;
+int
+aclient_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void
+aclient_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
 
 struct aclient {
 	CURL	*c;
@@ -141,12 +166,40 @@ out:
 	return code;
 }
 
-const char *
-aclient_error_message(const json_t *reply)
+long
+aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
+    size_t max, char **body, char *err, size_t errlen)
 {
-	const char *m = json_string_value(json_object_get(json_object_get(reply,
-	    "error"), "message"));
+	char url[AGENT_URL_LEN + 512], errbuf[CURL_ERROR_SIZE] = "";
+	struct buf b;
+	long code = 0;
+	CURL *h;
 
-	return m ? m : "";
+	*body = NULL;
+	if ((h = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		return 0;
+	}
+	snprintf(url, sizeof url, "%s%s", conf->server, path);
+	buf_init(&b, max);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (curl_easy_perform(h) != CURLE_OK)
+		snprintf(err, errlen, "%s", errbuf);
+	else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		*body = buf_take(&b);
+	}
+	buf_free(&b);
+	curl_easy_cleanup(h);
+	return code;
 }
+#endif /* AGENTD_HAVE_CURL */
 #endif /* AGENTD_NO_CURL */

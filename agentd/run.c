@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "agent.h"
 #include "inventory.h"
 #include "log.h"
@@ -90,8 +88,9 @@ agent_run(const struct agent_conf *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&st, 0, sizeof st);
+	if (aclient_global_init() == -1)
+		goto out;
 
 	while (!agent_enrolled(c) && !agent_stop) {
 		if (agent_enroll(c, &retry) == 0)
@@ -194,7 +193,7 @@ out:
 	aclient_free(a);
 	jobs_free(jobs);
 	agent_state_free(&st);
-	curl_global_cleanup();
+	aclient_global_cleanup();
 	return rc;
 }
 #endif /* AGENTD_NO_CURL */

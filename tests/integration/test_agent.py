@@ -1,6 +1,10 @@
 """Node agents with real TLS: enrollment with join tokens, mTLS agent
 calls, signed jobs run by a real agentd (each in its own state dir), the
-CLI, revocation, and bastion restarts in the middle of a job."""
+CLI, revocation, and bastion restarts in the middle of a job.
+
+Tests that take `agentd_bin` run twice: with the libcurl build (agentd)
+and with the static node build (agentd-static, client_tls.c), which is
+the one the kickstart installs."""
 import json
 import os
 import re
@@ -20,10 +24,20 @@ def fingerprint(pem):
     return "sha256:" + out.strip().split("=")[1].replace(":", "").lower()
 
 
+AGENTDS = ("agentd", "agentd-static")
+
+
+@pytest.fixture(params=AGENTDS)
+def agentd_bin(request):
+    """Each agentd build in turn (its file name in build/bin)."""
+    return request.param
+
+
 class Agent:
-    def __init__(self, b, name, token, mac, extra=""):
+    def __init__(self, b, name, token, mac, extra="", binary="agentd"):
         self.b = b
         self.name = name
+        self.binary = os.path.join(BIN, binary)
         self.state = os.path.join(b.tmp, "agent-" + name)
         self.conf = os.path.join(b.tmp, "agentd-%s.conf" % name)
         self.log_path = os.path.join(b.tmp, "agentd-%s.log" % name)
@@ -37,14 +51,14 @@ class Agent:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "agentd"), "-d", "-f",
+        self.proc = subprocess.Popen([self.binary, "-d", "-f",
                                       self.conf, "run"], stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
         return self
 
     def enroll(self):
-        return subprocess.run([os.path.join(BIN, "agentd"), "-f", self.conf,
+        return subprocess.run([self.binary, "-f", self.conf,
                                "enroll"], capture_output=True, text=True,
                               timeout=60)
 
@@ -90,8 +104,9 @@ def wait_for(fn, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra=""):
-    a = Agent(b, name, token(b), mac, extra).start()
+def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra="",
+                   binary="agentd"):
+    a = Agent(b, name, token(b), mac, extra, binary).start()
     wait_for(lambda: any(x["hostname"] == name and x["last_heartbeat_at"]
                          for x in b.admin("GET", "/api/v1/agents").json()),
              what="agent %s to heartbeat" % name)
@@ -113,8 +128,8 @@ def agents():
         a.stop()
 
 
-def test_enroll_verify_heartbeat(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_enroll_verify_heartbeat(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     cert = os.path.join(a.state, "cert.pem")
     r = subprocess.run(["openssl", "verify", "-CAfile", bastion.ca_pem, cert],
@@ -137,8 +152,8 @@ def test_enroll_verify_heartbeat(bastion, agents):
     assert toks[0]["state"] == "used" and "hash" not in toks[0]
 
 
-def test_exec_output_and_exit_codes(bastion, agents):
-    agents.append(enrolled_agent(bastion))
+def test_exec_output_and_exit_codes(bastion, agents, agentd_bin):
+    agents.append(enrolled_agent(bastion, binary=agentd_bin))
     r = bastion.ctl("exec", "node1", "--", "sh", "-c",
                     "echo out; echo err >&2; exit 7")
     assert r.returncode == 7, r
@@ -158,8 +173,8 @@ def test_exec_output_and_exit_codes(bastion, agents):
     assert "exit code" in r.stdout and "7" in r.stdout
 
 
-def test_exec_timeout_kills(bastion, agents):
-    agents.append(enrolled_agent(bastion))
+def test_exec_timeout_kills(bastion, agents, agentd_bin):
+    agents.append(enrolled_agent(bastion, binary=agentd_bin))
     t0 = time.time()
     r = bastion.ctl("exec", "--timeout", "1", "--grace", "1", "node1", "--",
                     "sh", "-c", "echo started; sleep 60")
@@ -242,8 +257,8 @@ def test_local_policy_refuses_exec(bastion, agents):
     assert j["status"] == "done" and "rebooting" in j["error"]
 
 
-def test_revoked_agent_refused(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_revoked_agent_refused(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     serial = bastion.admin("GET", "/api/v1/agents/node1").json()["cert_serial"]
     r = bastion.ctl("agents", "revoke", "node1")
@@ -336,8 +351,8 @@ def test_enroll_rejects_bad_requests(bastion):
     assert r.status == 401 and r.json()["error"]["code"] == "no_certificate"
 
 
-def test_bastion_restart_mid_job(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_bastion_restart_mid_job(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     r = bastion.ctl("exec", "--detach", "node1", "--", "sh", "-c",
                     "echo begin; sleep 4; echo end; exit 5")
@@ -355,8 +370,8 @@ def test_bastion_restart_mid_job(bastion, agents):
     assert "reconnecting" in a.log()
 
 
-def test_long_poll_is_woken_by_a_job(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_long_poll_is_woken_by_a_job(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     time.sleep(1.5)     # the agent now waits in a long poll
     t0 = time.time()
