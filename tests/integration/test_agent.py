@@ -434,3 +434,63 @@ def test_agentd_killed_mid_job_reports_it(bastion, agents):
     a.start()
     j = job_done(bastion, jid)
     assert j["status"] == "failed" and "agentd stopped" in j["error"], j
+
+
+def test_node_build_is_fully_static():
+    """What the kickstart installs must run on any x86_64 Linux: no ELF
+    interpreter, no shared library. The sanitizer build links its
+    agentd-static dynamically (ASan cannot be static), so this looks at
+    the plain build's, which `make` always makes."""
+    from harness import ROOT
+    path = os.path.join(ROOT, "build", "bin", "agentd-static")
+    assert os.access(path, os.X_OK), "%s is not built (make all)" % path
+    head = subprocess.run(["readelf", "-hlW", path], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Advanced Micro Devices X86-64" in head
+    assert "INTERP" not in head and "ld-linux" not in head, head
+    dyn = subprocess.run(["readelf", "-dW", path], capture_output=True,
+                         text=True, check=True).stdout
+    assert "(NEEDED)" not in dyn, dyn
+    # ...and it is the agent, not a stub.
+    out = subprocess.run([path, "-V"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("agentd "), out
+
+
+def test_only_the_pinned_ca_is_trusted(bastion, agents, agentd_bin, tmp_path):
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    a.stop()
+    # Another CA in place of the pinned one: bastion's certificate is not
+    # trusted any more and agentd says so instead of talking to it.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                    "-subj", "/CN=other", "-keyout", str(tmp_path / "k"),
+                    "-out", os.path.join(a.state, "ca.pem")], check=True,
+                   capture_output=True)
+    a.start()
+    a.wait_log(r"heartbeat: .*(SSL certificate problem|is not trusted)")
+    assert "reconnecting" in a.log()
+
+
+def test_agentd_download_serves_the_node_build(bastion, tmp_path):
+    r = bastion.boot("GET", "/boot/agent/agentd")
+    assert r.status == 200
+    with open(os.path.join(BIN, "agentd-static"), "rb") as f:
+        assert r.body == f.read()
+    # A bastion installed without it answers a clear 503 and logs why.
+    bastion.stop()
+    lone = tmp_path / "bin"
+    lone.mkdir()
+    exe = str(lone / "bastion")
+    import shutil
+    shutil.copy(os.path.join(BIN, "bastion"), exe)
+    log = open(bastion.log_path, "ab")
+    bastion.proc = subprocess.Popen([exe, "-d", "-f", bastion.conf],
+                                    stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    bastion.wait_ready()
+    r = bastion.boot("GET", "/boot/agent/agentd")
+    assert r.status == 503, r
+    assert r.json()["error"]["code"] == "agent_missing"
+    assert "agentd-static" in r.json()["error"]["message"]
+    assert "the node agent for installs" in bastion.log()
