@@ -24,6 +24,7 @@
 #define AGENT_MAX_KEYS		8
 #define AGENT_BACKOFF_MIN_MS	1000
 #define AGENT_BACKOFF_MAX_MS	60000
+#define ACLIENT_REPLY_MAX	(4 * 1024 * 1024)
 
 /* Job kinds a node may accept (accept = ... in agentd.conf). */
 enum {
@@ -66,6 +67,7 @@ long	agent_backoff_ms(int attempt, uint32_t rnd);
 
 /* --- client.c (libcurl) or client_tls.c (the static node build) -------- */
 struct aclient;
+struct buf;
 
 /* Once per process, before any client. 0 or -1. */
 int	aclient_global_init(void);
@@ -89,6 +91,11 @@ long	aclient_call(struct aclient *, const char *method, const char *path,
  */
 long	aclient_fetch_unverified(const struct agent_conf *, const char *path,
 	    size_t max, char **body, char *err, size_t errlen);
+/* The transport under aclient_call: payload (JSON text, may be NULL) out,
+ * the answer's body into resp. The status, or 0 with err set. */
+long	aclient_raw(struct aclient *, const char *method, const char *path,
+	    const char *payload, long timeout_ms, struct buf *resp, char *err,
+	    size_t errlen);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
 extern volatile sig_atomic_t agent_stop;

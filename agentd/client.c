@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "buf.h"
 #include "http1.h"
 
 volatile sig_atomic_t agent_stop;
@@ -22,13 +23,37 @@ aclient_error_message(const json_t *reply)
 	return m ? m : "";
 }
 
+/* JSON in and out; the transfer is the transport's (aclient_raw). */
+long
+aclient_call(struct aclient *a, const char *method, const char *path,
+    const json_t *body, long timeout_ms, json_t **reply, char *err,
+    size_t errlen)
+{
+	struct buf resp;
+	char *payload = NULL;
+	long code;
+
+	if (reply)
+		*reply = NULL;
+	err[0] = '\0';
+	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return 0;
+	}
+	buf_init(&resp, ACLIENT_REPLY_MAX);
+	code = aclient_raw(a, method, path, payload, timeout_ms, &resp, err,
+	    errlen);
+	if (code && reply && resp.len > 0)
+		*reply = json_loadb(resp.data, resp.len, 0, NULL);
+	buf_free(&resp);
+	free(payload);
+	return code;
+}
+
 #ifdef AGENTD_HAVE_CURL
 #include <curl/curl.h>
 
-#include "buf.h"
 #include "log.h"
-
-#define REPLY_MAX	(4 * 1024 * 1024)
 
 int
 aclient_global_init(void)
@@ -93,27 +118,18 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 }
 
 long
-aclient_call(struct aclient *a, const char *method, const char *path,
-    const json_t *body, long timeout_ms, json_t **reply, char *err,
+aclient_raw(struct aclient *a, const char *method, const char *path,
+    const char *payload, long timeout_ms, struct buf *resp, char *err,
     size_t errlen)
 {
 	char url[AGENT_URL_LEN + 512], errbuf[CURL_ERROR_SIZE] = "", ua[64];
 	struct curl_slist *hdr = NULL;
-	char *payload = NULL;
-	struct buf resp;
 	long code = 0;
 	CURLcode cc;
 	CURL *c = a->c;
 
-	if (reply)
-		*reply = NULL;
 	err[0] = '\0';
 	snprintf(url, sizeof url, "%s%s", a->base, path);
-	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return 0;
-	}
-	buf_init(&resp, REPLY_MAX);
 	snprintf(ua, sizeof ua, "bastion-agentd/%s", BASTION_VERSION);
 	hdr = curl_slist_append(hdr, "Accept: application/json");
 	if (payload)
@@ -128,7 +144,7 @@ aclient_call(struct aclient *a, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -156,13 +172,9 @@ aclient_call(struct aclient *a, const char *method, const char *path,
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (reply && resp.len > 0)
-		*reply = json_loadb(resp.data, resp.len, 0, NULL);
 out:
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
-	buf_free(&resp);
-	free(payload);
 	return code;
 }
 

@@ -23,7 +23,6 @@
 #include "http1.h"
 #include "log.h"
 
-#define REPLY_MAX		(4 * 1024 * 1024)
 #define CONNECT_TIMEOUT_MS	10000
 
 struct aclient {
@@ -298,11 +297,11 @@ stale(const struct aclient *a)
 	return poll(&p, 1, 0) != 0;
 }
 
-/* One request on the kept connection, or a new one. The status, or 0 with
- * err set. A reused connection that the server closed before answering
- * anything is replaced once, as libcurl does. */
-static long
-call_raw(struct aclient *a, const char *method, const char *path,
+/* On the kept connection, or a new one. A reused connection that the
+ * server closed before answering anything is replaced once, as libcurl
+ * does. */
+long
+aclient_raw(struct aclient *a, const char *method, const char *path,
     const char *payload, long timeout_ms, struct buf *resp, char *err,
     size_t errlen)
 {
@@ -348,32 +347,6 @@ call_raw(struct aclient *a, const char *method, const char *path,
 }
 
 long
-aclient_call(struct aclient *a, const char *method, const char *path,
-    const json_t *body, long timeout_ms, json_t **reply, char *err,
-    size_t errlen)
-{
-	struct buf resp;
-	char *payload = NULL;
-	long code;
-
-	if (reply)
-		*reply = NULL;
-	err[0] = '\0';
-	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return 0;
-	}
-	buf_init(&resp, REPLY_MAX);
-	code = call_raw(a, method, path, payload, timeout_ms, &resp, err,
-	    errlen);
-	if (code && reply && resp.len > 0)
-		*reply = json_loadb(resp.data, resp.len, 0, NULL);
-	buf_free(&resp);
-	free(payload);
-	return code;
-}
-
-long
 aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
     size_t max, char **body, char *err, size_t errlen)
 {
@@ -387,7 +360,7 @@ aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
 		return 0;
 	}
 	buf_init(&resp, max);
-	code = call_raw(a, "GET", path, NULL, 20000, &resp, err, errlen);
+	code = aclient_raw(a, "GET", path, NULL, 20000, &resp, err, errlen);
 	if (code)
 		*body = buf_take(&resp);
 	buf_free(&resp);
