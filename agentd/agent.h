@@ -120,6 +120,11 @@ int	agent_renew(const struct agent_conf *, struct agent_state *);
 /* "sha256:hex" of a PEM certificate's DER. 0 or -1. */
 int	agent_fingerprint(const char *pem, char out[80]);
 
+/* --- trim.c ------------------------------------------------------------ */
+/* Once start-up is over: free heap to the system, mark the file-backed
+ * pages (text) reclaimable so that only what is used again stays. */
+void	agent_trim(void);
+
 /* --- run.c ------------------------------------------------------------- */
 int	agent_run(const struct agent_conf *);
 

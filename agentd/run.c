@@ -155,6 +155,8 @@ agent_run(const struct agent_conf *c)
 			wait = (long)(next_hb - mono_s());
 			wait = wait < 1 ? 1 : wait > POLL_WAIT_MAX ?
 			    POLL_WAIT_MAX : wait;
+			if (!polled)	/* start-up is over */
+				agent_trim();
 			/* The first poll of this process: whatever bastion
 			 * sent before cannot be in flight any more. */
 			snprintf(path, sizeof path, "/agent/v1/jobs?wait=%ld%s",
