@@ -494,3 +494,14 @@ def test_agentd_download_serves_the_node_build(bastion, tmp_path):
     assert r.json()["error"]["code"] == "agent_missing"
     assert "agentd-static" in r.json()["error"]["message"]
     assert "the node agent for installs" in bastion.log()
+
+
+def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    time.sleep(1.5)     # inside a long poll (up to 25 s)
+    t0 = time.time()
+    a.proc.terminate()
+    assert a.proc.wait(timeout=10) == 0
+    assert time.time() - t0 < 2, "agentd took %.1f s to stop" % (time.time() - t0)
+    assert "stopping" in a.log()
