@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import BIN
+from harness import BIN, SANITIZER_MARKERS
 
 
 def fingerprint(pem):
@@ -122,10 +122,15 @@ def job_done(b, jid, timeout=30):
 
 @pytest.fixture
 def agents():
+    """Agents to stop at teardown; under the sanitizer build their logs
+    must hold no report either (LeakSanitizer runs at their exit)."""
     made = []
     yield made
     for a in made:
         a.stop()
+    for a in made:
+        for marker in SANITIZER_MARKERS:
+            assert marker not in a.log(), a.log()[-6000:]
 
 
 def test_enroll_verify_heartbeat(bastion, agents, agentd_bin):
