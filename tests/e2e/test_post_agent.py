@@ -48,6 +48,8 @@ def _copy(root, path):
 
 def make_node_root(root):
     """A Fedora-like merged-/usr tree with the tools and their libraries."""
+    missing = [t for t in TOOLS if not os.access(t, os.X_OK)]
+    assert not missing, "missing %s: run `make deps` (curl, systemd)" % missing
     for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "tmp",
               "var", "run", "proc", "sys", "dev", "root"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
