@@ -320,7 +320,6 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
 	}
 	if (a->ssl && stale(a))
 		disconnect(a);
-	memset(&r, 0, sizeof r);
 	for (attempt = 0; attempt < 2; attempt++) {
 		memset(&r, 0, sizeof r);
 		reused = a->ssl != NULL;
