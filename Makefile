@@ -43,7 +43,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_A    := $(BUILD)/libcommon.a
 DAEMON_A := $(BUILD)/libbastiond.a
 AGENT_A  := $(BUILD)/libagentd.a
-BINS     := $(BUILD)/bin/bastion $(BUILD)/bin/bastionctl $(BUILD)/bin/agentd
+BINS     := $(BUILD)/bin/bastion $(BUILD)/bin/bastionctl $(BUILD)/bin/agentd \
+            $(BUILD)/bin/agentd-static
 UNIT_BINS:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 
@@ -80,19 +81,47 @@ $(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# agentd-static: the node agent the kickstart installs. No libcurl (its
+# Debian build cannot be linked statically): client_tls.c talks HTTPS on
+# OpenSSL itself. Fully static, so it runs on any x86_64 Linux (RHEL's
+# glibc is older than ours, and RHEL has no libinih). The sanitizer build
+# links it dynamically (ASan cannot be static) but runs the same code.
+STATIC_PKGS    := openssl jansson inih blkid
+STATIC_LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now
+STATIC_LIBS    := $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null)
+sobj = $(patsubst %.c,$(BUILD)/obj-static/%.o,$(1))
+
+$(BUILD)/obj-static/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DAGENTD_STATIC -MMD -MP -c -o $@ $<
+
+$(BUILD)/bin/agentd-static: $(call sobj,$(AGENT_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(STATIC_LDFLAGS) -o $@ $^ $(STATIC_LIBS) 2>$(BUILD)/obj-static/link.log || \
+	    { cat $(BUILD)/obj-static/link.log >&2; rm -f $@; exit 1; }
+	@# glibc warns about what would need its own version's NSS modules
+	@# or dlopen() at run time: getaddrinfo() (http1.c never calls it for
+	@# an address, which is what kickstarts write), and libcrypto's
+	@# dlopen() and gethostbyname() (engines from a config file, which
+	@# agentd never loads; a BIO helper it never calls). Anything else
+	@# the linker says fails the build.
+	@if grep -v -e ': in function ' -e "warning: Using '\(getaddrinfo\|dlopen\|gethostbyname\)' in statically linked" \
+	    $(BUILD)/obj-static/link.log | grep -q .; then cat $(BUILD)/obj-static/link.log >&2; rm -f $@; exit 1; fi
+
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(AGENT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -DTEST_SRCDIR='"$(CURDIR)"' -o $@ $< \
 	    $(DAEMON_A) $(AGENT_A) $(LIB_A) $(LIBS) -lcmocka
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-static -name '*.d' 2>/dev/null)
 
 # Objects that bake in paths or the version are rebuilt when the flags
 # change (make install PREFIX=/usr after a plain make, for instance).
 $(BUILD)/flags: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
-$(call obj,bastion/config.c bastion/main.c $(CTL_SRC) $(AGENT_MAIN)): $(BUILD)/flags
+$(call obj,bastion/config.c bastion/main.c $(CTL_SRC) $(AGENT_MAIN)) \
+    $(call sobj,$(AGENT_MAIN)): $(BUILD)/flags
 FORCE:
 
 # --- dependencies ---------------------------------------------------------
@@ -126,7 +155,8 @@ e2e: all image
 sanitize:
 	$(MAKE) BUILD=build/asan CC=clang \
 	    OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-	    HARDEN= LDFLAGS='-fsanitize=address,undefined' all \
+	    HARDEN= LDFLAGS='-fsanitize=address,undefined' \
+	    STATIC_LDFLAGS='-fsanitize=address,undefined' all \
 	    $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
@@ -173,6 +203,7 @@ install: all
 	install -m 0755 $(BUILD)/bin/bastion $(DESTDIR)$(SBINDIR)/bastion
 	install -m 0755 $(BUILD)/bin/bastionctl $(DESTDIR)$(BINDIR)/bastionctl
 	install -m 0755 $(BUILD)/bin/agentd $(DESTDIR)$(SBINDIR)/agentd
+	install -m 0755 $(BUILD)/bin/agentd-static $(DESTDIR)$(SBINDIR)/agentd-static
 	install -m 0644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/bastion/bastion.conf ] || \

@@ -24,6 +24,7 @@
 #define AGENT_MAX_KEYS		8
 #define AGENT_BACKOFF_MIN_MS	1000
 #define AGENT_BACKOFF_MAX_MS	60000
+#define ACLIENT_REPLY_MAX	(4 * 1024 * 1024)
 
 /* Job kinds a node may accept (accept = ... in agentd.conf). */
 enum {
@@ -64,8 +65,13 @@ int	agent_path(const struct agent_conf *, const char *name, char *out,
  * its other half), never under 1 s. rnd is a random 32-bit value. */
 long	agent_backoff_ms(int attempt, uint32_t rnd);
 
-/* --- client.c ---------------------------------------------------------- */
+/* --- client.c (libcurl) or client_tls.c (the static node build) -------- */
 struct aclient;
+struct buf;
+
+/* Once per process, before any client. 0 or -1. */
+int	aclient_global_init(void);
+void	aclient_global_cleanup(void);
 
 /* mtls: present the agent certificate; either way only the pinned CA
  * (state_dir/ca.pem) is trusted. */
@@ -73,9 +79,22 @@ struct aclient *aclient_new(const struct agent_conf *, int mtls);
 void	aclient_free(struct aclient *);
 /* One request; body may be NULL. Returns the HTTP status, or 0 with err
  * set when no answer came. *reply (may be NULL) gets the parsed JSON
- * answer or NULL. abort_flag (may be NULL) ends the transfer early. */
+ * answer or NULL. agent_stop set (a signal) ends the transfer early. */
 long	aclient_call(struct aclient *, const char *method, const char *path,
 	    const json_t *body, long timeout_ms, json_t **reply, char *err,
+	    size_t errlen);
+/*
+ * First contact, before any CA is pinned: GET path from the server without
+ * verifying it (the caller checks what came against the pin). The HTTP
+ * status, or 0 with err set; *body (NUL-terminated, at most max bytes) is
+ * the caller's to free.
+ */
+long	aclient_fetch_unverified(const struct agent_conf *, const char *path,
+	    size_t max, char **body, char *err, size_t errlen);
+/* The transport under aclient_call: payload (JSON text, may be NULL) out,
+ * the answer's body into resp. The status, or 0 with err set. */
+long	aclient_raw(struct aclient *, const char *method, const char *path,
+	    const char *payload, long timeout_ms, struct buf *resp, char *err,
 	    size_t errlen);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
@@ -100,6 +119,11 @@ void	agent_state_free(struct agent_state *);
 int	agent_renew(const struct agent_conf *, struct agent_state *);
 /* "sha256:hex" of a PEM certificate's DER. 0 or -1. */
 int	agent_fingerprint(const char *pem, char out[80]);
+
+/* --- trim.c ------------------------------------------------------------ */
+/* Once start-up is over: free heap to the system, mark the file-backed
+ * pages (text) reclaimable so that only what is used again stays. */
+void	agent_trim(void);
 
 /* --- run.c ------------------------------------------------------------- */
 int	agent_run(const struct agent_conf *);

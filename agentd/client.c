@@ -1,21 +1,71 @@
 /* client.c — agentd's HTTPS client: libcurl (OpenSSL), only the pinned
  * CA trusted, the agent's certificate presented, one handle per thread so
- * the connection is kept alive between calls. */
+ * the connection is kept alive between calls. The static node build has
+ * the same interface in client_tls.c, on OpenSSL alone. */
 #ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
 #define LOG_SUBSYS "client"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "agent.h"
 #include "buf.h"
-#include "log.h"
-
-#define REPLY_MAX	(4 * 1024 * 1024)
+#include "http1.h"
 
 volatile sig_atomic_t agent_stop;
+
+const char *
+aclient_error_message(const json_t *reply)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(reply,
+	    "error"), "message"));
+
+	return m ? m : "";
+}
+
+/* JSON in and out; the transfer is the transport's (aclient_raw). */
+long
+aclient_call(struct aclient *a, const char *method, const char *path,
+    const json_t *body, long timeout_ms, json_t **reply, char *err,
+    size_t errlen)
+{
+	struct buf resp;
+	char *payload = NULL;
+	long code;
+
+	if (reply)
+		*reply = NULL;
+	err[0] = '\0';
+	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return 0;
+	}
+	buf_init(&resp, ACLIENT_REPLY_MAX);
+	code = aclient_raw(a, method, path, payload, timeout_ms, &resp, err,
+	    errlen);
+	if (code && reply && resp.len > 0)
+		*reply = json_loadb(resp.data, resp.len, 0, NULL);
+	buf_free(&resp);
+	free(payload);
+	return code;
+}
+
+#ifdef AGENTD_HAVE_CURL
+#include <curl/curl.h>
+
+#include "log.h"
+
+int
+aclient_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void
+aclient_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
 
 struct aclient {
 	CURL	*c;
@@ -68,27 +118,18 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 }
 
 long
-aclient_call(struct aclient *a, const char *method, const char *path,
-    const json_t *body, long timeout_ms, json_t **reply, char *err,
+aclient_raw(struct aclient *a, const char *method, const char *path,
+    const char *payload, long timeout_ms, struct buf *resp, char *err,
     size_t errlen)
 {
 	char url[AGENT_URL_LEN + 512], errbuf[CURL_ERROR_SIZE] = "", ua[64];
 	struct curl_slist *hdr = NULL;
-	char *payload = NULL;
-	struct buf resp;
 	long code = 0;
 	CURLcode cc;
 	CURL *c = a->c;
 
-	if (reply)
-		*reply = NULL;
 	err[0] = '\0';
 	snprintf(url, sizeof url, "%s%s", a->base, path);
-	if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return 0;
-	}
-	buf_init(&resp, REPLY_MAX);
 	snprintf(ua, sizeof ua, "bastion-agentd/%s", BASTION_VERSION);
 	hdr = curl_slist_append(hdr, "Accept: application/json");
 	if (payload)
@@ -103,7 +144,7 @@ aclient_call(struct aclient *a, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -131,22 +172,46 @@ aclient_call(struct aclient *a, const char *method, const char *path,
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (reply && resp.len > 0)
-		*reply = json_loadb(resp.data, resp.len, 0, NULL);
 out:
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
-	buf_free(&resp);
-	free(payload);
 	return code;
 }
 
-const char *
-aclient_error_message(const json_t *reply)
+long
+aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
+    size_t max, char **body, char *err, size_t errlen)
 {
-	const char *m = json_string_value(json_object_get(json_object_get(reply,
-	    "error"), "message"));
+	char url[AGENT_URL_LEN + 512], errbuf[CURL_ERROR_SIZE] = "";
+	struct buf b;
+	long code = 0;
+	CURL *h;
 
-	return m ? m : "";
+	*body = NULL;
+	if ((h = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		return 0;
+	}
+	snprintf(url, sizeof url, "%s%s", conf->server, path);
+	buf_init(&b, max);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (curl_easy_perform(h) != CURLE_OK)
+		snprintf(err, errlen, "%s", errbuf);
+	else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		*body = buf_take(&b);
+	}
+	buf_free(&b);
+	curl_easy_cleanup(h);
+	return code;
 }
+#endif /* AGENTD_HAVE_CURL */
 #endif /* AGENTD_NO_CURL */

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -123,12 +122,6 @@ agent_enrolled(const struct agent_conf *c)
 	    access(path, R_OK) == 0;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	return buf_add(arg, p, size * n) == -1 ? 0 : size * n;
-}
-
 /*
  * First contact: the CA certificate from the server, accepted only if
  * its fingerprint is the pinned one; it is then the only trust anchor.
@@ -137,10 +130,8 @@ on_data(char *p, size_t size, size_t n, void *arg)
 static int
 pin_ca(const struct agent_conf *c, int *retry)
 {
-	char url[AGENT_URL_LEN + 16], fp[80], want[80], errbuf[CURL_ERROR_SIZE];
-	struct buf b;
-	long code = 0;
-	CURL *h;
+	char fp[80] = "", want[80], err[512], *pem = NULL;
+	long code;
 	int rc = -1;
 
 	if (c->ca_fingerprint[0] == '\0') {
@@ -148,44 +139,30 @@ pin_ca(const struct agent_conf *c, int *retry)
 		    c->path);
 		return -1;
 	}
-	snprintf(url, sizeof url, "%s/ca.pem", c->server);
-	if ((h = curl_easy_init()) == NULL)
-		return -1;
-	buf_init(&b, 64 * 1024);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	errbuf[0] = '\0';
-	if (curl_easy_perform(h) != CURLE_OK) {
-		log_warnx("cannot reach %s: %s", url, errbuf);
+	code = aclient_fetch_unverified(c, "/ca.pem", 64 * 1024, &pem, err,
+	    sizeof err);
+	if (code == 0) {
+		log_warnx("cannot reach %s/ca.pem: %s", c->server, err);
 		*retry = 1;
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 200 || b.data == NULL) {
-		log_warnx("%s answered HTTP %ld", url, code);
-		*retry = code == 0 || code >= 500 || code == 429;
+	if (code != 200 || pem == NULL) {
+		log_warnx("%s/ca.pem answered HTTP %ld", c->server, code);
+		*retry = code >= 500 || code == 429;
 		goto out;
 	}
 	pin_normalize(c->ca_fingerprint, want);
-	if (agent_fingerprint(b.data, fp) == -1 || strcmp(fp, want) != 0) {
+	if (agent_fingerprint(pem, fp) == -1 || strcmp(fp, want) != 0) {
 		log_warnx("the server's CA is %s but %s pins %s: refusing to "
 		    "enroll", fp[0] ? fp : "unreadable", c->path, want);
 		goto out;
 	}
-	if (write_state(c, "ca.pem", b.data, 0644) == -1)
+	if (write_state(c, "ca.pem", pem, 0644) == -1)
 		goto out;
 	log_info("pinned the CA %s", fp);
 	rc = 0;
 out:
-	buf_free(&b);
-	curl_easy_cleanup(h);
+	free(pem);
 	return rc;
 }
 

@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef AGENTD_NO_CURL
+#include "http1.h"	/* first: says whether this build has libcurl */
+#ifdef AGENTD_HAVE_CURL
 #include <curl/curl.h>
 #endif
 
@@ -198,11 +199,11 @@ cmd_discover(int argc, char **argv)
 		log_warnx("out of memory");
 		return 1;
 	}
-#ifndef AGENTD_NO_CURL
+#ifdef AGENTD_HAVE_CURL
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 #endif
 	rc = report_post(url, json, &ro, &status, &reply);
-#ifndef AGENTD_NO_CURL
+#ifdef AGENTD_HAVE_CURL
 	curl_global_cleanup();
 #endif
 	free(json);
@@ -233,7 +234,10 @@ cmd_agent(const char *path, const char *mode)
 		return 2;
 	if (strcmp(mode, "run") == 0)
 		return agent_run(&c);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (aclient_global_init() == -1) {
+		log_warnx("cannot initialise the TLS library");
+		return 1;
+	}
 	if (strcmp(mode, "enroll") == 0) {
 		if (agent_enrolled(&c)) {
 			log_info("already enrolled (%s holds a certificate)",
@@ -249,7 +253,7 @@ cmd_agent(const char *path, const char *mode)
 			agent_state_free(&st);
 		}
 	}
-	curl_global_cleanup();
+	aclient_global_cleanup();
 	return rc;
 #endif
 }

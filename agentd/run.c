@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "agent.h"
 #include "inventory.h"
 #include "log.h"
@@ -90,8 +88,9 @@ agent_run(const struct agent_conf *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&st, 0, sizeof st);
+	if (aclient_global_init() == -1)
+		goto out;
 
 	while (!agent_enrolled(c) && !agent_stop) {
 		if (agent_enroll(c, &retry) == 0)
@@ -156,6 +155,8 @@ agent_run(const struct agent_conf *c)
 			wait = (long)(next_hb - mono_s());
 			wait = wait < 1 ? 1 : wait > POLL_WAIT_MAX ?
 			    POLL_WAIT_MAX : wait;
+			if (!polled)	/* start-up is over */
+				agent_trim();
 			/* The first poll of this process: whatever bastion
 			 * sent before cannot be in flight any more. */
 			snprintf(path, sizeof path, "/agent/v1/jobs?wait=%ld%s",
@@ -194,7 +195,7 @@ out:
 	aclient_free(a);
 	jobs_free(jobs);
 	agent_state_free(&st);
-	curl_global_cleanup();
+	aclient_global_cleanup();
 	return rc;
 }
 #endif /* AGENTD_NO_CURL */

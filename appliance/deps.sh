@@ -8,10 +8,10 @@ build-essential pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev libgnutls28-dev
 dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
-iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio
+iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
 fdisk dosfstools e2fsprogs zstd binutils
 python3 python3-pytest chromium
-cppcheck wrk nginx-light
+cppcheck wrk nginx-light prometheus-node-exporter
 "
 
 missing=""
@@ -44,9 +44,15 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
-# nginx-light is only a benchmark reference: never leave it running.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-	$SUDO systemctl stop nginx || true
-	$SUDO systemctl disable nginx >/dev/null 2>&1 || true
-fi
+# nginx-light and prometheus-node-exporter are only benchmark references
+# (bench/dispatch, bench/agents start their own): never leave them running
+# (node-exporter's unit would listen on every address).
+for svc in nginx prometheus-node-exporter; do
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $svc 2>/dev/null; then
+		$SUDO systemctl stop $svc || true
+	fi
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet $svc 2>/dev/null; then
+		$SUDO systemctl disable $svc >/dev/null 2>&1 || true
+	fi
+done
 browser_deps

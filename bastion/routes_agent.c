@@ -1425,16 +1425,28 @@ get_agent_file(struct request *r)
 	ssize_t n;
 	int rc;
 
+	/* The node build: agentd-static beside bastion's own executable
+	 * (make install puts it there). It is linked statically, so it runs
+	 * on the installed distribution whatever its libraries are; the
+	 * dynamically linked agentd is only for this machine. */
 	if (strcmp(r->params[0], "agentd") == 0) {
 		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0) {
+			log_warn("req %s: /proc/self/exe", r->id);
 			http_reply_error(r, 500, "internal", "cannot find agentd");
 			return;
 		}
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL)
 			*slash = '\0';
-		if (path_join(path, sizeof path, self, "agentd") == -1) {
+		if (path_join(path, sizeof path, self, "agentd-static") == -1) {
 			http_reply_error(r, 500, "internal", "path too long");
+			return;
+		}
+		if (access(path, R_OK) == -1) {
+			log_warn("req %s: the node agent for installs, %s", r->id,
+			    path);
+			http_reply_error(r, 503, "agent_missing", "the node agent "
+			    "(agentd-static) is not installed beside bastion");
 			return;
 		}
 		http_reply_file(r, path, "application/octet-stream");

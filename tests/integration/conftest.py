@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from harness import Bastion  # noqa: E402
+from harness import SANITIZER_MARKERS, Bastion  # noqa: E402
 
 
 @pytest.fixture
@@ -31,8 +31,13 @@ def make_bastion():
 
 @pytest.fixture
 def agents():
-    """Agents (tests/pylib/agents.py) a test started: stopped after it."""
+    """Agents (tests/pylib/agents.py) a test started: stopped after it.
+    Under the sanitizer build their logs must hold no report either
+    (LeakSanitizer runs at their exit)."""
     made = []
     yield made
     for a in made:
         a.stop()
+    for a in made:
+        for marker in SANITIZER_MARKERS:
+            assert marker not in a.log(), a.log()[-6000:]

@@ -1,18 +1,34 @@
 """Node agents with real TLS: enrollment with join tokens, mTLS agent
 calls, signed jobs run by a real agentd (each in its own state dir), the
-CLI, revocation, and bastion restarts in the middle of a job."""
+CLI, revocation, and bastion restarts in the middle of a job.
+
+Tests that take `agentd_bin` run twice: with the libcurl build (agentd)
+and with the static node build (agentd-static, client_tls.c), which is
+the one the kickstart installs."""
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from agents import Agent, enrolled_agent, fingerprint, job_done, token, wait_for
+from harness import BIN
+
+AGENTDS = ("agentd", "agentd-static")
 
 
-def test_enroll_verify_heartbeat(bastion, agents):
-    a = enrolled_agent(bastion)
+@pytest.fixture(params=AGENTDS)
+def agentd_bin(request):
+    """Each agentd build in turn (its file name in build/bin)."""
+    return request.param
+
+
+def test_enroll_verify_heartbeat(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     cert = os.path.join(a.state, "cert.pem")
     r = subprocess.run(["openssl", "verify", "-CAfile", bastion.ca_pem, cert],
@@ -35,8 +51,8 @@ def test_enroll_verify_heartbeat(bastion, agents):
     assert toks[0]["state"] == "used" and "hash" not in toks[0]
 
 
-def test_exec_output_and_exit_codes(bastion, agents):
-    agents.append(enrolled_agent(bastion))
+def test_exec_output_and_exit_codes(bastion, agents, agentd_bin):
+    agents.append(enrolled_agent(bastion, binary=agentd_bin))
     r = bastion.ctl("exec", "node1", "--", "sh", "-c",
                     "echo out; echo err >&2; exit 7")
     assert r.returncode == 7, r
@@ -56,8 +72,8 @@ def test_exec_output_and_exit_codes(bastion, agents):
     assert "exit code" in r.stdout and "7" in r.stdout
 
 
-def test_exec_timeout_kills(bastion, agents):
-    agents.append(enrolled_agent(bastion))
+def test_exec_timeout_kills(bastion, agents, agentd_bin):
+    agents.append(enrolled_agent(bastion, binary=agentd_bin))
     t0 = time.time()
     r = bastion.ctl("exec", "--timeout", "1", "--grace", "1", "node1", "--",
                     "sh", "-c", "echo started; sleep 60")
@@ -140,8 +156,8 @@ def test_local_policy_refuses_exec(bastion, agents):
     assert j["status"] == "done" and "rebooting" in j["error"]
 
 
-def test_revoked_agent_refused(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_revoked_agent_refused(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     serial = bastion.admin("GET", "/api/v1/agents/node1").json()["cert_serial"]
     r = bastion.ctl("agents", "revoke", "node1")
@@ -234,8 +250,8 @@ def test_enroll_rejects_bad_requests(bastion):
     assert r.status == 401 and r.json()["error"]["code"] == "no_certificate"
 
 
-def test_bastion_restart_mid_job(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_bastion_restart_mid_job(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     r = bastion.ctl("exec", "--detach", "node1", "--", "sh", "-c",
                     "echo begin; sleep 4; echo end; exit 5")
@@ -253,8 +269,8 @@ def test_bastion_restart_mid_job(bastion, agents):
     assert "reconnecting" in a.log()
 
 
-def test_long_poll_is_woken_by_a_job(bastion, agents):
-    a = enrolled_agent(bastion)
+def test_long_poll_is_woken_by_a_job(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
     time.sleep(1.5)     # the agent now waits in a long poll
     t0 = time.time()
@@ -317,3 +333,73 @@ def test_agentd_killed_mid_job_reports_it(bastion, agents):
     a.start()
     j = job_done(bastion, jid)
     assert j["status"] == "failed" and "agentd stopped" in j["error"], j
+
+
+def test_node_build_is_fully_static():
+    """What the kickstart installs must run on any x86_64 Linux: no ELF
+    interpreter, no shared library. The sanitizer build links its
+    agentd-static dynamically (ASan cannot be static), so this looks at
+    the plain build's, which `make` always makes."""
+    from harness import ROOT
+    path = os.path.join(ROOT, "build", "bin", "agentd-static")
+    assert os.access(path, os.X_OK), "%s is not built (make all)" % path
+    head = subprocess.run(["readelf", "-hlW", path], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Advanced Micro Devices X86-64" in head
+    assert "INTERP" not in head and "ld-linux" not in head, head
+    dyn = subprocess.run(["readelf", "-dW", path], capture_output=True,
+                         text=True, check=True).stdout
+    assert "(NEEDED)" not in dyn, dyn
+    # ...and it is the agent, not a stub.
+    out = subprocess.run([path, "-V"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("agentd "), out
+
+
+def test_only_the_pinned_ca_is_trusted(bastion, agents, agentd_bin, tmp_path):
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    a.stop()
+    # Another CA in place of the pinned one: bastion's certificate is not
+    # trusted any more and agentd says so instead of talking to it.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                    "-subj", "/CN=other", "-keyout", str(tmp_path / "k"),
+                    "-out", os.path.join(a.state, "ca.pem")], check=True,
+                   capture_output=True)
+    a.start()
+    a.wait_log(r"heartbeat: .*(SSL certificate problem|is not trusted)")
+    assert "reconnecting" in a.log()
+
+
+def test_agentd_download_serves_the_node_build(bastion, tmp_path):
+    r = bastion.boot("GET", "/boot/agent/agentd")
+    assert r.status == 200
+    with open(os.path.join(BIN, "agentd-static"), "rb") as f:
+        assert r.body == f.read()
+    # A bastion installed without it answers a clear 503 and logs why.
+    bastion.stop()
+    lone = tmp_path / "bin"
+    lone.mkdir()
+    exe = str(lone / "bastion")
+    shutil.copy(os.path.join(BIN, "bastion"), exe)
+    log = open(bastion.log_path, "ab")
+    bastion.proc = subprocess.Popen([exe, "-d", "-f", bastion.conf],
+                                    stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    bastion.wait_ready()
+    r = bastion.boot("GET", "/boot/agent/agentd")
+    assert r.status == 503, r
+    assert r.json()["error"]["code"] == "agent_missing"
+    assert "agentd-static" in r.json()["error"]["message"]
+    assert "the node agent for installs" in bastion.log()
+
+
+def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    time.sleep(1.5)     # inside a long poll (up to 25 s)
+    t0 = time.time()
+    a.proc.terminate()
+    assert a.proc.wait(timeout=10) == 0
+    assert time.time() - t0 < 2, "agentd took %.1f s to stop" % (time.time() - t0)
+    assert "stopping" in a.log()

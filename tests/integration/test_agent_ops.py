@@ -13,10 +13,8 @@ import stat
 import subprocess
 import time
 
-import pytest
-
-from harness import BIN, Bastion, sample_report
-from agents import Agent, enrolled_agent, job_done, token, wait_for
+from agents import Agent, enrolled_agent, job_done, wait_for
+from harness import BIN, sample_report
 
 MAC = "52:54:00:b0:00:01"
 KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmiGf1hhbxbcvYOUcw0WlcRbFhRLfP0"

@@ -18,9 +18,10 @@ def fingerprint(pem):
 
 
 class Agent:
-    def __init__(self, b, name, token, mac, extra=""):
+    def __init__(self, b, name, token, mac, extra="", binary="agentd"):
         self.b = b
         self.name = name
+        self.binary = os.path.join(BIN, binary)
         self.state = os.path.join(b.tmp, "agent-" + name)
         self.conf = os.path.join(b.tmp, "agentd-%s.conf" % name)
         self.log_path = os.path.join(b.tmp, "agentd-%s.log" % name)
@@ -34,14 +35,14 @@ class Agent:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "agentd"), "-d", "-f",
+        self.proc = subprocess.Popen([self.binary, "-d", "-f",
                                       self.conf, "run"], stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
         return self
 
     def enroll(self):
-        return subprocess.run([os.path.join(BIN, "agentd"), "-f", self.conf,
+        return subprocess.run([self.binary, "-f", self.conf,
                                "enroll"], capture_output=True, text=True,
                               timeout=60)
 
@@ -87,8 +88,9 @@ def wait_for(fn, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra=""):
-    a = Agent(b, name, token(b), mac, extra).start()
+def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra="",
+                   binary="agentd"):
+    a = Agent(b, name, token(b), mac, extra, binary).start()
     wait_for(lambda: any(x["hostname"] == name and x["last_heartbeat_at"]
                          for x in b.admin("GET", "/api/v1/agents").json()),
              what="agent %s to heartbeat" % name)

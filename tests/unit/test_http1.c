@@ -1,0 +1,271 @@
+/* test_http1.c — agentd/http1.c: URLs, and answers read from a scripted
+ * stream (delivered a few bytes at a time, as a network does): lengths,
+ * chunks, the close, the reply cap, keep-alive, malformed answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http1.h"
+
+struct script {
+	const char	*data;
+	size_t		 off, len, step;
+};
+
+static ssize_t
+script_read(void *ctx, char *p, size_t n, long deadline, char *err,
+    size_t errlen)
+{
+	struct script *s = ctx;
+	size_t k = s->len - s->off;
+
+	if (k > s->step)
+		k = s->step;
+	if (k > n)
+		k = n;
+	memcpy(p, s->data + s->off, k);
+	s->off += k;
+	return (ssize_t)k;
+}
+
+/* Reads one answer from text (step bytes per read). rc of h1_read_reply. */
+static int
+read_answer(const char *text, size_t step, size_t cap, int head,
+    struct h1_reply *r, struct buf *body, char *err, struct h1_io *io,
+    struct script *s)
+{
+	s->data = text;
+	s->off = 0;
+	s->len = strlen(text);
+	s->step = step;
+	memset(io, 0, sizeof *io);
+	io->read = script_read;
+	io->ctx = s;
+	buf_init(body, cap);
+	return h1_read_reply(io, head, body, h1_now_ms() + 5000, r, err,
+	    H1_ERRLEN);
+}
+
+static void
+test_url(void **state)
+{
+	struct h1_url u;
+
+	assert_int_equal(h1_url_parse("https://10.77.0.1:8443", &u), 0);
+	assert_true(u.tls);
+	assert_string_equal(u.host, "10.77.0.1");
+	assert_string_equal(u.port, "8443");
+	assert_string_equal(u.path, "/");
+	assert_int_equal(h1_url_parse("http://[fd77::1]/api/v1/discover", &u), 0);
+	assert_false(u.tls);
+	assert_string_equal(u.host, "fd77::1");
+	assert_string_equal(u.port, "80");
+	assert_string_equal(u.hostport, "[fd77::1]");
+	assert_string_equal(u.path, "/api/v1/discover");
+	assert_int_equal(h1_url_parse("https://bastion.lan", &u), 0);
+	assert_string_equal(u.port, "443");
+	assert_int_equal(h1_url_parse("ftp://x", &u), -1);
+	assert_int_equal(h1_url_parse("https://", &u), -1);
+	assert_int_equal(h1_url_parse("https://h:12x/", &u), -1);
+	assert_int_equal(h1_url_parse("https://h:/", &u), -1);
+	assert_int_equal(h1_url_parse("https://[fd77::1/", &u), -1);
+}
+
+static void
+test_content_length(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+	size_t step;
+
+	for (step = 1; step <= 64; step *= 4) {
+		assert_int_equal(read_answer("HTTP/1.1 201 Created\r\n"
+		    "Content-Type: application/json\r\ncontent-length:  7\r\n"
+		    "\r\n{\"a\":1}", step, 1024, 0, &r, &b, err, &io, &s), 0);
+		assert_int_equal(r.status, 201);
+		assert_true(r.keep_alive);
+		assert_int_equal(b.len, 7);
+		assert_string_equal(b.data, "{\"a\":1}");
+		buf_free(&b);
+	}
+}
+
+static void
+test_chunked(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6;x=y\r\npedia \r\n"
+	    "E\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n", 3, 1024, 0,
+	    &r, &b, err, &io, &s), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(r.keep_alive);
+	assert_string_equal(b.data, "Wikipedia in \r\n\r\nchunks.");
+	buf_free(&b);
+	/* A chunk that does not end where its size says. */
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 5, 1024, 0, &r, &b, err,
+	    &io, &s), -1);
+	assert_non_null(strstr(err, "chunk"));
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\nzz\r\n", 5, 1024, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "chunk size"));
+	buf_free(&b);
+}
+
+static void
+test_until_close_and_keep_alive(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+
+	/* No length: the body is everything up to the close. */
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\n\r\nall of it", 4,
+	    1024, 0, &r, &b, err, &io, &s), 0);
+	assert_string_equal(b.data, "all of it");
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	/* HTTP/1.0 closes unless it says otherwise; Connection: close. */
+	assert_int_equal(read_answer("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n"
+	    "\r\n", 64, 1024, 0, &r, &b, err, &io, &s), 0);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nConnection: Close\r\n"
+	    "Content-Length: 0\r\n\r\n", 64, 1024, 0, &r, &b, err, &io, &s), 0);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	/* 204, HEAD: no body even with a length; 1xx answers are skipped. */
+	assert_int_equal(read_answer("HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 204 No Content\r\n\r\n", 7, 1024, 0, &r, &b, err, &io,
+	    &s), 0);
+	assert_int_equal(r.status, 204);
+	assert_true(r.keep_alive);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
+	    "\r\n", 7, 1024, 1, &r, &b, err, &io, &s), 0);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+	/* Bytes after the answer: the connection is not reused. */
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "\r\nokHTTP/1.1 200 OK\r\n", 64, 1024, 0, &r, &b, err, &io, &s), 0);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+}
+
+static void
+test_cap_and_malformed(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+	char *big;
+
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
+	    "\r\n0123456789a", 64, 10, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "larger than 10"));
+	assert_int_equal(r.status, 200);	/* the status is known */
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\n\r\n0123456789a", 3, 10,
+	    0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "larger than 10"));
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\n", 64, 10, 0, &r, &b, err,
+	    &io, &s), -1);
+	buf_free(&b);
+	assert_int_equal(read_answer("SSH-2.0-OpenSSH\r\n", 64, 10, 0, &r, &b,
+	    err, &io, &s), -1);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(err, "not an HTTP"));
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n"
+	    "\r\n", 64, 10, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "Content-Length"));
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nno colon\r\n\r\n", 64,
+	    10, 0, &r, &b, err, &io, &s), -1);
+	buf_free(&b);
+	/* Closed before anything / in the middle. */
+	assert_int_equal(read_answer("", 64, 10, 0, &r, &b, err, &io, &s), -1);
+	assert_int_equal(r.received, 0);
+	assert_string_equal(err, "the server closed the connection");
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "\r\nab", 64, 10, 0, &r, &b, err, &io, &s), -1);
+	assert_true(r.received > 0);
+	assert_non_null(strstr(err, "mid-answer"));
+	buf_free(&b);
+	/* A header line longer than the read-ahead buffer. */
+	big = malloc(40000);
+	assert_non_null(big);
+	snprintf(big, 40000, "HTTP/1.1 200 OK\r\nX: %035000d\r\n\r\n", 0);
+	assert_int_equal(read_answer(big, 4096, 10, 0, &r, &b, err, &io, &s),
+	    -1);
+	assert_non_null(strstr(err, "too long"));
+	buf_free(&b);
+	free(big);
+}
+
+static void
+test_request(void **state)
+{
+	struct h1_url u;
+	struct buf b;
+
+	assert_int_equal(h1_url_parse("https://10.77.0.1:8443", &u), 0);
+	buf_init(&b, 4096);
+	assert_int_equal(h1_request(&b, "POST", &u, "/agent/v1/heartbeat",
+	    "application/json", "{}", 2, 0), 0);
+	assert_non_null(strstr(b.data, "POST /agent/v1/heartbeat HTTP/1.1\r\n"
+	    "Host: 10.77.0.1:8443\r\n"));
+	assert_non_null(strstr(b.data, "Content-Length: 2\r\n"));
+	assert_null(strstr(b.data, "Connection: close"));
+	assert_int_equal(strcmp(b.data + b.len - 6, "\r\n\r\n{}"), 0);
+	buf_reset(&b);
+	assert_int_equal(h1_request(&b, "GET", &u, "/ca.pem", NULL, NULL, 0, 1),
+	    0);
+	assert_null(strstr(b.data, "Content-Length"));
+	assert_non_null(strstr(b.data, "Connection: close\r\n\r\n"));
+	buf_free(&b);
+	/* The cap holds. */
+	buf_init(&b, 16);
+	assert_int_equal(h1_request(&b, "GET", &u, "/", NULL, NULL, 0, 0), -1);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_content_length),
+		cmocka_unit_test(test_chunked),
+		cmocka_unit_test(test_until_close_and_keep_alive),
+		cmocka_unit_test(test_cap_and_malformed),
+		cmocka_unit_test(test_request),
+	};
+
+	return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
+}
