@@ -15,13 +15,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
 
 import qemu
-from conftest import log_tail, record_timing, wait_machine
+from conftest import record_timing, wait_machine
 from harness import ROOT
 
 IMAGE_DIR = os.path.join(os.environ.get("BASTION_BUILD", os.path.join(ROOT, "build")),
