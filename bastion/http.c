@@ -1007,11 +1007,12 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	/* Our own cap comes first (on_accept) and MHD's is set above it, so
-	 * this is the per-address one. */
+	/* On the control listener our own cap comes first (on_accept) and
+	 * MHD's is set above it, so this is the per-address one. */
 	if (lc && strncmp(msg, "Server reached connection limit", 31) == 0) {
-		conn_refused(lc, NULL, "too many connections from one address "
-		    "([control] max_connections_per_address)");
+		conn_refused(lc, NULL, lc->max_conns ? "too many connections "
+		    "from one address ([control] max_connections_per_address)" :
+		    "the listener's connection limit");
 		return;
 	}
 	log_debug("libmicrohttpd: %s", msg);
