@@ -20,6 +20,9 @@ struct metrics {
 	atomic_ulong	dispatches;
 	atomic_ulong	discover_reports;
 	atomic_ulong	dnsmasq_restarts;
+	atomic_ulong	connections[3];	/* [listener] open now */
+	atomic_ulong	refused[3];	/* [listener] over a connection cap */
+	atomic_ulong	waiting;	/* suspended requests (long polls) */
 };
 
 struct bastion {

@@ -57,6 +57,8 @@ static const struct option options[] = {
 	{ "boot", "ipv6_ra", OPT_BOOL, F(ipv6_ra), "yes", NULL, 0, 0 },
 	{ "control", "listen", OPT_LISTEN, F(control_listen), "127.0.0.1:8443", NULL, 0, 0 },
 	{ "control", "names", OPT_NAMES, F(names), "localhost,127.0.0.1", NULL, 0, 0 },
+	{ "control", "max_connections", OPT_INT, F(control_max_conns), "20480", NULL, 0, 1000000 },
+	{ "control", "max_connections_per_address", OPT_INT, F(control_max_conns_per_addr), "1024", NULL, 0, 1000000 },
 	{ "install", "repo", OPT_URL, F(install_repo), "", NULL, 0, 0 },
 	{ "install", "os", OPT_STRING, F(install_os), "fedora-40", NULL, 0, 0 },
 	{ "install", "max_boots", OPT_INT, F(install_max_boots), "3", NULL, 1, 100 },

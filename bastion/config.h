@@ -43,6 +43,8 @@ struct config {
 	struct listen_addr	 control_listen;
 	char			 names[CONFIG_MAX_NAMES][CONFIG_NAME_LEN];
 	int			 nnames;
+	int			 control_max_conns;	/* 0: no cap */
+	int			 control_max_conns_per_addr;
 	/* [install] */
 	char			 install_repo[CONFIG_URL_LEN];
 	char			 install_os[32];

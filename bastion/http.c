@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -35,7 +37,38 @@ struct listener_ctx {
 	struct bastion	*app;
 	enum listener	 kind;
 	const char	*name;
+	unsigned long	 max_conns;	/* 0: no cap of our own */
+	atomic_llong	 refused_logged; /* when, to log one line in ten s */
 };
+
+/*
+ * A suspended request (a long poll) is parked: its struct request is
+ * freed and only this is kept until it runs again, because thousands of
+ * agents wait at once. *con_cls points at either; both begin with the
+ * int "parked".
+ */
+struct parked {
+	int			 parked;	/* 1 */
+	char			 id[17];
+	const struct route	*route;
+	void			*poll;
+	void			(*on_free)(struct request *);
+};
+
+/*
+ * Per-connection memory of the control listener (libmicrohttpd's pool:
+ * request line and headers, header index, response headers). MHD zeroes
+ * the whole pool after every request on a keep-alive connection, so all
+ * of it stays resident for as long as the connection is open: 64 KiB
+ * made a waiting agent cost ~82 KiB. 4 KiB holds about 3 KiB of request
+ * headers, cookies counting twice (MHD copies them to parse): a browser
+ * with our session cookie sends about 1 KiB, an agent 0.2 KiB. Bodies
+ * stream through it. More is answered 431.
+ */
+#define CONTROL_CONN_MEMORY	(4 * 1024)
+/* Open files kept back from the control listener's connections for the
+ * boot and admin listeners, the database, dnsmasq and logs. */
+#define FD_RESERVE		256
 
 struct http {
 	struct MHD_Daemon	*boot, *control, *admin;
@@ -703,6 +736,69 @@ http_routes_json(void)
 	return arr;
 }
 
+/* A request's state from MHD's first callback; NULL when out of memory. */
+static struct request *
+request_new(struct listener_ctx *lc, struct MHD_Connection *conn,
+    const char *url, const char *method, int *path_known)
+{
+	struct request *r;
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	snprintf(r->id, sizeof r->id, "%08lx%08lx",
+	    (unsigned long)(lc->app->started & 0xffffffff),
+	    (unsigned long)atomic_fetch_add(&request_counter, 1));
+	r->listener = lc->kind;
+	r->method = method;
+	r->path = url;
+	r->app = lc->app;
+	r->conn = conn;
+	client_address(r, conn);
+	r->route = route_find(r, path_known);
+	buf_init(&r->body, route_max_body(r));
+	audit_start(r);
+	return r;
+}
+
+/* The handler suspended r and returned: keep only what it runs on again.
+ * Out of memory, r itself waits. */
+static void
+park(struct request *r, void **con_cls)
+{
+	struct parked *p;
+
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return;
+	p->parked = 1;
+	memcpy(p->id, r->id, sizeof p->id);
+	p->route = r->route;
+	p->poll = r->poll;
+	p->on_free = r->on_free;
+	buf_free(&r->body);
+	free(r);
+	*con_cls = p;
+}
+
+/* A parked request was resumed: a new struct request from what was
+ * kept, the same connection's method, path and headers. */
+static struct request *
+unpark(struct listener_ctx *lc, struct MHD_Connection *conn,
+    const char *url, const char *method, struct parked *p)
+{
+	struct request *r;
+	int path_known;
+
+	if ((r = request_new(lc, conn, url, method, &path_known)) == NULL)
+		return NULL;
+	memcpy(r->id, p->id, sizeof r->id);
+	r->route = p->route;
+	r->poll = p->poll;
+	r->on_free = p->on_free;
+	free(p);
+	atomic_fetch_sub(&lc->app->metrics.waiting, 1);
+	return r;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -712,24 +808,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct request *r = *con_cls;
 	int path_known;
 
-	if (r == NULL) {
+	if (r != NULL && r->parked) {
+		/* On failure on_completed still finds the parked one. */
+		if ((r = unpark(lc, conn, url, method, *con_cls)) == NULL)
+			return MHD_NO;
+		*con_cls = r;
+	} else if (r == NULL) {
 		const char *cl;
 
-		if ((r = calloc(1, sizeof *r)) == NULL)
+		if ((r = request_new(lc, conn, url, method, &path_known)) == NULL)
 			return MHD_NO;
-		snprintf(r->id, sizeof r->id, "%08lx%08lx",
-		    (unsigned long)(lc->app->started & 0xffffffff),
-		    (unsigned long)atomic_fetch_add(&request_counter, 1));
-		r->listener = lc->kind;
-		r->method = method;
-		r->path = url;
-		r->app = lc->app;
-		r->conn = conn;
-		client_address(r, conn);
 		*con_cls = r;
-		r->route = route_find(r, &path_known);
-		buf_init(&r->body, route_max_body(r));
-		audit_start(r);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		/* A small body still to come: a refusal waits for it. */
@@ -775,14 +864,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		http_reply_error(r, 413, "too_large", "request body over %zu bytes",
 		    route_max_body(r));
 	else {
+		if (r->suspended) {	/* resumed, not parked */
+			r->suspended = 0;
+			atomic_fetch_sub(&lc->app->metrics.waiting, 1);
+		}
 		/* A change the handler commits carries the audit row. */
-		r->suspended_now = 0;
 		db_audit_pending(r->audit.wanted ? &r->audit : NULL);
 		r->route->handler(r);
 		db_audit_pending(NULL);
 	}
-	if (r->suspended_now)		/* a long poll: it runs again */
+	if (r->suspended) {		/* a long poll: it runs again */
+		park(r, con_cls);
 		return MHD_YES;
+	}
 	if (!r->replied) {
 		log_warnx("req %s %s %s: handler gave no answer", r->id, method,
 		    url);
@@ -802,6 +896,26 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
+	if (r->parked) {
+		/* Closed while parked: the handler's hook sees r->poll. */
+		struct parked *p = *con_cls;
+		struct request tmp;
+
+		log_debug("req %s %s: closed while waiting", p->id, lc->name);
+		memset(&tmp, 0, sizeof tmp);
+		memcpy(tmp.id, p->id, sizeof tmp.id);
+		tmp.app = lc->app;
+		tmp.listener = lc->kind;
+		tmp.poll = p->poll;
+		if (p->on_free)
+			p->on_free(&tmp);
+		atomic_fetch_sub(&lc->app->metrics.waiting, 1);
+		free(p);
+		*con_cls = NULL;
+		return;
+	}
+	if (r->suspended)
+		atomic_fetch_sub(&lc->app->metrics.waiting, 1);
 	cls_idx = r->status / 100;
 	if (cls_idx < 0 || cls_idx > 5)
 		cls_idx = 0;
@@ -819,6 +933,65 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* --- connections ----------------------------------------------------------- */
+
+/* A connection over a cap is closed as soon as it is accepted, before
+ * any TLS: counted, and logged at most once in ten seconds. */
+static void
+conn_refused(struct listener_ctx *lc, const char *from, const char *why)
+{
+	unsigned long n;
+	long long now = (long long)time(NULL), last;
+
+	n = atomic_fetch_add(&lc->app->metrics.refused[listener_index(lc->kind)],
+	    1) + 1;
+	last = atomic_load(&lc->refused_logged);
+	if (now - last < 10 ||
+	    !atomic_compare_exchange_strong(&lc->refused_logged, &last, now))
+		return;
+	log_warnx("%s listener: refused a connection%s%s: %s (%lu refused "
+	    "since start)", lc->name, from ? " from " : "", from ? from : "",
+	    why, n);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct listener_ctx *lc = cls;
+	atomic_ulong *n = &lc->app->metrics.connections[listener_index(
+	    lc->kind)];
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(n, 1);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		atomic_fetch_sub(n, 1);
+}
+
+/* MHD's accept policy hook: the listener's own cap. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct listener_ctx *lc = cls;
+	char addr[INET6_ADDRSTRLEN] = "";
+	char why[160];
+
+	if (lc->max_conns == 0 || atomic_load(&lc->app->metrics.connections[
+	    listener_index(lc->kind)]) < lc->max_conns)
+		return MHD_YES;
+	if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    addr, sizeof addr);
+	else if (sa && sa->sa_family == AF_INET6 &&
+	    len >= sizeof(struct sockaddr_in6))
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    addr, sizeof addr);
+	snprintf(why, sizeof why, "%lu connections are open, the limit "
+	    "([control] max_connections)", lc->max_conns);
+	conn_refused(lc, addr[0] ? addr : NULL, why);
+	return MHD_NO;
+}
+
 static void
 on_mhd_error(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -826,6 +999,7 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 static void
 on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
+	struct listener_ctx *lc = cls;
 	char msg[512];
 	size_t n;
 
@@ -833,6 +1007,14 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	/* On the control listener our own cap comes first (on_accept) and
+	 * MHD's is set above it, so this is the per-address one. */
+	if (lc && strncmp(msg, "Server reached connection limit", 31) == 0) {
+		conn_refused(lc, NULL, lc->max_conns ? "too many connections "
+		    "from one address ([control] max_connections_per_address)" :
+		    "the listener's connection limit");
+		return;
+	}
 	log_debug("libmicrohttpd: %s", msg);
 }
 
@@ -930,29 +1112,40 @@ err:
 
 static struct MHD_Daemon *
 start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
-    unsigned threads, const char *cert, const char *key)
+    unsigned threads, const char *cert, const char *key, unsigned per_addr)
 {
 	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | extra_flags;
-	struct MHD_OptionItem opts[12];
+	struct MHD_OptionItem opts[16];
 	int n = 0;
 
 	/* The logger must come first or MHD logs the other options itself. */
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
-	    (intptr_t)on_mhd_error, NULL };
+	    (intptr_t)on_mhd_error, lc };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 	    (intptr_t)on_completed, lc };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+	    (intptr_t)on_connection, lc };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60,
 	    NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, 16384,
-	    NULL };
+	/* With a cap of our own, MHD's sits above it: at its own limit MHD
+	 * stops accepting and clients hang in the backlog instead of being
+	 * refused. */
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+	    lc->max_conns ? lc->max_conns + 64 : 16384, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    64 * 1024, NULL };
+	    cert ? CONTROL_CONN_MEMORY : 64 * 1024, NULL };
+	if (per_addr)
+		opts[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr, NULL };
 	if (threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
 		    threads, NULL };
 	if (cert) {
+		/* Only HTTP/1.1 is spoken: no ALPN state in every session. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_TLS_NO_ALPN, 1,
+		    NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
 		    (void *)cert };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
@@ -963,8 +1156,45 @@ start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
 		    0, (void *)ca_cert_pem(lc->app->ca) };
 	}
 	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, lc,
+	return MHD_start_daemon(flags, 0, on_accept, lc, on_request, lc,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+/* Raise the soft limit on open files to the hard one (every agent that
+ * waits holds a connection) and fit want, the connection cap, under
+ * it. Returns the cap in force, 0 for none. */
+static unsigned long
+fd_budget(unsigned long want)
+{
+	struct rlimit rl;
+	unsigned long avail;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return want;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_max);
+		else
+			log_debug("open files: raised to %llu",
+			    (unsigned long long)rl.rlim_max);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	avail = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned long)rl.rlim_cur -
+	    FD_RESERVE : (unsigned long)rl.rlim_cur / 2;
+	if (want == 0 || want > avail) {
+		log_warnx("control listener: %llu open files allowed (LimitNOFILE"
+		    ", ulimit -n): holding at most %lu connections%s",
+		    (unsigned long long)rl.rlim_cur, avail, want ? ", less than "
+		    "[control] max_connections" : "");
+		want = avail;
+	}
+	return want;
 }
 
 int
@@ -982,16 +1212,17 @@ http_start(struct bastion *app)
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return -1;
 	h->admin_fd = -1;
-	h->ctx_boot = (struct listener_ctx){ app, L_BOOT, "boot" };
-	h->ctx_control = (struct listener_ctx){ app, L_CONTROL, "control" };
-	h->ctx_admin = (struct listener_ctx){ app, L_ADMIN, "admin" };
+	h->ctx_boot = (struct listener_ctx){ app, L_BOOT, "boot", 0, 0 };
+	h->ctx_control = (struct listener_ctx){ app, L_CONTROL, "control",
+	    fd_budget((unsigned long)c->control_max_conns), 0 };
+	h->ctx_admin = (struct listener_ctx){ app, L_ADMIN, "admin", 0, 0 };
 
 	if ((fd = listen_socket(&c->boot_listen, 1)) == -1) {
 		log_warn("boot listener %s:%d", c->boot_listen.host,
 		    c->boot_listen.port);
 		goto err_boot;
 	}
-	if ((h->boot = start_daemon(&h->ctx_boot, fd, 0, threads, NULL, NULL))
+	if ((h->boot = start_daemon(&h->ctx_boot, fd, 0, threads, NULL, NULL, 0))
 	    == NULL) {
 		close(fd);
 		log_warnx("cannot start the boot listener");
@@ -1007,7 +1238,8 @@ http_start(struct bastion *app)
 		goto err_control;
 	}
 	if ((h->control = start_daemon(&h->ctx_control, fd, MHD_USE_TLS,
-	    threads, h->tls_cert, h->tls_key)) == NULL) {
+	    threads, h->tls_cert, h->tls_key,
+	    (unsigned)c->control_max_conns_per_addr)) == NULL) {
 		close(fd);
 		log_warnx("cannot start the control listener (TLS)");
 		goto err_control;
@@ -1016,16 +1248,17 @@ http_start(struct bastion *app)
 		log_warn("admin socket %s", h->admin_path);
 		goto err_admin;
 	}
-	if ((h->admin = start_daemon(&h->ctx_admin, fd, 0, 1, NULL, NULL))
+	if ((h->admin = start_daemon(&h->ctx_admin, fd, 0, 1, NULL, NULL, 0))
 	    == NULL) {
 		close(fd);
 		log_warnx("cannot start the admin socket listener");
 		goto err_admin;
 	}
 	app->http = h;
-	log_info("boot listener on http://%s:%d, control on https://%s:%d, "
-	    "admin socket %s", c->boot_listen.host, c->boot_listen.port,
-	    c->control_listen.host, c->control_listen.port, h->admin_path);
+	log_info("boot listener on http://%s:%d, control on https://%s:%d "
+	    "(%lu connections at most), admin socket %s", c->boot_listen.host,
+	    c->boot_listen.port, c->control_listen.host, c->control_listen.port,
+	    h->ctx_control.max_conns, h->admin_path);
 	return 0;
 err_admin:
 	MHD_stop_daemon(h->control);
@@ -1077,15 +1310,18 @@ http_peer_cert_der(struct request *r, const unsigned char **der, size_t *len)
 	return 0;
 }
 
-void
+struct http_waiting *
 http_suspend(struct request *r)
 {
-	r->suspended_now = 1;
+	r->suspended = 1;
+	atomic_fetch_add(&r->app->metrics.waiting, 1);
 	MHD_suspend_connection(r->conn);
+	/* The connection is the handle: it outlives the parked request. */
+	return (struct http_waiting *)r->conn;
 }
 
 void
-http_resume(struct request *r)
+http_resume(struct http_waiting *h)
 {
-	MHD_resume_connection(r->conn);
+	MHD_resume_connection((struct MHD_Connection *)h);
 }

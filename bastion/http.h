@@ -29,6 +29,7 @@ enum listener {
 struct route;
 
 struct request {
+	int			 parked;	/* http.c only: always 0 here */
 	char			 id[17];	/* request id, hex */
 	enum listener		 listener;
 	const char		*method;
@@ -60,7 +61,7 @@ struct request {
 	 * http.c calls when the request is freed, whatever happened. */
 	void			*poll;
 	void			(*on_free)(struct request *);
-	int			 suspended_now;	/* http.c only */
+	int			 suspended;	/* http.c only */
 };
 
 typedef void (*route_handler)(struct request *);
@@ -141,12 +142,17 @@ int	http_peer_cert_der(struct request *, const unsigned char **der,
 /*
  * Long polls without a thread per waiter: a handler that has nothing to
  * answer yet calls http_suspend() and returns without replying; later
- * any thread calls http_resume() and the handler runs again for the same
- * request (r->poll keeps its state) and must reply or suspend again. Set
- * r->on_free to learn when the request is gone (client closed, daemon
- * stopping) so nobody resumes it afterwards.
+ * any thread calls http_resume() with the handle it got and the handler
+ * runs again for the same connection and must reply or suspend again.
+ * While it waits the request is parked: only its id, route, r->poll and
+ * r->on_free are kept (thousands of agents wait at once), so the handler
+ * runs again on a new struct request with those, the same method, path,
+ * query and headers, and a fresh audit row; keep anything else in
+ * r->poll. Set r->on_free to learn when the request is gone (client
+ * closed, daemon stopping) so nobody resumes it afterwards.
  */
-void	http_suspend(struct request *);
-void	http_resume(struct request *);
+struct http_waiting;
+struct http_waiting *http_suspend(struct request *);
+void	http_resume(struct http_waiting *);
 
 #endif

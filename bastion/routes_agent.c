@@ -653,7 +653,7 @@ out:
  * the list (on_free) before it is freed, so nothing resumes a dead one.
  */
 struct waiter {
-	struct request	*r;
+	struct http_waiting *h;		/* resumes the request */
 	char		 agent_id[AGENT_ID_LEN];
 	int64_t		 deadline_ms;
 	int		 fresh;
@@ -702,7 +702,7 @@ hub_timer(void *arg)
 			next = w->next;
 			if (w->deadline_ms <= now) {
 				waiter_unlink(w);
-				http_resume(w->r);
+				http_resume(w->h);
 			}
 		}
 		pthread_mutex_unlock(&hub.mu);
@@ -739,7 +739,7 @@ hub_notify(const char *agent_id)
 		next = w->next;
 		if (strcmp(w->agent_id, agent_id) == 0) {
 			waiter_unlink(w);
-			http_resume(w->r);
+			http_resume(w->h);
 		}
 	}
 	pthread_mutex_unlock(&hub.mu);
@@ -773,7 +773,7 @@ routes_agent_stop(void)
 	for (w = hub.head; w; w = next) {
 		next = w->next;
 		waiter_unlink(w);
-		http_resume(w->r);
+		http_resume(w->h);
 	}
 	pthread_mutex_unlock(&hub.mu);
 	/* The listeners' threads answer them (204) and free them. */
@@ -849,7 +849,6 @@ get_jobs(struct request *r)
 		return;
 	}
 	pthread_once(&hub.once, hub_start);
-	w->r = r;
 	snprintf(w->agent_id, sizeof w->agent_id, "%s", p.agent_id);
 	w->deadline_ms = now_ms() + wait * 1000;
 	w->fresh = fresh;
@@ -871,7 +870,7 @@ get_jobs(struct request *r)
 	hub.alive++;
 	/* Suspended under the lock: a job that arrives now resumes a
 	 * request that is already suspended. */
-	http_suspend(r);
+	w->h = http_suspend(r);
 	pthread_mutex_unlock(&hub.mu);
 	/* A job queued between the check and the listing. */
 	if (db_jobs_waiting(r->app->db, p.agent_id, 0))

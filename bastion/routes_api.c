@@ -201,6 +201,23 @@ get_metrics(struct request *r)
 	    "bastion_start_time_seconds %lld\n",
 	    atomic_load(&mt->dispatches), atomic_load(&mt->discover_reports),
 	    atomic_load(&mt->dnsmasq_restarts), (long long)r->app->started);
+	buf_adds(&b, "# HELP bastion_http_connections Connections open now, by "
+	    "listener.\n"
+	    "# TYPE bastion_http_connections gauge\n");
+	for (i = 0; i < 3; i++)
+		buf_printf(&b, "bastion_http_connections{listener=\"%s\"} %lu\n",
+		    lnames[i], atomic_load(&mt->connections[i]));
+	buf_adds(&b, "# HELP bastion_http_connections_refused_total Connections "
+	    "closed at accept: over max_connections or "
+	    "max_connections_per_address.\n"
+	    "# TYPE bastion_http_connections_refused_total counter\n");
+	for (i = 0; i < 3; i++)
+		buf_printf(&b, "bastion_http_connections_refused_total{listener="
+		    "\"%s\"} %lu\n", lnames[i], atomic_load(&mt->refused[i]));
+	buf_printf(&b, "# HELP bastion_http_waiting Requests waiting without a "
+	    "thread (agents' long polls).\n"
+	    "# TYPE bastion_http_waiting gauge\n"
+	    "bastion_http_waiting %lu\n", atomic_load(&mt->waiting));
 	http_reply_text(r, 200, "text/plain; version=0.0.4", b.data, b.len);
 	buf_free(&b);
 }

@@ -1,20 +1,39 @@
 /* agents_load.c — load generator for bench/agents: simulated agents over
  * mutual TLS with keep-alive, on libcurl's multi interface (one thread).
  *
- *   agents_load heartbeat URL CERT KEY CA CONNECTIONS SECONDS
+ *   agents_load heartbeat URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       every connection POSTs /agent/v1/heartbeat back to back; prints
  *       "heartbeats N seconds S rate R errors E"
- *   agents_load poll URL CERT KEY CA CONNECTIONS SECONDS
+ *   agents_load poll URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       opens CONNECTIONS long polls (GET /agent/v1/jobs?wait=30), keeps
- *       them open for SECONDS (re-polling when one returns) and prints
- *       "polls_open N answered A errors E"
+ *       them open for SECONDS or until SIGTERM (re-polling on the same
+ *       connection when one is answered) and prints
+ *       "polls_sent N after S s answered A min_per_connection M
+ *        connects C errors E"
+ *       (every poll answered at least once when M >= 1; C == N when no
+ *       connection had to be made again).
+ * SOURCE is the local address to connect from (127.0.0.2, ...): a
+ * process holds at most its open-file limit and bastion caps connections
+ * per address, so bench/agents spreads big runs over several.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <curl/curl.h>
+
+#define RAMP	32	/* poll: connections being made at once */
+
+static volatile sig_atomic_t stop;
+
+static void
+on_term(int sig)
+{
+	stop = 1;
+}
 
 static size_t
 discard(char *p, size_t size, size_t n, void *arg)
@@ -32,9 +51,14 @@ now_s(void)
 }
 
 static CURL *
-handle(const char *url, char **av, int post, struct curl_slist *hdr)
+handle(const char *url, char **av, int post, struct curl_slist *hdr,
+    const char *source, long *answers)
 {
 	CURL *c = curl_easy_init();
+
+	curl_easy_setopt(c, CURLOPT_PRIVATE, answers);
+	if (source)
+		curl_easy_setopt(c, CURLOPT_INTERFACE, source);
 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_SSLCERT, av[3]);
@@ -63,18 +87,39 @@ main(int argc, char **argv)
 	CURLM *m;
 	CURL **hs;
 	CURLMsg *msg;
-	long code, n, secs, done = 0, errors = 0, open = 0;
+	struct rlimit rl;
+	long code, n, secs, done = 0, errors = 0, open = 0, connects = 0;
+	long *answers, min_answers, added;
 	int running, left, poll, i;
-	double start, end;
+	double start, end, sent_at = 0;
 
-	if (argc != 8) {
+	if (argc != 8 && argc != 9) {
 		fprintf(stderr, "usage: agents_load heartbeat|poll URL CERT KEY CA "
-		    "CONNECTIONS SECONDS\n");
+		    "CONNECTIONS SECONDS [SOURCE]\n");
 		return 2;
 	}
 	poll = strcmp(argv[1], "poll") == 0;
 	n = strtol(argv[6], NULL, 10);
 	secs = strtol(argv[7], NULL, 10);
+	if (n < 1 || secs < 1) {
+		fprintf(stderr, "agents_load: CONNECTIONS and SECONDS must be "
+		    "positive\n");
+		return 2;
+	}
+	/* One descriptor per connection, and a few for curl. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)n + 32 > rl.rlim_cur) {
+		fprintf(stderr, "agents_load: %ld connections need more than the "
+		    "%llu open files allowed: use several processes\n", n,
+		    (unsigned long long)rl.rlim_cur);
+		return 1;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 	snprintf(url, sizeof url, "%s%s", argv[2], poll ?
 	    "/agent/v1/jobs?wait=30" : "/agent/v1/heartbeat");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -82,12 +127,15 @@ main(int argc, char **argv)
 	hdr = curl_slist_append(hdr, "Expect:");
 	m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, n + 16);
-	if ((hs = calloc((size_t)n, sizeof *hs)) == NULL)
+	if ((hs = calloc((size_t)n, sizeof *hs)) == NULL ||
+	    (answers = calloc((size_t)n, sizeof *answers)) == NULL)
 		return 1;
-	for (i = 0; i < n; i++) {
-		hs[i] = handle(url, argv, !poll, hdr);
+	for (i = 0; i < n; i++)
+		hs[i] = handle(url, argv, !poll, hdr, argc == 9 ? argv[8] : NULL,
+		    &answers[i]);
+	added = poll ? 0 : n;
+	for (i = 0; i < added; i++)
 		curl_multi_add_handle(m, hs[i]);
-	}
 	start = now_s();
 	end = start + (double)secs;
 	for (;;) {
@@ -95,25 +143,39 @@ main(int argc, char **argv)
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
+			long *mine = NULL, nc = 0;
+
 			code = 0;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
 			    &code);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &mine);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_NUM_CONNECTS,
+			    &nc);
+			connects += nc;
 			if (msg->data.result != CURLE_OK ||
-			    (code != 200 && code != 204))
-				errors++;
-			else
+			    (code != 200 && code != 204)) {
+				if (errors++ < 5)
+					fprintf(stderr, "agents_load: %s (HTTP %ld)\n",
+					    curl_easy_strerror(msg->data.result),
+					    code);
+			} else {
 				done++;
+				if (mine)
+					(*mine)++;
+			}
 			curl_multi_remove_handle(m, msg->easy_handle);
-			if (now_s() < end)
+			if (now_s() < end && !stop)
 				curl_multi_add_handle(m, msg->easy_handle);
 		}
-		if (now_s() >= end)
+		if (now_s() >= end || stop)
 			break;
 		if (poll && open < n) {
 			long k = 0;
 
-			/* Connected and waiting: the request went out. */
-			for (i = 0; i < n; i++) {
+			/* Connected and waiting: the request went out. At most
+			 * RAMP handshakes at a time, as agents coming back one
+			 * by one would: a storm of thousands only times out. */
+			for (i = 0; i < added; i++) {
 				curl_off_t up = 0;
 
 				curl_easy_getinfo(hs[i], CURLINFO_REQUEST_SIZE, &up);
@@ -121,16 +183,30 @@ main(int argc, char **argv)
 			}
 			if (k > open) {
 				open = k;
+				sent_at = now_s() - start;
 				if (open == n)
 					fprintf(stderr, "all %ld polls sent after "
-					    "%.1f s\n", n, now_s() - start);
+					    "%.1f s\n", n, sent_at);
 			}
+			while (added < n && added - k < RAMP)
+				curl_multi_add_handle(m, hs[added++]);
 		}
 		curl_multi_poll(m, NULL, 0, 100, NULL);
 	}
+	for (min_answers = -1, i = 0; i < n; i++)
+		if (min_answers == -1 || answers[i] < min_answers)
+			min_answers = answers[i];
+	/* Connections still open were made too. */
+	for (i = 0; i < n; i++) {
+		long nc = 0;
+
+		curl_easy_getinfo(hs[i], CURLINFO_NUM_CONNECTS, &nc);
+		connects += nc;
+	}
 	if (poll)
-		printf("polls_open %ld answered %ld errors %ld\n", open, done,
-		    errors);
+		printf("polls_sent %ld after %.1f s answered %ld "
+		    "min_per_connection %ld connects %ld errors %ld\n", open,
+		    sent_at, done, min_answers, connects, errors);
 	else
 		printf("heartbeats %ld seconds %.1f rate %.0f errors %ld\n", done,
 		    now_s() - start, (double)done / (now_s() - start), errors);
@@ -140,6 +216,7 @@ main(int argc, char **argv)
 		curl_easy_cleanup(hs[i]);
 	}
 	free(hs);
+	free(answers);
 	curl_multi_cleanup(m);
 	curl_slist_free_all(hdr);
 	curl_global_cleanup();

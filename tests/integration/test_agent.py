@@ -9,7 +9,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
+import ssl
 import subprocess
 import time
 
@@ -403,3 +405,35 @@ def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):
     assert a.proc.wait(timeout=10) == 0
     assert time.time() - t0 < 2, "agentd took %.1f s to stop" % (time.time() - t0)
     assert "stopping" in a.log()
+
+
+def _waiting(b):
+    for line in b.admin("GET", "/api/v1/metrics").text.splitlines():
+        if line.startswith("bastion_http_waiting "):
+            return int(line.split()[1])
+    raise AssertionError("no bastion_http_waiting metric")
+
+
+def test_long_poll_closed_while_waiting(bastion, agents):
+    """A waiting long poll is parked (its request state freed) and runs
+    again on a new one when woken; one whose client has gone is answered
+    into the void and freed, and the daemon carries on: the agent still
+    gets its job and the count of waiting polls comes back down."""
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
+    before = _waiting(bastion)
+    ctx = ssl.create_default_context(cafile=bastion.ca_pem)
+    ctx.load_cert_chain(os.path.join(a.state, "cert.pem"),
+                        os.path.join(a.state, "key.pem"))
+    raw = socket.create_connection(("127.0.0.1", bastion.control_port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(b"GET /agent/v1/jobs?wait=30 HTTP/1.1\r\nHost: bastion\r\n\r\n")
+    wait_for(lambda: _waiting(bastion) == before + 1, what="the second poll")
+    s.close()
+    # The job wakes both polls: one connection is gone, agentd answers.
+    r = bastion.ctl("exec", "node1", "--", "echo", "still here")
+    assert r.returncode == 0 and r.stdout == "still here\n", r
+    wait_for(lambda: _waiting(bastion) == before, what="the dead poll to go")
+    assert bastion.alive()
+    assert bastion.admin("GET", "/api/v1/readyz").status == 200

@@ -1,5 +1,6 @@
 """Daemon behaviour: control listener TLS, admin socket, config check mode,
 reload, restart keeps state, single instance, metrics and health."""
+import http.client
 import os
 import signal
 import socket
@@ -208,3 +209,95 @@ def test_garbage_on_the_wire_does_not_hurt(bastion):
                 pass
     assert bastion.boot("GET", "/boot.ipxe").status == 200
     assert bastion.alive()
+
+
+def _metric(b, name):
+    for line in b.admin("GET", "/api/v1/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no metric " + name)
+
+
+def _until(fn, what):
+    deadline = time.time() + 20
+    while not fn():
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.05)
+
+
+def _refused(b, source):
+    """A TCP connection to the control listener from source: it must be
+    closed by bastion at once, before any TLS."""
+    s = socket.create_connection(("127.0.0.1", b.control_port), timeout=10,
+                                 source_address=(source, 0))
+    try:
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+
+
+def test_control_connection_caps_refuse_cleanly(make_bastion):
+    b = make_bastion(extra_conf="[control]\nmax_connections = 3\n"
+                     "max_connections_per_address = 2\n").start()
+    open_now = 'bastion_http_connections{listener="control"}'
+    refused = 'bastion_http_connections_refused_total{listener="control"}'
+    assert _metric(b, open_now) == 0 and _metric(b, refused) == 0
+    held = []
+    try:
+        for _ in range(2):
+            held.append(socket.create_connection(("127.0.0.1", b.control_port),
+                                                 source_address=("127.0.0.1", 0)))
+        _until(lambda: _metric(b, open_now) == 2, "2 connections")
+        _refused(b, "127.0.0.1")        # a third from the same address
+        assert _metric(b, refused) == 1
+        held.append(socket.create_connection(("127.0.0.1", b.control_port),
+                                             source_address=("127.0.0.2", 0)))
+        _until(lambda: _metric(b, open_now) == 3, "3 connections")
+        _refused(b, "127.0.0.3")        # a fourth: the listener is full
+        assert _metric(b, refused) == 2
+        assert _metric(b, open_now) == 3
+        assert "control listener: refused a connection" in b.log()
+    finally:
+        for s in held:
+            s.close()
+    # Healthy after: the slots come back and TLS requests are answered.
+    _until(lambda: _metric(b, open_now) == 0, "the connections to close")
+    r = b.control("GET", "/api/v1/healthz")
+    assert r.status == 200, r
+    assert b.admin("GET", "/api/v1/readyz").status == 200
+
+
+def test_connection_cap_config_is_checked(tmp_path):
+    conf = tmp_path / "bastion.conf"
+    conf.write_text("[bastion]\nstate_dir = %s\n[control]\n"
+                    "max_connections = -1\nmax_connections_per_address = lots\n"
+                    % (tmp_path / "state"))
+    r = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", str(conf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "%s:4: control.max_connections" % conf in r.stderr, r.stderr
+    assert "%s:5: control.max_connections_per_address" % conf in r.stderr, r.stderr
+
+
+def test_control_request_headers_fit_or_431(bastion):
+    """The control listener's per-connection memory is small (a waiting
+    agent holds it): a browser-sized request still fits; an oversized one
+    is answered 431 and closed (with the rest of it unread, the kernel's
+    reset can overtake the answer) and the daemon carries on."""
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+               "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+               "Accept": "text/html,application/xhtml+xml,application/xml;"
+               "q=0.9,image/avif,image/webp,*/*;q=0.8",
+               "Accept-Language": "en-US,en;q=0.9",
+               "Cookie": "other_app=" + "c" * 1000}
+    r = bastion.control("GET", "/api/v1/healthz", headers=browser)
+    assert r.status == 200, r
+    try:
+        r = bastion.control("GET", "/api/v1/healthz", headers={"X-Big": "b" * 8000})
+        assert r.status == 431, r
+    except (ConnectionResetError, http.client.RemoteDisconnected):
+        pass
+    assert bastion.control("GET", "/api/v1/healthz").status == 200
