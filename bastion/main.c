@@ -127,10 +127,14 @@ reload(struct bastion *app)
 	    sizeof next->boot_listen) ||
 	    memcmp(&next->control_listen, &app->cfg->control_listen,
 	    sizeof next->control_listen) ||
-	    memcmp(next->names, app->cfg->names, sizeof next->names);
+	    memcmp(next->names, app->cfg->names, sizeof next->names) ||
+	    next->control_max_conns != app->cfg->control_max_conns ||
+	    next->control_max_conns_per_addr !=
+	    app->cfg->control_max_conns_per_addr;
 	if (listeners_changed)
-		log_warnx("reload: listener addresses, names and the state dir "
-		    "change only at restart");
+		log_warnx("reload: listener addresses, names, the control "
+		    "listener's connection caps and the state dir change only "
+		    "at restart");
 	pthread_rwlock_wrlock(&app->cfg_lock);
 	old = app->cfg;
 	/* Keep what only a restart can change. */
@@ -140,6 +144,9 @@ reload(struct bastion *app)
 	next->control_listen = old->control_listen;
 	memcpy(next->names, old->names, sizeof next->names);
 	next->nnames = old->nnames;
+	/* The listener took its caps at start (http_start). */
+	next->control_max_conns = old->control_max_conns;
+	next->control_max_conns_per_addr = old->control_max_conns_per_addr;
 	app->cfg = next;
 	pthread_rwlock_unlock(&app->cfg_lock);
 	free(old);

@@ -253,6 +253,8 @@ needs_restart(const char *key)
 	return strcmp(key, "boot.listen") == 0 ||
 	    strcmp(key, "control.listen") == 0 ||
 	    strcmp(key, "control.names") == 0 ||
+	    strcmp(key, "control.max_connections") == 0 ||
+	    strcmp(key, "control.max_connections_per_address") == 0 ||
 	    strcmp(key, "bastion.state_dir") == 0 ||
 	    strcmp(key, "bastion.share_dir") == 0;
 }

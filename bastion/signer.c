@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -46,6 +47,7 @@
 #define SIGNER_BACKOFF_MIN_MS	100
 #define SIGNER_BACKOFF_MAX_MS	10000
 #define SIGNER_STABLE_MS	60000
+#define SIGNER_STOP_WAIT_MS	2000	/* for its exit at close, then SIGKILL */
 
 enum { SIGN_CERT = 1, SIGN_CRL, SIGN_JOB };
 
@@ -318,13 +320,28 @@ signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey,
 void
 signer_close(struct signer *s)
 {
+	struct timespec ts = { 0, 10 * 1000000 };
+	pid_t r = 0;
+	int i;
+
 	if (s == NULL)
 		return;
 	if (s->fd != -1)
 		close(s->fd);
-	if (s->pid > 0)
+	/* It exits at EOF; a hung one (stopped, stuck) would hold the
+	 * daemon's stop for ever: it gets a while, then SIGKILL. */
+	for (i = 0; s->pid > 0 && i < SIGNER_STOP_WAIT_MS / 10; i++) {
+		if ((r = waitpid(s->pid, NULL, WNOHANG)) != 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (s->pid > 0 && r == 0) {
+		log_warnx("the signer process %ld did not exit; killing it",
+		    (long)s->pid);
+		kill(s->pid, SIGKILL);
 		while (waitpid(s->pid, NULL, 0) == -1 && errno == EINTR)
 			;
+	}
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

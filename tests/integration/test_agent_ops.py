@@ -296,6 +296,25 @@ def test_hung_signer_gives_503_not_a_hang(bastion, agents):
     assert bastion.ctl("audit", "verify").returncode == 0
 
 
+
+def test_hung_signer_does_not_hold_the_stop(bastion):
+    """At stop the signer gets its EOF; one that cannot take it (stopped,
+    stuck) is killed after a while rather than waited for for ever."""
+    pid = signer_pid(bastion)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t = time.time()
+        assert bastion.stop() == 0
+        assert time.time() - t < 10
+        assert "signer process %d did not exit; killing it" % pid in bastion.log()
+        assert not os.path.exists("/proc/%d" % pid)
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 # --- audit ----------------------------------------------------------------
 
 def test_agent_and_job_changes_audited_once_each(bastion, agents):

@@ -301,3 +301,32 @@ def test_control_request_headers_fit_or_431(bastion):
     except (ConnectionResetError, http.client.RemoteDisconnected):
         pass
     assert bastion.control("GET", "/api/v1/healthz").status == 200
+
+
+def test_connection_caps_change_only_at_restart(bastion):
+    """The control listener takes its caps when it starts: a reload
+    keeps the ones in force (and says so), the config shows those, and
+    setting one says a restart is needed."""
+    b = bastion
+    r = b.admin("PUT", "/api/v1/config/control.max_connections", {"value": "5"})
+    assert r.status == 200 and r.json()["restart_required"] is True, r
+    r = b.admin("PUT", "/api/v1/config/control.max_connections_per_address",
+                {"value": "1"})
+    assert r.status == 200 and r.json()["restart_required"] is True, r
+    b.proc.send_signal(signal.SIGHUP)
+    _until(lambda: "connection caps" in b.log(), "the reload's warning")
+    values = b.admin("GET", "/api/v1/config").json()["values"]
+    assert values["control.max_connections"] == "20480", values
+    assert values["control.max_connections_per_address"] == "1024", values
+    # And 1024 is what holds: two connections from one address are fine.
+    held = [socket.create_connection(("127.0.0.1", b.control_port),
+                                     source_address=("127.0.0.9", 0))
+            for _ in range(2)]
+    try:
+        _until(lambda: _metric(b, 'bastion_http_connections{listener="control"}')
+               == 2, "2 connections")
+        assert _metric(b, 'bastion_http_connections_refused_total'
+                       '{listener="control"}') == 0
+    finally:
+        for s in held:
+            s.close()
