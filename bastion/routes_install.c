@@ -65,12 +65,14 @@ reboot_agent(struct request *r, const char *mac, char id[AGENT_ID_LEN])
 {
 	struct agent a;
 
-	/* The job is exec's business: a token needs that scope too. */
+	/* The job is exec's business and the route provision's: a token
+	 * needs both, which only scope admin covers. */
 	if (r->who.kind == AUTH_TOKEN &&
 	    !auth_scope_covers(r->who.scope, SCOPE_EXEC)) {
-		http_reply_error(r, 403, "insufficient_scope", "reboot sends a "
-		    "job: it needs a token with scope exec or admin (this one "
-		    "has %s)", auth_scope_name(r->who.scope));
+		http_reply_error(r, 403, "insufficient_scope", "reprovision "
+		    "with reboot queues an install and sends a job: it needs a "
+		    "token with scope admin (this one has %s)",
+		    auth_scope_name(r->who.scope));
 		return -1;
 	}
 	if (db_agent_resolve(r->app->db, mac, id) != DB_OK ||

@@ -160,6 +160,7 @@ def test_reprovision_reboot_needs_the_exec_scope_too(bastion, agents):
     r = bastion.control("POST", url, {"reboot": True},
                         auth=bastion.make_token("ops", "provision"))
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope", r
+    assert "scope admin" in r.json()["error"]["message"], r
     assert bastion.admin("GET", "/api/v1/machines/" + MAC).json()["state"] == "active"
     assert bastion.admin("GET", "/api/v1/jobs").json() == []
     # Without reboot the provision scope is enough, as before.
