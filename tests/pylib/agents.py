@@ -91,7 +91,9 @@ def wait_for(fn, timeout=30, what="condition"):
 def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra="",
                    binary="agentd"):
     a = Agent(b, name, token(b), mac, extra, binary).start()
-    wait_for(lambda: any(x["hostname"] == name and x["last_heartbeat_at"]
+    # Enrollment sets last_heartbeat_at already: wait for a heartbeat's
+    # own report.
+    wait_for(lambda: any(x["hostname"] == name and x.get("heartbeat")
                          for x in b.admin("GET", "/api/v1/agents").json()),
              what="agent %s to heartbeat" % name)
     return a
