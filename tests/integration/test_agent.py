@@ -437,3 +437,80 @@ def test_long_poll_closed_while_waiting(bastion, agents):
     wait_for(lambda: _waiting(bastion) == before, what="the dead poll to go")
     assert bastion.alive()
     assert bastion.admin("GET", "/api/v1/readyz").status == 200
+
+
+def _ca(tmp_path, name, signer=None, san=None):
+    """A certificate (self-signed CA, or one signed by signer, a name made
+    here before) in tmp_path/name.pem with its key in name.key."""
+    pem, key = str(tmp_path / (name + ".pem")), str(tmp_path / (name + ".key"))
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+           "/CN=" + name, "-keyout", key, "-out", pem]
+    if signer:
+        cmd += ["-CA", str(tmp_path / (signer + ".pem")),
+                "-CAkey", str(tmp_path / (signer + ".key"))]
+    if san:
+        cmd += ["-addext", "subjectAltName=" + san]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return pem, key
+
+
+def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
+    """Whoever answers the unverified first contact may send the pinned
+    CA followed by one of its own: only the pinned certificate may end up
+    in ca.pem, so that the enrollment (token, CSR) that follows is not
+    trusted to the other CA's server."""
+    import http.server
+    import threading
+
+    real, _ = _ca(tmp_path, "real")
+    _ca(tmp_path, "evil")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="evil", san="IP:127.0.0.1")
+    with open(real) as f, open(str(tmp_path / "evil.pem")) as g:
+        served = (f.read() + g.read()).encode()
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(served)))
+            self.end_headers()
+            self.wfile.write(served)
+
+        def do_POST(self):
+            seen.append(self.path)
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        state = str(tmp_path / "state")
+        conf = str(tmp_path / "agentd.conf")
+        with open(conf, "w") as f:
+            f.write("[agent]\nserver = https://127.0.0.1:%d\n"
+                    "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
+                    "hostname = n1\nmac = 52:54:00:a0:00:09\n"
+                    % (srv.server_address[1], fingerprint(real), "t" * 32,
+                       state))
+        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
+                            "enroll"], capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode != 0, r
+    assert seen == [], "the enrollment went to the other CA's server"
+    with open(os.path.join(state, "ca.pem")) as f:
+        pinned = f.read()
+    assert pinned.count("BEGIN CERTIFICATE") == 1, pinned
+    assert fingerprint(os.path.join(state, "ca.pem")) == fingerprint(real)
+    assert "not trusted" in r.stderr or "certificate" in r.stderr, r.stderr
