@@ -399,12 +399,12 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 	memset(r, 0, sizeof *r);
 	do {	/* 1xx answers come before the real one */
 		if ((line = get_line(io, deadline, r, err, errlen)) == NULL)
-			return -1;
+			goto fail;
 		if (sscanf(line, "HTTP/1.%1d %3ld", &minor, &r->status) != 2 ||
 		    r->status < 100 || r->status > 599) {
 			snprintf(err, errlen, "not an HTTP/1.x answer");
 			r->status = 0;
-			return -1;
+			goto fail;
 		}
 		r->keep_alive = minor >= 1;
 		have_len = chunked = 0;
@@ -442,7 +442,7 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 		}
 	} while (r->status < 200);
 	if (head || r->status == 204 || r->status == 304)
-		return 0;
+		goto done;	/* no body, whatever the headers say */
 	if (chunked) {
 		if (get_chunked(io, body, deadline, r, err, errlen) == -1)
 			goto fail;
@@ -460,6 +460,7 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 		if (get_body(io, SIZE_MAX, body, deadline, r, err, errlen) == -1)
 			goto fail;
 	}
+done:
 	/* Bytes beyond the answer: nothing asked for them; do not reuse. */
 	if (io->off != io->len)
 		r->keep_alive = 0;

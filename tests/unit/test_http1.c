@@ -228,6 +228,42 @@ test_cap_and_malformed(void **state)
 	free(big);
 }
 
+/* Whatever goes wrong, or is left over, the connection is not reused:
+ * its state is unknown and the next answer would be read from the wrong
+ * place. */
+static void
+test_no_reuse_after_doubt(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+
+	/* A 204 or a HEAD answer followed by bytes nothing asked for. */
+	assert_int_equal(read_answer("HTTP/1.1 204 No Content\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\n\r\n", 64, 1024, 0, &r, &b, err, &io, &s), 0);
+	assert_int_equal(r.status, 204);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n"
+	    "\r\nbody", 64, 1024, 1, &r, &b, err, &io, &s), 0);
+	assert_int_equal(b.len, 0);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	/* A 1xx, then garbage or the close. */
+	assert_int_equal(read_answer("HTTP/1.1 100 Continue\r\n\r\n"
+	    "SSH-2.0-OpenSSH\r\n", 7, 1024, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "not an HTTP"));
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 100 Continue\r\n\r\n", 7, 1024,
+	    0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "mid-answer"));
+	assert_false(r.keep_alive);
+	buf_free(&b);
+}
+
 static void
 test_request(void **state)
 {
@@ -264,6 +300,7 @@ main(void)
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_until_close_and_keep_alive),
 		cmocka_unit_test(test_cap_and_malformed),
+		cmocka_unit_test(test_no_reuse_after_doubt),
 		cmocka_unit_test(test_request),
 	};
 
