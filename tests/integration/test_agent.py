@@ -455,19 +455,13 @@ def _ca(tmp_path, name, signer=None, san=None):
     return pem, key
 
 
-def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
-    """Whoever answers the unverified first contact may send the pinned
-    CA followed by one of its own: only the pinned certificate may end up
-    in ca.pem, so that the enrollment (token, CSR) that follows is not
-    trusted to the other CA's server."""
+def _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key, pin):
+    """agentd enroll against a stand-in server (TLS with srv_pem) that
+    answers GET /ca.pem with served and records what is POSTed to it (403).
+    (the enroll run, the paths POSTed)."""
     import http.server
     import threading
 
-    real, _ = _ca(tmp_path, "real")
-    _ca(tmp_path, "evil")
-    srv_pem, srv_key = _ca(tmp_path, "srv", signer="evil", san="IP:127.0.0.1")
-    with open(real) as f, open(str(tmp_path / "evil.pem")) as g:
-        served = (f.read() + g.read()).encode()
     seen = []
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -494,12 +488,13 @@ def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
     t.start()
     try:
         state = str(tmp_path / "state")
+        shutil.rmtree(state, ignore_errors=True)
         conf = str(tmp_path / "agentd.conf")
         with open(conf, "w") as f:
             f.write("[agent]\nserver = https://127.0.0.1:%d\n"
                     "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
                     "hostname = n1\nmac = 52:54:00:a0:00:09\n"
-                    % (srv.server_address[1], fingerprint(real), "t" * 32,
+                    % (srv.server_address[1], fingerprint(pin), "t" * 32,
                        state))
         r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
                             "enroll"], capture_output=True, text=True,
@@ -507,10 +502,43 @@ def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+        t.join()
+    return r, seen
+
+
+def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
+    """Whoever answers the unverified first contact may send the pinned
+    CA followed by one of its own: only the pinned certificate may end up
+    in ca.pem, so that the enrollment (token, CSR) that follows is not
+    trusted to the other CA's server."""
+    real, _ = _ca(tmp_path, "real")
+    _ca(tmp_path, "evil")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="evil", san="IP:127.0.0.1")
+    with open(real) as f, open(str(tmp_path / "evil.pem")) as g:
+        served = (f.read() + g.read()).encode()
+    r, seen = _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key,
+                             real)
     assert r.returncode != 0, r
     assert seen == [], "the enrollment went to the other CA's server"
+    state = str(tmp_path / "state")
     with open(os.path.join(state, "ca.pem")) as f:
         pinned = f.read()
     assert pinned.count("BEGIN CERTIFICATE") == 1, pinned
     assert fingerprint(os.path.join(state, "ca.pem")) == fingerprint(real)
     assert "not trusted" in r.stderr or "certificate" in r.stderr, r.stderr
+
+
+def test_server_address_is_checked(agentd_bin, tmp_path):
+    """A certificate from the pinned CA for another address is refused:
+    the address in server = is checked against the certificate. The same
+    server with the right address gets the enrollment (the control)."""
+    ca, _ = _ca(tmp_path, "ca")
+    with open(ca, "rb") as f:
+        served = f.read()
+    wrong = _ca(tmp_path, "wrong", signer="ca", san="IP:10.9.9.9,DNS:127.0.0.1")
+    r, seen = _first_contact(agentd_bin, tmp_path, served, *wrong, pin=ca)
+    assert r.returncode != 0 and seen == [], (r, seen)
+    assert "not trusted" in r.stderr or "certificate" in r.stderr, r.stderr
+    right = _ca(tmp_path, "right", signer="ca", san="IP:127.0.0.1")
+    r, seen = _first_contact(agentd_bin, tmp_path, served, *right, pin=ca)
+    assert seen == ["/api/v1/enroll"], (r, seen)
