@@ -288,13 +288,15 @@ fail:
 }
 
 /* An idle kept-alive connection that has something to read was closed
- * (or is being closed) by the server. */
+ * (or is being closed) by the server, or sent what nothing asked for:
+ * in the socket, or already decrypted by OpenSSL (the rest of a record
+ * that the read-ahead buffer had no room for). */
 static int
 stale(const struct aclient *a)
 {
 	struct pollfd p = { a->fd, POLLIN, 0 };
 
-	return poll(&p, 1, 0) != 0;
+	return SSL_pending(a->ssl) > 0 || poll(&p, 1, 0) != 0;
 }
 
 /* On the kept connection, or a new one. A reused connection that the

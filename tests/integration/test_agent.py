@@ -542,3 +542,107 @@ def test_server_address_is_checked(agentd_bin, tmp_path):
     right = _ca(tmp_path, "right", signer="ca", san="IP:127.0.0.1")
     r, seen = _first_contact(agentd_bin, tmp_path, served, *right, pin=ca)
     assert seen == ["/api/v1/enroll"], (r, seen)
+
+
+def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
+    """The static build's keep-alive: an answer that ends inside a TLS
+    record whose rest OpenSSL holds (nothing in the socket any more) leaves
+    bytes nothing asked for; the next request must go on a new connection,
+    not read them as its answer."""
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    _ca(tmp_path, "agent", signer="ca")
+    shutil.copy(ca, str(state / "ca.pem"))
+    shutil.copy(str(tmp_path / "agent.pem"), str(state / "cert.pem"))
+    shutil.copy(str(tmp_path / "agent.key"), str(state / "key.pem"))
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out",
+                    str(tmp_path / "job.key")], check=True)
+    pub = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "job.key"),
+                          "-pubout"], check=True, capture_output=True,
+                         text=True).stdout
+    now = time.time()
+    with open(str(state / "agent.json"), "w") as f:
+        json.dump({"agent_id": "ag-test", "job_keys": [{"public_key": pub}],
+                   "not_before": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                               time.gmtime(now - 60)),
+                   "not_after": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                              time.gmtime(now + 86400 * 365))},
+                  f)
+    # The first answer's header line fills the 16 KiB read-ahead buffer so
+    # that only its end, up to the body, fits from the second record.
+    pad = 16384 - len("X-Pad: ") - len("\r\nContent-Length: 2\r\n\r\nok")
+    rec1 = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * pad
+    rec2 = (b"\r\nContent-Length: 2\r\n\r\nok" +
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    seen = []           # (connection number, request line)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    stop = threading.Event()
+
+    def serve(conn, n):
+        buf = b""
+        try:
+            s = ctx.wrap_socket(conn, server_side=True)
+            while not stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?i)content-length: *(\d+)", head)
+                want = int(m.group(1)) if m else 0
+                while len(buf) < want:
+                    buf += s.recv(65536)
+                buf = buf[want:]
+                seen.append((n, head.split(b"\r\n")[0].decode()))
+                if len(seen) == 1:
+                    s.sendall(rec1)
+                    time.sleep(0.2)
+                    s.sendall(rec2)
+                elif "jobs?wait" in seen[-1][1]:
+                    stop.wait(30)
+                    return
+                else:
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            conn.close()
+
+    def accept():
+        n = 0
+        while not stop.is_set():
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            n += 1
+            threading.Thread(target=serve, args=(c, n), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "state_dir = %s\nhostname = n1\nmac = 52:54:00:a0:00:0a\n"
+                % (lsock.getsockname()[1], fingerprint(ca), state))
+    proc = subprocess.Popen([os.path.join(BIN, "agentd-static"), "-d", "-f",
+                             conf, "run"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: len(seen) >= 2, what="a second request")
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+        stop.set()
+        lsock.close()
+    assert seen[0] == (1, "POST /agent/v1/heartbeat HTTP/1.1"), (seen, out)
+    assert seen[1][0] == 2, "the kept connection was used again: %r\n%s" % (
+        seen, out)
