@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,13 @@ struct aclient {
 
 /* No openssl.cnf: the node's (another distribution's) may name engines
  * and providers that a static binary cannot load. The protocol floor is
- * set here instead. */
+ * set here instead. OpenSSL writes with write(2): a server that reset the
+ * connection must be an error (EPIPE), not SIGPIPE ending agentd enroll or
+ * renew (libcurl ignores it during its transfers; run.c does for good). */
 int
 aclient_global_init(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) == 1 ?
 	    0 : -1;
 }

@@ -646,3 +646,69 @@ def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
     assert seen[0] == (1, "POST /agent/v1/heartbeat HTTP/1.1"), (seen, out)
     assert seen[1][0] == 2, "the kept connection was used again: %r\n%s" % (
         seen, out)
+
+
+def test_server_gone_while_sending_is_an_error_not_sigpipe(tmp_path):
+    """agentd-static enroll (no run loop to ignore SIGPIPE): a server that
+    closes the connection right after the handshake resets it at the first
+    record of the request, and the next record's write fails; that is a
+    logged error and exit 1, not death by SIGPIPE (OpenSSL writes with
+    write(2); libcurl guards against it, OpenSSL does not)."""
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    with open(ca, "rb") as f:
+        pem = f.read()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # server Finished last
+    ctx.load_cert_chain(srv_pem, srv_key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve():
+        for n in range(2):
+            try:
+                c, _ = lsock.accept()
+                s = ctx.wrap_socket(c, server_side=True)
+                if n == 0:      # the CA, as a first contact answers it
+                    while b"\r\n\r\n" not in s.recv(65536):
+                        pass
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                              b"Connection: close\r\n\r\n%s" % (len(pem), pem))
+                    s.close()
+                else:           # the enrollment: closed at once
+                    s.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    # An inventory of 128 NICs: a request of several TLS records, so
+    # that a write comes after the server's reset.
+    root = tmp_path / "root"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "data",
+                                 "inventory", "minimal"), str(root))
+    for i in range(128):
+        nic = root / "sys" / "class" / "net" / ("eth%d" % i)
+        (nic / "device").mkdir(parents=True)
+        (nic / "type").write_text("1\n")
+        (nic / "address").write_text("52:54:00:00:%02x:%02x\n" % (i // 256, i % 256))
+        (nic / "operstate").write_text("u" * 200 + "\n")
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "token = %s\nstate_dir = %s\nhostname = n1\n"
+                "mac = 52:54:00:a0:00:0b\ninventory_root = %s\n"
+                % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
+                   tmp_path / "state", root))
+    try:
+        r = subprocess.run([os.path.join(BIN, "agentd-static"), "-f", conf,
+                            "enroll"], capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        lsock.close()
+        t.join(timeout=10)
+    assert r.returncode == 1, r
+    assert "enrollment: " in r.stderr, r.stderr
