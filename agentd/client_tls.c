@@ -56,13 +56,15 @@ aclient_global_cleanup(void)
 }
 
 /* OpenSSL's reason for a failure, with the certificate check's verdict
- * when that is what failed. */
+ * when that is what failed (OpenSSL records one even when nothing is
+ * verified: the first contact's is not a reason). */
 static void
 tls_error(struct aclient *a, const char *what, char *err, size_t errlen)
 {
 	char e[256] = "";
 	unsigned long code = ERR_peek_last_error();
-	long vr = a->ssl ? SSL_get_verify_result(a->ssl) : X509_V_OK;
+	long vr = a->ssl && a->verify ? SSL_get_verify_result(a->ssl) :
+	    X509_V_OK;
 
 	if (code)
 		ERR_error_string_n(code, e, sizeof e);

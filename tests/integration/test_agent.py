@@ -712,3 +712,53 @@ def test_server_gone_while_sending_is_an_error_not_sigpipe(tmp_path):
         t.join(timeout=10)
     assert r.returncode == 1, r
     assert "enrollment: " in r.stderr, r.stderr
+
+
+def test_first_contact_failure_does_not_blame_the_certificate(tmp_path):
+    """The first contact does not verify the server (the pin does), so
+    when it fails otherwise the message must say what happened, not that
+    the certificate is not trusted."""
+    import struct
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve():
+        try:
+            c, _ = lsock.accept()
+            s = ctx.wrap_socket(c, server_side=True)
+            while b"\r\n\r\n" not in s.recv(65536):
+                pass
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+            time.sleep(0.2)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            s.close()           # a reset, mid-answer
+        except (OSError, ssl.SSLError):
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "token = %s\nstate_dir = %s\nhostname = n1\n"
+                "mac = 52:54:00:a0:00:0c\n"
+                % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
+                   tmp_path / "state"))
+    try:
+        r = subprocess.run([os.path.join(BIN, "agentd-static"), "-f", conf,
+                            "enroll"], capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        lsock.close()
+        t.join(timeout=10)
+    assert r.returncode == 1, r
+    assert "cannot reach" in r.stderr and "reset" in r.stderr, r.stderr
+    assert "not trusted" not in r.stderr, r.stderr
