@@ -648,8 +648,8 @@ def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
         seen, out)
 
 
-def test_server_gone_while_sending_is_an_error_not_sigpipe(tmp_path):
-    """agentd-static enroll (no run loop to ignore SIGPIPE): a server that
+def test_server_gone_while_sending_is_an_error_not_sigpipe(agentd_bin, tmp_path):
+    """agentd enroll (no run loop to ignore SIGPIPE): a server that
     closes the connection right after the handshake resets it at the first
     record of the request, and the next record's write fails; that is a
     logged error and exit 1, not death by SIGPIPE (OpenSSL writes with
@@ -704,7 +704,7 @@ def test_server_gone_while_sending_is_an_error_not_sigpipe(tmp_path):
                 % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
                    tmp_path / "state", root))
     try:
-        r = subprocess.run([os.path.join(BIN, "agentd-static"), "-f", conf,
+        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
                             "enroll"], capture_output=True, text=True,
                            timeout=60)
     finally:
@@ -714,7 +714,7 @@ def test_server_gone_while_sending_is_an_error_not_sigpipe(tmp_path):
     assert "enrollment: " in r.stderr, r.stderr
 
 
-def test_first_contact_failure_does_not_blame_the_certificate(tmp_path):
+def test_first_contact_failure_does_not_blame_the_certificate(agentd_bin, tmp_path):
     """The first contact does not verify the server (the pin does), so
     when it fails otherwise the message must say what happened, not that
     the certificate is not trusted."""
@@ -753,7 +753,7 @@ def test_first_contact_failure_does_not_blame_the_certificate(tmp_path):
                 % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
                    tmp_path / "state"))
     try:
-        r = subprocess.run([os.path.join(BIN, "agentd-static"), "-f", conf,
+        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
                             "enroll"], capture_output=True, text=True,
                            timeout=60)
     finally:
