@@ -455,6 +455,32 @@ def _ca(tmp_path, name, signer=None, san=None):
     return pem, key
 
 
+def _listener(srv_pem, srv_key):
+    """A TLS server context with srv_pem and a listening socket on
+    127.0.0.1 for the stand-in servers below."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    return ctx, lsock
+
+
+def _enroll(agentd_bin, tmp_path, port, pin, mac, extra=""):
+    """agentd enroll, once, against https://127.0.0.1:port with pin's
+    fingerprint and a fresh state dir (tmp_path/state)."""
+    state = str(tmp_path / "state")
+    shutil.rmtree(state, ignore_errors=True)
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "token = %s\nstate_dir = %s\nhostname = n1\nmac = %s\n%s"
+                % (port, fingerprint(pin), "t" * 32, state, mac, extra))
+    return subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
+                           "enroll"], capture_output=True, text=True,
+                          timeout=60)
+
+
 def _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key, pin):
     """agentd enroll against a stand-in server (TLS with srv_pem) that
     answers GET /ca.pem with served and records what is POSTed to it (403).
@@ -487,18 +513,8 @@ def _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key, pin):
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     try:
-        state = str(tmp_path / "state")
-        shutil.rmtree(state, ignore_errors=True)
-        conf = str(tmp_path / "agentd.conf")
-        with open(conf, "w") as f:
-            f.write("[agent]\nserver = https://127.0.0.1:%d\n"
-                    "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
-                    "hostname = n1\nmac = 52:54:00:a0:00:09\n"
-                    % (srv.server_address[1], fingerprint(pin), "t" * 32,
-                       state))
-        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
-                            "enroll"], capture_output=True, text=True,
-                           timeout=60)
+        r = _enroll(agentd_bin, tmp_path, srv.server_address[1], pin,
+                    "52:54:00:a0:00:09")
     finally:
         srv.shutdown()
         srv.server_close()
@@ -579,11 +595,7 @@ def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
     rec2 = (b"\r\nContent-Length: 2\r\n\r\nok" +
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
     seen = []           # (connection number, request line)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(srv_pem, srv_key)
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(8)
+    ctx, lsock = _listener(srv_pem, srv_key)
     stop = threading.Event()
 
     def serve(conn, n):
@@ -660,12 +672,8 @@ def test_server_gone_while_sending_is_an_error_not_sigpipe(agentd_bin, tmp_path)
     srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
     with open(ca, "rb") as f:
         pem = f.read()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx, lsock = _listener(srv_pem, srv_key)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # server Finished last
-    ctx.load_cert_chain(srv_pem, srv_key)
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(8)
 
     def serve():
         for n in range(2):
@@ -696,17 +704,9 @@ def test_server_gone_while_sending_is_an_error_not_sigpipe(agentd_bin, tmp_path)
         (nic / "type").write_text("1\n")
         (nic / "address").write_text("52:54:00:00:%02x:%02x\n" % (i // 256, i % 256))
         (nic / "operstate").write_text("u" * 200 + "\n")
-    conf = str(tmp_path / "agentd.conf")
-    with open(conf, "w") as f:
-        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
-                "token = %s\nstate_dir = %s\nhostname = n1\n"
-                "mac = 52:54:00:a0:00:0b\ninventory_root = %s\n"
-                % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
-                   tmp_path / "state", root))
     try:
-        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
-                            "enroll"], capture_output=True, text=True,
-                           timeout=60)
+        r = _enroll(agentd_bin, tmp_path, lsock.getsockname()[1], ca,
+                    "52:54:00:a0:00:0b", "inventory_root = %s\n" % root)
     finally:
         lsock.close()
         t.join(timeout=10)
@@ -723,11 +723,7 @@ def test_first_contact_failure_does_not_blame_the_certificate(agentd_bin, tmp_pa
 
     ca, _ = _ca(tmp_path, "ca")
     srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(srv_pem, srv_key)
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(8)
+    ctx, lsock = _listener(srv_pem, srv_key)
 
     def serve():
         try:
@@ -745,17 +741,9 @@ def test_first_contact_failure_does_not_blame_the_certificate(agentd_bin, tmp_pa
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    conf = str(tmp_path / "agentd.conf")
-    with open(conf, "w") as f:
-        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
-                "token = %s\nstate_dir = %s\nhostname = n1\n"
-                "mac = 52:54:00:a0:00:0c\n"
-                % (lsock.getsockname()[1], fingerprint(ca), "t" * 32,
-                   tmp_path / "state"))
     try:
-        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
-                            "enroll"], capture_output=True, text=True,
-                           timeout=60)
+        r = _enroll(agentd_bin, tmp_path, lsock.getsockname()[1], ca,
+                    "52:54:00:a0:00:0c")
     finally:
         lsock.close()
         t.join(timeout=10)
