@@ -18,7 +18,7 @@ import time
 import pytest
 
 from agents import Agent, enrolled_agent, fingerprint, job_done, token, wait_for
-from harness import BIN
+from harness import BIN, SANITIZER_MARKERS
 
 AGENTDS = ("agentd", "agentd-static")
 
@@ -476,9 +476,11 @@ def _enroll(agentd_bin, tmp_path, port, pin, mac, extra=""):
         f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
                 "token = %s\nstate_dir = %s\nhostname = n1\nmac = %s\n%s"
                 % (port, fingerprint(pin), "t" * 32, state, mac, extra))
-    return subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf,
-                           "enroll"], capture_output=True, text=True,
-                          timeout=60)
+    r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf, "enroll"],
+                       capture_output=True, text=True, timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in r.stderr, r.stderr[-6000:]
+    return r
 
 
 def _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key, pin):
@@ -655,6 +657,8 @@ def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
         out = proc.communicate(timeout=10)[0]
         stop.set()
         lsock.close()
+    for marker in SANITIZER_MARKERS:
+        assert marker not in out, out[-6000:]
     assert seen[0] == (1, "POST /agent/v1/heartbeat HTTP/1.1"), (seen, out)
     assert seen[1][0] == 2, "the kept connection was used again: %r\n%s" % (
         seen, out)
