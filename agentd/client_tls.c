@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,13 @@ struct aclient {
 
 /* No openssl.cnf: the node's (another distribution's) may name engines
  * and providers that a static binary cannot load. The protocol floor is
- * set here instead. */
+ * set here instead. OpenSSL writes with write(2): a server that reset the
+ * connection must be an error (EPIPE), not SIGPIPE ending agentd enroll or
+ * renew (libcurl ignores it during its transfers; run.c does for good). */
 int
 aclient_global_init(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) == 1 ?
 	    0 : -1;
 }
@@ -52,13 +56,15 @@ aclient_global_cleanup(void)
 }
 
 /* OpenSSL's reason for a failure, with the certificate check's verdict
- * when that is what failed. */
+ * when that is what failed (OpenSSL records one even when nothing is
+ * verified: the first contact's is not a reason). */
 static void
 tls_error(struct aclient *a, const char *what, char *err, size_t errlen)
 {
 	char e[256] = "";
 	unsigned long code = ERR_peek_last_error();
-	long vr = a->ssl ? SSL_get_verify_result(a->ssl) : X509_V_OK;
+	long vr = a->ssl && a->verify ? SSL_get_verify_result(a->ssl) :
+	    X509_V_OK;
 
 	if (code)
 		ERR_error_string_n(code, e, sizeof e);
@@ -288,13 +294,15 @@ fail:
 }
 
 /* An idle kept-alive connection that has something to read was closed
- * (or is being closed) by the server. */
+ * (or is being closed) by the server, or sent what nothing asked for:
+ * in the socket, or already decrypted by OpenSSL (the rest of a record
+ * that the read-ahead buffer had no room for). */
 static int
 stale(const struct aclient *a)
 {
 	struct pollfd p = { a->fd, POLLIN, 0 };
 
-	return poll(&p, 1, 0) != 0;
+	return SSL_pending(a->ssl) > 0 || poll(&p, 1, 0) != 0;
 }
 
 /* On the kept connection, or a new one. A reused connection that the

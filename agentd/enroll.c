@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -59,6 +60,37 @@ agent_fingerprint(const char *pem, char out[80])
 	X509_free(x);
 	ERR_clear_error();
 	return rc;
+}
+
+/*
+ * The first certificate in pem, alone, re-encoded: what the fetch brought
+ * besides it (more certificates, CRLs) must not become a trust anchor, since
+ * the file is loaded whole as the only CA. The caller frees *out. 0 or -1.
+ */
+static int
+ca_only_pem(const char *pem, char **out)
+{
+	BIO *in = BIO_new_mem_buf(pem, -1), *o = NULL;
+	X509 *x = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+
+	if (x && (o = BIO_new(BIO_s_mem())) != NULL &&
+	    PEM_write_bio_X509(o, x) == 1 && (*out = bio_string(o)) != NULL)
+		rc = 0;
+	BIO_free(in);
+	BIO_free(o);
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Whether a "sha256:hex" fingerprint is the pinned one (constant time). */
+static int
+pin_match(const char *fp, const char *want)
+{
+	size_t n = strlen(want);
+
+	return n > 7 && strlen(fp) == n && CRYPTO_memcmp(fp, want, n) == 0;
 }
 
 /* The pin as written in the config, without colons. */
@@ -130,7 +162,7 @@ agent_enrolled(const struct agent_conf *c)
 static int
 pin_ca(const struct agent_conf *c, int *retry)
 {
-	char fp[80] = "", want[80], err[512], *pem = NULL;
+	char fp[80] = "", want[80], err[512], *pem = NULL, *ca = NULL;
 	long code;
 	int rc = -1;
 
@@ -152,16 +184,18 @@ pin_ca(const struct agent_conf *c, int *retry)
 		goto out;
 	}
 	pin_normalize(c->ca_fingerprint, want);
-	if (agent_fingerprint(pem, fp) == -1 || strcmp(fp, want) != 0) {
+	if (ca_only_pem(pem, &ca) == -1 || agent_fingerprint(ca, fp) == -1 ||
+	    !pin_match(fp, want)) {
 		log_warnx("the server's CA is %s but %s pins %s: refusing to "
 		    "enroll", fp[0] ? fp : "unreadable", c->path, want);
 		goto out;
 	}
-	if (write_state(c, "ca.pem", pem, 0644) == -1)
+	if (write_state(c, "ca.pem", ca, 0644) == -1)
 		goto out;
 	log_info("pinned the CA %s", fp);
 	rc = 0;
 out:
+	free(ca);
 	free(pem);
 	return rc;
 }
@@ -246,7 +280,7 @@ save_answer(const struct agent_conf *c, const json_t *a)
 	const char *ca = json_string_value(json_object_get(a, "ca"));
 	const char *id = json_string_value(json_object_get(a, "agent_id"));
 	json_t *keys = json_object_get(a, "job_keys"), *st;
-	char fp[80], want[80], *text;
+	char fp[80] = "", want[80], *text;
 	int rc;
 
 	pin_normalize(c->ca_fingerprint, want);
@@ -256,7 +290,7 @@ save_answer(const struct agent_conf *c, const json_t *a)
 		return -1;
 	}
 	if (want[0] && (agent_fingerprint(ca, fp) == -1 ||
-	    strcmp(fp, want) != 0)) {
+	    !pin_match(fp, want))) {
 		log_warnx("the enrollment answer names another CA (%s)", fp);
 		return -1;
 	}

@@ -349,7 +349,9 @@ get_chunked(struct h1_io *io, struct buf *body, long deadline,
 			return -1;
 		errno = 0;
 		n = strtoull(line, &end, 16);
-		if (end == line || errno || (*end && *end != ';' &&
+		/* Hex digits only: no sign, blank or 0x that strtoull takes. */
+		if (end == line || (size_t)(end - line) != strspn(line,
+		    "0123456789abcdefABCDEF") || errno || (*end && *end != ';' &&
 		    *end != ' ') || n > body->max) {
 			snprintf(err, errlen, "bad chunk size in the answer");
 			return -1;
@@ -392,19 +394,19 @@ int
 h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
     struct h1_reply *r, char *err, size_t errlen)
 {
-	unsigned long long clen = 0;
+	unsigned long long clen = 0, n;
 	int minor, have_len, chunked, nh;
 	char *line, *v, *end;
 
 	memset(r, 0, sizeof *r);
 	do {	/* 1xx answers come before the real one */
 		if ((line = get_line(io, deadline, r, err, errlen)) == NULL)
-			return -1;
+			goto fail;
 		if (sscanf(line, "HTTP/1.%1d %3ld", &minor, &r->status) != 2 ||
 		    r->status < 100 || r->status > 599) {
 			snprintf(err, errlen, "not an HTTP/1.x answer");
 			r->status = 0;
-			return -1;
+			goto fail;
 		}
 		r->keep_alive = minor >= 1;
 		have_len = chunked = 0;
@@ -423,13 +425,17 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 			v += strspn(v, " \t");
 			if (strcasecmp(line, "Content-Length") == 0) {
 				errno = 0;
-				clen = strtoull(v, &end, 10);
+				n = strtoull(v, &end, 10);
+				end += strspn(end, " \t");
+				/* Two different lengths: which one frames
+				 * the answer is anyone's guess. */
 				if (!isdigit((unsigned char)*v) || errno ||
-				    (*end && !isspace((unsigned char)*end))) {
+				    *end || (have_len && n != clen)) {
 					snprintf(err, errlen, "bad Content-Length "
 					    "in the answer");
 					goto fail;
 				}
+				clen = n;
 				have_len = 1;
 			} else if (strcasecmp(line, "Transfer-Encoding") == 0)
 				chunked = has_token(v, "chunked");
@@ -442,8 +448,10 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 		}
 	} while (r->status < 200);
 	if (head || r->status == 204 || r->status == 304)
-		return 0;
+		goto done;	/* no body, whatever the headers say */
 	if (chunked) {
+		if (have_len)	/* RFC 9112 6.3: chunked wins, then close */
+			r->keep_alive = 0;
 		if (get_chunked(io, body, deadline, r, err, errlen) == -1)
 			goto fail;
 	} else if (have_len) {
@@ -460,6 +468,7 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 		if (get_body(io, SIZE_MAX, body, deadline, r, err, errlen) == -1)
 			goto fail;
 	}
+done:
 	/* Bytes beyond the answer: nothing asked for them; do not reuse. */
 	if (io->off != io->len)
 		r->keep_alive = 0;

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from agents import Agent, enrolled_agent, fingerprint, job_done, token, wait_for
-from harness import BIN
+from harness import BIN, SANITIZER_MARKERS
 
 AGENTDS = ("agentd", "agentd-static")
 
@@ -437,3 +437,320 @@ def test_long_poll_closed_while_waiting(bastion, agents):
     wait_for(lambda: _waiting(bastion) == before, what="the dead poll to go")
     assert bastion.alive()
     assert bastion.admin("GET", "/api/v1/readyz").status == 200
+
+
+def _ca(tmp_path, name, signer=None, san=None):
+    """A certificate (self-signed CA, or one signed by signer, a name made
+    here before) in tmp_path/name.pem with its key in name.key."""
+    pem, key = str(tmp_path / (name + ".pem")), str(tmp_path / (name + ".key"))
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+           "/CN=" + name, "-keyout", key, "-out", pem]
+    if signer:
+        cmd += ["-CA", str(tmp_path / (signer + ".pem")),
+                "-CAkey", str(tmp_path / (signer + ".key"))]
+    if san:
+        cmd += ["-addext", "subjectAltName=" + san]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return pem, key
+
+
+def _listener(srv_pem, srv_key):
+    """A TLS server context with srv_pem and a listening socket on
+    127.0.0.1 for the stand-in servers below."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    return ctx, lsock
+
+
+def _enroll(agentd_bin, tmp_path, port, pin, mac, extra=""):
+    """agentd enroll, once, against https://127.0.0.1:port with pin's
+    fingerprint and a fresh state dir (tmp_path/state)."""
+    state = str(tmp_path / "state")
+    shutil.rmtree(state, ignore_errors=True)
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "token = %s\nstate_dir = %s\nhostname = n1\nmac = %s\n%s"
+                % (port, fingerprint(pin), "t" * 32, state, mac, extra))
+    r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", conf, "enroll"],
+                       capture_output=True, text=True, timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in r.stderr, r.stderr[-6000:]
+    return r
+
+
+def _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key, pin):
+    """agentd enroll against a stand-in server (TLS with srv_pem) that
+    answers GET /ca.pem with served and records what is POSTed to it (403).
+    (the enroll run, the paths POSTed)."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(served)))
+            self.end_headers()
+            self.wfile.write(served)
+
+        def do_POST(self):
+            seen.append(self.path)
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv_pem, srv_key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = _enroll(agentd_bin, tmp_path, srv.server_address[1], pin,
+                    "52:54:00:a0:00:09")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join()
+    return r, seen
+
+
+def test_first_contact_pins_only_the_pinned_ca(agentd_bin, tmp_path):
+    """Whoever answers the unverified first contact may send the pinned
+    CA followed by one of its own: only the pinned certificate may end up
+    in ca.pem, so that the enrollment (token, CSR) that follows is not
+    trusted to the other CA's server."""
+    real, _ = _ca(tmp_path, "real")
+    _ca(tmp_path, "evil")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="evil", san="IP:127.0.0.1")
+    with open(real) as f, open(str(tmp_path / "evil.pem")) as g:
+        served = (f.read() + g.read()).encode()
+    r, seen = _first_contact(agentd_bin, tmp_path, served, srv_pem, srv_key,
+                             real)
+    assert r.returncode != 0, r
+    assert seen == [], "the enrollment went to the other CA's server"
+    state = str(tmp_path / "state")
+    with open(os.path.join(state, "ca.pem")) as f:
+        pinned = f.read()
+    assert pinned.count("BEGIN CERTIFICATE") == 1, pinned
+    assert fingerprint(os.path.join(state, "ca.pem")) == fingerprint(real)
+    assert "not trusted" in r.stderr or "certificate" in r.stderr, r.stderr
+
+
+def test_server_address_is_checked(agentd_bin, tmp_path):
+    """A certificate from the pinned CA for another address is refused:
+    the address in server = is checked against the certificate. The same
+    server with the right address gets the enrollment (the control)."""
+    ca, _ = _ca(tmp_path, "ca")
+    with open(ca, "rb") as f:
+        served = f.read()
+    wrong = _ca(tmp_path, "wrong", signer="ca", san="IP:10.9.9.9,DNS:127.0.0.1")
+    r, seen = _first_contact(agentd_bin, tmp_path, served, *wrong, pin=ca)
+    assert r.returncode != 0 and seen == [], (r, seen)
+    assert "not trusted" in r.stderr or "certificate" in r.stderr, r.stderr
+    right = _ca(tmp_path, "right", signer="ca", san="IP:127.0.0.1")
+    r, seen = _first_contact(agentd_bin, tmp_path, served, *right, pin=ca)
+    assert seen == ["/api/v1/enroll"], (r, seen)
+
+
+def test_kept_connection_with_bytes_left_in_tls_is_dropped(tmp_path):
+    """The static build's keep-alive: an answer that ends inside a TLS
+    record whose rest OpenSSL holds (nothing in the socket any more) leaves
+    bytes nothing asked for; the next request must go on a new connection,
+    not read them as its answer."""
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    _ca(tmp_path, "agent", signer="ca")
+    shutil.copy(ca, str(state / "ca.pem"))
+    shutil.copy(str(tmp_path / "agent.pem"), str(state / "cert.pem"))
+    shutil.copy(str(tmp_path / "agent.key"), str(state / "key.pem"))
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out",
+                    str(tmp_path / "job.key")], check=True)
+    pub = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "job.key"),
+                          "-pubout"], check=True, capture_output=True,
+                         text=True).stdout
+    now = time.time()
+    with open(str(state / "agent.json"), "w") as f:
+        json.dump({"agent_id": "ag-test", "job_keys": [{"public_key": pub}],
+                   "not_before": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                               time.gmtime(now - 60)),
+                   "not_after": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                              time.gmtime(now + 86400 * 365))},
+                  f)
+    # The first answer's header line fills the 16 KiB read-ahead buffer so
+    # that only its end, up to the body, fits from the second record.
+    pad = 16384 - len("X-Pad: ") - len("\r\nContent-Length: 2\r\n\r\nok")
+    rec1 = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * pad
+    rec2 = (b"\r\nContent-Length: 2\r\n\r\nok" +
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    seen = []           # (connection number, request line)
+    ctx, lsock = _listener(srv_pem, srv_key)
+    stop = threading.Event()
+
+    def serve(conn, n):
+        buf = b""
+        try:
+            s = ctx.wrap_socket(conn, server_side=True)
+            while not stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?i)content-length: *(\d+)", head)
+                want = int(m.group(1)) if m else 0
+                while len(buf) < want:
+                    buf += s.recv(65536)
+                buf = buf[want:]
+                seen.append((n, head.split(b"\r\n")[0].decode()))
+                if len(seen) == 1:
+                    s.sendall(rec1)
+                    time.sleep(0.2)
+                    s.sendall(rec2)
+                elif "jobs?wait" in seen[-1][1]:
+                    stop.wait(30)
+                    return
+                else:
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            conn.close()
+
+    def accept():
+        n = 0
+        while not stop.is_set():
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            n += 1
+            threading.Thread(target=serve, args=(c, n), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    conf = str(tmp_path / "agentd.conf")
+    with open(conf, "w") as f:
+        f.write("[agent]\nserver = https://127.0.0.1:%d\nca_fingerprint = %s\n"
+                "state_dir = %s\nhostname = n1\nmac = 52:54:00:a0:00:0a\n"
+                % (lsock.getsockname()[1], fingerprint(ca), state))
+    proc = subprocess.Popen([os.path.join(BIN, "agentd-static"), "-d", "-f",
+                             conf, "run"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: len(seen) >= 2, what="a second request")
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+        stop.set()
+        lsock.close()
+    for marker in SANITIZER_MARKERS:
+        assert marker not in out, out[-6000:]
+    assert seen[0] == (1, "POST /agent/v1/heartbeat HTTP/1.1"), (seen, out)
+    assert seen[1][0] == 2, "the kept connection was used again: %r\n%s" % (
+        seen, out)
+
+
+def test_server_gone_while_sending_is_an_error_not_sigpipe(agentd_bin, tmp_path):
+    """agentd enroll (no run loop to ignore SIGPIPE): a server that
+    closes the connection right after the handshake resets it at the first
+    record of the request, and the next record's write fails; that is a
+    logged error and exit 1, not death by SIGPIPE (OpenSSL writes with
+    write(2); libcurl guards against it, OpenSSL does not)."""
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    with open(ca, "rb") as f:
+        pem = f.read()
+    ctx, lsock = _listener(srv_pem, srv_key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # server Finished last
+
+    def serve():
+        for n in range(2):
+            try:
+                c, _ = lsock.accept()
+                s = ctx.wrap_socket(c, server_side=True)
+                if n == 0:      # the CA, as a first contact answers it
+                    while b"\r\n\r\n" not in s.recv(65536):
+                        pass
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                              b"Connection: close\r\n\r\n%s" % (len(pem), pem))
+                    s.close()
+                else:           # the enrollment: closed at once
+                    s.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    # An inventory of 128 NICs: a request of several TLS records, so
+    # that a write comes after the server's reset.
+    root = tmp_path / "root"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "data",
+                                 "inventory", "minimal"), str(root))
+    for i in range(128):
+        nic = root / "sys" / "class" / "net" / ("eth%d" % i)
+        (nic / "device").mkdir(parents=True)
+        (nic / "type").write_text("1\n")
+        (nic / "address").write_text("52:54:00:00:%02x:%02x\n" % (i // 256, i % 256))
+        (nic / "operstate").write_text("u" * 200 + "\n")
+    try:
+        r = _enroll(agentd_bin, tmp_path, lsock.getsockname()[1], ca,
+                    "52:54:00:a0:00:0b", "inventory_root = %s\n" % root)
+    finally:
+        lsock.close()
+        t.join(timeout=10)
+    assert r.returncode == 1, r
+    assert "enrollment: " in r.stderr, r.stderr
+
+
+def test_first_contact_failure_does_not_blame_the_certificate(agentd_bin, tmp_path):
+    """The first contact does not verify the server (the pin does), so
+    when it fails otherwise the message must say what happened, not that
+    the certificate is not trusted."""
+    import struct
+    import threading
+
+    ca, _ = _ca(tmp_path, "ca")
+    srv_pem, srv_key = _ca(tmp_path, "srv", signer="ca", san="IP:127.0.0.1")
+    ctx, lsock = _listener(srv_pem, srv_key)
+
+    def serve():
+        try:
+            c, _ = lsock.accept()
+            s = ctx.wrap_socket(c, server_side=True)
+            while b"\r\n\r\n" not in s.recv(65536):
+                pass
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+            time.sleep(0.2)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            s.close()           # a reset, mid-answer
+        except (OSError, ssl.SSLError):
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        r = _enroll(agentd_bin, tmp_path, lsock.getsockname()[1], ca,
+                    "52:54:00:a0:00:0c")
+    finally:
+        lsock.close()
+        t.join(timeout=10)
+    assert r.returncode == 1, r
+    assert "cannot reach" in r.stderr and "reset" in r.stderr, r.stderr
+    assert "not trusted" not in r.stderr, r.stderr

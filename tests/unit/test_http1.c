@@ -228,6 +228,89 @@ test_cap_and_malformed(void **state)
 	free(big);
 }
 
+/* Whatever goes wrong, or is left over, the connection is not reused:
+ * its state is unknown and the next answer would be read from the wrong
+ * place. */
+static void
+test_no_reuse_after_doubt(void **state)
+{
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+
+	/* A 204 or a HEAD answer followed by bytes nothing asked for. */
+	assert_int_equal(read_answer("HTTP/1.1 204 No Content\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\n\r\n", 64, 1024, 0, &r, &b, err, &io, &s), 0);
+	assert_int_equal(r.status, 204);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n"
+	    "\r\nbody", 64, 1024, 1, &r, &b, err, &io, &s), 0);
+	assert_int_equal(b.len, 0);
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	/* A 1xx, then garbage or the close. */
+	assert_int_equal(read_answer("HTTP/1.1 100 Continue\r\n\r\n"
+	    "SSH-2.0-OpenSSH\r\n", 7, 1024, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "not an HTTP"));
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 100 Continue\r\n\r\n", 7, 1024,
+	    0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "mid-answer"));
+	assert_false(r.keep_alive);
+	buf_free(&b);
+}
+
+/* Answers whose length could be read two ways are refused, or at least
+ * never leave the connection to be reused. */
+static void
+test_ambiguous_framing(void **state)
+{
+	static const char *bad_size[] = { "0x5", "-5", " 5", "+5" };
+	char err[H1_ERRLEN], text[256];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script s;
+	struct buf b;
+	size_t i;
+
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Content-Length: 12\r\n\r\nokHTTP/1.1 20", 64, 1024, 0, &r, &b,
+	    err, &io, &s), -1);
+	assert_non_null(strstr(err, "Content-Length"));
+	buf_free(&b);
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 2 5"
+	    "\r\n\r\nok", 64, 1024, 0, &r, &b, err, &io, &s), -1);
+	assert_non_null(strstr(err, "Content-Length"));
+	buf_free(&b);
+	/* The same length twice is one length. */
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Content-Length: 2 \r\n\r\nok", 64, 1024, 0, &r, &b, err, &io,
+	    &s), 0);
+	assert_string_equal(b.data, "ok");
+	assert_true(r.keep_alive);
+	buf_free(&b);
+	/* A length and chunked: the chunks frame it, then the close. */
+	assert_int_equal(read_answer("HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 5,
+	    1024, 0, &r, &b, err, &io, &s), 0);
+	assert_string_equal(b.data, "ok");
+	assert_false(r.keep_alive);
+	buf_free(&b);
+	/* Chunk sizes are hex digits, nothing strtoull would also take. */
+	for (i = 0; i < sizeof bad_size / sizeof bad_size[0]; i++) {
+		snprintf(text, sizeof text, "HTTP/1.1 200 OK\r\nTransfer-Encoding:"
+		    " chunked\r\n\r\n%s\r\nhello\r\n0\r\n\r\n", bad_size[i]);
+		assert_int_equal(read_answer(text, 64, 1024, 0, &r, &b, err, &io,
+		    &s), -1);
+		assert_non_null(strstr(err, "chunk size"));
+		buf_free(&b);
+	}
+}
+
 static void
 test_request(void **state)
 {
@@ -264,6 +347,8 @@ main(void)
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_until_close_and_keep_alive),
 		cmocka_unit_test(test_cap_and_malformed),
+		cmocka_unit_test(test_no_reuse_after_doubt),
+		cmocka_unit_test(test_ambiguous_framing),
 		cmocka_unit_test(test_request),
 	};
 
