@@ -330,39 +330,7 @@ test_nonce_cache_file(void **state)
 
 /* --- join tokens in the database ------------------------------------------ */
 
-struct dbfx {
-	char		dir[64], path[128];
-	struct db	*db;
-};
-
-static int
-db_setup(void **state)
-{
-	struct dbfx *f = calloc(1, sizeof *f);
-
-	snprintf(f->dir, sizeof f->dir, "/tmp/bastion-test-agent.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof f->path, "%s/bastion.db", f->dir);
-	if (db_open(f->path, &f->db) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-db_teardown(void **state)
-{
-	struct dbfx *f = *state;
-	char cmd[128];
-
-	db_close(f->db);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
+#include "dbfx.h"
 
 static void
 enrollment(struct enrollment *e, const char *token_id, const char *agent,
@@ -606,12 +574,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_envelope_kind_and_ttl,
 		    env_setup, env_teardown),
 		cmocka_unit_test(test_nonce_cache_file),
-		cmocka_unit_test_setup_teardown(test_token_hash_uses_ttl,
-		    db_setup, db_teardown),
-		cmocka_unit_test_setup_teardown(test_install_token_rekey,
-		    db_setup, db_teardown),
-		cmocka_unit_test_setup_teardown(test_revocation, db_setup,
-		    db_teardown),
+		DBFX_TEST(test_token_hash_uses_ttl),
+		DBFX_TEST(test_install_token_rekey),
+		DBFX_TEST(test_revocation),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
 		cmocka_unit_test(test_signer_process),

@@ -217,42 +217,7 @@ test_audit_hash_vector(void **state)
 
 /* --- the chain in a real database ---------------------------------------- */
 
-struct fx {
-	char		 dir[64];
-	char		 path[128];
-	struct db	*db;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/bastion-test-auth.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof f->path, "%s/bastion.db", f->dir);
-	if (db_open(f->path, &f->db) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-
-	db_close(f->db);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
+#include "dbfx.h"
 
 static void
 entry(struct audit_entry *e, const char *action, const char *target)
@@ -293,7 +258,7 @@ verify_bad(struct db *db)
 static void
 test_chain(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct audit_entry e;
 	struct audit_query q;
 	json_t *list = NULL;
@@ -349,7 +314,7 @@ test_chain(void **state)
 static void
 test_change_and_row_commit_together(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct audit_entry e;
 	struct db_user u;
 
@@ -399,7 +364,7 @@ seen_add(void *cls, const char *key, int64_t until_ms)
 static void
 test_lockouts_persist(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct seen s;
 
 	memset(&s, 0, sizeof s);
@@ -451,11 +416,9 @@ main(void)
 		cmocka_unit_test(test_cidrs),
 		cmocka_unit_test(test_passwords),
 		cmocka_unit_test(test_audit_hash_vector),
-		cmocka_unit_test_setup_teardown(test_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_change_and_row_commit_together,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lockouts_persist, setup,
-		    teardown),
+		DBFX_TEST(test_chain),
+		DBFX_TEST(test_change_and_row_commit_together),
+		DBFX_TEST(test_lockouts_persist),
 	};
 
 	log_init(1, 0, "test_auth");

@@ -21,42 +21,7 @@
 #define MAC3 "52:54:00:00:00:03"
 #define BIT(s) (1u << (s))
 
-struct fx {
-	char		dir[64];
-	char		path[128];
-	struct db	*db;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/bastion-test-db.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof f->path, "%s/bastion.db", f->dir);
-	if (db_open(f->path, &f->db) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-
-	db_close(f->db);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
+#include "dbfx.h"
 
 static void
 boot_info(struct boot_info *bi, const char *mac, const char *uuid,
@@ -168,7 +133,7 @@ raw_exec(const char *path, const char *sql)
 static void
 test_open_creates_schema(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	int v = db_schema_version(f->db);
 	static const char *const tables[] = {
 		"machines", "machine_events", "hardware", "leases", "settings",
@@ -207,7 +172,7 @@ test_open_creates_schema(void **state)
 static void
 test_reopen_keeps_data(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct machine m;
 	json_t *hw = hw_report(2, 1LL << 31), *got = NULL;
 
@@ -236,7 +201,7 @@ test_reopen_keeps_data(void **state)
 static void
 test_newer_schema_refused(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct db *db = (struct db *)0x1;
 	int v = db_schema_version(f->db);
 	char sql[64];
@@ -248,7 +213,7 @@ test_newer_schema_refused(void **state)
 	assert_ptr_equal(db, (struct db *)0x1);		/* untouched */
 	/* The file is left as it was. */
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 9999);
-	/* Put it back so teardown can close a real handle. */
+	/* Put it back so dbfx_teardown can close a real handle. */
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
 	raw_exec(f->path, sql);
 	assert_int_equal(db_open(f->path, &f->db), 0);
@@ -257,7 +222,7 @@ test_newer_schema_refused(void **state)
 static void
 test_open_garbage_refused(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	char path[160];
 	struct db *db = NULL;
 	FILE *fp;
@@ -280,7 +245,7 @@ test_open_garbage_refused(void **state)
 static void
 test_boot_creates_once(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct boot_info bi;
 	struct machine m;
 	json_t *ev;
@@ -325,7 +290,7 @@ test_boot_creates_once(void **state)
 static void
 test_transitions(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	json_t *ev;
 
 	boot(f->db, MAC1, 1);
@@ -384,7 +349,7 @@ test_transitions(void **state)
 static void
 test_transition_every_mask(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	int from, to;
 
 	boot(f->db, MAC1, 1);
@@ -413,7 +378,7 @@ test_transition_every_mask(void **state)
 static void
 test_delete(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct machine m;
 	json_t *hw = hw_report(2, 1LL << 31), *out = NULL;
 
@@ -447,7 +412,7 @@ test_delete(void **state)
 static void
 test_events(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	json_t *ev = NULL;
 	json_int_t first;
 	int i;
@@ -493,7 +458,7 @@ test_events(void **state)
 static void
 test_hardware_store(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	json_t *hw = hw_report(4, 1LL << 32), *hw2, *got = NULL, *ev, *mj;
 
 	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_NOTFOUND);
@@ -565,7 +530,7 @@ find_mac(json_t *arr, const char *mac)
 static void
 test_list_filters(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	json_t *all = NULL, *some = NULL, *hw = hw_report(2, 1LL << 31), *o;
 
 	assert_int_equal(db_machine_list(f->db, -1, &all), DB_OK);
@@ -610,7 +575,7 @@ test_list_filters(void **state)
 static void
 test_count_by_state(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	long counts[MS_NSTATES];
 	int i;
 
@@ -635,7 +600,7 @@ test_count_by_state(void **state)
 static void
 test_leases(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	json_t *l = NULL;
 	struct machine m;
 
@@ -726,7 +691,7 @@ boot_storm(void *arg)
 static void
 test_threads(void **state)
 {
-	struct fx *f = *state;
+	struct dbfx *f = *state;
 	struct worker w[4];
 	pthread_t t[4];
 	long counts[MS_NSTATES];
@@ -756,29 +721,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_open_garbage_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_boot_creates_once, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_transitions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transition_every_mask, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hardware_store, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_list_filters, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_count_by_state, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		DBFX_TEST(test_open_creates_schema),
+		DBFX_TEST(test_reopen_keeps_data),
+		DBFX_TEST(test_newer_schema_refused),
+		DBFX_TEST(test_open_garbage_refused),
+		DBFX_TEST(test_boot_creates_once),
+		DBFX_TEST(test_transitions),
+		DBFX_TEST(test_transition_every_mask),
+		DBFX_TEST(test_delete),
+		DBFX_TEST(test_events),
+		DBFX_TEST(test_hardware_store),
+		DBFX_TEST(test_list_filters),
+		DBFX_TEST(test_count_by_state),
+		DBFX_TEST(test_leases),
+		DBFX_TEST(test_threads),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
