@@ -91,43 +91,35 @@ db_user_get(struct db *db, const char *name, struct db_user *out)
 	return rc;
 }
 
+static json_t *
+user_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I}",
+	    "name", db_col_text(st, 0),
+	    "role", db_col_text(st, 1),
+	    "disabled", sqlite3_column_int(st, 2),
+	    "must_change_password", sqlite3_column_int(st, 3),
+	    "created_at", db_time_json(sqlite3_column_int64(st, 4)),
+	    "password_changed_at", db_time_json(sqlite3_column_int64(st, 5)),
+	    "last_login_at", db_time_json(sqlite3_column_int64(st, 6)),
+	    "sessions", (json_int_t)sqlite3_column_int64(st, 7),
+	    "api_tokens", (json_int_t)sqlite3_column_int64(st, 8));
+}
+
 int
 db_users_json(struct db *db, json_t **out)
 {
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT name, role, disabled, must_change,"
-	    " created_ms, password_changed_ms, last_login_ms,"
+	rc = db_rows_json(db, db_stmt(db, "SELECT name, role, disabled,"
+	    " must_change, created_ms, password_changed_ms, last_login_ms,"
 	    " (SELECT count(*) FROM sessions s WHERE s.user_id = users.id),"
 	    " (SELECT count(*) FROM api_tokens t WHERE t.user_id = users.id"
-	    "  AND t.revoked_ms = 0 AND t.expires_ms > ?)"
-	    " FROM users ORDER BY name")) == NULL)
-		goto err;
-	sqlite3_bind_int64(st, 1, db_now_ms());
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:o,"
-		    " s:o, s:o, s:I, s:I}", "name", db_col_text(st, 0),
-		    "role", db_col_text(st, 1),
-		    "disabled", sqlite3_column_int(st, 2),
-		    "must_change_password", sqlite3_column_int(st, 3),
-		    "created_at", db_time_json(sqlite3_column_int64(st, 4)),
-		    "password_changed_at", db_time_json(sqlite3_column_int64(st, 5)),
-		    "last_login_at", db_time_json(sqlite3_column_int64(st, 6)),
-		    "sessions", (json_int_t)sqlite3_column_int64(st, 7),
-		    "api_tokens", (json_int_t)sqlite3_column_int64(st, 8)));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	    "  AND t.revoked_ms = 0 AND t.expires_ms > ?1)"
+	    " FROM users ORDER BY name", "I", db_now_ms()), user_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 int
@@ -273,40 +265,32 @@ db_session_delete(struct db *db, int64_t id, int64_t user_id)
 	    " AND (?2 = 0 OR user_id = ?2)", "II", id, user_id));
 }
 
+static json_t *
+session_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:b}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "address", db_col_text(st, 1),
+	    "user_agent", db_col_text(st, 2),
+	    "created_at", db_time_json(sqlite3_column_int64(st, 3)),
+	    "last_seen_at", db_time_json(sqlite3_column_int64(st, 4)),
+	    "expires_at", db_time_json(sqlite3_column_int64(st, 5)),
+	    "current", sqlite3_column_int(st, 6));
+}
+
 int
 db_sessions_json(struct db *db, int64_t user_id, int64_t current_id,
     json_t **out)
 {
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT id, address, user_agent, created_ms,"
-	    " last_seen_ms, expires_ms FROM sessions WHERE user_id = ?"
-	    " AND expires_ms > ? ORDER BY id")) == NULL)
-		goto err;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_int64(st, 2, db_now_ms());
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:o,"
-		    " s:o, s:b}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "address", db_col_text(st, 1),
-		    "user_agent", db_col_text(st, 2),
-		    "created_at", db_time_json(sqlite3_column_int64(st, 3)),
-		    "last_seen_at", db_time_json(sqlite3_column_int64(st, 4)),
-		    "expires_at", db_time_json(sqlite3_column_int64(st, 5)),
-		    "current", sqlite3_column_int64(st, 0) == current_id));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	rc = db_rows_json(db, db_stmt(db, "SELECT id, address, user_agent,"
+	    " created_ms, last_seen_ms, expires_ms, id = ?3 FROM sessions"
+	    " WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY id", "III",
+	    user_id, db_now_ms(), current_id), session_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 /* --- API tokens ------------------------------------------------------------ */
@@ -381,50 +365,38 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 	    "III", db_now_ms(), id, user_id));
 }
 
+static json_t *
+apitoken_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o,"
+	    " s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "user", db_col_text(st, 1), "scope", db_col_text(st, 2),
+	    "description", db_col_text(st, 3),
+	    "created_by", db_col_text(st, 4),
+	    "created_at", db_time_json(sqlite3_column_int64(st, 5)),
+	    "expires_at", db_time_json(sqlite3_column_int64(st, 6)),
+	    "last_used_at", db_time_json(sqlite3_column_int64(st, 7)),
+	    "last_used_address", db_col_text(st, 8),
+	    "revoked_at", db_time_json(sqlite3_column_int64(st, 9)),
+	    "status", db_col_text(st, 10));
+}
+
 int
 db_apitokens_json(struct db *db, int64_t user_id, json_t **out)
 {
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
-	int64_t now = db_now_ms();
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT t.id, u.name, t.scope, t.description,"
-	    " t.created_by, t.created_ms, t.expires_ms, t.last_used_ms,"
-	    " t.last_used_address, t.revoked_ms FROM api_tokens t"
-	    " JOIN users u ON u.id = t.user_id WHERE ?1 = 0 OR t.user_id = ?1"
-	    " ORDER BY t.id")) == NULL)
-		goto err;
-	sqlite3_bind_int64(st, 1, user_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t exp = sqlite3_column_int64(st, 6),
-		    rev = sqlite3_column_int64(st, 9);
-
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s,"
-		    " s:o, s:o, s:o, s:s, s:o, s:s}",
-		    "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "user", db_col_text(st, 1), "scope", db_col_text(st, 2),
-		    "description", db_col_text(st, 3),
-		    "created_by", db_col_text(st, 4),
-		    "created_at", db_time_json(sqlite3_column_int64(st, 5)),
-		    "expires_at", db_time_json(exp),
-		    "last_used_at", db_time_json(sqlite3_column_int64(st, 7)),
-		    "last_used_address", db_col_text(st, 8),
-		    "revoked_at", db_time_json(rev),
-		    "status", rev ? "revoked" : exp <= now ? "expired" :
-		    "active"));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto err;
+	rc = db_rows_json(db, db_stmt(db, "SELECT t.id, u.name, t.scope,"
+	    " t.description, t.created_by, t.created_ms, t.expires_ms,"
+	    " t.last_used_ms, t.last_used_address, t.revoked_ms,"
+	    " CASE WHEN t.revoked_ms != 0 THEN 'revoked'"
+	    "  WHEN t.expires_ms <= ?2 THEN 'expired' ELSE 'active' END"
+	    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+	    " WHERE ?1 = 0 OR t.user_id = ?1 ORDER BY t.id", "II", user_id,
+	    db_now_ms()), apitoken_row, out);
 	db_unlock(db);
-	*out = arr;
-	return DB_OK;
-err:
-	db_unlock(db);
-	json_decref(arr);
-	return DB_ERR;
+	return rc;
 }
 
 /* --- settings ----------------------------------------------------------- */

@@ -328,6 +328,11 @@ def test_api_tokens(bastion):
     assert bastion.control("GET", "/api/v1/machines", auth=short).status == 200
     time.sleep(1.3)
     assert bastion.control("GET", "/api/v1/machines", auth=short).status == 401
+    # The list says which is which.
+    status = {t["id"]: t["status"] for t in json.loads(
+        ok(bastion.ctl("apitokens", "list", "--json")).stdout)}
+    assert status[mine["id"]] == "revoked" and status[j["id"]] == "active"
+    assert sorted(status.values()) == ["active", "expired", "revoked"], status
     # Garbage in every shape is 401, never 500.
     for bad in ("bst_" + "0" * 64, "bst_xyz", "", "x" * 5000, tok.upper()):
         r = bastion.control("GET", "/api/v1/machines", auth=None,
