@@ -299,14 +299,13 @@ db_agent_cert_check(struct db *db, const char *id, const char *serial)
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT a.revoked_ms, c.revoked_ms FROM"
+	if ((st = db_stmt(db, "SELECT a.revoked_ms, c.revoked_ms FROM"
 	    " certificates c JOIN agents a ON a.id = c.agent_id"
-	    " WHERE c.serial = ? AND c.agent_id = ?")) == NULL) {
+	    " WHERE c.serial = ? AND c.agent_id = ?", "tt", serial, id)) ==
+	    NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, serial);
-	db_bind_text(st, 2, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rc = sqlite3_column_int64(st, 0) || sqlite3_column_int64(st, 1) ?
@@ -349,19 +348,14 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 
 	/* One statement: the certificate check and the write together. */
 	db_lock(db);
-	if ((st = db_prepare(db, "UPDATE agents SET last_seen_ms = ?2,"
+	if ((st = db_stmt(db, "UPDATE agents SET last_seen_ms = ?2,"
 	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1 AND revoked_ms = 0"
 	    " AND EXISTS (SELECT 1 FROM certificates WHERE serial = ?5 AND"
-	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms"))
-	    == NULL) {
+	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms",
+	    "tIttt", id, db_now_ms(), addr, heartbeat, serial)) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, db_now_ms());
-	db_bind_text(st, 3, addr);
-	db_bind_text(st, 4, heartbeat);
-	db_bind_text(st, 5, serial);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*cert_not_after_ms = sqlite3_column_int64(st, 0);
@@ -661,44 +655,29 @@ int
 db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
     json_t **out)
 {
-	sqlite3_stmt *st;
 	json_t *arr = NULL;
 	int64_t now = db_now_ms();
+	/* DELIVERABLE's ?3: sent before it and not started: send again. */
+	int64_t cutoff = fresh ? now : now - JOB_REDELIVER_MS;
 	int rc;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	if ((st = db_prepare(db, "UPDATE jobs SET status = 'expired',"
+	if ((rc = exec_st(db_stmt(db, "UPDATE jobs SET status = 'expired',"
 	    " error = 'not delivered before it expired', finished_ms = ?1"
-	    " WHERE agent_id = ?2 AND status = 'queued' AND not_after_ms <= ?1"))
-	    != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		db_bind_text(st, 2, agent_id);
-	}
-	if ((rc = exec_st(st)) != DB_OK)
+	    " WHERE agent_id = ?2 AND status = 'queued' AND not_after_ms <= ?1",
+	    "It", now, agent_id))) != DB_OK)
 		goto out;
-	if ((st = db_prepare(db, "SELECT id, kind, envelope, sig, key_id FROM"
-	    " jobs WHERE agent_id = ?1 AND " DELIVERABLE " ORDER BY id"
-	    " LIMIT ?2")) != NULL) {
-		db_bind_text(st, 1, agent_id);
-		sqlite3_bind_int(st, 2, max);
-		sqlite3_bind_int64(st, 3, fresh ? now : now - JOB_REDELIVER_MS);
-	}
-	if ((rc = db_rows_json(db, st, take_row, &arr)) != DB_OK)
+	if ((rc = db_rows_json(db, db_stmt(db, "SELECT id, kind, envelope, sig,"
+	    " key_id FROM jobs WHERE agent_id = ?1 AND " DELIVERABLE " ORDER BY"
+	    " id LIMIT ?2", "tiI", agent_id, max, cutoff), take_row, &arr)) !=
+	    DB_OK)
 		goto out;
-	if (json_array_size(arr) > 0) {
-		if ((st = db_prepare(db, "UPDATE jobs SET status = 'sent',"
+	if (json_array_size(arr) > 0)
+		rc = exec_st(db_stmt(db, "UPDATE jobs SET status = 'sent',"
 		    " sent_ms = ?4 WHERE id IN (SELECT id FROM jobs WHERE"
-		    " agent_id = ?1 AND " DELIVERABLE " ORDER BY id LIMIT ?2)"))
-		    != NULL) {
-			db_bind_text(st, 1, agent_id);
-			sqlite3_bind_int(st, 2, max);
-			sqlite3_bind_int64(st, 3, fresh ? now :
-			    now - JOB_REDELIVER_MS);
-			sqlite3_bind_int64(st, 4, now);
-		}
-		rc = exec_st(st);
-	}
+		    " agent_id = ?1 AND " DELIVERABLE " ORDER BY id LIMIT ?2)",
+		    "tiII", agent_id, max, cutoff, now));
 out:
 	rc = db_end(db, 1, rc);
 	if (rc == DB_OK)
@@ -803,15 +782,11 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	}
 	if ((rc = exec_st(st)) != DB_OK || sqlite3_changes(db->h) == 0)
 		goto out;
-	if ((st = db_prepare(db, "UPDATE jobs SET output_bytes = output_bytes"
+	rc = exec_st(db_stmt(db, "UPDATE jobs SET output_bytes = output_bytes"
 	    " + ?1, status = CASE WHEN status IN ('sent', 'queued') THEN"
 	    " 'running' ELSE status END, started_ms = CASE WHEN started_ms = 0"
-	    " THEN ?2 ELSE started_ms END WHERE id = ?3")) != NULL) {
-		sqlite3_bind_int64(st, 1, (int64_t)len);
-		sqlite3_bind_int64(st, 2, db_now_ms());
-		sqlite3_bind_int64(st, 3, id);
-	}
-	rc = exec_st(st);
+	    " THEN ?2 ELSE started_ms END WHERE id = ?3", "III", (int64_t)len,
+	    db_now_ms(), id));
 out:
 	return db_end(db, 1, rc);
 }
