@@ -23,23 +23,11 @@
 #include <openssl/x509.h>
 
 #include "agent.h"
+#include "bio.h"
 #include "buf.h"
 #include "file.h"
 #include "inventory.h"
 #include "log.h"
-
-static char *
-bio_string(BIO *bio)
-{
-	char *data, *s;
-	long n = BIO_get_mem_data(bio, &data);
-
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-		return NULL;
-	memcpy(s, data, (size_t)n);
-	s[n] = '\0';
-	return s;
-}
 
 int
 agent_fingerprint(const char *pem, char out[80])
@@ -75,7 +63,7 @@ ca_only_pem(const char *pem, char **out)
 	int rc = -1;
 
 	if (x && (o = BIO_new(BIO_s_mem())) != NULL &&
-	    PEM_write_bio_X509(o, x) == 1 && (*out = bio_string(o)) != NULL)
+	    PEM_write_bio_X509(o, x) == 1 && (*out = bio_string(o, NULL)) != NULL)
 		rc = 0;
 	BIO_free(in);
 	BIO_free(o);
@@ -220,9 +208,9 @@ make_key_csr(const struct agent_conf *c, const char *name, const char *cn,
 		goto out;
 	if ((kb = BIO_new(BIO_s_secmem())) == NULL ||
 	    !PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) ||
-	    (kpem = bio_string(kb)) == NULL ||
+	    (kpem = bio_string(kb, NULL)) == NULL ||
 	    (rb = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509_REQ(rb, req) || (csr = bio_string(rb)) == NULL)
+	    !PEM_write_bio_X509_REQ(rb, req) || (csr = bio_string(rb, NULL)) == NULL)
 		goto out;
 	if (write_state(c, name, kpem, 0600) == -1)
 		goto out;

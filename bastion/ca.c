@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bio.h"
 #include "ca.h"
 #include "file.h"
 #include "log.h"
@@ -67,8 +68,8 @@ set_serial(X509 *x)
 	return rc;
 }
 
-static int
-add_ext(X509 *issuer, X509 *x, int nid, const char *value)
+int
+ca_add_ext(X509 *issuer, X509 *x, int nid, const char *value)
 {
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
@@ -83,28 +84,13 @@ add_ext(X509 *issuer, X509 *x, int nid, const char *value)
 }
 
 static char *
-bio_to_string(BIO *bio, size_t *len)
-{
-	char *data, *s;
-	long n = BIO_get_mem_data(bio, &data);
-
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-		return NULL;
-	memcpy(s, data, (size_t)n);
-	s[n] = '\0';
-	if (len)
-		*len = (size_t)n;
-	return s;
-}
-
-static char *
 key_to_pem(EVP_PKEY *k, size_t *len)
 {
 	BIO *bio = BIO_new(BIO_s_secmem());
 	char *s = NULL;
 
 	if (bio && PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL))
-		s = bio_to_string(bio, len);
+		s = bio_string(bio, len);
 	BIO_free(bio);
 	return s;
 }
@@ -116,7 +102,7 @@ cert_to_pem(X509 *x, size_t *len)
 	char *s = NULL;
 
 	if (bio && PEM_write_bio_X509(bio, x))
-		s = bio_to_string(bio, len);
+		s = bio_string(bio, len);
 	BIO_free(bio);
 	return s;
 }
@@ -214,9 +200,9 @@ create_ca(struct ca *ca)
 	    (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, name);
 	X509_set_pubkey(x, k);
-	if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-	    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-	    add_ext(x, x, NID_subject_key_identifier, "hash"))
+	if (ca_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    ca_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    ca_add_ext(x, x, NID_subject_key_identifier, "hash"))
 		goto err;
 	if (X509_sign(x, k, EVP_sha256()) == 0)
 		goto err;
@@ -310,12 +296,12 @@ issue_server(struct ca *ca, const char *sans, const char *cn)
 	    (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(ca->ca_cert));
 	X509_set_pubkey(x, k);
-	if (add_ext(ca->ca_cert, x, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(ca->ca_cert, x, NID_key_usage,
+	if (ca_add_ext(ca->ca_cert, x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    ca_add_ext(ca->ca_cert, x, NID_key_usage,
 	    "critical,digitalSignature,keyEncipherment") ||
-	    add_ext(ca->ca_cert, x, NID_ext_key_usage, "serverAuth") ||
-	    add_ext(ca->ca_cert, x, NID_subject_alt_name, sans) ||
-	    add_ext(ca->ca_cert, x, NID_authority_key_identifier, "keyid:always"))
+	    ca_add_ext(ca->ca_cert, x, NID_ext_key_usage, "serverAuth") ||
+	    ca_add_ext(ca->ca_cert, x, NID_subject_alt_name, sans) ||
+	    ca_add_ext(ca->ca_cert, x, NID_authority_key_identifier, "keyid:always"))
 		goto err;
 	if (X509_sign(x, ca->ca_key, EVP_sha256()) == 0)
 		goto err;

@@ -44,6 +44,9 @@ EVP_PKEY *ca_jobs_key(struct ca *);
 
 /* Load dir/jobs.key (Ed25519, 0600), creating it on first start. */
 int	ca_jobs_key_load(const char *dir, EVP_PKEY **out);
+/* Adds extension nid, value in openssl.cnf syntax, to x as issued by
+ * issuer (x itself for the CA). 0 or -1. */
+int	ca_add_ext(X509 *issuer, X509 *x, int nid, const char *value);
 
 /* Parse a PEM CSR and check it: its self-signature verifies and its key
  * is EC P-256. On success *pub holds the public key (EVP_PKEY_free it).

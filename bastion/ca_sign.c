@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "bio.h"
 #include "ca.h"
 #include "envelope.h"
 #include "file.h"
@@ -27,19 +28,6 @@
 #include "signer.h"
 
 #define CSR_MAX	(16 * 1024)
-
-static char *
-bio_string(BIO *bio)
-{
-	char *data, *s;
-	long n = BIO_get_mem_data(bio, &data);
-
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-		return NULL;
-	memcpy(s, data, (size_t)n);
-	s[n] = '\0';
-	return s;
-}
 
 int
 ca_jobs_key_load(const char *dir, EVP_PKEY **out)
@@ -76,7 +64,7 @@ ca_jobs_key_load(const char *dir, EVP_PKEY **out)
 	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
 	    (bio = BIO_new(BIO_s_secmem())) == NULL ||
 	    !PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) ||
-	    (pem = bio_string(bio)) == NULL ||
+	    (pem = bio_string(bio, NULL)) == NULL ||
 	    file_write_atomic(path, pem, strlen(pem), 0600) == -1) {
 		log_warnx("cannot create the job-signing key %s", path);
 		goto err;
@@ -164,21 +152,6 @@ out:
 	return rc;
 }
 
-static int
-add_ext(X509 *issuer, X509 *x, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int rc;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
-		return -1;
-	rc = X509_add_ext(x, ext, -1) == 1 ? 0 : -1;
-	X509_EXTENSION_free(ext);
-	return rc;
-}
-
 static void
 serial_hex(const ASN1_INTEGER *ai, char out[CA_SERIAL_LEN])
 {
@@ -235,16 +208,16 @@ ca_build_client_cert(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *pub,
 	if (X509_set_issuer_name(x, X509_get_subject_name(cacert)) != 1 ||
 	    X509_set_pubkey(x, pub) != 1)
 		goto out;
-	if (add_ext(cacert, x, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(cacert, x, NID_key_usage, "critical,digitalSignature") ||
-	    add_ext(cacert, x, NID_ext_key_usage, "clientAuth") ||
-	    add_ext(cacert, x, NID_subject_key_identifier, "hash") ||
-	    add_ext(cacert, x, NID_authority_key_identifier, "keyid:always"))
+	if (ca_add_ext(cacert, x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    ca_add_ext(cacert, x, NID_key_usage, "critical,digitalSignature") ||
+	    ca_add_ext(cacert, x, NID_ext_key_usage, "clientAuth") ||
+	    ca_add_ext(cacert, x, NID_subject_key_identifier, "hash") ||
+	    ca_add_ext(cacert, x, NID_authority_key_identifier, "keyid:always"))
 		goto out;
 	if (X509_sign(x, cakey, EVP_sha256()) == 0)
 		goto out;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
-	    (s = bio_string(bio)) == NULL)
+	    (s = bio_string(bio, NULL)) == NULL)
 		goto out;
 	*pem = s;
 	rc = 0;
@@ -456,7 +429,7 @@ ca_build_crl(X509 *cacert, EVP_PKEY *cakey, const struct ca_revoked *list,
 	if (X509_CRL_sign(crl, cakey, EVP_sha256()) == 0)
 		goto out;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509_CRL(bio, crl) || (s = bio_string(bio)) == NULL)
+	    !PEM_write_bio_X509_CRL(bio, crl) || (s = bio_string(bio, NULL)) == NULL)
 		goto out;
 	*out = s;
 	rc = 0;
@@ -492,7 +465,7 @@ ca_job_pubkey(struct ca *ca, char **pem, char key_id[CA_KEYID_LEN])
 	    (bio = BIO_new(BIO_s_mem())) == NULL)
 		return -1;
 	if (PEM_write_bio_PUBKEY(bio, ca_jobs_key(ca)))
-		s = bio_string(bio);
+		s = bio_string(bio, NULL);
 	BIO_free(bio);
 	if (s == NULL)
 		return -1;
