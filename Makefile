@@ -1,7 +1,8 @@
 # Bastion — build, test, run. See README.md.
-# Sources are found by wildcard: bastion/ctl_*.c form bastionctl,
+# Sources are found by wildcard: bastionctl/*.c form bastionctl,
 # bastion/main.c is the daemon's main, every other bastion/*.c is the daemon
-# library (also linked into unit tests and fuzz targets).
+# library (also linked into unit tests and fuzz targets), agentd/*.c the
+# node agent and lib/*.c what more than one of them shares.
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -14,24 +15,31 @@ DESTDIR  ?=
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libmicrohttpd sqlite3 jansson openssl inih libcurl blkid gnutls libargon2
+# Each program links only the libraries it uses.
+DAEMON_PKGS:= libmicrohttpd sqlite3 jansson openssl inih gnutls libargon2
+CTL_PKGS   := libcurl jansson openssl
+AGENT_PKGS := libcurl jansson openssl inih blkid
+PKGS       := $(sort $(DAEMON_PKGS) $(CTL_PKGS) $(AGENT_PKGS))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+DAEMON_LIBS:= $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -lpthread
+CTL_LIBS   := $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null)
+AGENT_LIBS := $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lpthread
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wno-unused-parameter -Werror
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 OPT      ?= -O2 -g
 CFLAGS   ?=
-CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -Ilib -Ibastion -Iagentd \
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -Ilib \
             $(PKG_CFLAGS) -DBASTION_VERSION='"$(VERSION)"' \
             -DBASTION_DATADIR='"$(DATADIR)"'
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 LIBS     := $(PKG_LIBS) -lpthread
 
 LIB_SRC     := $(sort $(wildcard lib/*.c))
-CTL_SRC     := $(sort $(wildcard bastion/ctl_*.c))
-DAEMON_SRC  := $(filter-out bastion/main.c $(CTL_SRC),$(sort $(wildcard bastion/*.c)))
+CTL_SRC     := $(sort $(wildcard bastionctl/*.c))
+DAEMON_SRC  := $(filter-out bastion/main.c,$(sort $(wildcard bastion/*.c)))
 AGENT_SRC   := $(sort $(wildcard agentd/*.c))
 AGENT_MAIN  := $(filter agentd/main.c,$(AGENT_SRC))
 AGENT_LIBSRC:= $(filter-out agentd/main.c,$(AGENT_SRC))
@@ -71,15 +79,15 @@ $(AGENT_A): $(call obj,$(AGENT_LIBSRC)) $(LIB_A)
 
 $(BUILD)/bin/bastion: $(call obj,bastion/main.c) $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(DAEMON_LIBS)
 
 $(BUILD)/bin/bastionctl: $(call obj,$(CTL_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(CTL_LIBS)
 
 $(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
 
 # agentd-static: the node agent the kickstart installs. No libcurl (its
 # Debian build cannot be linked statically): client_tls.c talks HTTPS on
@@ -110,7 +118,7 @@ $(BUILD)/bin/agentd-static: $(call sobj,$(AGENT_SRC)) $(LIB_A)
 
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(AGENT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -DTEST_SRCDIR='"$(CURDIR)"' -o $@ $< \
+	$(CC) $(CFLAGS) -Ibastion -Iagentd $(LDFLAGS) -DTEST_SRCDIR='"$(CURDIR)"' -o $@ $< \
 	    $(DAEMON_A) $(AGENT_A) $(LIB_A) $(LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obj-static -name '*.d' 2>/dev/null)
@@ -189,7 +197,7 @@ image:
 
 $(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(LIBS)
+	$(CC) $(CFLAGS) -Ibastion $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(LIBS)
 
 bench: all
 	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery, bench/agents (see docs/benchmarks.md)"

@@ -83,9 +83,6 @@ int		 auth_scope_covers(enum auth_scope have, enum auth_scope need);
 /* 1-32 of [a-z0-9._-], starting with a letter or digit. */
 int		 auth_name_valid(const char *);
 
-/* "90d", "12h", "30m", "45s" or plain seconds; 1 s .. max_s. -1 if not. */
-int		 auth_parse_duration(const char *, int64_t max_s, int64_t *out_s);
-
 /* --- passwords (Argon2id) --------------------------------------------- */
 
 struct argon2_cost {

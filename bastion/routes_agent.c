@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "b64.h"
+#include "bounds.h"
 #include "ca.h"
 #include "db.h"
 #include "db_agent.h"
@@ -37,12 +38,6 @@
 
 #define STALE_HEARTBEATS	3	/* missed this many: "stale" */
 #define POLL_MAX_WAIT		30	/* seconds a long poll may hold */
-#define TOKEN_DEFAULT_TTL	3600
-#define TOKEN_MAX_TTL		(30L * 86400)
-#define TOKEN_MAX_USES		10000
-#define JOB_MAX_ARGV		256
-#define JOB_MAX_ARG		4096
-#define JOB_MAX_ENV		128
 #define ENROLL_MAX_BODY		(1024 * 1024)
 #define AGENT_MAX_BODY		(2 * 1024 * 1024)
 /* Enrollment attempts per address: a bucket of ENROLL_BURST refilled at
@@ -161,7 +156,7 @@ post_token(struct request *r)
 		}
 	}
 	if (opt_int(r, body, "uses", 1, 1, TOKEN_MAX_USES, &uses) == -1 ||
-	    opt_int(r, body, "ttl", TOKEN_DEFAULT_TTL, 60, TOKEN_MAX_TTL,
+	    opt_int(r, body, "ttl", TOKEN_DEFAULT_TTL, TOKEN_MIN_TTL, TOKEN_MAX_TTL,
 	    &ttl) == -1)
 		goto out;
 	macs = json_string_value(json_object_get(body, "mac"));
@@ -1172,8 +1167,9 @@ exec_args_check(json_t *args, char *why, size_t whylen)
 	}
 	v = json_object_get(args, "timeout");
 	t = v ? json_integer_value(v) : 600;
-	if ((v && !json_is_integer(v)) || t < 1 || t > 7 * 86400) {
-		snprintf(why, whylen, "args.timeout: 1 to 604800 seconds");
+	if ((v && !json_is_integer(v)) || t < 1 || t > JOB_MAX_TIMEOUT) {
+		snprintf(why, whylen, "args.timeout: 1 to %ld seconds",
+		    JOB_MAX_TIMEOUT);
 		return -1;
 	}
 	json_object_set_new(args, "timeout", json_integer(t));
@@ -1297,7 +1293,7 @@ post_job(struct request *r)
 		    "reprovision or inventory");
 		goto out;
 	}
-	if (opt_int(r, body, "ttl", ROUTES_JOB_TTL, 10, ENVELOPE_MAX_TTL,
+	if (opt_int(r, body, "ttl", ROUTES_JOB_TTL, JOB_MIN_TTL, ENVELOPE_MAX_TTL,
 	    &ttl) == -1)
 		goto out;
 	args = json_object_get(body, "args");

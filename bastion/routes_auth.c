@@ -13,14 +13,15 @@
 #include <openssl/crypto.h>
 
 #include "auth.h"
+#include "bounds.h"
 #include "db.h"
 #include "db_auth.h"
+#include "duration.h"
 #include "http.h"
 #include "log.h"
 #include "secret.h"
 
 #define L_API (L_CONTROL | L_ADMIN)
-#define TOKEN_MAX_LIFETIME_S	(366LL * 86400)
 
 static void
 reply_db(struct request *r, int rc, const char *what)
@@ -585,10 +586,10 @@ post_apitokens(struct request *r)
 		goto out;
 	}
 	if (json_is_integer(ein) && json_integer_value(ein) > 0 &&
-	    json_integer_value(ein) <= TOKEN_MAX_LIFETIME_S)
+	    json_integer_value(ein) <= APITOKEN_MAX_EXPIRY)
 		secs = json_integer_value(ein);
-	else if (expires == NULL || auth_parse_duration(expires,
-	    TOKEN_MAX_LIFETIME_S, &secs) == -1) {
+	else if (expires == NULL || duration_parse(expires,
+	    APITOKEN_MAX_EXPIRY, &secs) == -1) {
 		http_reply_error(r, 422, "invalid", "every token expires: give "
 		    "expires as a duration such as 90d, 12h or 30m (at most "
 		    "366d)");
@@ -735,7 +736,7 @@ parse_since(const char *s, int64_t *out_ms)
 	time_t t;
 	int n = 0;
 
-	if (auth_parse_duration(s, 100LL * 365 * 86400, &secs) == 0 &&
+	if (duration_parse(s, 100LL * 365 * 86400, &secs) == 0 &&
 	    strpbrk(s, "smhdw")) {
 		*out_ms = db_now_ms() - secs * 1000;
 		return 0;

@@ -21,7 +21,7 @@ mkdir -p "$LOGDIR" || exit 2
 rm -rf "$LOGDIR"/*.log "$LOGDIR"/gcc "$LOGDIR"/fanalyzer.txt
 
 DIRS=
-for d in lib bastion agentd; do
+for d in lib bastion bastionctl agentd; do
 	ls "$d"/*.c >/dev/null 2>&1 && DIRS="$DIRS $d"
 done
 if [ -z "$DIRS" ]; then
@@ -55,7 +55,7 @@ if command -v cppcheck >/dev/null; then
 	    --library=sqlite3 --library=libcurl --library="$LOGDIR/jansson.cfg" \
 	    -D__GNUC__ -D__linux__ -D__x86_64__ \
 	    -DBASTION_VERSION='"0"' -DBASTION_DATADIR='"/usr/share/bastion"' \
-	    -I lib -I bastion -I agentd \
+	    -I lib -I bastion -I bastionctl -I agentd \
 	    --template='{file}:{line}: cppcheck {severity}: {message} [{id}]' \
 	    $DIRS 2>"$LOGDIR/cppcheck.log"
 	cpprc=$?
@@ -96,7 +96,7 @@ analyze_one() {
 	# shellcheck disable=SC2086
 	gcc -std=gnu11 -O0 -fanalyzer -fdiagnostics-plain-output \
 	    -fno-diagnostics-show-caret -Wno-analyzer-too-complex $def \
-	    -Ilib -Ibastion -Iagentd $PKG_CFLAGS \
+	    -Ilib -Ibastion -Ibastionctl -Iagentd $PKG_CFLAGS \
 	    -DBASTION_VERSION='"0"' -DBASTION_DATADIR='"/usr/share/bastion"' \
 	    -c -o /dev/null "$f" >"$log" 2>&1 || echo "$f: error: does not compile" >>"$log"
 }

@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "duration.h"
 #include "db.h"
 #include "db_auth.h"
 #include "log.h"
@@ -68,31 +69,31 @@ test_durations(void **state)
 {
 	int64_t s;
 
-	assert_int_equal(auth_parse_duration("90d", 366 * 86400, &s), 0);
+	assert_int_equal(duration_parse("90d", 366 * 86400, &s), 0);
 	assert_int_equal(s, 90 * 86400);
-	assert_int_equal(auth_parse_duration("12h", 86400, &s), 0);
+	assert_int_equal(duration_parse("12h", 86400, &s), 0);
 	assert_int_equal(s, 12 * 3600);
-	assert_int_equal(auth_parse_duration("30m", 86400, &s), 0);
+	assert_int_equal(duration_parse("30m", 86400, &s), 0);
 	assert_int_equal(s, 1800);
-	assert_int_equal(auth_parse_duration("45s", 86400, &s), 0);
+	assert_int_equal(duration_parse("45s", 86400, &s), 0);
 	assert_int_equal(s, 45);
-	assert_int_equal(auth_parse_duration("2w", 30 * 86400, &s), 0);
+	assert_int_equal(duration_parse("2w", 30 * 86400, &s), 0);
 	assert_int_equal(s, 14 * 86400);
-	assert_int_equal(auth_parse_duration("60", 86400, &s), 0);
+	assert_int_equal(duration_parse("60", 86400, &s), 0);
 	assert_int_equal(s, 60);
 	s = -7;
-	assert_int_equal(auth_parse_duration("367d", 366 * 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("0d", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("-1d", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("d", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("1dd", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("1y", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration(" 1d", 86400, &s), -1);
-	assert_int_equal(auth_parse_duration("99999999999999999999d",
+	assert_int_equal(duration_parse("367d", 366 * 86400, &s), -1);
+	assert_int_equal(duration_parse("0d", 86400, &s), -1);
+	assert_int_equal(duration_parse("-1d", 86400, &s), -1);
+	assert_int_equal(duration_parse("d", 86400, &s), -1);
+	assert_int_equal(duration_parse("1dd", 86400, &s), -1);
+	assert_int_equal(duration_parse("1y", 86400, &s), -1);
+	assert_int_equal(duration_parse(" 1d", 86400, &s), -1);
+	assert_int_equal(duration_parse("99999999999999999999d",
 	    INT64_MAX, &s), -1);
-	assert_int_equal(auth_parse_duration("9223372036854775807w",
+	assert_int_equal(duration_parse("9223372036854775807w",
 	    INT64_MAX, &s), -1);
-	assert_int_equal(auth_parse_duration(NULL, 86400, &s), -1);
+	assert_int_equal(duration_parse(NULL, 86400, &s), -1);
 	assert_int_equal(s, -7);	/* untouched on failure */
 }
 

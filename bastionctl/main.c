@@ -1,4 +1,4 @@
-/* ctl_main.c — bastionctl: global options, the command tables, argument
+/* main.c — bastionctl: global options, the command tables, argument
  * parsing for every command and the usage text. Exit 0 ok, 1 error,
  * 2 usage (DESIGN §9). */
 #include <errno.h>
@@ -11,11 +11,14 @@
 
 static const struct ctl_command *const tables[] = {
 	ctl_machines_commands,
-	ctl_install_commands,
 	ctl_templates_commands,
 	ctl_config_commands,
 	ctl_auth_commands,
+	ctl_settings_commands,
+	ctl_audit_commands,
+	ctl_tokens_commands,
 	ctl_agents_commands,
+	ctl_jobs_commands,
 	ctl_misc_commands,
 	NULL,
 };

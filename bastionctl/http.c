@@ -1,4 +1,4 @@
-/* ctl_http.c — bastionctl's client: libcurl to the local admin socket
+/* http.c — bastionctl's client: libcurl to the local admin socket
  * (CURLOPT_UNIX_SOCKET_PATH) or to the control listener over HTTPS, JSON in
  * and out, and every failure explained in one line on stderr. */
 #include <errno.h>

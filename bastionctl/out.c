@@ -1,4 +1,4 @@
-/* ctl_out.c — bastionctl's output: messages, JSON, aligned tables, sizes,
+/* out.c — bastionctl's output: messages, JSON, aligned tables, sizes,
  * times and progress bars. Everything the server (or a machine on the
  * provisioning network) chose is cleaned of control characters before it
  * reaches a terminal. */
@@ -123,6 +123,15 @@ ctl_fmt_time(char *out, size_t len, const char *iso)
 	if ((t = timegm(&tm)) == (time_t)-1 || localtime_r(&t, &tm) == NULL ||
 	    strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(out, len, "-");
+}
+
+void
+ctl_print_time(const char *label, const json_t *o, const char *key)
+{
+	char t[64];
+
+	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, key)));
+	printf("%-16s %s\n", label, t);
 }
 
 void

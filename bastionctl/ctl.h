@@ -1,7 +1,7 @@
-/* ctl.h — bastionctl: the API client (ctl_http.c), argument parsing and
- * dispatch (ctl_main.c), output helpers (ctl_out.c) and the command tables
- * of ctl_machines.c, ctl_install.c, ctl_templates.c, ctl_config.c,
- * ctl_auth.c and ctl_misc.c. */
+/* ctl.h — bastionctl: the API client (http.c), argument parsing and
+ * dispatch (main.c), output helpers (out.c) and the command tables, one
+ * file per noun (machines.c, templates.c, config.c, auth.c, settings.c,
+ * audit.c, tokens.c, agents.c, jobs.c, misc.c). */
 #ifndef BASTION_CTL_H
 #define BASTION_CTL_H
 
@@ -27,7 +27,7 @@ enum {
 
 struct ctl_http;
 
-/* Where and how to reach bastion; filled by ctl_main.c. */
+/* Where and how to reach bastion; filled by main.c. */
 struct ctl {
 	const char	*socket;	/* admin socket, or NULL */
 	const char	*server;	/* base URL, or NULL (exactly one is set) */
@@ -36,10 +36,10 @@ struct ctl {
 	const char	*confirm;	/* sent as X-Confirm (production mode) */
 	long		 timeout_ms;	/* whole request; 0: CTL_TIMEOUT_MS */
 	int		 quiet_errors;	/* ctl_http: do not print failures */
-	struct ctl_http	*http;		/* lazily created by ctl_http.c */
+	struct ctl_http	*http;		/* lazily created by http.c */
 };
 
-/* --- ctl_http.c ------------------------------------------------------- */
+/* --- http.c ------------------------------------------------------- */
 
 enum ctl_fail {
 	CTL_FAIL_NONE,
@@ -73,7 +73,7 @@ char	*ctl_path3(const char *prefix, const char *arg, const char *suffix);
 extern volatile sig_atomic_t ctl_interrupted;
 void	ctl_http_free(struct ctl *);
 
-/* --- ctl_main.c: commands and their arguments --------------------------- */
+/* --- main.c: commands and their arguments --------------------------- */
 
 struct ctl_command;
 typedef int (*ctl_run)(struct ctl *, const struct ctl_command *, int argc,
@@ -92,12 +92,15 @@ struct ctl_command {
 
 /* Command tables, each ending with a zeroed entry. */
 extern const struct ctl_command ctl_machines_commands[];
-extern const struct ctl_command ctl_install_commands[];
 extern const struct ctl_command ctl_templates_commands[];
 extern const struct ctl_command ctl_config_commands[];
-extern const struct ctl_command ctl_misc_commands[];
 extern const struct ctl_command ctl_auth_commands[];
+extern const struct ctl_command ctl_settings_commands[];
+extern const struct ctl_command ctl_audit_commands[];
+extern const struct ctl_command ctl_tokens_commands[];
 extern const struct ctl_command ctl_agents_commands[];
+extern const struct ctl_command ctl_jobs_commands[];
+extern const struct ctl_command ctl_misc_commands[];
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {
@@ -147,7 +150,7 @@ int	ctl_usage_error(const struct ctl_command *, const char *fmt, ...)
 /* A non-negative decimal integer up to max, or -1. */
 int	ctl_parse_count(const char *, long long max, long long *out);
 
-/* --- ctl_out.c: output ------------------------------------------------ */
+/* --- out.c: output ------------------------------------------------ */
 
 /* "bastionctl: <message>" on stderr; returns CTL_ERR. */
 int	ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,6 +169,8 @@ void	ctl_fmt_size(char *out, size_t len, long long bytes);
 /* API timestamp ("2024-05-01T12:00:00.000Z") as local
  * "2024-05-01 14:00:00"; "-" when NULL or unparsable. */
 void	ctl_fmt_time(char *out, size_t len, const char *iso);
+/* "LABEL            2024-05-01 14:00:00" from o's timestamp member key. */
+void	ctl_print_time(const char *label, const json_t *o, const char *key);
 /* "[#####-----] 50%" */
 void	ctl_fmt_progress(char *out, size_t len, long long percent);
 /* Copy s for a terminal: control characters and invalid UTF-8 become
@@ -199,8 +204,13 @@ int	ctl_show(struct ctl *, const char *path, const char *what, int json,
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
 
-/* --- ctl_agents.c ------------------------------------------------------ */
+/* --- jobs.c -------------------------------------------------------- */
 
+/* POST /api/v1/jobs. With json (the job) or detach (its id) it is
+ * printed and the exit code returned; otherwise -2 and the caller follows
+ * job *id. */
+int	ctl_job_submit(struct ctl *, const json_t *body, int json, int detach,
+	    long long *id);
 /* Poll job id until it has finished: its JSON into *out and CTL_OK;
  * CTL_ERR, or 130 after ^C. */
 int	ctl_job_wait(struct ctl *, long long id, json_t **out);
@@ -208,7 +218,7 @@ int	ctl_job_wait(struct ctl *, long long id, json_t **out);
  * CTL_OK; otherwise an error on stderr and CTL_ERR. */
 int	ctl_job_report(const char *target, const json_t *job);
 
-/* --- ctl_install.c ---------------------------------------------------- */
+/* --- machines.c --------------------------------------------------- */
 
 /* Normalise a MAC the user typed (any common spelling) into out; -1 with
  * a message when it is not one, so garbage never reaches a URL. */
@@ -220,7 +230,7 @@ int	ctl_mac_arg(const char *in, char out[MAC_STRLEN]);
 int	ctl_reprovision(struct ctl *, const char *mac, json_t *body, int json,
 	    int detach);
 
-/* --- ctl_templates.c -------------------------------------------------- */
+/* --- templates.c -------------------------------------------------- */
 
 /* Read a whole file ("-": standard input) of at most max bytes into *out
  * (NUL-terminated; the caller buf_free()s it). -1 with a message naming

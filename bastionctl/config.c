@@ -1,4 +1,4 @@
-/* ctl_config.c — bastionctl config get|set|list|path: bastion.conf as the
+/* config.c — bastionctl config get|set|list|path: bastion.conf as the
  * daemon sees it (GET /api/v1/config), changed through the admin socket
  * (PUT /api/v1/config/{key}), which validates and rewrites the file. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* ctl_misc.c — bastionctl doctor, version and the internal lease-hook that
+/* misc.c — bastionctl doctor, version and the internal lease-hook that
  * dnsmasq's --dhcp-script runs. */
 #include <stdio.h>
 #include <stdlib.h>

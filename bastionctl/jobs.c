@@ -1,6 +1,6 @@
-/* ctl_agents.c — bastionctl tokens|agents|jobs and exec: join tokens for
- * enrollment, the enrolled node agents, signed jobs and their output.
- * `exec` streams a command's output live and exits with its exit code. */
+/* jobs.c — bastionctl exec and jobs list|show|output: signed jobs and
+ * their output. `exec` streams a command's output live and exits with its
+ * exit code. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -11,270 +11,11 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "bounds.h"
 #include "ctl.h"
+#include "duration.h"
+#include "envelope.h"
 
-#define EXEC_MAX_ARGV	256
-#define EXEC_MAX_ENV	64
-
-/* "90d", "12h", "30m", "45s" or seconds; 1 .. max. -1 if not. */
-static int
-parse_duration(const char *s, long long max, long long *out)
-{
-	char *end;
-	long long n, mul = 1;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end == 'd')
-		mul = 86400;
-	else if (*end == 'h')
-		mul = 3600;
-	else if (*end == 'm')
-		mul = 60;
-	else if (*end == 's' || *end == '\0')
-		mul = 1;
-	else
-		return -1;
-	if (*end && end[1] != '\0')
-		return -1;
-	if (n < 1 || n > max / mul)
-		return -1;
-	*out = n * mul;
-	return 0;
-}
-
-static void
-print_time(const char *label, const json_t *o, const char *key)
-{
-	char t[64];
-
-	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, key)));
-	printf("%-16s %s\n", label, t);
-}
-
-/* --- tokens ------------------------------------------------------------ */
-
-static int
-tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	const char *uses = NULL, *ttl = NULL, *mac = NULL, *comment = NULL;
-	int json = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "uses", &uses, NULL },
-		{ "ttl", &ttl, NULL },
-		{ "mac", &mac, NULL },
-		{ "comment", &comment, NULL },
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	char m[MAC_STRLEN], t[64];
-	struct ctl_args a;
-	json_t *body, *out;
-	long long n;
-
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
-		return a.rc;
-	body = json_object();
-	if (uses) {
-		if (ctl_parse_count(uses, 10000, &n) == -1 || n < 1) {
-			json_decref(body);
-			return ctl_usage_error(cmd, "--uses: 1 to 10000");
-		}
-		json_object_set_new(body, "uses", json_integer(n));
-	}
-	if (ttl) {
-		if (parse_duration(ttl, 30LL * 86400, &n) == -1 || n < 60) {
-			json_decref(body);
-			return ctl_usage_error(cmd, "--ttl: a duration from 1m to "
-			    "30d (e.g. 1h, 90m, 2d)");
-		}
-		json_object_set_new(body, "ttl", json_integer(n));
-	}
-	if (mac) {
-		if (ctl_mac_arg(mac, m) == -1) {
-			json_decref(body);
-			return CTL_USAGE;
-		}
-		json_object_set_new(body, "mac", json_string(m));
-	}
-	if (comment)
-		json_object_set_new(body, "comment", json_string(comment));
-	if (ctl_request(c, "POST", "/api/v1/tokens", body, &out, NULL, NULL)
-	    == 0) {
-		if (!json_is_string(json_object_get(out, "token")))
-			rc = ctl_bad_answer("the new token");
-		else if (json)
-			rc = ctl_print_json(out) == 0 ? CTL_OK : CTL_ERR;
-		else {
-			ctl_fmt_time(t, sizeof t, ctl_jstr(out, "expires_at"));
-			printf("%s\n", ctl_jstr(out, "token"));
-			fprintf(stderr, "join token %s: %lld use(s), expires %s%s%s"
-			    " (shown only now)\n", ctl_jstr(out, "id"),
-			    ctl_jint(out, "uses", 1), t, *ctl_jstr(out, "mac") ?
-			    ", only for " : "", ctl_jstr(out, "mac"));
-			rc = CTL_OK;
-		}
-		json_decref(out);
-	}
-	json_decref(body);
-	return rc;
-}
-
-static int
-token_row(struct ctl_table *t, const json_t *tk)
-{
-	char exp[64], uses[32];
-
-	ctl_fmt_time(exp, sizeof exp, ctl_jstr(tk, "expires_at"));
-	snprintf(uses, sizeof uses, "%lld/%lld", ctl_jint(tk, "used", 0),
-	    ctl_jint(tk, "uses", 0));
-	return ctl_table_row(t, ctl_jstr(tk, "id"), ctl_jstr(tk, "state"), uses,
-	    ctl_jstr(tk, "mac"), exp, ctl_jstr(tk, "comment"));
-}
-
-static int
-tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json;
-	struct ctl_args a;
-
-	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
-		return a.rc;
-	return ctl_list(c, "/api/v1/tokens", "the token list", json,
-	    ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES", "COMMENT"),
-	    token_row);
-}
-
-static int
-tokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	struct ctl_args a;
-	char *path;
-	int rc;
-
-	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
-		return a.rc;
-	if ((path = ctl_path3("/api/v1/tokens/", a.pos[0], "")) == NULL)
-		return ctl_error("out of memory");
-	rc = ctl_request(c, "DELETE", path, NULL, NULL, NULL, NULL) == 0 ?
-	    CTL_OK : CTL_ERR;
-	if (rc == CTL_OK)
-		printf("token %s revoked\n", a.pos[0]);
-	free(path);
-	return rc;
-}
-
-/* --- agents ------------------------------------------------------------ */
-
-/* revoked, stale (missed heartbeats) or enrolled. */
-static const char *
-agent_state(const json_t *ag)
-{
-	if (json_is_true(json_object_get(ag, "revoked")))
-		return "revoked";
-	return json_is_true(json_object_get(ag, "stale")) ? "stale" :
-	    "enrolled";
-}
-
-static int
-agent_row(struct ctl_table *t, const json_t *ag)
-{
-	char seen[64], exp[64];
-
-	ctl_fmt_time(seen, sizeof seen, ctl_jstr(ag, "last_heartbeat_at"));
-	ctl_fmt_time(exp, sizeof exp, ctl_jstr(ag, "cert_expires_at"));
-	return ctl_table_row(t, ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"),
-	    ctl_jstr(ag, "mac"), agent_state(ag), seen, ctl_jstr(ag,
-	    "last_addr"), exp);
-}
-
-static int
-agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json;
-	struct ctl_args a;
-
-	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
-		return a.rc;
-	return ctl_list(c, "/api/v1/agents", "the agent list", json,
-	    ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE", "LAST HEARTBEAT",
-	    "ADDRESS", "CERT EXPIRES"), agent_row);
-}
-
-static void
-agent_print(const json_t *ag)
-{
-	const json_t *hb = json_object_get(ag, "heartbeat"), *load;
-
-	printf("%-16s %s\n", "agent", ctl_jstr(ag, "id"));
-	printf("%-16s %s\n", "hostname", ctl_jstr(ag, "hostname"));
-	printf("%-16s %s\n", "mac", ctl_jstr(ag, "mac"));
-	printf("%-16s %s%s%s\n", "state", agent_state(ag), *ctl_jstr(ag,
-	    "revoked_reason") ? ": " : "", ctl_jstr(ag, "revoked_reason"));
-	print_time("enrolled", ag, "enrolled_at");
-	print_time("last heartbeat", ag, "last_heartbeat_at");
-	printf("%-16s %s\n", "address", ctl_jstr(ag, "last_addr"));
-	printf("%-16s %s\n", "certificate", ctl_jstr(ag, "cert_serial"));
-	print_time("cert expires", ag, "cert_expires_at");
-	if ((load = json_object_get(hb, "load")) && json_array_size(load) == 3)
-		printf("%-16s %.2f %.2f %.2f\n", "load",
-		    json_number_value(json_array_get(load, 0)),
-		    json_number_value(json_array_get(load, 1)),
-		    json_number_value(json_array_get(load, 2)));
-	if (json_is_integer(json_object_get(hb, "running_jobs")))
-		printf("%-16s %lld\n", "running jobs", ctl_jint(hb,
-		    "running_jobs", 0));
-}
-
-static int
-agents_show(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json, rc;
-	struct ctl_args a;
-	char *path;
-
-	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
-		return a.rc;
-	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL)
-		return ctl_error("out of memory");
-	rc = ctl_show(c, path, "the agent", json, agent_print);
-	free(path);
-	return rc;
-}
-
-static int
-agents_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	struct ctl_args a;
-	json_t *ag;
-	char *path;
-	int rc = CTL_ERR;
-
-	if (ctl_parse_args(cmd, argc, argv, NULL, &a) == -1)
-		return a.rc;
-	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
-		return ctl_error("out of memory");
-	if (ctl_request(c, "POST", path, NULL, &ag, NULL, NULL) == 0) {
-		printf("agent %s (%s) revoked: its next request is refused\n",
-		    ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"));
-		json_decref(ag);
-		rc = CTL_OK;
-	}
-	free(path);
-	return rc;
-}
-
-/* --- jobs and exec ------------------------------------------------------ */
 
 static int
 finished(const char *status)
@@ -390,11 +131,8 @@ exec_usage(FILE *fp)
 	    "(128+N when killed by\n  signal N).\n");
 }
 
-/* POST /api/v1/jobs. With json (the job) or detach (its id) it is
- * printed and the exit code returned; otherwise -2 and the caller follows
- * job *id. */
-static int
-job_submit(struct ctl *c, const json_t *body, int json, int detach,
+int
+ctl_job_submit(struct ctl *c, const json_t *body, int json, int detach,
     long long *id)
 {
 	json_t *job;
@@ -423,6 +161,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	int shell = 0, detach = 0, json = 0, i, rc = CTL_ERR;
 	json_t *body, *args, *rargv, *env;
 	long long n, id;
+	int64_t secs;
 	struct sigaction sa;
 
 	args = json_object();
@@ -482,7 +221,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 			const char *eq = strchr(val, '=');
 
 			if (eq == NULL || eq == val ||
-			    json_object_size(env) >= EXEC_MAX_ENV) {
+			    json_object_size(env) >= JOB_MAX_ENV) {
 				ctl_error("--env wants NAME=VALUE");
 				rc = CTL_USAGE;
 				goto out;
@@ -497,7 +236,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 		}
 	}
 	if (target == NULL || json_array_size(rargv) == 0 ||
-	    json_array_size(rargv) > EXEC_MAX_ARGV) {
+	    json_array_size(rargv) > JOB_MAX_ARGV) {
 		ctl_error("exec needs a target and a command");
 		exec_usage(stderr);
 		rc = CTL_USAGE;
@@ -526,12 +265,12 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	if (cwd)
 		json_object_set_new(args, "cwd", json_string(cwd));
 	if (timeout) {
-		if (parse_duration(timeout, 7LL * 86400, &n) == -1) {
+		if (duration_parse(timeout, JOB_MAX_TIMEOUT, &secs) == -1) {
 			ctl_error("--timeout: a duration up to 7d (e.g. 30s, 10m)");
 			rc = CTL_USAGE;
 			goto out;
 		}
-		json_object_set_new(args, "timeout", json_integer(n));
+		json_object_set_new(args, "timeout", json_integer(secs));
 	}
 	if (grace) {
 		if (ctl_parse_count(grace, 600, &n) == -1) {
@@ -544,15 +283,16 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	body = json_pack("{s:s, s:s, s:O}", "target", target, "kind", "exec",
 	    "args", args);
 	if (ttl) {
-		if (parse_duration(ttl, 31LL * 86400, &n) == -1 || n < 10) {
+		if (duration_parse(ttl, ENVELOPE_MAX_TTL, &secs) == -1 ||
+		    secs < JOB_MIN_TTL) {
 			json_decref(body);
 			ctl_error("--ttl: a duration from 10s to 31d");
 			rc = CTL_USAGE;
 			goto out;
 		}
-		json_object_set_new(body, "ttl", json_integer(n));
+		json_object_set_new(body, "ttl", json_integer(secs));
 	}
-	rc = job_submit(c, body, json, detach, &id);
+	rc = ctl_job_submit(c, body, json, detach, &id);
 	json_decref(body);
 	if (rc != -2)
 		goto out;
@@ -569,7 +309,6 @@ out:
 	return rc;
 }
 
-/* --- reboot, reprovision and inventory through the agent ---------------- */
 
 int
 ctl_job_wait(struct ctl *c, long long id, json_t **out)
@@ -612,59 +351,6 @@ ctl_job_report(const char *target, const json_t *job)
 	printf("%s: %s (job %lld)\n", target, *what ? what : "done",
 	    ctl_jint(job, "id", 0));
 	return CTL_OK;
-}
-
-/*
- * agents reboot|inventory|reprovision: a job of that kind, waited for
- * unless --detach (the job id) or --json (what was queued). reprovision
- * also queues the machine's reinstall keeping its data, as machines
- * reprovision MAC --reboot does.
- */
-static int
-agent_job(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json = 0, detach = 0, rc = CTL_ERR;
-	const struct ctl_opt opts[] = {
-		{ "detach", NULL, &detach },
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_args a;
-	json_t *body = NULL, *ag = NULL, *done;
-	char *path = NULL, mac[MAC_STRLEN];
-	long long id;
-
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
-		return a.rc;
-	if (strcmp(cmd->verb, "reprovision") == 0) {
-		if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "")) == NULL ||
-		    (body = json_object()) == NULL)
-			rc = ctl_error("out of memory");
-		else if (ctl_request(c, "GET", path, NULL, &ag, NULL, NULL) == -1)
-			;
-		else if (mac_normalize(ctl_jstr(ag, "mac"), mac) == -1)
-			rc = ctl_error("agent %s has no MAC address: it was not "
-			    "installed by bastion", a.pos[0]);
-		else
-			rc = ctl_reprovision(c, mac, body, json, detach);
-		goto out;
-	}
-	if ((body = json_pack("{s:s, s:s}", "target", a.pos[0], "kind",
-	    cmd->verb)) == NULL) {
-		rc = ctl_error("out of memory");
-		goto out;
-	}
-	if ((rc = job_submit(c, body, json, detach, &id)) == -2 &&
-	    (rc = ctl_job_wait(c, id, &done)) == CTL_OK) {
-		rc = ctl_job_report(a.pos[0], done);
-		json_decref(done);
-	}
-out:
-	free(path);
-	json_decref(ag);
-	json_decref(body);
-	return rc;
 }
 
 static int
@@ -746,9 +432,9 @@ job_print(const json_t *jb)
 	if (*ctl_jstr(jb, "error"))
 		printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
 	printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
-	print_time("created", jb, "created_at");
-	print_time("started", jb, "started_at");
-	print_time("finished", jb, "finished_at");
+	ctl_print_time("created", jb, "created_at");
+	ctl_print_time("started", jb, "started_at");
+	ctl_print_time("finished", jb, "finished_at");
 	printf("%-16s %lld bytes\n", "output", ctl_jint(jb, "output_bytes", 0));
 	free(args);
 }
@@ -792,27 +478,8 @@ jobs_output(struct ctl *c, const struct ctl_command *cmd, int argc,
 	return fl ? rc : rc == CTL_ERR ? CTL_ERR : CTL_OK;
 }
 
-const struct ctl_command ctl_agents_commands[] = {
-	{ "tokens", "create", "[--uses N] [--ttl DURATION] [--mac MAC] "
-	    "[--comment TEXT] [--json]", "make a join token for agentd "
-	    "enrollment (printed once)", tokens_create, 0, 0, 0 },
-	{ "tokens", "list", "[--json]", "list join tokens (never the secrets)",
-	    tokens_list, 0, 0, 0 },
-	{ "tokens", "revoke", "ID", "revoke a join token", tokens_revoke, 1, 1,
-	    0 },
-	{ "agents", "list", "[--json]", "list enrolled node agents",
-	    agents_list, 0, 0, 0 },
-	{ "agents", "show", "TARGET [--json]", "one agent (id, host name or MAC)",
-	    agents_show, 1, 1, 0 },
-	{ "agents", "revoke", "TARGET", "revoke an agent's certificates (its "
-	    "next request is refused)", agents_revoke, 1, 1, 0 },
-	{ "agents", "reboot", "TARGET [--detach] [--json]", "reboot the "
-	    "agent's machine", agent_job, 1, 1, 0 },
-	{ "agents", "reprovision", "TARGET [--detach] [--json]", "reinstall "
-	    "the agent's machine keeping its data: queue it and reboot it into "
-	    "network boot", agent_job, 1, 1, 0 },
-	{ "agents", "inventory", "TARGET [--detach] [--json]", "have the agent "
-	    "send its hardware inventory now", agent_job, 1, 1, 0 },
+
+const struct ctl_command ctl_jobs_commands[] = {
 	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
 	    "on an agent, stream its output, exit with its code", exec_cmd, 0,
 	    CTL_MAX_POS, 0 },

@@ -1,4 +1,4 @@
-/* ctl_templates.c — bastionctl templates list|render and roles list.
+/* templates.c — bastionctl templates list|render and roles list.
  * "templates render --mac" is the server's dry run; "templates render
  * --template" renders any file locally with lib/render.c, for template
  * authors, without a server. */
@@ -22,7 +22,7 @@
 
 /* ctl_read_file; with quiet_enoent a missing file is -2 and no message. */
 static int
-read_file(const char *path, size_t max, struct buf *out, int quiet_enoent)
+read_input(const char *path, size_t max, struct buf *out, int quiet_enoent)
 {
 	char cpath[256], chunk[READ_CHUNK];
 	struct stat st;
@@ -86,7 +86,7 @@ err_open:
 int
 ctl_read_file(const char *path, size_t max, struct buf *out)
 {
-	return read_file(path, max, out, 0) == 0 ? 0 : -1;
+	return read_input(path, max, out, 0) == 0 ? 0 : -1;
 }
 
 /* --- templates list ----------------------------------------------------- */
@@ -99,7 +99,7 @@ cmp_name(const void *a, const void *b)
 }
 
 static int
-templates_list(struct ctl *c, const struct ctl_command *cmd, int argc,
+print_templates(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	int json = 0, rc = CTL_ERR;
@@ -308,7 +308,7 @@ partial_refuse(struct partials *ps, const char *name, const char *msg)
  * renders as nothing (a missing partial, per the spec); a failure sets
  * ps->failed, and the render fails afterwards. */
 static const struct render_tmpl *
-partial_lookup(void *cls, const char *name)
+local_partial(void *cls, const char *name)
 {
 	struct partials *ps = cls;
 	struct partial *p;
@@ -334,7 +334,7 @@ partial_lookup(void *cls, const char *name)
 	if ((p->path = strdup(file)) == NULL)
 		goto err_path;
 	/* ctl_read_file's messages go out at once. */
-	if ((rc = read_file(file, TEMPLATE_MAX, &p->src, 1)) == -2) {
+	if ((rc = read_input(file, TEMPLATE_MAX, &p->src, 1)) == -2) {
 		tag_where(ps, name, where, sizeof where);
 		ctl_warn("%s: warning: partial '%s' not found (%s): rendered "
 		    "as nothing", ctl_clean(where, cwhere, sizeof cwhere, 0),
@@ -440,7 +440,7 @@ render_file(const char *file, const char *datafile, const char *dir)
 	ps.file = file;
 	ps.src = &src;
 	memset(&opts, 0, sizeof opts);
-	opts.partial_tmpl = partial_lookup;
+	opts.partial_tmpl = local_partial;
 	opts.cls = &ps;
 	opts.max_output = OUTPUT_MAX;
 	if (render_exec(t, j, &opts, &out, &outlen, err, sizeof err) == -1 ||
@@ -474,7 +474,7 @@ err_data:
 }
 
 static int
-templates_render(struct ctl *c, const struct ctl_command *cmd, int argc,
+render_preview(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *mac = NULL, *file = NULL, *data = NULL, *dir = NULL;
@@ -609,11 +609,11 @@ out:
 const struct ctl_command ctl_templates_commands[] = {
 	{ "templates", "list", "[--json]",
 	    "every template and whether an override is in effect",
-	    templates_list, 0, 0, 0 },
+	    print_templates, 0, 0, 0 },
 	{ "templates", "render", "--mac MAC [--ipxe | --kickstart | --json] | "
 	    "--template FILE --data JSONFILE [--partials DIR]",
 	    "what a machine would get now (dry run), or render a template "
-	    "file locally", templates_render, 0, 0, 0 },
+	    "file locally", render_preview, 0, 0, 0 },
 	{ "roles", "list", "[--json]", "roles and their LVM layouts",
 	    roles_list, 0, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },

@@ -1,7 +1,7 @@
-/* ctl_auth.c — bastionctl users add|list|passwd|disable|enable,
- * apitokens create|list|revoke, settings get|set, audit list|verify and
- * whoami. Secrets (passwords, tokens) go to stdout once and nowhere
- * else; passwords come from standard input, never from the command line. */
+/* auth.c — bastionctl users add|list|passwd|disable|enable, apitokens
+ * create|list|revoke and whoami. Secrets (passwords, tokens) go to stdout
+ * once and nowhere else; passwords come from standard input, never from
+ * the command line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "ctl.h"
+#include "duration.h"
 
 #define PASSWORD_INPUT_MAX	4096
 
@@ -362,218 +363,6 @@ apitokens_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 	return CTL_OK;
 }
 
-/* --- settings ------------------------------------------------------------- */
-
-static const char *
-allowlist_text(const json_t *s, char *out, size_t len)
-{
-	const json_t *v;
-	size_t i, off = 0;
-	int n;
-
-	out[0] = '\0';
-	json_array_foreach(json_object_get(s, "allowlist"), i, v) {
-		n = snprintf(out + off, len - off, "%s%s", i ? "," : "",
-		    json_string_value(v) ? json_string_value(v) : "?");
-		if (n < 0 || (size_t)n >= len - off)
-			break;
-		off += (size_t)n;
-	}
-	return off ? out : "any";
-}
-
-static int
-settings_get(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json, rc = CTL_OK;
-	struct ctl_table *t;
-	struct ctl_args a;
-	char buf[4096], clean[4096], key[64];
-	const char *ro, *prod, *allow;
-	json_t *s;
-
-	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
-		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/settings", NULL, &s, NULL, NULL) == -1)
-		return CTL_ERR;
-	if (!json_is_object(s)) {
-		json_decref(s);
-		return ctl_bad_answer("settings");
-	}
-	ro = json_is_true(json_object_get(s, "read_only")) ? "on" : "off";
-	prod = json_is_true(json_object_get(s, "production")) ? "on" : "off";
-	allow = allowlist_text(s, buf, sizeof buf);
-	if (a.npos == 1) {
-		if (strcmp(a.pos[0], "read_only") == 0)
-			printf("%s\n", ro);
-		else if (strcmp(a.pos[0], "production") == 0)
-			printf("%s\n", prod);
-		else if (strcmp(a.pos[0], "allowlist") == 0)
-			printf("%s\n", ctl_clean(allow, clean, sizeof clean, 1));
-		else
-			rc = ctl_error("unknown setting '%s' (read_only, "
-			    "production, allowlist)", ctl_clean(a.pos[0], key,
-			    sizeof key, 1));
-	} else if (json)
-		rc = ctl_print_json(s) == 0 ? CTL_OK : CTL_ERR;
-	else if ((t = ctl_table_new(2, "SETTING", "VALUE")) == NULL)
-		rc = ctl_error("out of memory");
-	else {
-		if (ctl_table_row(t, "read_only", ro) == -1 ||
-		    ctl_table_row(t, "production", prod) == -1 ||
-		    ctl_table_row(t, "allowlist", allow) == -1)
-			rc = ctl_error("out of memory");
-		else
-			ctl_table_print(t, stdout, 0);
-		ctl_table_free(t);
-	}
-	json_decref(s);
-	return rc;
-}
-
-static int
-settings_set(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int force = 0, rc;
-	const struct ctl_opt opts[] = {
-		{ "force", NULL, &force },
-		{ NULL, NULL, NULL },
-	};
-	struct ctl_args a;
-	char *path, k[64], v[4096];
-	json_t *body;
-
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
-		return a.rc;
-	if ((path = ctl_path3("/api/v1/settings/", a.pos[0], "")) == NULL ||
-	    (body = json_pack("{s:s, s:b}", "value", a.pos[1], "force",
-	    force)) == NULL) {
-		free(path);
-		return ctl_error("out of memory or a value that is not UTF-8");
-	}
-	rc = ctl_request(c, "PUT", path, body, NULL, NULL, NULL) == 0 ? CTL_OK :
-	    CTL_ERR;
-	if (rc == CTL_OK)
-		printf("%s = %s\n", ctl_clean(a.pos[0], k, sizeof k, 1),
-		    ctl_clean(a.pos[1], v, sizeof v, 1));
-	json_decref(body);
-	free(path);
-	return rc;
-}
-
-/* --- audit ------------------------------------------------------------------ */
-
-static int
-audit_row(struct ctl_table *t, const json_t *e)
-{
-	char id[24], when[32], who[128], what[600];
-
-	snprintf(id, sizeof id, "%lld", ctl_jint(e, "id", 0));
-	ctl_fmt_time(when, sizeof when, ctl_jstr(e, "time"));
-	snprintf(who, sizeof who, "%s:%s", ctl_jstr(e, "actor_type"),
-	    ctl_jstr(e, "actor"));
-	snprintf(what, sizeof what, "%s%s%s%s%s", ctl_jstr(e, "target"),
-	    *ctl_jstr(e, "detail") ? " " : "", ctl_jstr(e, "detail"),
-	    *ctl_jstr(e, "error") ? " -- " : "", ctl_jstr(e, "error"));
-	return ctl_table_row(t, id, when, who, ctl_jstr(e, "source"),
-	    ctl_jstr(e, "action"), ctl_jstr(e, "result"), what);
-}
-
-static int
-audit_list(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	const char *since = NULL, *actor = NULL, *action = NULL, *limit = NULL;
-	int json = 0, rc;
-	const struct ctl_opt opts[] = {
-		{ "since", &since, NULL },
-		{ "actor", &actor, NULL },
-		{ "action", &action, NULL },
-		{ "limit", &limit, NULL },
-		{ "json", NULL, &json },
-		{ NULL, NULL, NULL },
-	};
-	const char *keys[] = { "since", "actor", "action", "limit" };
-	const char *vals[4];
-	struct ctl_args a;
-	struct buf path;
-	long long n;
-	int k, sep = '?';
-
-	if (ctl_parse_args(cmd, argc, argv, opts, &a) == -1)
-		return a.rc;
-	if (limit && (ctl_parse_count(limit, 10000, &n) == -1 || n < 1))
-		return ctl_usage_error(cmd, "--limit is 1..10000");
-	vals[0] = since;
-	vals[1] = actor;
-	vals[2] = action;
-	vals[3] = limit;
-	buf_init(&path, 8192);
-	if (buf_adds(&path, "/api/v1/audit") == -1)
-		goto err_mem;
-	for (k = 0; k < 4; k++) {
-		char *esc;
-
-		if (vals[k] == NULL)
-			continue;
-		if ((esc = ctl_escape(vals[k])) == NULL ||
-		    buf_printf(&path, "%c%s=%s", sep, keys[k], esc) == -1) {
-			free(esc);
-			goto err_mem;
-		}
-		free(esc);
-		sep = '&';
-	}
-	rc = ctl_list(c, path.data, "audit", json, ctl_table_new(7, "ID",
-	    "TIME", "ACTOR", "SOURCE", "ACTION", "RESULT", "TARGET / DETAIL"),
-	    audit_row);
-	buf_free(&path);
-	return rc;
-err_mem:
-	buf_free(&path);
-	return ctl_error("out of memory");
-}
-
-static int
-audit_verify(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
-{
-	int json, rc;
-	struct ctl_args a;
-	char reason[512];
-	json_t *v;
-	int good;
-
-	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
-		return a.rc;
-	if (ctl_request(c, "GET", "/api/v1/audit/verify", NULL, &v, NULL,
-	    NULL) == -1)
-		return CTL_ERR;
-	if (!json_is_boolean(json_object_get(v, "ok"))) {
-		json_decref(v);
-		return ctl_bad_answer("audit verify");
-	}
-	good = json_is_true(json_object_get(v, "ok"));
-	if (json)
-		rc = ctl_print_json(v) == 0 ? CTL_OK : CTL_ERR;
-	else if (good) {
-		printf("audit log intact: %lld rows%s\n", ctl_jint(v, "rows", 0),
-		    json_is_true(json_object_get(v, "anchored")) ? "" :
-		    " (no STATE_DIR/audit.head anchor yet)");
-		rc = CTL_OK;
-	} else {
-		printf("audit log BROKEN at row %lld: %s\n",
-		    ctl_jint(v, "first_bad_id", 0), ctl_clean(ctl_jstr(v,
-		    "reason"), reason, sizeof reason, 1));
-		rc = CTL_OK;
-	}
-	json_decref(v);
-	return rc == CTL_OK && !good ? CTL_ERR : rc;
-}
-
-/* --- whoami --------------------------------------------------------------- */
 
 static void
 session_print(const json_t *s)
@@ -621,17 +410,6 @@ const struct ctl_command ctl_auth_commands[] = {
 	    0, 0, 0 },
 	{ "apitokens", "revoke", "ID", "revoke an API token at once",
 	    apitokens_revoke, 1, 1, 0 },
-	{ "settings", "get", "[read_only|production|allowlist] [--json]",
-	    "the global switches", settings_get, 0, 1, 0 },
-	{ "settings", "set", "read_only|production on|off | allowlist "
-	    "CIDR,...|any [--force]", "change a global switch", settings_set,
-	    2, 2, 0 },
-	{ "audit", "list", "[--since WHEN] [--actor NAME] [--action ACTION] "
-	    "[--limit N] [--json]", "the audit log, oldest first", audit_list,
-	    0, 0, 0 },
-	{ "audit", "verify", "[--json]", "recompute the audit hash chain; exit "
-	    "1 and name the first bad row if it is broken", audit_verify,
-	    0, 0, 0 },
 	{ "whoami", NULL, "[--json]", "who the server thinks you are",
 	    whoami, 0, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },
