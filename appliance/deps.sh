@@ -34,6 +34,15 @@ if [ "$(id -u)" -ne 0 ]; then
 else
 	SUDO=
 fi
+# The user bastion's HTTP worker runs as ([bastion] user): it parses the
+# network and must not be root nor able to read the CA's keys.
+bastion_user() {
+	if ! getent passwd bastion >/dev/null; then
+		$SUDO adduser --system --group --no-create-home \
+		    --home /var/lib/bastion --quiet bastion
+	fi
+}
+bastion_user
 if [ -z "$missing" ]; then
 	echo "deps: all packages present"
 	browser_deps

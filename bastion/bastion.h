@@ -14,12 +14,12 @@ struct dnsmasq;
 struct http;
 struct templates;
 struct auth;
+struct privsep;
 
 struct metrics {
 	atomic_ulong	requests[3][6];	/* [listener][status / 100] */
 	atomic_ulong	dispatches;
 	atomic_ulong	discover_reports;
-	atomic_ulong	dnsmasq_restarts;
 	atomic_ulong	connections[3];	/* [listener] open now */
 	atomic_ulong	refused[3];	/* [listener] over a connection cap */
 	atomic_ulong	waiting;	/* suspended requests (long polls) */
@@ -36,6 +36,7 @@ struct bastion {
 	struct http		*http;
 	struct templates	*templates;
 	struct auth		*auth;		/* settings cache, throttling */
+	struct privsep		*privsep;	/* parent <-> HTTP worker */
 	struct metrics		 metrics;
 	time_t			 started;
 	atomic_int		 ready;		/* listeners up, dnsmasq running */

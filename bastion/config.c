@@ -44,6 +44,7 @@ static const char *const idle_actions[] = { "exit", "poweroff", NULL };
 static const struct option options[] = {
 	{ "bastion", "state_dir", OPT_PATH, F(state_dir), "/var/lib/bastion", NULL, 0, 0 },
 	{ "bastion", "share_dir", OPT_PATH, F(share_dir), BASTION_DATADIR, NULL, 0, 0 },
+	{ "bastion", "user", OPT_STRING, F(user), "bastion", NULL, 0, 0 },
 	{ "bastion", "debug", OPT_BOOL, F(debug), "no", NULL, 0, 0 },
 	{ "boot", "listen", OPT_LISTEN, F(boot_listen), "10.77.0.1:8080", NULL, 0, 0 },
 	{ "boot", "url", OPT_URL, F(boot_url), "", NULL, 0, 0 },
@@ -621,6 +622,10 @@ config_finish(struct parse_state *ps)
 		if (roles_check(&c->roles, &which, &why) == -1)
 			parse_error(ps, "[role %s]: %s", which, why);
 	}
+	ps->lineno = set_line(ps, "bastion", "user");
+	if (strspn(c->user, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+	    strlen(c->user) || !islower((unsigned char)c->user[0]))
+		parse_error(ps, "bastion.user must be a user name ([a-z][a-z0-9_-]*)");
 	ps->lineno = set_line(ps, "install", "os");
 	if (!valid_os(c->install_os))
 		parse_error(ps, "install.os must be 1-31 of [a-z0-9._-]");

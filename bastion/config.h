@@ -27,6 +27,7 @@ struct config {
 	/* [bastion] */
 	char			 state_dir[PATH_MAX];
 	char			 share_dir[PATH_MAX];	/* built-in templates */
+	char			 user[64];	/* the HTTP worker runs as */
 	int			 debug;
 	/* [boot] */
 	struct listen_addr	 boot_listen;

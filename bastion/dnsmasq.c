@@ -1240,7 +1240,6 @@ dnsmasq_tick(struct bastion *app)
 	}
 	if (d->respawn) {
 		d->restarts++;
-		atomic_fetch_add(&app->metrics.dnsmasq_restarts, 1);
 		d->respawn = 0;
 	}
 out:

@@ -74,6 +74,7 @@ struct http {
 	struct MHD_Daemon	*boot, *control, *admin;
 	struct listener_ctx	 ctx_boot, ctx_control, ctx_admin;
 	int			 admin_fd;
+	int			 boot_fd, control_fd;	/* bound by http_listen */
 	char			 admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char			*tls_cert, *tls_key;
 };
@@ -1198,52 +1199,70 @@ fd_budget(unsigned long want)
 }
 
 int
-http_start(struct bastion *app)
+http_listen(struct bastion *app)
 {
 	struct http *h;
+	const struct config *c = app->cfg;
+
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return -1;
+	h->admin_fd = h->control_fd = -1;
+	if ((h->boot_fd = listen_socket(&c->boot_listen, 1)) == -1) {
+		log_warn("boot listener %s:%d", c->boot_listen.host,
+		    c->boot_listen.port);
+		goto err_boot;
+	}
+	if ((h->control_fd = listen_socket(&c->control_listen, 0)) == -1) {
+		log_warn("control listener %s:%d", c->control_listen.host,
+		    c->control_listen.port);
+		goto err_control;
+	}
+	app->http = h;
+	return 0;
+
+err_control:
+	close(h->boot_fd);
+err_boot:
+	free(h);
+	return -1;
+}
+
+int
+http_start(struct bastion *app)
+{
+	struct http *h = app->http;
 	const struct config *c = app->cfg;
 	unsigned threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	int fd;
 
+	if (h == NULL)
+		return -1;
 	if (threads < 1)
 		threads = 1;
 	if (threads > 8)
 		threads = 8;
-	if ((h = calloc(1, sizeof *h)) == NULL)
-		return -1;
-	h->admin_fd = -1;
 	h->ctx_boot = (struct listener_ctx){ app, L_BOOT, "boot", 0, 0 };
 	h->ctx_control = (struct listener_ctx){ app, L_CONTROL, "control",
 	    fd_budget((unsigned long)c->control_max_conns), 0 };
 	h->ctx_admin = (struct listener_ctx){ app, L_ADMIN, "admin", 0, 0 };
 
-	if ((fd = listen_socket(&c->boot_listen, 1)) == -1) {
-		log_warn("boot listener %s:%d", c->boot_listen.host,
-		    c->boot_listen.port);
-		goto err_boot;
-	}
-	if ((h->boot = start_daemon(&h->ctx_boot, fd, 0, threads, NULL, NULL, 0))
-	    == NULL) {
-		close(fd);
+	if ((h->boot = start_daemon(&h->ctx_boot, h->boot_fd, 0, threads, NULL,
+	    NULL, 0)) == NULL) {
 		log_warnx("cannot start the boot listener");
 		goto err_boot;
 	}
+	h->boot_fd = -1;	/* MHD's now */
 	if (ca_server_pem(app->ca, &h->tls_cert, &h->tls_key) == -1) {
 		log_warnx("no server certificate for the control listener");
 		goto err_control;
 	}
-	if ((fd = listen_socket(&c->control_listen, 0)) == -1) {
-		log_warn("control listener %s:%d", c->control_listen.host,
-		    c->control_listen.port);
-		goto err_control;
-	}
-	if ((h->control = start_daemon(&h->ctx_control, fd, MHD_USE_TLS,
-	    threads, h->tls_cert, h->tls_key,
+	if ((h->control = start_daemon(&h->ctx_control, h->control_fd,
+	    MHD_USE_TLS, threads, h->tls_cert, h->tls_key,
 	    (unsigned)c->control_max_conns_per_addr)) == NULL) {
-		close(fd);
 		log_warnx("cannot start the control listener (TLS)");
 		goto err_control;
 	}
+	h->control_fd = -1;
 	if ((fd = admin_socket(h, c->state_dir)) == -1) {
 		log_warn("admin socket %s", h->admin_path);
 		goto err_admin;
@@ -1254,19 +1273,24 @@ http_start(struct bastion *app)
 		log_warnx("cannot start the admin socket listener");
 		goto err_admin;
 	}
-	app->http = h;
 	log_info("boot listener on http://%s:%d, control on https://%s:%d "
 	    "(%lu connections at most), admin socket %s", c->boot_listen.host,
 	    c->boot_listen.port, c->control_listen.host, c->control_listen.port,
 	    h->ctx_control.max_conns, h->admin_path);
 	return 0;
+
 err_admin:
 	MHD_stop_daemon(h->control);
 err_control:
 	MHD_stop_daemon(h->boot);
 err_boot:
+	if (h->boot_fd != -1)
+		close(h->boot_fd);
+	if (h->control_fd != -1)
+		close(h->control_fd);
 	ca_pem_free(h->tls_cert, h->tls_key);
 	free(h);
+	app->http = NULL;
 	return -1;
 }
 

@@ -99,6 +99,11 @@ extern const struct route routes_ui[];
  * returns once none is suspended (http_stop calls it first). */
 void	routes_agent_stop(void);
 
+/* Bind the boot and control listeners (as root, before privileges are
+ * dropped: a port below 1024 needs it). 0 or -1, logged. */
+int	http_listen(struct bastion *);
+/* Serve on them, and on the admin socket (created now, as the user the
+ * worker runs as). Frees what http_listen bound on failure. */
 int	http_start(struct bastion *);
 void	http_stop(struct bastion *);
 /* PEM of the control listener's certificate chain and key changed. */

@@ -1,5 +1,7 @@
-/* main.c — bastion: start-up, the main loop (signals, dnsmasq
- * and signer supervision), reload and graceful stop. */
+/* main.c — bastion's privileged parent: start-up, the CA and its signer,
+ * dnsmasq's supervision, reload and graceful stop. Everything that parses
+ * the network runs in the HTTP worker (worker.c) as an unprivileged user;
+ * the two talk through privsep.c. */
 #define LOG_SUBSYS "main"
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -22,9 +25,11 @@
 #include "dnsmasq.h"
 #include "http.h"
 #include "log.h"
-#include "signer.h"
 #include "path.h"
-#include "templates.h"
+#include "signer.h"
+#include "privsep.h"
+#include "respawn.h"
+#include "worker.h"
 
 static void
 usage(void)
@@ -128,18 +133,20 @@ reload(struct bastion *app)
 	    memcmp(&next->control_listen, &app->cfg->control_listen,
 	    sizeof next->control_listen) ||
 	    memcmp(next->names, app->cfg->names, sizeof next->names) ||
+	    strcmp(next->user, app->cfg->user) ||
 	    next->control_max_conns != app->cfg->control_max_conns ||
 	    next->control_max_conns_per_addr !=
 	    app->cfg->control_max_conns_per_addr;
 	if (listeners_changed)
 		log_warnx("reload: listener addresses, names, the control "
-		    "listener's connection caps and the state dir change only "
-		    "at restart");
+		    "listener's connection caps, the user and the state dir "
+		    "change only at restart");
 	pthread_rwlock_wrlock(&app->cfg_lock);
 	old = app->cfg;
 	/* Keep what only a restart can change. */
 	strcpy(next->state_dir, old->state_dir);
 	strcpy(next->share_dir, old->share_dir);
+	strcpy(next->user, old->user);
 	next->boot_listen = old->boot_listen;
 	next->control_listen = old->control_listen;
 	memcpy(next->names, old->names, sizeof next->names);
@@ -153,16 +160,31 @@ reload(struct bastion *app)
 	log_set_debug(app->cfg->debug || log_is_debug());
 	if (dnsmasq_reload(app) == -1)
 		log_warnx("reload: dnsmasq keeps its previous configuration");
+	if (privsep_send_config(app) == -1)
+		log_warn("reload: cannot tell the HTTP worker");
 	log_info("configuration reloaded from %s", app->cfg->path);
 }
 
+/* The worker is gone: what it was says why. */
+static void
+worker_lost(struct bastion *app, int status)
+{
+	char why[96];
+
+	respawn_describe_exit(status, why, sizeof why);
+	log_warnx("the HTTP worker %ld %s; stopping", (long)privsep_worker_pid(app),
+	    why);
+}
+
+/* Until SIGTERM/SIGINT (0) or the worker is lost (-1). */
 static int
 main_loop(struct bastion *app)
 {
 	sigset_t set;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	struct signalfd_siginfo si;
-	int sfd;
+	int sfd, status, rc = -1;
+	pid_t worker = privsep_worker_pid(app);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -173,10 +195,12 @@ main_loop(struct bastion *app)
 		log_warn("signalfd");
 		return -1;
 	}
-	pfd.fd = sfd;
-	pfd.events = POLLIN;
+	pfd[0].fd = sfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = privsep_request_fd(app);
+	pfd[1].events = POLLIN;
 	for (;;) {
-		if (poll(&pfd, 1, 100) == -1 && errno != EINTR) {
+		if (poll(pfd, 2, 100) == -1 && errno != EINTR) {
 			log_warn("poll");
 			break;
 		}
@@ -185,8 +209,8 @@ main_loop(struct bastion *app)
 			case SIGTERM:
 			case SIGINT:
 				log_info("signal %d: stopping", si.ssi_signo);
-				close(sfd);
-				return 0;
+				rc = 0;
+				goto out;
 			case SIGHUP:
 				reload(app);
 				break;
@@ -194,11 +218,51 @@ main_loop(struct bastion *app)
 				break;	/* the ticks reap */
 			}
 		}
+		if (waitpid(worker, &status, WNOHANG) == worker) {
+			worker_lost(app, status);
+			privsep_forget_worker(app);
+			goto out;
+		}
+		if ((pfd[1].revents & (POLLIN | POLLHUP)) &&
+		    privsep_serve(app, reload) == -1) {
+			log_warnx("the HTTP worker broke off; stopping");
+			goto out;
+		}
 		dnsmasq_tick(app);
 		signer_tick(ca_signer(app->ca));
 	}
+out:
 	close(sfd);
-	return -1;
+	return rc;
+}
+
+/* The worker (another uid) creates the database and the admin socket in
+ * the state dir and reads templates from it; ca/ stays root's alone. An
+ * older bastion ran entirely as root: its database becomes the worker's. */
+static int
+prepare_state_dir(const struct config *c, uid_t uid, gid_t gid)
+{
+	static const char *const owned[] = { "bastion.db", "bastion.db-wal",
+	    "bastion.db-shm", "audit.head", "templates", NULL };
+	char path[PATH_MAX];
+	int i;
+
+	if (getuid() != 0)
+		return 0;
+	if (chown(c->state_dir, uid, gid) == -1 || chmod(c->state_dir, 0711)
+	    == -1) {
+		log_warn("%s", c->state_dir);
+		return -1;
+	}
+	for (i = 0; owned[i]; i++) {
+		if (path_join(path, sizeof path, c->state_dir, owned[i]) == -1)
+			return -1;
+		if (lchown(path, uid, gid) == -1 && errno != ENOENT) {
+			log_warn("%s", path);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int
@@ -207,6 +271,9 @@ main(int argc, char *argv[])
 	const char *path = CONFIG_DEFAULT_PATH;
 	struct bastion app;
 	sigset_t set;
+	char why[256];
+	uid_t uid;
+	gid_t gid;
 	int ch, debug = 0, foreground = 0, check = 0, lockfd, rc = 1;
 
 	/* A restarted signer (signer.c), started by bastion itself. */
@@ -243,6 +310,11 @@ main(int argc, char *argv[])
 		free(app.cfg);
 		return 1;
 	}
+	if (privsep_user(app.cfg->user, &uid, &gid, why, sizeof why) == -1) {
+		fprintf(stderr, "%s: bastion.user: %s\n", path, why);
+		free(app.cfg);
+		return 1;
+	}
 	if (check) {
 		printf("%s: configuration OK\n", path);
 		free(app.cfg);
@@ -260,8 +332,8 @@ main(int argc, char *argv[])
 	/* State files (database, keys) are private unless made otherwise. */
 	umask(077);
 
-	/* Every thread inherits this mask, so signals reach only the
-	 * signalfd in the main loop. */
+	/* Every thread and child inherits this mask, so signals reach only
+	 * the signalfds of the main loops. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -272,36 +344,32 @@ main(int argc, char *argv[])
 
 	if ((lockfd = pidfile_lock(app.cfg->state_dir)) == -1)
 		return 1;
+	if (prepare_state_dir(app.cfg, uid, gid) == -1)
+		fatalx("cannot prepare the state dir %s for user %s",
+		    app.cfg->state_dir, app.cfg->user);
 	pthread_rwlock_init(&app.cfg_lock, NULL);
 	app.started = time(NULL);
-	{
-		char dbpath[PATH_MAX];
-
-		if (path_join(dbpath, sizeof dbpath, app.cfg->state_dir,
-		    "bastion.db") == -1 || db_open(dbpath, &app.db) == -1)
-			fatalx("cannot open the database %s", dbpath);
-	}
-	if (auth_open(&app) == -1)
-		fatalx("cannot set up accounts and settings");
 	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
 	    &app.ca) == -1)
 		fatalx("cannot set up the CA in %s/ca", app.cfg->state_dir);
 	/* Still one thread: the CA and job keys move to their own process
-	 * (signer.c) before anything listens. */
+	 * (signer.c) before anything listens, and the worker forked next
+	 * never sees them. */
 	if (ca_privsep(app.ca) == -1)
 		fatalx("cannot start the CA's signer process");
-	{
-		char dir[PATH_MAX];
-
-		if (path_join(dir, sizeof dir, app.cfg->state_dir, "templates") == -1 ||
-		    templates_open(dir, app.cfg->share_dir, &app.templates) == -1)
-			fatalx("cannot set up templates");
+	if (privsep_fork(&app, worker_main) == -1)
+		fatalx("cannot start the HTTP worker");
+	/* The worker took the signer's socket with it; later signers are
+	 * handed to it. */
+	signer_give_away(ca_signer(app.ca), privsep_send_signer, &app);
+	if (privsep_serve(&app, reload) == -1) {
+		log_warnx("the HTTP worker did not start");
+		goto err_worker;
 	}
-	if (http_start(&app) == -1)
-		goto err_http;
 	if (dnsmasq_start(&app) == -1)
-		goto err_dnsmasq;
-	atomic_store(&app.ready, 1);
+		goto err_worker;
+	if (privsep_send_ready(&app) == -1)
+		log_warn("cannot tell the HTTP worker that all is ready");
 	{
 		char fp[CA_FINGERPRINT_LEN];
 
@@ -309,15 +377,14 @@ main(int argc, char *argv[])
 		log_info("bastion %s ready (CA %s)", BASTION_VERSION, fp);
 	}
 	rc = main_loop(&app) == 0 ? 0 : 1;
-	atomic_store(&app.ready, 0);
+	privsep_stop(&app, 5000);
 	dnsmasq_stop(&app);
-err_dnsmasq:
-	http_stop(&app);
-err_http:
-	templates_close(app.templates);
+	goto out;
+
+err_worker:
+	privsep_stop(&app, 5000);
+out:
 	ca_close(app.ca);
-	auth_close(&app);
-	db_close(app.db);
 	{
 		char pidpath[PATH_MAX];
 

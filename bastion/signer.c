@@ -39,6 +39,7 @@
 #include "b64.h"
 #include "envelope.h"
 #include "log.h"
+#include "msgio.h"
 #include "respawn.h"
 #include "signer.h"
 
@@ -49,16 +50,19 @@
 #define SIGNER_STABLE_MS	60000
 #define SIGNER_STOP_WAIT_MS	2000	/* for its exit at close, then SIGKILL */
 
+/* Request types; an answer's type is 0 ok or 1 failed. */
 enum { SIGN_CERT = 1, SIGN_CRL, SIGN_JOB };
 
-struct msg_hdr {
-	uint32_t	type;	/* request type, or 0 ok / 1 failed */
-	uint32_t	len;
-};
-
 struct signer {
-	int		 fd;		/* -1: down */
+	int		 fd;		/* -1: down (or handed away) */
 	pid_t		 pid;		/* -1: none to reap */
+	unsigned	 gen;		/* which start this is */
+	/* Parent: every new signer's socket goes to the worker. */
+	int		(*give)(int fd, unsigned gen, void *arg);
+	void		*give_arg;
+	/* Worker: a signer that stops answering is reported. */
+	void		(*on_down)(unsigned gen, void *arg);
+	void		*down_arg;
 	pthread_mutex_t	 mu;
 	char		 cadir[PATH_MAX];	/* "": no restarts */
 	struct respawn	 rs;
@@ -66,77 +70,15 @@ struct signer {
 };
 
 static int
-write_full(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = send(fd, c, n, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* 1 read, 0 clean EOF before anything, -1 error or short read. */
-static int
-read_full(int fd, void *p, size_t n)
-{
-	char *c = p;
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		if ((r = recv(fd, c + got, n - got, 0)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			return got == 0 ? 0 : -1;
-		got += (size_t)r;
-	}
-	return 1;
-}
-
-static int
 send_msg(int fd, uint32_t type, const void *p, size_t len)
 {
-	struct msg_hdr h = { type, (uint32_t)len };
-
-	if (len > SIGNER_MAX_MSG)
-		return -1;
-	return write_full(fd, &h, sizeof h) == 0 &&
-	    (len == 0 || write_full(fd, p, len) == 0) ? 0 : -1;
+	return msg_send(fd, type, p, len, SIGNER_MAX_MSG, -1);
 }
 
-/* A message into a malloc'd, NUL-terminated buffer. */
 static int
 recv_msg(int fd, uint32_t *type, char **p, size_t *len)
 {
-	struct msg_hdr h;
-	char *b;
-	int rc;
-
-	if ((rc = read_full(fd, &h, sizeof h)) <= 0)
-		return rc == 0 ? 0 : -1;
-	if (h.len > SIGNER_MAX_MSG ||
-	    (b = calloc(1, (size_t)h.len + 1)) == NULL)
-		return -1;
-	if (h.len && read_full(fd, b, h.len) != 1) {
-		free(b);
-		return -1;
-	}
-	b[h.len] = '\0';
-	*type = h.type;
-	*p = b;
-	*len = h.len;
-	return 1;
+	return msg_recv(fd, type, p, len, SIGNER_MAX_MSG, NULL);
 }
 
 /* --- the signer process ------------------------------------------------- */
@@ -354,12 +296,18 @@ signer_down_locked(struct signer *s)
 {
 	if (s->fd == -1)
 		return;
-	log_warnx("the signer process %ld does not answer; signing is "
-	    "unavailable until it is restarted", (long)s->pid);
+	if (s->pid > 0)
+		log_warnx("the signer process %ld does not answer; signing is "
+		    "unavailable until it is restarted", (long)s->pid);
+	else
+		log_warnx("the signer does not answer; signing is unavailable "
+		    "until the parent restarts it");
 	close(s->fd);
 	s->fd = -1;
 	if (s->pid > 0)
 		kill(s->pid, SIGKILL);
+	else if (s->on_down)
+		s->on_down(s->gen, s->down_arg);
 }
 
 /* posix_spawn "bastion --signer CADIR" with the socket as SIGNER_FD.
@@ -399,6 +347,13 @@ signer_respawn_locked(struct signer *s)
 	}
 	s->fd = sv[0];
 	set_timeouts(s->fd);
+	s->gen++;
+	if (s->give) {
+		if (s->give(s->fd, s->gen, s->give_arg) == -1)
+			log_warn("cannot hand the new signer to the HTTP worker");
+		close(s->fd);
+		s->fd = -1;
+	}
 	return 0;
 }
 
@@ -446,6 +401,55 @@ signer_tick(struct signer *s)
 	    (long)s->pid, s->restarts);
 out:
 	pthread_mutex_unlock(&s->mu);
+}
+
+void
+signer_give_away(struct signer *s, int (*give)(int, unsigned, void *),
+    void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	s->give = give;
+	s->give_arg = arg;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+signer_kill(struct signer *s, unsigned gen)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->pid > 0 && gen == s->gen) {
+		log_warnx("the signer process %ld stopped answering the HTTP "
+		    "worker; killing it", (long)s->pid);
+		kill(s->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+signer_remote(struct signer *s, void (*on_down)(unsigned, void *),
+    void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->pid = -1;
+	s->cadir[0] = '\0';
+	s->on_down = on_down;
+	s->down_arg = arg;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+signer_replace(struct signer *s, int fd, unsigned gen)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = fd;
+	s->gen = gen;
+	pthread_mutex_unlock(&s->mu);
+	log_info("signing is available again (signer %u)", gen);
 }
 
 int

@@ -1,5 +1,5 @@
 /* fuzz_auth.c — bastion/auth.c's parsers on any bytes: the allowlist
- * (auth_cidrs_parse, _match, _format), durations (auth_parse_duration)
+ * (auth_cidrs_parse, _match, _format), durations (lib/duration.c)
  * and user names. Properties: whatever list is accepted formats to text
  * that parses back to the same list; every network contains its own
  * address; a duration is within its bounds or refused untouched. */
@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include "auth.h"
+#include "duration.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();		/* a refusal says why */
 	(void)auth_cidrs_match(a, n > 0 ? n : 0, in);
 
-	if (auth_parse_duration(in, 366LL * 86400, &secs) == 0) {
+	if (duration_parse(in, 366LL * 86400, &secs) == 0) {
 		if (secs < 1 || secs > 366LL * 86400)
 			abort();
 	} else if (secs != -42)

@@ -234,21 +234,7 @@ def test_heartbeat_interval_out_of_bounds_is_a_config_error(tmp_path):
 # --- the signer -----------------------------------------------------------
 
 def signer_pid(b):
-    """The signer: bastion's child named bastion-signer (never any other
-    process)."""
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        if ppid == b.proc.pid and comm == "bastion-signer":
-            return int(p)
-    return None
+    return b.child_pid("bastion-signer")
 
 
 def test_signer_killed_is_restarted_and_signing_works_again(bastion, agents):

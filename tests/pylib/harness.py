@@ -185,6 +185,23 @@ class Bastion:
         except OSError:
             return ""
 
+    def child_pid(self, comm):
+        """bastion's child process named comm (bastion-http, the worker;
+        bastion-signer), never any other process; None if there is none."""
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % p) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            name = st[st.index("(") + 1:st.rindex(")")]
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            if self.proc is not None and ppid == self.proc.pid and name == comm:
+                return int(p)
+        return None
+
     def dnsmasq_pid(self):
         st = self.admin("GET", "/api/v1/readyz").json()
         return st["dnsmasq"].get("pid")

@@ -1,0 +1,112 @@
+/* worker.c — the HTTP worker's life: it binds the listeners while still
+ * root, drops to [bastion] user for good, opens the database and serves
+ * until SIGTERM or the parent's end. It holds no key: the CA and job keys
+ * stay with the signer, reached over a socket the parent hands it. */
+#define LOG_SUBSYS "worker"
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "bastion.h"
+#include "ca.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "path.h"
+#include "privsep.h"
+#include "signer.h"
+#include "templates.h"
+#include "worker.h"
+
+/* Until SIGTERM, or the parent is gone. */
+static void
+worker_loop(struct bastion *app)
+{
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2];
+	sigset_t set;
+	int sfd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
+		log_warn("signalfd");
+		return;
+	}
+	pfd[0].fd = sfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = privsep_event_fd(app);
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
+			log_warn("poll");
+			break;
+		}
+		if (read(sfd, &si, sizeof si) == sizeof si)
+			break;
+		if ((pfd[1].revents & (POLLIN | POLLHUP)) &&
+		    privsep_event(app) == -1)
+			break;
+	}
+	close(sfd);
+}
+
+int
+worker_main(struct bastion *app)
+{
+	const struct config *c = app->cfg;
+	char path[PATH_MAX], why[256];
+	uid_t uid;
+	gid_t gid;
+	int rc = 1;
+
+	/* ^C in the foreground reaches both: the parent decides. */
+	signal(SIGINT, SIG_IGN);
+	if (privsep_user(c->user, &uid, &gid, why, sizeof why) == -1) {
+		log_warnx("%s", why);
+		return 1;
+	}
+	if (http_listen(app) == -1)
+		return 1;
+	if (privsep_drop(uid, gid) == -1)
+		goto err_db;
+	signer_remote(ca_signer(app->ca), privsep_signer_down, app);
+	if (path_join(path, sizeof path, c->state_dir, "bastion.db") == -1 ||
+	    db_open(path, &app->db) == -1) {
+		log_warnx("cannot open the database %s", path);
+		goto err_db;
+	}
+	if (auth_open(app) == -1) {
+		log_warnx("cannot set up accounts and settings");
+		goto err_auth;
+	}
+	if (path_join(path, sizeof path, c->state_dir, "templates") == -1 ||
+	    templates_open(path, c->share_dir, &app->templates) == -1) {
+		log_warnx("cannot set up templates");
+		goto err_templates;
+	}
+	if (http_start(app) == -1)
+		goto err_http;
+	if (privsep_up(app) == 0) {
+		worker_loop(app);
+		rc = 0;
+	}
+	atomic_store(&app->ready, 0);
+	http_stop(app);
+err_http:
+	templates_close(app->templates);
+err_templates:
+	auth_close(app);
+err_auth:
+	db_close(app->db);
+err_db:
+	ca_close(app->ca);
+	free(app->cfg);
+	return rc;
+}

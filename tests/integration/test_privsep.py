@@ -1,0 +1,101 @@
+"""Privilege separation: the process that parses the network (the HTTP
+worker) runs as the unprivileged user bastion and cannot read the CA or
+job keys; the root parent supervises it, the signer and dnsmasq."""
+import os
+import pwd
+import signal
+import subprocess
+
+from agents import wait_for
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def worker(b):
+    pid = b.child_pid("bastion-http")
+    assert pid, "no HTTP worker under bastion %d:\n%s" % (b.proc.pid, b.log())
+    return pid
+
+
+def test_http_worker_is_unprivileged_and_cannot_read_the_keys(bastion):
+    user = pwd.getpwnam("bastion")
+    pid = worker(bastion)
+    st = proc_status(pid)
+    uids = [int(x) for x in st["Uid"].split()]
+    gids = [int(x) for x in st["Gid"].split()]
+    assert uids == [user.pw_uid] * 4 and user.pw_uid != 0
+    assert gids == [user.pw_gid] * 4
+    assert st["Groups"].strip() == ""
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    # It is the one that listens: the admin socket is its own...
+    assert os.stat(bastion.admin_sock).st_uid == user.pw_uid
+    # ...and it holds no key: none open, and with its credentials the
+    # key files cannot be opened at all.
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        assert "/ca/" not in target, target
+    for key in ("ca.key", "jobs.key"):
+        path = os.path.join(bastion.state, "ca", key)
+        assert os.path.exists(path)
+        r = subprocess.run(["setpriv", "--reuid=%d" % uids[0], "--regid=%d" % gids[0],
+                            "--clear-groups", "--", "cat", path],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    # The parent stays root, the signer too: they hold what the worker may not.
+    assert proc_status(bastion.proc.pid)["Uid"].split()[0] == "0"
+    signer = bastion.child_pid("bastion-signer")
+    assert signer and proc_status(signer)["Uid"].split()[0] == "0"
+    # And it still serves: signing goes through the signer.
+    assert bastion.admin("GET", "/api/v1/readyz").status == 200
+    r = bastion.admin("GET", "/api/v1/doctor")
+    checks = {c["name"]: c for c in r.json()["checks"]}
+    assert checks["ca key"]["status"] == "ok", checks["ca key"]
+
+
+def test_existing_root_owned_database_is_handed_to_the_worker(make_bastion):
+    b = make_bastion()
+    b.start()
+    b.admin("GET", "/api/v1/machines")
+    b.stop()
+    db = os.path.join(b.state, "bastion.db")
+    os.chown(db, 0, 0)      # as an older, unseparated bastion left it
+    b.start()
+    assert os.stat(db).st_uid == pwd.getpwnam("bastion").pw_uid
+    assert b.admin("GET", "/api/v1/machines").status == 200
+
+
+def test_lost_worker_stops_the_parent(make_bastion):
+    b = make_bastion()
+    b.start()
+    dq = b.dnsmasq_pid()
+    assert dq
+    pid = worker(b)
+    os.kill(pid, signal.SIGKILL)
+    b.proc.wait(timeout=30)
+    assert b.proc.returncode != 0
+    assert "the HTTP worker %d killed by signal 9 (Killed); stopping" % pid in b.log()
+    # Nothing it supervised is left behind.
+    wait_for(lambda: not os.path.exists("/proc/%d" % dq), what="dnsmasq to stop")
+    b.stop(expect_clean=False)
+
+
+def test_config_set_goes_through_the_parent(bastion):
+    # The worker cannot write bastion.conf when it is root's: the parent
+    # validates, writes and reloads it.
+    os.chown(bastion.conf, 0, 0)
+    os.chmod(bastion.conf, 0o600)
+    r = bastion.ctl("config", "set", "agent.heartbeat_interval", "17")
+    assert r.returncode == 0, r
+    with open(bastion.conf) as f:
+        assert "heartbeat_interval = 17" in f.read()
+    wait_for(lambda: bastion.ctl("config", "get", "agent.heartbeat_interval")
+             .stdout.strip() == "17", what="the worker to take the new config")
+    bad = bastion.ctl("config", "set", "agent.heartbeat_interval", "nope")
+    assert bad.returncode == 1 and "heartbeat_interval" in bad.stderr
+    assert bastion.alive()
