@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make run`: the embedded default appliance (DESIGN §10), in the foreground.
+# `make run`: the embedded default appliance (a lab bridge, full DHCP on it, a
+# config of its own), in the foreground.
 #
 # As root: installs missing packages (appliance/deps.sh), creates the
 # isolated lab bridge bastion0 (10.77.0.1/24 + fd77::1/64, no uplink, so

@@ -440,8 +440,8 @@ parse_error(struct parse_state *ps, const char *fmt, ...)
  * removed (so indented keys are keys, not continuations). */
 /* inih reader: one whole line per call, counted, with leading white space
  * removed (so indented keys are keys, not continuations). A key on the
- * same line as its section header ("[boot]  listen = ...", as DESIGN
- * writes it) is handed over as a line of its own. An unterminated section
+ * same line as its section header ("[boot]  listen = ...", as the
+ * documented examples write it) is handed over as a line of its own. An unterminated section
  * header is reported here, in line order with every other error. */
 static char *
 read_line(char *str, int num, void *stream)

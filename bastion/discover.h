@@ -1,4 +1,4 @@
-/* discover.h — the discovery report (DESIGN §9): validation and the
+/* discover.h — the discovery report (docs/api.md): validation and the
  * summary of what changed between two reports. */
 #ifndef BASTION_DISCOVER_H
 #define BASTION_DISCOVER_H

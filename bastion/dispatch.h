@@ -1,5 +1,5 @@
 /* dispatch.h — what a network-booting machine gets, decided from its
- * state alone (DESIGN §2). The iPXE scripts that say it are templates
+ * state alone, never from guesses. The iPXE scripts that say it are templates
  * (ipxe/NAME.ipxe.mustache, rendered by install_render_boot). */
 #ifndef BASTION_DISPATCH_H
 #define BASTION_DISPATCH_H

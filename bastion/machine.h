@@ -1,4 +1,5 @@
-/* machine.h — a machine and its lifecycle states (DESIGN §2). */
+/* machine.h — a machine and its lifecycle states: unknown → discovering →
+ * discovered → queued → installing → installed → active, and failed. */
 #ifndef BASTION_MACHINE_H
 #define BASTION_MACHINE_H
 

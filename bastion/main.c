@@ -34,7 +34,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bastion [-dFn] [-f config]\n"
+	fprintf(stderr, "usage: bastion [-dFnV] [-f config]\n"
 	    "  -f FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -d       foreground, debug log on stderr\n"
 	    "  -F       foreground, log on stderr (for systemd)\n"

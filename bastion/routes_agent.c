@@ -1,4 +1,4 @@
-/* routes_agent.c — node agents (DESIGN §5, §6): join tokens, enrollment,
+/* routes_agent.c — node agents (trust and protocol: docs/api.md): join tokens, enrollment,
  * the mTLS agent protocol with its long poll, agents and signed jobs for
  * operators, the CRL and the agentd download for installers.
  *

@@ -23,7 +23,7 @@
 #define ST(s) (1u << (s))
 
 /*
- * The install's join token for agentd (DESIGN §5): bound to the MAC, one
+ * The install's join token for agentd: bound to the MAC, one
  * use, dead 24 h after the install was queued. Each call gives it a new
  * secret (only its hash is stored); the last kickstart sent holds the one
  * that works. secret may be NULL (queueing: nobody needs it yet).

@@ -18,7 +18,7 @@
 #define CTL_MAX_RESPONSE	(16 * 1024 * 1024)
 #define CTL_TIMEOUT_MS		60000L
 
-/* Exit codes (DESIGN §9). */
+/* Exit codes, as operators' scripts expect them. */
 enum {
 	CTL_OK = 0,
 	CTL_ERR = 1,

@@ -1,6 +1,6 @@
 /* main.c — bastionctl: global options, the command tables, argument
  * parsing for every command and the usage text. Exit 0 ok, 1 error,
- * 2 usage (DESIGN §9). */
+ * 2 usage. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* envelope.h — signed job envelopes (DESIGN §5): bastion signs, agentd
+/* envelope.h — signed job envelopes (Ed25519): bastion signs, agentd
  * verifies.
  *
  * The envelope is the exact text of a compact JSON object

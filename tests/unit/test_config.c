@@ -413,7 +413,7 @@ test_ints(void **state)
 	bad_value("install", "max_boots", "99999999999999999999999");
 }
 
-/* The DESIGN shows keys indented under their section: keys, not
+/* Operators write keys indented under their section: keys, not
  * continuation lines of the previous value. */
 static void
 test_indented_keys(void **state)
@@ -449,7 +449,7 @@ test_indented_keys(void **state)
 	loaded_free(l);
 }
 
-/* DESIGN §9 verbatim: the first key sits on the [section] line. It must
+/* The documented example style: the first key sits on the [section] line. It must
  * either mean what it says or be an error, never be dropped silently. */
 static void
 test_design_example_verbatim(void **state)

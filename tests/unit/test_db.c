@@ -149,7 +149,7 @@ test_open_creates_schema(void **state)
 		if (raw_int(f->path, sql) != 1)
 			fail_msg("table %s missing", tables[i]);
 	}
-	/* WAL, as DESIGN §4 says. */
+	/* WAL: readers never wait for the writer. */
 	{
 		sqlite3 *h;
 		sqlite3_stmt *st;

@@ -1,5 +1,5 @@
 /* test_discover.c — bastion/discover.c: the discovery report schema
- * (DESIGN §9) and the change summary between two reports. */
+ * (the fields the API documents) and the change summary between two reports. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
