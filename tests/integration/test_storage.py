@@ -56,15 +56,16 @@ class LoopDisk:
         for name, size in lvs:
             lvm("lvcreate", "-q", "-an", "-Zn", "-L", size, "-n", name, VG)
 
-    def lv_offset(self, lv):
-        """Byte offset of the LV's first extent on the disk."""
+    def lv_offset(self, lv, pv=3):
+        """Byte offset of the LV's first extent on the disk (its PV is
+        partition pv)."""
         pe_start = int(lvm("pvs", "--noheadings", "--units", "b", "--nosuffix",
-                           "-o", "pe_start", "/dev/" + self.part(3)).stdout.split()[0])
+                           "-o", "pe_start", "/dev/" + self.part(pv)).stdout.split()[0])
         extent = int(lvm("vgs", "--noheadings", "--units", "b", "--nosuffix",
                          "-o", "vg_extent_size", VG).stdout.split()[0])
         ranges = lvm("lvs", "--noheadings", "-o", "seg_pe_ranges", "%s/%s" % (VG, lv)).stdout
         first = int(ranges.split(":")[1].split("-")[0])
-        part_start = int(open("/sys/block/%s/%s/start" % (self.name, self.part(3))).read()) * 512
+        part_start = int(open("/sys/block/%s/%s/start" % (self.name, self.part(pv))).read()) * 512
         return part_start + pe_start + first * extent
 
     def write(self, offset, data):
@@ -230,3 +231,62 @@ def test_reprovision_without_boot_partition_falls_back_to_fresh(bastion, disk):
     text = run_pre(pre_script(bastion, True), disk)
     assert "clearpart --all" in text
     assert kscheck.check(text, storage_only=True) == []
+
+
+def run_pre_failing(script, d):
+    out = os.path.join(d.dir, "storage.ks")
+    with open(os.path.join(d.dir, "pre.sh"), "w") as f:
+        f.write(script)
+    env = dict(ENV, BASTION_DISK=d.name, BASTION_STORAGE_OUT=out)
+    p = subprocess.run(["bash", os.path.join(d.dir, "pre.sh")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0, p.stdout
+    assert not os.path.exists(out)      # anaconda gets no layout at all
+    return p.stderr
+
+
+def preserved_data(d, pv=3):
+    marks = {}
+    for lv in ("home", "srv"):
+        off = d.lv_offset(lv, pv)
+        data = ("keep me: %s\n" % lv).encode() * 200
+        d.write(off, data)
+        marks[lv] = (off, data)
+    return marks
+
+
+def test_reprovision_refuses_to_wipe_preserved_volumes_it_cannot_reuse(bastion, disk):
+    """A volume group with preserved volumes but no /boot partition to
+    reuse: today's %pre fell back to a fresh layout and wiped /home and
+    /srv. Now the install fails with the reason and the disk is untouched."""
+    sh("sfdisk", "-q", disk.dev, input="label: gpt\nsize=1M, type=%s\n,\n" % BIOSBOOT)
+    subprocess.run(["partx", "-a", disk.dev], capture_output=True)
+    lvm("pvcreate", "-q", "/dev/" + disk.part(2))
+    lvm("vgcreate", "-q", VG, "/dev/" + disk.part(2))
+    disk.vg = True
+    for name, size in (("root", "2G"), ("home", "1G"), ("srv", "512M")):
+        lvm("lvcreate", "-q", "-an", "-Zn", "-L", size, "-n", name, VG)
+    marks = preserved_data(disk, pv=2)
+    before = disk.fingerprint()
+    err = run_pre_failing(pre_script(bastion, True), disk)
+    assert "holds preserved volumes (home srv) that cannot be reused" in err, err
+    assert "no /boot partition" in err and "nothing was written" in err
+    assert disk.fingerprint() == before
+    for off, data in marks.values():
+        assert disk.read(off, len(data)) == data
+
+
+def test_reprovision_refuses_a_layout_the_firmware_does_not_match(bastion, disk):
+    """A forged report said uefi for this BIOS machine: the EFI partition
+    the reuse needs is not there. Fail, never lay out fresh."""
+    disk.partition()
+    disk.make_vg([("root", "2G"), ("var", "1G"), ("home", "1G"), ("srv", "512M")])
+    marks = preserved_data(disk)
+    before = disk.fingerprint()
+    script = pre_script(bastion, True).replace("FIRMWARE=bios", "FIRMWARE=uefi")
+    assert "FIRMWARE=uefi" in script
+    err = run_pre_failing(script, disk)
+    assert "no EFI partition labelled BASTIONEFI" in err, err
+    assert disk.fingerprint() == before
+    for off, data in marks.values():
+        assert disk.read(off, len(data)) == data
