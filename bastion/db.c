@@ -1,9 +1,15 @@
-/* db.c — SQLite state: WAL, forward-only migrations via user_version,
- * one connection serialised by a mutex (SQLite is fast enough that the
- * lock is never the bottleneck; see docs/benchmarks.md). */
+/* db.c — SQLite state: opening the database, forward-only migrations via
+ * user_version, and what every db_*.c file shares: the lock, write
+ * transactions, statements and their parameters.
+ *
+ * Writes go through one connection serialised by a mutex (SQLite is fast
+ * enough that the lock is never the bottleneck; see docs/benchmarks.md).
+ * In WAL mode reads can run beside it: the hot read of a known machine
+ * uses a read-only connection per thread (db_machine.c). The subjects
+ * live in db_machine.c, db_hardware.c, db_lease.c, db_install.c,
+ * db_agent.c, db_auth.c and db_audit.c. */
 #define LOG_SUBSYS "db"
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,7 +17,6 @@
 #include <sqlite3.h>
 
 #include "db.h"
-#include "db_agent.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -237,8 +242,6 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-static void	reader_free(void *);
-
 int64_t
 db_now_ms(void)
 {
@@ -312,8 +315,51 @@ db_exec(struct db *db, const char *sql)
 	return 0;
 }
 
+int
+db_bind(sqlite3_stmt *st, const struct db_arg *args)
+{
+	const struct db_arg *a;
+	int i, rc = SQLITE_OK;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	for (a = args, i = 1; a->kind != DB_ARG_END && rc == SQLITE_OK;
+	    a++, i++) {
+		switch (a->kind) {
+		case DB_ARG_TEXT:
+			rc = sqlite3_bind_text(st, i, a->text ? a->text : "",
+			    -1, SQLITE_TRANSIENT);
+			break;
+		case DB_ARG_INT:
+			rc = sqlite3_bind_int64(st, i, a->i);
+			break;
+		case DB_ARG_BLOB:
+			if (a->len > INT32_MAX) {
+				rc = SQLITE_TOOBIG;
+				break;
+			}
+			rc = sqlite3_bind_blob(st, i, a->len ? a->blob : "",
+			    (int)a->len, SQLITE_TRANSIENT);
+			break;
+		default:	/* DB_ARG_NULL: clear_bindings left it NULL */
+			break;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		log_warnx("bind ?%d: %s: %s", i - 1, sqlite3_errstr(rc),
+		    sqlite3_sql(st));
+		return -1;
+	}
+	if (i - 1 != sqlite3_bind_parameter_count(st)) {
+		log_warnx("bind: %d arguments for %d parameters: %s", i - 1,
+		    sqlite3_bind_parameter_count(st), sqlite3_sql(st));
+		return -1;
+	}
+	return 0;
+}
+
 sqlite3_stmt *
-db_prepare(struct db *db, const char *sql)
+db_stmt_argv(struct db *db, const char *sql, const struct db_arg *args)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -321,65 +367,20 @@ db_prepare(struct db *db, const char *sql)
 		log_warnx("prepare: %s", sqlite3_errmsg(db->h));
 		return NULL;
 	}
-	return st;
-}
-
-void
-db_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
-}
-
-static sqlite3_stmt *
-stmt_va(struct db *db, const char *sql, const char *fmt, va_list ap)
-{
-	sqlite3_stmt *st;
-	const char *f;
-	int i;
-
-	if ((st = db_prepare(db, sql)) == NULL)
+	if (db_bind(st, args) == -1) {
+		sqlite3_finalize(st);
 		return NULL;
-	for (f = fmt, i = 1; *f; f++, i++) {
-		switch (*f) {
-		case 't':
-			db_bind_text(st, i, va_arg(ap, const char *));
-			break;
-		case 'i':
-			sqlite3_bind_int(st, i, va_arg(ap, int));
-			break;
-		case 'I':
-			sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
-			break;
-		default:	/* '-': left NULL */
-			break;
-		}
 	}
 	return st;
 }
 
-sqlite3_stmt *
-db_stmt(struct db *db, const char *sql, const char *fmt, ...)
-{
-	sqlite3_stmt *st;
-	va_list ap;
-
-	va_start(ap, fmt);
-	st = stmt_va(db, sql, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
 int
-db_run(struct db *db, const char *sql, const char *fmt, ...)
+db_run_argv(struct db *db, const char *sql, const struct db_arg *args)
 {
 	sqlite3_stmt *st;
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
-	st = stmt_va(db, sql, fmt, ap);
-	va_end(ap);
-	if (st == NULL)
+	if ((st = db_stmt_argv(db, sql, args)) == NULL)
 		return DB_ERR;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -398,10 +399,68 @@ db_col_text(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
+json_t *
+db_time_json(int64_t ms)
+{
+	char s[64];
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+
+	if (ms <= 0)
+		return json_null();
+	gmtime_r(&t, &tm);
+	snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return json_string(s);
+}
+
+int
+db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+    json_t **out)
+{
+	json_t *arr;
+	int rc;
+
+	if (st == NULL)
+		return DB_ERR;
+	arr = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, row(st));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("step: %s", sqlite3_errmsg(db->h));
+		json_decref(arr);
+		return DB_ERR;
+	}
+	*out = arr;
+	return DB_OK;
+}
+
+int
+db_get_one(struct db *db, const char *sql, const char *key,
+    void (*fill)(sqlite3_stmt *, void *), void *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, sql, DB_TEXT(key))) == NULL)
+		return DB_ERR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		fill(st, out);
+		rc = DB_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 user_version(struct db *db)
 {
-	sqlite3_stmt *st = db_prepare(db, "PRAGMA user_version");
+	sqlite3_stmt *st = db_stmt(db, "PRAGMA user_version");
 	int v = -1;
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
@@ -410,6 +469,7 @@ user_version(struct db *db)
 	return v;
 }
 
+/* Each step in its own transaction, with the user_version it reaches. */
 static int
 migrate(struct db *db)
 {
@@ -424,16 +484,14 @@ migrate(struct db *db)
 		return -1;
 	}
 	for (; v < NMIGRATIONS; v++) {
-		if (db_exec(db, "BEGIN IMMEDIATE") == -1)
+		if (db_begin(db) == -1)
 			return -1;
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if (db_exec(db, migrations[v]) == -1 || db_exec(db, sql) == -1) {
-			db_exec(db, "ROLLBACK");
+		if (db_end(db, 0, db_exec(db, migrations[v]) == -1 ||
+		    db_exec(db, sql) == -1 ? DB_ERR : DB_OK) != DB_OK) {
 			log_warnx("migration %d failed", v + 1);
 			return -1;
 		}
-		if (db_exec(db, "COMMIT") == -1)
-			return -1;
 		log_info("database migrated to schema %d", v + 1);
 	}
 	return 0;
@@ -448,7 +506,7 @@ db_open(const char *path, struct db **out)
 		return -1;
 	if (snprintf(db->path, sizeof db->path, "%s", path) >=
 	    (int)sizeof db->path || pthread_key_create(&db->reader,
-	    reader_free) != 0) {
+	    db_reader_free) != 0) {
 		free(db);
 		return -1;
 	}
@@ -484,7 +542,7 @@ db_close(struct db *db)
 		return;
 	/* Other threads' readers went with their threads (the listeners
 	 * stop first); this thread's goes now. */
-	reader_free(pthread_getspecific(db->reader));
+	db_reader_free(pthread_getspecific(db->reader));
 	pthread_setspecific(db->reader, NULL);
 	pthread_key_delete(db->reader);
 	sqlite3_close(db->h);
@@ -501,725 +559,4 @@ db_schema_version(struct db *db)
 	v = user_version(db);
 	db_unlock(db);
 	return v;
-}
-
-/* Step st to its end, one row(st) per row into a new array; finalizes
- * st (NULL: a failed prepare). Caller holds the lock. */
-int
-db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
-    json_t **out)
-{
-	json_t *arr;
-	int rc;
-
-	if (st == NULL)
-		return DB_ERR;
-	arr = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, row(st));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("step: %s", sqlite3_errmsg(db->h));
-		json_decref(arr);
-		return DB_ERR;
-	}
-	*out = arr;
-	return DB_OK;
-}
-
-/* The one row sql selects for key, through fill(st, out). Caller holds
- * the lock. */
-int
-db_get_one(struct db *db, const char *sql, const char *key,
-    void (*fill)(sqlite3_stmt *, void *), void *out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, sql)) == NULL)
-		return DB_ERR;
-	db_bind_text(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		fill(st, out);
-		rc = DB_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-#define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
-	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count"
-
-static void machine_from_row(sqlite3_stmt *, struct machine *);
-
-static void
-machine_fill(sqlite3_stmt *st, void *m)
-{
-	machine_from_row(st, m);
-}
-
-static void
-machine_from_row(sqlite3_stmt *st, struct machine *m)
-{
-	int s;
-
-	memset(m, 0, sizeof *m);
-	snprintf(m->mac, sizeof m->mac, "%s", db_col_text(st, 0));
-	s = machine_state_from_name(db_col_text(st, 1));
-	m->state = s < 0 ? MS_FAILED : (enum machine_state)s;
-	snprintf(m->uuid, sizeof m->uuid, "%s", db_col_text(st, 2));
-	snprintf(m->serial, sizeof m->serial, "%s", db_col_text(st, 3));
-	snprintf(m->arch, sizeof m->arch, "%s", db_col_text(st, 4));
-	snprintf(m->platform, sizeof m->platform, "%s", db_col_text(st, 5));
-	snprintf(m->ip, sizeof m->ip, "%s", db_col_text(st, 6));
-	snprintf(m->hostname, sizeof m->hostname, "%s", db_col_text(st, 7));
-	m->created_ms = sqlite3_column_int64(st, 8);
-	m->updated_ms = sqlite3_column_int64(st, 9);
-	m->last_boot_ms = sqlite3_column_int64(st, 10);
-	m->boot_count = sqlite3_column_int(st, 11);
-}
-
-/* Caller holds the lock. */
-/*
- * Hot reads (a /dispatch for a machine that is already known) go through a
- * read-only connection per thread: WAL lets readers run beside the writer,
- * so a boot storm does not queue on the writer's mutex.
- */
-#define READER_CACHE 256
-
-struct reader {
-	sqlite3		*h;
-	sqlite3_stmt	*get_machine;
-	struct {
-		unsigned long	gen;
-		int		valid;
-		struct machine	m;
-	}		 cache[READER_CACHE];
-};
-
-static void
-reader_free(void *p)
-{
-	struct reader *rd = p;
-
-	if (rd == NULL)
-		return;
-	sqlite3_finalize(rd->get_machine);
-	sqlite3_close(rd->h);
-	free(rd);
-}
-
-static struct reader *
-reader_get(struct db *db)
-{
-	struct reader *rd = pthread_getspecific(db->reader);
-
-	if (rd)
-		return rd;
-	if ((rd = calloc(1, sizeof *rd)) == NULL)
-		return NULL;
-	if (sqlite3_open_v2(db->path, &rd->h, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(rd->h, "SELECT " MACHINE_COLS
-	    " FROM machines WHERE mac = ?", -1, SQLITE_PREPARE_PERSISTENT,
-	    &rd->get_machine, NULL) != SQLITE_OK) {
-		reader_free(rd);
-		return NULL;
-	}
-	sqlite3_busy_timeout(rd->h, 5000);
-	pthread_setspecific(db->reader, rd);
-	return rd;
-}
-
-/* db_machine_get without the writer's lock. */
-static int
-reader_machine_get(struct db *db, const char *mac, struct machine *out)
-{
-	struct reader *rd = reader_get(db);
-	sqlite3_stmt *st;
-	unsigned long gen = atomic_load(&db->machines_gen);
-	unsigned h = 5381;
-	const char *p;
-	int rc;
-
-	if (rd == NULL)
-		return DB_ERR;
-	for (p = mac; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= READER_CACHE;
-	if (rd->cache[h].valid && rd->cache[h].gen == gen &&
-	    strcmp(rd->cache[h].m.mac, mac) == 0) {
-		*out = rd->cache[h].m;
-		return DB_OK;
-	}
-	st = rd->get_machine;
-	db_bind_text(st, 1, mac);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		machine_from_row(st, out);
-		/* Tagged with the generation seen before the read. */
-		rd->cache[h].m = *out;
-		rd->cache[h].gen = gen;
-		rd->cache[h].valid = 1;
-		rc = DB_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
-}
-
-int
-db_machine_get_locked(struct db *db, const char *mac, struct machine *out)
-{
-	return db_get_one(db, "SELECT " MACHINE_COLS " FROM machines WHERE"
-	    " mac = ?", mac, machine_fill, out);
-}
-
-int
-db_machine_get(struct db *db, const char *mac, struct machine *out)
-{
-	int rc;
-
-	db_lock(db);
-	rc = db_machine_get_locked(db, mac, out);
-	db_unlock(db);
-	return rc;
-}
-
-/* Caller holds the lock. */
-int
-db_event_add_locked(struct db *db, const char *mac, const char *state,
-    const char *source, const char *message, int progress)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "INSERT INTO machine_events "
-	    "(mac, time_ms, source, state, message, progress) "
-	    "VALUES (?, ?, ?, ?, ?, ?)")) == NULL)
-		return DB_ERR;
-	db_bind_text(st, 1, mac);
-	sqlite3_bind_int64(st, 2, db_now_ms());
-	db_bind_text(st, 3, source);
-	db_bind_text(st, 4, state);
-	db_bind_text(st, 5, message);
-	if (progress >= 0)
-		sqlite3_bind_int(st, 6, progress);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Only refresh a known machine's boot row this often: a boot storm of
- * the same machines must not turn every /dispatch into a write. */
-#define BOOT_REFRESH_MS 10000
-
-int
-db_machine_boot(struct db *db, const struct boot_info *bi,
-    struct machine *out, int *created)
-{
-	struct machine m;
-	sqlite3_stmt *st = NULL;
-	int64_t now = db_now_ms();
-	int rc;
-
-	/* Known and recently refreshed: answered without the writer. */
-	if (reader_machine_get(db, bi->mac, &m) == DB_OK &&
-	    now - m.last_boot_ms < BOOT_REFRESH_MS &&
-	    strcmp(m.uuid, bi->uuid) == 0) {
-		*created = 0;
-		*out = m;
-		return DB_OK;
-	}
-	db_lock(db);
-	rc = db_machine_get_locked(db, bi->mac, &m);
-	if (rc == DB_OK) {
-		*created = 0;
-		if (now - m.last_boot_ms < BOOT_REFRESH_MS &&
-		    strcmp(m.uuid, bi->uuid) == 0)
-			goto out;
-		if ((st = db_prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
-		    " arch = ?, platform = ?, ip = CASE WHEN ? = '' THEN ip"
-		    " ELSE ? END, last_boot_ms = ?, boot_count = boot_count + 1"
-		    " WHERE mac = ?")) == NULL)
-			goto err;
-		db_bind_text(st, 1, bi->uuid);
-		db_bind_text(st, 2, bi->serial);
-		db_bind_text(st, 3, bi->arch);
-		db_bind_text(st, 4, bi->platform);
-		db_bind_text(st, 5, bi->ip);
-		db_bind_text(st, 6, bi->ip);
-		sqlite3_bind_int64(st, 7, now);
-		db_bind_text(st, 8, bi->mac);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto err;
-		rc = db_machine_get_locked(db, bi->mac, &m);
-		goto out;
-	}
-	if (rc != DB_NOTFOUND)
-		goto err;
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
-		goto err;
-	if ((st = db_prepare(db, "INSERT INTO machines (mac, state, uuid, serial,"
-	    " arch, platform, ip, created_ms, updated_ms, last_boot_ms,"
-	    " boot_count) VALUES (?, 'discovering', ?, ?, ?, ?, ?, ?, ?, ?, 1)"))
-	    == NULL)
-		goto err_rollback;
-	db_bind_text(st, 1, bi->mac);
-	db_bind_text(st, 2, bi->uuid);
-	db_bind_text(st, 3, bi->serial);
-	db_bind_text(st, 4, bi->arch);
-	db_bind_text(st, 5, bi->platform);
-	db_bind_text(st, 6, bi->ip);
-	sqlite3_bind_int64(st, 7, now);
-	sqlite3_bind_int64(st, 8, now);
-	sqlite3_bind_int64(st, 9, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto err_rollback;
-	if (db_event_add_locked(db, bi->mac, "discovering", "dispatch",
-	    "first network boot: discovery image", -1) != DB_OK)
-		goto err_rollback;
-	if (db_commit(db) == -1)
-		goto err_rollback;
-	*created = 1;
-	rc = db_machine_get_locked(db, bi->mac, &m);
-out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	if (rc == DB_OK)
-		*out = m;
-	return rc;
-err_rollback:
-	db_exec(db, "ROLLBACK");
-err:
-	log_warnx("machine boot %s: %s", bi->mac, sqlite3_errmsg(db->h));
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return DB_ERR;
-}
-
-int
-db_machine_transition(struct db *db, const char *mac, unsigned from,
-    enum machine_state to, const char *source, const char *message)
-{
-	struct machine m;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK)
-		goto out_rollback;
-	if (from && !(from & (1u << m.state))) {
-		rc = DB_CONFLICT;
-		goto out_rollback;
-	}
-	rc = DB_ERR;
-	if ((st = db_prepare(db, "UPDATE machines SET state = ?, updated_ms = ?,"
-	    " boot_count = CASE WHEN state = ? THEN boot_count ELSE 0 END"
-	    " WHERE mac = ?")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, machine_state_name(to));
-	sqlite3_bind_int64(st, 2, db_now_ms());
-	db_bind_text(st, 3, machine_state_name(to));
-	db_bind_text(st, 4, mac);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	if (db_event_add_locked(db, mac, machine_state_name(to), source, message,
-	    -1) != DB_OK)
-		goto out_rollback;
-	if (db_commit(db) == -1)
-		goto out_rollback;
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return DB_OK;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc;
-}
-
-int
-db_machine_delete(struct db *db, const char *mac)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = DB_ERR;
-
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
-		goto out;
-	if ((st = db_prepare(db, "DELETE FROM machines WHERE mac = ?")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, mac);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	if (sqlite3_changes(db->h) == 0) {
-		rc = DB_NOTFOUND;
-		goto out_rollback;
-	}
-	sqlite3_finalize(st);
-	if ((st = db_prepare(db, "DELETE FROM machine_events WHERE mac = ?")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, mac);
-	if (sqlite3_step(st) != SQLITE_DONE || db_commit(db) == -1)
-		goto out_rollback;
-	rc = DB_OK;
-	goto out;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc;
-}
-
-json_t *
-db_time_json(int64_t ms)
-{
-	char s[64];
-	struct tm tm;
-	time_t t = (time_t)(ms / 1000);
-
-	if (ms <= 0)
-		return json_null();
-	gmtime_r(&t, &tm);
-	snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	return json_string(s);
-}
-
-static json_t *
-machine_row_json(sqlite3_stmt *st)
-{
-	struct machine m;
-
-	machine_from_row(st, &m);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o,"
-	    " s:o, s:i}",
-	    "mac", m.mac, "state", machine_state_name(m.state),
-	    "hostname", m.hostname, "ip", m.ip, "uuid", m.uuid,
-	    "serial", m.serial, "arch", m.arch, "platform", m.platform,
-	    "created_at", db_time_json(m.created_ms),
-	    "updated_at", db_time_json(m.updated_ms),
-	    "last_boot_at", db_time_json(m.last_boot_ms),
-	    "boot_count", m.boot_count);
-}
-
-/* A machine list row: the machine and its hardware summary. */
-static json_t *
-machine_list_row(sqlite3_stmt *st)
-{
-	json_t *o = machine_row_json(st);
-
-	if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
-		    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
-		    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
-		    "disks", (json_int_t)sqlite3_column_int64(st, 14),
-		    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
-	return o;
-}
-
-int
-db_machine_list(struct db *db, int state, json_t **out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	st = db_prepare(db, "SELECT " MACHINE_COLS ", h.cpu_threads,"
-	    " h.memory_bytes, h.disk_count, h.nic_count FROM machines"
-	    " LEFT JOIN hardware h USING (mac)"
-	    " WHERE ?1 = '' OR state = ?1 ORDER BY created_ms, mac");
-	if (st)
-		db_bind_text(st, 1, state < 0 ? "" : machine_state_name(state));
-	rc = db_rows_json(db, st, machine_list_row, out);
-	db_unlock(db);
-	return rc;
-}
-
-int
-db_machine_json(struct db *db, const char *mac, json_t **out)
-{
-	sqlite3_stmt *st;
-	json_t *o = NULL, *hw = NULL;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "SELECT " MACHINE_COLS ", h.report,"
-	    " h.updated_ms FROM machines LEFT JOIN hardware h USING (mac)"
-	    " WHERE mac = ?")) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	db_bind_text(st, 1, mac);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		o = machine_row_json(st);
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			hw = json_loads(db_col_text(st, 12), 0, NULL);
-		json_object_set_new(o, "hardware", hw ? hw : json_null());
-		json_object_set_new(o, "hardware_updated_at",
-		    db_time_json(sqlite3_column_int64(st, 13)));
-		json_object_set_new(o, "install", db_install_json_locked(db, mac));
-		json_object_set_new(o, "agent", db_agent_json_for_mac_locked(db,
-		    mac));
-		rc = DB_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	sqlite3_finalize(st);
-	db_unlock(db);
-	if (rc == DB_OK)
-		*out = o;
-	return rc;
-}
-
-int
-db_event_add(struct db *db, const char *mac, const char *source,
-    const char *message, int progress)
-{
-	struct machine m;
-	int rc;
-
-	db_lock(db);
-	if ((rc = db_machine_get_locked(db, mac, &m)) == DB_OK)
-		rc = db_event_add_locked(db, mac, machine_state_name(m.state),
-		    source, message, progress);
-	db_unlock(db);
-	return rc;
-}
-
-static json_t *
-event_row(sqlite3_stmt *st)
-{
-	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "time", db_time_json(sqlite3_column_int64(st, 1)),
-	    "source", db_col_text(st, 2), "state", db_col_text(st, 3),
-	    "message", db_col_text(st, 4));
-
-	json_object_set_new(o, "progress", sqlite3_column_type(st, 5) ==
-	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int(st, 5)));
-	return o;
-}
-
-int
-db_events_json(struct db *db, const char *mac, int64_t after_id, int limit,
-    json_t **out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "SELECT id, time_ms, source, state, message,"
-	    " progress FROM machine_events WHERE mac = ? AND id > ?"
-	    " ORDER BY id LIMIT ?")) != NULL) {
-		db_bind_text(st, 1, mac);
-		sqlite3_bind_int64(st, 2, after_id);
-		sqlite3_bind_int(st, 3, limit);
-	}
-	rc = db_rows_json(db, st, event_row, out);
-	db_unlock(db);
-	return rc;
-}
-
-static json_int_t
-count_of(const json_t *report, const char *key)
-{
-	const json_t *v = json_object_get(report, key);
-
-	return json_is_array(v) ? (json_int_t)json_array_size(v) : 0;
-}
-
-int
-db_hardware_store(struct db *db, const char *mac, const json_t *report,
-    const char *summary)
-{
-	struct machine m;
-	sqlite3_stmt *st = NULL;
-	char *text = NULL;
-	int rc;
-
-	if ((text = json_dumps(report, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-		return DB_ERR;
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
-		free(text);
-		return DB_ERR;
-	}
-	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK)
-		goto out_rollback;
-	rc = DB_ERR;
-	if ((st = db_prepare(db, "INSERT INTO hardware (mac, report, updated_ms,"
-	    " cpu_threads, memory_bytes, disk_count, nic_count)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mac) DO UPDATE"
-	    " SET report = ?2, updated_ms = ?3, cpu_threads = ?4,"
-	    " memory_bytes = ?5, disk_count = ?6, nic_count = ?7")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, mac);
-	db_bind_text(st, 2, text);
-	sqlite3_bind_int64(st, 3, db_now_ms());
-	sqlite3_bind_int64(st, 4, json_integer_value(json_object_get(
-	    json_object_get(report, "cpu"), "threads")));
-	sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(
-	    json_object_get(report, "memory"), "total_bytes")));
-	sqlite3_bind_int64(st, 6, count_of(report, "disks"));
-	sqlite3_bind_int64(st, 7, count_of(report, "nics"));
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (m.state == MS_DISCOVERING) {
-		if ((st = db_prepare(db, "UPDATE machines SET state = 'discovered',"
-		    " updated_ms = ?, boot_count = 0 WHERE mac = ?")) == NULL)
-			goto out_rollback;
-		sqlite3_bind_int64(st, 1, db_now_ms());
-		db_bind_text(st, 2, mac);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto out_rollback;
-		if (db_event_add_locked(db, mac, "discovered", "discover",
-		    summary ? summary : "hardware reported", -1) != DB_OK)
-			goto out_rollback;
-	} else if (db_event_add_locked(db, mac, machine_state_name(m.state),
-	    "discover", summary ? summary : "hardware re-reported", -1) != DB_OK)
-		goto out_rollback;
-	if (db_commit(db) == -1)
-		goto out_rollback;
-	rc = DB_OK;
-	goto out;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	free(text);
-	return rc;
-}
-
-int
-db_hardware_get(struct db *db, const char *mac, json_t **out)
-{
-	sqlite3_stmt *st;
-	json_t *hw = NULL;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, "SELECT report FROM hardware WHERE mac = ?"))
-	    == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	db_bind_text(st, 1, mac);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		hw = json_loads(db_col_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
-	db_unlock(db);
-	if (rc == SQLITE_DONE)
-		return DB_NOTFOUND;
-	if (hw == NULL)
-		return DB_ERR;
-	*out = hw;
-	return DB_OK;
-}
-
-int
-db_lease_record(struct db *db, const char *action, const char *mac,
-    const char *ip, const char *hostname, int64_t expires)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = DB_ERR, del = strcmp(action, "del") == 0;
-
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
-		goto out;
-	st = db_prepare(db, del ? "DELETE FROM leases WHERE mac = ?1" :
-	    "INSERT INTO leases (mac, ip, hostname, expires, updated_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (mac) DO UPDATE SET"
-	    " ip = ?2, hostname = ?3, expires = ?4, updated_ms = ?5");
-	if (st == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, mac);
-	if (!del) {
-		db_bind_text(st, 2, ip);
-		db_bind_text(st, 3, hostname);
-		sqlite3_bind_int64(st, 4, expires);
-		sqlite3_bind_int64(st, 5, db_now_ms());
-	}
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	sqlite3_finalize(st);
-	/* A machine we know learns its address from its lease. */
-	if ((st = db_prepare(db, "UPDATE machines SET ip = ?2,"
-	    " hostname = CASE WHEN hostname = '' THEN ?3 ELSE hostname END"
-	    " WHERE mac = ?1")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, mac);
-	db_bind_text(st, 2, del ? "" : ip);
-	db_bind_text(st, 3, del ? "" : hostname);
-	if (sqlite3_step(st) != SQLITE_DONE || db_commit(db) == -1)
-		goto out_rollback;
-	rc = DB_OK;
-	goto out;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc;
-}
-
-static json_t *
-lease_row(sqlite3_stmt *st)
-{
-	return json_pack("{s:s, s:s, s:s, s:I, s:o}",
-	    "mac", db_col_text(st, 0), "ip", db_col_text(st, 1),
-	    "hostname", db_col_text(st, 2),
-	    "expires", (json_int_t)sqlite3_column_int64(st, 3),
-	    "updated_at", db_time_json(sqlite3_column_int64(st, 4)));
-}
-
-int
-db_leases_json(struct db *db, json_t **out)
-{
-	int rc;
-
-	db_lock(db);
-	rc = db_rows_json(db, db_prepare(db, "SELECT mac, ip, hostname,"
-	    " expires, updated_ms FROM leases ORDER BY mac"), lease_row, out);
-	db_unlock(db);
-	return rc;
-}
-
-int
-db_count_by_state(struct db *db, long counts[MS_NSTATES])
-{
-	sqlite3_stmt *st;
-	int rc, s;
-
-	memset(counts, 0, sizeof(long) * MS_NSTATES);
-	db_lock(db);
-	if ((st = db_prepare(db, "SELECT state, count(*) FROM machines"
-	    " GROUP BY state")) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((s = machine_state_from_name(db_col_text(st, 0))) >= 0)
-			counts[s] = (long)sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc == SQLITE_DONE ? DB_OK : DB_ERR;
 }

@@ -1,6 +1,9 @@
-/* db.h — all persistent state. Nothing outside db*.c speaks SQL, so another
- * backend can replace SQLite without touching handlers.
- * Every function is safe to call from any thread. */
+/* db.h — all persistent state, grouped by the file that implements it
+ * (db_agent.h and db_auth.h hold the agents' and the operators'). Nothing
+ * outside db*.c speaks SQL, so another backend can replace SQLite without
+ * touching handlers. Every function is safe to call from any thread and
+ * writes its out-parameters only when it returns DB_OK (the exception is
+ * said where it is made). */
 #ifndef BASTION_DB_H
 #define BASTION_DB_H
 
@@ -29,11 +32,15 @@ struct boot_info {
 	char	ip[64];
 };
 
+/* --- db.c ------------------------------------------------------------- */
+
 int	db_open(const char *path, struct db **out);
 void	db_close(struct db *);
 int	db_schema_version(struct db *);
 
 int64_t	db_now_ms(void);
+
+/* --- db_machine.c ----------------------------------------------------- */
 
 /* Record a network boot: an unknown MAC becomes a machine in state
  * discovering (with an event); a known one has its boot data refreshed.
@@ -57,6 +64,11 @@ int	db_event_add(struct db *, const char *mac, const char *source,
 int	db_events_json(struct db *, const char *mac, int64_t after_id, int limit,
 	    json_t **out);
 
+/* Machines per state, for /metrics. */
+int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
+
+/* --- db_hardware.c ---------------------------------------------------- */
+
 /* Store a validated discovery report for mac and move it to discovered.
  * The machine must exist (it booted). summary is a short description of
  * what changed since the previous report (NULL for the first). */
@@ -64,16 +76,21 @@ int	db_hardware_store(struct db *, const char *mac, const json_t *report,
 	    const char *summary);
 /* DB_CONFLICT when a NIC MAC of report (or mac itself) belongs to another
  * machine: one that network-booted with it, or whose report lists it.
- * other and nic then name that machine and the MAC; DB_OK when none. */
+ * other and nic then name that machine and the MAC (written only with
+ * DB_CONFLICT); DB_OK when none. */
 int	db_hardware_conflict(struct db *, const char *mac, const json_t *report,
 	    char other[MAC_STRLEN], char nic[MAC_STRLEN]);
 /* The stored report, or DB_NOTFOUND. */
 int	db_hardware_get(struct db *, const char *mac, json_t **out);
 
+/* --- db_lease.c ------------------------------------------------------- */
+
 /* dnsmasq lease hook: action is add, old or del. */
 int	db_lease_record(struct db *, const char *action, const char *mac,
 	    const char *ip, const char *hostname, int64_t expires);
 int	db_leases_json(struct db *, json_t **out);
+
+/* --- db_install.c ----------------------------------------------------- */
 
 /* An install: what was asked for and how far it got. */
 struct install {
@@ -109,8 +126,5 @@ int	db_install_started(struct db *, const char *mac);
 /* A progress report. done -> installed, error -> failed. */
 int	db_install_progress(struct db *, const char *mac, const char *stage,
 	    int percent, const char *message);
-
-/* Machines per state, for /metrics. */
-int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
 
 #endif

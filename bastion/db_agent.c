@@ -10,19 +10,6 @@
 #include "db_internal.h"
 #include "log.h"
 
-/* Run a statement that returns no rows and finalize it. */
-static int
-exec_st(sqlite3_stmt *st)
-{
-	int rc;
-
-	if (st == NULL)
-		return DB_ERR;
-	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 
 /* --- join tokens ------------------------------------------------------ */
 
@@ -33,8 +20,9 @@ token_insert_locked(struct db *db, const char *id, const char *hash,
 {
 	return db_run(db, "INSERT INTO join_tokens (id, hash, mac, uses,"
 	    " expires_ms, created_ms, install_id, comment)"
-	    " VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?)", "tttiIIIt", id, hash,
-	    mac, uses, expires_ms, db_now_ms(), install_id, comment);
+	    " VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?)", DB_TEXT(id),
+	    DB_TEXT(hash), DB_TEXT(mac), DB_INT(uses), DB_INT(expires_ms),
+	    DB_INT(db_now_ms()), DB_INT(install_id), DB_TEXT(comment));
 }
 
 int
@@ -61,15 +49,15 @@ db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
 	 * no kickstart that is still to come carries them. */
 	rc = db_run(db, "UPDATE join_tokens SET revoked_ms = ?1 WHERE mac = ?2"
 	    " AND install_id IS NOT NULL AND install_id != ?3 AND"
-	    " revoked_ms = 0 AND used < uses", "ItI", db_now_ms(), mac,
-	    install_id);
+	    " revoked_ms = 0 AND used < uses", DB_INT(db_now_ms()),
+	    DB_TEXT(mac), DB_INT(install_id));
 	if (rc == DB_ERR)
 		goto out;
 	/* A new secret and a new lifetime: the token dies expires_ms after
 	 * the kickstart that carries it was made, not after the queueing. */
 	rc = db_run(db, "UPDATE join_tokens SET hash = ?, expires_ms = ?"
-	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0", "tII",
-	    hash, expires_ms, install_id);
+	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0",
+	    DB_TEXT(hash), DB_INT(expires_ms), DB_INT(install_id));
 	if (rc == DB_NOTFOUND) {
 		/* The install's token is the first 16 hex of its hash: it is
 		 * a handle, not the secret. */
@@ -117,7 +105,8 @@ db_token_revoke(struct db *db, const char *id)
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE join_tokens SET revoked_ms = ?"
-	    " WHERE id = ? AND revoked_ms = 0", "It", db_now_ms(), id));
+	    " WHERE id = ? AND revoked_ms = 0", DB_INT(db_now_ms()),
+	    DB_TEXT(id)));
 }
 
 static json_t *
@@ -146,7 +135,7 @@ db_token_list(struct db *db, json_t **out)
 	int rc;
 
 	db_lock(db);
-	rc = db_rows_json(db, db_prepare(db, "SELECT " TOKEN_COLS " FROM"
+	rc = db_rows_json(db, db_stmt(db, "SELECT " TOKEN_COLS " FROM"
 	    " join_tokens ORDER BY created_ms DESC, id"), token_row, out);
 	db_unlock(db);
 	return rc;
@@ -164,8 +153,9 @@ db_enroll_attempt(struct db *db, const char *addr, const char *token_id,
 	db_lock(db);
 	rc = db_run(db, "INSERT INTO enroll_attempts (time_ms, addr,"
 	    " token_id, mac, hostname, agent_id, result, message)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "Ittttttt", db_now_ms(), addr,
-	    token_id, mac, hostname, agent_id, result, message);
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", DB_INT(db_now_ms()),
+	    DB_TEXT(addr), DB_TEXT(token_id), DB_TEXT(mac), DB_TEXT(hostname),
+	    DB_TEXT(agent_id), DB_TEXT(result), DB_TEXT(message));
 	db_unlock(db);
 	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
@@ -178,36 +168,26 @@ cert_insert_locked(struct db *db, const char *agent_id,
 {
 	return db_run(db, "INSERT INTO certificates (serial, agent_id,"
 	    " not_before_ms, not_after_ms, created_ms) VALUES (?, ?, ?, ?, ?)",
-	    "ttIII", c->serial, agent_id, c->not_before_ms, c->not_after_ms,
-	    db_now_ms());
+	    DB_TEXT(c->serial), DB_TEXT(agent_id), DB_INT(c->not_before_ms),
+	    DB_INT(c->not_after_ms), DB_INT(db_now_ms()));
 }
 
 static int
 revoke_locked(struct db *db, const char *where, const char *key,
     const char *reason)
 {
-	sqlite3_stmt *st;
 	char sql[512];
 	int64_t now = db_now_ms();
-	int rc;
 
 	snprintf(sql, sizeof sql, "UPDATE certificates SET revoked_ms = ?1"
 	    " WHERE revoked_ms = 0 AND agent_id IN (SELECT id FROM agents"
 	    " WHERE revoked_ms = 0 AND %s = ?2)", where);
-	if ((st = db_prepare(db, sql)) != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		db_bind_text(st, 2, key);
-	}
-	if ((rc = exec_st(st)) != DB_OK)
-		return rc;
+	if (db_run(db, sql, DB_INT(now), DB_TEXT(key)) == DB_ERR)
+		return DB_ERR;
 	snprintf(sql, sizeof sql, "UPDATE agents SET revoked_ms = ?1,"
 	    " revoked_reason = ?3 WHERE revoked_ms = 0 AND %s = ?2", where);
-	if ((st = db_prepare(db, sql)) != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		db_bind_text(st, 2, key);
-		db_bind_text(st, 3, reason);
-	}
-	return exec_st(st);
+	return db_run(db, sql, DB_INT(now), DB_TEXT(key), DB_TEXT(reason)) ==
+	    DB_ERR ? DB_ERR : DB_OK;
 }
 
 int
@@ -215,14 +195,14 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 {
 	struct machine m;
 	int64_t now = db_now_ms();
-	int rc;
+	int rc, act = 0;
 
-	*activated = 0;
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	rc = db_run(db, "UPDATE join_tokens SET used = used + 1,"
 	    " last_used_ms = ?1 WHERE id = ?2 AND used < uses AND"
-	    " revoked_ms = 0 AND expires_ms > ?1", "It", now, e->token_id);
+	    " revoked_ms = 0 AND expires_ms > ?1", DB_INT(now),
+	    DB_TEXT(e->token_id));
 	if (rc != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			rc = DB_CONFLICT;
@@ -235,9 +215,10 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 	    " token_id, enrolled_ms, enrolled_addr, last_seen_ms, last_addr,"
 	    " inventory, inventory_ms, cert_serial, cert_not_after_ms)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?5, ?8, ?9)",
-	    "ttttItttI", e->agent_id, e->mac, e->hostname, e->token_id, now,
-	    e->addr, e->inventory ? e->inventory : "{}", e->cert.serial,
-	    e->cert.not_after_ms)) != DB_OK ||
+	    DB_TEXT(e->agent_id), DB_TEXT(e->mac), DB_TEXT(e->hostname),
+	    DB_TEXT(e->token_id), DB_INT(now), DB_TEXT(e->addr),
+	    DB_TEXT(e->inventory ? e->inventory : "{}"),
+	    DB_TEXT(e->cert.serial), DB_INT(e->cert.not_after_ms))) != DB_OK ||
 	    (rc = cert_insert_locked(db, e->agent_id, &e->cert)) != DB_OK)
 		goto out;
 	if (e->mac[0] && db_machine_get_locked(db, e->mac, &m) == DB_OK) {
@@ -247,18 +228,18 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 		    e->agent_id, e->hostname, e->addr);
 		if (m.state == MS_INSTALLED) {
 			if ((rc = db_run(db, "UPDATE machines SET state ="
-			    " 'active', updated_ms = ? WHERE mac = ?", "It", now,
-			    e->mac)) != DB_OK)
+			    " 'active', updated_ms = ? WHERE mac = ?",
+			    DB_INT(now), DB_TEXT(e->mac))) != DB_OK)
 				goto out;
-			*activated = 1;
+			act = 1;
 		}
-		rc = db_event_add_locked(db, e->mac, *activated ? "active" :
+		rc = db_event_add_locked(db, e->mac, act ? "active" :
 		    machine_state_name(m.state), "agent", msg, -1);
 	}
 out:
-	if (rc != DB_OK)
-		*activated = 0;
-	return db_end(db, 1, rc);
+	if ((rc = db_end(db, 1, rc)) == DB_OK)
+		*activated = act;
+	return rc;
 }
 
 #define AGENT_COLS "id, mac, hostname, enrolled_ms, last_seen_ms," \
@@ -301,8 +282,8 @@ db_agent_cert_check(struct db *db, const char *id, const char *serial)
 	db_lock(db);
 	if ((st = db_stmt(db, "SELECT a.revoked_ms, c.revoked_ms FROM"
 	    " certificates c JOIN agents a ON a.id = c.agent_id"
-	    " WHERE c.serial = ? AND c.agent_id = ?", "tt", serial, id)) ==
-	    NULL) {
+	    " WHERE c.serial = ? AND c.agent_id = ?", DB_TEXT(serial),
+	    DB_TEXT(id))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
@@ -317,33 +298,12 @@ db_agent_cert_check(struct db *db, const char *id, const char *serial)
 	return rc;
 }
 
-static int
-agent_update(struct db *db, const char *sql, const char *id, const char *a,
-    const char *b)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	db_lock(db);
-	if ((st = db_prepare(db, sql)) != NULL) {
-		db_bind_text(st, 1, id);
-		sqlite3_bind_int64(st, 2, db_now_ms());
-		db_bind_text(st, 3, a);
-		if (b)
-			db_bind_text(st, 4, b);
-	}
-	rc = exec_st(st);
-	if (rc == DB_OK && sqlite3_changes(db->h) == 0)
-		rc = DB_NOTFOUND;
-	db_unlock(db);
-	return rc;
-}
-
 int
 db_agent_heartbeat(struct db *db, const char *id, const char *serial,
     const char *addr, const char *heartbeat, int64_t *cert_not_after_ms)
 {
 	sqlite3_stmt *st;
+	int64_t not_after = 0;
 	int rc;
 
 	/* One statement: the certificate check and the write together. */
@@ -352,28 +312,36 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1 AND revoked_ms = 0"
 	    " AND EXISTS (SELECT 1 FROM certificates WHERE serial = ?5 AND"
 	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms",
-	    "tIttt", id, db_now_ms(), addr, heartbeat, serial)) == NULL) {
+	    DB_TEXT(id), DB_INT(db_now_ms()), DB_TEXT(addr), DB_TEXT(heartbeat),
+	    DB_TEXT(serial))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*cert_not_after_ms = sqlite3_column_int64(st, 0);
+		not_after = sqlite3_column_int64(st, 0);
 		rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
 	} else {
 		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
 	}
 	sqlite3_finalize(st);
 	db_unlock(db);
+	if (rc == DB_OK)
+		*cert_not_after_ms = not_after;
 	return rc;
 }
 
 int
 db_agent_inventory(struct db *db, const char *id, const char *inventory)
 {
-	return agent_update(db, "UPDATE agents SET last_seen_ms = ?2,"
-	    " inventory_ms = ?2, inventory = ?3 WHERE id = ?1", id, inventory,
-	    NULL);
+	int rc;
+
+	db_lock(db);
+	rc = db_run(db, "UPDATE agents SET last_seen_ms = ?2,"
+	    " inventory_ms = ?2, inventory = ?3 WHERE id = ?1", DB_TEXT(id),
+	    DB_INT(db_now_ms()), DB_TEXT(inventory));
+	db_unlock(db);
+	return rc;
 }
 
 int
@@ -386,7 +354,7 @@ db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
 	if ((rc = cert_insert_locked(db, id, c)) == DB_OK)
 		rc = db_run(db, "UPDATE agents SET cert_serial = ?,"
 		    " cert_not_after_ms = ? WHERE id = ? AND revoked_ms = 0",
-		    "tIt", c->serial, c->not_after_ms, id);
+		    DB_TEXT(c->serial), DB_INT(c->not_after_ms), DB_TEXT(id));
 	return db_end(db, 1, rc);
 }
 
@@ -420,32 +388,36 @@ db_agent_revoke(struct db *db, const char *id, const char *reason)
 int
 db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 {
-	char mac[MAC_STRLEN];
+	char mac[MAC_STRLEN], found[AGENT_ID_LEN] = "";
 	sqlite3_stmt *st;
 	int rc, n = 0;
 
 	db_lock(db);
 	if (mac_normalize(target, mac) == 0)
-		st = db_prepare(db, "SELECT id FROM agents WHERE mac = ?1"
-		    " ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1");
+		st = db_stmt(db, "SELECT id FROM agents WHERE mac = ?1"
+		    " ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1",
+		    DB_TEXT(mac));
 	else
-		st = db_prepare(db, "SELECT id FROM agents WHERE id = ?1 UNION ALL"
+		st = db_stmt(db, "SELECT id FROM agents WHERE id = ?1 UNION ALL"
 		    " SELECT * FROM (SELECT id FROM agents WHERE hostname = ?1 AND"
 		    " revoked_ms = 0 AND NOT EXISTS (SELECT 1 FROM agents WHERE"
-		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2)");
+		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2)",
+		    DB_TEXT(target));
 	if (st == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, mac_normalize(target, mac) == 0 ? mac : target);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (n++ == 0)
-			snprintf(id, AGENT_ID_LEN, "%s", db_col_text(st, 0));
+			snprintf(found, sizeof found, "%s", db_col_text(st, 0));
 	sqlite3_finalize(st);
 	db_unlock(db);
 	if (rc != SQLITE_DONE)
 		return DB_ERR;
-	return n == 0 ? DB_NOTFOUND : n > 1 ? DB_CONFLICT : DB_OK;
+	if (n != 1)
+		return n == 0 ? DB_NOTFOUND : DB_CONFLICT;
+	memcpy(id, found, AGENT_ID_LEN);
+	return DB_OK;
 }
 
 /* stale: an SQL truth value, or NULL to leave "stale" out. */
@@ -490,8 +462,8 @@ db_agent_list(struct db *db, int64_t stale_before_ms, json_t **out)
 
 	db_lock(db);
 	rc = db_rows_json(db, db_stmt(db, "SELECT " AGENT_JSON_COLS(
-	    AGENT_STALE("?1")) " FROM agents ORDER BY enrolled_ms, id", "I",
-	    stale_before_ms), agent_row, out);
+	    AGENT_STALE("?1")) " FROM agents ORDER BY enrolled_ms, id",
+	    DB_INT(stale_before_ms)), agent_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -506,8 +478,8 @@ db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
 
 	db_lock(db);
 	if ((st = db_stmt(db, "SELECT " AGENT_JSON_COLS(AGENT_STALE("?2"))
-	    ", inventory FROM agents WHERE id = ?1", "tI", id,
-	    stale_before_ms)) == NULL) {
+	    ", inventory FROM agents WHERE id = ?1", DB_TEXT(id),
+	    DB_INT(stale_before_ms))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
@@ -534,11 +506,10 @@ db_agent_json_for_mac_locked(struct db *db, const char *mac)
 	sqlite3_stmt *st;
 	json_t *o = NULL;
 
-	if ((st = db_prepare(db, "SELECT " AGENT_JSON_COLS("NULL") " FROM agents"
-	    " WHERE mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC LIMIT 1"))
-	    == NULL)
+	if ((st = db_stmt(db, "SELECT " AGENT_JSON_COLS("NULL") " FROM agents"
+	    " WHERE mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC"
+	    " LIMIT 1", DB_TEXT(mac))) == NULL)
 		return json_null();
-	db_bind_text(st, 1, mac);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		o = agent_row(st);
 		json_object_set_new(o, "enrolled", json_true());
@@ -558,21 +529,19 @@ db_revoked_certs(struct db *db, struct ca_revoked **out, size_t *n)
 
 	db_lock(db);
 	/* Expired certificates need not be listed any more. */
-	if ((st = db_prepare(db, "SELECT count(*) FROM certificates WHERE"
-	    " revoked_ms != 0 AND not_after_ms > ?")) == NULL)
+	if ((st = db_stmt(db, "SELECT count(*) FROM certificates WHERE"
+	    " revoked_ms != 0 AND not_after_ms > ?", DB_INT(now))) == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		goto out;
 	cap = (size_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((v = calloc(cap + 1, sizeof *v)) == NULL ||
-	    (st = db_prepare(db, "SELECT serial, revoked_ms FROM certificates"
-	    " WHERE revoked_ms != 0 AND not_after_ms > ? ORDER BY serial"))
-	    == NULL)
+	    (st = db_stmt(db, "SELECT serial, revoked_ms FROM certificates"
+	    " WHERE revoked_ms != 0 AND not_after_ms > ? ORDER BY serial",
+	    DB_INT(now))) == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now);
 	while (len < cap && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(v[len].serial, sizeof v[len].serial, "%s",
 		    db_col_text(st, 0));
@@ -603,8 +572,9 @@ db_job_create(struct db *db, const char *agent_id, const char *kind,
 	db_lock(db);
 	if ((rc = db_run(db, "INSERT INTO jobs (agent_id, kind, args,"
 	    " not_after_ms, status, created_by, created_ms)"
-	    " VALUES (?, ?, ?, ?, 'new', ?, ?)", "tttItI", agent_id, kind, args,
-	    not_after_ms, created_by, db_now_ms())) == DB_OK)
+	    " VALUES (?, ?, ?, ?, 'new', ?, ?)", DB_TEXT(agent_id),
+	    DB_TEXT(kind), DB_TEXT(args), DB_INT(not_after_ms),
+	    DB_TEXT(created_by), DB_INT(db_now_ms()))) == DB_OK)
 		*id = sqlite3_last_insert_rowid(db->h);
 	db_unlock(db);
 	return rc;
@@ -618,7 +588,7 @@ db_job_seal(struct db *db, int64_t id, const char *envelope, const char *sig,
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE jobs SET envelope = ?, sig = ?,"
 	    " key_id = ?, status = 'queued' WHERE id = ? AND status = 'new'",
-	    "tttI", envelope, sig, key_id, id));
+	    DB_TEXT(envelope), DB_TEXT(sig), DB_TEXT(key_id), DB_INT(id)));
 }
 
 int
@@ -627,8 +597,8 @@ db_job_fail(struct db *db, int64_t id, const char *error)
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE jobs SET status = 'failed',"
-	    " error = ?, finished_ms = ? WHERE id = ?", "tII", error,
-	    db_now_ms(), id));
+	    " error = ?, finished_ms = ? WHERE id = ?", DB_TEXT(error),
+	    DB_INT(db_now_ms()), DB_INT(id)));
 }
 
 /*
@@ -663,21 +633,24 @@ db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	if ((rc = exec_st(db_stmt(db, "UPDATE jobs SET status = 'expired',"
+	if (db_run(db, "UPDATE jobs SET status = 'expired',"
 	    " error = 'not delivered before it expired', finished_ms = ?1"
 	    " WHERE agent_id = ?2 AND status = 'queued' AND not_after_ms <= ?1",
-	    "It", now, agent_id))) != DB_OK)
+	    DB_INT(now), DB_TEXT(agent_id)) == DB_ERR) {
+		rc = DB_ERR;
 		goto out;
+	}
 	if ((rc = db_rows_json(db, db_stmt(db, "SELECT id, kind, envelope, sig,"
 	    " key_id FROM jobs WHERE agent_id = ?1 AND " DELIVERABLE " ORDER BY"
-	    " id LIMIT ?2", "tiI", agent_id, max, cutoff), take_row, &arr)) !=
-	    DB_OK)
+	    " id LIMIT ?2", DB_TEXT(agent_id), DB_INT(max), DB_INT(cutoff)),
+	    take_row, &arr)) != DB_OK)
 		goto out;
-	if (json_array_size(arr) > 0)
-		rc = exec_st(db_stmt(db, "UPDATE jobs SET status = 'sent',"
-		    " sent_ms = ?4 WHERE id IN (SELECT id FROM jobs WHERE"
-		    " agent_id = ?1 AND " DELIVERABLE " ORDER BY id LIMIT ?2)",
-		    "tiII", agent_id, max, cutoff, now));
+	if (json_array_size(arr) > 0 && db_run(db, "UPDATE jobs SET status ="
+	    " 'sent', sent_ms = ?4 WHERE id IN (SELECT id FROM jobs WHERE"
+	    " agent_id = ?1 AND " DELIVERABLE " ORDER BY id LIMIT ?2)",
+	    DB_TEXT(agent_id), DB_INT(max), DB_INT(cutoff), DB_INT(now)) ==
+	    DB_ERR)
+		rc = DB_ERR;
 out:
 	rc = db_end(db, 1, rc);
 	if (rc == DB_OK)
@@ -694,11 +667,10 @@ db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
 	int n = 0;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
-	    " agent_id = ?1 AND " DELIVERABLE ")")) != NULL) {
-		db_bind_text(st, 1, agent_id);
-		sqlite3_bind_int64(st, 3, db_now_ms() - (fresh ? 0 :
-		    JOB_REDELIVER_MS));
+	/* DELIVERABLE has no use for ?2 (the LIMIT of db_jobs_take). */
+	if ((st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
+	    " agent_id = ?1 AND " DELIVERABLE ")", DB_TEXT(agent_id), DB_NULL,
+	    DB_INT(db_now_ms() - (fresh ? 0 : JOB_REDELIVER_MS)))) != NULL) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			n = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
@@ -715,11 +687,9 @@ job_owned_locked(struct db *db, const char *agent_id, int64_t id,
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = db_prepare(db, "SELECT status, output_bytes FROM jobs WHERE"
-	    " id = ? AND agent_id = ?")) == NULL)
+	if ((st = db_stmt(db, "SELECT status, output_bytes FROM jobs WHERE"
+	    " id = ? AND agent_id = ?", DB_INT(id), DB_TEXT(agent_id))) == NULL)
 		return DB_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	db_bind_text(st, 2, agent_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(status, 16, "%s", db_col_text(st, 0));
@@ -751,7 +721,8 @@ db_job_started(struct db *db, const char *agent_id, int64_t id)
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) == DB_OK &&
 	    (strcmp(status, "sent") == 0 || strcmp(status, "queued") == 0)) {
 		rc = db_run(db, "UPDATE jobs SET status = 'running',"
-		    " started_ms = ? WHERE id = ?", "II", db_now_ms(), id);
+		    " started_ms = ? WHERE id = ?", DB_INT(db_now_ms()),
+		    DB_INT(id));
 	}
 	return db_end(db, 1, rc);
 }
@@ -760,7 +731,6 @@ int
 db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
     const char *stream, const void *data, size_t len)
 {
-	sqlite3_stmt *st;
 	char status[16];
 	int64_t bytes;
 	int rc;
@@ -771,22 +741,21 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 		goto out;
 	if (bytes + (int64_t)len > JOB_MAX_OUTPUT)
 		goto out;	/* dropped: the cap is documented */
-	if ((st = db_prepare(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
-	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)")) != NULL) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, seq);
-		db_bind_text(st, 3, stream);
-		sqlite3_bind_blob(st, 4, len ? data : "", (int)len,
-		    SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 5, db_now_ms());
-	}
-	if ((rc = exec_st(st)) != DB_OK || sqlite3_changes(db->h) == 0)
+	/* A chunk seen before (the same seq) is not counted again. */
+	if ((rc = db_run(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
+	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)", DB_INT(id),
+	    DB_INT(seq), DB_TEXT(stream), DB_BLOB(data, len),
+	    DB_INT(db_now_ms()))) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			rc = DB_OK;
 		goto out;
-	rc = exec_st(db_stmt(db, "UPDATE jobs SET output_bytes = output_bytes"
-	    " + ?1, status = CASE WHEN status IN ('sent', 'queued') THEN"
-	    " 'running' ELSE status END, started_ms = CASE WHEN started_ms = 0"
-	    " THEN ?2 ELSE started_ms END WHERE id = ?3", "III", (int64_t)len,
-	    db_now_ms(), id));
+	}
+	if (db_run(db, "UPDATE jobs SET output_bytes = output_bytes + ?1,"
+	    " status = CASE WHEN status IN ('sent', 'queued') THEN 'running'"
+	    " ELSE status END, started_ms = CASE WHEN started_ms = 0 THEN ?2"
+	    " ELSE started_ms END WHERE id = ?3", DB_INT(len),
+	    DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR)
+		rc = DB_ERR;
 out:
 	return db_end(db, 1, rc);
 }
@@ -795,7 +764,6 @@ int
 db_job_result(struct db *db, const char *agent_id, int64_t id,
     const struct job_result *res)
 {
-	sqlite3_stmt *st;
 	char status[16];
 	int64_t bytes;
 	int rc;
@@ -805,22 +773,15 @@ db_job_result(struct db *db, const char *agent_id, int64_t id,
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) != DB_OK ||
 	    job_finished(status))
 		goto out;
-	if ((st = db_prepare(db, "UPDATE jobs SET status = ?1, exit_code = ?2,"
+	rc = db_run(db, "UPDATE jobs SET status = ?1, exit_code = ?2,"
 	    " signal = ?3, timed_out = ?4, duration_ms = ?5, error = ?6,"
-	    " finished_ms = ?7 WHERE id = ?8")) != NULL) {
-		db_bind_text(st, 1, res->status);
-		if (res->has_exit)
-			sqlite3_bind_int(st, 2, res->exit_code);
-		if (res->has_signal)
-			sqlite3_bind_int(st, 3, res->signal);
-		sqlite3_bind_int(st, 4, res->timed_out);
-		if (res->duration_ms >= 0)
-			sqlite3_bind_int64(st, 5, res->duration_ms);
-		db_bind_text(st, 6, res->error ? res->error : "");
-		sqlite3_bind_int64(st, 7, db_now_ms());
-		sqlite3_bind_int64(st, 8, id);
-	}
-	rc = exec_st(st);
+	    " finished_ms = ?7 WHERE id = ?8", DB_TEXT(res->status),
+	    res->has_exit ? DB_INT(res->exit_code) : DB_NULL,
+	    res->has_signal ? DB_INT(res->signal) : DB_NULL,
+	    DB_INT(res->timed_out),
+	    res->duration_ms >= 0 ? DB_INT(res->duration_ms) : DB_NULL,
+	    DB_TEXT(res->error), DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR ?
+	    DB_ERR : DB_OK;
 out:
 	return db_end(db, 1, rc);
 }
@@ -863,15 +824,13 @@ job_row(sqlite3_stmt *st)
 int
 db_job_json(struct db *db, int64_t id, json_t **out)
 {
-	sqlite3_stmt *st;
 	json_t *arr = NULL;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT " JOB_COLS " FROM jobs j LEFT JOIN"
-	    " agents a ON a.id = j.agent_id WHERE j.id = ?")) != NULL)
-		sqlite3_bind_int64(st, 1, id);
-	rc = db_rows_json(db, st, job_row, &arr);
+	rc = db_rows_json(db, db_stmt(db, "SELECT " JOB_COLS " FROM jobs j"
+	    " LEFT JOIN agents a ON a.id = j.agent_id WHERE j.id = ?",
+	    DB_INT(id)), job_row, &arr);
 	db_unlock(db);
 	if (rc != DB_OK)
 		return rc;
@@ -887,17 +846,13 @@ db_job_json(struct db *db, int64_t id, json_t **out)
 int
 db_job_list(struct db *db, const char *agent_id, int limit, json_t **out)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT " JOB_COLS " FROM jobs j LEFT JOIN"
-	    " agents a ON a.id = j.agent_id WHERE ?1 = '' OR j.agent_id = ?1"
-	    " ORDER BY j.id DESC LIMIT ?2")) != NULL) {
-		db_bind_text(st, 1, agent_id ? agent_id : "");
-		sqlite3_bind_int(st, 2, limit);
-	}
-	rc = db_rows_json(db, st, job_row, out);
+	rc = db_rows_json(db, db_stmt(db, "SELECT " JOB_COLS " FROM jobs j"
+	    " LEFT JOIN agents a ON a.id = j.agent_id WHERE ?1 = '' OR"
+	    " j.agent_id = ?1 ORDER BY j.id DESC LIMIT ?2", DB_TEXT(agent_id),
+	    DB_INT(limit)), job_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -920,18 +875,13 @@ int
 db_job_output_json(struct db *db, int64_t id, int64_t after, int limit,
     json_t **out)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT seq, stream, data, time_ms FROM"
-	    " job_output WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?"))
-	    != NULL) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, after);
-		sqlite3_bind_int(st, 3, limit);
-	}
-	rc = db_rows_json(db, st, output_row, out);
+	rc = db_rows_json(db, db_stmt(db, "SELECT seq, stream, data, time_ms"
+	    " FROM job_output WHERE job_id = ? AND seq > ? ORDER BY seq"
+	    " LIMIT ?", DB_INT(id), DB_INT(after), DB_INT(limit)), output_row,
+	    out);
 	db_unlock(db);
 	return rc;
 }

@@ -97,7 +97,7 @@ insert_locked(struct db *db, struct audit_entry *e)
 	int64_t last = 0;
 	int rc;
 
-	if ((st = db_prepare(db, "SELECT id, hash FROM audit_log"
+	if ((st = db_stmt(db, "SELECT id, hash FROM audit_log"
 	    " ORDER BY id DESC LIMIT 1")) == NULL)
 		return DB_ERR;
 	rc = sqlite3_step(st);
@@ -115,30 +115,19 @@ insert_locked(struct db *db, struct audit_entry *e)
 	if (e->result[0] == '\0')
 		snprintf(e->result, sizeof e->result, "ok");
 	audit_hash(e, e->prev_hash, e->hash);
-	if ((st = db_prepare(db, "INSERT INTO audit_log (id, time_ms,"
-	    " actor_type, actor, source, action, target, result, error, detail,"
-	    " request_id, prev_hash, hash)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
-		return DB_ERR;
-	sqlite3_bind_int64(st, 1, e->id);
-	sqlite3_bind_int64(st, 2, e->time_ms);
-	db_bind_text(st, 3, e->actor_type);
-	db_bind_text(st, 4, e->actor);
-	db_bind_text(st, 5, e->source);
-	db_bind_text(st, 6, e->action);
-	db_bind_text(st, 7, e->target);
-	db_bind_text(st, 8, e->result);
-	db_bind_text(st, 9, e->error);
-	db_bind_text(st, 10, e->detail);
-	db_bind_text(st, 11, e->request_id);
-	db_bind_text(st, 12, e->prev_hash);
-	db_bind_text(st, 13, e->hash);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-	if (rc != DB_OK)
+	if (db_run(db, "INSERT INTO audit_log (id, time_ms, actor_type, actor,"
+	    " source, action, target, result, error, detail, request_id,"
+	    " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    DB_INT(e->id), DB_INT(e->time_ms), DB_TEXT(e->actor_type),
+	    DB_TEXT(e->actor), DB_TEXT(e->source), DB_TEXT(e->action),
+	    DB_TEXT(e->target), DB_TEXT(e->result), DB_TEXT(e->error),
+	    DB_TEXT(e->detail), DB_TEXT(e->request_id), DB_TEXT(e->prev_hash),
+	    DB_TEXT(e->hash)) != DB_OK) {
 		log_warnx("cannot append to the audit log: %s",
 		    sqlite3_errmsg(db->h));
-	sqlite3_finalize(st);
-	return rc;
+		return DB_ERR;
+	}
+	return DB_OK;
 }
 
 int
@@ -208,6 +197,13 @@ row_json(sqlite3_stmt *st)
 	    "hash", db_col_text(st, 12));
 }
 
+/* ?1 since, ?2 an actor (alone or followed by "#..."), ?3 an action or,
+ * ending in ".", a prefix of actions; a NULL matches any. */
+#define AUDIT_FILTER "time_ms >= ?1 AND (?2 IS NULL OR actor = ?2 OR" \
+	" substr(actor, 1, length(?2) + 1) = ?2 || '#') AND (?3 IS NULL OR" \
+	" action = ?3 OR (substr(?3, -1) = '.' AND" \
+	" substr(action, 1, length(?3)) = ?3))"
+
 int
 db_audit_list(struct db *db, const struct audit_query *q, json_t **out)
 {
@@ -216,27 +212,19 @@ db_audit_list(struct db *db, const struct audit_query *q, json_t **out)
 	int rc, newest = q->after_id <= 0;
 
 	db_lock(db);
-	st = db_prepare(db, newest ?
-	    "SELECT " AUDIT_COLS " FROM audit_log WHERE time_ms >= ?1"
-	    " AND (?2 IS NULL OR actor = ?2 OR substr(actor, 1, length(?2) + 1)"
-	    " = ?2 || '#') AND (?3 IS NULL OR action = ?3 OR (substr(?3, -1) ="
-	    " '.' AND substr(action, 1, length(?3)) = ?3))"
-	    " ORDER BY id DESC LIMIT ?4" :
-	    "SELECT " AUDIT_COLS " FROM audit_log WHERE time_ms >= ?1"
-	    " AND (?2 IS NULL OR actor = ?2 OR substr(actor, 1, length(?2) + 1)"
-	    " = ?2 || '#') AND (?3 IS NULL OR action = ?3 OR (substr(?3, -1) ="
-	    " '.' AND substr(action, 1, length(?3)) = ?3)) AND id > ?5"
-	    " ORDER BY id LIMIT ?4");
+	if (newest)
+		st = db_stmt(db, "SELECT " AUDIT_COLS " FROM audit_log WHERE "
+		    AUDIT_FILTER " ORDER BY id DESC LIMIT ?4",
+		    DB_INT(q->since_ms), q->actor ? DB_TEXT(q->actor) : DB_NULL,
+		    q->action ? DB_TEXT(q->action) : DB_NULL, DB_INT(q->limit));
+	else
+		st = db_stmt(db, "SELECT " AUDIT_COLS " FROM audit_log WHERE "
+		    AUDIT_FILTER " AND id > ?5 ORDER BY id LIMIT ?4",
+		    DB_INT(q->since_ms), q->actor ? DB_TEXT(q->actor) : DB_NULL,
+		    q->action ? DB_TEXT(q->action) : DB_NULL, DB_INT(q->limit),
+		    DB_INT(q->after_id));
 	if (st == NULL)
 		goto err;
-	sqlite3_bind_int64(st, 1, q->since_ms);
-	if (q->actor)
-		db_bind_text(st, 2, q->actor);
-	if (q->action)
-		db_bind_text(st, 3, q->action);
-	sqlite3_bind_int(st, 4, q->limit);
-	if (!newest)
-		sqlite3_bind_int64(st, 5, q->after_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((o = row_json(st)) == NULL)
 			continue;
@@ -292,7 +280,7 @@ db_audit_verify(struct db *db, json_t **out)
 		return DB_ERR;
 	db_lock(db);
 	head = head_read(db, &head_id, head_hash);
-	if ((st = db_prepare(db, "SELECT " AUDIT_COLS " FROM audit_log"
+	if ((st = db_stmt(db, "SELECT " AUDIT_COLS " FROM audit_log"
 	    " ORDER BY id")) == NULL) {
 		db_unlock(db);
 		json_decref(v);

@@ -25,7 +25,7 @@ db_user_count(struct db *db, int64_t *out)
 	int rc = DB_ERR;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT count(*) FROM users")) != NULL &&
+	if ((st = db_stmt(db, "SELECT count(*) FROM users")) != NULL &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		*out = sqlite3_column_int64(st, 0);
 		rc = DB_OK;
@@ -47,8 +47,9 @@ db_user_add(struct db *db, const char *name, const char *role,
 		return DB_ERR;
 	if ((st = db_stmt(db, "INSERT INTO users (name, role, password_hash,"
 	    " must_change, created_ms, updated_ms, password_changed_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)", "tttiI", name, role,
-	    password_hash, must_change, now)) == NULL)
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)", DB_TEXT(name),
+	    DB_TEXT(role),
+	    DB_TEXT(password_hash), DB_INT(must_change), DB_INT(now))) == NULL)
 		return db_end(db, 1, DB_ERR);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
@@ -117,7 +118,7 @@ db_users_json(struct db *db, json_t **out)
 	    " (SELECT count(*) FROM sessions s WHERE s.user_id = users.id),"
 	    " (SELECT count(*) FROM api_tokens t WHERE t.user_id = users.id"
 	    "  AND t.revoked_ms = 0 AND t.expires_ms > ?1)"
-	    " FROM users ORDER BY name", "I", db_now_ms()), user_row, out);
+	    " FROM users ORDER BY name", DB_INT(db_now_ms())), user_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -135,12 +136,13 @@ db_user_set_password(struct db *db, const char *name,
 	if ((rc = user_get_locked(db, name, &u)) != DB_OK)
 		return db_end(db, 1, rc);
 	if (db_run(db, "UPDATE users SET password_hash = ?1, must_change = ?2,"
-	    " updated_ms = ?3, password_changed_ms = ?3 WHERE id = ?4", "tiII",
-	    password_hash, must_change, now, u.id) == DB_ERR)
+	    " updated_ms = ?3, password_changed_ms = ?3 WHERE id = ?4",
+	    DB_TEXT(password_hash), DB_INT(must_change), DB_INT(now),
+	    DB_INT(u.id)) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
 	/* A new password ends every other session of that user. */
 	rc = db_run(db, "DELETE FROM sessions WHERE user_id = ? AND id != ?",
-	    "II", u.id, keep_session_id);
+	    DB_INT(u.id), DB_INT(keep_session_id));
 	return db_end(db, 1, rc == DB_ERR ? DB_ERR : DB_OK);
 }
 
@@ -163,7 +165,7 @@ db_user_update(struct db *db, const char *name, const char *role,
 	/* Never leave the control listener without an enabled admin. */
 	if (strcmp(u.role, "admin") == 0 && !u.disabled &&
 	    (strcmp(role, "admin") != 0 || disabled)) {
-		if ((st = db_prepare(db, "SELECT count(*) FROM users WHERE"
+		if ((st = db_stmt(db, "SELECT count(*) FROM users WHERE"
 		    " role = 'admin' AND disabled = 0")) == NULL)
 			return db_end(db, 1, DB_ERR);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -173,10 +175,11 @@ db_user_update(struct db *db, const char *name, const char *role,
 			return db_end(db, 1, DB_CONFLICT);
 	}
 	if (db_run(db, "UPDATE users SET role = ?, disabled = ?, updated_ms = ?"
-	    " WHERE id = ?", "tiII", role, disabled, db_now_ms(), u.id) == DB_ERR)
+	    " WHERE id = ?", DB_TEXT(role), DB_INT(disabled),
+	    DB_INT(db_now_ms()), DB_INT(u.id)) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
-	if (disabled && db_run(db, "DELETE FROM sessions WHERE user_id = ?", "I",
-	    u.id) == DB_ERR)
+	if (disabled && db_run(db, "DELETE FROM sessions WHERE user_id = ?",
+	    DB_INT(u.id)) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
 	return db_end(db, 1, DB_OK);
 }
@@ -193,16 +196,18 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	/* Sweep what can never be used again. */
-	if (db_run(db, "DELETE FROM sessions WHERE expires_ms <= ?", "I",
-	    now) == DB_ERR ||
+	if (db_run(db, "DELETE FROM sessions WHERE expires_ms <= ?",
+	    DB_INT(now)) == DB_ERR ||
 	    db_run(db, "INSERT INTO sessions (id_hash, user_id, address,"
 	    " user_agent, created_ms, last_seen_ms, expires_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)", "tIttII", id_hash, user_id,
-	    address, user_agent, now, expires_ms) != DB_OK)
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)", DB_TEXT(id_hash),
+	    DB_INT(user_id), DB_TEXT(address), DB_TEXT(user_agent), DB_INT(now),
+	    DB_INT(expires_ms)) != DB_OK)
 		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (db_end(db, 1, db_run(db, "UPDATE users SET last_login_ms = ? WHERE"
-	    " id = ?", "II", now, user_id) == DB_ERR ? DB_ERR : DB_OK) != DB_OK)
+	    " id = ?", DB_INT(now), DB_INT(user_id)) == DB_ERR ? DB_ERR :
+	    DB_OK) != DB_OK)
 		return DB_ERR;
 	*id_out = id;
 	return DB_OK;
@@ -251,7 +256,7 @@ db_session_touch(struct db *db, int64_t id, int64_t now_ms)
 
 	db_lock(db);
 	rc = db_run(db, "UPDATE sessions SET last_seen_ms = ? WHERE id = ?",
-	    "II", now_ms, id);
+	    DB_INT(now_ms), DB_INT(id));
 	db_unlock(db);
 	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
@@ -262,7 +267,7 @@ db_session_delete(struct db *db, int64_t id, int64_t user_id)
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "DELETE FROM sessions WHERE id = ?1"
-	    " AND (?2 = 0 OR user_id = ?2)", "II", id, user_id));
+	    " AND (?2 = 0 OR user_id = ?2)", DB_INT(id), DB_INT(user_id)));
 }
 
 static json_t *
@@ -287,8 +292,9 @@ db_sessions_json(struct db *db, int64_t user_id, int64_t current_id,
 	db_lock(db);
 	rc = db_rows_json(db, db_stmt(db, "SELECT id, address, user_agent,"
 	    " created_ms, last_seen_ms, expires_ms, id = ?3 FROM sessions"
-	    " WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY id", "III",
-	    user_id, db_now_ms(), current_id), session_row, out);
+	    " WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY id",
+	    DB_INT(user_id), DB_INT(db_now_ms()), DB_INT(current_id)),
+	    session_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -306,8 +312,9 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 		return DB_ERR;
 	if (db_run(db, "INSERT INTO api_tokens (hash, user_id, scope,"
 	    " description, created_by, created_ms, expires_ms)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?)", "tItttII", hash, user_id, scope,
-	    description, created_by, db_now_ms(), expires_ms) != DB_OK)
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)", DB_TEXT(hash), DB_INT(user_id),
+	    DB_TEXT(scope), DB_TEXT(description), DB_TEXT(created_by),
+	    DB_INT(db_now_ms()), DB_INT(expires_ms)) != DB_OK)
 		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (db_end(db, 1, DB_OK) != DB_OK)
@@ -350,7 +357,8 @@ db_apitoken_used(struct db *db, int64_t id, int64_t now_ms, const char *address)
 
 	db_lock(db);
 	rc = db_run(db, "UPDATE api_tokens SET last_used_ms = ?,"
-	    " last_used_address = ? WHERE id = ?", "ItI", now_ms, address, id);
+	    " last_used_address = ? WHERE id = ?", DB_INT(now_ms),
+	    DB_TEXT(address), DB_INT(id));
 	db_unlock(db);
 	return rc == DB_ERR ? DB_ERR : DB_OK;
 }
@@ -362,7 +370,7 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE api_tokens SET revoked_ms = ?1"
 	    " WHERE id = ?2 AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0",
-	    "III", db_now_ms(), id, user_id));
+	    DB_INT(db_now_ms()), DB_INT(id), DB_INT(user_id)));
 }
 
 static json_t *
@@ -393,8 +401,8 @@ db_apitokens_json(struct db *db, int64_t user_id, json_t **out)
 	    " CASE WHEN t.revoked_ms != 0 THEN 'revoked'"
 	    "  WHEN t.expires_ms <= ?2 THEN 'expired' ELSE 'active' END"
 	    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-	    " WHERE ?1 = 0 OR t.user_id = ?1 ORDER BY t.id", "II", user_id,
-	    db_now_ms()), apitoken_row, out);
+	    " WHERE ?1 = 0 OR t.user_id = ?1 ORDER BY t.id", DB_INT(user_id),
+	    DB_INT(db_now_ms())), apitoken_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -408,12 +416,11 @@ db_setting_get(struct db *db, const char *key, char *out, size_t len)
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT value FROM settings WHERE key = ?"))
-	    == NULL) {
+	if ((st = db_stmt(db, "SELECT value FROM settings WHERE key = ?",
+	    DB_TEXT(key))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	db_bind_text(st, 1, key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(out, len, "%s", db_col_text(st, 0));
@@ -431,8 +438,8 @@ db_setting_set(struct db *db, const char *key, const char *value)
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "INSERT INTO settings (key, value)"
-	    " VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", "tt",
-	    key, value) == DB_ERR ? DB_ERR : DB_OK);
+	    " VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+	    DB_TEXT(key), DB_TEXT(value)) == DB_ERR ? DB_ERR : DB_OK);
 }
 
 /* --- login lockouts ------------------------------------------------------ */
@@ -447,11 +454,12 @@ db_lockout_set(struct db *db, const char *key, int64_t until_ms,
 	 * bound however many addresses or names are tried. Not the
 	 * request's audit row: the lockout has one of its own. */
 	if (db_run(db, "DELETE FROM auth_lockouts WHERE locked_until_ms <= ?",
-	    "I", now_ms) == DB_ERR ||
+	    DB_INT(now_ms)) == DB_ERR ||
 	    db_run(db, "INSERT INTO auth_lockouts (key, locked_until_ms,"
 	    " created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET"
-	    " locked_until_ms = ?2, created_ms = ?3", "tII", key, until_ms,
-	    now_ms) != DB_OK)
+	    " locked_until_ms = ?2, created_ms = ?3", DB_TEXT(key),
+	    DB_INT(until_ms),
+	    DB_INT(now_ms)) != DB_OK)
 		return db_end(db, 0, DB_ERR);
 	return db_end(db, 0, DB_OK);
 }
@@ -464,14 +472,13 @@ db_lockouts_load(struct db *db, int64_t now_ms, int max,
 	int rc;
 
 	db_lock(db);
-	if ((st = db_prepare(db, "SELECT key, locked_until_ms FROM"
+	if ((st = db_stmt(db, "SELECT key, locked_until_ms FROM"
 	    " auth_lockouts WHERE locked_until_ms > ? ORDER BY"
-	    " locked_until_ms DESC LIMIT ?")) == NULL) {
+	    " locked_until_ms DESC LIMIT ?", DB_INT(now_ms), DB_INT(max))) ==
+	    NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlite3_bind_int(st, 2, max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(cls, db_col_text(st, 0), sqlite3_column_int64(st, 1));
 	sqlite3_finalize(st);

@@ -55,27 +55,17 @@ db_install_current(struct db *db, const char *mac, struct install *out)
 	return rc;
 }
 
-/* Set the machine's state (and optionally hostname/install) in the open
- * transaction, with an event. */
+/* Set the machine's state in the open transaction, with an event. */
 static int
 set_state_locked(struct db *db, const char *mac, enum machine_state to,
     const char *source, const char *message, int progress)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "UPDATE machines SET state = ?, updated_ms = ?"
-	    " WHERE mac = ?")) == NULL)
+	if (db_run(db, "UPDATE machines SET state = ?, updated_ms = ?"
+	    " WHERE mac = ?", DB_TEXT(machine_state_name(to)),
+	    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR)
 		return DB_ERR;
-	db_bind_text(st, 1, machine_state_name(to));
-	sqlite3_bind_int64(st, 2, db_now_ms());
-	db_bind_text(st, 3, mac);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-	sqlite3_finalize(st);
-	if (rc == DB_OK)
-		rc = db_event_add_locked(db, mac, machine_state_name(to), source,
-		    message, progress);
-	return rc;
+	return db_event_add_locked(db, mac, machine_state_name(to), source,
+	    message, progress);
 }
 
 int
@@ -83,59 +73,33 @@ db_install_queue(struct db *db, const struct install *in, unsigned from,
     const char *event)
 {
 	struct machine m;
-	sqlite3_stmt *st = NULL;
-	int64_t now = db_now_ms(), id;
+	int64_t now = db_now_ms();
 	int rc;
 
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
+	if (db_begin(db) == -1)
 		return DB_ERR;
-	}
 	if ((rc = db_machine_get_locked(db, in->mac, &m)) != DB_OK)
-		goto out_rollback;
+		goto out;
 	if (from && !(from & (1u << m.state))) {
 		rc = DB_CONFLICT;
-		goto out_rollback;
+		goto out;
 	}
 	rc = DB_ERR;
-	if ((st = db_prepare(db, "INSERT INTO installs (mac, hostname, role, os,"
-	    " disk, ssh_keys, reprovision, status, created_ms, updated_ms)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)")) == NULL)
-		goto out_rollback;
-	db_bind_text(st, 1, in->mac);
-	db_bind_text(st, 2, in->hostname);
-	db_bind_text(st, 3, in->role);
-	db_bind_text(st, 4, in->os);
-	db_bind_text(st, 5, in->disk);
-	db_bind_text(st, 6, in->ssh_keys);
-	sqlite3_bind_int(st, 7, in->reprovision);
-	sqlite3_bind_int64(st, 8, now);
-	sqlite3_bind_int64(st, 9, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	id = sqlite3_last_insert_rowid(db->h);
-	sqlite3_finalize(st);
-	if ((st = db_prepare(db, "UPDATE machines SET install_id = ?,"
-	    " hostname = ?, boot_count = 0 WHERE mac = ?")) == NULL)
-		goto out_rollback;
-	sqlite3_bind_int64(st, 1, id);
-	db_bind_text(st, 2, in->hostname);
-	db_bind_text(st, 3, in->mac);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out_rollback;
-	if (set_state_locked(db, in->mac, MS_QUEUED, "api", event, -1) != DB_OK)
-		goto out_rollback;
-	if (db_commit(db) == -1)
-		goto out_rollback;
-	rc = DB_OK;
-	goto out;
-out_rollback:
-	db_exec(db, "ROLLBACK");
+	if (db_run(db, "INSERT INTO installs (mac, hostname, role, os, disk,"
+	    " ssh_keys, reprovision, status, created_ms, updated_ms)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8)",
+	    DB_TEXT(in->mac), DB_TEXT(in->hostname), DB_TEXT(in->role),
+	    DB_TEXT(in->os), DB_TEXT(in->disk), DB_TEXT(in->ssh_keys),
+	    DB_INT(in->reprovision), DB_INT(now)) != DB_OK)
+		goto out;
+	if (db_run(db, "UPDATE machines SET install_id = ?, hostname = ?,"
+	    " boot_count = 0 WHERE mac = ?",
+	    DB_INT(sqlite3_last_insert_rowid(db->h)), DB_TEXT(in->hostname),
+	    DB_TEXT(in->mac)) == DB_ERR)
+		goto out;
+	rc = set_state_locked(db, in->mac, MS_QUEUED, "api", event, -1);
 out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc;
+	return db_end(db, 1, rc);
 }
 
 /* UPDATE installs SET <what> WHERE id = id, in the open transaction. */
@@ -143,23 +107,45 @@ static int
 install_update_locked(struct db *db, int64_t id, const char *status,
     const char *stage, int progress, const char *message)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_prepare(db, "UPDATE installs SET status = ?1,"
+	return db_run(db, "UPDATE installs SET status = ?1,"
 	    " stage = CASE WHEN ?2 = '' THEN stage ELSE ?2 END,"
 	    " progress = CASE WHEN ?3 < 0 THEN progress ELSE ?3 END,"
-	    " message = ?4, updated_ms = ?5 WHERE id = ?6")) == NULL)
+	    " message = ?4, updated_ms = ?5 WHERE id = ?6", DB_TEXT(status),
+	    DB_TEXT(stage), DB_INT(progress), DB_TEXT(message),
+	    DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR ? DB_ERR : DB_OK;
+}
+
+/* Past max_boots: the install and the machine fail, in the open
+ * transaction. */
+static int
+install_too_many_boots_locked(struct db *db, const char *mac,
+    const struct install *in, int max_boots)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof msg, "%d network boots without finishing the "
+	    "install (install.max_boots = %d)", in->boots - 1, max_boots);
+	if (install_update_locked(db, in->id, "failed", "", -1, msg) != DB_OK)
 		return DB_ERR;
-	db_bind_text(st, 1, status);
-	db_bind_text(st, 2, stage);
-	sqlite3_bind_int(st, 3, progress);
-	db_bind_text(st, 4, message);
-	sqlite3_bind_int64(st, 5, db_now_ms());
-	sqlite3_bind_int64(st, 6, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return set_state_locked(db, mac, MS_FAILED, "dispatch", msg, -1);
+}
+
+/* One more boot of the install, with the hash of its new key, in the
+ * open transaction. */
+static int
+install_count_boot_locked(struct db *db, const struct machine *m,
+    const struct install *in, const char *key_hash, int max_boots)
+{
+	char msg[160];
+
+	if (db_run(db, "UPDATE installs SET boots = ?, key_hash = ?,"
+	    " updated_ms = ? WHERE id = ?", DB_INT(in->boots),
+	    DB_TEXT(key_hash), DB_INT(db_now_ms()), DB_INT(in->id)) == DB_ERR)
+		return DB_ERR;
+	snprintf(msg, sizeof msg, "network boot %d of %d: installer sent",
+	    in->boots, max_boots);
+	return db_event_add_locked(db, m->mac, machine_state_name(m->state),
+	    "dispatch", msg, -1);
 }
 
 int
@@ -168,59 +154,29 @@ db_install_boot(struct db *db, const char *mac, const char *key_hash,
 {
 	struct install in;
 	struct machine m;
-	sqlite3_stmt *st = NULL;
-	char msg[160];
-	int rc;
+	int rc, over = 0;
 
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
+	if (db_begin(db) == -1)
 		return DB_ERR;
-	}
 	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK ||
 	    (rc = install_current_locked(db, mac, &in)) != DB_OK)
-		goto out_rollback;
+		goto out;
 	if (m.state != MS_QUEUED && m.state != MS_INSTALLING) {
 		rc = DB_CONFLICT;
-		goto out_rollback;
+		goto out;
 	}
-	rc = DB_ERR;
 	in.boots++;
-	if (in.boots > max_boots) {
-		snprintf(msg, sizeof msg, "%d network boots without finishing the "
-		    "install (install.max_boots = %d)", in.boots - 1, max_boots);
-		if (install_update_locked(db, in.id, "failed", "", -1, msg) != DB_OK ||
-		    set_state_locked(db, mac, MS_FAILED, "dispatch", msg, -1) != DB_OK)
-			goto out_rollback;
-		*failed = 1;
-	} else {
-		if ((st = db_prepare(db, "UPDATE installs SET boots = ?,"
-		    " key_hash = ?, updated_ms = ? WHERE id = ?")) == NULL)
-			goto out_rollback;
-		sqlite3_bind_int(st, 1, in.boots);
-		db_bind_text(st, 2, key_hash);
-		sqlite3_bind_int64(st, 3, db_now_ms());
-		sqlite3_bind_int64(st, 4, in.id);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto out_rollback;
-		snprintf(msg, sizeof msg, "network boot %d of %d: installer sent",
-		    in.boots, max_boots);
-		if (db_event_add_locked(db, mac, machine_state_name(m.state),
-		    "dispatch", msg, -1) != DB_OK)
-			goto out_rollback;
-		*failed = 0;
-	}
-	if (db_commit(db) == -1)
-		goto out_rollback;
-	*boots = in.boots;
-	rc = DB_OK;
-	goto out;
-out_rollback:
-	db_exec(db, "ROLLBACK");
+	if ((over = in.boots > max_boots))
+		rc = install_too_many_boots_locked(db, mac, &in, max_boots);
+	else
+		rc = install_count_boot_locked(db, &m, &in, key_hash,
+		    max_boots);
 out:
-	sqlite3_finalize(st);
-	db_unlock(db);
-	return rc;
+	if ((rc = db_end(db, 1, rc)) != DB_OK)
+		return rc;
+	*boots = in.boots;
+	*failed = over;
+	return DB_OK;
 }
 
 int
@@ -230,34 +186,18 @@ db_install_started(struct db *db, const char *mac)
 	struct machine m;
 	int rc;
 
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
+	if (db_begin(db) == -1)
 		return DB_ERR;
-	}
 	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK ||
 	    (rc = install_current_locked(db, mac, &in)) != DB_OK)
-		goto out_rollback;
-	rc = DB_OK;
-	if (m.state == MS_QUEUED) {
+		goto out;
+	if (m.state == MS_QUEUED && (install_update_locked(db, in.id,
+	    "installing", "", -1, "kickstart fetched") != DB_OK ||
+	    set_state_locked(db, mac, MS_INSTALLING, "kickstart",
+	    "kickstart fetched: the installer is running", -1) != DB_OK))
 		rc = DB_ERR;
-		if (install_update_locked(db, in.id, "installing", "", -1,
-		    "kickstart fetched") != DB_OK ||
-		    set_state_locked(db, mac, MS_INSTALLING, "kickstart",
-		    "kickstart fetched: the installer is running", -1) != DB_OK)
-			goto out_rollback;
-		rc = DB_OK;
-	}
-	if (db_commit(db) == -1) {
-		rc = DB_ERR;
-		goto out_rollback;
-	}
-	db_unlock(db);
-	return rc;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-	db_unlock(db);
-	return rc;
+out:
+	return db_end(db, 1, rc);
 }
 
 int
@@ -271,44 +211,31 @@ db_install_progress(struct db *db, const char *mac, const char *stage,
 
 	snprintf(msg, sizeof msg, "%s %d%%%s%s", stage, percent,
 	    message[0] ? ": " : "", message);
-	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
-		db_unlock(db);
+	if (db_begin(db) == -1)
 		return DB_ERR;
-	}
 	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK ||
 	    (rc = install_current_locked(db, mac, &in)) != DB_OK)
-		goto out_rollback;
+		goto out;
 	if (m.state != MS_INSTALLING) {
 		rc = DB_CONFLICT;
-		goto out_rollback;
+		goto out;
 	}
-	rc = DB_ERR;
 	if (strcmp(stage, "done") == 0) {
-		if (install_update_locked(db, in.id, "done", stage, percent,
-		    message) != DB_OK ||
-		    set_state_locked(db, mac, MS_INSTALLED, "progress", msg,
-		    percent) != DB_OK)
-			goto out_rollback;
+		if ((rc = install_update_locked(db, in.id, "done", stage,
+		    percent, message)) == DB_OK)
+			rc = set_state_locked(db, mac, MS_INSTALLED, "progress",
+			    msg, percent);
 	} else if (strcmp(stage, "error") == 0) {
-		if (install_update_locked(db, in.id, "failed", stage, percent,
-		    message) != DB_OK ||
-		    set_state_locked(db, mac, MS_FAILED, "progress", msg,
-		    percent) != DB_OK)
-			goto out_rollback;
-	} else if (install_update_locked(db, in.id, "installing", stage, percent,
-	    message) != DB_OK ||
-	    db_event_add_locked(db, mac, "installing", "progress", msg,
-	    percent) != DB_OK)
-		goto out_rollback;
-	if (db_commit(db) == -1)
-		goto out_rollback;
-	db_unlock(db);
-	return DB_OK;
-out_rollback:
-	db_exec(db, "ROLLBACK");
-	db_unlock(db);
-	return rc;
+		if ((rc = install_update_locked(db, in.id, "failed", stage,
+		    percent, message)) == DB_OK)
+			rc = set_state_locked(db, mac, MS_FAILED, "progress",
+			    msg, percent);
+	} else if ((rc = install_update_locked(db, in.id, "installing", stage,
+	    percent, message)) == DB_OK)
+		rc = db_event_add_locked(db, mac, "installing", "progress", msg,
+		    percent);
+out:
+	return db_end(db, 1, rc);
 }
 
 json_t *

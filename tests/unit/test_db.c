@@ -1,4 +1,6 @@
-/* test_db.c — bastion/db.c against a real SQLite file in a temp dir. */
+/* test_db.c — bastion/db.c (statements and their typed arguments),
+ * db_machine.c, db_hardware.c, db_lease.c and db_install.c against a real
+ * SQLite file in a temp dir. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +15,10 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "audit.h"
 #include "db.h"
+#include "db_auth.h"
+#include "db_internal.h"
 #include "log.h"
 
 #define MAC1 "52:54:00:00:00:01"
@@ -126,6 +131,112 @@ raw_exec(const char *path, const char *sql)
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_close(h), SQLITE_OK);
+}
+
+/* ---- statements and their arguments -------------------------------------- */
+
+static void
+test_stmt_typed_args(void **state)
+{
+	struct dbfx *f = *state;
+	struct db *db = f->db;
+	sqlite3_stmt *st;
+
+	db_lock(db);
+	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (k, a, b, c, d)"), 0);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (1, ?, ?, ?, ?)",
+	    DB_TEXT("x"), DB_INT(INT64_MAX), DB_BLOB("a\0b", 3), DB_NULL),
+	    DB_OK);
+	/* NULL text binds "", an empty blob is a blob, any integer type. */
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (2, ?, ?, ?, ?)",
+	    DB_TEXT(NULL), DB_INT((unsigned char)200), DB_BLOB(NULL, 0),
+	    DB_INT(-1)), DB_OK);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (3, ?2, ?1, ?2, ?1)",
+	    DB_INT((size_t)7), DB_TEXT("y")), DB_OK);
+	st = db_stmt(db, "SELECT typeof(a) || a, b, typeof(c), length(c),"
+	    " quote(c), typeof(d) FROM t WHERE k = ?", DB_INT(1));
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal(db_col_text(st, 0), "textx");
+	assert_true(sqlite3_column_int64(st, 1) == INT64_MAX);
+	assert_string_equal(db_col_text(st, 2), "blob");
+	assert_int_equal(sqlite3_column_int(st, 3), 3);
+	assert_string_equal(db_col_text(st, 4), "X'610062'");
+	assert_string_equal(db_col_text(st, 5), "null");
+	sqlite3_finalize(st);
+	st = db_stmt(db, "SELECT typeof(a), a, b, typeof(c), length(c), d"
+	    " FROM t WHERE k = ?", DB_INT(2));
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal(db_col_text(st, 0), "text");
+	assert_string_equal(db_col_text(st, 1), "");
+	assert_int_equal(sqlite3_column_int(st, 2), 200);
+	assert_string_equal(db_col_text(st, 3), "blob");
+	assert_int_equal(sqlite3_column_int(st, 4), 0);
+	assert_int_equal(sqlite3_column_int(st, 5), -1);
+	sqlite3_finalize(st);
+	st = db_stmt(db, "SELECT a, b, c, d FROM t WHERE k = 3");
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal(db_col_text(st, 0), "y");
+	assert_int_equal(sqlite3_column_int(st, 1), 7);
+	assert_string_equal(db_col_text(st, 2), "y");
+	assert_int_equal(sqlite3_column_int(st, 3), 7);
+	sqlite3_finalize(st);
+	/* No row changed is DB_NOTFOUND, not an error. */
+	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
+	    DB_TEXT("z"), DB_INT(99)), DB_NOTFOUND);
+	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
+	    DB_TEXT("z"), DB_INT(1)), DB_OK);
+	db_unlock(db);
+}
+
+static void
+test_stmt_arg_count_checked(void **state)
+{
+	struct dbfx *f = *state;
+	struct db *db = f->db;
+	sqlite3_stmt *st;
+
+	db_lock(db);
+	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (a, b)"), 0);
+	/* Too few, too many, none: refused before anything runs. */
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (?, ?)",
+	    DB_TEXT("x")), DB_ERR);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (?, ?)",
+	    DB_TEXT("x"), DB_INT(1), DB_INT(2)), DB_ERR);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (?1, ?2)"), DB_ERR);
+	assert_null(db_stmt(db, "SELECT ?1 + ?3", DB_INT(1), DB_INT(2)));
+	assert_null(db_stmt(db, "SELECT 1", DB_INT(1)));
+	assert_null(db_stmt(db, "SELECT nonsense FROM nowhere"));
+	st = db_stmt(db, "SELECT count(*) FROM t");
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	db_unlock(db);
+}
+
+/* A transaction that fails at its commit: the audit row it carries cannot
+ * be written. Undone with audit_unblock(). */
+static void
+audit_block(struct dbfx *f, struct audit_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->wanted = 1;
+	AUDIT_SET(e, actor_type, "admin-socket");
+	AUDIT_SET(e, actor, "root");
+	AUDIT_SET(e, action, "test");
+	raw_exec(f->path, "CREATE TRIGGER full BEFORE INSERT ON audit_log"
+	    " BEGIN SELECT RAISE(ABORT, 'full'); END");
+	db_audit_pending(e);
+}
+
+static void
+audit_unblock(struct dbfx *f)
+{
+	db_audit_pending(NULL);
+	raw_exec(f->path, "DROP TRIGGER full");
 }
 
 /* ---- schema ------------------------------------------------------------- */
@@ -595,6 +706,155 @@ test_count_by_state(void **state)
 	assert_int_equal(counts[MS_QUEUED], 0);
 }
 
+/* ---- out-parameters: written only on success ---------------------------- */
+
+static void
+test_boot_out_params(void **state)
+{
+	struct dbfx *f = *state;
+	struct boot_info bi;
+	struct machine m;
+	int created = -1;
+
+	/* A new machine whose row cannot be written. */
+	raw_exec(f->path, "CREATE TRIGGER no_insert BEFORE INSERT ON machines"
+	    " BEGIN SELECT RAISE(ABORT, 'no'); END");
+	boot_info(&bi, MAC1, "uuid-1", "10.77.0.100");
+	memset(&m, 0x5a, sizeof m);
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_ERR);
+	assert_int_equal(created, -1);
+	assert_int_equal((unsigned char)m.mac[0], 0x5a);
+	raw_exec(f->path, "DROP TRIGGER no_insert");
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_NOTFOUND);
+	/* A known machine whose boot row cannot be refreshed. */
+	boot(f->db, MAC1, 1);
+	raw_exec(f->path, "CREATE TRIGGER no_update BEFORE UPDATE ON machines"
+	    " BEGIN SELECT RAISE(ABORT, 'no'); END");
+	boot_info(&bi, MAC1, "uuid-2", "10.77.0.100");
+	memset(&m, 0x5a, sizeof m);
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_ERR);
+	assert_int_equal(created, -1);
+	assert_int_equal((unsigned char)m.mac[0], 0x5a);
+	raw_exec(f->path, "DROP TRIGGER no_update");
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(created, 0);
+	assert_string_equal(m.uuid, "uuid-2");
+}
+
+static void
+install_queue(struct db *db, const char *mac)
+{
+	struct install in;
+
+	memset(&in, 0, sizeof in);
+	snprintf(in.mac, sizeof in.mac, "%s", mac);
+	snprintf(in.hostname, sizeof in.hostname, "node1");
+	snprintf(in.role, sizeof in.role, "base");
+	snprintf(in.os, sizeof in.os, "debian12");
+	snprintf(in.disk, sizeof in.disk, "auto");
+	snprintf(in.ssh_keys, sizeof in.ssh_keys, "[]");
+	assert_int_equal(db_install_queue(db, &in, 0, "queued"), DB_OK);
+}
+
+static void
+test_install_boot_out_params(void **state)
+{
+	struct dbfx *f = *state;
+	struct audit_entry e;
+	struct install in;
+	struct machine m;
+	int boots = -1, failed = -1;
+
+	boot(f->db, MAC1, 1);
+	/* Not queued: a conflict, nothing written. */
+	assert_int_equal(db_install_boot(f->db, MAC1, "h0", 3, &boots, &failed),
+	    DB_NOTFOUND);
+	install_queue(f->db, MAC1);
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_DISCOVERED,
+	    "test", "x"), DB_OK);
+	assert_int_equal(db_install_boot(f->db, MAC1, "h0", 3, &boots, &failed),
+	    DB_CONFLICT);
+	assert_int_equal(boots, -1);
+	assert_int_equal(failed, -1);
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_QUEUED,
+	    "test", "x"), DB_OK);
+	assert_int_equal(db_install_boot(f->db, MAC1, "h1", 1, &boots, &failed),
+	    DB_OK);
+	assert_int_equal(boots, 1);
+	assert_int_equal(failed, 0);
+	/* Past max_boots, but the commit fails: neither is written and the
+	 * install is as it was. */
+	boots = failed = -1;
+	audit_block(f, &e);
+	assert_int_equal(db_install_boot(f->db, MAC1, "h2", 1, &boots, &failed),
+	    DB_ERR);
+	audit_unblock(f);
+	assert_int_equal(boots, -1);
+	assert_int_equal(failed, -1);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_int_equal(m.state, MS_QUEUED);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.status, "queued");
+	assert_int_equal(in.boots, 1);
+	assert_string_equal(in.key_hash, "h1");
+	/* Now it commits: the install and the machine fail. */
+	assert_int_equal(db_install_boot(f->db, MAC1, "h2", 1, &boots, &failed),
+	    DB_OK);
+	assert_int_equal(boots, 2);
+	assert_int_equal(failed, 1);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_int_equal(m.state, MS_FAILED);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.status, "failed");
+}
+
+static void
+test_install_progress(void **state)
+{
+	struct dbfx *f = *state;
+	struct install in;
+	struct machine m;
+
+	boot(f->db, MAC1, 1);
+	install_queue(f->db, MAC1);
+	assert_int_equal(db_install_progress(f->db, MAC1, "disk", 10, ""),
+	    DB_CONFLICT);
+	assert_int_equal(db_install_started(f->db, MAC1), DB_OK);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_int_equal(m.state, MS_INSTALLING);
+	assert_int_equal(db_install_started(f->db, MAC1), DB_OK);
+	assert_int_equal(db_install_progress(f->db, MAC1, "disk", 10, "part"),
+	    DB_OK);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.status, "installing");
+	assert_string_equal(in.stage, "disk");
+	assert_int_equal(in.progress, 10);
+	assert_string_equal(in.message, "part");
+	assert_int_equal(db_install_progress(f->db, MAC1, "done", 100, ""),
+	    DB_OK);
+	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
+	assert_int_equal(m.state, MS_INSTALLED);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.status, "done");
+	assert_int_equal(db_install_current(f->db, MAC2, &in), DB_NOTFOUND);
+}
+
+static void
+test_count_by_state_out_param(void **state)
+{
+	struct dbfx *f = *state;
+	long counts[MS_NSTATES];
+
+	boot(f->db, MAC1, 1);
+	raw_exec(f->path, "ALTER TABLE machines RENAME TO gone");
+	memset(counts, 0x7f, sizeof counts);
+	assert_int_equal(db_count_by_state(f->db, counts), DB_ERR);
+	assert_int_equal(counts[MS_DISCOVERING], 0x7f7f7f7f7f7f7f7fL);
+	raw_exec(f->path, "ALTER TABLE gone RENAME TO machines");
+	assert_int_equal(db_count_by_state(f->db, counts), DB_OK);
+	assert_int_equal(counts[MS_DISCOVERING], 1);
+}
+
 /* ---- leases ------------------------------------------------------------- */
 
 static void
@@ -721,6 +981,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		DBFX_TEST(test_stmt_typed_args),
+		DBFX_TEST(test_stmt_arg_count_checked),
 		DBFX_TEST(test_open_creates_schema),
 		DBFX_TEST(test_reopen_keeps_data),
 		DBFX_TEST(test_newer_schema_refused),
@@ -733,6 +995,10 @@ main(void)
 		DBFX_TEST(test_hardware_store),
 		DBFX_TEST(test_list_filters),
 		DBFX_TEST(test_count_by_state),
+		DBFX_TEST(test_boot_out_params),
+		DBFX_TEST(test_install_boot_out_params),
+		DBFX_TEST(test_install_progress),
+		DBFX_TEST(test_count_by_state_out_param),
 		DBFX_TEST(test_leases),
 		DBFX_TEST(test_threads),
 	};
