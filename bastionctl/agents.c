@@ -23,7 +23,7 @@ agent_state(const json_t *ag)
 }
 
 static int
-agent_row(struct ctl_table *t, const json_t *ag)
+agent_line(struct ctl_table *t, const json_t *ag)
 {
 	char seen[64], exp[64];
 
@@ -45,7 +45,7 @@ agents_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	return ctl_list(c, "/api/v1/agents", "the agent list", json,
 	    ctl_table_new(7, "ID", "HOSTNAME", "MAC", "STATE", "LAST HEARTBEAT",
-	    "ADDRESS", "CERT EXPIRES"), agent_row);
+	    "ADDRESS", "CERT EXPIRES"), agent_line);
 }
 
 static void

@@ -116,7 +116,7 @@ out:
 }
 
 static int
-user_row(struct ctl_table *t, const json_t *u)
+user_line(struct ctl_table *t, const json_t *u)
 {
 	char login[32], toks[16], sess[16];
 
@@ -141,7 +141,7 @@ users_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	return ctl_list(c, "/api/v1/users", "users", json, ctl_table_new(6,
 	    "NAME", "ROLE", "STATUS", "LAST LOGIN", "TOKENS", "SESSIONS"),
-	    user_row);
+	    user_line);
 }
 
 static int
@@ -303,7 +303,7 @@ out:
 }
 
 static int
-apitoken_row(struct ctl_table *t, const json_t *k)
+apitoken_line(struct ctl_table *t, const json_t *k)
 {
 	char id[24], exp[32], used[32];
 
@@ -338,7 +338,7 @@ apitokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return ctl_error("out of memory");
 	rc = ctl_list(c, path, "apitokens", json, ctl_table_new(7, "ID", "USER",
 	    "SCOPE", "STATUS", "EXPIRES", "LAST USED", "DESCRIPTION"),
-	    apitoken_row);
+	    apitoken_line);
 	free(path);
 	return rc;
 }

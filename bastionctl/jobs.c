@@ -354,7 +354,7 @@ ctl_job_report(const char *target, const json_t *job)
 }
 
 static int
-job_row(struct ctl_table *t, const json_t *jb)
+job_line(struct ctl_table *t, const json_t *jb)
 {
 	char when[64], res[64], idb[32];
 
@@ -399,7 +399,7 @@ jobs_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    ea ? "&agent=" : "", ea ? ea : "");
 	free(ea);
 	return ctl_list(c, path, "the job list", json, ctl_table_new(6, "ID",
-	    "HOST", "KIND", "STATUS", "RESULT", "CREATED"), job_row);
+	    "HOST", "KIND", "STATUS", "RESULT", "CREATED"), job_line);
 }
 
 static int

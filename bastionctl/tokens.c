@@ -85,7 +85,7 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 }
 
 static int
-token_row(struct ctl_table *t, const json_t *tk)
+token_line(struct ctl_table *t, const json_t *tk)
 {
 	char exp[64], uses[32];
 
@@ -107,7 +107,7 @@ tokens_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	return ctl_list(c, "/api/v1/tokens", "the token list", json,
 	    ctl_table_new(6, "ID", "STATE", "USES", "MAC", "EXPIRES", "COMMENT"),
-	    token_row);
+	    token_line);
 }
 
 static int
