@@ -234,6 +234,11 @@ static const char *const migrations[] = {
 	"  locked_until_ms INTEGER NOT NULL,"
 	"  created_ms INTEGER NOT NULL"
 	");",
+	/* 6: lifetime network boots beside boot_count, which counts boots in
+	 * the current state only (issue 18). Past boots are not known: they
+	 * start from the count in the current state. */
+	"ALTER TABLE machines ADD COLUMN boots INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE machines SET boots = boot_count;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -551,7 +556,9 @@ db_get_one(struct db *db, const char *sql, const char *key,
 }
 
 #define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
-	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count"
+	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count," \
+	" boots"
+#define MACHINE_NCOLS 13	/* columns after MACHINE_COLS start here */
 
 static void machine_from_row(sqlite3_stmt *, struct machine *);
 
@@ -579,7 +586,8 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 	m->created_ms = sqlite3_column_int64(st, 8);
 	m->updated_ms = sqlite3_column_int64(st, 9);
 	m->last_boot_ms = sqlite3_column_int64(st, 10);
-	m->boot_count = sqlite3_column_int(st, 11);
+	m->boots_in_state = sqlite3_column_int(st, 11);
+	m->boots = sqlite3_column_int(st, 12);
 }
 
 /* Caller holds the lock. */
@@ -745,7 +753,8 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 			goto out;
 		if ((st = db_prepare(db, "UPDATE machines SET uuid = ?, serial = ?,"
 		    " arch = ?, platform = ?, ip = CASE WHEN ? = '' THEN ip"
-		    " ELSE ? END, last_boot_ms = ?, boot_count = boot_count + 1"
+		    " ELSE ? END, last_boot_ms = ?, boot_count = boot_count + 1,"
+		    " boots = boots + 1"
 		    " WHERE mac = ?")) == NULL)
 			goto err;
 		db_bind_text(st, 1, bi->uuid);
@@ -767,7 +776,8 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
 		goto err;
 	if ((st = db_prepare(db, "INSERT INTO machines (mac, state, uuid, serial,"
 	    " arch, platform, ip, created_ms, updated_ms, last_boot_ms,"
-	    " boot_count) VALUES (?, 'discovering', ?, ?, ?, ?, ?, ?, ?, ?, 1)"))
+	    " boot_count, boots) VALUES (?, 'discovering', ?, ?, ?, ?, ?, ?, ?,"
+	    " ?, 1, 1)"))
 	    == NULL)
 		goto err_rollback;
 	db_bind_text(st, 1, bi->mac);
@@ -905,14 +915,14 @@ machine_row_json(sqlite3_stmt *st)
 
 	machine_from_row(st, &m);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o,"
-	    " s:o, s:i}",
+	    " s:o, s:i, s:i}",
 	    "mac", m.mac, "state", machine_state_name(m.state),
 	    "hostname", m.hostname, "ip", m.ip, "uuid", m.uuid,
 	    "serial", m.serial, "arch", m.arch, "platform", m.platform,
 	    "created_at", db_time_json(m.created_ms),
 	    "updated_at", db_time_json(m.updated_ms),
 	    "last_boot_at", db_time_json(m.last_boot_ms),
-	    "boot_count", m.boot_count);
+	    "boots", m.boots, "boots_in_state", m.boots_in_state);
 }
 
 /* A machine list row: the machine and its hardware summary. */
@@ -921,12 +931,16 @@ machine_list_row(sqlite3_stmt *st)
 {
 	json_t *o = machine_row_json(st);
 
-	if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+	if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
 		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
-		    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
-		    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
-		    "disks", (json_int_t)sqlite3_column_int64(st, 14),
-		    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
+		    "cpu_threads", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS),
+		    "memory_bytes", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 1),
+		    "disks", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 2),
+		    "nics", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 3)));
 	return o;
 }
 
@@ -966,11 +980,11 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o = machine_row_json(st);
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			hw = json_loads(db_col_text(st, 12), 0, NULL);
+		if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
+			hw = json_loads(db_col_text(st, MACHINE_NCOLS), 0, NULL);
 		json_object_set_new(o, "hardware", hw ? hw : json_null());
 		json_object_set_new(o, "hardware_updated_at",
-		    db_time_json(sqlite3_column_int64(st, 13)));
+		    db_time_json(sqlite3_column_int64(st, MACHINE_NCOLS + 1)));
 		json_object_set_new(o, "install", db_install_json_locked(db, mac));
 		json_object_set_new(o, "agent", db_agent_json_for_mac_locked(db,
 		    mac));
