@@ -43,7 +43,8 @@ struct agent_conf {
 	unsigned	accept;			/* ACCEPT_* */
 	char		accept_text[128];
 	char		hostname[254];		/* "" = gethostname() */
-	char		mac[MAC_STRLEN];	/* "" = the default route's NIC */
+	char		mac[MAC_STRLEN];	/* "" = the NIC that routes to
+						 * server, else the boot NIC */
 	char		reboot_command[256];
 	char		efibootmgr[PATH_MAX];
 	char		inventory_root[PATH_MAX];
@@ -113,6 +114,11 @@ int	agent_enrolled(const struct agent_conf *);
 /* Enroll with the token from the config. 0, or -1; *retry says whether
  * trying again later may help (no answer, 429, 5xx). */
 int	agent_enroll(const struct agent_conf *, int *retry);
+/* The MAC of the interface this machine reaches the server through (the
+ * source address a connection to it gets; no default route needed). 0,
+ * or -1 when none with a MAC does (lo, no route, a name that does not
+ * resolve). */
+int	agent_route_mac(const struct agent_conf *, char out[MAC_STRLEN]);
 int	agent_state_load(const struct agent_conf *, struct agent_state *);
 void	agent_state_free(struct agent_state *);
 /* New key, CSR, POST /agent/v1/renew, install the new certificate. */

@@ -8,9 +8,14 @@
 #define LOG_SUBSYS "enroll"
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +31,7 @@
 #include "bio.h"
 #include "buf.h"
 #include "file.h"
+#include "http1.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -231,34 +237,76 @@ out:
 	return rc;
 }
 
-/* The MAC of the interface of the default route, else the first NIC. */
+/* The MAC of the interface that holds addr, from /sys/class/net. */
 static int
-guess_mac(char out[MAC_STRLEN])
+iface_mac(const struct sockaddr *addr, char out[MAC_STRLEN])
 {
-	char line[256], ifname[64], path[128], addr[64];
-	unsigned long dest;
-	FILE *fp;
-	int found = 0;
+	struct ifaddrs *ifs, *i;
+	char rel[IF_NAMESIZE + 32], v[64], mac[MAC_STRLEN];
+	int rc = -1;
 
-	if ((fp = fopen("/proc/net/route", "re")) != NULL) {
-		while (!found && fgets(line, sizeof line, fp))
-			if (sscanf(line, "%63s %lx", ifname, &dest) == 2 &&
-			    dest == 0)
-				found = 1;
-		fclose(fp);
-	}
-	if (found) {
-		snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
-		if ((fp = fopen(path, "re")) != NULL) {
-			found = fgets(addr, sizeof addr, fp) != NULL &&
-			    mac_normalize(strtok(addr, "\n"), out) == 0 &&
-			    strcmp(out, "00:00:00:00:00:00") != 0;
-			fclose(fp);
-			if (found)
-				return 0;
+	if (getifaddrs(&ifs) == -1)
+		return -1;
+	for (i = ifs; i && rc == -1; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family !=
+		    addr->sa_family)
+			continue;
+		if (addr->sa_family == AF_INET ? memcmp(
+		    &((const struct sockaddr_in *)i->ifa_addr)->sin_addr,
+		    &((const struct sockaddr_in *)addr)->sin_addr,
+		    sizeof(struct in_addr)) : memcmp(
+		    &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+		    &((const struct sockaddr_in6 *)addr)->sin6_addr,
+		    sizeof(struct in6_addr)))
+			continue;
+		snprintf(rel, sizeof rel, "sys/class/net/%s/address",
+		    i->ifa_name);
+		/* lo (all zeroes) has no MAC to speak of. */
+		if (inventory_read_str("/", rel, v, sizeof v) == 0 &&
+		    mac_normalize(v, mac) == 0 &&
+		    strcmp(mac, "00:00:00:00:00:00") != 0) {
+			memcpy(out, mac, MAC_STRLEN);
+			rc = 0;
 		}
 	}
-	return -1;
+	freeifaddrs(ifs);
+	return rc;
+}
+
+int
+agent_route_mac(const struct agent_conf *c, char out[MAC_STRLEN])
+{
+	struct addrinfo hints, *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct h1_url u;
+	int fd, rc = -1;
+
+	if (h1_url_parse(c->server, &u) == -1)
+		return -1;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_DGRAM;
+	/* An address (what kickstarts write) needs no resolver. */
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(u.host, u.port, &hints, &res) != 0) {
+		hints.ai_flags = 0;
+		if (getaddrinfo(u.host, u.port, &hints, &res) != 0)
+			return -1;
+	}
+	/* connect() on a UDP socket sends nothing: it picks the route and
+	 * with it the source address, which names the interface. */
+	for (ai = res; ai && rc == -1; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0))
+		    == -1)
+			continue;
+		sl = sizeof ss;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			rc = iface_mac((struct sockaddr *)&ss, out);
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
 }
 
 static int
@@ -320,24 +368,36 @@ agent_enroll(const struct agent_conf *c, int *retry)
 	else if (gethostname(host, sizeof host) == -1)
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
+	/* The MAC: the config's, else that of the interface that routes to
+	 * bastion, else the inventory's boot NIC rule. */
 	if (c->mac[0])
 		snprintf(mac, sizeof mac, "%s", c->mac);
-	else if (guess_mac(mac) == -1) {
-		log_warnx("cannot tell this machine's MAC: set mac = in %s",
-		    c->path);
-		return -1;
-	}
-	if (pin_ca(c, retry) == -1)
-		return -1;
-	if (make_key_csr(c, "key.pem", host, &csr) == -1) {
-		log_warnx("cannot make the key and the CSR");
-		return -1;
-	}
-	io.boot_mac = mac;
+	else if (agent_route_mac(c, mac) == -1)
+		mac[0] = '\0';
+	io.boot_mac = mac[0] ? mac : NULL;
 	if (inventory_collect(&io, &inv) == -1)
 		inv = json_object();
+	if (mac[0] == '\0') {
+		if (json_string_value(json_object_get(inv, "boot_mac")) == NULL) {
+			log_warnx("cannot tell this machine's MAC: no interface "
+			    "with one routes to %s and no network interface is "
+			    "seen; set mac = in %s", c->server, c->path);
+			json_decref(inv);
+			return -1;
+		}
+		snprintf(mac, sizeof mac, "%s", json_string_value(
+		    json_object_get(inv, "boot_mac")));
+	}
+	if (pin_ca(c, retry) == -1)
+		goto out;
+	if (make_key_csr(c, "key.pem", host, &csr) == -1) {
+		log_warnx("cannot make the key and the CSR");
+		goto out;
+	}
+	/* "o" takes inv, even when the pack fails. */
 	body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "token", c->token,
 	    "csr", csr, "hostname", host, "mac", mac, "inventory", inv);
+	inv = NULL;
 	if (body == NULL || (a = aclient_new(c, 0)) == NULL)
 		goto out;
 	code = aclient_call(a, "POST", "/api/v1/enroll", body, 60000, &reply,
@@ -361,6 +421,7 @@ out:
 	aclient_free(a);
 	json_decref(reply);
 	json_decref(body);
+	json_decref(inv);
 	free(csr);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #define LOG_SUBSYS "inventory"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,8 @@ inventory_firmware(const char *root)
 	return "bios";
 }
 
+static atomic_flag no_mac_said = ATOMIC_FLAG_INIT;
+
 /* No boot MAC given: the first NIC with carrier, else the first NIC. */
 static const char *
 guess_boot_mac(const json_t *nics)
@@ -189,7 +192,15 @@ inventory_collect(const struct inventory_opts *o, json_t **out)
 				json_object_set_new(n, "boot", json_true());
 	}
 	if (mac == NULL) {
-		log_warnx("no boot MAC given and no network interface seen");
+		/* Nothing changes it while agentd runs: said once, with what
+		 * to do; every later report fails quietly. */
+		if (!atomic_flag_test_and_set(&no_mac_said))
+			log_warnx("no boot MAC given and no network interface "
+			    "seen, so no inventory can be reported: set mac = "
+			    "in agentd.conf (agentd discover: --mac, or "
+			    "bastion.mac= on the kernel command line)");
+		else
+			log_debug("inventory not collected (no MAC, see above)");
 		goto err_mac;
 	}
 	r = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",

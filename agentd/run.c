@@ -40,6 +40,8 @@ sleep_ms(long ms)
 		nanosleep(&ts, NULL);
 }
 
+/* 0 sent, -1 not sent (try again), 1 cannot be collected here: trying
+ * again would not change that (an inventory job still may). */
 static int
 send_inventory(const struct agent_conf *c, struct aclient *a)
 {
@@ -50,7 +52,7 @@ send_inventory(const struct agent_conf *c, struct aclient *a)
 
 	io.boot_mac = c->mac[0] ? c->mac : NULL;
 	if (inventory_collect(&io, &inv) == -1)
-		return -1;
+		return 1;
 	code = aclient_call(a, "PUT", "/agent/v1/inventory", inv, 30000, NULL,
 	    err, sizeof err);
 	json_decref(inv);
@@ -68,8 +70,9 @@ renew_due(const struct agent_state *s)
 }
 
 int
-agent_run(const struct agent_conf *c)
+agent_run(const struct agent_conf *conf)
 {
+	struct agent_conf *c = NULL;
 	struct sigaction sa;
 	struct agent_state st;
 	struct aclient *a = NULL;
@@ -91,6 +94,14 @@ agent_run(const struct agent_conf *c)
 	memset(&st, 0, sizeof st);
 	if (aclient_global_init() == -1)
 		goto out;
+	/* No mac = in the file: the NIC that routes to bastion, found once
+	 * for every inventory (else the inventory's boot NIC rule). */
+	if ((c = malloc(sizeof *c)) == NULL)
+		goto out;
+	*c = *conf;
+	if (c->mac[0] == '\0' && agent_route_mac(c, c->mac) == 0)
+		log_info("this machine's MAC is %s (its route to %s)", c->mac,
+		    c->server);
 
 	while (!agent_enrolled(c) && !agent_stop) {
 		if (agent_enroll(c, &retry) == 0)
@@ -139,7 +150,7 @@ agent_run(const struct agent_conf *c)
 			json_decref(reply);
 		}
 		if (ok && !inventory_sent)
-			inventory_sent = send_inventory(c, a) == 0;
+			inventory_sent = send_inventory(c, a) != -1;
 		if (ok && jobs_flush(jobs, a) == -1)
 			ok = 0;
 		if (ok && (server_renew || renew_due(&st))) {
@@ -196,6 +207,7 @@ out:
 	jobs_free(jobs);
 	agent_state_free(&st);
 	aclient_global_cleanup();
+	free(c);
 	return rc;
 }
 #endif /* AGENTD_NO_CURL */

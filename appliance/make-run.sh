@@ -10,7 +10,12 @@
 # The bridge stays for the next run and for `make lab-vm`;
 # `ip link del bastion0` removes it.
 #
-# Environment: BRIDGE (bastion0), CONF (./var/bastion.conf).
+# Environment: BRIDGE (bastion0), CONF (./var/bastion.conf), STATE
+# (./var/state: the state dir written into a new CONF; an existing CONF
+# keeps its own state_dir). dnsmasq runs as nobody and must reach
+# STATE/tftp, so every directory above STATE must be searchable by others
+# (o+x): not a checkout under a 0700 home or a mktemp -d directory. If the
+# checkout is in one, choose another, e.g. STATE=/var/lib/bastion-lab.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -19,7 +24,7 @@ BRIDGE=${BRIDGE:-bastion0}
 ADDR4=10.77.0.1
 ADDR6=fd77::1
 CONF=${CONF:-$ROOT/var/bastion.conf}
-STATE=$ROOT/var/state
+STATE=${STATE:-$ROOT/var/state}
 DISCOVERY=$ROOT/build/images/discovery
 BASTION=$ROOT/build/bin/bastion
 
@@ -60,16 +65,8 @@ fi
 mkdir -p "$ROOT/var" "$STATE" "$DISCOVERY"
 # dnsmasq drops to nobody and serves STATE/tftp: the state dir and every
 # directory above it must be searchable by others (0711 hides the names).
+# bastion -n below checks the directories above and says what to do.
 chmod 0711 "$ROOT/var" "$STATE"
-d=$STATE
-while [ "$d" != / ]; do
-	d=$(dirname "$d")
-	perms=$(stat -c %A "$d")
-	case "$perms" in
-	*x | *t) ;;
-	*) die "$d is mode $perms: dnsmasq (user nobody) cannot reach $STATE/tftp; chmod o+x $d or clone the repository elsewhere" ;;
-	esac
-done
 
 if [ ! -e "$CONF" ]; then
 	umask 022
@@ -101,7 +98,8 @@ EOF
 else
 	say "using $CONF (delete it to get the defaults back)"
 fi
-"$BASTION" -n -f "$CONF" >/dev/null || die "$CONF has errors (above)"
+"$BASTION" -n -f "$CONF" >/dev/null ||
+	die "$CONF has errors (above); for a state dir elsewhere: rm $CONF and run again with STATE=/var/lib/bastion-lab (any directory whose parents all have o+x)"
 
 # --- the discovery image: built once, rebuilt when its inputs change ----------
 if [ ! -f "$DISCOVERY/vmlinuz" ] || [ ! -f "$DISCOVERY/initrd.img" ]; then

@@ -10,7 +10,9 @@
 #include "log.h"
 
 #define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
-	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count"
+	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count," \
+	" boots"
+#define MACHINE_NCOLS 13	/* columns after MACHINE_COLS start here */
 
 static void
 machine_from_row(sqlite3_stmt *st, struct machine *m)
@@ -30,7 +32,8 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 	m->created_ms = sqlite3_column_int64(st, 8);
 	m->updated_ms = sqlite3_column_int64(st, 9);
 	m->last_boot_ms = sqlite3_column_int64(st, 10);
-	m->boot_count = sqlite3_column_int(st, 11);
+	m->boots_in_state = sqlite3_column_int(st, 11);
+	m->boots = sqlite3_column_int(st, 12);
 }
 
 static void
@@ -168,8 +171,9 @@ static int
 machine_create_locked(struct db *db, const struct boot_info *bi, int64_t now)
 {
 	if (db_run(db, "INSERT INTO machines (mac, state, uuid, serial, arch,"
-	    " platform, ip, created_ms, updated_ms, last_boot_ms, boot_count)"
-	    " VALUES (?1, 'discovering', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, 1)",
+	    " platform, ip, created_ms, updated_ms, last_boot_ms, boot_count,"
+	    " boots) VALUES (?1, 'discovering', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7,"
+	    " 1, 1)",
 	    DB_TEXT(bi->mac), DB_TEXT(bi->uuid), DB_TEXT(bi->serial),
 	    DB_TEXT(bi->arch), DB_TEXT(bi->platform), DB_TEXT(bi->ip),
 	    DB_INT(now)) != DB_OK)
@@ -185,8 +189,8 @@ machine_reboot_locked(struct db *db, const struct boot_info *bi, int64_t now)
 {
 	return db_run(db, "UPDATE machines SET uuid = ?1, serial = ?2,"
 	    " arch = ?3, platform = ?4, ip = CASE WHEN ?5 = '' THEN ip"
-	    " ELSE ?5 END, last_boot_ms = ?6, boot_count = boot_count + 1"
-	    " WHERE mac = ?7", DB_TEXT(bi->uuid), DB_TEXT(bi->serial),
+	    " ELSE ?5 END, last_boot_ms = ?6, boot_count = boot_count + 1,"
+	    " boots = boots + 1 WHERE mac = ?7", DB_TEXT(bi->uuid), DB_TEXT(bi->serial),
 	    DB_TEXT(bi->arch), DB_TEXT(bi->platform), DB_TEXT(bi->ip),
 	    DB_INT(now), DB_TEXT(bi->mac)) == DB_OK ? DB_OK : DB_ERR;
 }
@@ -277,14 +281,14 @@ machine_row_json(sqlite3_stmt *st)
 
 	machine_from_row(st, &m);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o,"
-	    " s:o, s:i}",
+	    " s:o, s:i, s:i}",
 	    "mac", m.mac, "state", machine_state_name(m.state),
 	    "hostname", m.hostname, "ip", m.ip, "uuid", m.uuid,
 	    "serial", m.serial, "arch", m.arch, "platform", m.platform,
 	    "created_at", db_time_json(m.created_ms),
 	    "updated_at", db_time_json(m.updated_ms),
 	    "last_boot_at", db_time_json(m.last_boot_ms),
-	    "boot_count", m.boot_count);
+	    "boots", m.boots, "boots_in_state", m.boots_in_state);
 }
 
 /* A machine list row: the machine and its hardware summary. */
@@ -293,12 +297,16 @@ machine_list_row(sqlite3_stmt *st)
 {
 	json_t *o = machine_row_json(st);
 
-	if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+	if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
 		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
-		    "cpu_threads", (json_int_t)sqlite3_column_int64(st, 12),
-		    "memory_bytes", (json_int_t)sqlite3_column_int64(st, 13),
-		    "disks", (json_int_t)sqlite3_column_int64(st, 14),
-		    "nics", (json_int_t)sqlite3_column_int64(st, 15)));
+		    "cpu_threads", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS),
+		    "memory_bytes", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 1),
+		    "disks", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 2),
+		    "nics", (json_int_t)sqlite3_column_int64(st,
+		    MACHINE_NCOLS + 3)));
 	return o;
 }
 
@@ -335,11 +343,11 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o = machine_row_json(st);
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			hw = json_loads(db_col_text(st, 12), 0, NULL);
+		if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
+			hw = json_loads(db_col_text(st, MACHINE_NCOLS), 0, NULL);
 		json_object_set_new(o, "hardware", hw ? hw : json_null());
 		json_object_set_new(o, "hardware_updated_at",
-		    db_time_json(sqlite3_column_int64(st, 13)));
+		    db_time_json(sqlite3_column_int64(st, MACHINE_NCOLS + 1)));
 		json_object_set_new(o, "install", db_install_json_locked(db, mac));
 		json_object_set_new(o, "agent", db_agent_json_for_mac_locked(db,
 		    mac));

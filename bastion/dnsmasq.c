@@ -575,7 +575,8 @@ dq_copy_ipxe(const struct config *c, const struct dnsmasq_paths *p)
 }
 
 /* dnsmasq runs as nobody: every directory above dir must let others
- * search it. Returns the first one that does not, or NULL. */
+ * search it. Returns the first one that does not, or NULL. One that does
+ * not exist yet does not count: bastion creates it 0711 or 0755. */
 static const char *
 dq_unreachable(const char *dir, char *buf, size_t len)
 {
@@ -585,13 +586,36 @@ dq_unreachable(const char *dir, char *buf, size_t len)
 	if (snprintf(buf, len, "%s", dir) >= (int)len)
 		return buf;
 	for (p = buf + strlen(buf); p > buf; ) {
-		if (stat(buf, &st) == -1 || !(st.st_mode & S_IXOTH))
+		if (stat(buf, &st) == -1 ? errno != ENOENT :
+		    !(st.st_mode & S_IXOTH))
 			return buf;
 		while (p > buf && *p != '/')
 			p--;
 		*p = '\0';
 	}
 	return NULL;
+}
+
+int
+dnsmasq_check_state_dir(const struct config *c, char *why, size_t whylen)
+{
+	char tftp[PATH_MAX], tmp[PATH_MAX];
+	const char *bad;
+
+	if (path_join(tftp, sizeof tftp, c->state_dir, "tftp") == -1) {
+		snprintf(why, whylen, "state dir %.160s: path too long",
+		    c->state_dir);
+		return -1;
+	}
+	if ((bad = dq_unreachable(tftp, tmp, sizeof tmp)) == NULL)
+		return 0;
+	snprintf(why, whylen, "state dir %.160s: %.160s is not searchable by "
+	    "others (mode o+x), so dnsmasq, which runs as nobody, cannot "
+	    "reach %.160s; chmod o+x %.160s, or choose a state_dir whose "
+	    "parent directories all have o+x (not one under a private "
+	    "directory such as mktemp -d makes, mode 0700)", c->state_dir,
+	    bad, tftp, bad);
+	return -1;
 }
 
 /* Where the hook finds bastionctl: beside this binary (the build tree),
@@ -1037,9 +1061,8 @@ static int
 dq_prepare(const struct config *c, const struct dnsmasq_paths *p,
     struct buf *conf, char *why, size_t whylen)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX], ctl[PATH_MAX], sock[PATH_MAX];
+	char dir[PATH_MAX], ctl[PATH_MAX], sock[PATH_MAX];
 	char nets[DQ_MAX_PROXY_NETS][INET_ADDRSTRLEN];
-	const char *bad;
 	struct buf hook;
 	size_t nnets = 0;
 
@@ -1057,13 +1080,8 @@ dq_prepare(const struct config *c, const struct dnsmasq_paths *p,
 		    dir, p->hostsdir, p->tftp_root);
 		return -1;
 	}
-	if ((bad = dq_unreachable(p->tftp_root, tmp, sizeof tmp)) != NULL) {
-		snprintf(why, whylen, "%.160s is not searchable by others "
-		    "(mode o+x): dnsmasq runs as nobody and cannot reach "
-		    "%.160s; make the state dir mode 0711 or 0755", bad,
-		    p->tftp_root);
+	if (dnsmasq_check_state_dir(c, why, whylen) == -1)
 		return -1;
-	}
 	dq_copy_ipxe(c, p);
 
 	dq_find_bastionctl(ctl, sizeof ctl);

@@ -46,6 +46,13 @@ int	dnsmasq_render(const struct config *, const struct dnsmasq_paths *,
 int	dnsmasq_render_hook(const struct dnsmasq_paths *, const char *bastionctl,
 	    const char *admin_sock, struct buf *out);
 
+/* Whether dnsmasq (as nobody) will reach STATE/tftp: every directory
+ * above it that exists must be searchable by others. 0, or -1 with a
+ * one-line reason and remedy in why. Checked by bastion -n, at start-up
+ * and again by dnsmasq_start. */
+int	dnsmasq_check_state_dir(const struct config *, char *why,
+	    size_t whylen);
+
 /* Start supervising: write the files, --test them, spawn dnsmasq. -1 (and
  * nothing running) if the config is rejected or cannot be written. A
  * dnsmasq left running by an earlier bastion (found by its pid file and

@@ -30,7 +30,9 @@ struct machine {
 	int64_t			created_ms;
 	int64_t			updated_ms;
 	int64_t			last_boot_ms;
-	int			boot_count;	/* network boots in this state */
+	int			boots;		/* network boots, lifetime */
+	int			boots_in_state;	/* ... in this state (the
+						 * boot_count column) */
 };
 
 const char	*machine_state_name(enum machine_state);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "path.h"
 #include "signer.h"
+#include "templates.h"
 #include "privsep.h"
 #include "respawn.h"
 #include "worker.h"
@@ -54,6 +55,40 @@ load_config(const char *path, struct config *out)
 	if (errors.len)
 		fputs(errors.data, stderr);
 	buf_free(&errors);
+	return rc;
+}
+
+/*
+ * What the file system must provide, beyond what the file says: the
+ * built-in templates and the panel in share_dir, and a state dir dnsmasq
+ * can reach. Each problem is printed as "file: message"; -1 if any.
+ * bastion -n checks this too, so that it is not first found by a boot.
+ */
+static int
+check_paths(const char *path, const struct config *c)
+{
+	char why[1024], index[PATH_MAX];
+	const char *missing;
+	struct stat st;
+	int rc = 0;
+
+	if ((missing = templates_missing(c->share_dir)) == NULL &&
+	    (path_join(index, sizeof index, c->share_dir,
+	    "webroot/index.html") == -1 || stat(index, &st) == -1 ||
+	    !S_ISREG(st.st_mode)))
+		missing = "webroot/index.html";
+	if (missing) {
+		fprintf(stderr, "%s: share_dir %s has no %s: it holds the "
+		    "templates (ipxe/, kickstart/) and the panel (webroot/) "
+		    "that make install puts in " BASTION_DATADIR "; run make "
+		    "install, or set [bastion] share_dir to the source tree\n",
+		    path, c->share_dir, missing);
+		rc = -1;
+	}
+	if (dnsmasq_check_state_dir(c, why, sizeof why) == -1) {
+		fprintf(stderr, "%s: %s\n", path, why);
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -306,7 +341,8 @@ main(int argc, char *argv[])
 	memset(&app, 0, sizeof app);
 	if ((app.cfg = malloc(sizeof *app.cfg)) == NULL)
 		return 1;
-	if (load_config(path, app.cfg) == -1) {
+	if (load_config(path, app.cfg) == -1 ||
+	    check_paths(path, app.cfg) == -1) {
 		free(app.cfg);
 		return 1;
 	}

@@ -83,6 +83,31 @@ builtin_subdir(const char *name)
 	return n > 3 && strcmp(name + n - 3, ".ks") == 0 ? "kickstart" : "ipxe";
 }
 
+/* What bastion renders itself (install.c, routes_boot.c) and the partials
+ * install.ks includes: without them every boot would be a 500. */
+static const char *const builtin_files[] = {
+	"ipxe/boot.ipxe.mustache", "ipxe/discovery.ipxe.mustache",
+	"ipxe/discovery-missing.ipxe.mustache", "ipxe/idle.ipxe.mustache",
+	"ipxe/installer.ipxe.mustache", "ipxe/local.ipxe.mustache",
+	"ipxe/poweroff.ipxe.mustache", "kickstart/install.ks.mustache",
+	"kickstart/post.ks.mustache", "kickstart/pre-storage.ks.mustache",
+	"kickstart/progress.ks.mustache", "kickstart/ssh-keys.ks.mustache",
+};
+
+const char *
+templates_missing(const char *share_dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof builtin_files / sizeof builtin_files[0]; i++)
+		if (path_join(path, sizeof path, share_dir, builtin_files[i]) ==
+		    -1 || stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+			return builtin_files[i];
+	return NULL;
+}
+
 static long long
 now_ns(void)
 {

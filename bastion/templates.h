@@ -26,6 +26,10 @@ int	templates_render(struct templates *, const char *name,
 /* [{"name", "path", "source": "override"|"builtin"}] for every template
  * either directory holds. */
 json_t	*templates_list(struct templates *);
+/* The first built-in template (relative to share_dir, e.g.
+ * "ipxe/boot.ipxe.mustache") that share_dir lacks, or NULL when it has
+ * them all. Overrides in the state dir do not count: they are optional. */
+const char *templates_missing(const char *share_dir);
 /* Is NAME a well-formed template name? */
 int	templates_valid_name(const char *name);
 

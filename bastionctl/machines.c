@@ -271,7 +271,7 @@ show_install(const json_t *m)
 	ctl_fmt_progress(line, sizeof line, ctl_jint(in, "progress", 0));
 	kv(2, "Progress:", line);
 	snprintf(line, sizeof line, "%lld", ctl_jint(in, "boots", 0));
-	kv(2, "Boots:", line);
+	kv(2, "Installer boots:", line);
 	kv(2, "Reprovision:", json_is_true(json_object_get(in,
 	    "reprovision")) ? "yes" : "no");
 	if (*ctl_jstr(in, "message"))
@@ -337,8 +337,9 @@ machines_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    *ctl_jstr(m, "platform") ? " (" : "", ctl_jstr(m, "platform"),
 	    *ctl_jstr(m, "platform") ? ")" : "");
 	kv(0, "Arch:", line);
-	snprintf(line, sizeof line, "%lld", ctl_jint(m, "boot_count", 0));
-	kv(0, "Boot count:", line);
+	snprintf(line, sizeof line, "%lld (%lld in this state)",
+	    ctl_jint(m, "boots", 0), ctl_jint(m, "boots_in_state", 0));
+	kv(0, "Boots:", line);
 	kv_time("Created:", m, "created_at");
 	kv_time("Updated:", m, "updated_at");
 	kv_time("Last boot:", m, "last_boot_at");

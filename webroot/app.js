@@ -281,7 +281,7 @@ async function machinePage(mac) {
         el("span", { class: "mono", text: m.ip || "" })),
       inst && ACTIVE.has(m.state) ? progressBar(inst.progress, inst.stage + (inst.message ? ": " + inst.message : "")) : null,
       inst ? el("p", { class: "muted", text: "Install: role " + inst.role + ", " + inst.os + " on " + (inst.disk || "?") + ", status " + inst.status }) : null,
-      el("p", { class: "muted", text: "Boots: " + m.boot_count + " · last " + fmtTime(m.last_boot_at) + " · UUID " + (m.uuid || "—") })));
+      el("p", { class: "muted", text: "Boots: " + m.boots + " (" + m.boots_in_state + " in this state) · last " + fmtTime(m.last_boot_at) + " · UUID " + (m.uuid || "—") })));
   }
 
   function renderActions(m) {

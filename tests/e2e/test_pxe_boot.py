@@ -98,7 +98,7 @@ def check_discovering(b, vm, watch, platform, arch, label):
         re.escape(mac), platform, arch), log), log_tail(b, 4000)
     assert dispatch_lines(log, mac) == [("discovering", "discovery-missing")], \
         log_tail(b, 4000)
-    assert b.admin("GET", "/api/v1/machines/" + mac).json()["boot_count"] == 1
+    assert b.admin("GET", "/api/v1/machines/" + mac).json()["boots"] == 1
     return row
 
 

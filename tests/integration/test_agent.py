@@ -754,3 +754,69 @@ def test_first_contact_failure_does_not_blame_the_certificate(agentd_bin, tmp_pa
     assert r.returncode == 1, r
     assert "cannot reach" in r.stderr and "reset" in r.stderr, r.stderr
     assert "not trusted" not in r.stderr, r.stderr
+
+
+@pytest.fixture
+def isolated_ns():
+    """A network namespace like an isolated provisioning network: one
+    NIC (a veth into bastion0, MAC 52:54:00:77:00:50, 10.77.0.50/24) and
+    no default route. Yields the `ip netns exec` prefix."""
+    ns, host = "bst-iso-%d" % os.getpid(), "viso%d" % (os.getpid() % 100000)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("ip", "netns", "add", ns)
+    try:
+        run("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        run("ip", "link", "set", host, "master", "bastion0", "up")
+        run("ip", "-n", ns, "link", "set", "eth0", "address", "52:54:00:77:00:50")
+        run("ip", "-n", ns, "addr", "add", "10.77.0.50/24", "dev", "eth0")
+        run("ip", "-n", ns, "link", "set", "eth0", "up")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        routes = subprocess.run(["ip", "-n", ns, "route", "show", "default"],
+                                capture_output=True, text=True).stdout
+        assert routes.strip() == "", routes
+        yield ["ip", "netns", "exec", ns]
+    finally:
+        subprocess.run(["ip", "link", "del", host], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_enroll_without_default_route_finds_the_mac(make_bastion, agents, agentd_bin,
+                                                     isolated_ns):
+    """No mac = and no default route: agentd takes the MAC of the NIC its
+    connection to bastion leaves from."""
+    b = make_bastion(control_host="10.77.0.1").start()
+    a = Agent(b, "iso1", token(b), None, binary=agentd_bin, wrap=isolated_ns,
+              server="https://10.77.0.1:%d" % b.control_port)
+    r = a.enroll()
+    assert r.returncode == 0, r.stderr
+    assert "set mac" not in r.stderr
+    ag = b.admin("GET", "/api/v1/agents/iso1").json()
+    assert ag["mac"] == "52:54:00:77:00:50", ag
+    # The daemon reports its inventory with that MAC as the boot NIC.
+    agents.append(a.start())
+    wait_for(lambda: b.admin("GET", "/api/v1/agents/iso1").json()["inventory"],
+             what="the first inventory")
+    inv = b.admin("GET", "/api/v1/agents/iso1").json()["inventory"]
+    assert inv["boot_mac"] == "52:54:00:77:00:50", inv
+    assert "no boot MAC" not in a.log()
+
+
+def test_no_mac_is_said_once_with_what_to_do(bastion, agents):
+    """No mac = and no NIC to take one from (the suite's namespace has
+    only lo and a bridge, and bastion is on 127.0.0.1): the inventory
+    cannot be sent. agentd says so once, with the remedy, however often
+    it tries (start-up, then two inventory jobs)."""
+    a = Agent(bastion, "nomac", token(bastion), "52:54:00:a0:00:09")
+    assert a.enroll().returncode == 0
+    with open(a.conf) as f:
+        text = f.read()
+    with open(a.conf, "w") as f:
+        f.write(text.replace("mac = 52:54:00:a0:00:09\n", ""))
+    agents.append(a.start())
+    a.wait_log("no boot MAC")
+    for _ in range(2):     # each waits for its job's end
+        r = bastion.ctl("agents", "inventory", "nomac")
+        assert "cannot collect the inventory" in r.stderr, r
+    lines = [x for x in a.log().splitlines() if "no boot MAC" in x]
+    assert len(lines) == 1, a.log()
+    assert "set mac = in agentd.conf" in lines[0], lines

@@ -3,6 +3,7 @@ listener) and against a small fake API for what a healthy bastion never
 does (odd errors, huge answers, hostile strings, silence)."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,9 +105,32 @@ def test_show_human(bastion):
                  "disk0", "eth0", "virtio_net", "QEMU Standard PC", "bios"):
         assert want in out, want
     for label in ("State:", "Hostname:", "IP:", "UUID:", "Serial:", "Arch:",
-                  "Boot count:", "Created:", "Last boot:", "CPU:", "Memory:",
+                  "Boots:", "Created:", "Last boot:", "CPU:", "Memory:",
                   "Disks:", "NICs:", "DMI:"):
         assert label in out, label
+
+
+def test_show_counts_boots_in_all_and_in_the_state(bastion):
+    """Boots: lifetime count across states, beside the count in the
+    current state (which starts again at every transition). A boot
+    within 10 s of the last one with the same UUID is the same boot, so
+    each boot here brings a new one."""
+    def show():
+        return json.loads(ok(bastion.ctl("machines", "show", MAC, "--json")).stdout)
+
+    assert bastion.dispatch(MAC, uuid="a-1").status == 200
+    j = show()
+    assert (j["state"], j["boots"], j["boots_in_state"]) == ("discovering", 1, 1)
+    assert bastion.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    j = show()
+    assert (j["state"], j["boots"], j["boots_in_state"]) == ("discovered", 1, 0)
+    for n, uuid in ((2, "a-2"), (3, "a-3")):
+        assert bastion.dispatch(MAC, uuid=uuid).status == 200
+        j = show()
+        assert (j["state"], j["boots"], j["boots_in_state"]) == ("discovered", n, n - 1)
+    out = ok(bastion.ctl("machines", "show", MAC)).stdout
+    assert re.search(r"^Boots:\s+3 \(2 in this state\)$", out, re.M), out
+    assert "boot_count" not in j
 
 
 def test_show_without_hardware(bastion):
@@ -667,7 +691,8 @@ def machine(mac=MAC, **over):
          "uuid": "", "serial": "", "arch": "x86_64", "platform": "efi",
          "created_at": "2024-05-01T12:00:00.000Z",
          "updated_at": "2024-05-01T12:00:00.000Z",
-         "last_boot_at": "2024-05-01T12:00:00.000Z", "boot_count": 1}
+         "last_boot_at": "2024-05-01T12:00:00.000Z", "boots": 1,
+         "boots_in_state": 1}
     m.update(over)
     return m
 

@@ -266,7 +266,7 @@ def test_show_install_block(bastion):
     assert fields["Role"] == "worker" and fields["Hostname"] == "node1.lab"
     assert fields["Disk"] == "vda" and fields["Status"] == "queued"
     assert fields["Progress"] == "[----------] 0%"
-    assert fields["Reprovision"] == "no" and fields["Boots"] == "0"
+    assert fields["Reprovision"] == "no" and fields["Installer boots"] == "0"
     # Installing, halfway through.
     m = KEY_HEX.search(bastion.dispatch(MAC).text)
     key = m.group(1)
@@ -279,7 +279,7 @@ def test_show_install_block(bastion):
     assert re.search(r"^  Progress:\s+\[#####-----\] 55%$", out, re.M), out
     assert re.search(r"^  Stage:\s+packages$", out, re.M)
     assert re.search(r"^  Status:\s+%s$" % api["status"], out, re.M)
-    assert re.search(r"^  Boots:\s+%d$" % api["boots"], out, re.M)
+    assert re.search(r"^  Installer boots:\s+%d$" % api["boots"], out, re.M)
     assert re.search(r"^State:\s+installing$", out, re.M)
     assert "\nHardware" in out      # the rest is still there
 

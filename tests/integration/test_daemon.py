@@ -2,6 +2,7 @@
 reload, restart keeps state, single instance, metrics and health."""
 import http.client
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -9,7 +10,7 @@ import stat
 import subprocess
 import time
 
-from harness import BIN, Bastion, sample_report
+from harness import BIN, ROOT, Bastion, sample_report
 
 MAC = "52:54:00:00:00:42"
 
@@ -280,6 +281,61 @@ def test_connection_cap_config_is_checked(tmp_path):
     assert r.returncode == 1
     assert "%s:4: control.max_connections" % conf in r.stderr, r.stderr
     assert "%s:5: control.max_connections_per_address" % conf in r.stderr, r.stderr
+
+
+def test_empty_share_dir_is_a_config_error():
+    """Without the templates every /boot.ipxe would be a 500: bastion -n
+    and the start itself say so, naming the directory."""
+    b = Bastion()
+    try:
+        share = os.path.join(b.tmp, "share")
+        os.mkdir(share)
+        with open(b.conf) as f:
+            text = f.read()
+        with open(b.conf, "w") as f:
+            f.write(text.replace("share_dir = %s\n" % ROOT, "share_dir = %s\n" % share))
+        for args in (["-n"], ["-d"]):
+            p = subprocess.run([os.path.join(BIN, "bastion")] + args + ["-f", b.conf],
+                               capture_output=True, text=True, timeout=20)
+            assert p.returncode == 1, p
+            assert "share_dir %s has no ipxe/" % share in p.stderr, p.stderr
+            assert "configuration OK" not in p.stdout
+        assert not os.path.exists(os.path.join(b.state, "bastion.db"))
+        # The panel counts too: templates without webroot/ is incomplete.
+        for sub in ("ipxe", "kickstart"):
+            shutil.copytree(os.path.join(ROOT, sub), os.path.join(share, sub))
+        p = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", b.conf],
+                           capture_output=True, text=True)
+        assert p.returncode == 1 and "has no webroot/index.html" in p.stderr, p.stderr
+    finally:
+        b.cleanup()
+
+
+def test_state_dir_dnsmasq_cannot_reach_is_a_config_error():
+    """A state dir under a private (0700) directory, as mktemp -d makes:
+    dnsmasq (nobody) could not reach STATE/tftp. bastion -n says so."""
+    b = Bastion()
+    try:
+        private = os.path.join(b.tmp, "private")
+        os.mkdir(private, 0o700)
+        os.chmod(private, 0o700)
+        state = os.path.join(private, "state")
+        with open(b.conf) as f:
+            text = f.read()
+        with open(b.conf, "w") as f:
+            f.write(text.replace("state_dir = %s\n" % b.state, "state_dir = %s\n" % state))
+        p = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", b.conf],
+                           capture_output=True, text=True)
+        assert p.returncode == 1, p
+        assert "%s is not searchable by others" % private in p.stderr, p.stderr
+        assert "cannot reach %s/tftp" % state in p.stderr, p.stderr
+        assert "choose a state_dir" in p.stderr
+        os.chmod(private, 0o711)
+        p = subprocess.run([os.path.join(BIN, "bastion"), "-n", "-f", b.conf],
+                           capture_output=True, text=True)
+        assert p.returncode == 0 and "configuration OK" in p.stdout, p
+    finally:
+        b.cleanup()
 
 
 def test_control_request_headers_fit_or_431(bastion):

@@ -18,7 +18,11 @@ def fingerprint(pem):
 
 
 class Agent:
-    def __init__(self, b, name, token, mac, extra="", binary="agentd"):
+    def __init__(self, b, name, token, mac, extra="", binary="agentd",
+                 server=None, wrap=()):
+        """mac None: none in the config (agentd finds it). server: the
+        URL agentd is given (the control listener on 127.0.0.1). wrap: a
+        command agentd runs under (ip netns exec NS)."""
         self.b = b
         self.name = name
         self.binary = os.path.join(BIN, binary)
@@ -26,23 +30,25 @@ class Agent:
         self.conf = os.path.join(b.tmp, "agentd-%s.conf" % name)
         self.log_path = os.path.join(b.tmp, "agentd-%s.log" % name)
         self.proc = None
+        self.wrap = list(wrap)
         with open(self.conf, "w") as f:
-            f.write("[agent]\nserver = https://127.0.0.1:%d\n"
+            f.write("[agent]\nserver = %s\n"
                     "ca_fingerprint = %s\ntoken = %s\nstate_dir = %s\n"
-                    "hostname = %s\nmac = %s\nreboot_command = /bin/true\n%s"
-                    % (b.control_port, fingerprint(b.ca_pem), token,
-                       self.state, name, mac, extra))
+                    "hostname = %s\n%sreboot_command = /bin/true\n%s"
+                    % (server or "https://127.0.0.1:%d" % b.control_port,
+                       fingerprint(b.ca_pem), token, self.state, name,
+                       "mac = %s\n" % mac if mac else "", extra))
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.binary, "-d", "-f",
+        self.proc = subprocess.Popen(self.wrap + [self.binary, "-d", "-f",
                                       self.conf, "run"], stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
         return self
 
     def enroll(self):
-        return subprocess.run([self.binary, "-f", self.conf,
+        return subprocess.run(self.wrap + [self.binary, "-f", self.conf,
                                "enroll"], capture_output=True, text=True,
                               timeout=60)
 

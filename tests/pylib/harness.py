@@ -78,7 +78,7 @@ dhcp_mode = {dhcp_mode}
 dhcp_range = 10.77.0.100,10.77.0.200,1h
 discovery_dir = {discovery_dir}
 [control]
-listen = 127.0.0.1:{control_port}
+listen = {control_host}:{control_port}
 names = localhost,127.0.0.1,10.77.0.1
 [install]
 repo = {repo}
@@ -104,7 +104,8 @@ class Bastion:
 
     def __init__(self, boot_host="10.77.0.1", boot_port=None, dhcp_mode="full",
                  interface="bastion0", discovery_dir=None, extra_conf="",
-                 state=None, repo="http://10.77.0.1:8081/fedora/40/os"):
+                 state=None, repo="http://10.77.0.1:8081/fedora/40/os",
+                 control_host="127.0.0.1"):
         self.tmp = tempfile.mkdtemp(prefix="bastion-test-")
         os.chmod(self.tmp, 0o711)   # dnsmasq (nobody) reaches STATE/tftp
         self.state = state or os.path.join(self.tmp, "state")
@@ -118,7 +119,7 @@ class Bastion:
                 state=self.state, share=ROOT, repo=repo, boot_host=boot_host, boot_port=self.boot_port,
                 interface=interface, dhcp_mode=dhcp_mode,
                 discovery_dir=self.discovery_dir,
-                control_port=self.control_port) + extra_conf)
+                control_host=control_host, control_port=self.control_port) + extra_conf)
         self.proc = None
         self.log_path = os.path.join(self.tmp, "bastion.log")
         self.logs = []

@@ -367,7 +367,8 @@ test_boot_creates_once(void **state)
 	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
 	assert_int_equal(created, 1);
 	assert_int_equal(m.state, MS_DISCOVERING);
-	assert_int_equal(m.boot_count, 1);
+	assert_int_equal(m.boots, 1);
+	assert_int_equal(m.boots_in_state, 1);
 	assert_true(m.created_ms > 0);
 	assert_true(m.last_boot_ms >= m.created_ms);
 	ev = events(f->db, MAC1);
@@ -393,6 +394,16 @@ test_boot_creates_once(void **state)
 	assert_string_equal(m.ip, "10.77.0.100");
 	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
 	assert_string_equal(m.uuid, "uuid-2");
+
+	/* A transition starts the count in the new state; the lifetime
+	 * count goes on. */
+	assert_int_equal(m.boots, 2);
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_DISCOVERED,
+	    "test", "reported"), DB_OK);
+	boot_info(&bi, MAC1, "uuid-3", "");
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(m.boots, 3);
+	assert_int_equal(m.boots_in_state, 1);
 
 	/* Another MAC is another machine. */
 	boot(f->db, MAC2, 1);
