@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "bio.h"
+#include "buf.h"
 #include "ca.h"
 #include "file.h"
 #include "log.h"
@@ -395,6 +396,114 @@ ca_close(struct ca *ca)
 	signer_close(ca->signer);
 	free(ca->ca_pem);
 	free(ca);
+}
+
+/*
+ * The worker's copy: what it may hold. Four fields, each a uint32 length
+ * and its bytes: the CA certificate (PEM), the server certificate (PEM),
+ * the server key (PEM; the control listener's TLS needs it) and the raw
+ * Ed25519 job public key.
+ */
+static int
+put_field(struct buf *b, const void *p, size_t len)
+{
+	uint32_t n = (uint32_t)len;
+
+	return buf_add(b, &n, sizeof n) == 0 && buf_add(b, p, len) == 0 ?
+	    0 : -1;
+}
+
+int
+ca_public_export(struct ca *ca, struct buf *out)
+{
+	unsigned char raw[32];
+	size_t rawlen = sizeof raw, clen, klen;
+	char *cert = NULL, *key = NULL;
+	int rc = -1;
+
+	if (EVP_PKEY_get_raw_public_key(ca->jobs_key, raw, &rawlen) != 1 ||
+	    (cert = cert_to_pem(ca->srv_cert, &clen)) == NULL ||
+	    (key = key_to_pem(ca->srv_key, &klen)) == NULL)
+		goto out;
+	if (put_field(out, ca->ca_pem, strlen(ca->ca_pem)) == 0 &&
+	    put_field(out, cert, clen) == 0 && put_field(out, key, klen) == 0 &&
+	    put_field(out, raw, rawlen) == 0)
+		rc = 0;
+out:
+	free(cert);
+	if (key)
+		wipe_free(key, klen);
+	return rc;
+}
+
+/* Field i of an export: a pointer into p and its length. */
+static int
+get_field(const char **p, size_t *left, const char **f, size_t *flen)
+{
+	uint32_t n;
+
+	if (*left < sizeof n)
+		return -1;
+	memcpy(&n, *p, sizeof n);
+	if (n > *left - sizeof n)
+		return -1;
+	*f = *p + sizeof n;
+	*flen = n;
+	*p += sizeof n + n;
+	*left -= sizeof n + n;
+	return 0;
+}
+
+static X509 *
+pem_cert(const char *p, size_t len)
+{
+	BIO *b = BIO_new_mem_buf(p, (int)len);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	return x;
+}
+
+int
+ca_public_import(const char *state_dir, const char *p, size_t len,
+    struct ca **out)
+{
+	const char *f[4];
+	size_t flen[4];
+	struct ca *ca;
+	BIO *b;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (get_field(&p, &len, &f[i], &flen[i]) == -1)
+			return -1;
+	if (len != 0 || flen[3] != 32 || (ca = calloc(1, sizeof *ca)) == NULL)
+		return -1;
+	snprintf(ca->dir, sizeof ca->dir, "%s/ca", state_dir);
+	if ((ca->ca_pem = strndup(f[0], flen[0])) == NULL ||
+	    (ca->ca_cert = pem_cert(f[0], flen[0])) == NULL ||
+	    (ca->srv_cert = pem_cert(f[1], flen[1])) == NULL ||
+	    (ca->jobs_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    (const unsigned char *)f[3], flen[3])) == NULL)
+		goto err;
+	if ((b = BIO_new_mem_buf(f[2], (int)flen[2])) == NULL)
+		goto err;
+	ca->srv_key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (ca->srv_key == NULL)
+		goto err;
+	*out = ca;
+	return 0;
+err:
+	ca_close(ca);
+	return -1;
+}
+
+void
+ca_set_signer(struct ca *ca, struct signer *s)
+{
+	signer_close(ca->signer);
+	ca->signer = s;
 }
 
 int

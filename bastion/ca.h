@@ -26,6 +26,18 @@ const char *ca_cert_pem(struct ca *);
 /* Seconds until the server certificate expires. */
 long	ca_server_expires_in(struct ca *);
 
+/* Privilege separation: what the HTTP worker may hold — the CA and server
+ * certificates, the server key, the job public key — and never the CA
+ * key. The parent exports it into out (appended); the worker builds its
+ * CA from it (no signer yet: ca_set_signer). 0 or -1. */
+struct buf;
+struct signer;
+int	ca_public_export(struct ca *, struct buf *out);
+int	ca_public_import(const char *state_dir, const char *p, size_t len,
+	    struct ca **out);
+/* The signer this CA asks (the previous one is closed). */
+void	ca_set_signer(struct ca *, struct signer *);
+
 /* --- ca_sign.c: agent certificates, revocation list, job signing ------ */
 #include <stddef.h>
 #include <stdint.h>

@@ -385,19 +385,27 @@ main(int argc, char *argv[])
 		    app.cfg->state_dir, app.cfg->user);
 	pthread_rwlock_init(&app.cfg_lock, NULL);
 	app.started = time(NULL);
-	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
-	    &app.ca) == -1)
-		fatalx("cannot set up the CA in %s/ca", app.cfg->state_dir);
-	/* Still one thread: the CA and job keys move to their own process
-	 * (signer.c) before anything listens, and the worker forked next
-	 * never sees them. */
-	if (ca_privsep(app.ca) == -1)
-		fatalx("cannot start the CA's signer process");
+	/* The worker first, while this process holds no key at all: not even
+	 * a freed copy of one can be in its memory. */
 	if (privsep_fork(&app, worker_main) == -1)
 		fatalx("cannot start the HTTP worker");
-	/* The worker took the signer's socket with it; later signers are
-	 * handed to it. */
-	signer_give_away(ca_signer(app.ca), privsep_send_signer, &app);
+	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
+	    &app.ca) == -1) {
+		log_warnx("cannot set up the CA in %s/ca", app.cfg->state_dir);
+		goto err_worker;
+	}
+	/* Still one thread: the CA and job keys move to their own process
+	 * (signer.c); the worker gets the public part and the signer's
+	 * socket, and so will every later signer's. */
+	if (ca_privsep(app.ca) == -1) {
+		log_warnx("cannot start the CA's signer process");
+		goto err_worker;
+	}
+	if (privsep_send_ca(&app) == -1 || signer_give_away(ca_signer(app.ca),
+	    privsep_send_signer, &app) == -1) {
+		log_warnx("the HTTP worker did not take the CA");
+		goto err_worker;
+	}
 	if (privsep_serve(&app, reload) == -1) {
 		log_warnx("the HTTP worker did not start");
 		goto err_worker;

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "bastion.h"
 #include "ca.h"
 #include "config.h"
@@ -47,7 +49,8 @@ _Static_assert(sizeof(struct config) <= PS_MAX_MSG,
 
 enum {
 	/* events, parent → worker */
-	PS_EV_SIGNER = 1,	/* uint32 generation + the socket */
+	PS_EV_CA = 1,		/* ca_public_export(): all of the CA it may hold */
+	PS_EV_SIGNER,		/* uint32 generation + the socket */
 	PS_EV_CONFIG,		/* struct config, as the parent holds it */
 	PS_EV_READY,		/* dnsmasq runs: the appliance is ready */
 	/* requests, worker → parent */
@@ -282,6 +285,22 @@ privsep_send_config(struct bastion *app)
 }
 
 int
+privsep_send_ca(struct bastion *app)
+{
+	struct buf b;
+	int rc = -1;
+
+	buf_init(&b, PS_MAX_MSG);
+	if (ca_public_export(app->ca, &b) == 0)
+		rc = msg_send(app->privsep->evt, PS_EV_CA, b.data, b.len,
+		    PS_MAX_MSG, -1);
+	if (b.data)
+		OPENSSL_cleanse(b.data, b.len);	/* the server key */
+	buf_free(&b);
+	return rc;
+}
+
+int
 privsep_send_ready(struct bastion *app)
 {
 	return msg_send(app->privsep->evt, PS_EV_READY, NULL, 0, PS_MAX_MSG,
@@ -396,6 +415,7 @@ take_config(struct bastion *app, const char *p, size_t len)
 int
 privsep_event(struct bastion *app)
 {
+	struct signer *s;
 	uint32_t type, gen;
 	size_t len;
 	char *p;
@@ -406,10 +426,23 @@ privsep_event(struct bastion *app)
 		return -1;
 	}
 	switch (type) {
+	case PS_EV_CA:
+		if (app->ca == NULL)
+			rc = ca_public_import(app->cfg->state_dir, p, len, &app->ca);
+		if (p && len)
+			OPENSSL_cleanse(p, len);	/* the server key */
+		break;
 	case PS_EV_SIGNER:
-		if (len == sizeof gen && fd != -1) {
-			memcpy(&gen, p, sizeof gen);
+		if (len != sizeof gen || fd == -1 || app->ca == NULL)
+			break;
+		memcpy(&gen, p, sizeof gen);
+		if (ca_signer(app->ca)) {
 			signer_replace(ca_signer(app->ca), fd, gen);
+			fd = -1;
+			rc = 0;
+		} else if ((s = signer_remote(fd, gen, privsep_signer_down,
+		    app)) != NULL) {
+			ca_set_signer(app->ca, s);
 			fd = -1;
 			rc = 0;
 		}

@@ -43,7 +43,9 @@ void	privsep_forget_worker(struct bastion *);
  * which tells the parent start-up went well. reload is how the parent applies a changed
  * bastion.conf. 0, or -1 when the worker is gone or broke the protocol. */
 int	privsep_serve(struct bastion *, void (*reload)(struct bastion *));
-/* Events to the worker. 0 or -1. */
+/* Events to the worker. 0 or -1. The CA's public part goes first (the
+ * worker was forked before any key was loaded), then the signer. */
+int	privsep_send_ca(struct bastion *);
 int	privsep_send_config(struct bastion *);
 int	privsep_send_ready(struct bastion *);
 /* The signer's hand-off (signer_give_away): its socket to the worker. */

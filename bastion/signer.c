@@ -403,17 +403,22 @@ out:
 	pthread_mutex_unlock(&s->mu);
 }
 
-void
+int
 signer_give_away(struct signer *s, int (*give)(int, unsigned, void *),
     void *arg)
 {
+	int rc = 0;
+
 	pthread_mutex_lock(&s->mu);
-	if (s->fd != -1)
+	if (s->fd != -1) {
+		rc = give(s->fd, s->gen, arg);
 		close(s->fd);
-	s->fd = -1;
+		s->fd = -1;
+	}
 	s->give = give;
 	s->give_arg = arg;
 	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 void
@@ -428,16 +433,21 @@ signer_kill(struct signer *s, unsigned gen)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void
-signer_remote(struct signer *s, void (*on_down)(unsigned, void *),
+struct signer *
+signer_remote(int fd, unsigned gen, void (*on_down)(unsigned, void *),
     void *arg)
 {
-	pthread_mutex_lock(&s->mu);
+	struct signer *s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	s->fd = fd;
 	s->pid = -1;
-	s->cadir[0] = '\0';
+	s->gen = gen;
 	s->on_down = on_down;
 	s->down_arg = arg;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_init(&s->mu, NULL);
+	return s;
 }
 
 void

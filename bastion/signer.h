@@ -29,18 +29,19 @@ void	signer_close(struct signer *);
  * start a new one when due (backoff 0.1 s doubling to 10 s, reset after
  * a minute up). Never blocks on a request in progress. */
 void	signer_tick(struct signer *);
-/* Privilege separation (privsep.h). Parent: the socket inherited by the
- * worker at fork is closed here, and every signer started from now on
- * has its socket handed to give() (then closed here). */
-void	signer_give_away(struct signer *, int (*give)(int fd, unsigned gen,
+/* Privilege separation (privsep.h). Parent: the signer's socket is
+ * handed to give() and closed here, and so is every later signer's.
+ * give()'s result for this one. */
+int	signer_give_away(struct signer *, int (*give)(int fd, unsigned gen,
 	    void *arg), void *arg);
 /* Parent: the worker says signer gen stopped answering: kill it (if it
  * is still the current one) so that signer_tick starts another. */
 void	signer_kill(struct signer *, unsigned gen);
-/* Worker: this copy (inherited at fork) only asks; it neither reaps nor
- * restarts, and reports a signer that stops answering to on_down. */
-void	signer_remote(struct signer *, void (*on_down)(unsigned gen,
-	    void *arg), void *arg);
+/* Worker: a signer reached over fd (from the parent) that it only asks:
+ * it neither reaps nor restarts, and reports one that stops answering
+ * to on_down. NULL when out of memory. */
+struct signer *signer_remote(int fd, unsigned gen, void (*on_down)(unsigned
+	    gen, void *arg), void *arg);
 /* Worker: the socket of a new signer (gen) replaces the old one. */
 void	signer_replace(struct signer *, int fd, unsigned gen);
 /* 0 while it is down: signing requests fail at once (answer 503). */

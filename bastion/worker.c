@@ -1,7 +1,8 @@
-/* worker.c — the HTTP worker's life: it binds the listeners while still
- * root, drops to [bastion] user for good, opens the database and serves
- * until SIGTERM or the parent's end. It holds no key: the CA and job keys
- * stay with the signer, reached over a socket the parent hands it. */
+/* worker.c — the HTTP worker's life: forked before the parent loads any
+ * key, it takes the CA's public part and the signer's socket from the
+ * parent, binds the listeners while still root, drops to [bastion] user
+ * for good, opens the database and serves until SIGTERM or the parent's
+ * end. The CA and job keys were never in its memory. */
 #define LOG_SUBSYS "worker"
 #include <errno.h>
 #include <limits.h>
@@ -72,11 +73,15 @@ worker_main(struct bastion *app)
 		log_warnx("%s", why);
 		return 1;
 	}
+	/* Forked before the parent loaded any key: the CA's public part and
+	 * the signer's socket come first. */
+	while (app->ca == NULL || ca_signer(app->ca) == NULL)
+		if (privsep_event(app) == -1)
+			goto err_db;
 	if (http_listen(app) == -1)
-		return 1;
+		goto err_db;
 	if (privsep_drop(uid, gid) == -1)
 		goto err_db;
-	signer_remote(ca_signer(app->ca), privsep_signer_down, app);
 	if (path_join(path, sizeof path, c->state_dir, "bastion.db") == -1 ||
 	    db_open(path, &app->db) == -1) {
 		log_warnx("cannot open the database %s", path);

@@ -99,3 +99,57 @@ def test_config_set_goes_through_the_parent(bastion):
     bad = bastion.ctl("config", "set", "agent.heartbeat_interval", "nope")
     assert bad.returncode == 1 and "heartbeat_interval" in bad.stderr
     assert bastion.alive()
+
+
+def private_bytes(path):
+    """The raw private key of a PEM key file: the EC scalar or the Ed25519
+    seed, as openssl prints it."""
+    out = subprocess.run(["openssl", "pkey", "-in", path, "-noout", "-text"],
+                         capture_output=True, text=True, check=True).stdout
+    hexes, on = [], False
+    for line in out.splitlines():
+        if line.startswith("priv:"):
+            on = True
+            continue
+        if on:
+            if not line.startswith(" "):
+                break
+            hexes.append(line.strip().replace(":", ""))
+    raw = bytes.fromhex("".join(hexes))
+    return raw[-32:]
+
+
+def memory_holds(pid, key):
+    """key, as written or reversed (OpenSSL keeps EC scalars as
+    little-endian words), anywhere in pid's readable memory."""
+    needles = (key, key[::-1])
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            start, end = (int(x, 16) for x in addr.split("-"))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            if any(n in data for n in needles):
+                return True
+    return False
+
+
+def test_worker_memory_never_held_the_keys(bastion):
+    """The worker is forked before the parent loads any key, so not even a
+    freed copy of the CA or job key can be in its memory; the signer's is
+    the control that the search finds a key where one is."""
+    ca_key = private_bytes(os.path.join(bastion.state, "ca", "ca.key"))
+    jobs_key = private_bytes(os.path.join(bastion.state, "ca", "jobs.key"))
+    assert len(ca_key) == 32 and len(jobs_key) == 32
+    signer = bastion.child_pid("bastion-signer")
+    assert memory_holds(signer, ca_key) and memory_holds(signer, jobs_key)
+    pid = worker(bastion)
+    # Sign something first, so the worker has used the signer.
+    assert bastion.admin("POST", "/api/v1/tokens", {"uses": 1}).status == 201
+    assert not memory_holds(pid, ca_key)
+    assert not memory_holds(pid, jobs_key)
