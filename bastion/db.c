@@ -242,7 +242,8 @@ static const char *const migrations[] = {
 	/* 6: lifetime network boots beside boot_count, which counts boots in
 	 * the current state only. Past boots are not known: they start from
 	 * the count in the current state. */
-	"ALTER TABLE machines ADD COLUMN boots INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE machines"
+	" ADD COLUMN boots INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE machines SET boots = boot_count;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
