@@ -239,6 +239,15 @@ static const char *const migrations[] = {
 	"  locked_until_ms INTEGER NOT NULL,"
 	"  created_ms INTEGER NOT NULL"
 	");",
+	/* 6: what the boot listener binds to an address (binding.h): the
+	 * address an install is bound to and the installer boot whose
+	 * kickstart carried the join token; the address a discovering
+	 * machine was sent the discovery image. */
+	"ALTER TABLE installs ADD COLUMN bound_addr TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE installs ADD COLUMN token_boot INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE machines ADD COLUMN discovery_addr TEXT NOT NULL"
+	" DEFAULT '';",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

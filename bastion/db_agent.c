@@ -37,7 +37,7 @@ db_token_create(struct db *db, const char *id, const char *hash,
 }
 
 int
-db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
+db_token_install_create(struct db *db, int64_t install_id, const char *mac,
     const char *hash, int64_t expires_ms)
 {
 	char id[TOKEN_ID_LEN];
@@ -53,18 +53,12 @@ db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
 	    DB_TEXT(mac), DB_INT(install_id));
 	if (rc == DB_ERR)
 		goto out;
-	/* A new secret and a new lifetime: the token dies expires_ms after
-	 * the kickstart that carries it was made, not after the queueing. */
-	rc = db_run(db, "UPDATE join_tokens SET hash = ?, expires_ms = ?"
-	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0",
-	    DB_TEXT(hash), DB_INT(expires_ms), DB_INT(install_id));
-	if (rc == DB_NOTFOUND) {
-		/* The install's token is the first 16 hex of its hash: it is
-		 * a handle, not the secret. */
-		snprintf(id, sizeof id, "%.16s", hash);
-		rc = token_insert_locked(db, id, hash, mac, 1, expires_ms,
-		    install_id, "install");
-	}
+	/* The install's token is the first 16 hex of its first hash: a
+	 * handle, not the secret. Its secret is replaced by each installer
+	 * boot's kickstart (db_install_kickstart); its expiry never is. */
+	snprintf(id, sizeof id, "%.16s", hash);
+	rc = token_insert_locked(db, id, hash, mac, 1, expires_ms, install_id,
+	    "install");
 out:
 	return db_end(db, 1, rc);
 }

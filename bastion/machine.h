@@ -31,6 +31,8 @@ struct machine {
 	int64_t			updated_ms;
 	int64_t			last_boot_ms;
 	int			boot_count;	/* network boots in this state */
+	char			discovery_addr[64];	/* sent the discovery
+						 * image (binding.h) */
 };
 
 const char	*machine_state_name(enum machine_state);

@@ -391,21 +391,25 @@ test_token_hash_uses_ttl(void **state)
 }
 
 static void
-test_install_token_rekey(void **state)
+test_install_token_create(void **state)
 {
 	struct dbfx *f = *state;
 	struct join_token t;
 
-	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
+	assert_int_equal(db_token_install_create(f->db, 7, "52:54:00:00:00:01",
 	    "aaaa", db_now_ms() + 1000), DB_OK);
-	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
-	    "bbbb", db_now_ms() + 2000), DB_OK);
-	/* One token per install: the old secret is dead. */
-	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_NOTFOUND);
-	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
+	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
 	assert_string_equal(t.mac, "52:54:00:00:00:01");
 	assert_int_equal(t.uses, 1);
 	assert_int_equal(t.install_id, 7);
+	/* The machine's next install: the earlier install's token dies. */
+	assert_int_equal(db_token_install_create(f->db, 8, "52:54:00:00:00:01",
+	    "bbbb", db_now_ms() + 2000), DB_OK);
+	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
+	assert_true(t.revoked_ms != 0);
+	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
+	assert_int_equal(t.revoked_ms, 0);
+	assert_int_equal(t.install_id, 8);
 }
 
 static void
@@ -575,7 +579,7 @@ main(void)
 		    env_setup, env_teardown),
 		cmocka_unit_test(test_nonce_cache_file),
 		DBFX_TEST(test_token_hash_uses_ttl),
-		DBFX_TEST(test_install_token_rekey),
+		DBFX_TEST(test_install_token_create),
 		DBFX_TEST(test_revocation),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
