@@ -61,7 +61,10 @@ struct enrollment {
 };
 
 /*
- * In one transaction: consume one use of the token (still valid, not
+ * In one transaction: check that the token may take e->mac (only the
+ * MAC's install token may replace its live agent; a token bound to no MAC
+ * may not take the MAC of an installed or active machine: else
+ * DB_DENIED), consume one use of the token (still valid, not
  * revoked, uses left: else DB_CONFLICT), create the agent and its
  * certificate, retire earlier agents of the same MAC (revoked, reason
  * "re-enrolled"), and move the machine with that MAC from installed to

@@ -13,7 +13,7 @@ import stat
 import subprocess
 import time
 
-from agents import Agent, enrolled_agent, job_done, wait_for
+from agents import Agent, enrolled_agent, job_done, token, wait_for
 from harness import BIN, sample_report
 
 MAC = "52:54:00:b0:00:01"
@@ -123,7 +123,8 @@ def test_agents_inventory_updates_the_stored_inventory(bastion, agents):
 def test_agents_reprovision_queues_and_reboots_into_network_boot(bastion, agents):
     installed(bastion)
     extra, mk = stand_ins(bastion, "n1")
-    agents.append(enrolled_agent(bastion, mac=MAC, extra=extra))
+    agents.append(enrolled_agent(bastion, mac=MAC, extra=extra,
+                                  tok=token(bastion, mac=MAC)))
     assert bastion.admin("GET", "/api/v1/machines/" + MAC).json()["state"] == "active"
     r = bastion.ctl("agents", "reprovision", "node1")
     assert r.returncode == 0, r
@@ -154,7 +155,7 @@ def test_reprovision_reboot_needs_an_agent_and_changes_nothing_without(bastion, 
 
 def test_reprovision_reboot_needs_the_exec_scope_too(bastion, agents):
     installed(bastion)
-    agents.append(enrolled_agent(bastion, mac=MAC))
+    agents.append(enrolled_agent(bastion, mac=MAC, tok=token(bastion, mac=MAC)))
     bastion.add_user("ops", "operator")
     url = "/api/v1/machines/%s/reprovision" % MAC
     r = bastion.control("POST", url, {"reboot": True},
@@ -171,7 +172,8 @@ def test_reprovision_reboot_needs_the_exec_scope_too(bastion, agents):
 def test_machines_reprovision_reboot_in_production_mode(bastion, agents):
     installed(bastion)
     extra, mk = stand_ins(bastion, "n1")
-    agents.append(enrolled_agent(bastion, mac=MAC, extra=extra))
+    agents.append(enrolled_agent(bastion, mac=MAC, extra=extra,
+                                  tok=token(bastion, mac=MAC)))
     assert bastion.ctl("settings", "set", "production", "on").returncode == 0
     r = bastion.ctl("machines", "reprovision", MAC, "--role", "infra", "--reboot")
     assert r.returncode == 1 and "--confirm" in r.stderr, r

@@ -206,3 +206,44 @@ def test_an_expired_install_token_stops_the_kickstart(bastion):
     r = ks(b, key)
     assert r.status == 409 and r.json()["error"]["code"] == "no_join_token", r
     assert state(b) == "queued"
+
+
+# --- 2. agent impersonation with an unbound token ------------------------
+
+def test_unbound_token_cannot_take_a_live_agents_mac(bastion):
+    b = bastion
+    b.lease(MAC, REAL)
+    discovered(b)
+    queue(b)
+    key = installer_key(b)
+    tok = TOKEN.search(ks(b, key).text).group(1)
+    assert progress(b, key, "done").status == 200
+    # Installed, not yet enrolled: an unbound token cannot take its MAC.
+    r = enroll(b, token(b), name="impostor")
+    assert r.returncode != 0 and "only its install's token" in r.stderr, r
+    assert enroll(b, tok).returncode == 0
+    agents = b.admin("GET", "/api/v1/agents").json()
+    real = [a for a in agents if a["mac"] == MAC]
+    assert len(real) == 1 and not real[0]["revoked_at"]
+    # Active with a live agent: an unbound token, or even one bound to
+    # the MAC, cannot replace it.
+    r = enroll(b, token(b), name="impostor")
+    assert r.returncode != 0 and "only its install's token" in r.stderr, r
+    r = enroll(b, token(b, mac=MAC), name="impostor")
+    assert r.returncode != 0 and "only its install's token" in r.stderr, r
+    agents = b.admin("GET", "/api/v1/agents").json()
+    assert [a["hostname"] for a in agents if not a["revoked_at"]] == ["node1"]
+    assert state(b) == "active"
+    h = [e for e in json.loads(b.ctl("audit", "list", "--json").stdout)
+         if e["action"] == "agent.enroll" and e["result"] == "denied"]
+    assert len(h) == 3
+    # A reprovision's install token replaces it (the node reinstalled).
+    queue(b, how="reprovision")
+    key = installer_key(b)
+    tok = TOKEN.search(ks(b, key).text).group(1)
+    assert progress(b, key, "done").status == 200
+    assert enroll(b, tok, name="node1b").returncode == 0
+    live = [a for a in b.admin("GET", "/api/v1/agents").json() if not a["revoked_at"]]
+    assert [a["hostname"] for a in live] == ["node1b"]
+    # An unbound token still enrolls a host bastion does not manage.
+    assert enroll(b, token(b), mac="52:54:00:b1:00:77", name="other").returncode == 0
