@@ -80,12 +80,14 @@ int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
 /* --- db_hardware.c ---------------------------------------------------- */
 
 /* Store a validated discovery report for mac and move it to discovered.
- * The machine must exist (it booted). summary is a short description of
- * what changed since the previous report (NULL for the first). */
+ * The machine must exist (it booted) and be discovering (DB_CONFLICT).
+ * summary is a short description of what changed since the previous
+ * report (NULL for the first). */
 int	db_hardware_store(struct db *, const char *mac, const json_t *report,
 	    const char *summary);
 /* DB_CONFLICT when a NIC MAC of report (or mac itself) belongs to another
- * machine: one that network-booted with it, or whose report lists it.
+ * machine: one that network-booted with it, or whose report lists it
+ * (mac itself excepted: a report cannot take a machine's own boot MAC).
  * other and nic then name that machine and the MAC (written only with
  * DB_CONFLICT); DB_OK when none. */
 int	db_hardware_conflict(struct db *, const char *mac, const json_t *report,

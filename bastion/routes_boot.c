@@ -329,9 +329,11 @@ static void
 post_discover(struct request *r)
 {
 	json_t *body, *report = NULL, *old = NULL;
+	const struct config *c;
 	const char *mac;
 	struct machine m;
 	struct buf diff;
+	enum binding bind;
 	char why[256], other[MAC_STRLEN], nic[MAC_STRLEN];
 	int rc;
 
@@ -347,6 +349,29 @@ post_discover(struct request *r)
 	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
 		http_reply_error(r, 404, "unknown_machine", "%s never network-"
 		    "booted here; a report must follow a boot", mac);
+		goto out;
+	}
+	/* The inventory an install trusts (its disk, its firmware) is the
+	 * one taken while the machine ran the discovery image, from where
+	 * that image was sent: never a later one, never from elsewhere. */
+	if (m.state != MS_DISCOVERING) {
+		http_reply_error(r, 409, "wrong_state", "%s is %s; a hardware "
+		    "report is taken only from a machine in discovering", mac,
+		    machine_state_name(m.state));
+		goto out;
+	}
+	c = bastion_config_acquire(r->app);
+	bind = binding_check(r->app->db, c->dhcp_mode, mac, m.discovery_addr,
+	    r->client, why, sizeof why);
+	bastion_config_release(r->app);
+	if (bind == BINDING_FIRST)
+		snprintf(why, sizeof why, "%s was not sent the discovery image",
+		    mac);
+	if (bind == BINDING_REFUSED || bind == BINDING_FIRST) {
+		binding_refuse(r, mac, "hardware report", why);
+		http_reply_error(r, 403, "forbidden", "a report for %s is taken "
+		    "only from the address that was sent its discovery image",
+		    mac);
 		goto out;
 	}
 	rc = db_hardware_conflict(r->app->db, mac, report, other, nic);
@@ -369,6 +394,11 @@ post_discover(struct request *r)
 	    old == NULL ? "hardware reported" : diff.len ? diff.data :
 	    "hardware re-reported, unchanged");
 	buf_free(&diff);
+	if (rc == DB_CONFLICT) {
+		http_reply_error(r, 409, "wrong_state", "%s is no longer "
+		    "discovering", mac);
+		goto out;
+	}
 	if (rc != DB_OK) {
 		http_reply_error(r, 500, "internal", "cannot store the report");
 		goto out;
@@ -376,7 +406,7 @@ post_discover(struct request *r)
 	atomic_fetch_add(&r->app->metrics.discover_reports, 1);
 	log_info("req %s: hardware report for %s from %s", r->id, mac, r->client);
 	http_reply_json(r, 200, json_pack("{s:s, s:s}", "mac", mac, "state",
-	    m.state == MS_DISCOVERING ? "discovered" : machine_state_name(m.state)));
+	    "discovered"));
 out:
 	json_decref(old);
 	json_decref(report);

@@ -1,4 +1,4 @@
-"""Issue 11: the boot listener's secrets and reports are bound
+"""Issue 11, points 1-3: the boot listener's secrets and reports are bound
 to the machine entitled to them — the address bastion saw its MAC use
 (docs/operator-guide.md, "What the boot network can and cannot do").
 
@@ -81,6 +81,18 @@ def enroll(b, tok, mac=MAC, name="node1"):
     return Agent(b, name, tok, mac).enroll()
 
 
+def kickstarted(b):
+    """The real machine, leased REAL, is discovered and queued, boots the
+    installer and fetches its kickstart: (key, join token)."""
+    b.lease(MAC, REAL)
+    discovered(b)
+    queue(b)
+    key = installer_key(b)
+    k = ks(b, key)
+    assert k.status == 200, k
+    return key, TOKEN.search(k.text).group(1)
+
+
 # --- 1. install takeover --------------------------------------------------
 
 def test_install_takeover_from_another_address_full_dhcp(bastion):
@@ -148,11 +160,7 @@ def test_install_in_proxy_mode_is_bound_on_first_use(make_bastion):
 
 def test_the_binding_follows_the_dhcp_lease(bastion):
     b = bastion
-    b.lease(MAC, REAL)
-    discovered(b)
-    queue(b)
-    key = installer_key(b)
-    assert ks(b, key).status == 200
+    key, _ = kickstarted(b)
     # dnsmasq gives the machine another address (its lease expired
     # during a long install): the lease decides, the old address is out.
     b.lease(MAC, "10.77.0.62", action="old")
@@ -212,11 +220,7 @@ def test_an_expired_install_token_stops_the_kickstart(bastion):
 
 def test_unbound_token_cannot_take_a_live_agents_mac(bastion):
     b = bastion
-    b.lease(MAC, REAL)
-    discovered(b)
-    queue(b)
-    key = installer_key(b)
-    tok = TOKEN.search(ks(b, key).text).group(1)
+    key, tok = kickstarted(b)
     assert progress(b, key, "done").status == 200
     # Installed, not yet enrolled: an unbound token cannot take its MAC.
     r = enroll(b, token(b), name="impostor")
@@ -247,3 +251,67 @@ def test_unbound_token_cannot_take_a_live_agents_mac(bastion):
     assert [a["hostname"] for a in live] == ["node1b"]
     # An unbound token still enrolls a host bastion does not manage.
     assert enroll(b, token(b), mac="52:54:00:b1:00:77", name="other").returncode == 0
+
+
+# --- 3. inventory forgery ------------------------------------------------
+
+def test_forged_reports_are_refused(bastion):
+    b = bastion
+    b.lease(MAC, REAL)
+    assert b.dispatch(MAC, source=REAL).status == 200
+    # Discovering: only the address that was sent the discovery image.
+    forged = sample_report(MAC, firmware="uefi", disks=[
+        {"name": "sdb", "size_bytes": 2 << 40, "model": "", "serial": "x",
+         "rotational": False}])
+    r = b.boot("POST", "/api/v1/discover", forged, source=EVIL)
+    assert r.status == 403 and r.json()["error"]["code"] == "forbidden", r
+    assert state(b) == "discovering"
+    r = b.boot("POST", "/api/v1/discover", sample_report(MAC), source=REAL)
+    assert r.status == 200, r
+    # Any other state: 409, from anywhere, and nothing changes.
+    for ip in (EVIL, REAL):
+        r = b.boot("POST", "/api/v1/discover", forged, source=ip)
+        assert r.status == 409 and r.json()["error"]["code"] == "wrong_state", r
+    hw = b.admin("GET", "/api/v1/machines/" + MAC).json()["hardware"]
+    assert hw["firmware"] == "bios" and [d["name"] for d in hw["disks"]] == ["vda"]
+    # The install's disk comes from the accepted inventory ...
+    assert queue(b)["install"]["disk"] == "vda"
+    key = installer_key(b)
+    text = ks(b, key).text
+    assert "ignoredisk --only-use=vda" in text
+    assert progress(b, key, "done").status == 200
+    assert b.boot("POST", "/api/v1/discover", forged, source=REAL).status == 409
+    # ... and a reprovision keeps the previous install's.
+    assert queue(b, how="reprovision")["install"]["disk"] == "vda"
+    # A dispatch from elsewhere while discovering binds nothing.
+    other = "52:54:00:b1:00:02"
+    b.lease(other, "10.77.0.61")
+    assert_idle(b.dispatch(other, source=EVIL))
+    assert b.admin("GET", "/api/v1/machines/" + other).status == 404
+
+
+def test_a_fake_machine_cannot_lock_out_a_real_nic(bastion):
+    b = bastion
+    fake, real = "52:54:00:b1:00:0f", "52:54:00:b1:00:10"
+    nic = lambda m, n: {"name": "eth%d" % n, "mac": m, "driver": "virtio_net"}
+    # The fake can no longer report as the real MAC: the real machine's
+    # lease says where it is ...
+    b.lease(real, REAL)
+    assert_idle(b.dispatch(real, source=EVIL))
+    r = b.boot("POST", "/api/v1/discover", sample_report(real), source=EVIL)
+    assert r.status in (403, 404), r
+    # ... so it boots as itself and lists the real machine's MAC as a
+    # NIC of its own, before the real machine ever booted.
+    discovered(b, fake, ip=EVIL, nics=[nic(fake, 0), nic(real, 1)])
+    # The real machine's report of its own boot MAC is still taken.
+    assert b.dispatch(real, source=REAL).status == 200
+    r = b.boot("POST", "/api/v1/discover", sample_report(real, nics=[nic(real, 0)]),
+               source=REAL)
+    assert r.status == 200, r
+    assert state(b, real) == "discovered"
+    # Claiming a MAC that is another machine's boot MAC stays refused.
+    third = "52:54:00:b1:00:11"
+    assert b.dispatch(third, source=EVIL).status == 200
+    r = b.boot("POST", "/api/v1/discover",
+               sample_report(third, nics=[nic(third, 0), nic(real, 1)]), source=EVIL)
+    assert r.status == 409 and r.json()["error"]["code"] == "duplicate_mac", r
