@@ -245,6 +245,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE machines"
 	" ADD COLUMN boots INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE machines SET boots = boot_count;",
+	/* 7: what the boot listener binds to an address (binding.h): the
+	 * address an install is bound to and the installer boot whose
+	 * kickstart carried the join token; the address a discovering
+	 * machine was sent the discovery image. */
+	"ALTER TABLE installs ADD COLUMN bound_addr TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE installs ADD COLUMN token_boot INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE machines ADD COLUMN discovery_addr TEXT NOT NULL"
+	" DEFAULT '';",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -18,6 +18,7 @@ enum db_rc {
 	DB_ERR = -1,
 	DB_NOTFOUND = 1,
 	DB_CONFLICT = 2,	/* state changed under us / not allowed */
+	DB_DENIED = 3,		/* refused by a rule (said where it is made) */
 };
 
 struct db;
@@ -48,6 +49,15 @@ int64_t	db_now_ms(void);
 int	db_machine_boot(struct db *, const struct boot_info *,
 	    struct machine *out, int *created);
 int	db_machine_get(struct db *, const char *mac, struct machine *out);
+/* db_machine_get for the hot path (/dispatch): a read beside the writer,
+ * never older than the last committed change. */
+int	db_machine_lookup(struct db *, const char *mac, struct machine *out);
+/* A discovering machine was sent the discovery image at addr: bind it
+ * there (binding.h) if it is bound nowhere yet or already there, or
+ * anyway when rebind (its DHCP lease moved). DB_DENIED when it is bound
+ * to another address or no longer discovering. */
+int	db_machine_discovery_bind(struct db *, const char *mac,
+	    const char *addr, int rebind);
 /* Move mac to state `to`, only from one of the states in the `from` mask
  * (bit per enum machine_state; 0 = from any). Writes an event. */
 int	db_machine_transition(struct db *, const char *mac, unsigned from,
@@ -70,12 +80,14 @@ int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
 /* --- db_hardware.c ---------------------------------------------------- */
 
 /* Store a validated discovery report for mac and move it to discovered.
- * The machine must exist (it booted). summary is a short description of
- * what changed since the previous report (NULL for the first). */
+ * The machine must exist (it booted) and be discovering (DB_CONFLICT).
+ * summary is a short description of what changed since the previous
+ * report (NULL for the first). */
 int	db_hardware_store(struct db *, const char *mac, const json_t *report,
 	    const char *summary);
 /* DB_CONFLICT when a NIC MAC of report (or mac itself) belongs to another
- * machine: one that network-booted with it, or whose report lists it.
+ * machine: one that network-booted with it, or whose report lists it
+ * (mac itself excepted: a report cannot take a machine's own boot MAC).
  * other and nic then name that machine and the MAC (written only with
  * DB_CONFLICT); DB_OK when none. */
 int	db_hardware_conflict(struct db *, const char *mac, const json_t *report,
@@ -89,6 +101,9 @@ int	db_hardware_get(struct db *, const char *mac, json_t **out);
 int	db_lease_record(struct db *, const char *action, const char *mac,
 	    const char *ip, const char *hostname, int64_t expires);
 int	db_leases_json(struct db *, json_t **out);
+/* The address of mac's current lease (not expired), DB_NOTFOUND if
+ * it has none. */
+int	db_lease_addr(struct db *, const char *mac, char ip[64]);
 
 /* --- db_install.c ----------------------------------------------------- */
 
@@ -103,6 +118,11 @@ struct install {
 	char	ssh_keys[16384];	/* JSON array */
 	int	reprovision;
 	char	key_hash[65];		/* SHA-256 of the current install key */
+	char	bound_addr[64];		/* the address it is bound to
+					 * (binding.h), "" before its first
+					 * installer boot */
+	int	token_boot;		/* the boot whose kickstart carried
+					 * the join token, 0: none yet */
 	char	status[16];		/* queued installing done failed */
 	int	boots;			/* network boots of this install */
 	char	stage[16];
@@ -116,13 +136,28 @@ int	db_install_queue(struct db *, const struct install *in, unsigned from,
 	    const char *event);
 /* The machine's current install. */
 int	db_install_current(struct db *, const char *mac, struct install *out);
-/* A network boot of a queued/installing machine: count it and store the
- * hash of the key the installer now gets. Past max_boots the install and
- * the machine are failed instead (*failed = 1). */
+/* A network boot of a queued/installing machine from addr: count it and
+ * store the hash of the key the installer now gets. Past max_boots the
+ * install and the machine are failed instead (*failed = 1). The install
+ * is bound to addr (binding.h) on its first boot; a boot from another
+ * address is DB_DENIED and changes nothing, unless rebind (its DHCP
+ * lease moved there). */
 int	db_install_boot(struct db *, const char *mac, const char *key_hash,
-	    int max_boots, int *boots, int *failed);
+	    const char *addr, int rebind, int max_boots, int *boots,
+	    int *failed);
 /* The installer fetched its kickstart: queued -> installing. */
 int	db_install_started(struct db *, const char *mac);
+/*
+ * The kickstart of installer boot `boot` of install `install_id` is
+ * sent, carrying a new join token secret (token_hash): in one
+ * transaction the install's token takes that secret and keeps its
+ * expiry (fixed when the install was queued), and the machine is
+ * installing. Once per installer boot: DB_CONFLICT when this boot's
+ * kickstart was sent already or the boot is not the install's current
+ * one; DB_DENIED when the install's token was used, revoked or expired.
+ */
+int	db_install_kickstart(struct db *, const char *mac, int64_t install_id,
+	    int boot, const char *token_hash);
 /* A progress report. done -> installed, error -> failed. */
 int	db_install_progress(struct db *, const char *mac, const char *stage,
 	    int percent, const char *message);

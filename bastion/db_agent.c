@@ -37,7 +37,7 @@ db_token_create(struct db *db, const char *id, const char *hash,
 }
 
 int
-db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
+db_token_install_create(struct db *db, int64_t install_id, const char *mac,
     const char *hash, int64_t expires_ms)
 {
 	char id[TOKEN_ID_LEN];
@@ -53,18 +53,12 @@ db_token_install_rekey(struct db *db, int64_t install_id, const char *mac,
 	    DB_TEXT(mac), DB_INT(install_id));
 	if (rc == DB_ERR)
 		goto out;
-	/* A new secret and a new lifetime: the token dies expires_ms after
-	 * the kickstart that carries it was made, not after the queueing. */
-	rc = db_run(db, "UPDATE join_tokens SET hash = ?, expires_ms = ?"
-	    " WHERE install_id = ? AND used < uses AND revoked_ms = 0",
-	    DB_TEXT(hash), DB_INT(expires_ms), DB_INT(install_id));
-	if (rc == DB_NOTFOUND) {
-		/* The install's token is the first 16 hex of its hash: it is
-		 * a handle, not the secret. */
-		snprintf(id, sizeof id, "%.16s", hash);
-		rc = token_insert_locked(db, id, hash, mac, 1, expires_ms,
-		    install_id, "install");
-	}
+	/* The install's token is the first 16 hex of its first hash: a
+	 * handle, not the secret. Its secret is replaced by each installer
+	 * boot's kickstart (db_install_kickstart); its expiry never is. */
+	snprintf(id, sizeof id, "%.16s", hash);
+	rc = token_insert_locked(db, id, hash, mac, 1, expires_ms, install_id,
+	    "install");
 out:
 	return db_end(db, 1, rc);
 }
@@ -190,6 +184,44 @@ revoke_locked(struct db *db, const char *where, const char *key,
 	    DB_ERR ? DB_ERR : DB_OK;
 }
 
+/*
+ * Whether the token of e may enroll an agent for e->mac, in the open
+ * transaction. Only the MAC's own install token may replace a live agent
+ * of that MAC (the install that is replacing the node); a token bound to
+ * no MAC may not take the MAC of an installed or active machine either,
+ * even with its agent revoked: an operator re-enrolls such a node with a
+ * token bound to its MAC. DB_DENIED otherwise.
+ */
+static int
+enroll_mac_free_locked(struct db *db, const struct enrollment *e)
+{
+	struct join_token t;
+	struct machine m;
+	sqlite3_stmt *st;
+	int rc, live, install_token;
+
+	if ((rc = db_get_one(db, "SELECT " TOKEN_COLS " FROM join_tokens"
+	    " WHERE id = ?", e->token_id, token_fill, &t)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_CONFLICT : rc;
+	install_token = t.install_id != 0 && strcmp(t.mac, e->mac) == 0;
+	if (install_token)
+		return DB_OK;
+	if ((st = db_stmt(db, "SELECT 1 FROM agents WHERE mac = ? AND"
+	    " revoked_ms = 0", DB_TEXT(e->mac))) == NULL)
+		return DB_ERR;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return DB_ERR;
+	live = rc == SQLITE_ROW;
+	if (live)
+		return DB_DENIED;
+	if (t.mac[0] == '\0' && (rc = db_machine_get_locked(db, e->mac, &m)) ==
+	    DB_OK && (m.state == MS_INSTALLED || m.state == MS_ACTIVE))
+		return DB_DENIED;
+	return rc == DB_ERR ? DB_ERR : DB_OK;
+}
+
 int
 db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 {
@@ -199,6 +231,8 @@ db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
+	if (e->mac[0] && (rc = enroll_mac_free_locked(db, e)) != DB_OK)
+		goto out;
 	rc = db_run(db, "UPDATE join_tokens SET used = used + 1,"
 	    " last_used_ms = ?1 WHERE id = ?2 AND used < uses AND"
 	    " revoked_ms = 0 AND expires_ms > ?1", DB_INT(now),

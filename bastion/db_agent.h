@@ -33,9 +33,11 @@ struct join_token {
 int	db_token_create(struct db *, const char *id, const char *hash,
 	    const char *mac, int uses, int64_t expires_ms, int64_t install_id,
 	    const char *comment);
-/* The install's token gets a new secret (hash) and expiry; created if
- * the install has none. */
-int	db_token_install_rekey(struct db *, int64_t install_id,
+/* The token of a newly queued install: bound to mac, one use, dead at
+ * expires_ms (fixed: db_install_kickstart gives it new secrets, never a
+ * new lifetime). The tokens of the machine's earlier installs are
+ * revoked. */
+int	db_token_install_create(struct db *, int64_t install_id,
 	    const char *mac, const char *hash, int64_t expires_ms);
 int	db_token_by_hash(struct db *, const char *hash, struct join_token *);
 int	db_token_revoke(struct db *, const char *id);
@@ -59,7 +61,10 @@ struct enrollment {
 };
 
 /*
- * In one transaction: consume one use of the token (still valid, not
+ * In one transaction: check that the token may take e->mac (only the
+ * MAC's install token may replace its live agent; a token bound to no MAC
+ * may not take the MAC of an installed or active machine: else
+ * DB_DENIED), consume one use of the token (still valid, not
  * revoked, uses left: else DB_CONFLICT), create the agent and its
  * certificate, retire earlier agents of the same MAC (revoked, reason
  * "re-enrolled"), and move the machine with that MAC from installed to

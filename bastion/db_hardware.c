@@ -32,6 +32,10 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	}
 	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK)
 		goto out;
+	if (m.state != MS_DISCOVERING) {
+		rc = DB_CONFLICT;
+		goto out;
+	}
 	rc = DB_ERR;
 	if (db_run(db, "INSERT INTO hardware (mac, report, updated_ms,"
 	    " cpu_threads, memory_bytes, disk_count, nic_count)"
@@ -46,16 +50,12 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	    DB_INT(count_of(report, "disks")),
 	    DB_INT(count_of(report, "nics"))) == DB_ERR)
 		goto out;
-	if (m.state == MS_DISCOVERING) {
-		if (db_run(db, "UPDATE machines SET state = 'discovered',"
-		    " updated_ms = ?, boot_count = 0 WHERE mac = ?",
-		    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR)
-			goto out;
-		rc = db_event_add_locked(db, mac, "discovered", "discover",
-		    summary ? summary : "hardware reported", -1);
-	} else
-		rc = db_event_add_locked(db, mac, machine_state_name(m.state),
-		    "discover", summary ? summary : "hardware re-reported", -1);
+	if (db_run(db, "UPDATE machines SET state = 'discovered',"
+	    " updated_ms = ?, boot_count = 0 WHERE mac = ?",
+	    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR)
+		goto out;
+	rc = db_event_add_locked(db, mac, "discovered", "discover",
+	    summary ? summary : "hardware reported", -1);
 out:
 	free(text);
 	return db_end(db, 1, rc);
@@ -99,7 +99,11 @@ db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
 		return DB_ERR;
 	db_lock(db);
 	/* A NIC of this report that is another machine (it network-booted
-	 * with that MAC), or that another machine's report lists. */
+	 * with that MAC), or that another machine's report lists — except
+	 * mac itself: the reporter network-booted with it (and reports from
+	 * where it was sent the discovery image), while another report's
+	 * list is only a claim; a claim made first must not lock the real
+	 * machine out. */
 	st = db_stmt(db,
 	    "WITH mine(nic) AS (SELECT json_extract(value, '$.mac')"
 	    "  FROM json_each(?2, '$.nics') UNION SELECT ?1)"
@@ -108,7 +112,8 @@ db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
 	    " UNION ALL"
 	    " SELECT h.mac, json_extract(n.value, '$.mac')"
 	    "  FROM hardware h, json_each(h.report, '$.nics') n, mine"
-	    "  WHERE h.mac != ?1 AND json_extract(n.value, '$.mac') = mine.nic"
+	    "  WHERE h.mac != ?1 AND mine.nic != ?1"
+	    "  AND json_extract(n.value, '$.mac') = mine.nic"
 	    " LIMIT 1", DB_TEXT(mac), DB_TEXT(text));
 	if (st == NULL)
 		goto out;

@@ -7,7 +7,8 @@
 #include "log.h"
 
 #define INSTALL_COLS "id, mac, hostname, role, os, disk, ssh_keys," \
-	" reprovision, key_hash, status, boots, stage, progress, message"
+	" reprovision, key_hash, status, boots, stage, progress, message," \
+	" bound_addr, token_boot"
 
 static void
 install_from_row(sqlite3_stmt *st, struct install *in)
@@ -27,6 +28,9 @@ install_from_row(sqlite3_stmt *st, struct install *in)
 	snprintf(in->stage, sizeof in->stage, "%s", db_col_text(st, 11));
 	in->progress = sqlite3_column_int(st, 12);
 	snprintf(in->message, sizeof in->message, "%s", db_col_text(st, 13));
+	snprintf(in->bound_addr, sizeof in->bound_addr, "%s",
+	    db_col_text(st, 14));
+	in->token_boot = sqlite3_column_int(st, 15);
 }
 
 static void
@@ -130,27 +134,33 @@ install_too_many_boots_locked(struct db *db, const char *mac,
 	return set_state_locked(db, mac, MS_FAILED, "dispatch", msg, -1);
 }
 
-/* One more boot of the install, with the hash of its new key, in the
- * open transaction. */
+/* One more boot of the install from addr, with the hash of its new key,
+ * in the open transaction. */
 static int
 install_count_boot_locked(struct db *db, const struct machine *m,
-    const struct install *in, const char *key_hash, int max_boots)
+    const struct install *in, const char *key_hash, const char *addr,
+    int max_boots)
 {
-	char msg[160];
+	char msg[200];
 
 	if (db_run(db, "UPDATE installs SET boots = ?, key_hash = ?,"
-	    " updated_ms = ? WHERE id = ?", DB_INT(in->boots),
-	    DB_TEXT(key_hash), DB_INT(db_now_ms()), DB_INT(in->id)) == DB_ERR)
+	    " bound_addr = ?, updated_ms = ? WHERE id = ?", DB_INT(in->boots),
+	    DB_TEXT(key_hash), DB_TEXT(addr), DB_INT(db_now_ms()),
+	    DB_INT(in->id)) == DB_ERR)
 		return DB_ERR;
-	snprintf(msg, sizeof msg, "network boot %d of %d: installer sent",
-	    in->boots, max_boots);
+	if (strcmp(in->bound_addr, addr) == 0)
+		snprintf(msg, sizeof msg, "network boot %d of %d: installer "
+		    "sent", in->boots, max_boots);
+	else
+		snprintf(msg, sizeof msg, "network boot %d of %d: installer "
+		    "sent; install bound to %s", in->boots, max_boots, addr);
 	return db_event_add_locked(db, m->mac, machine_state_name(m->state),
 	    "dispatch", msg, -1);
 }
 
 int
 db_install_boot(struct db *db, const char *mac, const char *key_hash,
-    int max_boots, int *boots, int *failed)
+    const char *addr, int rebind, int max_boots, int *boots, int *failed)
 {
 	struct install in;
 	struct machine m;
@@ -165,17 +175,36 @@ db_install_boot(struct db *db, const char *mac, const char *key_hash,
 		rc = DB_CONFLICT;
 		goto out;
 	}
+	/* Checked again here, under the lock: of two first boots from
+	 * different addresses only one binds the install. */
+	if (!rebind && in.bound_addr[0] && strcmp(in.bound_addr, addr) != 0) {
+		rc = DB_DENIED;
+		goto out;
+	}
 	in.boots++;
 	if ((over = in.boots > max_boots))
 		rc = install_too_many_boots_locked(db, mac, &in, max_boots);
 	else
-		rc = install_count_boot_locked(db, &m, &in, key_hash,
+		rc = install_count_boot_locked(db, &m, &in, key_hash, addr,
 		    max_boots);
 out:
 	if ((rc = db_end(db, 1, rc)) != DB_OK)
 		return rc;
 	*boots = in.boots;
 	*failed = over;
+	return DB_OK;
+}
+
+/* queued -> installing, in the open transaction. */
+static int
+install_started_locked(struct db *db, const struct machine *m,
+    const struct install *in)
+{
+	if (m->state == MS_QUEUED && (install_update_locked(db, in->id,
+	    "installing", "", -1, "kickstart fetched") != DB_OK ||
+	    set_state_locked(db, m->mac, MS_INSTALLING, "kickstart",
+	    "kickstart fetched: the installer is running", -1) != DB_OK))
+		return DB_ERR;
 	return DB_OK;
 }
 
@@ -188,14 +217,50 @@ db_install_started(struct db *db, const char *mac)
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
+	if ((rc = db_machine_get_locked(db, mac, &m)) == DB_OK &&
+	    (rc = install_current_locked(db, mac, &in)) == DB_OK)
+		rc = install_started_locked(db, &m, &in);
+	return db_end(db, 1, rc);
+}
+
+int
+db_install_kickstart(struct db *db, const char *mac, int64_t install_id,
+    int boot, const char *token_hash)
+{
+	struct install in;
+	struct machine m;
+	int64_t now = db_now_ms();
+	int rc;
+
+	if (db_begin(db) == -1)
+		return DB_ERR;
 	if ((rc = db_machine_get_locked(db, mac, &m)) != DB_OK ||
 	    (rc = install_current_locked(db, mac, &in)) != DB_OK)
 		goto out;
-	if (m.state == MS_QUEUED && (install_update_locked(db, in.id,
-	    "installing", "", -1, "kickstart fetched") != DB_OK ||
-	    set_state_locked(db, mac, MS_INSTALLING, "kickstart",
-	    "kickstart fetched: the installer is running", -1) != DB_OK))
-		rc = DB_ERR;
+	if (in.id != install_id || in.boots != boot || boot < 1 ||
+	    (m.state != MS_QUEUED && m.state != MS_INSTALLING)) {
+		rc = DB_CONFLICT;
+		goto out;
+	}
+	/* Once per installer boot: the boot's key fetches one kickstart. */
+	if ((rc = db_run(db, "UPDATE installs SET token_boot = ?1,"
+	    " updated_ms = ?2 WHERE id = ?3 AND token_boot < ?1", DB_INT(boot),
+	    DB_INT(now), DB_INT(in.id))) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			rc = DB_CONFLICT;
+		goto out;
+	}
+	/* The new secret replaces the one of the previous installer boot;
+	 * the expiry stays what it was made with (queueing + 24 h). */
+	if ((rc = db_run(db, "UPDATE join_tokens SET hash = ?1 WHERE"
+	    " install_id = ?2 AND mac = ?3 AND used < uses AND"
+	    " revoked_ms = 0 AND expires_ms > ?4", DB_TEXT(token_hash),
+	    DB_INT(in.id), DB_TEXT(mac), DB_INT(now))) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			rc = DB_DENIED;
+		goto out;
+	}
+	rc = install_started_locked(db, &m, &in);
 out:
 	return db_end(db, 1, rc);
 }
@@ -249,9 +314,9 @@ db_install_json_locked(struct db *db, const char *mac)
 	if ((keys = json_loads(in.ssh_keys, 0, NULL)) == NULL)
 		keys = json_array();
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:i, s:s,"
-	    " s:i, s:s}", "id", (json_int_t)in.id, "hostname", in.hostname,
+	    " s:i, s:s, s:s}", "id", (json_int_t)in.id, "hostname", in.hostname,
 	    "role", in.role, "os", in.os, "disk", in.disk, "ssh_keys", keys,
 	    "reprovision", in.reprovision, "status", in.status,
 	    "boots", in.boots, "stage", in.stage, "progress", in.progress,
-	    "message", in.message);
+	    "message", in.message, "bound_addr", in.bound_addr);
 }

@@ -1,6 +1,7 @@
 /* db_lease.c — dnsmasq's DHCP leases, and the address a known machine
  * learns from its lease. */
 #define LOG_SUBSYS "db"
+#include <stdio.h>
 #include <string.h>
 
 #include "db_internal.h"
@@ -51,5 +52,38 @@ db_leases_json(struct db *db, json_t **out)
 	rc = db_rows_json(db, db_stmt(db, "SELECT mac, ip, hostname, expires,"
 	    " updated_ms FROM leases ORDER BY mac"), lease_row, out);
 	db_unlock(db);
+	return rc;
+}
+
+struct lease_addr {
+	char	ip[64];
+	int64_t	expires;
+};
+
+static void
+lease_addr_fill(sqlite3_stmt *st, void *p)
+{
+	struct lease_addr *l = p;
+
+	snprintf(l->ip, sizeof l->ip, "%s", db_col_text(st, 0));
+	l->expires = sqlite3_column_int64(st, 1);
+}
+
+int
+db_lease_addr(struct db *db, const char *mac, char ip[64])
+{
+	struct lease_addr l;
+	int rc;
+
+	db_lock(db);
+	rc = db_get_one(db, "SELECT ip, expires FROM leases WHERE mac = ?", mac,
+	    lease_addr_fill, &l);
+	db_unlock(db);
+	/* expires is unix time from dnsmasq, 0 for an infinite lease. */
+	if (rc == DB_OK && (l.ip[0] == '\0' ||
+	    (l.expires != 0 && l.expires <= db_now_ms() / 1000)))
+		rc = DB_NOTFOUND;
+	if (rc == DB_OK)
+		memcpy(ip, l.ip, sizeof l.ip);
 	return rc;
 }

@@ -11,8 +11,8 @@
 
 #define MACHINE_COLS "machines.mac, state, uuid, serial, arch, platform, ip," \
 	" hostname, created_ms, machines.updated_ms, last_boot_ms, boot_count," \
-	" boots"
-#define MACHINE_NCOLS 13	/* columns after MACHINE_COLS start here */
+	" boots, discovery_addr"
+#define MACHINE_NCOLS 14	/* columns after MACHINE_COLS start here */
 
 static void
 machine_from_row(sqlite3_stmt *st, struct machine *m)
@@ -34,6 +34,8 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 	m->last_boot_ms = sqlite3_column_int64(st, 10);
 	m->boots_in_state = sqlite3_column_int(st, 11);
 	m->boots = sqlite3_column_int(st, 12);
+	snprintf(m->discovery_addr, sizeof m->discovery_addr, "%s",
+	    db_col_text(st, 13));
 }
 
 static void
@@ -131,6 +133,28 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
+}
+
+int
+db_machine_lookup(struct db *db, const char *mac, struct machine *out)
+{
+	return reader_machine_get(db, mac, out);
+}
+
+int
+db_machine_discovery_bind(struct db *db, const char *mac, const char *addr,
+    int rebind)
+{
+	int rc;
+
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	/* Compare and set: of two first boots at once, one binds. */
+	rc = db_run(db, "UPDATE machines SET discovery_addr = ?1 WHERE"
+	    " mac = ?2 AND state = 'discovering' AND (discovery_addr = '' OR"
+	    " discovery_addr = ?1 OR ?3)", DB_TEXT(addr), DB_TEXT(mac),
+	    DB_INT(rebind != 0));
+	return db_end(db, 0, rc == DB_NOTFOUND ? DB_DENIED : rc);
 }
 
 int
@@ -299,14 +323,14 @@ machine_list_row(sqlite3_stmt *st)
 
 	if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
 		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
-		    "cpu_threads", (json_int_t)sqlite3_column_int64(st,
-		    MACHINE_NCOLS),
-		    "memory_bytes", (json_int_t)sqlite3_column_int64(st,
-		    MACHINE_NCOLS + 1),
-		    "disks", (json_int_t)sqlite3_column_int64(st,
-		    MACHINE_NCOLS + 2),
-		    "nics", (json_int_t)sqlite3_column_int64(st,
-		    MACHINE_NCOLS + 3)));
+		    "cpu_threads",
+		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS),
+		    "memory_bytes",
+		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 1),
+		    "disks",
+		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 2),
+		    "nics",
+		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 3)));
 	return o;
 }
 
@@ -344,7 +368,8 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 	if (rc == SQLITE_ROW) {
 		o = machine_row_json(st);
 		if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
-			hw = json_loads(db_col_text(st, MACHINE_NCOLS), 0, NULL);
+			hw = json_loads(db_col_text(st, MACHINE_NCOLS), 0,
+			    NULL);
 		json_object_set_new(o, "hardware", hw ? hw : json_null());
 		json_object_set_new(o, "hardware_updated_at",
 		    db_time_json(sqlite3_column_int64(st, MACHINE_NCOLS + 1)));

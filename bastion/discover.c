@@ -260,9 +260,17 @@ same(const json_t *a, const json_t *b)
 int
 discover_diff(const json_t *old, const json_t *new, struct buf *out)
 {
-	const char *sep = "";
+	const char *sep = "", *fa, *fb;
 	json_int_t a, b;
 
+	/* The firmware decides the install's partitions: first. */
+	fa = json_string_value(json_object_get(old, "firmware"));
+	fb = json_string_value(json_object_get(new, "firmware"));
+	if ((fa || fb) && (fa == NULL || fb == NULL || strcmp(fa, fb) != 0)) {
+		buf_printf(out, "firmware %s -> %s", fa ? fa : "none",
+		    fb ? fb : "none");
+		sep = "; ";
+	}
 	a = int_at(old, "cpu", "threads");
 	b = int_at(new, "cpu", "threads");
 	if (a != b) {

@@ -16,8 +16,8 @@
  * JSON path and reason into why ("disks[2].size_bytes: must be ..."). */
 int	discover_validate(const json_t *report, json_t **out, char *why,
 	    size_t whylen);
-/* One line describing what differs, e.g. "memory 1.0 GiB -> 2.0 GiB;
- * disks 2 -> 3". Empty when nothing of note changed. */
+/* One line describing what differs, e.g. "firmware bios -> uefi; memory
+ * 1.0 GiB -> 2.0 GiB; disks 2 -> 3". Empty when nothing of note changed. */
 int	discover_diff(const json_t *old, const json_t *new, struct buf *out);
 
 #endif

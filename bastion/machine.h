@@ -33,6 +33,8 @@ struct machine {
 	int			boots;		/* network boots, lifetime */
 	int			boots_in_state;	/* ... in this state (the
 						 * boot_count column) */
+	char			discovery_addr[64];	/* sent the discovery
+						 * image (binding.h) */
 };
 
 const char	*machine_state_name(enum machine_state);

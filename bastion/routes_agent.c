@@ -444,6 +444,15 @@ post_enroll(struct request *r)
 		invtext = json_dumps(inv, JSON_COMPACT | JSON_SORT_KEYS);
 	e->inventory = invtext;
 	rc = db_agent_enroll(r->app->db, e, &activated);
+	if (rc == DB_DENIED) {
+		/* Another machine's identity: only the install that replaces a
+		 * node replaces its agent (db_agent_enroll). */
+		snprintf(msg, sizeof msg, "%s has an enrolled agent or is an "
+		    "installed machine: only its install's token may enroll it "
+		    "(or revoke its agent and use a token bound to %s)", mac, mac);
+		enroll_fail(r, 403, "mac_taken", t.id, mac, host, msg);
+		goto out;
+	}
 	if (rc == DB_CONFLICT) {
 		enroll_fail(r, 401, "token_used", t.id, mac, host, "the join "
 		    "token was used up or expired meanwhile");

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "binding.h"
 #include "ca.h"
 #include "db.h"
 #include "discover.h"
@@ -79,15 +80,17 @@ discovery_files_present(const struct config *c)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* A queued or installing machine boots: count the boot and mint the key
- * this installer run will use. Returns the action to take (the machine
- * may have just failed) and fills in, key and boot number. */
+/* A queued or installing machine boots from where it may (bind): count
+ * the boot and mint the key this installer run will use. Returns the
+ * action to take (the machine may have just failed, or lost a race to
+ * another address: idle) and fills in, key and boot number. */
 static enum boot_action
 installer_boot(struct request *r, const struct config *c, struct machine *m,
-    struct install *in, char key[SECRET_HEXLEN], int *boots)
+    enum binding bind, struct install *in, char key[SECRET_HEXLEN],
+    int *boots)
 {
 	char hash[SECRET_HEXLEN];
-	int failed = 0;
+	int rc, failed = 0;
 
 	if (c->install_repo[0] == '\0') {
 		log_warnx("req %s: %s is %s but install.repo is not set", r->id,
@@ -98,8 +101,14 @@ installer_boot(struct request *r, const struct config *c, struct machine *m,
 	    secret_random_hex(key) == -1)
 		return BOOT_IDLE;
 	secret_sha256_hex(key, strlen(key), hash);
-	if (db_install_boot(r->app->db, m->mac, hash, c->install_max_boots,
-	    boots, &failed) != DB_OK)
+	rc = db_install_boot(r->app->db, m->mac, hash, r->client,
+	    bind == BINDING_LEASE, c->install_max_boots, boots, &failed);
+	if (rc == DB_DENIED) {
+		binding_refuse(r, m->mac, "installer boot", "another address "
+		    "booted the installer first");
+		return dispatch_decide(MS_FAILED, c->idle_action, 0);
+	}
+	if (rc != DB_OK)
 		return BOOT_IDLE;
 	if (failed) {
 		log_warnx("req %s: %s failed: too many network boots", r->id,
@@ -110,19 +119,52 @@ installer_boot(struct request *r, const struct config *c, struct machine *m,
 	return BOOT_INSTALLER;
 }
 
+/*
+ * Whether this boot of m (state known, or *m zeroed but for the MAC when
+ * it is new) comes from where the machine is bound (binding.h). Only
+ * discovering, queued and installing machines are: a discovery report
+ * and an installer's key, kickstart and join token are at stake; the
+ * answers to the other states are the same for everyone.
+ * BINDING_REFUSED after logging and auditing the refusal.
+ */
+static enum binding
+dispatch_binding(struct request *r, const struct config *c,
+    const struct machine *m, int known)
+{
+	struct install *in;
+	enum binding b = BINDING_OK;
+	char why[160];
+
+	if (!known || m->state == MS_DISCOVERING)
+		b = binding_check(r->app->db, c->dhcp_mode, m->mac,
+		    known ? m->discovery_addr : "", r->client, why, sizeof why);
+	else if (m->state == MS_QUEUED || m->state == MS_INSTALLING) {
+		if ((in = malloc(sizeof *in)) == NULL)
+			return BINDING_REFUSED;
+		b = binding_check(r->app->db, c->dhcp_mode, m->mac,
+		    db_install_current(r->app->db, m->mac, in) == DB_OK ?
+		    in->bound_addr : "", r->client, why, sizeof why);
+		free(in);
+	}
+	if (b == BINDING_REFUSED)
+		binding_refuse(r, m->mac, "network boot", why);
+	return b;
+}
+
 static void
 get_dispatch(struct request *r)
 {
 	const struct config *c;
 	struct boot_info bi;
-	struct machine m;
+	struct machine m, seen;
 	struct install *in = NULL;
 	enum boot_action a;
+	enum binding bind;
 	const char *why;
 	char key[SECRET_HEXLEN] = "", *out = NULL, err[512];
 	json_t *hw = NULL;
 	size_t len;
-	int created, boots = 0;
+	int created, known, rc, boots = 0;
 
 	if (dispatch_parse(http_query(r, "mac"), http_query(r, "uuid"),
 	    http_query(r, "serial"), http_query(r, "arch"),
@@ -130,20 +172,57 @@ get_dispatch(struct request *r)
 		http_reply_error(r, 400, "bad_request", "%s", why);
 		return;
 	}
+	c = bastion_config_acquire(r->app);
+	/* Where the machine is bound is checked before anything is
+	 * recorded: a boot from elsewhere neither counts nor changes the
+	 * machine's boot data, nor rotates its install key. */
+	if ((rc = db_machine_lookup(r->app->db, bi.mac, &seen)) != DB_OK &&
+	    rc != DB_NOTFOUND) {
+		http_reply_error(r, 500, "internal", "cannot read the machine");
+		goto out;
+	}
+	if ((known = rc == DB_OK) == 0) {
+		memset(&seen, 0, sizeof seen);
+		snprintf(seen.mac, sizeof seen.mac, "%s", bi.mac);
+		seen.state = MS_DISCOVERING;
+	}
+	m = seen;
+	if ((bind = dispatch_binding(r, c, &seen, known)) == BINDING_REFUSED)
+		goto idle;
 	if (db_machine_boot(r->app->db, &bi, &m, &created) != DB_OK) {
 		http_reply_error(r, 500, "internal", "cannot record the boot");
-		return;
+		goto out;
 	}
+	/* Its state changed meanwhile (queued, say): bound elsewhere? */
+	if ((m.state != seen.state || created != !known) &&
+	    (bind = dispatch_binding(r, c, &m, 1)) == BINDING_REFUSED)
+		goto idle;
 	atomic_fetch_add(&r->app->metrics.dispatches, 1);
-	c = bastion_config_acquire(r->app);
 	a = dispatch_decide(m.state, c->idle_action,
 	    m.state == MS_DISCOVERING ? discovery_present(c) : 0);
+	/* The address that gets the discovery image is the one whose report
+	 * is taken (post_discover). Told that the image is missing counts
+	 * the same: the machine that asks again once it is installed is the
+	 * one that booted first. */
+	if ((a == BOOT_DISCOVERY || a == BOOT_DISCOVERY_MISSING) &&
+	    (bind == BINDING_FIRST ||
+	    bind == BINDING_LEASE) && (rc = db_machine_discovery_bind(
+	    r->app->db, m.mac, r->client, bind == BINDING_LEASE)) != DB_OK) {
+		if (rc != DB_DENIED) {
+			http_reply_error(r, 500, "internal", "cannot record the "
+			    "boot");
+			goto out;
+		}
+		binding_refuse(r, m.mac, "network boot", "another address was "
+		    "sent the discovery image first");
+		goto idle;
+	}
 	if (a == BOOT_INSTALLER) {
 		if ((in = malloc(sizeof *in)) == NULL) {
 			http_reply_error(r, 500, "internal", "out of memory");
 			goto out;
 		}
-		a = installer_boot(r, c, &m, in, key, &boots);
+		a = installer_boot(r, c, &m, bind, in, key, &boots);
 		if (a == BOOT_INSTALLER && db_hardware_get(r->app->db, m.mac, &hw)
 		    != DB_OK)
 			hw = NULL;
@@ -167,6 +246,24 @@ get_dispatch(struct request *r)
 	}
 	log_debug("req %s: %s is %s -> %s", r->id, m.mac,
 	    machine_state_name(m.state), dispatch_action_name(a));
+	goto render;
+idle:
+	/*
+	 * From an address the machine is not bound to: the answer of a
+	 * machine with nothing to do (next boot device, or power off with
+	 * idle_action = poweroff), not an error page. That is the safest
+	 * answer for a real machine whose address changed (its lease moved
+	 * in proxy/off mode, or in full mode before the lease hook told
+	 * us): it never gets an installer it could not report from and does
+	 * not loop on refusals; an error would end in the same next boot
+	 * device after boot.ipxe's 10 s wait, with no poweroff. The operator
+	 * sees the refusal in the log and the audit trail and queues the
+	 * install again, which binds anew. Whoever sent it learns nothing
+	 * a discovered machine's answer does not say.
+	 */
+	a = dispatch_decide(MS_FAILED, c->idle_action, 0);
+	AUDIT_SET(&r->audit, detail, "answered %s", dispatch_action_name(a));
+render:
 	if (install_render_boot(r->app->templates, c, &m, in, hw, a, key, boots,
 	    &out, &len, err, sizeof err) == 0)
 		reply_script(r, out, len);
@@ -232,9 +329,11 @@ static void
 post_discover(struct request *r)
 {
 	json_t *body, *report = NULL, *old = NULL;
+	const struct config *c;
 	const char *mac;
 	struct machine m;
 	struct buf diff;
+	enum binding bind;
 	char why[256], other[MAC_STRLEN], nic[MAC_STRLEN];
 	int rc;
 
@@ -250,6 +349,29 @@ post_discover(struct request *r)
 	if (db_machine_get(r->app->db, mac, &m) != DB_OK) {
 		http_reply_error(r, 404, "unknown_machine", "%s never network-"
 		    "booted here; a report must follow a boot", mac);
+		goto out;
+	}
+	/* The inventory an install trusts (its disk, its firmware) is the
+	 * one taken while the machine ran the discovery image, from where
+	 * that image was sent: never a later one, never from elsewhere. */
+	if (m.state != MS_DISCOVERING) {
+		http_reply_error(r, 409, "wrong_state", "%s is %s; a hardware "
+		    "report is taken only from a machine in discovering", mac,
+		    machine_state_name(m.state));
+		goto out;
+	}
+	c = bastion_config_acquire(r->app);
+	bind = binding_check(r->app->db, c->dhcp_mode, mac, m.discovery_addr,
+	    r->client, why, sizeof why);
+	bastion_config_release(r->app);
+	if (bind == BINDING_FIRST)
+		snprintf(why, sizeof why, "%s was not sent the discovery image",
+		    mac);
+	if (bind == BINDING_REFUSED || bind == BINDING_FIRST) {
+		binding_refuse(r, mac, "hardware report", why);
+		http_reply_error(r, 403, "forbidden", "a report for %s is taken "
+		    "only from the address that was sent its discovery image",
+		    mac);
 		goto out;
 	}
 	rc = db_hardware_conflict(r->app->db, mac, report, other, nic);
@@ -272,6 +394,11 @@ post_discover(struct request *r)
 	    old == NULL ? "hardware reported" : diff.len ? diff.data :
 	    "hardware re-reported, unchanged");
 	buf_free(&diff);
+	if (rc == DB_CONFLICT) {
+		http_reply_error(r, 409, "wrong_state", "%s is no longer "
+		    "discovering", mac);
+		goto out;
+	}
 	if (rc != DB_OK) {
 		http_reply_error(r, 500, "internal", "cannot store the report");
 		goto out;
@@ -279,7 +406,7 @@ post_discover(struct request *r)
 	atomic_fetch_add(&r->app->metrics.discover_reports, 1);
 	log_info("req %s: hardware report for %s from %s", r->id, mac, r->client);
 	http_reply_json(r, 200, json_pack("{s:s, s:s}", "mac", mac, "state",
-	    m.state == MS_DISCOVERING ? "discovered" : machine_state_name(m.state)));
+	    "discovered"));
 out:
 	json_decref(old);
 	json_decref(report);

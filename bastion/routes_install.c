@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "binding.h"
 #include "ca.h"
 #include "db.h"
 #include "db_agent.h"
@@ -23,14 +24,19 @@
 #define ST(s) (1u << (s))
 
 /*
- * The install's join token for agentd: bound to the MAC, one
- * use, dead 24 h after the install was queued. Each call gives it a new
- * secret (only its hash is stored); the last kickstart sent holds the one
- * that works. secret may be NULL (queueing: nobody needs it yet).
+ * The install's join token for agentd: bound to the MAC, one use, dead at
+ * enrollment or 24 h after the install was queued — a lifetime fixed now
+ * and never extended. Only hashes are stored, so the clear token cannot
+ * be read back when a kickstart is rendered: the token made here has a
+ * secret nobody knows, and each installer boot's kickstart (get_kickstart)
+ * gives it a new one, which kills the one before. So exactly one secret
+ * is alive, the one in the last kickstart sent, and it was sent once, to
+ * the address the install is bound to. A re-boot of the installer within
+ * the install (anaconda fetches its kickstart once per boot) gets a new
+ * key and so a new kickstart with a new secret, and can still enroll.
  */
 static int
-install_join_token(struct request *r, const char *mac,
-    char secret[SECRET_HEXLEN])
+install_join_token(struct request *r, const char *mac)
 {
 	struct install *in;
 	char s[SECRET_HEXLEN], hash[SECRET_HEXLEN];
@@ -41,12 +47,9 @@ install_join_token(struct request *r, const char *mac,
 	if (db_install_current(r->app->db, mac, in) == DB_OK &&
 	    secret_random_hex(s) == 0) {
 		secret_sha256_hex(s, strlen(s), hash);
-		if (db_token_install_rekey(r->app->db, in->id, mac, hash,
-		    db_now_ms() + INSTALL_TOKEN_TTL_MS) == DB_OK) {
-			if (secret)
-				memcpy(secret, s, SECRET_HEXLEN);
+		if (db_token_install_create(r->app->db, in->id, mac, hash,
+		    db_now_ms() + INSTALL_TOKEN_TTL_MS) == DB_OK)
 			rc = 0;
-		}
 	}
 	OPENSSL_cleanse(s, sizeof s);
 	free(in);
@@ -176,7 +179,7 @@ queue_install(struct request *r, int reprovision)
 		    mac);
 		goto out;
 	}
-	if (rc != DB_OK || install_join_token(r, mac, NULL) == -1) {
+	if (rc != DB_OK || install_join_token(r, mac) == -1) {
 		http_reply_error(r, 500, "internal", "database error");
 		goto out;
 	}
@@ -217,14 +220,17 @@ post_reprovision(struct request *r)
 	queue_install(r, 1);
 }
 
-/* The machine's current install if k is its key; replies 403/404 if not.
- * Only while the machine is in one of the states in `states`. */
+/* The machine's current install if k is its key and the request comes
+ * from the address the install is bound to (binding.h); replies 403 if
+ * not. Only while the machine is in one of the states in `states`. */
 static int
 check_install_key(struct request *r, const char *mac, unsigned states,
     struct machine *m, struct install *in)
 {
+	const struct config *c;
 	const char *k = http_query(r, "k");
-	char hash[SECRET_HEXLEN];
+	char hash[SECRET_HEXLEN], why[160];
+	enum binding bind;
 
 	if (db_machine_get(r->app->db, mac, m) != DB_OK ||
 	    db_install_current(r->app->db, mac, in) != DB_OK ||
@@ -248,6 +254,22 @@ check_install_key(struct request *r, const char *mac, unsigned states,
 		    "%s with that key", mac);
 		return -1;
 	}
+	/* A key minted before the install was bound anywhere (an upgrade
+	 * during an install) is bound nowhere: refused as well; the next
+	 * installer boot binds. */
+	c = bastion_config_acquire(r->app);
+	bind = binding_check(r->app->db, c->dhcp_mode, mac, in->bound_addr,
+	    r->client, why, sizeof why);
+	bastion_config_release(r->app);
+	if (bind == BINDING_FIRST)
+		snprintf(why, sizeof why, "the install is bound nowhere yet");
+	if (bind == BINDING_REFUSED || bind == BINDING_FIRST) {
+		binding_refuse(r, mac, r->route && r->route->action ?
+		    r->route->action : "install request", why);
+		http_reply_error(r, 403, "forbidden", "the install of %s is "
+		    "bound to another address", mac);
+		return -1;
+	}
 	return 0;
 }
 
@@ -258,9 +280,11 @@ get_kickstart(struct request *r)
 	struct machine m;
 	struct install *in;
 	char mac[MAC_STRLEN], *out = NULL, err[512];
-	char token[SECRET_HEXLEN], fp[CA_FINGERPRINT_LEN];
-	json_t *hw = NULL, *ctx;
-	size_t len;
+	char token[SECRET_HEXLEN] = "", hash[SECRET_HEXLEN];
+	char fp[CA_FINGERPRINT_LEN];
+	json_t *hw = NULL, *ctx = NULL;
+	size_t len = 0;
+	int rc;
 
 	if (route_mac_param(r, mac) == -1)
 		return;
@@ -273,32 +297,53 @@ get_kickstart(struct request *r)
 		goto out;
 	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
 		hw = NULL;
-	if (install_join_token(r, mac, token) == -1) {
+	/* This boot's join token secret (install_join_token says why one
+	 * per installer boot), stored only once the kickstart is made. */
+	if (secret_random_hex(token) == -1) {
 		http_reply_error(r, 500, "internal", "cannot make the join token");
 		goto out;
 	}
+	secret_sha256_hex(token, strlen(token), hash);
 	ca_fingerprint(r->app->ca, fp);
 	c = bastion_config_acquire(r->app);
 	ctx = install_context(c, &m, in, hw, http_query(r, "k"), in->boots);
 	if (ctx)
 		install_set_agent(ctx, fp, token);
-	OPENSSL_cleanse(token, sizeof token);
-	if (ctx && templates_render(r->app->templates, "install.ks", ctx, &out,
-	    &len, err, sizeof err) == 0) {
-		if (db_install_started(r->app->db, mac) != DB_OK)
-			log_warnx("req %s: cannot mark %s installing", r->id, mac);
-		log_info("req %s: kickstart for %s sent to %s", r->id, mac,
-		    r->client);
-		http_reply_text(r, 200, "text/plain; charset=utf-8", out, len);
-	} else {
+	if (ctx == NULL || templates_render(r->app->templates, "install.ks",
+	    ctx, &out, &len, err, sizeof err) == -1) {
 		http_reply_error(r, 500, "template", "%s", ctx ? err :
 		    "out of memory");
+		bastion_config_release(r->app);
+		goto out;
 	}
 	bastion_config_release(r->app);
-	json_decref(ctx);
-	OPENSSL_cleanse(out, out ? len : 0);
-	free(out);
+	rc = db_install_kickstart(r->app->db, mac, in->id, in->boots, hash);
+	if (rc == DB_CONFLICT) {
+		http_reply_error(r, 409, "kickstart_sent", "the kickstart of this "
+		    "installer boot of %s was sent already (one per boot, with "
+		    "its join token); network-boot the machine again for a new "
+		    "one", mac);
+		goto out;
+	}
+	if (rc == DB_DENIED) {
+		http_reply_error(r, 409, "no_join_token", "the join token of this "
+		    "install of %s was used, revoked or expired (24 h after the "
+		    "install was queued); queue the install again", mac);
+		goto out;
+	}
+	if (rc != DB_OK) {
+		http_reply_error(r, 500, "internal", "cannot record the kickstart");
+		goto out;
+	}
+	log_info("req %s: kickstart for %s (installer boot %d) sent to %s",
+	    r->id, mac, in->boots, r->client);
+	http_reply_text(r, 200, "text/plain; charset=utf-8", out, len);
 out:
+	OPENSSL_cleanse(token, sizeof token);
+	json_decref(ctx);
+	if (out)
+		OPENSSL_cleanse(out, len);
+	free(out);
 	json_decref(hw);
 	free(in);
 }

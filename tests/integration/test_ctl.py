@@ -483,15 +483,16 @@ def test_watch_one_machine_count(bastion):
     discovered(bastion)
     p = spawn(bastion, "machines", "watch", MAC.replace(":", "-"), "--count", "2")
     rc, out, err = drive_until_exit(
-        p, lambda: bastion.boot("POST", "/api/v1/discover", sample_report(MAC)))
+        p, lambda: bastion.admin("POST", "/api/v1/machines/%s/install" % MAC,
+                                 {"hostname": "node1.lab", "role": "worker"}))
     assert rc == 0, err
     lines = out.splitlines()
     assert len(lines) == 2
     for line in lines:
         f = line.split()
         # TIME (date and clock) MAC STATE SOURCE MESSAGE
-        assert f[2] == MAC and f[3] == "discovered" and f[4] == "discover", line
-        assert "re-reported" in line
+        assert f[2] == MAC and f[3] == "queued" and f[4] == "api", line
+        assert "install queued" in line
     # Old events are not replayed: only new ones were printed.
     assert "first network boot" not in out
 

@@ -95,8 +95,10 @@ def wait_for(fn, timeout=30, what="condition"):
 
 
 def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra="",
-                   binary="agentd"):
-    a = Agent(b, name, token(b), mac, extra, binary).start()
+                   binary="agentd", tok=None):
+    """tok: the join token (default: a new one bound to no MAC, which
+    cannot take the MAC of an installed or active machine)."""
+    a = Agent(b, name, tok or token(b), mac, extra, binary).start()
     # Enrollment sets last_heartbeat_at already: wait for a heartbeat's
     # own report.
     wait_for(lambda: any(x["hostname"] == name and x.get("heartbeat")

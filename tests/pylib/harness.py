@@ -216,8 +216,11 @@ class Bastion:
     def ca_pem(self):
         return os.path.join(self.state, "ca", "ca.pem")
 
-    def boot(self, method, path, body=None, headers=None, timeout=10):
-        conn = http.client.HTTPConnection(self.boot_host, self.boot_port, timeout=timeout)
+    def boot(self, method, path, body=None, headers=None, timeout=10, source=None):
+        """HTTP to the boot listener, from the address source (one of
+        this namespace's, see add_address) or the default one."""
+        conn = http.client.HTTPConnection(self.boot_host, self.boot_port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         return _request(conn, method, path, body, headers)
 
     def control(self, method, path, body=None, headers=None, timeout=10,
@@ -280,9 +283,27 @@ class Bastion:
                               env=e, timeout=timeout)
 
     # --- helpers --------------------------------------------------------
-    def dispatch(self, mac, **params):
+    def dispatch(self, mac, source=None, **params):
         q = "&".join("%s=%s" % (k, v) for k, v in dict(mac=mac, **params).items())
-        return self.boot("GET", "/dispatch?" + q)
+        return self.boot("GET", "/dispatch?" + q, source=source)
+
+    def lease(self, mac, ip, action="add", hostname=""):
+        """What dnsmasq's lease hook reports for a DHCP lease."""
+        r = self.admin("POST", "/api/v1/leases", {"action": action, "mac": mac,
+                                                  "ip": ip, "hostname": hostname})
+        assert r.status == 200, r
+        return r.json()
+
+
+def add_address(ip, dev="bastion0"):
+    """Another machine on the provisioning network, in effect: ip/24 on
+    the test bridge of this network namespace (tests/run.sh makes one per
+    suite; never the host's). Clients bind to it with source=ip."""
+    assert os.environ.get("BASTION_NETNS"), "only inside the test namespace"
+    r = subprocess.run(["ip", "addr", "add", ip + "/24", "dev", dev],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 or "already assigned" in r.stderr or \
+        "File exists" in r.stderr, r.stderr
 
 
 class Session:

@@ -391,21 +391,25 @@ test_token_hash_uses_ttl(void **state)
 }
 
 static void
-test_install_token_rekey(void **state)
+test_install_token_create(void **state)
 {
 	struct dbfx *f = *state;
 	struct join_token t;
 
-	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
+	assert_int_equal(db_token_install_create(f->db, 7, "52:54:00:00:00:01",
 	    "aaaa", db_now_ms() + 1000), DB_OK);
-	assert_int_equal(db_token_install_rekey(f->db, 7, "52:54:00:00:00:01",
-	    "bbbb", db_now_ms() + 2000), DB_OK);
-	/* One token per install: the old secret is dead. */
-	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_NOTFOUND);
-	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
+	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
 	assert_string_equal(t.mac, "52:54:00:00:00:01");
 	assert_int_equal(t.uses, 1);
 	assert_int_equal(t.install_id, 7);
+	/* The machine's next install: the earlier install's token dies. */
+	assert_int_equal(db_token_install_create(f->db, 8, "52:54:00:00:00:01",
+	    "bbbb", db_now_ms() + 2000), DB_OK);
+	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
+	assert_true(t.revoked_ms != 0);
+	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
+	assert_int_equal(t.revoked_ms, 0);
+	assert_int_equal(t.install_id, 8);
 }
 
 static void
@@ -430,6 +434,68 @@ test_revocation(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].serial, "0a");
 	free(list);
+}
+
+/* A token not bound to a MAC cannot take the MAC of a live agent or of
+ * an installed machine; only the MAC's install token replaces its agent. */
+static void
+test_enroll_mac_taken(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct join_token t;
+	struct boot_info bi;
+	struct machine m;
+	int act, created;
+
+	assert_int_equal(db_token_create(f->db, "op", "hop", "", 5,
+	    db_now_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "op", "a1", "11");
+	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	/* A live agent has the MAC: refused, the token not spent. */
+	enrollment(&e, "op", "a2", "12");
+	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_DENIED);
+	assert_int_equal(db_agent_get(f->db, "a2", &(struct agent){ 0 }),
+	    DB_NOTFOUND);
+	assert_int_equal(db_token_by_hash(f->db, "hop", &t), DB_OK);
+	assert_int_equal(t.used, 1);
+	/* An operator token bound to that MAC may not replace it either. */
+	assert_int_equal(db_token_create(f->db, "bound", "hbound",
+	    "52:54:00:00:00:01", 1, db_now_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "bound", "a3", "13");
+	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_DENIED);
+	/* The MAC's install token does. */
+	assert_int_equal(db_token_install_create(f->db, 9, "52:54:00:00:00:01",
+	    "hinst", db_now_ms() + 60000), DB_OK);
+	assert_int_equal(db_token_by_hash(f->db, "hinst", &t), DB_OK);
+	enrollment(&e, t.id, "a4", "14");
+	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	assert_int_equal(db_agent_get(f->db, "a1", &(struct agent){ 0 }), DB_OK);
+	assert_int_equal(db_agent_cert_check(f->db, "a1", "11"), DB_CONFLICT);
+	/* An installed machine whose agent was revoked: not with an unbound
+	 * token, but with one bound to its MAC. */
+	memset(&bi, 0, sizeof bi);
+	snprintf(bi.mac, sizeof bi.mac, "52:54:00:00:00:02");
+	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
+	assert_int_equal(db_machine_transition(f->db, bi.mac, 0, MS_INSTALLED,
+	    "test", "x"), DB_OK);
+	enrollment(&e, "op", "a5", "15");
+	snprintf(e.mac, sizeof e.mac, "%s", bi.mac);
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_DENIED);
+	assert_int_equal(db_token_create(f->db, "bound2", "hbound2", bi.mac, 1,
+	    db_now_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "bound2", "a6", "16");
+	snprintf(e.mac, sizeof e.mac, "%s", bi.mac);
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	assert_int_equal(act, 1);
+	/* A MAC bastion knows nothing of: an unbound token may. */
+	enrollment(&e, "op", "a7", "17");
+	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:03");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
 }
 
 /* --- backoff ------------------------------------------------------------ */
@@ -575,7 +641,8 @@ main(void)
 		    env_setup, env_teardown),
 		cmocka_unit_test(test_nonce_cache_file),
 		DBFX_TEST(test_token_hash_uses_ttl),
-		DBFX_TEST(test_install_token_rekey),
+		DBFX_TEST(test_install_token_create),
+		DBFX_TEST(test_enroll_mac_taken),
 		DBFX_TEST(test_revocation),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),

@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "db_agent.h"
 #include "db_auth.h"
 #include "db_internal.h"
 #include "log.h"
@@ -608,29 +609,38 @@ test_hardware_store(void **state)
 	assert_true(json_is_string(json_object_get(mj, "hardware_updated_at")));
 	json_decref(mj);
 
-	/* A second report replaces the first and keeps the state; the
-	 * summary becomes the event. */
+	/* A report is taken only from a discovering machine: a later one
+	 * (a forged inventory) is DB_CONFLICT and changes nothing. */
 	hw2 = hw_report(8, 1LL << 33);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw2,
+	    "memory 4.0 GiB -> 8.0 GiB"), DB_CONFLICT);
+	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
+	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_OK);
+	assert_true(json_equal(got, hw));
+	json_decref(got);
+	ev = events(f->db, MAC1);
+	assert_int_equal(json_array_size(ev), 2);
+	json_decref(ev);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 1);
+	/* Nor from an installed one. */
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_INSTALLED,
+	    "test", "x"), DB_OK);
+	assert_int_equal(db_hardware_store(f->db, MAC1, hw2, NULL),
+	    DB_CONFLICT);
+	assert_int_equal(state_of(f->db, MAC1), MS_INSTALLED);
+	/* Back in discovering, a changed report replaces the first; the
+	 * summary becomes the event. */
+	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_DISCOVERING,
+	    "test", "x"), DB_OK);
 	assert_int_equal(db_hardware_store(f->db, MAC1, hw2,
 	    "memory 4.0 GiB -> 8.0 GiB"), DB_OK);
 	assert_int_equal(state_of(f->db, MAC1), MS_DISCOVERED);
-	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_OK);
-	assert_true(json_equal(got, hw2));
-	json_decref(got);
 	ev = events(f->db, MAC1);
-	assert_int_equal(json_array_size(ev), 3);
-	assert_string_equal(event_str(ev, 2, "message"),
+	assert_string_equal(event_str(ev, json_array_size(ev) - 1, "message"),
 	    "memory 4.0 GiB -> 8.0 GiB");
 	json_decref(ev);
-	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 1);
 	assert_int_equal(raw_int(f->path,
 	    "SELECT cpu_threads FROM hardware"), 8);
-
-	/* A report for an installed machine does not move it. */
-	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_INSTALLED,
-	    "test", "x"), DB_OK);
-	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
-	assert_int_equal(state_of(f->db, MAC1), MS_INSTALLED);
 	json_decref(hw);
 	json_decref(hw2);
 }
@@ -778,18 +788,21 @@ test_install_boot_out_params(void **state)
 
 	boot(f->db, MAC1, 1);
 	/* Not queued: a conflict, nothing written. */
-	assert_int_equal(db_install_boot(f->db, MAC1, "h0", 3, &boots, &failed),
+	assert_int_equal(db_install_boot(f->db, MAC1, "h0", "10.0.0.5", 0, 3,
+	    &boots, &failed),
 	    DB_NOTFOUND);
 	install_queue(f->db, MAC1);
 	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_DISCOVERED,
 	    "test", "x"), DB_OK);
-	assert_int_equal(db_install_boot(f->db, MAC1, "h0", 3, &boots, &failed),
+	assert_int_equal(db_install_boot(f->db, MAC1, "h0", "10.0.0.5", 0, 3,
+	    &boots, &failed),
 	    DB_CONFLICT);
 	assert_int_equal(boots, -1);
 	assert_int_equal(failed, -1);
 	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_QUEUED,
 	    "test", "x"), DB_OK);
-	assert_int_equal(db_install_boot(f->db, MAC1, "h1", 1, &boots, &failed),
+	assert_int_equal(db_install_boot(f->db, MAC1, "h1", "10.0.0.5", 0, 1,
+	    &boots, &failed),
 	    DB_OK);
 	assert_int_equal(boots, 1);
 	assert_int_equal(failed, 0);
@@ -797,7 +810,8 @@ test_install_boot_out_params(void **state)
 	 * install is as it was. */
 	boots = failed = -1;
 	audit_block(f, &e);
-	assert_int_equal(db_install_boot(f->db, MAC1, "h2", 1, &boots, &failed),
+	assert_int_equal(db_install_boot(f->db, MAC1, "h2", "10.0.0.5", 0, 1,
+	    &boots, &failed),
 	    DB_ERR);
 	audit_unblock(f);
 	assert_int_equal(boots, -1);
@@ -809,7 +823,8 @@ test_install_boot_out_params(void **state)
 	assert_int_equal(in.boots, 1);
 	assert_string_equal(in.key_hash, "h1");
 	/* Now it commits: the install and the machine fail. */
-	assert_int_equal(db_install_boot(f->db, MAC1, "h2", 1, &boots, &failed),
+	assert_int_equal(db_install_boot(f->db, MAC1, "h2", "10.0.0.5", 0, 1,
+	    &boots, &failed),
 	    DB_OK);
 	assert_int_equal(boots, 2);
 	assert_int_equal(failed, 1);
@@ -817,6 +832,63 @@ test_install_boot_out_params(void **state)
 	assert_int_equal(m.state, MS_FAILED);
 	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
 	assert_string_equal(in.status, "failed");
+}
+
+/* An install is bound to the address of its first installer boot; its
+ * kickstart (and join token secret) goes out once per boot. */
+static void
+test_install_binding(void **state)
+{
+	struct dbfx *f = *state;
+	struct install in;
+	int boots = -1, failed = -1;
+
+	boot(f->db, MAC1, 1);
+	install_queue(f->db, MAC1);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.bound_addr, "");
+	assert_int_equal(db_install_boot(f->db, MAC1, "h1", "10.0.0.5", 0, 3,
+	    &boots, &failed), DB_OK);
+	/* Another address: denied, nothing counted, the key unchanged. */
+	boots = failed = -1;
+	assert_int_equal(db_install_boot(f->db, MAC1, "hx", "10.0.0.66", 0, 3,
+	    &boots, &failed), DB_DENIED);
+	assert_int_equal(boots, -1);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.bound_addr, "10.0.0.5");
+	assert_string_equal(in.key_hash, "h1");
+	assert_int_equal(in.boots, 1);
+	/* Its lease moved: rebound. */
+	assert_int_equal(db_install_boot(f->db, MAC1, "h2", "10.0.0.6", 1, 3,
+	    &boots, &failed), DB_OK);
+	assert_int_equal(db_install_current(f->db, MAC1, &in), DB_OK);
+	assert_string_equal(in.bound_addr, "10.0.0.6");
+	assert_int_equal(in.boots, 2);
+	/* No token yet: DB_DENIED, and the machine stays queued. */
+	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 2, "t1"),
+	    DB_DENIED);
+	assert_int_equal(state_of(f->db, MAC1), MS_QUEUED);
+	assert_int_equal(db_token_install_create(f->db, in.id, MAC1, "t0",
+	    db_now_ms() + 60000), DB_OK);
+	/* A stale boot number: DB_CONFLICT. */
+	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 1, "t1"),
+	    DB_CONFLICT);
+	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 2, "t1"),
+	    DB_OK);
+	assert_int_equal(state_of(f->db, MAC1), MS_INSTALLING);
+	/* Once per boot. */
+	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 2, "t2"),
+	    DB_CONFLICT);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM join_tokens"
+	    " WHERE hash = 't1'"), 1);
+	/* The next boot gets a new secret; the expiry does not move. */
+	assert_int_equal(db_install_boot(f->db, MAC1, "h3", "10.0.0.6", 0, 3,
+	    &boots, &failed), DB_OK);
+	raw_exec(f->path, "UPDATE join_tokens SET expires_ms = 1");
+	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 3, "t3"),
+	    DB_DENIED);
+	assert_int_equal(raw_int(f->path, "SELECT expires_ms FROM join_tokens"),
+	    1);
 }
 
 static void
@@ -1008,6 +1080,7 @@ main(void)
 		DBFX_TEST(test_count_by_state),
 		DBFX_TEST(test_boot_out_params),
 		DBFX_TEST(test_install_boot_out_params),
+		DBFX_TEST(test_install_binding),
 		DBFX_TEST(test_install_progress),
 		DBFX_TEST(test_count_by_state_out_param),
 		DBFX_TEST(test_leases),

@@ -598,6 +598,13 @@ test_diff_changes(void **state)
 	free(d);
 	json_decref(b);
 
+	/* The firmware decides the install's partitions: it is a change. */
+	b = report_with("firmware", json_string("bios"));
+	d = diff(a, b);
+	assert_string_equal(d, "firmware uefi -> bios");
+	free(d);
+	json_decref(b);
+
 	b = report_with("dmi.serial", json_string("NEW"));
 	d = diff(a, b);
 	assert_string_equal(d, "dmi changed");
