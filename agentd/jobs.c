@@ -300,7 +300,8 @@ strv_from(const json_t *arr)
 	return out;
 }
 
-/* A clean environment plus the job's (strings point into args/envbuf). */
+/* A clean environment plus the job's (strings point into args/envbuf);
+ * NULL when out of memory or when it does not fit envbuf. */
 static char **
 job_env(const json_t *env, struct buf *envbuf)
 {
@@ -329,8 +330,11 @@ job_env(const json_t *env, struct buf *envbuf)
 			if (m == JOB_ENV_MAX)
 				break;
 			offs[m++] = envbuf->len;
-			buf_printf(envbuf, "%s=%s", k, json_string_value(v));
-			buf_add(envbuf, "", 1);
+			if (buf_printf(envbuf, "%s=%s", k, json_string_value(v))
+			    == -1 || buf_add(envbuf, "", 1) == -1) {
+				free(out);
+				return NULL;	/* over the cap: no job */
+			}
 		}
 		for (i = 0; i < m; i++) {
 			off = offs[i];
@@ -373,7 +377,8 @@ exec_thread(void *arg)
 	envp = job_env(json_object_get(args, "env"), &envbuf);
 	if (argv == NULL || envp == NULL || argv[0] == NULL) {
 		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
-		    "error", "out of memory"));
+		    "error", "cannot build the command and its environment (out "
+		    "of memory, or the environment is over 1 MiB)"));
 		goto out;
 	}
 	if (shell) {
@@ -549,7 +554,8 @@ split(char *s, char **argv, int max)
 	return n;
 }
 
-/* Run argv, its stdout into out (may be NULL); the exit status or -1. */
+/* Run argv, its stdout into out (may be NULL; cut at its cap); the exit
+ * status or -1. */
 static int
 run_cmd(char *const argv[], struct buf *out)
 {
@@ -575,9 +581,10 @@ run_cmd(char *const argv[], struct buf *out)
 		_exit(127);
 	}
 	close(p[1]);
+	/* Read to the end whatever is kept: the child must not block. */
 	while ((n = read(p[0], chunk, sizeof chunk)) > 0)
 		if (out)
-			buf_add(out, chunk, (size_t)n);
+			buf_add_cut(out, chunk, (size_t)n);
 	close(p[0]);
 	if (waitpid(pid, &status, 0) == -1)
 		return -1;

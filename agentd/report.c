@@ -140,7 +140,7 @@ on_data(char *p, size_t size, size_t n, void *arg)
 {
 	/* A reply longer than the cap is cut, not an error: it is only
 	 * logged. */
-	buf_add(arg, p, size * n);
+	buf_add_cut(arg, p, size * n);
 	return size * n;
 }
 

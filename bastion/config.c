@@ -423,17 +423,17 @@ parse_error(struct parse_state *ps, const char *fmt, ...)
 static void
 parse_error(struct parse_state *ps, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	ps->nerrors++;
-	if (ps->lineno > 0)
-		buf_printf(ps->errors, "%s:%d: ", ps->name, ps->lineno);
-	else		/* about the file as a whole, not one line */
-		buf_printf(ps->errors, "%s: ", ps->name);
 	va_start(ap, fmt);
-	buf_vprintf(ps->errors, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	buf_adds(ps->errors, "\n");
+	if (ps->lineno > 0)
+		buf_note(ps->errors, "%s:%d: %s\n", ps->name, ps->lineno, msg);
+	else		/* about the file as a whole, not one line */
+		buf_note(ps->errors, "%s: %s\n", ps->name, msg);
 }
 
 /* inih reader: one whole line per call, counted, with leading white space
@@ -663,7 +663,7 @@ config_load(const char *path, struct config *out, struct buf *errors)
 	int rc;
 
 	if ((c = malloc(sizeof *c)) == NULL) {
-		buf_printf(errors, "%s: out of memory\n", path);
+		buf_note(errors, "%s: out of memory\n", path);
 		return -1;
 	}
 	memset(&ps, 0, sizeof ps);
@@ -671,7 +671,7 @@ config_load(const char *path, struct config *out, struct buf *errors)
 	ps.errors = errors;
 	ps.name = path;
 	if ((ps.fp = fopen(path, "r")) == NULL) {
-		buf_printf(errors, "%s: %s\n", path, strerror(errno));
+		buf_note(errors, "%s: %s\n", path, strerror(errno));
 		free(c);
 		return -1;
 	}
@@ -747,47 +747,61 @@ config_get(const struct config *c, const char *key, struct buf *value)
 	return -1;
 }
 
-/* Rewrite "key = value" in [section], or add it, keeping everything else. */
+/* Rewrite "key = value" in [section], or add it, keeping everything else.
+ * -1 with errno: EFBIG when the new file would not fit out, E2BIG for a
+ * line longer than the reader takes; out is then to be thrown away. */
 static int
 rewrite_file(const char *path, const char *section, const char *key,
     const char *value, struct buf *out)
 {
 	FILE *fp;
 	char line[4096], cur[64] = "";
-	int done = 0, in_section = 0;
+	int done = 0, in_section = 0, rc = 0;
+	size_t n;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return -1;
-	while (fgets(line, sizeof line, fp)) {
+	while (rc == 0 && fgets(line, sizeof line, fp)) {
 		char *s = line, *e;
 		size_t klen = strlen(key);
 
+		n = strlen(line);
+		if (line[n - 1] != '\n' && !feof(fp)) {
+			fclose(fp);
+			errno = E2BIG;
+			return -1;
+		}
 		while (*s == ' ' || *s == '\t')
 			s++;
 		if (*s == '[' && (e = strchr(s, ']')) != NULL) {
 			if (in_section && !done) {
-				buf_printf(out, "%s = %s\n", key, value);
+				rc |= buf_printf(out, "%s = %s\n", key, value);
 				done = 1;
 			}
 			snprintf(cur, sizeof cur, "%.*s", (int)(e - s - 1), s + 1);
 			in_section = strcmp(cur, section) == 0;
 		} else if (in_section && !done && strncmp(s, key, klen) == 0 &&
 		    (s[klen] == ' ' || s[klen] == '\t' || s[klen] == '=')) {
-			buf_printf(out, "%.*s%s = %s\n", (int)(s - line), line,
-			    key, value);
+			rc |= buf_printf(out, "%.*s%s = %s\n", (int)(s - line),
+			    line, key, value);
 			done = 1;
 			continue;
 		}
-		buf_adds(out, line);
-		if (line[strlen(line) - 1] != '\n')
-			buf_adds(out, "\n");
+		rc |= buf_adds(out, line);
+		if (line[n - 1] != '\n')
+			rc |= buf_adds(out, "\n");
 	}
 	fclose(fp);
-	if (!done) {
+	if (rc == 0 && !done) {
 		if (!in_section)
-			buf_printf(out, "%s[%s]\n", out->len &&
-			    out->data[out->len - 1] != '\n' ? "\n" : "", section);
-		buf_printf(out, "%s = %s\n", key, value);
+			rc |= buf_printf(out, "%s[%s]\n", out->len &&
+			    out->data[out->len - 1] != '\n' ? "\n" : "",
+			    section);
+		rc |= buf_printf(out, "%s = %s\n", key, value);
+	}
+	if (rc != 0) {
+		errno = EFBIG;
+		return -1;
 	}
 	return 0;
 }
@@ -805,38 +819,45 @@ config_set_in_file(const char *path, const char *dotted, const char *value,
 
 	buf_init(&text, 1 << 20);
 	if (o == NULL) {
-		buf_printf(errors, "unknown key %s\n", dotted);
+		buf_note(errors, "unknown key %s\n", dotted);
 		return -1;
 	}
 	if (strchr(value, '\n') || strchr(value, ';') || strchr(value, '#')) {
-		buf_printf(errors, "%s: value may not contain newlines, ';' or '#'\n",
-		    dotted);
+		buf_note(errors, "%s: value may not contain newlines, ';' or "
+		    "'#'\n", dotted);
 		return -1;
 	}
 	if ((scratch = calloc(1, sizeof *scratch)) == NULL ||
 	    (check = calloc(1, sizeof *check)) == NULL)
-		goto err_alloc;
+		goto out;
 	config_defaults(scratch);
 	if (option_set(scratch, o, value, &why) == -1) {
-		buf_printf(errors, "%s = \"%s\": %s\n", dotted, value, why);
-		goto err_invalid;
+		buf_note(errors, "%s = \"%s\": %s\n", dotted, value, why);
+		goto out;
 	}
 	if (rewrite_file(path, o->section, o->key, value, &text) == -1) {
-		buf_printf(errors, "%s: %s\n", path, strerror(errno));
-		goto err_read;
+		if (errno == EFBIG)
+			buf_note(errors, "%s: the file would be larger than %zu "
+			    "KiB; left as it is\n", path, text.max / 1024);
+		else if (errno == E2BIG)
+			buf_note(errors, "%s: a line is longer than 4 KiB; left "
+			    "as it is\n", path);
+		else
+			buf_note(errors, "%s: %s\n", path, strerror(errno));
+		goto out;
 	}
 	/* The whole new file must still be valid before it replaces the old. */
 	if (config_load_string(path, text.data, check, errors) == -1)
-		goto err_invalid;
+		goto out;
 	if (file_write_atomic(path, text.data, text.len,
 	    stat(path, &st) == 0 ? st.st_mode & 07777 : 0640) == -1) {
-		buf_printf(errors, "%s: cannot write: %s\n", path, strerror(errno));
-		goto err_read;
+		buf_note(errors, "%s: cannot write: %s\n", path,
+		    strerror(errno));
+		goto out;
 	}
 	rc = 0;
-err_read:
-err_invalid:
-err_alloc:
+	/* Every way out frees the same: one label. */
+out:
 	free(scratch);
 	free(check);
 	buf_free(&text);

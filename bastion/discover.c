@@ -267,43 +267,43 @@ discover_diff(const json_t *old, const json_t *new, struct buf *out)
 	fa = json_string_value(json_object_get(old, "firmware"));
 	fb = json_string_value(json_object_get(new, "firmware"));
 	if ((fa || fb) && (fa == NULL || fb == NULL || strcmp(fa, fb) != 0)) {
-		buf_printf(out, "firmware %s -> %s", fa ? fa : "none",
+		buf_note(out, "firmware %s -> %s", fa ? fa : "none",
 		    fb ? fb : "none");
 		sep = "; ";
 	}
 	a = int_at(old, "cpu", "threads");
 	b = int_at(new, "cpu", "threads");
 	if (a != b) {
-		buf_printf(out, "cpu threads %lld -> %lld", (long long)a,
+		buf_note(out, "cpu threads %lld -> %lld", (long long)a,
 		    (long long)b);
 		sep = "; ";
 	}
 	a = int_at(old, "memory", "total_bytes");
 	b = int_at(new, "memory", "total_bytes");
 	if (a != b) {
-		buf_printf(out, "%smemory %.1f GiB -> %.1f GiB", sep,
+		buf_note(out, "%smemory %.1f GiB -> %.1f GiB", sep,
 		    (double)a / (1 << 30), (double)b / (1 << 30));
 		sep = "; ";
 	}
 	if (len_at(old, "disks") != len_at(new, "disks")) {
-		buf_printf(out, "%sdisks %zu -> %zu", sep, len_at(old, "disks"),
+		buf_note(out, "%sdisks %zu -> %zu", sep, len_at(old, "disks"),
 		    len_at(new, "disks"));
 		sep = "; ";
 	} else if (!same(json_object_get(old, "disks"),
 	    json_object_get(new, "disks"))) {
-		buf_printf(out, "%sdisk details changed", sep);
+		buf_note(out, "%sdisk details changed", sep);
 		sep = "; ";
 	}
 	if (len_at(old, "nics") != len_at(new, "nics")) {
-		buf_printf(out, "%snics %zu -> %zu", sep, len_at(old, "nics"),
+		buf_note(out, "%snics %zu -> %zu", sep, len_at(old, "nics"),
 		    len_at(new, "nics"));
 		sep = "; ";
 	} else if (!same(json_object_get(old, "nics"),
 	    json_object_get(new, "nics"))) {
-		buf_printf(out, "%snic details changed", sep);
+		buf_note(out, "%snic details changed", sep);
 		sep = "; ";
 	}
 	if (!same(json_object_get(old, "dmi"), json_object_get(new, "dmi")))
-		buf_printf(out, "%sdmi changed", sep);
+		buf_note(out, "%sdmi changed", sep);
 	return 0;
 }

@@ -736,10 +736,7 @@ dq_test_conf(const char *dnsmasq, const char *conf, char *msg, size_t msglen)
 		}
 		if (r == 0)
 			break;
-		if (out.len < DQ_TEST_OUT_MAX - 1)
-			buf_add(&out, chunk, (size_t)r <
-			    DQ_TEST_OUT_MAX - 1 - out.len ? (size_t)r :
-			    DQ_TEST_OUT_MAX - 1 - out.len);
+		buf_add_cut(&out, chunk, (size_t)r);
 	}
 	close(fd);
 	while (waitpid(pid, &status, 0) == -1) {

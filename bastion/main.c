@@ -260,7 +260,15 @@ main_loop(struct bastion *app)
 		}
 		if ((pfd[1].revents & (POLLIN | POLLHUP)) &&
 		    privsep_serve(app, reload) == -1) {
-			log_warnx("the HTTP worker broke off; stopping");
+			/* Its end closed: it died, or it broke the protocol
+			 * and is not to be trusted further. Either way it is
+			 * reaped here, and its end said why. */
+			kill(worker, SIGKILL);
+			while (waitpid(worker, &status, 0) == -1 &&
+			    errno == EINTR)
+				;
+			worker_lost(app, status);
+			privsep_forget_worker(app);
 			goto out;
 		}
 		dnsmasq_tick(app);

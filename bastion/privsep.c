@@ -540,23 +540,23 @@ privsep_config_set(struct bastion *app, const char *key, const char *value,
 		return 0;
 	}
 	if (klen == 0 || klen >= PS_KEY_MAX || vlen > PS_VALUE_MAX) {
-		buf_printf(errors, "%s: value too long\n", key);
+		buf_note(errors, "%s: value too long\n", key);
 		return -1;
 	}
 	if ((msg = malloc(klen + 1 + vlen)) == NULL) {
-		buf_printf(errors, "out of memory\n");
+		buf_note(errors, "out of memory\n");
 		return -1;
 	}
 	memcpy(msg, key, klen + 1);
 	memcpy(msg + klen + 1, value, vlen);
 	if (call(app->privsep, PS_RQ_CONFIG_SET, msg, klen + 1 + vlen, &status,
 	    &text) == -1)
-		buf_printf(errors, "the parent process does not answer\n");
+		buf_note(errors, "the parent process does not answer\n");
 	else {
 		if (status == PS_OK)
 			rc = 0;
 		else
-			buf_printf(errors, "%s", text);
+			buf_note(errors, "%s", text);
 		free(text);
 	}
 	free(msg);

@@ -169,7 +169,7 @@ get_metrics(struct request *r)
 	struct buf b;
 	json_t *dq;
 	unsigned long restarts;
-	int i, j;
+	int i, j, rc = 0;
 
 	if (db_count_by_state(r->app->db, counts) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
@@ -181,20 +181,20 @@ get_metrics(struct request *r)
 	    "restarts"));
 	json_decref(dq);
 	buf_init(&b, 64 * 1024);
-	buf_adds(&b, "# HELP bastion_machines Machines by lifecycle state.\n"
+	rc |= buf_adds(&b, "# HELP bastion_machines Machines by lifecycle state.\n"
 	    "# TYPE bastion_machines gauge\n");
 	for (i = 0; i < MS_NSTATES; i++)
-		buf_printf(&b, "bastion_machines{state=\"%s\"} %ld\n",
+		rc |= buf_printf(&b, "bastion_machines{state=\"%s\"} %ld\n",
 		    machine_state_name(i), counts[i]);
-	buf_adds(&b, "# HELP bastion_http_requests_total Requests answered, by "
+	rc |= buf_adds(&b, "# HELP bastion_http_requests_total Requests answered, by "
 	    "listener and status class.\n"
 	    "# TYPE bastion_http_requests_total counter\n");
 	for (i = 0; i < 3; i++)
 		for (j = 1; j < 6; j++)
-			buf_printf(&b, "bastion_http_requests_total{listener=\"%s\","
+			rc |= buf_printf(&b, "bastion_http_requests_total{listener=\"%s\","
 			    "code=\"%dxx\"} %lu\n", lnames[i], j,
 			    atomic_load(&mt->requests[i][j]));
-	buf_printf(&b, "# HELP bastion_dispatch_total /dispatch answers.\n"
+	rc |= buf_printf(&b, "# HELP bastion_dispatch_total /dispatch answers.\n"
 	    "# TYPE bastion_dispatch_total counter\n"
 	    "bastion_dispatch_total %lu\n"
 	    "# HELP bastion_discover_reports_total Discovery reports stored.\n"
@@ -209,24 +209,29 @@ get_metrics(struct request *r)
 	    "bastion_start_time_seconds %lld\n",
 	    atomic_load(&mt->dispatches), atomic_load(&mt->discover_reports),
 	    restarts, (long long)r->app->started);
-	buf_adds(&b, "# HELP bastion_http_connections Connections open now, by "
+	rc |= buf_adds(&b, "# HELP bastion_http_connections Connections open now, by "
 	    "listener.\n"
 	    "# TYPE bastion_http_connections gauge\n");
 	for (i = 0; i < 3; i++)
-		buf_printf(&b, "bastion_http_connections{listener=\"%s\"} %lu\n",
+		rc |= buf_printf(&b, "bastion_http_connections{listener=\"%s\"} %lu\n",
 		    lnames[i], atomic_load(&mt->connections[i]));
-	buf_adds(&b, "# HELP bastion_http_connections_refused_total Connections "
+	rc |= buf_adds(&b, "# HELP bastion_http_connections_refused_total Connections "
 	    "closed at accept: over max_connections or "
 	    "max_connections_per_address.\n"
 	    "# TYPE bastion_http_connections_refused_total counter\n");
 	for (i = 0; i < 3; i++)
-		buf_printf(&b, "bastion_http_connections_refused_total{listener="
+		rc |= buf_printf(&b, "bastion_http_connections_refused_total{listener="
 		    "\"%s\"} %lu\n", lnames[i], atomic_load(&mt->refused[i]));
-	buf_printf(&b, "# HELP bastion_http_waiting Requests waiting without a "
+	rc |= buf_printf(&b, "# HELP bastion_http_waiting Requests waiting without a "
 	    "thread (agents' long polls).\n"
 	    "# TYPE bastion_http_waiting gauge\n"
 	    "bastion_http_waiting %lu\n", atomic_load(&mt->waiting));
-	http_reply_text(r, 200, "text/plain; version=0.0.4", b.data, b.len);
+	if (rc != 0)
+		http_reply_error(r, 500, "internal", "the metrics do not fit %zu "
+		    "KiB", b.max / 1024);
+	else
+		http_reply_text(r, 200, "text/plain; version=0.0.4", b.data,
+		    b.len);
 	buf_free(&b);
 }
 

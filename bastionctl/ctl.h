@@ -122,6 +122,8 @@ struct ctl_multi {
 struct ctl_args {
 	const char	*pos[CTL_MAX_POS];	/* positional, in order */
 	int		 npos;
+	char	       **rest;	/* ctl_parse_command_line: the command */
+	int		 nrest;
 	int		 rc;	/* exit code when ctl_parse_args said stop */
 };
 
@@ -138,6 +140,13 @@ int	ctl_parse_args(const struct ctl_command *, int argc, char *argv[],
 /* The same with repeatable options as well (multi ends with a zeroed
  * entry; may be NULL); more than max values is a usage error. */
 int	ctl_parse_args_multi(const struct ctl_command *, int argc,
+	    char *argv[], const struct ctl_opt *, const struct ctl_multi *multi,
+	    struct ctl_args *a);
+/* The same for a command that runs a command line (exec): options, then
+ * the command's max_args positional arguments (a target), then — after
+ * them or after "--" — everything left is the command, dashes and all,
+ * in a->rest (a->nrest of them, at least one). */
+int	ctl_parse_command_line(const struct ctl_command *, int argc,
 	    char *argv[], const struct ctl_opt *, const struct ctl_multi *multi,
 	    struct ctl_args *a);
 /* ctl_parse_args for a command whose only option is --json. */

@@ -118,19 +118,6 @@ follow(struct ctl *c, long long id, int wait)
 	}
 }
 
-static void
-exec_usage(FILE *fp)
-{
-	fprintf(fp, "usage: bastionctl exec [--timeout DURATION] [--grace "
-	    "SECONDS] [--cwd DIR]\n"
-	    "           [--env NAME=VALUE]... [--shell] [--ttl DURATION] "
-	    "[--detach] [--json]\n"
-	    "           TARGET -- COMMAND [ARGUMENT]...\n"
-	    "  Run COMMAND on the agent TARGET (agent id, host name or MAC), "
-	    "print its\n  output as it comes and exit with its exit code "
-	    "(128+N when killed by\n  signal N).\n");
-}
-
 int
 ctl_job_submit(struct ctl *c, const json_t *body, int json, int detach,
     long long *id)
@@ -151,164 +138,164 @@ ctl_job_submit(struct ctl *c, const json_t *body, int json, int detach,
 	return rc;
 }
 
-/* exec has its own parser: everything after "--" is the remote argv. */
-static int
-exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
-    char *argv[])
+/* What exec was asked for, its options as given. */
+struct exec_req {
+	const char	*timeout, *grace, *cwd, *ttl;
+	const char	*env[JOB_MAX_ENV];
+	int		 nenv, shell, detach, json;
+};
+
+/* The remote argv: the words as given, or with --shell one command line
+ * of them all (at most JOB_MAX_ARG bytes, the agent's limit). NULL with
+ * a message. */
+static json_t *
+exec_argv(const struct ctl_args *a, int shell)
 {
-	const char *target = NULL, *timeout = NULL, *grace = NULL, *cwd = NULL;
-	const char *ttl = NULL, *opt, *val;
-	int shell = 0, detach = 0, json = 0, i, rc = CTL_ERR;
-	json_t *body, *args, *rargv, *env;
-	long long n, id;
+	json_t *argv = json_array();
+	struct buf line;
+	int i, rc = 0;
+
+	if (argv == NULL || a->nrest > JOB_MAX_ARGV) {
+		ctl_error("at most %d words in the command", JOB_MAX_ARGV);
+		json_decref(argv);
+		return NULL;
+	}
+	if (!shell) {
+		for (i = 0; i < a->nrest; i++)
+			json_array_append_new(argv, json_string(a->rest[i]));
+		return argv;
+	}
+	buf_init(&line, JOB_MAX_ARG);
+	for (i = 0; i < a->nrest && rc == 0; i++)
+		rc = buf_printf(&line, "%s%s", i ? " " : "", a->rest[i]);
+	if (rc == 0)
+		json_array_append_new(argv, json_string(line.data));
+	else {
+		ctl_error("--shell: the command line is longer than %d bytes",
+		    JOB_MAX_ARG);
+		json_decref(argv);
+		argv = NULL;
+	}
+	buf_free(&line);
+	return argv;
+}
+
+/* The job's args ({argv, shell, env, cwd, timeout, grace}); NULL with a
+ * message. */
+static json_t *
+exec_args(const struct exec_req *q, const struct ctl_args *a)
+{
+	json_t *args, *argv, *env;
+	long long n;
 	int64_t secs;
-	struct sigaction sa;
+	int i;
 
-	args = json_object();
-	rargv = json_array();
-	env = json_object();
-	for (i = 1; i < argc; i++) {
-		opt = argv[i];
-		if (strcmp(opt, "--") == 0) {
-			for (i++; i < argc; i++)
-				json_array_append_new(rargv, json_string(argv[i]));
-			break;
-		}
-		if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
-			exec_usage(stdout);
-			rc = CTL_OK;
-			goto out;
-		}
-		if (strcmp(opt, "--shell") == 0) {
-			shell = 1;
-			continue;
-		}
-		if (strcmp(opt, "--detach") == 0) {
-			detach = 1;
-			continue;
-		}
-		if (strcmp(opt, "--json") == 0) {
-			json = detach = 1;
-			continue;
-		}
-		if (opt[0] != '-') {
-			if (target) {
-				json_array_append_new(rargv, json_string(opt));
-				for (i++; i < argc; i++)
-					json_array_append_new(rargv,
-					    json_string(argv[i]));
-				break;
-			}
-			target = opt;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			ctl_error("option %s needs a value", opt);
-			exec_usage(stderr);
-			rc = CTL_USAGE;
-			goto out;
-		}
-		val = argv[++i];
-		if (strcmp(opt, "--timeout") == 0)
-			timeout = val;
-		else if (strcmp(opt, "--grace") == 0)
-			grace = val;
-		else if (strcmp(opt, "--cwd") == 0)
-			cwd = val;
-		else if (strcmp(opt, "--ttl") == 0)
-			ttl = val;
-		else if (strcmp(opt, "--env") == 0) {
-			const char *eq = strchr(val, '=');
-
-			if (eq == NULL || eq == val ||
-			    json_object_size(env) >= JOB_MAX_ENV) {
-				ctl_error("--env wants NAME=VALUE");
-				rc = CTL_USAGE;
-				goto out;
-			}
-			json_object_setn_new(env, val, (size_t)(eq - val),
-			    json_string(eq + 1));
-		} else {
-			ctl_error("unknown option '%s'", opt);
-			exec_usage(stderr);
-			rc = CTL_USAGE;
-			goto out;
-		}
-	}
-	if (target == NULL || json_array_size(rargv) == 0 ||
-	    json_array_size(rargv) > JOB_MAX_ARGV) {
-		ctl_error("exec needs a target and a command");
-		exec_usage(stderr);
-		rc = CTL_USAGE;
-		goto out;
-	}
-	if (shell && json_array_size(rargv) > 1) {
-		/* --shell: the words are one command line. */
-		struct buf line;
-		const json_t *w;
-		size_t k;
-
-		buf_init(&line, 64 * 1024);
-		json_array_foreach(rargv, k, w)
-			buf_printf(&line, "%s%s", k ? " " : "",
-			    json_string_value(w));
-		json_array_clear(rargv);
-		json_array_append_new(rargv, json_string(line.data ? line.data :
-		    ""));
-		buf_free(&line);
-	}
-	json_object_set(args, "argv", rargv);
-	if (shell)
+	if ((argv = exec_argv(a, q->shell)) == NULL)
+		return NULL;
+	args = json_pack("{s:o}", "argv", argv);
+	if (q->shell)
 		json_object_set_new(args, "shell", json_true());
-	if (json_object_size(env))
-		json_object_set(args, "env", env);
-	if (cwd)
-		json_object_set_new(args, "cwd", json_string(cwd));
-	if (timeout) {
-		if (duration_parse(timeout, JOB_MAX_TIMEOUT, &secs) == -1) {
+	if (q->nenv) {
+		env = json_object();
+		for (i = 0; i < q->nenv; i++) {
+			const char *eq = strchr(q->env[i], '=');
+
+			if (eq == NULL || eq == q->env[i]) {
+				ctl_error("--env wants NAME=VALUE, not '%s'",
+				    q->env[i]);
+				json_decref(env);
+				goto err;
+			}
+			json_object_setn_new(env, q->env[i],
+			    (size_t)(eq - q->env[i]), json_string(eq + 1));
+		}
+		json_object_set_new(args, "env", env);
+	}
+	if (q->cwd)
+		json_object_set_new(args, "cwd", json_string(q->cwd));
+	if (q->timeout) {
+		if (duration_parse(q->timeout, JOB_MAX_TIMEOUT, &secs) == -1) {
 			ctl_error("--timeout: a duration up to 7d (e.g. 30s, 10m)");
-			rc = CTL_USAGE;
-			goto out;
+			goto err;
 		}
 		json_object_set_new(args, "timeout", json_integer(secs));
 	}
-	if (grace) {
-		if (ctl_parse_count(grace, 600, &n) == -1) {
+	if (q->grace) {
+		if (ctl_parse_count(q->grace, 600, &n) == -1) {
 			ctl_error("--grace: 0 to 600 seconds");
-			rc = CTL_USAGE;
-			goto out;
+			goto err;
 		}
 		json_object_set_new(args, "grace", json_integer(n));
 	}
-	body = json_pack("{s:s, s:s, s:O}", "target", target, "kind", "exec",
-	    "args", args);
-	if (ttl) {
-		if (duration_parse(ttl, ENVELOPE_MAX_TTL, &secs) == -1 ||
-		    secs < JOB_MIN_TTL) {
-			json_decref(body);
-			ctl_error("--ttl: a duration from 10s to 31d");
-			rc = CTL_USAGE;
-			goto out;
-		}
-		json_object_set_new(body, "ttl", json_integer(secs));
-	}
-	rc = ctl_job_submit(c, body, json, detach, &id);
-	json_decref(body);
-	if (rc != -2)
-		goto out;
+	return args;
+err:
+	json_decref(args);
+	return NULL;
+}
+
+/* Follow job id's output to its end: the remote exit code. */
+static int
+exec_follow(struct ctl *c, long long id)
+{
+	struct sigaction sa;
+
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_int;
 	sigaction(SIGINT, &sa, NULL);
 	/* The job's own timeout bounds it; each request is short. */
 	c->timeout_ms = 30000;
-	rc = follow(c, id, 1);
-out:
-	json_decref(args);
-	json_decref(rargv);
-	json_decref(env);
-	return rc;
+	return follow(c, id, 1);
 }
 
+/* exec [OPTIONS] TARGET [--] COMMAND...: parse, build the job, submit it,
+ * follow it unless --detach/--json. */
+static int
+exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
+    char *argv[])
+{
+	struct exec_req q;
+	const struct ctl_opt opts[] = {
+		{ "timeout", &q.timeout, NULL },
+		{ "grace", &q.grace, NULL },
+		{ "cwd", &q.cwd, NULL },
+		{ "ttl", &q.ttl, NULL },
+		{ "shell", NULL, &q.shell },
+		{ "detach", NULL, &q.detach },
+		{ "json", NULL, &q.json },
+		{ NULL, NULL, NULL },
+	};
+	const struct ctl_multi multi[] = {
+		{ "env", q.env, JOB_MAX_ENV, &q.nenv },
+		{ NULL, NULL, 0, NULL },
+	};
+	struct ctl_args a;
+	json_t *args, *body;
+	long long id;
+	int64_t secs;
+	int rc;
+
+	memset(&q, 0, sizeof q);
+	if (ctl_parse_command_line(cmd, argc, argv, opts, multi, &a) == -1)
+		return a.rc;
+	if (q.json)
+		q.detach = 1;
+	if ((args = exec_args(&q, &a)) == NULL)
+		return CTL_USAGE;
+	body = json_pack("{s:s, s:s, s:o}", "target", a.pos[0], "kind", "exec",
+	    "args", args);
+	if (q.ttl) {
+		if (duration_parse(q.ttl, ENVELOPE_MAX_TTL, &secs) == -1 ||
+		    secs < JOB_MIN_TTL) {
+			json_decref(body);
+			ctl_error("--ttl: a duration from 10s to 31d");
+			return CTL_USAGE;
+		}
+		json_object_set_new(body, "ttl", json_integer(secs));
+	}
+	rc = ctl_job_submit(c, body, q.json, q.detach, &id);
+	json_decref(body);
+	return rc == -2 ? exec_follow(c, id) : rc;
+}
 
 int
 ctl_job_wait(struct ctl *c, long long id, json_t **out)
@@ -480,9 +467,12 @@ jobs_output(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 
 const struct ctl_command ctl_jobs_commands[] = {
-	{ "exec", NULL, "[OPTIONS] TARGET -- COMMAND [ARG]...", "run a command "
-	    "on an agent, stream its output, exit with its code", exec_cmd, 0,
-	    CTL_MAX_POS, 0 },
+	{ "exec", NULL, "[--timeout DURATION] [--grace SECONDS] [--cwd DIR] "
+	    "[--env NAME=VALUE]... [--shell] [--ttl DURATION] [--detach] "
+	    "[--json] TARGET [--] COMMAND [ARG]...", "run COMMAND on the agent "
+	    "TARGET (id, host name or MAC), print its output as it comes, exit "
+	    "with its code (128+N when killed by signal N)", exec_cmd, 1, 1,
+	    0 },
 	{ "jobs", "list", "[--agent TARGET] [--limit N] [--json]", "list jobs, "
 	    "newest first", jobs_list, 0, 0, 0 },
 	{ "jobs", "show", "ID [--json]", "one job and its result", jobs_show,

@@ -159,10 +159,12 @@ ctl_parse_args(const struct ctl_command *cmd, int argc, char *argv[],
 	return ctl_parse_args_multi(cmd, argc, argv, opts, NULL, a);
 }
 
-int
-ctl_parse_args_multi(const struct ctl_command *cmd, int argc, char *argv[],
+/* Both parsers: with command_line, the positional arguments end at
+ * max_args and the rest of argv is the command. */
+static int
+parse(const struct ctl_command *cmd, int argc, char *argv[],
     const struct ctl_opt *opts, const struct ctl_multi *multi,
-    struct ctl_args *a)
+    int command_line, struct ctl_args *a)
 {
 	const struct ctl_multi *m;
 	const struct ctl_opt *o;
@@ -176,6 +178,16 @@ ctl_parse_args_multi(const struct ctl_command *cmd, int argc, char *argv[],
 		*m->n = 0;
 	for (i = 1; i < argc; i++) {
 		arg = argv[i];
+		if (command_line && (a->npos == cmd->max_args ||
+		    strcmp(arg, "--") == 0)) {
+			if (a->npos < cmd->min_args)
+				break;		/* "--" before the target */
+			if (strcmp(arg, "--") == 0)
+				i++;
+			a->rest = argv + i;
+			a->nrest = argc - i;
+			break;
+		}
 		if (only_pos || arg[0] != '-' || arg[1] == '\0') {
 			if (a->npos == CTL_MAX_POS || a->npos == cmd->max_args) {
 				ctl_usage_error(cmd, "unexpected argument '%s'",
@@ -240,8 +252,28 @@ ctl_parse_args_multi(const struct ctl_command *cmd, int argc, char *argv[],
 		ctl_usage_error(cmd, "missing argument");
 		return -1;
 	}
+	if (command_line && a->nrest == 0) {
+		ctl_usage_error(cmd, "missing the command to run");
+		return -1;
+	}
 	a->rc = CTL_OK;
 	return 0;
+}
+
+int
+ctl_parse_args_multi(const struct ctl_command *cmd, int argc, char *argv[],
+    const struct ctl_opt *opts, const struct ctl_multi *multi,
+    struct ctl_args *a)
+{
+	return parse(cmd, argc, argv, opts, multi, 0, a);
+}
+
+int
+ctl_parse_command_line(const struct ctl_command *cmd, int argc,
+    char *argv[], const struct ctl_opt *opts, const struct ctl_multi *multi,
+    struct ctl_args *a)
+{
+	return parse(cmd, argc, argv, opts, multi, 1, a);
 }
 
 /* --name VALUE or --name=VALUE at argv[*i]; 1 if it matched. */

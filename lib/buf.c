@@ -73,6 +73,36 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	return 0;
 }
 
+size_t
+buf_add_cut(struct buf *b, const void *p, size_t n)
+{
+	size_t room = b->len < b->max ? b->max - b->len : 0;
+
+	if (n > room)
+		n = room;
+	return buf_add(b, p, n) == 0 ? n : 0;
+}
+
+void
+buf_note(struct buf *b, const char *fmt, ...)
+{
+	static const char cut[] = "...\n";
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	if (rc == 0 || (b->len >= sizeof cut - 1 &&
+	    strcmp(b->data + b->len - (sizeof cut - 1), cut) == 0))
+		return;
+	/* Room for the mark: give up the end of the last note if need be. */
+	while (b->len > 0 && b->max - b->len < sizeof cut - 1)
+		b->len--;
+	if (buf_add(b, cut, sizeof cut - 1) == -1 && b->data)
+		b->data[b->len] = '\0';
+}
+
 int
 buf_printf(struct buf *b, const char *fmt, ...)
 {

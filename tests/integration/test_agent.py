@@ -820,3 +820,37 @@ def test_no_mac_is_said_once_with_what_to_do(bastion, agents):
     lines = [x for x in a.log().splitlines() if "no boot MAC" in x]
     assert len(lines) == 1, a.log()
     assert "set mac = in agentd.conf" in lines[0], lines
+
+
+def test_exec_command_line_parsing(bastion, agents):
+    """exec parses with bastionctl's shared parser: options, the target,
+    then the command, dashes and all; --shell joins it into one line of
+    at most the agent's 4096 bytes, and more is a usage error, not a
+    silently shortened command run as root."""
+    agents.append(enrolled_agent(bastion))
+
+    def ok(r):
+        assert r.returncode == 0, r
+        return r
+    job = json.loads(ok(bastion.ctl("exec", "--json", "--env", "A=1", "--env",
+                                    "B=2", "node1", "ls", "-l", "--all")).stdout)
+    assert job["args"]["argv"] == ["ls", "-l", "--all"]
+    assert job["args"]["env"] == {"A": "1", "B": "2"}
+    job = json.loads(ok(bastion.ctl("exec", "--json", "--shell", "node1", "--",
+                                    "echo", "a", "b")).stdout)
+    assert job["args"]["argv"] == ["echo a b"] and job["args"]["shell"] is True
+    before = len(json.loads(bastion.ctl("jobs", "list", "--json").stdout))
+    long = ["w" * 1000] * 5
+    r = bastion.ctl("exec", "--shell", "node1", "--", *long)
+    assert r.returncode == 2 and "longer than 4096 bytes" in r.stderr, r
+    envs = sum((["--env", "V%d=x" % i] for i in range(129)), [])
+    r = bastion.ctl("exec", *envs, "node1", "--", "true")
+    assert r.returncode == 2 and "--env given more than 128 times" in r.stderr, r
+    r = bastion.ctl("exec", "--env", "=x", "node1", "--", "true")
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr, r
+    r = bastion.ctl("exec", "node1")
+    assert r.returncode == 2 and "missing the command" in r.stderr, r
+    r = bastion.ctl("exec", "--", "true")
+    assert r.returncode == 2 and "missing argument" in r.stderr, r
+    # Nothing of the refused ones reached the server.
+    assert len(json.loads(bastion.ctl("jobs", "list", "--json").stdout)) == before

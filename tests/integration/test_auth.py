@@ -502,7 +502,9 @@ def test_read_only_mode(bastion):
     # Reads, logins and the boot listener go on.
     assert bastion.control("GET", "/api/v1/machines").status == 200
     assert bastion.login("ro", "ro's password")
-    assert bastion.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    other = "52:54:00:aa:00:02"
+    bastion.dispatch(other)
+    assert bastion.boot("POST", "/api/v1/discover", sample_report(other)).status == 200
     # Settings survive a restart.
     bastion.stop()
     bastion.start()

@@ -379,6 +379,27 @@ def test_config_set_writes_the_file(bastion):
     assert bastion.alive()
 
 
+def test_config_set_on_a_file_too_large_to_rewrite_leaves_it(bastion):
+    """A bastion.conf near the 1 MiB the rewrite holds (comments count):
+    the new file would not fit. It used to be cut, still parse, and
+    replace the old one; now it is an error and the file is untouched."""
+    with open(bastion.conf, "rb") as f:
+        size = len(f.read())
+    line = "# " + "padding " * 20 + "\n"
+    left = 1024 * 1024 - 5 - size     # 5 bytes short of the cap
+    with open(bastion.conf, "a") as f:
+        f.write(line * (left // len(line)) + "#" * (left % len(line) - 1) + "\n")
+    with open(bastion.conf, "rb") as f:
+        before = f.read()
+    assert len(before) == 1024 * 1024 - 5
+    r = bastion.ctl("config", "set", "install.max_boots", "5")
+    assert r.returncode == 1, r
+    assert "larger than 1024 KiB; left as it is" in r.stderr, r.stderr
+    with open(bastion.conf, "rb") as f:
+        assert f.read() == before
+    assert bastion.alive()
+
+
 def test_config_set_invalid_value_leaves_the_file(bastion):
     with open(bastion.conf, "rb") as f:
         before = f.read()

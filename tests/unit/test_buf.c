@@ -212,6 +212,48 @@ test_zero_cap(void **state)
 	buf_free(&b);
 }
 
+/* buf_note: what does not fit is dropped and the text says so, once. */
+static void
+test_note_marks_the_cut_once(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 16);
+	buf_note(&b, "%s\n", "first");			/* 6 bytes */
+	assert_string_equal(b.data, "first\n");
+	buf_note(&b, "%s\n", "second is far too long");	/* does not fit */
+	assert_string_equal(b.data, "first\n...\n");
+	buf_note(&b, "third\n");			/* fits: 16 */
+	assert_string_equal(b.data, "first\n...\nthird\n");
+	buf_note(&b, "x\n");				/* full */
+	assert_int_equal(b.len, 16);
+	assert_string_equal(b.data + b.len - 4, "...\n");
+	buf_note(&b, "y\n");				/* marked already */
+	assert_int_equal(b.len, 16);
+	assert_string_equal(b.data + b.len - 4, "...\n");
+	buf_free(&b);
+
+	buf_init(&b, 3);				/* no room for the mark */
+	buf_note(&b, "abcdef");
+	assert_true(b.data == NULL || b.len <= 3);
+	buf_free(&b);
+}
+
+/* buf_add_cut keeps what fits and says how much. */
+static void
+test_add_cut(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 5);
+	assert_int_equal(buf_add_cut(&b, "abc", 3), 3);
+	assert_int_equal(buf_add_cut(&b, "defg", 4), 2);
+	assert_string_equal(b.data, "abcde");
+	assert_int_equal(buf_add_cut(&b, "h", 1), 0);
+	assert_int_equal(b.len, 5);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -226,6 +268,8 @@ main(void)
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_free_twice),
 		cmocka_unit_test(test_zero_cap),
+		cmocka_unit_test(test_note_marks_the_cut_once),
+		cmocka_unit_test(test_add_cut),
 	};
 
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);

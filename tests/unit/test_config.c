@@ -1067,7 +1067,8 @@ test_config_get_roundtrip(void **state)
 			continue;	/* empty = unset */
 		dot = strchr(key, '.');
 		*dot = '\0';
-		buf_printf(&text, "[%s]\n%s = %s\n", key, dot + 1, v.data);
+		assert_int_equal(buf_printf(&text, "[%s]\n%s = %s\n", key,
+		    dot + 1, v.data), 0);
 	}
 	l2 = load_ok(text.data);
 	assert_config_equal(&l->c, &l2->c);

@@ -352,7 +352,7 @@ script(struct fixture *f, enum boot_action a)
 	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 	    1, &text, &len, err, sizeof err);
 	if (rc == 0)
-		buf_add(&f->out, text, len);
+		assert_int_equal(buf_add(&f->out, text, len), 0);
 	free(text);
 	return rc;
 }
@@ -371,7 +371,7 @@ chain_script(struct fixture *f)
 	rc = templates_render(f->t, "boot.ipxe", ctx, &text, &len, err,
 	    sizeof err);
 	if (rc == 0)
-		buf_add(&f->out, text, len);
+		assert_int_equal(buf_add(&f->out, text, len), 0);
 	json_decref(ctx);
 	free(text);
 	return rc;
