@@ -256,7 +256,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 	char ipxe_url[CONFIG_URL_LEN], http_url[CONFIG_URL_LEN];
 	char first[INET_ADDRSTRLEN], from[PATH_MAX], ipxe_dir[PATH_MAX];
 	struct in_addr a;
-	size_t i, n;
+	size_t i, n, start = out->len;
 	int rc = 0;
 
 	if (!dq_path_ok(p->conf) || !dq_path_ok(p->hostsdir) ||
@@ -329,7 +329,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		if (!dq_range_ok(c->dhcp_range)) {
 			log_warnx("boot.dhcp_range \"%s\" is not usable",
 			    c->dhcp_range);
-			return -1;
+			goto fail;
 		}
 		rc |= buf_printf(out,
 		    "\n"
@@ -373,13 +373,13 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		    inet_pton(AF_INET, first, &a) != 1)) {
 			log_warnx("boot.dhcp_range \"%s\" is not usable",
 			    c->dhcp_range);
-			return -1;
+			goto fail;
 		}
 		if (nnets == 0)
 			rc |= buf_printf(out, "dhcp-range=%s,proxy\n", first);
 		for (i = 0; i < nnets; i++) {
 			if (inet_pton(AF_INET, nets[i], &a) != 1)
-				return -1;
+				goto fail;
 			rc |= buf_printf(out, "dhcp-range=%s,proxy\n", nets[i]);
 		}
 		/* A basename with a suffix is used as is (dnsmasq >= 2.76);
@@ -409,11 +409,15 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		    ipxe_url);
 		break;
 	}
-	if (rc != 0) {
-		log_warnx("dnsmasq.conf is too large");
-		return -1;
-	}
-	return 0;
+	if (rc == 0)
+		return 0;
+	log_warnx("dnsmasq.conf is too large");
+fail:
+	/* out as it was: nothing half-written. */
+	out->len = start;
+	if (out->data)
+		out->data[start] = '\0';
+	return -1;
 }
 
 int

@@ -186,7 +186,9 @@ queue(struct request *r, int status, struct MHD_Response *resp,
 	int i;
 
 	if (resp == NULL) {
+		/* Out of memory: the caller has freed what it gave. */
 		log_warnx("req %s: cannot create response", r->id);
+		r->replied = -1;
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", ctype);
@@ -223,6 +225,7 @@ http_reply_text(struct request *r, int status, const char *ctype,
 void
 http_reply_json(struct request *r, int status, json_t *body)
 {
+	struct MHD_Response *resp;
 	char *text;
 
 	if (r->replied) {
@@ -236,8 +239,11 @@ http_reply_json(struct request *r, int status, json_t *body)
 		r->replied = -1;
 		return;
 	}
-	queue(r, status, MHD_create_response_from_buffer(strlen(text), text,
-	    MHD_RESPMEM_MUST_FREE), "application/json");
+	/* text is the response's only once it exists. */
+	if ((resp = MHD_create_response_from_buffer(strlen(text), text,
+	    MHD_RESPMEM_MUST_FREE)) == NULL)
+		free(text);
+	queue(r, status, resp, "application/json");
 }
 
 static void
@@ -272,6 +278,7 @@ http_reply_error(struct request *r, int status, const char *code,
 void
 http_reply_file(struct request *r, const char *path, const char *ctype)
 {
+	struct MHD_Response *resp;
 	struct stat st;
 	int fd;
 
@@ -289,9 +296,11 @@ http_reply_file(struct request *r, const char *path, const char *ctype)
 		http_reply_error(r, 404, "not_found", "%s is not a file", r->path);
 		return;
 	}
-	/* The response owns fd from here on, success or not. */
-	queue(r, 200, MHD_create_response_from_fd((uint64_t)st.st_size, fd),
-	    ctype);
+	/* The response owns fd once it exists; until then it is ours. */
+	if ((resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd))
+	    == NULL)
+		close(fd);
+	queue(r, 200, resp, ctype);
 }
 
 const char *

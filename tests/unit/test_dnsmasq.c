@@ -445,10 +445,28 @@ test_render_rejects(void **state)
 	assert_line(b.data, "user=nobody");
 	assert_null(strstr(b.data, "\r"));
 	assert_false(has_prefix(b.data, "dhcp-script=/tmp/evil"));
-	/* And a good one still renders. */
+	/* A failure found halfway (the range comes after the header) leaves
+	 * nothing half-written in the caller's buffer. */
 	load_cfg(&c, dir, "");
+	strcpy(c.dhcp_range, "10.0.0.1 10.0.0.9");
 	dnsmasq_paths(&c, &p);
 	buf_reset(&b);
+	assert_int_equal(buf_adds(&b, "kept"), 0);
+	assert_int_equal(dnsmasq_render(&c, &p, &b), -1);
+	assert_string_equal(b.data, "kept");
+	/* Nor does one that runs out of room. */
+	load_cfg(&c, dir, "");
+	dnsmasq_paths(&c, &p);
+	buf_free(&b);
+	buf_init(&b, 600);
+	assert_int_equal(buf_adds(&b, "kept"), 0);
+	assert_int_equal(dnsmasq_render(&c, &p, &b), -1);
+	assert_string_equal(b.data, "kept");
+	buf_free(&b);
+	/* And a good one still renders. */
+	buf_init(&b, 1 << 20);
+	load_cfg(&c, dir, "");
+	dnsmasq_paths(&c, &p);
 	assert_int_equal(dnsmasq_render(&c, &p, &b), 0);
 	buf_free(&b);
 	rm_rf(dir);
