@@ -24,6 +24,8 @@ export async function api(method, path, body, extraHeaders) {
   const text = await res.text();
   let data = null;
   if (text) {
+    // Not every answer is JSON (metrics are text; a proxy's error page is
+    // HTML): such a body is kept as text, and a failed status still throws below.
     try { data = JSON.parse(text); } catch (e) { data = text; }
   }
   if (!res.ok) {

@@ -60,3 +60,10 @@ export function td(label, ...content) {
 export function notice(msg, kind) {
   return el("p", { class: "notice " + (kind || "error"), role: kind === "ok" ? "status" : "alert", text: msg });
 }
+
+export function progressBar(pct, label) {
+  const p = Math.max(0, Math.min(100, Number(pct) || 0));
+  return el("div", { class: "progress", title: label || "" },
+    el("progress", { max: 100, value: p }),
+    el("span", { class: "progress-text", text: p + "%" + (label ? " · " + label : "") }));
+}

@@ -23,6 +23,30 @@ export function step(name) {
   });
 }
 
+// Holds back the first request whose URL matches re until release():
+// { seen (a promise of its URL), release() }. Later ones go through.
+export async function hold(page, re) {
+  let release, requested;
+  const gate = new Promise((r) => { release = r; });
+  const seen = new Promise((r) => { requested = r; });
+  await page.route(re, async (route) => {
+    requested(route.request().url());
+    await gate;
+    await route.continue();
+  }, { times: 1 });
+  return { seen, release };
+}
+
+// The API requests (path and query) the page makes during ms.
+export async function apiRequests(page, ms) {
+  const seen = [];
+  const on = (q) => { const u = new URL(q.url()); if (u.pathname.startsWith("/api/v1/")) seen.push(u.pathname + u.search); };
+  page.on("request", on);
+  await page.waitForTimeout(ms);
+  page.off("request", on);
+  return seen;
+}
+
 // One browser for a script. base: https://127.0.0.1:PORT; art: the
 // directory for screenshots. problems collects page errors and console
 // errors (a CSP violation or a script error is a bug in the panel;
@@ -96,9 +120,11 @@ export async function openBrowser(base, art) {
         rc = 0;
       } catch (e) {
         log(e.stack || String(e));
-        for (const c of browser.contexts()) for (const p of c.pages()) await p.screenshot({ path: path.join(art, "failure.png"), fullPage: true }).catch(() => {});
+        // The screenshot is a help for the failure already reported: a page
+        // that cannot take one any more is no news.
+        for (const c of browser.contexts()) for (const p of c.pages()) await p.screenshot({ path: path.join(art, "failure.png"), fullPage: true }).catch((e2) => log("no failure screenshot: " + e2.message));
         if (problems.length) log(problems.join("\n"));
-        await browser.close().catch(() => {});
+        await browser.close().catch((e2) => log("closing the browser: " + e2.message));
         process.stdout.write("FAIL\n");
       }
       process.exit(rc);

@@ -5,7 +5,7 @@
 // line at a time (we print "STEP name", it answers "go" on stdin).
 // Environment: BASE (https://127.0.0.1:PORT), MAC, ARTIFACTS (directory),
 // OPERATOR, VIEWER, ADMIN ("name:password").
-import { openBrowser, cred, check, step } from "./lib.mjs";
+import { openBrowser, cred, check, step, hold, apiRequests } from "./lib.mjs";
 
 const BASE = process.env.BASE;
 const MAC = process.env.MAC;
@@ -48,12 +48,47 @@ await b.run(async () => {
   await go(page, BASE + "/#/machines");
   await page.waitForSelector(`tr[data-mac="${MAC}"] .progress-text:has-text('40%')`);
   await shot(page, "04-machines-progress.png");
+  // One request per refresh (the list carries the progress), not one
+  // more per installing machine.
+  let reqs = await apiRequests(page, 4500);
+  check(reqs.length >= 1 && reqs.length <= 3 && reqs.every((u) => u === "/api/v1/machines"),
+    "the machines page asks once per refresh: " + reqs.join(" "));
+  // No refresh starts while one is in flight: with the list held back
+  // (and the filter changed meanwhile), nothing else is asked; once it
+  // comes, the page asks again at once, with the new filter.
+  let held = await hold(page, /\/api\/v1\/machines(\?|$)/);
+  await held.seen;
+  await page.selectOption("#state-filter", "installing");
+  reqs = await apiRequests(page, 4500);
+  check(reqs.length === 0, "nothing asked while a refresh is in flight: " + reqs.join(" "));
+  const next = page.waitForRequest((q) => q.url().includes("/api/v1/machines?state=installing"), { timeout: 1500 });
+  held.release();
+  await next;
+  await page.waitForSelector(`tr[data-mac="${MAC}"] .progress-text:has-text('40%')`);
   await go(page, BASE + "/#/machine/" + encodeURIComponent(MAC));
   await page.waitForSelector("#timeline li:has-text('installing packages')");
   await shot(page, "05-machine-installing.png");
   await step("progress-seen"); // the test reports done
   await page.waitForSelector(".summary .badge.state-installed", { timeout: 20000 });
   await shot(page, "06-machine-installed.png");
+  // Leaving a page while it still waits for data: it renders nothing
+  // when the answer comes, and does not touch the next page's timer.
+  const machinePath = "/api/v1/machines/" + encodeURIComponent(MAC);
+  // The page behind nav is left for the machine page while re is held.
+  const leaveWhileWaiting = async (nav, re, what) => {
+    held = await hold(page, re);
+    await page.click(`#nav a[data-page=${nav}]`);
+    await held.seen;
+    await go(page, BASE + "/#/machine/" + encodeURIComponent(MAC));
+    await page.waitForSelector("#timeline li");
+    held.release();
+    reqs = await apiRequests(page, 4500);
+    check((await page.textContent("main h1")) === "Machine " + MAC, what + ": the machine page stays: " + await page.textContent("main h1"));
+    check(reqs.filter((u) => u === machinePath).length >= 2 && reqs.every((u) => u.startsWith(machinePath)),
+      what + ": the machine page keeps refreshing, alone: " + reqs.join(" "));
+  };
+  await leaveWhileWaiting("agents", /\/api\/v1\/agents$/, "agents answered late");
+  await leaveWhileWaiting("machines", /\/api\/v1\/machines$/, "machines answered late");
   await page.click("#nav a[data-page=jobs]");
   // No agent here: the jobs page says so instead of offering a form.
   await page.waitForSelector("#job-form-note:has-text('No enrolled agents')");

@@ -291,3 +291,28 @@ def test_roles_from_config(make_bastion):
     assert queue(b, role="gpu").status == 202
     out = b.admin("POST", "/api/v1/templates/render", {"mac": MAC}).json()
     assert "var_lib_gpu /var/lib/gpu 1024 yes ext4 yes" in out["kickstart"]
+
+
+def test_machine_list_carries_install_progress(bastion):
+    # The panel's machines page reads its progress bars from the list
+    # alone: rows of queued and installing machines carry the current
+    # install's progress; others have none.
+    other = discovered(bastion, mac="52:54:00:aa:00:02")
+    discovered(bastion)
+    assert queue(bastion).status == 202
+
+    def rows():
+        return {m["mac"]: m for m in bastion.admin("GET", "/api/v1/machines").json()}
+
+    got = rows()
+    assert got[MAC]["progress"] == {"stage": "", "percent": 0, "message": ""}, got
+    assert "progress" not in got[other]
+    _, key = installer_key(bastion)
+    assert bastion.boot("GET", "/ks/%s?k=%s" % (MAC, key)).status == 200
+    assert progress(bastion, key, "packages", 40, "installing packages").status == 200
+    assert rows()[MAC]["progress"] == {"stage": "packages", "percent": 40,
+                                       "message": "installing packages"}
+    filtered = bastion.admin("GET", "/api/v1/machines?state=installing").json()
+    assert [(m["mac"], m["progress"]["percent"]) for m in filtered] == [(MAC, 40)]
+    assert progress(bastion, key, "done", 100).status == 200
+    assert "progress" not in rows()[MAC]

@@ -29,10 +29,12 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 
 
 def test_panel_files_are_served_with_a_strict_policy(bastion):
-    for path, ctype in (("/", "text/html"), ("/ui/index.html", "text/html"),
-                        ("/ui/app.js", "text/javascript"), ("/ui/api.js", "text/javascript"),
-                        ("/ui/dom.js", "text/javascript"),
-                        ("/ui/jobs.js", "text/javascript"), ("/ui/favicon.svg", "image/svg+xml"), ("/ui/style.css", "text/css")):
+    # Every module of the panel (one per page) is served.
+    modules = sorted(f for f in os.listdir(os.path.join(ROOT, "webroot")) if f.endswith(".js"))
+    assert {"app.js", "ui.js", "machines.js", "machine.js", "job.js"} <= set(modules), modules
+    for path, ctype in [("/", "text/html"), ("/ui/index.html", "text/html"),
+                        ("/ui/favicon.svg", "image/svg+xml"), ("/ui/style.css", "text/css")] + [
+                        ("/ui/" + m, "text/javascript") for m in modules]:
         r = bastion.control("GET", path, auth=None)
         assert r.status == 200, (path, r)
         assert r.headers["Content-Type"].startswith(ctype), (path, r.headers)
@@ -157,12 +159,15 @@ def test_jobs_page_with_a_real_agent(bastion, agents):
     assert [(j["agent_id"], j["status"], j["exit_code"]) for j in jobs] == [
         (agent["id"], "done", 0), (agent["id"], "done", 3)], jobs
     assert jobs[0]["args"]["argv"] == ["echo production"]
-    assert jobs[1]["args"]["argv"] == ["echo first; sleep 2; echo second; exit 3"]
+    assert jobs[1]["args"]["argv"] == [
+        "echo first; printf '\\342\\202'; sleep 2; printf '\\254 second\\n'; exit 3"]
     assert jobs[1]["args"]["shell"] is True
     out = b.admin("GET", "/api/v1/jobs/%d/output" % jobs[1]["id"]).json()
     chunks = [base64.b64decode(c["data"]) for c in out["chunks"]]
-    assert b"".join(chunks) == b"first\nsecond\n"
+    assert b"".join(chunks) == "first\n€ second\n".encode()
     assert len(chunks) >= 2     # it came in pieces, as it was printed
+    # One of them ends inside the €, which the page showed whole.
+    assert any(c.endswith(b"\xe2\x82") for c in chunks), chunks
     # Who ran them: the job names its user, as does the audit log, whose
     # rows name the node the job went to (production mode or not).
     assert [j["created_by"] for j in jobs] == ["ada", "olga"], jobs
