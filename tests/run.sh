@@ -1,49 +1,72 @@
 #!/bin/bash
 # The test driver behind `make test`: runs the suites, counts, and ends
-# with one line "total: N passed, M failed". Exit status 0 only if
-# nothing failed.
+# with one line "total: N passed, M failed, K skipped". Exit status 0 only
+# if nothing failed.
 #   tests/run.sh all | unit | integration | e2e | sanitize | fuzz | analyze
 #   tests/run.sh integration|e2e [PYTEST ARGS] (one file or -k EXPR)
+#
+# Skips are counted and listed. Under CI (CI set, as .ci/run runs) a skip
+# is a failure: every dependency a test may skip without (dnsmasq's
+# --test, LVM tools and loop devices, root) is installed by `make deps`,
+# and CI runs as root, so a skip there can only hide a missing install
+# step. A failing test's whole report is printed, never a tail of it.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=/usr/bin/python3
 PASSED=0
 FAILED=0
+SKIPPED=0
 SUITES_FAILED=""
 
 note() { printf '\n=== %s ===\n' "$*"; }
 
-count() {	# count SUITE PASSED FAILED
+count() {	# count SUITE PASSED FAILED [SKIPPED]
+	local skipped=${4:-0} failed=$3
+	if [ -n "${CI:-}" ] && [ "$skipped" -ne 0 ]; then
+		echo "$1: $skipped skipped under CI: a dependency that make deps installs is missing (see above)"
+		failed=$((failed + skipped))
+	fi
 	PASSED=$((PASSED + $2))
-	FAILED=$((FAILED + $3))
-	if [ "$3" -ne 0 ]; then SUITES_FAILED="$SUITES_FAILED $1"; fi
-	printf -- '--- %s: %d passed, %d failed\n' "$1" "$2" "$3"
+	FAILED=$((FAILED + failed))
+	SKIPPED=$((SKIPPED + skipped))
+	if [ "$failed" -ne 0 ]; then SUITES_FAILED="$SUITES_FAILED $1"; fi
+	printf -- '--- %s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$failed" \
+	    "$skipped"
+}
+
+# The sum of N in every line of $1 that matches "PREFIX N test".
+cmocka_sum() {
+	printf '%s\n' "$1" | sed -n "s/^\[  $2 *\] \([0-9]*\) test.*/\1/p" |
+	    awk '{s+=$1} END {print s+0}'
 }
 
 # cmocka binaries in $1/tests
 run_unit() {
-	local dir=$1 name=$2 p=0 f=0 out t n
+	local dir=$1 name=$2 p=0 f=0 k=0 out t n rc
 	note "$name"
 	for t in "$dir"/tests/test_*; do
 		[ -x "$t" ] || continue
 		out=$("$t" 2>&1); rc=$?
-		printf '%s\n' "$out" | grep -E '^\[ +(PASSED|FAILED) +\]|^\[  (FAILED|ERROR) ' || true
-		n=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
-		p=$((p + n))
-		n=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
-		if [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then n=1; printf '%s\n' "$out" | tail -20; fi
-		if [ "$n" -ne 0 ]; then printf '%s\n' "$out" | grep -B2 -A8 -E 'FAILED|ERROR|Sanitizer' | head -60; fi
+		printf '%s\n' "$out" | grep -E '^\[ +(PASSED|FAILED|SKIPPED) +\]|^\[  (FAILED|ERROR) ' || true
+		p=$((p + $(cmocka_sum "$out" PASSED)))
+		k=$((k + $(cmocka_sum "$out" SKIPPED)))
+		n=$(cmocka_sum "$out" FAILED)
+		if [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then n=1; fi
+		if [ "$n" -ne 0 ]; then
+			printf '\n### %s failed; its whole output:\n%s\n###\n' \
+			    "$(basename "$t")" "$out"
+		fi
 		f=$((f + n))
 	done
-	count "$name" "$p" "$f"
+	count "$name" "$p" "$f" "$k"
 }
 
 # pytest inside a fresh network namespace: bastion, dnsmasq and every
 # client run there, on a bridge with no ports, so nothing leaves it.
 run_pytest() {
 	local name=$1 build=$2; shift 2
-	local ns="bst-$name-$$" out rc p f
+	local ns="bst-$name-$$" out rc p f k last
 	note "$name"
 	ip netns add "$ns" || { count "$name" 0 1; return; }
 	ip -n "$ns" link set lo up
@@ -54,16 +77,29 @@ run_pytest() {
 	ip -n "$ns" addr add fd77::1/64 dev bastion0 nodad
 	ip -n "$ns" link set bastion0 up
 	out=$(ip netns exec "$ns" env BASTION_BUILD="$build" BASTION_NETNS="$ns" \
-	    PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest -p no:cacheprovider -q -rfE "$@" 2>&1)
+	    PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest -p no:cacheprovider -q -rfEs "$@" 2>&1)
 	rc=$?
 	ip netns del "$ns" 2>/dev/null
-	printf '%s\n' "$out" | tail -40
-	p=$(printf '%s\n' "$out" | tail -1 | grep -o '[0-9]* passed' | grep -o '[0-9]*' || true)
-	f=$(printf '%s\n' "$out" | tail -1 | grep -oE '[0-9]* (failed|error)' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
+	if [ "$rc" -ne 0 ]; then
+		# Every failure in full: from pytest's FAILURES/ERRORS sections
+		# (or, if it never got that far, all it said) to its summary.
+		if printf '%s\n' "$out" | grep -qE '^=+ (FAILURES|ERRORS) =+$'; then
+			printf '%s\n' "$out" | sed -n '/^=\+ \(FAILURES\|ERRORS\) =\+$/,$p'
+		else
+			printf '%s\n' "$out"
+		fi
+	else
+		printf '%s\n' "$out" | grep -vE '^[.sxEF]+ *(\[ *[0-9]+%\])?$' | tail -15
+	fi
+	last=$(printf '%s\n' "$out" | tail -1)
+	p=$(printf '%s\n' "$last" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+	f=$(printf '%s\n' "$last" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+	k=$(printf '%s\n' "$last" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || true)
 	p=${p:-0}
+	k=${k:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$name: no test ran"; fi
-	count "$name" "$p" "$f"
+	count "$name" "$p" "$f" "$k"
 }
 
 run_e2e() {
@@ -133,5 +169,5 @@ esac
 
 echo
 [ -n "$SUITES_FAILED" ] && echo "failing suites:$SUITES_FAILED"
-echo "total: $PASSED passed, $FAILED failed"
+echo "total: $PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

@@ -262,7 +262,10 @@ def test_bastion_restart_mid_job(bastion, agents, agentd_bin):
     wait_for(lambda: bastion.admin("GET", "/api/v1/jobs/%d" % jid).json()["status"]
              == "running", what="the job to run")
     bastion.stop()
-    time.sleep(6)       # the job finishes while bastion is down
+    # The job finishes while bastion is down: agentd keeps its result in
+    # its spool (spool/ID.json) until it can deliver it.
+    wait_for(lambda: os.path.exists(os.path.join(a.state, "spool", "%d.json" % jid)),
+             timeout=60, what="the job to finish while bastion is down")
     bastion.start()
     j = job_done(bastion, jid, timeout=90)
     assert j["status"] == "done" and j["exit_code"] == 5, j
@@ -274,7 +277,7 @@ def test_bastion_restart_mid_job(bastion, agents, agentd_bin):
 def test_long_poll_is_woken_by_a_job(bastion, agents, agentd_bin):
     a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
-    time.sleep(1.5)     # the agent now waits in a long poll
+    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
     t0 = time.time()
     r = bastion.ctl("exec", "node1", "--", "echo", "fast")
     assert r.returncode == 0 and r.stdout == "fast\n"
@@ -399,7 +402,7 @@ def test_agentd_download_serves_the_node_build(bastion, tmp_path):
 def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):
     a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
-    time.sleep(1.5)     # inside a long poll (up to 25 s)
+    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
     t0 = time.time()
     a.proc.terminate()
     assert a.proc.wait(timeout=10) == 0

@@ -42,6 +42,11 @@ def discovered(bastion, mac=MAC, **over):
     return mac
 
 
+def list_polls(b):
+    """How many times the machine list was asked for over the admin socket."""
+    return b.log().count("admin GET /api/v1/machines from")
+
+
 def wait_for(pred, timeout=10, step=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -542,8 +547,10 @@ def test_watch_all_machines_sees_new_ones(bastion):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_watch_stops_cleanly_on_signal(bastion, sig):
     discovered(bastion)
+    before = list_polls(bastion)
     p = spawn(bastion, "machines", "watch")
-    time.sleep(1.5)
+    # Watching: it has asked for the list twice (started, then a poll).
+    assert wait_for(lambda: list_polls(bastion) >= before + 2 or p.poll() is not None)
     assert p.poll() is None
     p.send_signal(sig)
     out, err = p.communicate(timeout=10)
@@ -552,8 +559,9 @@ def test_watch_stops_cleanly_on_signal(bastion, sig):
 
 
 def test_watch_unknown_machine_waits_for_it(bastion):
+    before = list_polls(bastion)
     p = spawn(bastion, "machines", "watch", OTHER, "--count", "1")
-    time.sleep(1.5)
+    assert wait_for(lambda: list_polls(bastion) >= before + 2 or p.poll() is not None)
     assert p.poll() is None
     rc, out, err = drive_until_exit(p, lambda: bastion.dispatch(OTHER))
     assert rc == 0
@@ -851,10 +859,16 @@ def test_watch_survives_a_restart(fake):
     p = subprocess.Popen([CTL, "--server", fake.url, "machines", "watch",
                           "--count", "1"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+
+    def lists():
+        return sum(1 for r in fake.requests if r[1].startswith("/api/v1/machines?")
+                   or r[1] == "/api/v1/machines")
+    assert wait_for(lambda: lists() >= 1 or p.poll() is not None)
     fake.route("GET", "/api/v1/machines", 503,
                {"error": {"code": "unavailable", "message": "restarting"}})
-    time.sleep(2.5)
+    seen = lists()
+    # Two polls answered 503 (the restart), and it is still watching.
+    assert wait_for(lambda: lists() >= seen + 2 or p.poll() is not None, timeout=15)
     assert p.poll() is None
     events.append(event(9, "back", "discovering", "dispatch"))
     fake.route("GET", "/api/v1/machines", payload=[machine()])

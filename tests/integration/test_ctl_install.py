@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from agents import wait_for
+
 from harness import BIN, ROOT, sample_report
 
 CTL = os.path.join(BIN, "bastionctl")
@@ -303,7 +305,9 @@ def test_templates_list_and_override(bastion):
     tdir = os.path.join(bastion.state, "templates")
     os.makedirs(tdir, exist_ok=True)
     path = write(os.path.join(tdir, "idle.ipxe.mustache"), "#!ipxe\nexit\n")
-    time.sleep(1.1)     # the server re-checks files at most once a second
+    # The server re-checks files at most once a second.
+    wait_for(lambda: "override" in bastion.ctl("templates", "list").stdout,
+             what="the override to be listed")
     lines = ok(bastion.ctl("templates", "list")).stdout.splitlines()
     by = {line.split()[0]: line.split() for line in lines[1:]}
     assert by["idle.ipxe"][1:] == ["override", path]

@@ -168,8 +168,10 @@ def test_sighup_reloads_and_bad_config_keeps_old(bastion):
     with open(bastion.conf, "a") as f:
         f.write("[boot]\nidle_action = explode\n")
     bastion.proc.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
-    assert "keeping the running config" in bastion.log()
+    deadline = time.time() + 10
+    while "keeping the running config" not in bastion.log():
+        assert time.time() < deadline, bastion.log()
+        time.sleep(0.05)
     assert "poweroff" in bastion.dispatch(MAC).text
     assert bastion.alive()
 

@@ -5,6 +5,7 @@ import os
 import re
 import time
 
+from agents import wait_for
 from harness import sample_report
 import kscheck
 
@@ -258,21 +259,23 @@ def test_operator_overrides_a_template(bastion):
     os.makedirs(tdir, exist_ok=True)
     with open(os.path.join(tdir, "idle.ipxe.mustache"), "w") as f:
         f.write("#!ipxe\necho site override for {{machine.mac}}\nexit\n")
-    time.sleep(1.1)     # templates are re-checked at most once a second
-    assert bastion.dispatch(MAC).text == "#!ipxe\necho site override for %s\nexit\n" % MAC
+    # Templates are re-checked at most once a second: the next boots
+    # after that get the override.
+    want = "#!ipxe\necho site override for %s\nexit\n" % MAC
+    wait_for(lambda: bastion.dispatch(MAC).text == want, what="the override")
     lst = {t["name"]: t for t in bastion.admin("GET", "/api/v1/templates").json()}
     assert lst["idle.ipxe"]["source"] == "override"
     # A broken override is a clear error naming file and line, not a crash.
     with open(os.path.join(tdir, "idle.ipxe.mustache"), "w") as f:
         f.write("#!ipxe\n\n{{#machine}}\nexit\n")
-    time.sleep(1.1)
+    wait_for(lambda: bastion.dispatch(MAC).status == 500, what="the broken override")
     r = bastion.dispatch(MAC)
     assert r.status == 500
     msg = r.json()["error"]["message"]
     assert "idle.ipxe.mustache:3" in msg, msg
     os.unlink(os.path.join(tdir, "idle.ipxe.mustache"))
-    time.sleep(1.1)
-    assert "trying the next boot device" in bastion.dispatch(MAC).text
+    wait_for(lambda: "trying the next boot device" in bastion.dispatch(MAC).text,
+             what="the built-in template again")
     assert bastion.alive()
 
 
