@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "utf8.h"
 
 #define TABLE_MAX_CELL	512
 
@@ -151,39 +152,6 @@ ctl_fmt_progress(char *out, size_t len, long long percent)
 	snprintf(out, len, "[%s] %lld%%", bar, percent);
 }
 
-/* Length of the UTF-8 sequence at s, or 0 if it is not valid UTF-8 or is a
- * C1 control character (U+0080..U+009F). */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0xa0) || (n == 3 && cp < 0x800) ||
-	    (n == 3 && cp >= 0xd800 && cp <= 0xdfff) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 char *
 ctl_clean(const char *s, char *out, size_t len, int dash)
 {
@@ -200,7 +168,7 @@ ctl_clean(const char *s, char *out, size_t len, int dash)
 		if (*p < 0x20 || *p == 0x7f) {
 			out[o++] = '?';
 			p++;
-		} else if ((n = utf8_len(p)) == 0) {
+		} else if ((n = utf8_char_len(p)) == 0) {
 			out[o++] = '?';
 			p++;
 		} else if (o + n < len) {
