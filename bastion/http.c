@@ -324,6 +324,21 @@ http_add_header(struct request *r, const char *name, const char *value)
 	return 0;
 }
 
+/* Content-Type is application/json, parameters (charset) allowed. A
+ * browser sends text/plain, form types or none cross-site without a
+ * preflight: they never reach a JSON handler. */
+static int
+is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0)
+		return 0;
+	ct += sizeof want - 1;
+	ct += strspn(ct, " \t");
+	return *ct == '\0' || *ct == ';';
+}
+
 json_t *
 http_body_json(struct request *r)
 {
@@ -332,6 +347,11 @@ http_body_json(struct request *r)
 
 	if (r->body.len == 0) {
 		http_reply_error(r, 400, "bad_request", "a JSON body is required");
+		return NULL;
+	}
+	if (!is_json_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		http_reply_error(r, 415, "unsupported_media_type", "the body "
+		    "must be sent as Content-Type: application/json");
 		return NULL;
 	}
 	j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &err);
