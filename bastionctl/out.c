@@ -21,6 +21,39 @@ struct ctl_table {
 	char	**cells;	/* nrows * ncols, each cleaned and owned */
 };
 
+static void	vline(FILE *, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
+/* prefix, then fmt formatted and cleaned (ctl_clean: whatever a server
+ * string carried, a newline included, cannot start a line of its own or
+ * reach the terminal as a control sequence), then a newline. */
+static void
+vline(FILE *fp, const char *prefix, const char *fmt, va_list ap)
+{
+	char small[1024], *text = small, *clean;
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof small, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof small) {
+		if ((text = malloc((size_t)n + 1)) == NULL)
+			return;
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+	}
+	if ((clean = malloc((size_t)n + 1)) != NULL) {
+		fputs(prefix, fp);
+		fputs(ctl_clean(text, clean, (size_t)n + 1, 0), fp);
+		fputc('\n', fp);
+		free(clean);
+	}
+	if (text != small)
+		free(text);
+}
+
 static void	vmessage(const char *, va_list)
 		    __attribute__((format(printf, 1, 0)));
 
@@ -28,9 +61,17 @@ static void
 vmessage(const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	fputs("bastionctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vline(stderr, "bastionctl: ", fmt, ap);
+}
+
+void
+ctl_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline(stdout, "", fmt, ap);
+	va_end(ap);
 }
 
 int
@@ -57,7 +98,8 @@ ctl_warn(const char *fmt, ...)
 int
 ctl_print_json(const json_t *j)
 {
-	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) == -1)
+	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY |
+	    JSON_ENSURE_ASCII) == -1)
 		return -1;
 	return fputc('\n', stdout) == EOF ? -1 : 0;
 }
@@ -132,7 +174,7 @@ ctl_print_time(const char *label, const json_t *o, const char *key)
 	char t[64];
 
 	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, key)));
-	printf("%-16s %s\n", label, t);
+	ctl_line("%-16s %s", label, t);
 }
 
 void
