@@ -1320,6 +1320,27 @@ out:
 	json_decref(body);
 }
 
+/* exec jobs' env values are often secrets (tokens, passwords): only
+ * those who may run jobs read them — operators and admins, and of API
+ * tokens those with scope exec or admin. Others see the names, with each
+ * value replaced by JOB_ENV_MASK. */
+#define JOB_ENV_MASK	"********"
+
+static json_t *
+job_for(const struct request *r, json_t *job)
+{
+	json_t *env = json_object_get(json_object_get(job, "args"), "env"), *v;
+	const char *k;
+	void *tmp;
+
+	if (r->who.role >= ROLE_OPERATOR && (r->who.kind != AUTH_TOKEN ||
+	    auth_scope_covers(r->who.scope, SCOPE_EXEC)))
+		return job;
+	json_object_foreach_safe(env, tmp, k, v)
+		json_object_set_new(env, k, json_string(JOB_ENV_MASK));
+	return job;
+}
+
 static void
 get_job_list(struct request *r)
 {
@@ -1327,6 +1348,7 @@ get_job_list(struct request *r)
 	char id[AGENT_ID_LEN];
 	long limit = ls ? strtol(ls, NULL, 10) : 100;
 	json_t *list;
+	size_t i;
 	int rc;
 
 	if (limit < 1 || limit > 10000)
@@ -1339,10 +1361,13 @@ get_job_list(struct request *r)
 		agent = id;
 	}
 	if (db_job_list(r->app->db, agent && *agent ? agent : NULL, (int)limit,
-	    &list) != DB_OK)
+	    &list) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
-	else
-		http_reply_json(r, 200, list);
+		return;
+	}
+	for (i = 0; i < json_array_size(list); i++)
+		job_for(r, json_array_get(list, i));
+	http_reply_json(r, 200, list);
 }
 
 static void
@@ -1357,7 +1382,7 @@ get_job(struct request *r)
 	if ((rc = db_job_json(r->app->db, id, &job)) != DB_OK)
 		reply_db(r, rc, "job");
 	else
-		http_reply_json(r, 200, job);
+		http_reply_json(r, 200, job_for(r, job));
 }
 
 static void
@@ -1386,7 +1411,7 @@ get_job_output(struct request *r)
 	}
 	http_reply_json(r, 200, json_pack("{s:O, s:O, s:o, s:o}", "id",
 	    json_object_get(job, "id"), "status", json_object_get(job, "status"),
-	    "job", job, "chunks", chunks));
+	    "job", job_for(r, job), "chunks", chunks));
 }
 
 /* --- boot listener: CRL and the agent for installers ------------------- */
