@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "agentfiles.h"
 #include "b64.h"
 #include "bounds.h"
 #include "ca.h"
@@ -1435,55 +1436,31 @@ get_crl(struct request *r)
 	free(pem);
 }
 
-/* The agentd next to the running bastion (build/bin or the sbin it was
- * installed to), and its systemd unit from the share dir. */
+/* The node agent for installers: agentd-static beside bastion and its
+ * systemd unit (agentfiles.c says where; the kickstart carries their
+ * SHA-256). */
 static void
 get_agent_file(struct request *r)
 {
 	const struct config *c;
-	char self[PATH_MAX], path[PATH_MAX], *slash;
-	ssize_t n;
-	int rc;
+	char path[PATH_MAX];
+	int rc, bin = strcmp(r->params[0], "agentd") == 0;
 
-	/* The node build: agentd-static beside bastion's own executable
-	 * (make install puts it there). It is linked statically, so it runs
-	 * on the installed distribution whatever its libraries are; the
-	 * dynamically linked agentd is only for this machine. */
-	if (strcmp(r->params[0], "agentd") == 0) {
-		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0) {
-			log_warn("req %s: /proc/self/exe", r->id);
-			http_reply_error(r, 500, "internal", "cannot find agentd");
-			return;
-		}
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL)
-			*slash = '\0';
-		if (path_join(path, sizeof path, self, "agentd-static") == -1) {
-			http_reply_error(r, 500, "internal", "path too long");
-			return;
-		}
-		if (access(path, R_OK) == -1) {
-			log_warn("req %s: the node agent for installs, %s", r->id,
-			    path);
-			http_reply_error(r, 503, "agent_missing", "the node agent "
-			    "(agentd-static) is not installed beside bastion");
-			return;
-		}
-		http_reply_file(r, path, "application/octet-stream");
+	c = bastion_config_acquire(r->app);
+	rc = agentfile_path(c, r->params[0], path, sizeof path);
+	bastion_config_release(r->app);
+	if (rc == -1) {
+		http_reply_error(r, 404, "not_found", "no such agent file");
 		return;
 	}
-	if (strcmp(r->params[0], "agentd.service") == 0) {
-		c = bastion_config_acquire(r->app);
-		rc = path_join(path, sizeof path, c->share_dir,
-		    "appliance/agentd.service");
-		bastion_config_release(r->app);
-		if (rc == -1)
-			http_reply_error(r, 500, "internal", "path too long");
-		else
-			http_reply_file(r, path, "text/plain; charset=utf-8");
+	if (bin && access(path, R_OK) == -1) {
+		log_warn("req %s: the node agent for installs, %s", r->id, path);
+		http_reply_error(r, 503, "agent_missing", "the node agent "
+		    "(agentd-static) is not installed beside bastion");
 		return;
 	}
-	http_reply_error(r, 404, "not_found", "no such agent file");
+	http_reply_file(r, path, bin ? "application/octet-stream" :
+	    "text/plain; charset=utf-8");
 }
 
 /* Who may do what: see struct route in http.h and docs/api.md. Agent
