@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mac.h"
 #include "path.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "secret.h"
 
@@ -45,7 +46,6 @@
  * one per ENROLL_REFILL_MS. */
 #define ENROLL_BURST		10
 #define ENROLL_REFILL_MS	6000
-#define ENROLL_BUCKETS		1024
 
 static int64_t
 now_ms(void)
@@ -228,43 +228,14 @@ delete_token(struct request *r)
 
 /* --- enrollment --------------------------------------------------------- */
 
-static struct {
-	pthread_mutex_t	mu;
-	struct bucket {
-		char	addr[64];
-		double	tokens;
-		int64_t	last_ms;
-	}		b[ENROLL_BUCKETS];
-} limiter = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static struct ratelimit limiter = RATELIMIT_INIT;
 
 /* 1 if addr may try to enroll now (and spends one attempt). */
 static int
 enroll_allowed(const char *addr)
 {
-	unsigned h = 5381;
-	const char *p;
-	struct bucket *b;
-	int64_t now = now_ms();
-	int ok;
-
-	for (p = addr; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	pthread_mutex_lock(&limiter.mu);
-	b = &limiter.b[h % ENROLL_BUCKETS];
-	if (strcmp(b->addr, addr) != 0) {
-		snprintf(b->addr, sizeof b->addr, "%s", addr);
-		b->tokens = ENROLL_BURST;
-		b->last_ms = now;
-	}
-	b->tokens += (double)(now - b->last_ms) / ENROLL_REFILL_MS;
-	if (b->tokens > ENROLL_BURST)
-		b->tokens = ENROLL_BURST;
-	b->last_ms = now;
-	ok = b->tokens >= 1;
-	if (ok)
-		b->tokens -= 1;
-	pthread_mutex_unlock(&limiter.mu);
-	return ok;
+	return ratelimit_take(&limiter, addr, ENROLL_BURST,
+	    1000.0 / ENROLL_REFILL_MS, now_ms());
 }
 
 /* Reply with an enrollment failure and record it. */

@@ -561,10 +561,12 @@ def test_read_only_mode(bastion):
     assert r.returncode == 1 and "read-only" in r.stderr
     r = bastion.ctl("settings", "set", "production", "on")
     assert r.returncode == 1 and "read-only" in r.stderr
-    # Reads, logins and the boot listener go on.
+    # Reads, logins and boots go on; what machines report waits (503).
     assert bastion.control("GET", "/api/v1/machines").status == 200
     assert bastion.login("ro", "ro's password")
-    assert bastion.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    assert bastion.dispatch(MAC).status == 200
+    r = bastion.boot("POST", "/api/v1/discover", sample_report(MAC))
+    assert r.status == 503 and code(r) == "read_only", r
     # Settings survive a restart.
     bastion.stop()
     bastion.start()
