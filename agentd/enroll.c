@@ -502,20 +502,69 @@ err:
 	return -1;
 }
 
+/* The public keys of a job_keys array, in order, are those of pinned. */
+static int
+same_keys(const json_t *pinned, const json_t *keys)
+{
+	size_t i;
+	const char *a, *b;
+
+	if (json_array_size(pinned) != json_array_size(keys))
+		return 0;
+	for (i = 0; i < json_array_size(pinned); i++) {
+		a = json_string_value(json_object_get(json_array_get(pinned, i),
+		    "public_key"));
+		b = json_string_value(json_object_get(json_array_get(keys, i),
+		    "public_key"));
+		if (a == NULL || b == NULL || strcmp(a, b) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The job keys agent.json pinned at enrollment (a new reference), or
+ * NULL. */
+static json_t *
+pinned_keys(const struct agent_conf *c)
+{
+	char path[PATH_MAX], *text = NULL;
+	json_t *j, *keys = NULL;
+
+	if (agent_path(c, "agent.json", path, sizeof path) == -1 ||
+	    read_file(path, 1 << 20, &text) == -1)
+		return NULL;
+	if ((j = json_loads(text, 0, NULL)) != NULL &&
+	    json_array_size(json_object_get(j, "job_keys")) > 0)
+		keys = json_incref(json_object_get(j, "job_keys"));
+	json_decref(j);
+	free(text);
+	return keys;
+}
+
 int
 agent_renew(const struct agent_conf *c, struct agent_state *s)
 {
 	char err[512], *csr = NULL, path[PATH_MAX], next[PATH_MAX];
 	const char *cert;
 	struct aclient *a;
-	json_t *body = NULL, *reply = NULL, *st = NULL;
+	json_t *body = NULL, *reply = NULL, *st = NULL, *keys, *offered;
 	char *text = NULL;
 	long code;
 	int rc = -1;
 
-	/* The new key waits beside the old one until bastion signed it. */
-	if (make_key_csr(c, "key.pem.next", s->agent_id, &csr) == -1)
+	/* The job keys stay those pinned at enrollment, whatever a renewal
+	 * answer says: whoever holds the control listener's TLS (or the
+	 * database) must not get to choose what the node runs. A rotation
+	 * would be a signed operation of its own. */
+	if ((keys = pinned_keys(c)) == NULL) {
+		log_warnx("renewal: no pinned job keys in agent.json");
 		return -1;
+	}
+	/* The new key waits beside the old one until bastion signed it. */
+	if (make_key_csr(c, "key.pem.next", s->agent_id, &csr) == -1) {
+		json_decref(keys);
+		return -1;
+	}
 	if ((a = aclient_new(c, 1)) == NULL)
 		goto out;
 	body = json_pack("{s:s}", "csr", csr);
@@ -528,6 +577,11 @@ agent_renew(const struct agent_conf *c, struct agent_state *s)
 		    aclient_error_message(reply) : err);
 		goto out;
 	}
+	offered = json_object_get(reply, "job_keys");
+	if (offered != NULL && !same_keys(keys, offered))
+		log_warnx("renewal: the answer carries other job keys than those "
+		    "pinned at enrollment: kept the pinned ones (job keys do not "
+		    "change by renewal)");
 	if (agent_path(c, "key.pem.next", next, sizeof next) == -1 ||
 	    agent_path(c, "key.pem", path, sizeof path) == -1 ||
 	    write_state(c, "cert.pem.next", cert, 0644) == -1)
@@ -544,7 +598,7 @@ agent_renew(const struct agent_conf *c, struct agent_state *s)
 	st = json_pack("{s:s, s:O, s:O, s:O}", "agent_id", s->agent_id,
 	    "not_before", json_object_get(reply, "not_before"),
 	    "not_after", json_object_get(reply, "not_after"),
-	    "job_keys", json_object_get(reply, "job_keys"));
+	    "job_keys", keys);
 	if (st && (text = json_dumps(st, JSON_INDENT(2))) != NULL &&
 	    write_state(c, "agent.json", text, 0644) == 0) {
 		s->not_before = iso_seconds(json_string_value(json_object_get(
@@ -558,6 +612,7 @@ agent_renew(const struct agent_conf *c, struct agent_state *s)
 out:
 	free(text);
 	json_decref(st);
+	json_decref(keys);
 	json_decref(body);
 	json_decref(reply);
 	free(csr);

@@ -708,13 +708,21 @@ jobs_handle(struct jobs *j, const json_t *job)
 		envelope_clear(&e);
 		err = ENV_MALFORMED;
 	}
-	/* Remembered before it runs: a crash cannot make it run twice. */
-	if (err == ENV_OK && nonce_cache_save(&j->nonces, j->nonce_path) == -1)
-		log_warnx("cannot save %s", j->nonce_path);
-	pthread_mutex_unlock(&j->mu);
-	if (err != ENV_OK) {
+	/* Remembered before it runs: a crash cannot make it run twice. A
+	 * nonce that cannot be kept could be replayed after a restart, so
+	 * the job is refused. */
+	if (err == ENV_OK && nonce_cache_save(&j->nonces, j->nonce_path) == -1) {
+		log_warn("cannot save %s", j->nonce_path);
+		envelope_clear(&e);
+		snprintf(why, sizeof why, "cannot record the job's nonce in %s "
+		    "(it could be replayed after a restart): not run",
+		    j->nonce_path);
+		err = ENV_MALFORMED;
+	} else if (err != ENV_OK)
 		snprintf(why, sizeof why, "signature check: %s",
 		    envelope_err_str(err));
+	pthread_mutex_unlock(&j->mu);
+	if (err != ENV_OK) {
 		refuse(j, a, id, why);
 		goto out;
 	}

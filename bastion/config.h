@@ -44,6 +44,9 @@ struct config {
 	struct listen_addr	 control_listen;
 	char			 names[CONFIG_MAX_NAMES][CONFIG_NAME_LEN];
 	int			 nnames;
+	int			 boot_max_conns_per_addr; /* 0: no cap */
+	int			 boot_request_rate;	/* per s and address; 0: off */
+	int			 boot_request_burst;
 	int			 control_max_conns;	/* 0: no cap */
 	int			 control_max_conns_per_addr;
 	/* [install] */

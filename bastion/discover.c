@@ -186,6 +186,31 @@ check_nics(struct vctx *v, const json_t *nics)
 	return 0;
 }
 
+/* The top-level fields a report may carry: DESIGN §9's and what agentd's
+ * inventory adds (agentd/inventory.c). Anything else is dropped, not
+ * stored: a machine on the provisioning network does not get to park a
+ * megabyte of its own choosing in the database. */
+static const char *const known_fields[] = { "mac", "boot_mac", "firmware",
+    "cpu", "memory", "disks", "nics", "dmi", "volume_groups", "agent",
+    NULL };
+
+static void
+drop_unknown(json_t *r)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+	size_t i;
+
+	json_object_foreach_safe(r, tmp, k, v) {
+		for (i = 0; known_fields[i]; i++)
+			if (strcmp(k, known_fields[i]) == 0)
+				break;
+		if (known_fields[i] == NULL)
+			json_object_del(r, k);
+	}
+}
+
 int
 discover_validate(const json_t *report, json_t **out, char *why, size_t whylen)
 {
@@ -199,6 +224,7 @@ discover_validate(const json_t *report, json_t **out, char *why, size_t whylen)
 		return fail(&v, "more than %d top-level fields", MAX_KEYS);
 	if ((r = json_deep_copy(report)) == NULL)
 		return fail(&v, "out of memory");
+	drop_unknown(r);
 	if (check_mac(&v, r, "", "mac", 1) || check_mac(&v, r, "", "boot_mac", 0))
 		goto err;
 	fw = json_object_get(r, "firmware");

@@ -12,7 +12,9 @@
 #define DISCOVER_MAX_NICS	128
 
 /* Check report against the schema and return a normalised copy (MACs
- * lower-case with colons) in *out. On error returns -1 and writes the
+ * lower-case with colons, top-level fields other than mac, boot_mac,
+ * firmware, cpu, memory, disks, nics, dmi, volume_groups and agent
+ * dropped) in *out. On error returns -1 and writes the
  * JSON path and reason into why ("disks[2].size_bytes: must be ..."). */
 int	discover_validate(const json_t *report, json_t **out, char *why,
 	    size_t whylen);

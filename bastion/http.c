@@ -31,6 +31,7 @@
 #include "http.h"
 #include "log.h"
 #include "mac.h"
+#include "ratelimit.h"
 #include "secret.h"
 
 struct listener_ctx {
@@ -334,6 +335,21 @@ http_add_header(struct request *r, const char *name, const char *value)
 	return 0;
 }
 
+/* Content-Type is application/json, parameters (charset) allowed. A
+ * browser sends text/plain, form types or none cross-site without a
+ * preflight: they never reach a JSON handler. */
+static int
+is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0)
+		return 0;
+	ct += sizeof want - 1;
+	ct += strspn(ct, " \t");
+	return *ct == '\0' || *ct == ';';
+}
+
 json_t *
 http_body_json(struct request *r)
 {
@@ -342,6 +358,11 @@ http_body_json(struct request *r)
 
 	if (r->body.len == 0) {
 		http_reply_error(r, 400, "bad_request", "a JSON body is required");
+		return NULL;
+	}
+	if (!is_json_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		http_reply_error(r, 415, "unsupported_media_type", "the body "
+		    "must be sent as Content-Type: application/json");
 		return NULL;
 	}
 	j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &err);
@@ -600,6 +621,31 @@ route_scope(const struct route *rt)
 	return rt->role == ROLE_UNSET ? SCOPE_ADMIN : rt->scope;
 }
 
+/* The boot listener is on a hostile network and nobody on it logs in:
+ * each address gets a bucket of [boot] request_burst requests refilled
+ * at request_rate a second. 0 when the request may go on. */
+static struct ratelimit boot_limiter = RATELIMIT_INIT;
+
+static int
+boot_rate_ok(struct request *r)
+{
+	const struct config *c = bastion_config_acquire(r->app);
+	int rate = c->boot_request_rate, burst = c->boot_request_burst;
+
+	bastion_config_release(r->app);
+	if (rate == 0 || ratelimit_take(&boot_limiter, r->client, burst, rate,
+	    db_now_ms()))
+		return 1;
+	/* Neither an audit row nor a log line each: a flood must not turn
+	 * into database or log writes. */
+	r->audit.wanted = 0;
+	http_add_header(r, "Retry-After", "1");
+	http_reply_error(r, 429, "rate_limited", "more than %d requests a "
+	    "second from %s ([boot] request_rate, request_burst)", rate,
+	    r->client);
+	return 0;
+}
+
 /* Everything decided before the handler runs. -1 after replying. */
 static int
 gate(struct request *r, int path_known)
@@ -610,6 +656,8 @@ gate(struct request *r, int path_known)
 
 	if (r->listener == L_BOOT) {
 		r->who.kind = AUTH_MACHINE;
+		if (!boot_rate_ok(r))
+			return -1;
 		goto route_check;
 	}
 	auth_settings_get(r->app, &st);
@@ -637,6 +685,16 @@ route_check:
 		http_reply_error(r, 405, "method_not_allowed",
 		    "%s is not allowed on %s", r->method, r->path);
 		return -1;
+	}
+	/* Read-only mode freezes what machines report too (discovery,
+	 * progress); boot scripts are still answered. */
+	if (r->listener == L_BOOT && (rt->flags & RF_MUTATES)) {
+		auth_settings_get(r->app, &st);
+		if (st.read_only) {
+			deny(r, 503, "read_only", "bastion is in read-only mode: "
+			    "reports are not taken until an admin turns it off");
+			return -1;
+		}
 	}
 	if (rt->role == ROLE_NONE || r->listener == L_BOOT)
 		return 0;
@@ -1020,9 +1078,12 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	/* On the control listener our own cap comes first (on_accept) and
 	 * MHD's is set above it, so this is the per-address one. */
 	if (lc && strncmp(msg, "Server reached connection limit", 31) == 0) {
-		conn_refused(lc, NULL, lc->max_conns ? "too many connections "
-		    "from one address ([control] max_connections_per_address)" :
-		    "the listener's connection limit");
+		conn_refused(lc, NULL, lc->kind == L_BOOT ? "too many "
+		    "connections from one address ([boot] "
+		    "max_connections_per_address)" : lc->max_conns ? "too many "
+		    "connections from one address ([control] "
+		    "max_connections_per_address)" : "the listener's connection "
+		    "limit");
 		return;
 	}
 	log_debug("libmicrohttpd: %s", msg);
@@ -1256,7 +1317,7 @@ http_start(struct bastion *app)
 	h->ctx_admin = (struct listener_ctx){ app, L_ADMIN, "admin", 0, 0 };
 
 	if ((h->boot = start_daemon(&h->ctx_boot, h->boot_fd, 0, threads, NULL,
-	    NULL, 0)) == NULL) {
+	    NULL, (unsigned)c->boot_max_conns_per_addr)) == NULL) {
 		log_warnx("cannot start the boot listener");
 		goto err_boot;
 	}

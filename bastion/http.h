@@ -134,7 +134,9 @@ void	http_reply_text(struct request *, int status, const char *ctype,
 /* Serve a file from disk (fd ownership moves to the response). */
 void	http_reply_file(struct request *, const char *path, const char *ctype);
 
-/* Parse the body as a JSON object; on failure replies 400 and returns NULL. */
+/* Parse the body as a JSON object; on failure replies and returns NULL:
+ * 415 unless it came as Content-Type: application/json, 400 when it is
+ * missing or not a JSON object. */
 json_t	*http_body_json(struct request *);
 
 /* The client certificate the peer presented on the control listener, as

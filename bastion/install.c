@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "agentfiles.h"
 #include "hostname.h"
 #include "install.h"
 #include "mac.h"
@@ -323,6 +324,7 @@ install_context(const struct config *c, const struct machine *m,
 	{
 		const char *host = c->nnames ? c->names[0] : c->control_listen.host;
 		char server[CONFIG_NAME_LEN + 32], agentd[1024], unit[1024];
+		char agentd_sum[AGENTFILE_HEXLEN], unit_sum[AGENTFILE_HEXLEN];
 		unsigned char ip[16];
 		int i;
 
@@ -343,8 +345,15 @@ install_context(const struct config *c, const struct machine *m,
 		    c->boot_url);
 		snprintf(unit, sizeof unit, "%s/boot/agent/agentd.service",
 		    c->boot_url);
-		json_object_set_new(ctx, "agent", json_pack("{s:s, s:s, s:s}",
-		    "server", server, "agentd_url", agentd, "unit_url", unit));
+		/* Their digests, for %post to check what the provisioning
+		 * network delivered ("" when unreadable: %post then refuses). */
+		if (agentfile_sha256(c, "agentd", agentd_sum) == -1)
+			agentd_sum[0] = '\0';
+		if (agentfile_sha256(c, "agentd.service", unit_sum) == -1)
+			unit_sum[0] = '\0';
+		json_object_set_new(ctx, "agent", json_pack("{s:s, s:s, s:s, s:s,"
+		    " s:s}", "server", server, "agentd_url", agentd, "unit_url",
+		    unit, "agentd_sha256", agentd_sum, "unit_sha256", unit_sum));
 	}
 	return ctx;
 }

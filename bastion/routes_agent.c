@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "agentfiles.h"
 #include "b64.h"
 #include "bounds.h"
 #include "ca.h"
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "mac.h"
 #include "path.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "secret.h"
 
@@ -44,7 +46,6 @@
  * one per ENROLL_REFILL_MS. */
 #define ENROLL_BURST		10
 #define ENROLL_REFILL_MS	6000
-#define ENROLL_BUCKETS		1024
 
 static int64_t
 now_ms(void)
@@ -227,43 +228,14 @@ delete_token(struct request *r)
 
 /* --- enrollment --------------------------------------------------------- */
 
-static struct {
-	pthread_mutex_t	mu;
-	struct bucket {
-		char	addr[64];
-		double	tokens;
-		int64_t	last_ms;
-	}		b[ENROLL_BUCKETS];
-} limiter = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static struct ratelimit limiter = RATELIMIT_INIT;
 
 /* 1 if addr may try to enroll now (and spends one attempt). */
 static int
 enroll_allowed(const char *addr)
 {
-	unsigned h = 5381;
-	const char *p;
-	struct bucket *b;
-	int64_t now = now_ms();
-	int ok;
-
-	for (p = addr; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	pthread_mutex_lock(&limiter.mu);
-	b = &limiter.b[h % ENROLL_BUCKETS];
-	if (strcmp(b->addr, addr) != 0) {
-		snprintf(b->addr, sizeof b->addr, "%s", addr);
-		b->tokens = ENROLL_BURST;
-		b->last_ms = now;
-	}
-	b->tokens += (double)(now - b->last_ms) / ENROLL_REFILL_MS;
-	if (b->tokens > ENROLL_BURST)
-		b->tokens = ENROLL_BURST;
-	b->last_ms = now;
-	ok = b->tokens >= 1;
-	if (ok)
-		b->tokens -= 1;
-	pthread_mutex_unlock(&limiter.mu);
-	return ok;
+	return ratelimit_take(&limiter, addr, ENROLL_BURST,
+	    1000.0 / ENROLL_REFILL_MS, now_ms());
 }
 
 /* Reply with an enrollment failure and record it. */
@@ -1329,6 +1301,27 @@ out:
 	json_decref(body);
 }
 
+/* exec jobs' env values are often secrets (tokens, passwords): only
+ * those who may run jobs read them — operators and admins, and of API
+ * tokens those with scope exec or admin. Others see the names, with each
+ * value replaced by JOB_ENV_MASK. */
+#define JOB_ENV_MASK	"********"
+
+static json_t *
+job_for(const struct request *r, json_t *job)
+{
+	json_t *env = json_object_get(json_object_get(job, "args"), "env"), *v;
+	const char *k;
+	void *tmp;
+
+	if (r->who.role >= ROLE_OPERATOR && (r->who.kind != AUTH_TOKEN ||
+	    auth_scope_covers(r->who.scope, SCOPE_EXEC)))
+		return job;
+	json_object_foreach_safe(env, tmp, k, v)
+		json_object_set_new(env, k, json_string(JOB_ENV_MASK));
+	return job;
+}
+
 static void
 get_job_list(struct request *r)
 {
@@ -1336,6 +1329,7 @@ get_job_list(struct request *r)
 	char id[AGENT_ID_LEN];
 	long limit = ls ? strtol(ls, NULL, 10) : 100;
 	json_t *list;
+	size_t i;
 	int rc;
 
 	if (limit < 1 || limit > 10000)
@@ -1348,10 +1342,13 @@ get_job_list(struct request *r)
 		agent = id;
 	}
 	if (db_job_list(r->app->db, agent && *agent ? agent : NULL, (int)limit,
-	    &list) != DB_OK)
+	    &list) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
-	else
-		http_reply_json(r, 200, list);
+		return;
+	}
+	for (i = 0; i < json_array_size(list); i++)
+		job_for(r, json_array_get(list, i));
+	http_reply_json(r, 200, list);
 }
 
 static void
@@ -1366,7 +1363,7 @@ get_job(struct request *r)
 	if ((rc = db_job_json(r->app->db, id, &job)) != DB_OK)
 		reply_db(r, rc, "job");
 	else
-		http_reply_json(r, 200, job);
+		http_reply_json(r, 200, job_for(r, job));
 }
 
 static void
@@ -1395,7 +1392,7 @@ get_job_output(struct request *r)
 	}
 	http_reply_json(r, 200, json_pack("{s:O, s:O, s:o, s:o}", "id",
 	    json_object_get(job, "id"), "status", json_object_get(job, "status"),
-	    "job", job, "chunks", chunks));
+	    "job", job_for(r, job), "chunks", chunks));
 }
 
 /* --- boot listener: CRL and the agent for installers ------------------- */
@@ -1419,55 +1416,31 @@ get_crl(struct request *r)
 	free(pem);
 }
 
-/* The agentd next to the running bastion (build/bin or the sbin it was
- * installed to), and its systemd unit from the share dir. */
+/* The node agent for installers: agentd-static beside bastion and its
+ * systemd unit (agentfiles.c says where; the kickstart carries their
+ * SHA-256). */
 static void
 get_agent_file(struct request *r)
 {
 	const struct config *c;
-	char self[PATH_MAX], path[PATH_MAX], *slash;
-	ssize_t n;
-	int rc;
+	char path[PATH_MAX];
+	int rc, bin = strcmp(r->params[0], "agentd") == 0;
 
-	/* The node build: agentd-static beside bastion's own executable
-	 * (make install puts it there). It is linked statically, so it runs
-	 * on the installed distribution whatever its libraries are; the
-	 * dynamically linked agentd is only for this machine. */
-	if (strcmp(r->params[0], "agentd") == 0) {
-		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0) {
-			log_warn("req %s: /proc/self/exe", r->id);
-			http_reply_error(r, 500, "internal", "cannot find agentd");
-			return;
-		}
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL)
-			*slash = '\0';
-		if (path_join(path, sizeof path, self, "agentd-static") == -1) {
-			http_reply_error(r, 500, "internal", "path too long");
-			return;
-		}
-		if (access(path, R_OK) == -1) {
-			log_warn("req %s: the node agent for installs, %s", r->id,
-			    path);
-			http_reply_error(r, 503, "agent_missing", "the node agent "
-			    "(agentd-static) is not installed beside bastion");
-			return;
-		}
-		http_reply_file(r, path, "application/octet-stream");
+	c = bastion_config_acquire(r->app);
+	rc = agentfile_path(c, r->params[0], path, sizeof path);
+	bastion_config_release(r->app);
+	if (rc == -1) {
+		http_reply_error(r, 404, "not_found", "no such agent file");
 		return;
 	}
-	if (strcmp(r->params[0], "agentd.service") == 0) {
-		c = bastion_config_acquire(r->app);
-		rc = path_join(path, sizeof path, c->share_dir,
-		    "appliance/agentd.service");
-		bastion_config_release(r->app);
-		if (rc == -1)
-			http_reply_error(r, 500, "internal", "path too long");
-		else
-			http_reply_file(r, path, "text/plain; charset=utf-8");
+	if (bin && access(path, R_OK) == -1) {
+		log_warn("req %s: the node agent for installs, %s", r->id, path);
+		http_reply_error(r, 503, "agent_missing", "the node agent "
+		    "(agentd-static) is not installed beside bastion");
 		return;
 	}
-	http_reply_error(r, 404, "not_found", "no such agent file");
+	http_reply_file(r, path, bin ? "application/octet-stream" :
+	    "text/plain; charset=utf-8");
 }
 
 /* Who may do what: see struct route in http.h and docs/api.md. Agent

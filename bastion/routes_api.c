@@ -299,6 +299,7 @@ needs_restart(const char *key)
 	    strcmp(key, "control.names") == 0 ||
 	    strcmp(key, "control.max_connections") == 0 ||
 	    strcmp(key, "control.max_connections_per_address") == 0 ||
+	    strcmp(key, "boot.max_connections_per_address") == 0 ||
 	    strcmp(key, "bastion.state_dir") == 0 ||
 	    strcmp(key, "bastion.user") == 0 ||
 	    strcmp(key, "bastion.share_dir") == 0;

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "auth.h"
 #include "bounds.h"
+#include "config.h"
 #include "db.h"
 #include "db_auth.h"
 #include "duration.h"
@@ -118,6 +120,56 @@ login_failed(struct request *r, const char *akey, const char *ukey,
 	    "password");
 }
 
+/* origin is https://HOST[:PORT] of the control listener: one of its
+ * [control] names or its listen address, with its port (443 may be left
+ * out). */
+static int
+origin_is_ours(const struct config *c, const char *origin)
+{
+	char want[CONFIG_NAME_LEN + 32];
+	const char *host;
+	int i, port = c->control_listen.port;
+
+	for (i = -1; i < c->nnames; i++) {
+		host = i < 0 ? c->control_listen.host : c->names[i];
+		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+			continue;
+		snprintf(want, sizeof want, strchr(host, ':') ?
+		    "https://[%s]:%d" : "https://%s:%d", host, port);
+		if (strcasecmp(origin, want) == 0)
+			return 1;
+		if (port != 443)
+			continue;
+		snprintf(want, sizeof want, strchr(host, ':') ?
+		    "https://[%s]" : "https://%s", host);
+		if (strcasecmp(origin, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Login CSRF: a page elsewhere must not log the browser in to an
+ * account of its choosing. Browsers send Origin on every POST; scripts
+ * (bastionctl, curl) send none and are not a browser to protect. */
+static int
+origin_check(struct request *r)
+{
+	const char *origin = http_header(r, "Origin");
+	int ok;
+
+	if (origin == NULL)
+		return 0;
+	ok = origin_is_ours(bastion_config_acquire(r->app), origin);
+	bastion_config_release(r->app);
+	if (ok)
+		return 0;
+	AUDIT_SET(&r->audit, detail, "foreign Origin %.100s", origin);
+	http_reply_error(r, 403, "foreign_origin", "Origin %.100s is not this "
+	    "control listener (its [control] names and listen address, https "
+	    "and its port)", origin);
+	return -1;
+}
+
 static void
 post_session(struct request *r)
 {
@@ -132,6 +184,8 @@ post_session(struct request *r)
 
 	if ((body = http_body_json(r)) == NULL)
 		return;
+	if (origin_check(r) == -1)
+		goto out;
 	name = body_str(body, "username");
 	pw = body_str(body, "password");
 	if (name == NULL || pw == NULL || *name == '\0') {

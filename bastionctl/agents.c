@@ -53,23 +53,23 @@ agent_print(const json_t *ag)
 {
 	const json_t *hb = json_object_get(ag, "heartbeat"), *load;
 
-	printf("%-16s %s\n", "agent", ctl_jstr(ag, "id"));
-	printf("%-16s %s\n", "hostname", ctl_jstr(ag, "hostname"));
-	printf("%-16s %s\n", "mac", ctl_jstr(ag, "mac"));
-	printf("%-16s %s%s%s\n", "state", agent_state(ag), *ctl_jstr(ag,
+	ctl_line("%-16s %s", "agent", ctl_jstr(ag, "id"));
+	ctl_line("%-16s %s", "hostname", ctl_jstr(ag, "hostname"));
+	ctl_line("%-16s %s", "mac", ctl_jstr(ag, "mac"));
+	ctl_line("%-16s %s%s%s", "state", agent_state(ag), *ctl_jstr(ag,
 	    "revoked_reason") ? ": " : "", ctl_jstr(ag, "revoked_reason"));
 	ctl_print_time("enrolled", ag, "enrolled_at");
 	ctl_print_time("last heartbeat", ag, "last_heartbeat_at");
-	printf("%-16s %s\n", "address", ctl_jstr(ag, "last_addr"));
-	printf("%-16s %s\n", "certificate", ctl_jstr(ag, "cert_serial"));
+	ctl_line("%-16s %s", "address", ctl_jstr(ag, "last_addr"));
+	ctl_line("%-16s %s", "certificate", ctl_jstr(ag, "cert_serial"));
 	ctl_print_time("cert expires", ag, "cert_expires_at");
 	if ((load = json_object_get(hb, "load")) && json_array_size(load) == 3)
-		printf("%-16s %.2f %.2f %.2f\n", "load",
+		ctl_line("%-16s %.2f %.2f %.2f", "load",
 		    json_number_value(json_array_get(load, 0)),
 		    json_number_value(json_array_get(load, 1)),
 		    json_number_value(json_array_get(load, 2)));
 	if (json_is_integer(json_object_get(hb, "running_jobs")))
-		printf("%-16s %lld\n", "running jobs", ctl_jint(hb,
+		ctl_line("%-16s %lld", "running jobs", ctl_jint(hb,
 		    "running_jobs", 0));
 }
 
@@ -104,7 +104,7 @@ agents_revoke(struct ctl *c, const struct ctl_command *cmd, int argc,
 	if ((path = ctl_path3("/api/v1/agents/", a.pos[0], "/revoke")) == NULL)
 		return ctl_error("out of memory");
 	if (ctl_request(c, "POST", path, NULL, &ag, NULL, NULL) == 0) {
-		printf("agent %s (%s) revoked: its next request is refused\n",
+		ctl_line("agent %s (%s) revoked: its next request is refused",
 		    ctl_jstr(ag, "id"), ctl_jstr(ag, "hostname"));
 		json_decref(ag);
 		rc = CTL_OK;

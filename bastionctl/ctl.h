@@ -161,9 +161,14 @@ int	ctl_parse_count(const char *, long long max, long long *out);
 
 /* --- out.c: output ------------------------------------------------ */
 
-/* "bastionctl: <message>" on stderr; returns CTL_ERR. */
+/* "bastionctl: <message>" on stderr; returns CTL_ERR. The message is
+ * cleaned as a whole (ctl_clean), whatever server text it carries. */
 int	ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	ctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line on stdout: fmt formatted, cleaned as a whole (ctl_clean), and
+ * a newline. Every line that shows server-supplied text goes through it
+ * (or through ctl_clean or a table). */
+void	ctl_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Pretty-print a JSON value on stdout followed by a newline. */
 int	ctl_print_json(const json_t *);
@@ -182,8 +187,9 @@ void	ctl_fmt_time(char *out, size_t len, const char *iso);
 void	ctl_print_time(const char *label, const json_t *o, const char *key);
 /* "[#####-----] 50%" */
 void	ctl_fmt_progress(char *out, size_t len, long long percent);
-/* Copy s for a terminal: control characters and invalid UTF-8 become
- * '?', "" becomes "-" when dash is set. Returns out. */
+/* Copy s for a terminal: C0 controls (newline and tab included), DEL,
+ * C1 controls (U+0080..U+009F: \xc2\x9b is CSI) and invalid UTF-8
+ * become '?', "" becomes "-" when dash is set. Returns out. */
 char	*ctl_clean(const char *s, char *out, size_t len, int dash);
 
 /* Aligned columns; every cell is cleaned; the last column is not padded. */

@@ -335,7 +335,7 @@ ctl_job_report(const char *target, const json_t *job)
 	if (strcmp(ctl_jstr(job, "status"), "done") != 0)
 		return ctl_error("%s: job %lld %s%s%s", target, ctl_jint(job, "id",
 		    0), ctl_jstr(job, "status"), *what ? ": " : "", what);
-	printf("%s: %s (job %lld)\n", target, *what ? what : "done",
+	ctl_line("%s: %s (job %lld)", target, *what ? what : "done",
 	    ctl_jint(job, "id", 0));
 	return CTL_OK;
 }
@@ -404,25 +404,25 @@ job_print(const json_t *jb)
 {
 	char *args = json_dumps(json_object_get(jb, "args"), JSON_COMPACT);
 
-	printf("%-16s %lld\n", "job", ctl_jint(jb, "id", 0));
-	printf("%-16s %s (%s, %s)\n", "agent", ctl_jstr(jb, "agent_id"),
+	ctl_line("%-16s %lld", "job", ctl_jint(jb, "id", 0));
+	ctl_line("%-16s %s (%s, %s)", "agent", ctl_jstr(jb, "agent_id"),
 	    ctl_jstr(jb, "hostname"), ctl_jstr(jb, "mac"));
-	printf("%-16s %s\n", "kind", ctl_jstr(jb, "kind"));
-	printf("%-16s %s\n", "args", args ? args : "{}");
-	printf("%-16s %s\n", "status", ctl_jstr(jb, "status"));
+	ctl_line("%-16s %s", "kind", ctl_jstr(jb, "kind"));
+	ctl_line("%-16s %s", "args", args ? args : "{}");
+	ctl_line("%-16s %s", "status", ctl_jstr(jb, "status"));
 	if (json_is_integer(json_object_get(jb, "exit_code")))
-		printf("%-16s %lld\n", "exit code", ctl_jint(jb, "exit_code", 0));
+		ctl_line("%-16s %lld", "exit code", ctl_jint(jb, "exit_code", 0));
 	if (json_is_integer(json_object_get(jb, "signal")))
-		printf("%-16s %lld%s\n", "signal", ctl_jint(jb, "signal", 0),
+		ctl_line("%-16s %lld%s", "signal", ctl_jint(jb, "signal", 0),
 		    json_is_true(json_object_get(jb, "timed_out")) ?
 		    " (timed out)" : "");
 	if (*ctl_jstr(jb, "error"))
-		printf("%-16s %s\n", "error", ctl_jstr(jb, "error"));
-	printf("%-16s %s\n", "created by", ctl_jstr(jb, "created_by"));
+		ctl_line("%-16s %s", "error", ctl_jstr(jb, "error"));
+	ctl_line("%-16s %s", "created by", ctl_jstr(jb, "created_by"));
 	ctl_print_time("created", jb, "created_at");
 	ctl_print_time("started", jb, "started_at");
 	ctl_print_time("finished", jb, "finished_at");
-	printf("%-16s %lld bytes\n", "output", ctl_jint(jb, "output_bytes", 0));
+	ctl_line("%-16s %lld bytes", "output", ctl_jint(jb, "output_bytes", 0));
 	free(args);
 }
 

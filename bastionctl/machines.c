@@ -559,7 +559,7 @@ watch_print(struct watch *wa, const json_t *ev)
 		ctl_fmt_progress(bar + 1, sizeof bar - 1,
 		    (long long)json_integer_value(p));
 	}
-	printf("%s %s %-11s %-9s %s%s\n", t, ctl_jstr(ev, "mac"), state,
+	ctl_line("%s %s %-11s %-9s %s%s", t, ctl_jstr(ev, "mac"), state,
 	    source, msg, bar);
 	if (wa->left > 0)
 		wa->left--;
@@ -921,7 +921,7 @@ print_queued(const char *what, const char *mac, const json_t *m)
 	ctl_clean(ctl_jstr(in, "role"), role, sizeof role, 1);
 	ctl_clean(ctl_jstr(in, "os"), os, sizeof os, 1);
 	ctl_clean(ctl_jstr(in, "disk"), disk, sizeof disk, 1);
-	printf("queued %s of %s: %s as %s, %s on %s, %zu SSH key%s%s\n", what,
+	ctl_line("queued %s of %s: %s as %s, %s on %s, %zu SSH key%s%s", what,
 	    mac, host, role, os, disk, n, n == 1 ? "" : "s",
 	    json_is_true(json_object_get(in, "reprovision")) ?
 	    "; preserved volumes are kept" : "");

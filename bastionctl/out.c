@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "utf8.h"
 
 #define TABLE_MAX_CELL	512
 
@@ -20,6 +21,39 @@ struct ctl_table {
 	char	**cells;	/* nrows * ncols, each cleaned and owned */
 };
 
+static void	vline(FILE *, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
+/* prefix, then fmt formatted and cleaned (ctl_clean: whatever a server
+ * string carried, a newline included, cannot start a line of its own or
+ * reach the terminal as a control sequence), then a newline. */
+static void
+vline(FILE *fp, const char *prefix, const char *fmt, va_list ap)
+{
+	char small[1024], *text = small, *clean;
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof small, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof small) {
+		if ((text = malloc((size_t)n + 1)) == NULL)
+			return;
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+	}
+	if ((clean = malloc((size_t)n + 1)) != NULL) {
+		fputs(prefix, fp);
+		fputs(ctl_clean(text, clean, (size_t)n + 1, 0), fp);
+		fputc('\n', fp);
+		free(clean);
+	}
+	if (text != small)
+		free(text);
+}
+
 static void	vmessage(const char *, va_list)
 		    __attribute__((format(printf, 1, 0)));
 
@@ -27,9 +61,17 @@ static void
 vmessage(const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	fputs("bastionctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vline(stderr, "bastionctl: ", fmt, ap);
+}
+
+void
+ctl_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline(stdout, "", fmt, ap);
+	va_end(ap);
 }
 
 int
@@ -56,7 +98,8 @@ ctl_warn(const char *fmt, ...)
 int
 ctl_print_json(const json_t *j)
 {
-	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) == -1)
+	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY |
+	    JSON_ENSURE_ASCII) == -1)
 		return -1;
 	return fputc('\n', stdout) == EOF ? -1 : 0;
 }
@@ -131,7 +174,7 @@ ctl_print_time(const char *label, const json_t *o, const char *key)
 	char t[64];
 
 	ctl_fmt_time(t, sizeof t, json_string_value(json_object_get(o, key)));
-	printf("%-16s %s\n", label, t);
+	ctl_line("%-16s %s", label, t);
 }
 
 void
@@ -151,39 +194,6 @@ ctl_fmt_progress(char *out, size_t len, long long percent)
 	snprintf(out, len, "[%s] %lld%%", bar, percent);
 }
 
-/* Length of the UTF-8 sequence at s, or 0 if it is not valid UTF-8 or is a
- * C1 control character (U+0080..U+009F). */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0xa0) || (n == 3 && cp < 0x800) ||
-	    (n == 3 && cp >= 0xd800 && cp <= 0xdfff) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 char *
 ctl_clean(const char *s, char *out, size_t len, int dash)
 {
@@ -200,7 +210,7 @@ ctl_clean(const char *s, char *out, size_t len, int dash)
 		if (*p < 0x20 || *p == 0x7f) {
 			out[o++] = '?';
 			p++;
-		} else if ((n = utf8_len(p)) == 0) {
+		} else if ((n = utf8_char_len(p)) == 0) {
 			out[o++] = '?';
 			p++;
 		} else if (o + n < len) {

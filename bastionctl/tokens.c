@@ -71,9 +71,9 @@ tokens_create(struct ctl *c, const struct ctl_command *cmd, int argc,
 			rc = ctl_print_json(out) == 0 ? CTL_OK : CTL_ERR;
 		else {
 			ctl_fmt_time(t, sizeof t, ctl_jstr(out, "expires_at"));
-			printf("%s\n", ctl_jstr(out, "token"));
-			fprintf(stderr, "join token %s: %lld use(s), expires %s%s%s"
-			    " (shown only now)\n", ctl_jstr(out, "id"),
+			ctl_line("%s", ctl_jstr(out, "token"));
+			ctl_warn("join token %s: %lld use(s), expires %s%s%s"
+			    " (shown only now)", ctl_jstr(out, "id"),
 			    ctl_jint(out, "uses", 1), t, *ctl_jstr(out, "mac") ?
 			    ", only for " : "", ctl_jstr(out, "mac"));
 			rc = CTL_OK;

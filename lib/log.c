@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static int log_foreground = 1;
 static int log_debug_on;
@@ -33,11 +34,49 @@ log_is_debug(void)
 	return log_debug_on;
 }
 
+size_t
+log_escape(char *out, size_t len, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0, n, take;
+	char esc[5];
+	const char *add;
+
+	if (len == 0)
+		return 0;
+	for (; *p; p += take) {
+		n = utf8_char_len(p);
+		if (n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f)) {
+			add = (const char *)p;
+			take = n;
+		} else {
+			/* A C0 control, DEL, or a byte of a C1 control or of
+			 * invalid UTF-8: one visible escape per byte. */
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				snprintf(esc, sizeof esc, "\\%c", *p == '\n' ?
+				    'n' : *p == '\r' ? 'r' : 't');
+			else
+				snprintf(esc, sizeof esc, "\\x%c%c",
+				    hex[*p >> 4], hex[*p & 0xf]);
+			add = esc;
+			n = strlen(esc);
+			take = 1;
+		}
+		if (o + n >= len)
+			break;		/* never half a character or escape */
+		memcpy(out + o, add, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void
 log_vemit(int prio, const char *subsys, int with_errno, const char *fmt,
     va_list ap)
 {
-	char msg[2048];
+	char msg[2048], safe[2048];
 	int saved = errno;
 	size_t n;
 
@@ -48,6 +87,9 @@ log_vemit(int prio, const char *subsys, int with_errno, const char *fmt,
 		n = strlen(msg);
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
 	}
+	/* One place for every line: what a request carried (a URL, a login
+	 * name) cannot start a forged line or drive a terminal. */
+	log_escape(safe, sizeof safe, msg);
 	if (log_foreground) {
 		struct timespec ts;
 		struct tm tm;
@@ -57,9 +99,9 @@ log_vemit(int prio, const char *subsys, int with_errno, const char *fmt,
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp,
-		    ts.tv_nsec / 1000000, subsys, msg);
+		    ts.tv_nsec / 1000000, subsys, safe);
 	} else {
-		syslog(prio, "%s: %s", subsys, msg);
+		syslog(prio, "%s: %s", subsys, safe);
 	}
 	errno = saved;
 }

@@ -4,6 +4,7 @@
 #define BASTION_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define LOG_FMT(a, b) __attribute__((format(printf, a, b)))
 
@@ -12,6 +13,11 @@
 #define LOG_SUBSYS "main"
 #endif
 
+/* Copy in to out (NUL-terminated, cut at a whole character) with every
+ * C0 control, DEL, C1 control and byte of invalid UTF-8 written as a
+ * visible escape: \n, \r, \t or \xNN. Returns the length written.
+ * log_vemit passes every line through it. */
+size_t	log_escape(char *out, size_t len, const char *in);
 void	log_init(int foreground, int debug, const char *ident);
 void	log_set_debug(int debug);
 int	log_is_debug(void);

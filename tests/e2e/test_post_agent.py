@@ -30,7 +30,8 @@ from harness import BIN, sample_report
 MAC = "52:54:00:e2:0a:01"
 DUMMY = "e2enode0"
 TOOLS = ["/bin/bash", "/usr/bin/curl", "/usr/bin/systemctl", "/bin/mkdir",
-         "/bin/chmod", "/bin/mv", "/bin/cat", "/bin/rm", "/bin/ls"]
+         "/bin/chmod", "/bin/mv", "/bin/cat", "/bin/rm", "/bin/ls",
+         "/usr/bin/sha256sum"]
 
 
 def _ldd(path):
@@ -143,6 +144,22 @@ def post_sections(ks):
     return re.findall(r"^%post\b[^\n]*\n(.*?)^%end$", ks, re.M | re.S)
 
 
+def queued_kickstart(b, hostname):
+    """discovered → queued (bastion mints the install-bound token), then
+    the kickstart fetched the way the installer does: dispatch names its
+    URL."""
+    b.dispatch(MAC)
+    assert b.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    r = b.ctl("machines", "install", MAC, "--hostname", hostname,
+              "--role", "worker")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"inst\.ks=(\S+)", b.dispatch(MAC).text)
+    assert m, b.dispatch(MAC).text
+    ks = b.boot("GET", "/" + m.group(1).split("://", 1)[1].split("/", 1)[1])
+    assert ks.status == 200, ks
+    return ks
+
+
 def test_post_installs_and_enrolls_agentd(node_bastion, node_root, node_mac):
     b = node_bastion
     root, procs = node_root
@@ -150,18 +167,7 @@ def test_post_installs_and_enrolls_agentd(node_bastion, node_root, node_mac):
     names = [n for _, _, ns in os.walk(root + "/usr") for n in ns]
     assert "libcurl.so.4" in names
     assert not [n for n in names if n.startswith(("libjansson", "libinih"))]
-    # discovered → queued: bastion mints the install-bound token
-    b.dispatch(MAC)
-    assert b.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
-    r = b.ctl("machines", "install", MAC, "--hostname", "e2e-agent.lab",
-              "--role", "worker")
-    assert r.returncode == 0, r.stderr
-    # what the installer gets: dispatch names the kickstart URL
-    m = re.search(r"inst\.ks=(\S+)", b.dispatch(MAC).text)
-    assert m, b.dispatch(MAC).text
-    path = m.group(1).split("://", 1)[1].split("/", 1)[1]
-    ks = b.boot("GET", "/" + path)
-    assert ks.status == 200, ks
+    ks = queued_kickstart(b, "e2e-agent.lab")
     wait_machine(b, MAC, state="installing", timeout=10)
     token = re.search(r"^token = ([0-9a-f]{64})$", ks.text, re.M).group(1)
     fp = re.search(r"^ca_fingerprint = (sha256:[0-9a-f]{64})$", ks.text,
@@ -231,3 +237,59 @@ def test_post_installs_and_enrolls_agentd(node_bastion, node_root, node_mac):
     # The token was spent by the enrollment.
     toks = b.admin("GET", "/api/v1/tokens").json()
     assert [t["state"] for t in toks if t.get("mac") == MAC] == ["used"]
+
+
+def test_tampered_agentd_fails_the_install(node_bastion, node_root, node_mac):
+    """agentd and its unit come over plain HTTP on a hostile network: the
+    kickstart carries their SHA-256 (computed by bastion) and %post checks
+    it. Someone who serves another agentd-static (here: the real one with
+    one byte changed, from another server on the provisioning network)
+    gets the install stopped and reported as failed, and nothing of the
+    agent installed."""
+    import http.server
+    import threading
+
+    b = node_bastion
+    root, _ = node_root
+    ks = queued_kickstart(b, "e2e-tamper.lab")
+    with open(os.path.join(BIN, "agentd-static"), "rb") as f:
+        evil = bytearray(f.read())
+    evil[len(evil) // 2] ^= 0xff
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(evil)))
+            self.end_headers()
+            self.wfile.write(bytes(evil))
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("10.77.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        real = "http://10.77.0.1:%d/boot/agent/agentd'" % b.boot_port
+        posts = post_sections(ks.text)
+        assert any(real in p for p in posts)
+        env = {"PATH": "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOME": "/root", "LANG": "C"}
+        with open(os.path.join(root, "tmp", "post.sh"), "w") as f:
+            f.write("\n".join(posts).replace(
+                real, "http://10.77.0.1:%d/agentd'" % srv.server_address[1]))
+        r = subprocess.run(["chroot", root, "/bin/bash", "/tmp/post.sh"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "does not match its SHA-256" in r.stderr
+    assert "agentd installed" not in r.stdout
+    for path in ("usr/local/sbin/agentd", "usr/local/sbin/agentd.new",
+                 "etc/agentd/agentd.conf", "etc/systemd/system/agentd.service"):
+        assert not os.path.exists(os.path.join(root, path)), path
+    row = wait_machine(b, MAC, state="failed", timeout=10)
+    ev = b.admin("GET", "/api/v1/machines/%s/events" % MAC).json()
+    assert "SHA-256" in ev[-1]["message"], ev[-1]
+    assert row["state"] == "failed"

@@ -147,6 +147,91 @@ def test_replayed_job_is_refused(bastion, agents):
     assert job_done(bastion, r.json()["id"])["status"] == "done"
 
 
+def _renew_now(a):
+    """Make agentd's certificate look two thirds through its life, so the
+    next start renews at once."""
+    path = os.path.join(a.state, "agent.json")
+    with open(path) as f:
+        st = json.load(f)
+    now = time.time()
+    st["not_before"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3000))
+    st["not_after"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))
+    with open(path, "w") as f:
+        json.dump(st, f)
+
+
+def test_renewal_keeps_the_pinned_job_keys(bastion, agents, agentd_bin):
+    """A renewal answer with another job key (a bastion whose jobs.key was
+    replaced, or whoever answers on its address) does not change the keys
+    agentd pinned at enrollment: jobs signed by the old key still run,
+    jobs signed by the new one are refused, also after a restart."""
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    with open(os.path.join(a.state, "agent.json")) as f:
+        pinned = json.load(f)["job_keys"]
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["true"]}})
+    assert job_done(bastion, r.json()["id"])["status"] == "done"
+    # bastion comes back with another job key (it makes one when jobs.key
+    # is missing) and the agent renews against it.
+    key = os.path.join(bastion.state, "ca", "jobs.key")
+    bastion.stop()
+    a.stop()
+    os.rename(key, key + ".old")
+    bastion.start()
+    _renew_now(a)
+    a.start()
+    a.wait_log(r"certificate renewed until")
+    assert "kept the pinned ones" in a.log()
+    with open(os.path.join(a.state, "agent.json")) as f:
+        assert json.load(f)["job_keys"] == pinned
+    # What it holds in memory and what it loads at a restart: the old key.
+    for restart in (False, True):
+        if restart:
+            a.stop()
+            a.start()
+        r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1",
+                          "kind": "exec", "args": {"argv": ["true"]}})
+        j = job_done(bastion, r.json()["id"], timeout=60)
+        assert j["status"] == "refused" and "did not pin" in j["error"], j
+    # The old key still verifies.
+    bastion.stop()
+    os.replace(key + ".old", key)
+    bastion.start()
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["true"]}})
+    assert job_done(bastion, r.json()["id"], timeout=90)["status"] == "done"
+
+
+def test_job_refused_when_its_nonce_cannot_be_kept(bastion, agents, agentd_bin,
+                                                    tmp_path):
+    """The nonce is written down before a job runs; if it cannot be, the
+    job could be replayed after a restart, so it is refused and its
+    command never runs."""
+    a = enrolled_agent(bastion, binary=agentd_bin)
+    agents.append(a)
+    nonces = os.path.join(a.state, "nonces")
+    if os.path.exists(nonces):
+        os.unlink(nonces)
+    # A directory in its place: the write (temp file + rename) fails,
+    # also for root.
+    os.mkdir(nonces)
+    open(os.path.join(nonces, "x"), "w").close()
+    marker = str(tmp_path / "ran")
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["touch", marker]}})
+    j = job_done(bastion, r.json()["id"])
+    assert j["status"] == "refused" and "nonce" in j["error"], j
+    time.sleep(0.5)
+    assert not os.path.exists(marker)
+    # Once it can be written again, jobs run.
+    shutil.rmtree(nonces)
+    r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1", "kind": "exec",
+                      "args": {"argv": ["touch", marker]}})
+    assert job_done(bastion, r.json()["id"])["status"] == "done"
+    assert os.path.exists(marker)
+
+
 def test_local_policy_refuses_exec(bastion, agents):
     agents.append(enrolled_agent(bastion, extra="accept = inventory,reboot\n"))
     r = bastion.ctl("exec", "node1", "--", "echo", "no")

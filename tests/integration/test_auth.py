@@ -230,6 +230,68 @@ def test_session_cookie_flags_and_csrf(bastion):
     assert r.status == 200 and r.headers["Set-Cookie"].count("bastion_session=") == 1
 
 
+def test_login_csrf_needs_json_and_our_origin(bastion):
+    """Login CSRF (issue 11): a page elsewhere can POST text/plain (no
+    preflight) with the browser's cookies; it must not log the browser in
+    to the attacker's account."""
+    bastion.add_user("rita", "viewer", "rita's password")
+    creds = json.dumps({"username": "rita", "password": "rita's password"})
+    evil = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    r = bastion.control("POST", "/api/v1/session", creds, auth=None, headers=evil)
+    assert r.status == 415 and code(r) == "unsupported_media_type", r
+    assert "Set-Cookie" not in r.headers
+    # Form types and none at all are refused the same way.
+    for ct in ("application/x-www-form-urlencoded", "multipart/form-data",
+               "application/jsonx", None):
+        h = {"Content-Type": ct} if ct else {}
+        r = bastion.control("POST", "/api/v1/session", creds, auth=None, headers=h)
+        assert r.status == 415 and "Set-Cookie" not in r.headers, (ct, r)
+    # JSON from a foreign origin (or an opaque one) is 403.
+    for origin in ("https://evil.example", "null",
+                   "http://localhost:%d" % bastion.control_port,
+                   "https://localhost:%d" % (bastion.control_port + 1),
+                   "https://localhost:%d.evil.example" % bastion.control_port):
+        r = bastion.control("POST", "/api/v1/session", creds, auth=None,
+                            headers={"Origin": origin,
+                                     "Content-Type": "application/json"})
+        assert r.status == 403 and code(r) == "foreign_origin", (origin, r)
+        assert "Set-Cookie" not in r.headers
+    # Our own origins (names and listen address, https and port), a
+    # charset parameter, and no Origin at all (scripts) log in.
+    for origin in ("https://localhost:%d" % bastion.control_port,
+                   "https://10.77.0.1:%d" % bastion.control_port,
+                   "https://127.0.0.1:%d" % bastion.control_port, None):
+        h = {"Content-Type": "application/json; charset=utf-8"}
+        if origin:
+            h["Origin"] = origin
+        r = bastion.control("POST", "/api/v1/session", creds, auth=None, headers=h)
+        assert r.status == 200 and "bastion_session=" in r.headers["Set-Cookie"], (origin, r)
+    denied = [e for e in audit(bastion, action="session.login")
+              if e["result"] == "denied"]
+    assert any("evil.example" in (e.get("detail") or "") for e in denied)
+
+
+def test_json_endpoints_need_json_content_type(bastion):
+    """Every JSON body, on every listener, is application/json or 415."""
+    discovered(bastion)
+    user = json.dumps({"name": "sam", "role": "viewer"})
+    rep = json.dumps(sample_report(MAC))
+    for send, path, body, ctype in (
+            (bastion.admin, "/api/v1/users", user, "text/plain"),
+            (bastion.control, "/api/v1/users", user, "text/plain"),
+            (bastion.boot, "/api/v1/discover", rep,
+             "application/x-www-form-urlencoded")):
+        r = send("POST", path, body, headers={"Content-Type": ctype})
+        assert r.status == 415 and code(r) == "unsupported_media_type", r
+    assert bastion.admin("GET", "/api/v1/users").json()[-1]["name"] != "sam"
+    r = bastion.boot("POST", "/api/v1/discover", rep,
+                     headers={"Content-Type": "Application/JSON;charset=UTF-8"})
+    assert r.status == 200, r
+    # bastionctl sends application/json.
+    ok(bastion.ctl("users", "add", "sam", "--role", "viewer",
+                   "--password-stdin", input="sam's password\n"))
+
+
 def test_logout_and_own_sessions(bastion):
     bastion.add_user("pia", "viewer", "pia's password")
     bastion.add_user("quinn", "viewer", "quinn's password")
@@ -501,12 +563,13 @@ def test_read_only_mode(bastion):
     assert r.returncode == 1 and "read-only" in r.stderr
     r = bastion.ctl("settings", "set", "production", "on")
     assert r.returncode == 1 and "read-only" in r.stderr
-    # Reads, logins and the boot listener go on.
+    # Reads, logins and boots go on; what machines report waits (503).
     assert bastion.control("GET", "/api/v1/machines").status == 200
     assert bastion.login("ro", "ro's password")
     other = "52:54:00:aa:00:02"
-    bastion.dispatch(other)
-    assert bastion.boot("POST", "/api/v1/discover", sample_report(other)).status == 200
+    assert bastion.dispatch(other).status == 200
+    r = bastion.boot("POST", "/api/v1/discover", sample_report(other))
+    assert r.status == 503 and code(r) == "read_only", r
     # Settings survive a restart.
     bastion.stop()
     bastion.start()

@@ -182,3 +182,167 @@ def test_duplicate_macs_across_machines_are_refused(bastion):
     # b with its own NICs only: taken.
     assert bastion.boot("POST", "/api/v1/discover",
                         sample_report(b, nics=[nic(b)])).status == 200
+
+
+# --- hygiene of the hostile provisioning network (issue 11) -------------------
+
+import http.client  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def _get_from(b, source, path):
+    conn = http.client.HTTPConnection(b.boot_host, b.boot_port, timeout=10,
+                                      source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_boot_request_rate_per_address(make_bastion):
+    b = make_bastion(extra_conf="[boot]\nrequest_rate = 2\nrequest_burst = 5\n").start()
+    got = [b.boot("GET", "/boot.ipxe") for _ in range(12)]
+    assert [r.status for r in got[:5]] == [200] * 5
+    limited = [r for r in got if r.status == 429]
+    assert len(limited) >= 5, [r.status for r in got]
+    assert limited[0].json()["error"]["code"] == "rate_limited"
+    assert limited[0].headers.get("Retry-After") == "1"
+    # Reports are limited the same way, and leave no audit row each.
+    r = b.boot("POST", "/api/v1/discover", sample_report(MAC))
+    assert r.status == 429, r
+    assert not [e for e in b.admin("GET", "/api/v1/audit?limit=1000").json()
+                if e["action"] == "machine.discover"]
+    # Another address, the control listener and the admin socket are not.
+    subprocess.run(["ip", "addr", "add", "10.77.0.250/24", "dev", "bastion0"],
+                   check=True)
+    try:
+        assert _get_from(b, "10.77.0.250", "/boot.ipxe")[0] == 200
+    finally:
+        subprocess.run(["ip", "addr", "del", "10.77.0.250/24", "dev", "bastion0"])
+    assert b.control("GET", "/api/v1/healthz").status == 200
+    assert b.admin("GET", "/api/v1/healthz").status == 200
+    time.sleep(1.1)     # two more a second
+    assert b.boot("GET", "/boot.ipxe").status == 200
+
+
+def test_boot_storm_of_100_machines_is_not_limited(bastion):
+    """The defaults: 100 machines, each on its own address, going through
+    iPXE, dispatch, a discovery report and a few boot files at once, get
+    no 429 and no refused connection."""
+    addrs = ["10.77.0.%d" % i for i in range(2, 102)]
+    for a in addrs:
+        subprocess.run(["ip", "addr", "add", a + "/24", "dev", "bastion0"],
+                       check=True)
+    errors = []
+
+    def machine(i, addr):
+        mac = "52:54:00:77:%02x:%02x" % (i // 256, i % 256)
+        try:
+            for _ in range(3):      # three boots: retries, reboots
+                for path in ("/boot.ipxe", "/dispatch?mac=" + mac,
+                             "/boot/undionly.kpxe", "/ca.pem"):
+                    status, _ = _get_from(bastion, addr, path)
+                    if status == 429:
+                        errors.append((addr, path))
+        except OSError as e:
+            errors.append((addr, repr(e)))
+
+    try:
+        ts = [threading.Thread(target=machine, args=(i, a)) for i, a in enumerate(addrs)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        for a in addrs:
+            subprocess.run(["ip", "addr", "del", a + "/24", "dev", "bastion0"])
+    assert not errors, errors[:5]
+
+
+def _boot_connections(b):
+    m = re.search(r'^bastion_http_connections\{listener="boot"\} (\d+)$',
+                  b.admin("GET", "/api/v1/metrics").text, re.M)
+    assert m
+    return int(m.group(1))
+
+
+def test_boot_connections_per_address(make_bastion):
+    b = make_bastion(extra_conf="[boot]\nmax_connections_per_address = 4\n").start()
+    held = [socket.create_connection((b.boot_host, b.boot_port), timeout=5)
+            for _ in range(4)]
+    try:
+        # All four accepted and counted before the fifth comes.
+        deadline = time.time() + 10
+        while _boot_connections(b) < 4:
+            assert time.time() < deadline, b.log()[-2000:]
+            time.sleep(0.05)
+        s = socket.create_connection((b.boot_host, b.boot_port), timeout=5)
+        try:
+            s.sendall(b"GET /boot.ipxe HTTP/1.0\r\n\r\n")
+            try:
+                data = s.recv(100)
+            except ConnectionResetError:
+                data = b""
+        finally:
+            s.close()
+        assert data == b"", data
+        m = re.search(r"refused a connection.*\[boot\] max_connections_per_address",
+                      b.log())
+        assert m, b.log()[-2000:]
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.time() + 10
+    while _boot_connections(b) > 0:
+        assert time.time() < deadline, b.log()[-2000:]
+        time.sleep(0.05)
+    assert b.boot("GET", "/boot.ipxe").status == 200
+
+
+def test_read_only_freezes_reports_but_boots_go_on(bastion):
+    b = bastion
+    b.dispatch(MAC)
+    assert b.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    assert b.admin("POST", "/api/v1/machines/%s/install" % MAC,
+                   {"hostname": "n1.lab", "role": "worker"}).status == 202
+    key = re.search(r"k=([0-9a-f]{64})", b.dispatch(MAC).text).group(1)
+    assert b.admin("PUT", "/api/v1/settings/read_only", {"value": "on"}).status == 200
+    before = b.admin("GET", "/api/v1/machines/" + MAC).json()
+    rep = sample_report(MAC)
+    rep["memory"]["total_bytes"] *= 2
+    r = b.boot("POST", "/api/v1/discover", rep)
+    assert r.status == 503 and r.json()["error"]["code"] == "read_only", r
+    r = b.boot("POST", "/api/v1/progress/%s?k=%s" % (MAC, key),
+               {"stage": "done", "percent": 100})
+    assert r.status == 503 and r.json()["error"]["code"] == "read_only", r
+    after = b.admin("GET", "/api/v1/machines/" + MAC).json()
+    assert after["state"] == before["state"]
+    assert after["hardware"]["memory"] == before["hardware"]["memory"]
+    # Boot scripts are still answered.
+    d = b.dispatch(MAC)
+    assert d.status == 200 and d.text.startswith("#!ipxe")
+    assert b.boot("GET", "/boot.ipxe").status == 200
+    b.admin("PUT", "/api/v1/settings/read_only", {"value": "off"})
+    assert b.boot("POST", "/api/v1/discover", rep).status == 200
+
+
+def test_unknown_report_fields_are_not_stored(bastion):
+    bastion.dispatch(MAC)
+    rep = sample_report(MAC, junk="x" * 500000, more={"a": [1, 2, 3]},
+                        volume_groups=[{"name": "vg0", "pvs": ["vda2"]}],
+                        agent={"version": "0.1.0", "collect_ms": 12})
+    assert bastion.boot("POST", "/api/v1/discover", rep).status == 200
+    hw = bastion.admin("GET", "/api/v1/machines/" + MAC).json()["hardware"]
+    assert "junk" not in hw and "more" not in hw
+    assert hw["volume_groups"] == [{"name": "vg0", "pvs": ["vda2"]}]
+    assert hw["agent"]["collect_ms"] == 12
+    for k in ("mac", "boot_mac", "firmware", "cpu", "memory", "disks", "nics", "dmi"):
+        assert k in hw, k
+    db = os.path.join(bastion.state, "bastion.db")
+    with open(db, "rb") as f:
+        assert b"x" * 1000 not in f.read()

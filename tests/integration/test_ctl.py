@@ -877,3 +877,44 @@ def test_watch_survives_a_restart(fake):
     assert "restarting" in err and "retrying" in err and "answers again" in err
     assert err.count("restarting") == 1
     assert "back" in out
+
+
+# --- server strings reach the terminal cleaned (issue 11) ---------------------
+
+EVIL = "x\x1b[2J\u009b31m\u0085\n2099-01-01 forged line\x7f"
+
+
+def _clean_output(text, json_out=False):
+    # DEL is harmless to terminals; jansson leaves it as it is in --json.
+    for bad in ("\x1b", "\u009b", "\u0085") + (() if json_out else ("\x7f",)):
+        assert bad not in text, repr(text)
+    assert not any(l.startswith("2099-01-01") for l in text.splitlines()), text
+
+
+def test_server_strings_are_cleaned(fake):
+    """A job's error, an agent's hostname, ... are whatever a node or the
+    server said: C0 and C1 controls (\\xc2\\x9b is CSI) never reach the
+    terminal, in tables, detail views, messages or --json."""
+    job = {"id": 7, "agent_id": "ag-" + EVIL, "hostname": EVIL, "mac": MAC,
+           "kind": "exec", "args": {"argv": [EVIL]}, "status": "failed",
+           "error": EVIL, "created_by": EVIL,
+           "created_at": "2024-05-01T12:00:00.000Z", "output_bytes": 0}
+    agent = {"id": "ag-1", "hostname": EVIL, "mac": MAC, "revoked": True,
+             "revoked_reason": EVIL, "last_addr": EVIL, "cert_serial": EVIL,
+             "heartbeat": {"load": [0.1, 0.2, 0.3], "running_jobs": 1}}
+    fake.route("GET", "/api/v1/jobs/7", payload=job)
+    fake.route("GET", "/api/v1/jobs", payload=[job])
+    fake.route("GET", "/api/v1/agents/ag-1", payload=agent)
+    fake.route("GET", "/api/v1/agents", payload=[agent])
+    fake.route("POST", "/api/v1/agents/ag-1/revoke", payload=agent)
+    fake.route("GET", "/api/v1/machines", 400,
+               {"error": {"code": "bad", "message": EVIL}})
+    for args in (["jobs", "show", "7"], ["jobs", "list"], ["agents", "show", "ag-1"],
+                 ["agents", "list"], ["agents", "revoke", "ag-1"],
+                 ["jobs", "show", "7", "--json"], ["machines", "list"]):
+        r = fake.ctl(*args)
+        _clean_output(r.stdout, "--json" in args)
+        _clean_output(r.stderr)
+    r = ok(fake.ctl("jobs", "show", "7"))
+    assert "error            x?[2J??31m???2099-01-01 forged line?" in r.stdout
+    assert json.loads(ok(fake.ctl("jobs", "show", "7", "--json")).stdout)["error"] == EVIL

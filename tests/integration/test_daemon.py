@@ -388,3 +388,44 @@ def test_connection_caps_change_only_at_restart(bastion):
     finally:
         for s in held:
             s.close()
+
+
+# --- log injection (issue 11) -------------------------------------------------
+
+def _raw(host, port, data):
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                out += d
+        except socket.timeout:
+            pass
+    return out
+
+
+def test_log_lines_escape_what_requests_carry(bastion):
+    """A URL with %0a / %1b and a login name with a newline cannot start a
+    forged log line (journald would take it for an entry of its own) nor
+    reach an operator's terminal as an escape sequence."""
+    forged = "2099-01-01T00:00:00.000Z auth: admin logged in from 10.0.0.1"
+    q = forged.replace(" ", "%20")
+    _raw(bastion.boot_host, bastion.boot_port,
+         ("GET /dispatch%0a" + q + "%1b[2J%c2%9b HTTP/1.1\r\nHost: x\r\n"
+          "Connection: close\r\n\r\n").encode())
+    r = bastion.control("POST", "/api/v1/session",
+                        {"username": "eve\n" + forged + "\x1b[2J\u009b",
+                         "password": "x"}, auth=None)
+    assert r.status == 401, r
+    time.sleep(0.3)
+    text = bastion.log()
+    lines = text.splitlines()
+    assert not any(l.startswith("2099-01-01") for l in lines), text[-3000:]
+    assert "\x1b" not in text and "\u009b" not in text
+    # Both arrived, escaped, on one line each.
+    assert any("/dispatch\\n2099-01-01" in l and "\\x1b[2J" in l and
+               "\\xc2\\x9b" in l for l in lines), text[-3000:]
+    assert any("eve\\n2099-01-01" in l for l in lines), text[-3000:]

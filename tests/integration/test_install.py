@@ -160,7 +160,9 @@ def test_bad_install_requests_change_nothing(bastion):
         r = bastion.admin("POST", "/api/v1/machines/%s/install" % MAC, body)
         assert r.status == 422, (body, r)
         assert msg in r.json()["error"]["message"], (body, r.json())
-    assert bastion.admin("POST", "/api/v1/machines/%s/install" % MAC, "nope").status == 400
+    assert bastion.admin("POST", "/api/v1/machines/%s/install" % MAC, "nope",
+                         {"Content-Type": "application/json"}).status == 400
+    assert bastion.admin("POST", "/api/v1/machines/%s/install" % MAC, "nope").status == 415
     assert bastion.admin("POST", "/api/v1/machines/zz/install", {}).status == 400
     assert bastion.admin("POST", "/api/v1/machines/52:54:00:99:99:99/install",
                          {"hostname": "n", "role": "worker"}).status == 404

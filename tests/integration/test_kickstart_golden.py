@@ -2,12 +2,13 @@
 reprovision, BIOS and UEFI, against golden files in tests/data/kickstart/,
 plus the structural check. UPDATE_GOLDEN=1 rewrites the golden files
 (review the diff before committing it)."""
+import hashlib
 import os
 import re
 
 import pytest
 
-from harness import ROOT, sample_report
+from harness import BIN, ROOT, sample_report
 import kscheck
 
 GOLDEN = os.path.join(ROOT, "tests", "data", "kickstart")
@@ -26,11 +27,25 @@ def render(b, mac, role, reprovision, firmware):
         b.boot("POST", "/api/v1/progress/%s?k=%s" % (mac, key), {"stage": "done", "percent": 100})
         assert b.admin("POST", "/api/v1/machines/%s/reprovision" % mac, {}).status == 202
     ks = b.admin("POST", "/api/v1/templates/render", {"mac": mac}).json()["kickstart"]
-    # What differs between runs: the listeners' ports and the CA.
+    # What differs between runs: the listeners' ports, the CA and the
+    # agentd build (its digest is checked against the file here).
     fp = re.search(r"ca_fingerprint = (sha256:[0-9a-f]{64})", ks).group(1)
+    sums = dict((f, h) for h, f in re.findall(
+        r"'([0-9a-f]{64})' (/usr/local/sbin/agentd|/etc/systemd/system/agentd.service)",
+        ks, re.M))
+    assert sums == {"/usr/local/sbin/agentd": sha256(os.path.join(BIN, "agentd-static")),
+                    "/etc/systemd/system/agentd.service":
+                        sha256(os.path.join(ROOT, "appliance", "agentd.service"))}, sums
+    for h in sums.values():
+        ks = ks.replace(h, "0" * 64)
     return ks.replace("http://10.77.0.1:%d/" % b.boot_port, "http://10.77.0.1:8080/") \
         .replace("https://10.77.0.1:%d\n" % b.control_port, "https://10.77.0.1:8443\n") \
         .replace(fp, "sha256:" + "0" * 64)
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 CASES = [(role, repro, fw) for role in ("worker", "infra")

@@ -1,0 +1,147 @@
+/* agentfiles.c — the node agent's files for installs and their digests
+ * (agentfiles.h). */
+#define LOG_SUBSYS "agent"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "agentfiles.h"
+#include "log.h"
+#include "path.h"
+
+int
+agentfile_path(const struct config *c, const char *name, char *path,
+    size_t len)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	/* The node build: agentd-static beside bastion's own executable
+	 * (make install puts it there). It is linked statically, so it runs
+	 * on the installed distribution whatever its libraries are; the
+	 * dynamically linked agentd is only for this machine. */
+	if (strcmp(name, "agentd") == 0) {
+		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0)
+			return -1;
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		return path_join(path, len, self, "agentd-static");
+	}
+	if (strcmp(name, "agentd.service") == 0)
+		return path_join(path, len, c->share_dir,
+		    "appliance/agentd.service");
+	return -1;
+}
+
+static int
+sha256_fd(int fd, char hex[AGENTFILE_HEXLEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx;
+	ssize_t n;
+	int rc = -1;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 0xf];
+	}
+	hex[2 * mdlen] = '\0';
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* One entry per file name; a file's identity is all of these. */
+static struct cached {
+	char		 path[PATH_MAX];
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime;
+	char		 hex[AGENTFILE_HEXLEN];
+} cache[2];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+same_file(const struct cached *e, const char *path, const struct stat *st)
+{
+	return e->hex[0] && strcmp(e->path, path) == 0 &&
+	    e->dev == st->st_dev && e->ino == st->st_ino &&
+	    e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+	    e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+int
+agentfile_sha256(const struct config *c, const char *name,
+    char hex[AGENTFILE_HEXLEN])
+{
+	struct cached *e = &cache[strcmp(name, "agentd") == 0 ? 0 : 1];
+	char path[PATH_MAX], out[AGENTFILE_HEXLEN];
+	struct stat st, after;
+	int fd, rc = -1;
+
+	if (agentfile_path(c, name, path, sizeof path) == -1)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file", path);
+		goto out;
+	}
+	pthread_mutex_lock(&cache_mu);
+	if (same_file(e, path, &st)) {
+		memcpy(hex, e->hex, AGENTFILE_HEXLEN);
+		pthread_mutex_unlock(&cache_mu);
+		rc = 0;
+		goto out;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	if (sha256_fd(fd, out) == -1 || fstat(fd, &after) == -1) {
+		log_warn("%s: cannot hash it", path);
+		goto out;
+	}
+	memcpy(hex, out, AGENTFILE_HEXLEN);
+	rc = 0;
+	/* Changed while it was read (a make or an upgrade): good for this
+	 * render at best, not to be remembered. */
+	if (after.st_size != st.st_size ||
+	    after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != st.st_mtim.tv_nsec)
+		goto out;
+	pthread_mutex_lock(&cache_mu);
+	snprintf(e->path, sizeof e->path, "%s", path);
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->size = st.st_size;
+	e->mtime = st.st_mtim;
+	memcpy(e->hex, out, AGENTFILE_HEXLEN);
+	pthread_mutex_unlock(&cache_mu);
+	log_debug("%s: sha256 %s", path, out);
+out:
+	close(fd);
+	return rc;
+}
