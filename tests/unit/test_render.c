@@ -1,6 +1,7 @@
 /* test_render.c — the mustache renderer against the official spec suite
- * (shared/spec/mustache/ plus tests/data/mustache/delimiters.json) and
- * bastion's own cases (tests/data/mustache/bastion.json, errors.json). */
+ * (its non-optional files, copied with their LICENSE into
+ * tests/data/mustache/) and bastion's own cases (bastion.json,
+ * errors.json there). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +17,8 @@
 #include "buf.h"
 #include "render.h"
 
-#define SPEC_DIR	TEST_SRCDIR "/../shared/spec/mustache/"
-#define DATA_DIR	TEST_SRCDIR "/tests/data/mustache/"
+#define SPEC_DIR	TEST_SRCDIR "/tests/data/mustache/"
+#define DATA_DIR	SPEC_DIR
 
 struct partials {
 	const json_t	*map;		/* name -> text */
