@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "agent.h"
+#include "clock.h"
 #include "http1.h"
 #include "log.h"
 
@@ -248,7 +249,7 @@ static int
 tls_connect(struct aclient *a, long deadline, char *err, size_t errlen)
 {
 	X509_VERIFY_PARAM *vp;
-	long cdl = h1_now_ms() + CONNECT_TIMEOUT_MS;
+	long cdl = clock_mono_ms() + CONNECT_TIMEOUT_MS;
 	int rc;
 
 	if (cdl > deadline)
@@ -313,7 +314,7 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
     const char *payload, long timeout_ms, struct buf *resp, char *err,
     size_t errlen)
 {
-	long deadline = h1_now_ms() + timeout_ms;
+	long deadline = clock_mono_ms() + timeout_ms;
 	struct h1_reply r;
 	struct buf req;
 	int reused, attempt;

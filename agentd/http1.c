@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http1.h"
 
 #define SLICE_MS	250	/* how often a wait looks at *stop */
@@ -67,15 +68,6 @@ h1_url_parse(const char *url, struct h1_url *u)
 	return 0;
 }
 
-long
-h1_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 h1_wait(int fd, short ev, long deadline, volatile sig_atomic_t *stop)
 {
@@ -88,7 +80,7 @@ h1_wait(int fd, short ev, long deadline, volatile sig_atomic_t *stop)
 			errno = ECANCELED;
 			return -1;
 		}
-		if ((left = deadline - h1_now_ms()) <= 0) {
+		if ((left = deadline - clock_mono_ms()) <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}

@@ -4,7 +4,7 @@
  *
  * The bytes go through a struct h1_io: a plain socket (report.c, the
  * discovery image) or an OpenSSL connection (client_tls.c, the static
- * node build). Deadlines are absolute h1_now_ms() values. */
+ * node build). Deadlines are absolute clock_mono_ms() values. */
 #ifndef AGENTD_HTTP1_H
 #define AGENTD_HTTP1_H
 
@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "clock.h"
 
 /* The builds: the default links libcurl; -DAGENTD_STATIC (the node build,
  * build/bin/agentd-static) uses client_tls.c on OpenSSL; -DAGENTD_NO_CURL
@@ -33,7 +34,6 @@ struct h1_url {
 
 /* http:// or https:// URL -> parts. 0 or -1. */
 int	h1_url_parse(const char *url, struct h1_url *);
-long	h1_now_ms(void);
 /*
  * Waits until fd is ready for ev (POLLIN, POLLOUT) or the deadline, in
  * short slices so that *stop (may be NULL) ends it early. 0, or -1 with

@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "b64.h"
 #include "buf.h"
+#include "clock.h"
 #include "file.h"
 #include "inventory.h"
 #include "log.h"
@@ -48,15 +49,6 @@ struct jobs {
 	char			 spool_dir[PATH_MAX];
 	int			 running;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void	running_orphans(struct jobs *);
 
@@ -358,7 +350,7 @@ exec_thread(void *arg)
 	char **argv = NULL, **envp = NULL, *shargv[4], buf[65536], why[512];
 	struct output out = { json_array(), 0, 0, 0 };
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, failp[2] = { -1, -1 };
-	int64_t start = now_ms(), deadline, kill_at = 0, last_send = 0;
+	int64_t start = clock_mono_ms(), deadline, kill_at = 0, last_send = 0;
 	int status = 0, exited = 0, term_sent = 0, timed_out = 0, open_fds = 2;
 	int child_errno = 0;
 	struct aclient *a;
@@ -443,7 +435,7 @@ exec_thread(void *arg)
 	while (!exited || open_fds > 0) {
 		struct pollfd pf[2] = { { outp[0], POLLIN, 0 },
 		    { errp[0], POLLIN, 0 } };
-		int64_t now = now_ms();
+		int64_t now = clock_mono_ms();
 		int i;
 
 		if (poll(pf, 2, TICK_MS) > 0)
@@ -464,7 +456,7 @@ exec_thread(void *arg)
 					open_fds--;
 				}
 			}
-		now = now_ms();
+		now = clock_mono_ms();
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = 1;
 			/* Whatever the children left behind has a second to
@@ -493,7 +485,7 @@ exec_thread(void *arg)
 	output_send(a, ej->id, &out, 0);
 	result = json_pack("{s:s, s:b, s:I, s:O}", "status", "done",
 	    "timed_out", timed_out, "duration_ms",
-	    (json_int_t)(now_ms() - start), "chunks", out.pending);
+	    (json_int_t)(clock_mono_ms() - start), "chunks", out.pending);
 	if (WIFEXITED(status))
 		json_object_set_new(result, "exit_code",
 		    json_integer(WEXITSTATUS(status)));

@@ -22,6 +22,7 @@
 #endif
 
 #include "buf.h"
+#include "clock.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -106,7 +107,7 @@ plain_post(const char *url, const char *body, const struct report_opts *o,
 	struct h1_io io;
 	struct h1_reply r;
 	struct buf req;
-	long start = h1_now_ms();
+	long start = clock_mono_ms();
 
 	if (h1_url_parse(url, &u) == -1 || u.tls) {
 		snprintf(err, ERRLEN, "not a plain http:// URL this build "
@@ -205,7 +206,7 @@ report_post(const char *url, const char *body, const struct report_opts *o,
 {
 	char err[ERRLEN];
 	struct buf resp;
-	long code = 0, start = h1_now_ms(), wait, left;
+	long code = 0, start = clock_mono_ms(), wait, left;
 	int attempt, rc = -1;
 #ifdef AGENTD_HAVE_CURL
 	struct curl_slist *hdr = NULL;
@@ -252,7 +253,7 @@ report_post(const char *url, const char *body, const struct report_opts *o,
 			break;
 		}
 		wait = report_backoff_ms(o, attempt, arc4random());
-		left = o->deadline_ms - (h1_now_ms() - start);
+		left = o->deadline_ms - (clock_mono_ms() - start);
 		if (left <= wait) {
 			log_warnx("giving up: deadline of %ld ms reached",
 			    o->deadline_ms);

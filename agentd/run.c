@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "clock.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -20,15 +21,6 @@ static void
 on_signal(int sig)
 {
 	agent_stop = 1;
-}
-
-static int64_t
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 static void
@@ -121,7 +113,7 @@ agent_run(const struct agent_conf *conf)
 	attempt = 0;
 	while (!agent_stop) {
 		ok = 1;
-		now = mono_s();
+		now = clock_mono_ms() / 1000;
 		if (now >= next_hb) {
 			hb = agent_heartbeat_json(jobs);
 			code = aclient_call(a, "POST", "/agent/v1/heartbeat", hb,
@@ -163,7 +155,7 @@ agent_run(const struct agent_conf *conf)
 			}
 		}
 		if (ok) {
-			wait = (long)(next_hb - mono_s());
+			wait = (long)(next_hb - clock_mono_ms() / 1000);
 			wait = wait < 1 ? 1 : wait > POLL_WAIT_MAX ?
 			    POLL_WAIT_MAX : wait;
 			if (!polled)	/* start-up is over */

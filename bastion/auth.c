@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "db_auth.h"
 #include "log.h"
@@ -558,7 +559,7 @@ auth_token(struct bastion *app, const char *token, const char *addr,
 {
 	char hash[SECRET_HEXLEN];
 	struct db_apitoken t;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int role, scope;
 
 	if (strncmp(token, AUTH_TOKEN_PREFIX, 4) != 0 || !is_hex64(token + 4)) {
@@ -607,7 +608,7 @@ auth_session(struct bastion *app, const char *sid, struct principal *p,
 	const struct config *c;
 	char hash[SECRET_HEXLEN];
 	struct db_session s;
-	int64_t now = db_now_ms(), idle_ms, touch_ms;
+	int64_t now = clock_wall_ms(), idle_ms, touch_ms;
 	int role;
 
 	if (!is_hex64(sid)) {
@@ -709,7 +710,7 @@ auth_open(struct bastion *app)
 	settings_load(app, &a->settings);
 	/* Called before any listener runs: no lock needed yet. */
 	{
-		struct restore rs = { a, db_now_ms(),
+		struct restore rs = { a, clock_wall_ms(),
 		    (int64_t)app->cfg->auth_lockout * 1000 };
 
 		if (db_lockouts_load(app->db, rs.now_ms, THROTTLE_SLOTS,

@@ -39,7 +39,6 @@ int	db_open(const char *path, struct db **out);
 void	db_close(struct db *);
 int	db_schema_version(struct db *);
 
-int64_t	db_now_ms(void);
 
 /* --- db_machine.c ----------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
 #include "log.h"
@@ -22,7 +23,7 @@ token_insert_locked(struct db *db, const char *id, const char *hash,
 	    " expires_ms, created_ms, install_id, comment)"
 	    " VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?)", DB_TEXT(id),
 	    DB_TEXT(hash), DB_TEXT(mac), DB_INT(uses), DB_INT(expires_ms),
-	    DB_INT(db_now_ms()), DB_INT(install_id), DB_TEXT(comment));
+	    DB_INT(clock_wall_ms()), DB_INT(install_id), DB_TEXT(comment));
 }
 
 int
@@ -49,7 +50,7 @@ db_token_install_create(struct db *db, int64_t install_id, const char *mac,
 	 * no kickstart that is still to come carries them. */
 	rc = db_run(db, "UPDATE join_tokens SET revoked_ms = ?1 WHERE mac = ?2"
 	    " AND install_id IS NOT NULL AND install_id != ?3 AND"
-	    " revoked_ms = 0 AND used < uses", DB_INT(db_now_ms()),
+	    " revoked_ms = 0 AND used < uses", DB_INT(clock_wall_ms()),
 	    DB_TEXT(mac), DB_INT(install_id));
 	if (rc == DB_ERR)
 		goto out;
@@ -99,7 +100,7 @@ db_token_revoke(struct db *db, const char *id)
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE join_tokens SET revoked_ms = ?"
-	    " WHERE id = ? AND revoked_ms = 0", DB_INT(db_now_ms()),
+	    " WHERE id = ? AND revoked_ms = 0", DB_INT(clock_wall_ms()),
 	    DB_TEXT(id)));
 }
 
@@ -108,7 +109,7 @@ token_row(sqlite3_stmt *st)
 {
 	struct join_token t;
 	const char *state;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 
 	token_fill(st, &t);
 	state = t.revoked_ms ? "revoked" : t.used >= t.uses ? "used" :
@@ -147,7 +148,7 @@ db_enroll_attempt(struct db *db, const char *addr, const char *token_id,
 	db_lock(db);
 	rc = db_run(db, "INSERT INTO enroll_attempts (time_ms, addr,"
 	    " token_id, mac, hostname, agent_id, result, message)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", DB_INT(db_now_ms()),
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", DB_INT(clock_wall_ms()),
 	    DB_TEXT(addr), DB_TEXT(token_id), DB_TEXT(mac), DB_TEXT(hostname),
 	    DB_TEXT(agent_id), DB_TEXT(result), DB_TEXT(message));
 	db_unlock(db);
@@ -163,7 +164,7 @@ cert_insert_locked(struct db *db, const char *agent_id,
 	return db_run(db, "INSERT INTO certificates (serial, agent_id,"
 	    " not_before_ms, not_after_ms, created_ms) VALUES (?, ?, ?, ?, ?)",
 	    DB_TEXT(c->serial), DB_TEXT(agent_id), DB_INT(c->not_before_ms),
-	    DB_INT(c->not_after_ms), DB_INT(db_now_ms()));
+	    DB_INT(c->not_after_ms), DB_INT(clock_wall_ms()));
 }
 
 static int
@@ -171,7 +172,7 @@ revoke_locked(struct db *db, const char *where, const char *key,
     const char *reason)
 {
 	char sql[512];
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 
 	snprintf(sql, sizeof sql, "UPDATE certificates SET revoked_ms = ?1"
 	    " WHERE revoked_ms = 0 AND agent_id IN (SELECT id FROM agents"
@@ -226,7 +227,7 @@ int
 db_agent_enroll(struct db *db, const struct enrollment *e, int *activated)
 {
 	struct machine m;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc, act = 0;
 
 	if (db_begin(db) == -1)
@@ -346,7 +347,7 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1 AND revoked_ms = 0"
 	    " AND EXISTS (SELECT 1 FROM certificates WHERE serial = ?5 AND"
 	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms",
-	    DB_TEXT(id), DB_INT(db_now_ms()), DB_TEXT(addr), DB_TEXT(heartbeat),
+	    DB_TEXT(id), DB_INT(clock_wall_ms()), DB_TEXT(addr), DB_TEXT(heartbeat),
 	    DB_TEXT(serial))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
@@ -373,7 +374,7 @@ db_agent_inventory(struct db *db, const char *id, const char *inventory)
 	db_lock(db);
 	rc = db_run(db, "UPDATE agents SET last_seen_ms = ?2,"
 	    " inventory_ms = ?2, inventory = ?3 WHERE id = ?1", DB_TEXT(id),
-	    DB_INT(db_now_ms()), DB_TEXT(inventory));
+	    DB_INT(clock_wall_ms()), DB_TEXT(inventory));
 	db_unlock(db);
 	return rc;
 }
@@ -557,7 +558,7 @@ db_revoked_certs(struct db *db, struct ca_revoked **out, size_t *n)
 {
 	struct ca_revoked *v = NULL;
 	sqlite3_stmt *st = NULL;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	size_t len = 0, cap = 0;
 	int rc = DB_ERR;
 
@@ -608,7 +609,7 @@ db_job_create(struct db *db, const char *agent_id, const char *kind,
 	    " not_after_ms, status, created_by, created_ms)"
 	    " VALUES (?, ?, ?, ?, 'new', ?, ?)", DB_TEXT(agent_id),
 	    DB_TEXT(kind), DB_TEXT(args), DB_INT(not_after_ms),
-	    DB_TEXT(created_by), DB_INT(db_now_ms()))) == DB_OK)
+	    DB_TEXT(created_by), DB_INT(clock_wall_ms()))) == DB_OK)
 		*id = sqlite3_last_insert_rowid(db->h);
 	db_unlock(db);
 	return rc;
@@ -632,7 +633,7 @@ db_job_fail(struct db *db, int64_t id, const char *error)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE jobs SET status = 'failed',"
 	    " error = ?, finished_ms = ? WHERE id = ?", DB_TEXT(error),
-	    DB_INT(db_now_ms()), DB_INT(id)));
+	    DB_INT(clock_wall_ms()), DB_INT(id)));
 }
 
 /*
@@ -660,7 +661,7 @@ db_jobs_take(struct db *db, const char *agent_id, int max, int fresh,
     json_t **out)
 {
 	json_t *arr = NULL;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	/* DELIVERABLE's ?3: sent before it and not started: send again. */
 	int64_t cutoff = fresh ? now : now - JOB_REDELIVER_MS;
 	int rc;
@@ -704,7 +705,7 @@ db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
 	/* DELIVERABLE has no use for ?2 (the LIMIT of db_jobs_take). */
 	if ((st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
 	    " agent_id = ?1 AND " DELIVERABLE ")", DB_TEXT(agent_id), DB_NULL,
-	    DB_INT(db_now_ms() - (fresh ? 0 : JOB_REDELIVER_MS)))) != NULL) {
+	    DB_INT(clock_wall_ms() - (fresh ? 0 : JOB_REDELIVER_MS)))) != NULL) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			n = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
@@ -755,7 +756,7 @@ db_job_started(struct db *db, const char *agent_id, int64_t id)
 	if ((rc = job_owned_locked(db, agent_id, id, status, &bytes)) == DB_OK &&
 	    (strcmp(status, "sent") == 0 || strcmp(status, "queued") == 0)) {
 		rc = db_run(db, "UPDATE jobs SET status = 'running',"
-		    " started_ms = ? WHERE id = ?", DB_INT(db_now_ms()),
+		    " started_ms = ? WHERE id = ?", DB_INT(clock_wall_ms()),
 		    DB_INT(id));
 	}
 	return db_end(db, 1, rc);
@@ -779,7 +780,7 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	if ((rc = db_run(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
 	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)", DB_INT(id),
 	    DB_INT(seq), DB_TEXT(stream), DB_BLOB(data, len),
-	    DB_INT(db_now_ms()))) != DB_OK) {
+	    DB_INT(clock_wall_ms()))) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			rc = DB_OK;
 		goto out;
@@ -788,7 +789,7 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	    " status = CASE WHEN status IN ('sent', 'queued') THEN 'running'"
 	    " ELSE status END, started_ms = CASE WHEN started_ms = 0 THEN ?2"
 	    " ELSE started_ms END WHERE id = ?3", DB_INT(len),
-	    DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR)
+	    DB_INT(clock_wall_ms()), DB_INT(id)) == DB_ERR)
 		rc = DB_ERR;
 out:
 	return db_end(db, 1, rc);
@@ -814,7 +815,7 @@ db_job_result(struct db *db, const char *agent_id, int64_t id,
 	    res->has_signal ? DB_INT(res->signal) : DB_NULL,
 	    DB_INT(res->timed_out),
 	    res->duration_ms >= 0 ? DB_INT(res->duration_ms) : DB_NULL,
-	    DB_TEXT(res->error), DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR ?
+	    DB_TEXT(res->error), DB_INT(clock_wall_ms()), DB_INT(id)) == DB_ERR ?
 	    DB_ERR : DB_OK;
 out:
 	return db_end(db, 1, rc);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db_auth.h"
 #include "db_internal.h"
 #include "log.h"
@@ -111,7 +112,7 @@ insert_locked(struct db *db, struct audit_entry *e)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return DB_ERR;
 	e->id = last + 1;
-	e->time_ms = db_now_ms();
+	e->time_ms = clock_wall_ms();
 	if (e->result[0] == '\0')
 		snprintf(e->result, sizeof e->result, "ok");
 	audit_hash(e, e->prev_hash, e->hash);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db_auth.h"
 #include "db_internal.h"
 #include "log.h"
@@ -40,7 +41,7 @@ db_user_add(struct db *db, const char *name, const char *role,
     const char *password_hash, int must_change)
 {
 	sqlite3_stmt *st;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc;
 
 	if (db_begin(db) == -1)
@@ -118,7 +119,7 @@ db_users_json(struct db *db, json_t **out)
 	    " (SELECT count(*) FROM sessions s WHERE s.user_id = users.id),"
 	    " (SELECT count(*) FROM api_tokens t WHERE t.user_id = users.id"
 	    "  AND t.revoked_ms = 0 AND t.expires_ms > ?1)"
-	    " FROM users ORDER BY name", DB_INT(db_now_ms())), user_row, out);
+	    " FROM users ORDER BY name", DB_INT(clock_wall_ms())), user_row, out);
 	db_unlock(db);
 	return rc;
 }
@@ -128,7 +129,7 @@ db_user_set_password(struct db *db, const char *name,
     const char *password_hash, int must_change, int64_t keep_session_id)
 {
 	struct db_user u;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc;
 
 	if (db_begin(db) == -1)
@@ -176,7 +177,7 @@ db_user_update(struct db *db, const char *name, const char *role,
 	}
 	if (db_run(db, "UPDATE users SET role = ?, disabled = ?, updated_ms = ?"
 	    " WHERE id = ?", DB_TEXT(role), DB_INT(disabled),
-	    DB_INT(db_now_ms()), DB_INT(u.id)) == DB_ERR)
+	    DB_INT(clock_wall_ms()), DB_INT(u.id)) == DB_ERR)
 		return db_end(db, 1, DB_ERR);
 	if (disabled && db_run(db, "DELETE FROM sessions WHERE user_id = ?",
 	    DB_INT(u.id)) == DB_ERR)
@@ -191,7 +192,7 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
     const char *address, const char *user_agent, int64_t expires_ms,
     int64_t *id_out)
 {
-	int64_t now = db_now_ms(), id;
+	int64_t now = clock_wall_ms(), id;
 
 	if (db_begin(db) == -1)
 		return DB_ERR;
@@ -293,7 +294,7 @@ db_sessions_json(struct db *db, int64_t user_id, int64_t current_id,
 	rc = db_rows_json(db, db_stmt(db, "SELECT id, address, user_agent,"
 	    " created_ms, last_seen_ms, expires_ms, id = ?3 FROM sessions"
 	    " WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY id",
-	    DB_INT(user_id), DB_INT(db_now_ms()), DB_INT(current_id)),
+	    DB_INT(user_id), DB_INT(clock_wall_ms()), DB_INT(current_id)),
 	    session_row, out);
 	db_unlock(db);
 	return rc;
@@ -314,7 +315,7 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 	    " description, created_by, created_ms, expires_ms)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?)", DB_TEXT(hash), DB_INT(user_id),
 	    DB_TEXT(scope), DB_TEXT(description), DB_TEXT(created_by),
-	    DB_INT(db_now_ms()), DB_INT(expires_ms)) != DB_OK)
+	    DB_INT(clock_wall_ms()), DB_INT(expires_ms)) != DB_OK)
 		return db_end(db, 1, DB_ERR);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (db_end(db, 1, DB_OK) != DB_OK)
@@ -370,7 +371,7 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 		return DB_ERR;
 	return db_end(db, 1, db_run(db, "UPDATE api_tokens SET revoked_ms = ?1"
 	    " WHERE id = ?2 AND (?3 = 0 OR user_id = ?3) AND revoked_ms = 0",
-	    DB_INT(db_now_ms()), DB_INT(id), DB_INT(user_id)));
+	    DB_INT(clock_wall_ms()), DB_INT(id), DB_INT(user_id)));
 }
 
 static json_t *
@@ -402,7 +403,7 @@ db_apitokens_json(struct db *db, int64_t user_id, json_t **out)
 	    "  WHEN t.expires_ms <= ?2 THEN 'expired' ELSE 'active' END"
 	    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
 	    " WHERE ?1 = 0 OR t.user_id = ?1 ORDER BY t.id", DB_INT(user_id),
-	    DB_INT(db_now_ms())), apitoken_row, out);
+	    DB_INT(clock_wall_ms())), apitoken_row, out);
 	db_unlock(db);
 	return rc;
 }

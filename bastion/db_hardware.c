@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -42,7 +43,7 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mac) DO UPDATE"
 	    " SET report = ?2, updated_ms = ?3, cpu_threads = ?4,"
 	    " memory_bytes = ?5, disk_count = ?6, nic_count = ?7",
-	    DB_TEXT(mac), DB_TEXT(text), DB_INT(db_now_ms()),
+	    DB_TEXT(mac), DB_TEXT(text), DB_INT(clock_wall_ms()),
 	    DB_INT(json_integer_value(json_object_get(json_object_get(report,
 	    "cpu"), "threads"))),
 	    DB_INT(json_integer_value(json_object_get(json_object_get(report,
@@ -52,7 +53,7 @@ db_hardware_store(struct db *db, const char *mac, const json_t *report,
 		goto out;
 	if (db_run(db, "UPDATE machines SET state = 'discovered',"
 	    " updated_ms = ?, boot_count = 0 WHERE mac = ?",
-	    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR)
+	    DB_INT(clock_wall_ms()), DB_TEXT(mac)) == DB_ERR)
 		goto out;
 	rc = db_event_add_locked(db, mac, "discovered", "discover",
 	    summary ? summary : "hardware reported", -1);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -66,7 +67,7 @@ set_state_locked(struct db *db, const char *mac, enum machine_state to,
 {
 	if (db_run(db, "UPDATE machines SET state = ?, updated_ms = ?"
 	    " WHERE mac = ?", DB_TEXT(machine_state_name(to)),
-	    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR)
+	    DB_INT(clock_wall_ms()), DB_TEXT(mac)) == DB_ERR)
 		return DB_ERR;
 	return db_event_add_locked(db, mac, machine_state_name(to), source,
 	    message, progress);
@@ -77,7 +78,7 @@ db_install_queue(struct db *db, const struct install *in, unsigned from,
     const char *event)
 {
 	struct machine m;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc;
 
 	if (db_begin(db) == -1)
@@ -116,7 +117,7 @@ install_update_locked(struct db *db, int64_t id, const char *status,
 	    " progress = CASE WHEN ?3 < 0 THEN progress ELSE ?3 END,"
 	    " message = ?4, updated_ms = ?5 WHERE id = ?6", DB_TEXT(status),
 	    DB_TEXT(stage), DB_INT(progress), DB_TEXT(message),
-	    DB_INT(db_now_ms()), DB_INT(id)) == DB_ERR ? DB_ERR : DB_OK;
+	    DB_INT(clock_wall_ms()), DB_INT(id)) == DB_ERR ? DB_ERR : DB_OK;
 }
 
 /* Past max_boots: the install and the machine fail, in the open
@@ -145,7 +146,7 @@ install_count_boot_locked(struct db *db, const struct machine *m,
 
 	if (db_run(db, "UPDATE installs SET boots = ?, key_hash = ?,"
 	    " bound_addr = ?, updated_ms = ? WHERE id = ?", DB_INT(in->boots),
-	    DB_TEXT(key_hash), DB_TEXT(addr), DB_INT(db_now_ms()),
+	    DB_TEXT(key_hash), DB_TEXT(addr), DB_INT(clock_wall_ms()),
 	    DB_INT(in->id)) == DB_ERR)
 		return DB_ERR;
 	if (strcmp(in->bound_addr, addr) == 0)
@@ -229,7 +230,7 @@ db_install_kickstart(struct db *db, const char *mac, int64_t install_id,
 {
 	struct install in;
 	struct machine m;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc;
 
 	if (db_begin(db) == -1)

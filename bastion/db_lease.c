@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -23,7 +24,7 @@ db_lease_record(struct db *db, const char *action, const char *mac,
 		    " expires, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
 		    " ON CONFLICT (mac) DO UPDATE SET ip = ?2, hostname = ?3,"
 		    " expires = ?4, updated_ms = ?5", DB_TEXT(mac), DB_TEXT(ip),
-		    DB_TEXT(hostname), DB_INT(expires), DB_INT(db_now_ms()));
+		    DB_TEXT(hostname), DB_INT(expires), DB_INT(clock_wall_ms()));
 	/* A machine we know learns its address from its lease. */
 	if (rc != DB_ERR)
 		rc = db_run(db, "UPDATE machines SET ip = ?2, hostname ="
@@ -81,7 +82,7 @@ db_lease_addr(struct db *db, const char *mac, char ip[64])
 	db_unlock(db);
 	/* expires is unix time from dnsmasq, 0 for an infinite lease. */
 	if (rc == DB_OK && (l.ip[0] == '\0' ||
-	    (l.expires != 0 && l.expires <= db_now_ms() / 1000)))
+	    (l.expires != 0 && l.expires <= clock_wall_ms() / 1000)))
 		rc = DB_NOTFOUND;
 	if (rc == DB_OK)
 		memcpy(ip, l.ip, sizeof l.ip);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
 #include "log.h"
@@ -181,7 +182,7 @@ db_event_add_locked(struct db *db, const char *mac, const char *state,
 {
 	return db_run(db, "INSERT INTO machine_events (mac, time_ms, source,"
 	    " state, message, progress) VALUES (?, ?, ?, ?, ?, ?)",
-	    DB_TEXT(mac), DB_INT(db_now_ms()), DB_TEXT(source), DB_TEXT(state),
+	    DB_TEXT(mac), DB_INT(clock_wall_ms()), DB_TEXT(source), DB_TEXT(state),
 	    DB_TEXT(message), progress >= 0 ? DB_INT(progress) : DB_NULL) ==
 	    DB_OK ? DB_OK : DB_ERR;
 }
@@ -224,7 +225,7 @@ db_machine_boot(struct db *db, const struct boot_info *bi,
     struct machine *out, int *created)
 {
 	struct machine m;
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 	int rc, isnew = 0;
 
 	/* Known and recently refreshed: answered without the writer. */
@@ -274,7 +275,7 @@ db_machine_transition(struct db *db, const char *mac, unsigned from,
 	if (db_run(db, "UPDATE machines SET state = ?1, updated_ms = ?2,"
 	    " boot_count = CASE WHEN state = ?1 THEN boot_count ELSE 0 END"
 	    " WHERE mac = ?3", DB_TEXT(machine_state_name(to)),
-	    DB_INT(db_now_ms()), DB_TEXT(mac)) == DB_ERR) {
+	    DB_INT(clock_wall_ms()), DB_TEXT(mac)) == DB_ERR) {
 		rc = DB_ERR;
 		goto out;
 	}

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "bastion.h"
+#include "clock.h"
 #include "dnsmasq.h"
 #include "file.h"
 #include "hostname.h"
@@ -720,11 +721,11 @@ dq_test_conf(const char *dnsmasq, const char *conf, char *msg, size_t msglen)
 		return -1;
 	}
 	buf_init(&out, DQ_TEST_OUT_MAX);
-	deadline = respawn_now_ms() + DQ_TEST_TIMEOUT_MS;
+	deadline = clock_mono_ms() + DQ_TEST_TIMEOUT_MS;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
-		int64_t left = deadline - respawn_now_ms();
+		int64_t left = deadline - clock_mono_ms();
 
 		if (left <= 0) {
 			kill(pid, SIGKILL);
@@ -809,7 +810,7 @@ dq_relay_line(struct dnsmasq *d, char *line)
 	    strstr(s, "unknown interface");
 	if (warn) {
 		snprintf(d->lastmsg, sizeof d->lastmsg, "%s", s);
-		d->lastmsg_ms = respawn_now_ms();
+		d->lastmsg_ms = clock_mono_ms();
 		if (facet[0])
 			log_warnx("%s: %s", facet, s);
 		else
@@ -896,7 +897,7 @@ dq_launch(struct dnsmasq *d)
 	if (fcntl(d->outfd, F_SETFL, fcntl(d->outfd, F_GETFL) | O_NONBLOCK)
 	    == -1)
 		log_warn("fcntl");
-	respawn_started(&d->rs, respawn_now_ms());
+	respawn_started(&d->rs, clock_mono_ms());
 	log_info("started %s (pid %ld, dhcp_mode %s)", d->dnsmasq_path,
 	    (long)d->pid, config_dhcp_mode_name(d->mode));
 	return 0;
@@ -922,12 +923,12 @@ dq_terminate(struct dnsmasq *d)
 	if (d->pid <= 0)
 		return;
 	kill(d->pid, SIGTERM);
-	deadline = respawn_now_ms() + DQ_STOP_WAIT_MS;
+	deadline = clock_mono_ms() + DQ_STOP_WAIT_MS;
 	for (;;) {
 		r = waitpid(d->pid, &status, WNOHANG);
 		if (r == d->pid || (r == -1 && errno == ECHILD))
 			break;
-		if (respawn_now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			log_warnx("pid %ld ignored SIGTERM for %d ms; "
 			    "killing it", (long)d->pid, DQ_STOP_WAIT_MS);
 			if (kill(d->pid, SIGKILL) == -1) {
@@ -1227,7 +1228,7 @@ dnsmasq_tick(struct bastion *app)
 	pthread_mutex_lock(&dq_lock);
 	if ((d = app->dnsmasq) == NULL)
 		goto out;
-	now = respawn_now_ms();
+	now = clock_mono_ms();
 	if (d->pid > 0) {
 		dq_read_output(d);
 		r = waitpid(d->pid, &status, WNOHANG);
@@ -1321,7 +1322,7 @@ dnsmasq_reload(struct bastion *app)
 	d->respawn = 0;
 	d->rs.backoff_ms = DQ_BACKOFF_MIN_MS;	/* new config, fresh start */
 	if (dq_launch(d) == -1)
-		dq_schedule(d, respawn_now_ms());
+		dq_schedule(d, clock_mono_ms());
 	pthread_mutex_unlock(&dq_lock);
 	rc = 0;
 	goto done;
@@ -1484,7 +1485,7 @@ dnsmasq_status(struct bastion *app)
 	struct dnsmasq *d;
 	enum dhcp_mode mode;
 	json_t *j;
-	int64_t now = respawn_now_ms();
+	int64_t now = clock_mono_ms();
 
 	pthread_mutex_lock(&dq_lock);
 	if ((d = app->dnsmasq) == NULL) {

@@ -26,6 +26,7 @@
 
 #include "auth.h"
 #include "ca.h"
+#include "clock.h"
 #include "db.h"
 #include "db_auth.h"
 #include "http.h"
@@ -634,7 +635,7 @@ boot_rate_ok(struct request *r)
 
 	bastion_config_release(r->app);
 	if (rate == 0 || ratelimit_take(&boot_limiter, r->client, burst, rate,
-	    db_now_ms()))
+	    clock_wall_ms()))
 		return 1;
 	/* Neither an audit row nor a log line each: a flood must not turn
 	 * into database or log writes. */

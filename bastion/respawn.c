@@ -7,15 +7,6 @@
 
 #include "respawn.h"
 
-int64_t
-respawn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 respawn_init(struct respawn *rs, int min_ms, int max_ms, int stable_ms)
 {

@@ -1,7 +1,7 @@
 /* respawn.h — what supervising a child process takes, shared by the
- * dnsmasq supervisor (dnsmasq.c) and the signer (signer.c): a monotonic
- * clock, the restart backoff, an exit status in words, and spawn
- * attributes that undo the daemon's signal mask. */
+ * dnsmasq supervisor (dnsmasq.c) and the signer (signer.c): the restart
+ * backoff (on lib/clock.h's monotonic clock), an exit status in words,
+ * and spawn attributes that undo the daemon's signal mask. */
 #ifndef BASTION_RESPAWN_H
 #define BASTION_RESPAWN_H
 
@@ -17,7 +17,6 @@ struct respawn {
 	int64_t	next_ms;	/* a start is due then; 0: none */
 };
 
-int64_t	respawn_now_ms(void);
 void	respawn_init(struct respawn *, int min_ms, int max_ms, int stable_ms);
 /* The child runs from now on: no start due any more. */
 void	respawn_started(struct respawn *, int64_t now);

@@ -24,6 +24,7 @@
 #include "b64.h"
 #include "bounds.h"
 #include "ca.h"
+#include "clock.h"
 #include "db.h"
 #include "db_agent.h"
 #include "envelope.h"
@@ -46,12 +47,6 @@
  * one per ENROLL_REFILL_MS. */
 #define ENROLL_BURST		10
 #define ENROLL_REFILL_MS	6000
-
-static int64_t
-now_ms(void)
-{
-	return db_now_ms();
-}
 
 /* [agent] heartbeat_interval in force (seconds), told to agents. */
 static int
@@ -178,7 +173,7 @@ post_token(struct request *r)
 	}
 	secret_sha256_hex(secret, strlen(secret), hash);
 	snprintf(id, sizeof id, "%.16s", hash);
-	expires = now_ms() + ttl * 1000;
+	expires = clock_wall_ms() + ttl * 1000;
 	if (db_token_create(r->app->db, id, hash, mac, (int)uses, expires, 0,
 	    comment ? comment : "") != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
@@ -235,7 +230,7 @@ static int
 enroll_allowed(const char *addr)
 {
 	return ratelimit_take(&limiter, addr, ENROLL_BURST,
-	    1000.0 / ENROLL_REFILL_MS, now_ms());
+	    1000.0 / ENROLL_REFILL_MS, clock_wall_ms());
 }
 
 /* Reply with an enrollment failure and record it. */
@@ -306,7 +301,7 @@ post_enroll(struct request *r)
 	char hash[SECRET_HEXLEN], host[254] = "", mac[MAC_STRLEN] = "";
 	char why[256], msg[400], *invtext = NULL;
 	size_t i;
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 	int rc, activated;
 
 	if (!enroll_allowed(r->client)) {
@@ -554,10 +549,10 @@ post_heartbeat(struct request *r)
 	}
 	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
 	 * too, in case its clock disagrees. */
-	renew = not_after - now_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
+	renew = not_after - clock_wall_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
 	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
 	    heartbeat_interval(r), "renew", renew, "server_time",
-	    db_time_json(now_ms())));
+	    db_time_json(clock_wall_ms())));
 out:
 	free(text);
 	json_decref(body);
@@ -672,7 +667,7 @@ hub_timer(void *arg)
 
 	for (;;) {
 		nanosleep(&ts, NULL);
-		now = now_ms();
+		now = clock_wall_ms();
 		pthread_mutex_lock(&hub.mu);
 		for (w = hub.head; w; w = next) {
 			next = w->next;
@@ -826,7 +821,7 @@ get_jobs(struct request *r)
 	}
 	pthread_once(&hub.once, hub_start);
 	snprintf(w->agent_id, sizeof w->agent_id, "%s", p.agent_id);
-	w->deadline_ms = now_ms() + wait * 1000;
+	w->deadline_ms = clock_wall_ms() + wait * 1000;
 	w->fresh = fresh;
 	pthread_mutex_lock(&hub.mu);
 	if (hub.stopping) {
@@ -996,7 +991,7 @@ out:
 static int64_t
 stale_before(struct request *r)
 {
-	return now_ms() - (int64_t)STALE_HEARTBEATS * 1000 *
+	return clock_wall_ms() - (int64_t)STALE_HEARTBEATS * 1000 *
 	    heartbeat_interval(r);
 }
 
@@ -1174,7 +1169,7 @@ routes_job_submit(struct request *r, const char *agent_id, const char *kind,
 	int rc = -1;
 
 	memset(&e, 0, sizeof e);
-	not_after = now_ms() / 1000 + ttl;
+	not_after = clock_wall_ms() / 1000 + ttl;
 	if ((argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
 	    db_job_create(r->app->db, agent_id, kind, argtext, not_after * 1000,
 	    actor(r), &jid) != DB_OK) {

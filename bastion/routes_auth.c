@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "bounds.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "db_auth.h"
@@ -107,7 +108,7 @@ static void
 login_failed(struct request *r, const char *akey, const char *ukey,
     const char *name, const char *why)
 {
-	int64_t now = db_now_ms();
+	int64_t now = clock_wall_ms();
 
 	AUDIT_SET(&r->audit, detail, "%s", why);
 	log_info("req %s: failed login for '%s' from %s: %s", r->id, name,
@@ -179,7 +180,7 @@ post_session(struct request *r)
 	char csrf[65];
 	struct db_user u;
 	json_t *body;
-	int64_t now = db_now_ms(), sess_id;
+	int64_t now = clock_wall_ms(), sess_id;
 	int lifetime, idle, wait, rc, found;
 
 	if ((body = http_body_json(r)) == NULL)
@@ -529,7 +530,7 @@ put_user_password(struct request *r)
 		}
 		snprintf(ukey, sizeof ukey, "user:%.64s", name);
 		if (!auth_password_verify(u.password_hash, old)) {
-			auth_throttle_fail(r->app, ukey, db_now_ms());
+			auth_throttle_fail(r->app, ukey, clock_wall_ms());
 			http_reply_error(r, 403, "wrong_password", "the old "
 			    "password is wrong");
 			goto out;
@@ -676,7 +677,7 @@ post_apitokens(struct request *r)
 	}
 	snprintf(tok, sizeof tok, AUTH_TOKEN_PREFIX "%s", hex);
 	secret_sha256_hex(tok, strlen(tok), hash);
-	exp_ms = db_now_ms() + secs * 1000;
+	exp_ms = clock_wall_ms() + secs * 1000;
 	AUDIT_SET(&r->audit, detail, "scope %s, expires in %" PRId64 " s%s%s",
 	    scope, secs, desc && *desc ? ": " : "", desc ? desc : "");
 	if (db_apitoken_add(r->app->db, hash, u.id, scope, desc ? desc : "",
@@ -792,7 +793,7 @@ parse_since(const char *s, int64_t *out_ms)
 
 	if (duration_parse(s, 100LL * 365 * 86400, &secs) == 0 &&
 	    strpbrk(s, "smhdw")) {
-		*out_ms = db_now_ms() - secs * 1000;
+		*out_ms = clock_wall_ms() - secs * 1000;
 		return 0;
 	}
 	memset(&tm, 0, sizeof tm);

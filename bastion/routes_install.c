@@ -9,6 +9,7 @@
 
 #include "binding.h"
 #include "ca.h"
+#include "clock.h"
 #include "db.h"
 #include "db_agent.h"
 #include "dispatch.h"
@@ -48,7 +49,7 @@ install_join_token(struct request *r, const char *mac)
 	    secret_random_hex(s) == 0) {
 		secret_sha256_hex(s, strlen(s), hash);
 		if (db_token_install_create(r->app->db, in->id, mac, hash,
-		    db_now_ms() + INSTALL_TOKEN_TTL_MS) == DB_OK)
+		    clock_wall_ms() + INSTALL_TOKEN_TTL_MS) == DB_OK)
 			rc = 0;
 	}
 	OPENSSL_cleanse(s, sizeof s);

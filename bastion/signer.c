@@ -37,6 +37,7 @@
 #include <openssl/x509.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "envelope.h"
 #include "log.h"
 #include "msgio.h"
@@ -253,7 +254,7 @@ signer_start(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey,
 	close(sv[1]);
 	s->fd = sv[0];
 	set_timeouts(s->fd);
-	respawn_started(&s->rs, respawn_now_ms());
+	respawn_started(&s->rs, clock_mono_ms());
 	pthread_mutex_init(&s->mu, NULL);
 	log_info("signer process %d holds the CA and job keys", (int)s->pid);
 	return s;
@@ -369,7 +370,7 @@ signer_tick(struct signer *s)
 	 * timeout: never wait for it in the main loop. */
 	if (s == NULL || s->cadir[0] == '\0' || pthread_mutex_trylock(&s->mu))
 		return;
-	now = respawn_now_ms();
+	now = clock_mono_ms();
 	if (s->pid > 0) {
 		r = waitpid(s->pid, &status, WNOHANG);
 		if (r == 0 || (r == -1 && errno != ECHILD))

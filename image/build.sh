@@ -108,12 +108,15 @@ VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 
 # Up to date? The inputs: the two packages, agentd's sources, image/, the
 # settings. Same inputs -> same bytes, so an unchanged set is not rebuilt.
+# The lib/ files the image's agentd is built from (with their headers).
+AGENT_LIB="lib/log lib/utf8 lib/clock lib/buf lib/mac lib/path"
 INPUTS=$( {
 	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH $VERSION $(cc -dumpfullversion)"
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
 	    image/udhcpc.script "$MODULES_CONF"
-	[ $VARIANT = reference ] || sha256sum agentd/*.[ch] lib/log.[ch] \
-	    lib/buf.[ch] lib/mac.[ch] lib/path.[ch]
+	# shellcheck disable=SC2046
+	[ $VARIANT = reference ] || sha256sum agentd/*.[ch] \
+	    $(for f in $AGENT_LIB; do echo "$f.c $f.h"; done)
 } | sed "s|$ROOT/||; s|$CACHE/||" | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
     [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$INPUTS" ]; then
@@ -209,7 +212,8 @@ if [ $VARIANT = discovery ]; then
 	OBJ=$BUILD/image-work/agentd-obj
 	rm -rf "$OBJ"
 	mkdir -p "$OBJ"
-	for c in agentd/*.c lib/log.c lib/buf.c lib/mac.c lib/path.c; do
+	# shellcheck disable=SC2046
+	for c in agentd/*.c $(for f in $AGENT_LIB; do echo "$f.c"; done); do
 		cc -std=gnu11 -O2 -Wall -Wextra -Wformat=2 -Wshadow \
 		    -Wmissing-prototypes -Wstrict-prototypes \
 		    -Wno-unused-parameter -Werror -D_FORTIFY_SOURCE=2 \

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "http1.h"
 
 #define CAP	4096
@@ -46,7 +47,7 @@ one(struct h1_io *io, int head)
 	struct buf body;
 
 	buf_init(&body, CAP);
-	if (h1_read_reply(io, head, &body, h1_now_ms() + 10000, &r, err,
+	if (h1_read_reply(io, head, &body, clock_mono_ms() + 10000, &r, err,
 	    sizeof err) == 0) {
 		if (r.status < 200 || r.status > 599 || body.len > CAP ||
 		    (body.data && body.data[body.len] != '\0'))

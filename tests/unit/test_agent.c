@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "ca.h"
+#include "clock.h"
 #include "db.h"
 #include "db_agent.h"
 #include "envelope.h"
@@ -341,7 +342,7 @@ enrollment(struct enrollment *e, const char *token_id, const char *agent,
 	snprintf(e->token_id, sizeof e->token_id, "%s", token_id);
 	snprintf(e->hostname, sizeof e->hostname, "node");
 	snprintf(e->cert.serial, sizeof e->cert.serial, "%s", serial);
-	e->cert.not_after_ms = db_now_ms() + 86400000;
+	e->cert.not_after_ms = clock_wall_ms() + 86400000;
 }
 
 static void
@@ -357,7 +358,7 @@ test_token_hash_uses_ttl(void **state)
 	assert_int_equal(secret_random_hex(secret), 0);
 	secret_sha256_hex(secret, strlen(secret), hash);
 	assert_int_equal(db_token_create(f->db, "t1", hash, "", 2,
-	    db_now_ms() + 60000, 0, "two uses"), DB_OK);
+	    clock_wall_ms() + 60000, 0, "two uses"), DB_OK);
 	/* Only the hash is stored and only the hash finds it. */
 	assert_int_equal(db_token_by_hash(f->db, secret, &t), DB_NOTFOUND);
 	assert_int_equal(db_token_by_hash(f->db, hash, &t), DB_OK);
@@ -378,12 +379,12 @@ test_token_hash_uses_ttl(void **state)
 	    DB_NOTFOUND);
 	/* Expired. */
 	assert_int_equal(db_token_create(f->db, "t2", "h2", "", 1,
-	    db_now_ms() - 1, 0, ""), DB_OK);
+	    clock_wall_ms() - 1, 0, ""), DB_OK);
 	enrollment(&e, "t2", "a4", "04");
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_CONFLICT);
 	/* Revoked. */
 	assert_int_equal(db_token_create(f->db, "t3", "h3", "", 1,
-	    db_now_ms() + 60000, 0, ""), DB_OK);
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
 	assert_int_equal(db_token_revoke(f->db, "t3"), DB_OK);
 	assert_int_equal(db_token_revoke(f->db, "t3"), DB_NOTFOUND);
 	enrollment(&e, "t3", "a5", "05");
@@ -397,14 +398,14 @@ test_install_token_create(void **state)
 	struct join_token t;
 
 	assert_int_equal(db_token_install_create(f->db, 7, "52:54:00:00:00:01",
-	    "aaaa", db_now_ms() + 1000), DB_OK);
+	    "aaaa", clock_wall_ms() + 1000), DB_OK);
 	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
 	assert_string_equal(t.mac, "52:54:00:00:00:01");
 	assert_int_equal(t.uses, 1);
 	assert_int_equal(t.install_id, 7);
 	/* The machine's next install: the earlier install's token dies. */
 	assert_int_equal(db_token_install_create(f->db, 8, "52:54:00:00:00:01",
-	    "bbbb", db_now_ms() + 2000), DB_OK);
+	    "bbbb", clock_wall_ms() + 2000), DB_OK);
 	assert_int_equal(db_token_by_hash(f->db, "aaaa", &t), DB_OK);
 	assert_true(t.revoked_ms != 0);
 	assert_int_equal(db_token_by_hash(f->db, "bbbb", &t), DB_OK);
@@ -422,7 +423,7 @@ test_revocation(void **state)
 	int act;
 
 	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
-	    db_now_ms() + 60000, 0, ""), DB_OK);
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
 	enrollment(&e, "t1", "a1", "0a");
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
 	assert_int_equal(db_agent_cert_check(f->db, "a1", "0a"), DB_OK);
@@ -449,7 +450,7 @@ test_enroll_mac_taken(void **state)
 	int act, created;
 
 	assert_int_equal(db_token_create(f->db, "op", "hop", "", 5,
-	    db_now_ms() + 60000, 0, ""), DB_OK);
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
 	enrollment(&e, "op", "a1", "11");
 	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
@@ -463,13 +464,13 @@ test_enroll_mac_taken(void **state)
 	assert_int_equal(t.used, 1);
 	/* An operator token bound to that MAC may not replace it either. */
 	assert_int_equal(db_token_create(f->db, "bound", "hbound",
-	    "52:54:00:00:00:01", 1, db_now_ms() + 60000, 0, ""), DB_OK);
+	    "52:54:00:00:00:01", 1, clock_wall_ms() + 60000, 0, ""), DB_OK);
 	enrollment(&e, "bound", "a3", "13");
 	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_DENIED);
 	/* The MAC's install token does. */
 	assert_int_equal(db_token_install_create(f->db, 9, "52:54:00:00:00:01",
-	    "hinst", db_now_ms() + 60000), DB_OK);
+	    "hinst", clock_wall_ms() + 60000), DB_OK);
 	assert_int_equal(db_token_by_hash(f->db, "hinst", &t), DB_OK);
 	enrollment(&e, t.id, "a4", "14");
 	snprintf(e.mac, sizeof e.mac, "52:54:00:00:00:01");
@@ -487,7 +488,7 @@ test_enroll_mac_taken(void **state)
 	snprintf(e.mac, sizeof e.mac, "%s", bi.mac);
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_DENIED);
 	assert_int_equal(db_token_create(f->db, "bound2", "hbound2", bi.mac, 1,
-	    db_now_ms() + 60000, 0, ""), DB_OK);
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
 	enrollment(&e, "bound2", "a6", "16");
 	snprintf(e.mac, sizeof e.mac, "%s", bi.mac);
 	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "http1.h"
 
 struct script {
@@ -48,7 +49,7 @@ read_answer(const char *text, size_t step, size_t cap, int head,
 	io->read = script_read;
 	io->ctx = s;
 	buf_init(body, cap);
-	return h1_read_reply(io, head, body, h1_now_ms() + 5000, r, err,
+	return h1_read_reply(io, head, body, clock_mono_ms() + 5000, r, err,
 	    H1_ERRLEN);
 }
 
