@@ -337,58 +337,38 @@ job_env(const json_t *env, struct buf *envbuf)
 	return out;
 }
 
-static void *
-exec_thread(void *arg)
+/* One exec job's process: its pid, the read ends of its stdout and stderr
+ * (-1 once closed) and how it ended. */
+struct run {
+	pid_t	pid;
+	int	out, err;
+	int	status;
+	int	timed_out;
+};
+
+/*
+ * Start argv (or, with shell, /bin/sh -c argv[0]) in a session of its
+ * own, with envp, in cwd, stdout and stderr into pipes. 0, or -1 with
+ * the reason in why and in *code 127 when the command itself could not
+ * be run (no such file, no such cwd) or -1 otherwise.
+ */
+static int
+exec_spawn(char **argv, char **envp, const char *cwd, int shell,
+    struct run *run, char *why, size_t whylen, int *code)
 {
-	struct exec_job *ej = arg;
-	struct jobs *j = ej->j;
-	const json_t *args = ej->args;
-	const char *cwd = json_string_value(json_object_get(args, "cwd"));
-	int shell = json_is_true(json_object_get(args, "shell"));
-	long timeout = (long)json_integer_value(json_object_get(args, "timeout"));
-	long grace = (long)json_integer_value(json_object_get(args, "grace"));
-	char **argv = NULL, **envp = NULL, *shargv[4], buf[65536], why[512];
-	struct output out = { json_array(), 0, 0, 0 };
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, failp[2] = { -1, -1 };
-	int64_t start = clock_mono_ms(), deadline, kill_at = 0, last_send = 0;
-	int status = 0, exited = 0, term_sent = 0, timed_out = 0, open_fds = 2;
-	int child_errno = 0;
-	struct aclient *a;
-	struct buf envbuf;
-	json_t *result;
-	ssize_t n;
+	char *shargv[4] = { "/bin/sh", "-c", argv[0], NULL };
+	int child_errno = 0, rc = -1;
 	pid_t pid;
 
-	buf_init(&envbuf, 1 << 20);
-	if (timeout <= 0)
-		timeout = 600;
-	deadline = start + timeout * 1000;
-	if ((a = aclient_new(j->c, 1)) == NULL)
-		goto out_nothing;
-	argv = strv_from(json_object_get(args, "argv"));
-	envp = job_env(json_object_get(args, "env"), &envbuf);
-	if (argv == NULL || envp == NULL || argv[0] == NULL) {
-		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
-		    "error", "cannot build the command and its environment (out "
-		    "of memory, or the environment is over 1 MiB)"));
-		goto out;
-	}
-	if (shell) {
-		shargv[0] = "/bin/sh";
-		shargv[1] = "-c";
-		shargv[2] = argv[0];
-		shargv[3] = NULL;
-	}
+	*code = -1;
 	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
 	    pipe2(failp, O_CLOEXEC) == -1) {
-		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
-		    "error", "cannot make pipes"));
+		snprintf(why, whylen, "cannot make pipes");
 		goto out;
 	}
-	output_send(a, ej->id, &out, 1);	/* tells bastion it runs */
 	if ((pid = fork()) == -1) {
-		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
-		    "error", "fork failed"));
+		snprintf(why, whylen, "fork failed");
 		goto out;
 	}
 	if (pid == 0) {
@@ -416,92 +396,23 @@ exec_thread(void *arg)
 		(void)!write(failp[1], &e, sizeof e);
 		_exit(127);
 	}
-	close(outp[1]);
-	close(errp[1]);
 	close(failp[1]);
-	outp[1] = errp[1] = failp[1] = -1;
+	failp[1] = -1;
+	/* The exec happened (close-on-exec: EOF) or its errno arrives. */
 	if (read(failp[0], &child_errno, sizeof child_errno) ==
 	    sizeof child_errno) {
-		waitpid(pid, &status, 0);
-		snprintf(why, sizeof why, "cannot %s %s: %s", cwd &&
+		waitpid(pid, NULL, 0);
+		snprintf(why, whylen, "cannot %s %s: %s", cwd &&
 		    child_errno != ENOENT ? "run in" : "execute",
 		    shell ? "/bin/sh" : argv[0], strerror(child_errno));
-		finish(j, a, ej->id, json_pack("{s:s, s:s, s:i}", "status",
-		    "failed", "error", why, "exit_code", 127));
+		*code = 127;
 		goto out;
 	}
-	log_info("job %" PRId64 ": running %s (pid %d, timeout %ld s)", ej->id,
-	    argv[0], (int)pid, timeout);
-	while (!exited || open_fds > 0) {
-		struct pollfd pf[2] = { { outp[0], POLLIN, 0 },
-		    { errp[0], POLLIN, 0 } };
-		int64_t now = clock_mono_ms();
-		int i;
-
-		if (poll(pf, 2, TICK_MS) > 0)
-			for (i = 0; i < 2; i++) {
-				if (pf[i].fd < 0 || !(pf[i].revents &
-				    (POLLIN | POLLHUP | POLLERR)))
-					continue;
-				n = read(pf[i].fd, buf, sizeof buf);
-				if (n > 0) {
-					output_add(&out, i ? "stderr" : "stdout",
-					    buf, (size_t)n);
-				} else if (n == 0 || errno != EINTR) {
-					close(pf[i].fd);
-					if (i)
-						errp[0] = -1;
-					else
-						outp[0] = -1;
-					open_fds--;
-				}
-			}
-		now = clock_mono_ms();
-		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
-			exited = 1;
-			/* Whatever the children left behind has a second to
-			 * finish writing. */
-			deadline = now + 1000 < deadline ? now + 1000 : deadline;
-		}
-		if (now >= deadline && !exited && !term_sent) {
-			log_info("job %" PRId64 ": timed out after %ld s: SIGTERM",
-			    ej->id, timeout);
-			kill(-pid, SIGTERM);
-			term_sent = timed_out = 1;
-			kill_at = now + grace * 1000;
-		} else if (term_sent && !exited && now >= kill_at) {
-			log_info("job %" PRId64 ": still running after %ld s of "
-			    "grace: SIGKILL", ej->id, grace);
-			kill(-pid, SIGKILL);
-			kill_at = INT64_MAX;
-		} else if (exited && now >= deadline && open_fds > 0) {
-			break;	/* a grandchild holds the pipes open */
-		}
-		if (now - last_send >= TICK_MS) {
-			output_send(a, ej->id, &out, 0);
-			last_send = now;
-		}
-	}
-	output_send(a, ej->id, &out, 0);
-	result = json_pack("{s:s, s:b, s:I, s:O}", "status", "done",
-	    "timed_out", timed_out, "duration_ms",
-	    (json_int_t)(clock_mono_ms() - start), "chunks", out.pending);
-	if (WIFEXITED(status))
-		json_object_set_new(result, "exit_code",
-		    json_integer(WEXITSTATUS(status)));
-	else if (WIFSIGNALED(status))
-		json_object_set_new(result, "signal",
-		    json_integer(WTERMSIG(status)));
-	if (timed_out)
-		json_object_set_new(result, "error", json_sprintf("timed out "
-		    "after %ld s", timeout));
-	else if (out.truncated)
-		json_object_set_new(result, "error", json_string("output "
-		    "truncated: bastion was unreachable for too long"));
-	log_info("job %" PRId64 ": finished (%s %d)", ej->id,
-	    WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ?
-	    WEXITSTATUS(status) : WTERMSIG(status));
-	finish(j, a, ej->id, result);
+	run->pid = pid;
+	run->out = outp[0];
+	run->err = errp[0];
+	outp[0] = errp[0] = -1;
+	rc = 0;
 out:
 	if (outp[0] != -1)
 		close(outp[0]);
@@ -515,9 +426,161 @@ out:
 		close(errp[1]);
 	if (failp[1] != -1)
 		close(failp[1]);
+	return rc;
+}
+
+/* Read what is ready on the run's pipes into out; a pipe at EOF is
+ * closed. */
+static void
+exec_read(struct run *run, struct output *out)
+{
+	struct pollfd pf[2] = { { run->out, POLLIN, 0 }, { run->err, POLLIN, 0 } };
+	char buf[65536];
+	ssize_t n;
+	int i;
+
+	if (poll(pf, 2, TICK_MS) <= 0)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP |
+		    POLLERR)))
+			continue;
+		n = read(pf[i].fd, buf, sizeof buf);
+		if (n > 0)
+			output_add(out, i ? "stderr" : "stdout", buf, (size_t)n);
+		else if (n == 0 || errno != EINTR) {
+			close(pf[i].fd);
+			*(i ? &run->err : &run->out) = -1;
+		}
+	}
+}
+
+/*
+ * Until the process has exited and its pipes are closed: its output to
+ * out, sent to bastion every tick. Past timeout: SIGTERM to its session,
+ * SIGKILL after grace. Once it has exited, what its children left behind
+ * has a second more to finish writing.
+ */
+static void
+exec_pump(struct exec_job *ej, struct aclient *a, struct run *run,
+    long timeout, long grace, struct output *out)
+{
+	int64_t now = clock_mono_ms(), deadline = now + timeout * 1000;
+	int64_t kill_at = 0, last_send = 0;
+	int exited = 0, term_sent = 0;
+
+	while (!exited || run->out != -1 || run->err != -1) {
+		exec_read(run, out);
+		now = clock_mono_ms();
+		if (!exited && waitpid(run->pid, &run->status, WNOHANG) ==
+		    run->pid) {
+			exited = 1;
+			deadline = now + 1000 < deadline ? now + 1000 : deadline;
+		}
+		if (now >= deadline && !exited && !term_sent) {
+			log_info("job %" PRId64 ": timed out after %ld s: SIGTERM",
+			    ej->id, timeout);
+			kill(-run->pid, SIGTERM);
+			term_sent = run->timed_out = 1;
+			kill_at = now + grace * 1000;
+		} else if (term_sent && !exited && now >= kill_at) {
+			log_info("job %" PRId64 ": still running after %ld s of "
+			    "grace: SIGKILL", ej->id, grace);
+			kill(-run->pid, SIGKILL);
+			kill_at = INT64_MAX;
+		} else if (exited && now >= deadline) {
+			break;	/* a grandchild holds the pipes open */
+		}
+		if (now - last_send >= TICK_MS) {
+			output_send(a, ej->id, out, 0);
+			last_send = now;
+		}
+	}
+	output_send(a, ej->id, out, 0);
+}
+
+/* The job's result: how it ended and the output bastion has not yet
+ * acknowledged. */
+static json_t *
+exec_result(const struct run *run, const struct output *out, int64_t ms,
+    long timeout)
+{
+	json_t *result;
+
+	result = json_pack("{s:s, s:b, s:I, s:O}", "status", "done",
+	    "timed_out", run->timed_out, "duration_ms", (json_int_t)ms,
+	    "chunks", out->pending);
+	if (WIFEXITED(run->status))
+		json_object_set_new(result, "exit_code",
+		    json_integer(WEXITSTATUS(run->status)));
+	else if (WIFSIGNALED(run->status))
+		json_object_set_new(result, "signal",
+		    json_integer(WTERMSIG(run->status)));
+	if (run->timed_out)
+		json_object_set_new(result, "error", json_sprintf("timed out "
+		    "after %ld s", timeout));
+	else if (out->truncated)
+		json_object_set_new(result, "error", json_string("output "
+		    "truncated: bastion was unreachable for too long"));
+	return result;
+}
+
+/* An exec job, on its own thread: build argv and env, spawn, pump the
+ * output, report the result. */
+static void *
+exec_thread(void *arg)
+{
+	struct exec_job *ej = arg;
+	struct jobs *j = ej->j;
+	const json_t *args = ej->args;
+	const char *cwd = json_string_value(json_object_get(args, "cwd"));
+	int shell = json_is_true(json_object_get(args, "shell"));
+	long timeout = (long)json_integer_value(json_object_get(args, "timeout"));
+	long grace = (long)json_integer_value(json_object_get(args, "grace"));
+	struct output out = { json_array(), 0, 0, 0 };
+	struct run run = { -1, -1, -1, 0, 0 };
+	char **argv = NULL, **envp = NULL, why[512];
+	int64_t start = clock_mono_ms();
+	struct aclient *a;
+	struct buf envbuf;
+	int code;
+
+	buf_init(&envbuf, 1 << 20);
+	if (timeout <= 0)
+		timeout = 600;
+	if ((a = aclient_new(j->c, 1)) == NULL)
+		goto out;
+	argv = strv_from(json_object_get(args, "argv"));
+	envp = job_env(json_object_get(args, "env"), &envbuf);
+	if (argv == NULL || envp == NULL || argv[0] == NULL) {
+		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "cannot build the command and its environment (out "
+		    "of memory, or the environment is over 1 MiB)"));
+		goto out;
+	}
+	output_send(a, ej->id, &out, 1);	/* tells bastion it runs */
+	if (exec_spawn(argv, envp, cwd, shell, &run, why, sizeof why,
+	    &code) == -1) {
+		finish(j, a, ej->id, code == 127 ? json_pack("{s:s, s:s, s:i}",
+		    "status", "failed", "error", why, "exit_code", 127) :
+		    json_pack("{s:s, s:s}", "status", "failed", "error", why));
+		goto out;
+	}
+	log_info("job %" PRId64 ": running %s (pid %d, timeout %ld s)", ej->id,
+	    argv[0], (int)run.pid, timeout);
+	exec_pump(ej, a, &run, timeout, grace, &out);
+	log_info("job %" PRId64 ": finished (%s %d)", ej->id,
+	    WIFEXITED(run.status) ? "exit" : "signal", WIFEXITED(run.status) ?
+	    WEXITSTATUS(run.status) : WTERMSIG(run.status));
+	finish(j, a, ej->id, exec_result(&run, &out, clock_mono_ms() - start,
+	    timeout));
+out:
+	if (run.out != -1)
+		close(run.out);
+	if (run.err != -1)
+		close(run.err);
 	free(argv);
 	free(envp);
-out_nothing:
 	buf_free(&envbuf);
 	json_decref(out.pending);
 	aclient_free(a);
