@@ -655,6 +655,7 @@ gate(struct request *r, int path_known)
 	const char *csrf;
 	struct settings st;
 
+	memset(&st, 0, sizeof st);	/* the boot listener reads only some */
 	if (r->listener == L_BOOT) {
 		r->who.kind = AUTH_MACHINE;
 		if (!boot_rate_ok(r))

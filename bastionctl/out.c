@@ -30,7 +30,7 @@ static void	vline(FILE *, const char *, const char *, va_list)
 static void
 vline(FILE *fp, const char *prefix, const char *fmt, va_list ap)
 {
-	char small[1024], *text = small, *clean;
+	char small[1024], *text = small, *big = NULL, *clean;
 	va_list aq;
 	int n;
 
@@ -40,9 +40,10 @@ vline(FILE *fp, const char *prefix, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof small) {
-		if ((text = malloc((size_t)n + 1)) == NULL)
+		if ((big = malloc((size_t)n + 1)) == NULL)
 			return;
-		vsnprintf(text, (size_t)n + 1, fmt, ap);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		text = big;
 	}
 	if ((clean = malloc((size_t)n + 1)) != NULL) {
 		fputs(prefix, fp);
@@ -50,8 +51,7 @@ vline(FILE *fp, const char *prefix, const char *fmt, va_list ap)
 		fputc('\n', fp);
 		free(clean);
 	}
-	if (text != small)
-		free(text);
+	free(big);
 }
 
 static void	vmessage(const char *, va_list)

@@ -53,7 +53,7 @@ if command -v cppcheck >/dev/null; then
 	    --error-exitcode=1 --inline-suppr \
 	    --library=gnu --library=openssl \
 	    --library=sqlite3 --library=libcurl --library="$LOGDIR/jansson.cfg" \
-	    -D__GNUC__ -D__linux__ -D__x86_64__ \
+	    -D__GNUC__ -D__linux__ -D__x86_64__ -D__CPPCHECK__ \
 	    -DBASTION_VERSION='"0"' -DBASTION_DATADIR='"/usr/share/bastion"' \
 	    -I lib -I bastion -I bastionctl -I agentd \
 	    --template='{file}:{line}: cppcheck {severity}: {message} [{id}]' \
@@ -65,7 +65,7 @@ if command -v cppcheck >/dev/null; then
 	    --enable=warning,portability,performance \
 	    --error-exitcode=1 --inline-suppr \
 	    --library=gnu --library=openssl --library="$LOGDIR/jansson.cfg" \
-	    -D__GNUC__ -D__linux__ -D__x86_64__ -DAGENTD_STATIC \
+	    -D__GNUC__ -D__linux__ -D__x86_64__ -D__CPPCHECK__ -DAGENTD_STATIC \
 	    -DBASTION_VERSION='"0"' -I lib -I agentd \
 	    --template='{file}:{line}: cppcheck {severity}: {message} [{id}]' \
 	    agentd 2>>"$LOGDIR/cppcheck.log" || cpprc=1
