@@ -140,70 +140,57 @@ plural(long long n)
 	return n == 1 ? "" : "s";
 }
 
+/* "  LABEL:" and a table of arr's elements (row(t, element) each, -1:
+ * out of memory), or "none"; t (NULL: out of memory) is freed. */
 static int
-show_disks(const json_t *disks)
+show_table(const char *label, const json_t *arr, struct ctl_table *t,
+    int (*row)(struct ctl_table *, const json_t *))
 {
-	struct ctl_table *t;
-	const json_t *d;
+	const json_t *el;
 	size_t i;
+	int rc = -1;
 
-	if (json_array_size(disks) == 0) {
-		kv(2, "Disks:", "none");
+	if (json_array_size(arr) == 0) {
+		kv(2, label, "none");
+		ctl_table_free(t);
 		return 0;
 	}
-	printf("  Disks:\n");
-	if ((t = ctl_table_new(5, "NAME", "SIZE", "MODEL", "SERIAL",
-	    "TYPE")) == NULL)
+	if (t == NULL)
 		return -1;
-	json_array_foreach(disks, i, d) {
-		const json_t *rot = json_object_get(d, "rotational");
-		char size[32];
-
-		ctl_fmt_size(size, sizeof size, ctl_jint(d, "size_bytes", -1));
-		if (ctl_table_row(t, ctl_jstr(d, "name"), size,
-		    ctl_jstr(d, "model"), ctl_jstr(d, "serial"),
-		    json_is_true(rot) ? "hdd" : json_is_false(rot) ? "ssd" :
-		    "-") == -1) {
-			ctl_table_free(t);
-			return -1;
-		}
-	}
+	printf("  %s\n", label);
+	json_array_foreach(arr, i, el)
+		if (row(t, el) == -1)
+			goto out;
 	ctl_table_print(t, stdout, 4);
+	rc = 0;
+out:
 	ctl_table_free(t);
-	return 0;
+	return rc;
 }
 
 static int
-show_nics(const json_t *nics)
+disk_line(struct ctl_table *t, const json_t *d)
 {
-	struct ctl_table *t;
-	const json_t *n;
-	size_t i;
+	const json_t *rot = json_object_get(d, "rotational");
+	char size[32];
 
-	if (json_array_size(nics) == 0) {
-		kv(2, "NICs:", "none");
-		return 0;
-	}
-	printf("  NICs:\n");
-	if ((t = ctl_table_new(5, "NAME", "MAC", "DRIVER", "SPEED",
-	    "BOOT")) == NULL)
-		return -1;
-	json_array_foreach(nics, i, n) {
-		long long mbps = ctl_jint(n, "speed_mbps", -1);
-		char speed[32] = "-";
+	ctl_fmt_size(size, sizeof size, ctl_jint(d, "size_bytes", -1));
+	return ctl_table_row(t, ctl_jstr(d, "name"), size, ctl_jstr(d, "model"),
+	    ctl_jstr(d, "serial"), json_is_true(rot) ? "hdd" :
+	    json_is_false(rot) ? "ssd" : "-");
+}
 
-		if (mbps > 0)
-			snprintf(speed, sizeof speed, "%lld Mb/s", mbps);
-		if (ctl_table_row(t, ctl_jstr(n, "name"), ctl_jstr(n, "mac"),
-		    ctl_jstr(n, "driver"), speed,
-		    json_is_true(json_object_get(n, "boot")) ? "yes" : "") == -1) {
-			ctl_table_free(t);
-			return -1;
-		}
-	}
-	ctl_table_print(t, stdout, 4);
-	ctl_table_free(t);
-	return 0;
+static int
+nic_line(struct ctl_table *t, const json_t *n)
+{
+	long long mbps = ctl_jint(n, "speed_mbps", -1);
+	char speed[32] = "-";
+
+	if (mbps > 0)
+		snprintf(speed, sizeof speed, "%lld Mb/s", mbps);
+	return ctl_table_row(t, ctl_jstr(n, "name"), ctl_jstr(n, "mac"),
+	    ctl_jstr(n, "driver"), speed,
+	    json_is_true(json_object_get(n, "boot")) ? "yes" : "");
 }
 
 static int
@@ -242,8 +229,10 @@ show_hardware(const json_t *m)
 	kv(2, "DMI:", line);
 	if (*ctl_jstr(dmi, "uuid"))
 		kv(2, "DMI UUID:", ctl_jstr(dmi, "uuid"));
-	if (show_disks(json_object_get(hw, "disks")) == -1 ||
-	    show_nics(json_object_get(hw, "nics")) == -1)
+	if (show_table("Disks:", json_object_get(hw, "disks"), ctl_table_new(5,
+	    "NAME", "SIZE", "MODEL", "SERIAL", "TYPE"), disk_line) == -1 ||
+	    show_table("NICs:", json_object_get(hw, "nics"), ctl_table_new(5,
+	    "NAME", "MAC", "DRIVER", "SPEED", "BOOT"), nic_line) == -1)
 		return -1;
 	return 0;
 }

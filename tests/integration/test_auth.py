@@ -273,7 +273,7 @@ def test_login_csrf_needs_json_and_our_origin(bastion):
 
 def test_json_endpoints_need_json_content_type(bastion):
     """Every JSON body, on every listener, is application/json or 415."""
-    discovered(bastion)
+    bastion.dispatch(MAC)       # discovering: its report is due
     user = json.dumps({"name": "sam", "role": "viewer"})
     rep = json.dumps(sample_report(MAC))
     for send, path, body, ctype in (
