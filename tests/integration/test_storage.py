@@ -137,13 +137,19 @@ def pre_script(b, reprovision, role="worker"):
     return pres[0]
 
 
-def run_pre(script, d):
+def run_pre(script, d, fails=False):
+    """Run the %pre on d: the storage commands it wrote or, when it must
+    fail, what it said on stderr (and that it wrote nothing)."""
     out = os.path.join(d.dir, "storage.ks")
     with open(os.path.join(d.dir, "pre.sh"), "w") as f:
         f.write(script)
     env = dict(ENV, BASTION_DISK=d.name, BASTION_STORAGE_OUT=out)
     p = subprocess.run(["bash", os.path.join(d.dir, "pre.sh")], env=env,
                        capture_output=True, text=True, timeout=120)
+    if fails:
+        assert p.returncode != 0, p.stdout
+        assert not os.path.exists(out)      # anaconda gets no layout at all
+        return p.stderr
     assert p.returncode == 0, p.stderr
     with open(out) as f:
         return f.read()
@@ -233,18 +239,6 @@ def test_reprovision_without_boot_partition_falls_back_to_fresh(bastion, disk):
     assert kscheck.check(text, storage_only=True) == []
 
 
-def run_pre_failing(script, d):
-    out = os.path.join(d.dir, "storage.ks")
-    with open(os.path.join(d.dir, "pre.sh"), "w") as f:
-        f.write(script)
-    env = dict(ENV, BASTION_DISK=d.name, BASTION_STORAGE_OUT=out)
-    p = subprocess.run(["bash", os.path.join(d.dir, "pre.sh")], env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode != 0, p.stdout
-    assert not os.path.exists(out)      # anaconda gets no layout at all
-    return p.stderr
-
-
 def preserved_data(d, pv=3):
     marks = {}
     for lv in ("home", "srv"):
@@ -268,7 +262,7 @@ def test_reprovision_refuses_to_wipe_preserved_volumes_it_cannot_reuse(bastion, 
         lvm("lvcreate", "-q", "-an", "-Zn", "-L", size, "-n", name, VG)
     marks = preserved_data(disk, pv=2)
     before = disk.fingerprint()
-    err = run_pre_failing(pre_script(bastion, True), disk)
+    err = run_pre(pre_script(bastion, True), disk, fails=True)
     assert "holds preserved volumes (home srv) that cannot be reused" in err, err
     assert "no /boot partition" in err and "nothing was written" in err
     assert disk.fingerprint() == before
@@ -285,7 +279,7 @@ def test_reprovision_refuses_a_layout_the_firmware_does_not_match(bastion, disk)
     before = disk.fingerprint()
     script = pre_script(bastion, True).replace("FIRMWARE=bios", "FIRMWARE=uefi")
     assert "FIRMWARE=uefi" in script
-    err = run_pre_failing(script, disk)
+    err = run_pre(script, disk, fails=True)
     assert "no EFI partition labelled BASTIONEFI" in err, err
     assert disk.fingerprint() == before
     for off, data in marks.values():
