@@ -304,7 +304,8 @@ on_update(void *cls, int op, const char *dbname, const char *table,
 {
 	struct db *db = cls;
 
-	if (strcmp(table, "machines") == 0)
+	/* Both are read through the per-thread caches (db_machine.c). */
+	if (strcmp(table, "machines") == 0 || strcmp(table, "leases") == 0)
 		db->machines_dirty = 1;
 }
 

@@ -120,6 +120,10 @@ int		 db_commit(struct db *);
 
 /* The per-thread read-only connection (struct db's reader key). */
 void		 db_reader_free(void *);
+/* The lease of mac (ip, expires) read on the calling thread's read-only
+ * connection (db_machine.c's reader), without the writer's lock. */
+int		 db_reader_lease(struct db *, const char *mac, char ip[64],
+		    int64_t *expires);
 /* Caller holds the lock for these. */
 int		 db_machine_get_locked(struct db *, const char *mac,
 		    struct machine *out);

@@ -56,35 +56,21 @@ db_leases_json(struct db *db, json_t **out)
 	return rc;
 }
 
-struct lease_addr {
-	char	ip[64];
-	int64_t	expires;
-};
-
-static void
-lease_addr_fill(sqlite3_stmt *st, void *p)
-{
-	struct lease_addr *l = p;
-
-	snprintf(l->ip, sizeof l->ip, "%s", db_col_text(st, 0));
-	l->expires = sqlite3_column_int64(st, 1);
-}
-
 int
 db_lease_addr(struct db *db, const char *mac, char ip[64])
 {
-	struct lease_addr l;
+	char addr[64];
+	int64_t expires;
 	int rc;
 
-	db_lock(db);
-	rc = db_get_one(db, "SELECT ip, expires FROM leases WHERE mac = ?", mac,
-	    lease_addr_fill, &l);
-	db_unlock(db);
+	/* On every boot of a machine that is bound: the thread's read-only
+	 * connection, not the writer's lock. */
+	rc = db_reader_lease(db, mac, addr, &expires);
 	/* expires is unix time from dnsmasq, 0 for an infinite lease. */
-	if (rc == DB_OK && (l.ip[0] == '\0' ||
-	    (l.expires != 0 && l.expires <= clock_wall_ms() / 1000)))
+	if (rc == DB_OK && (addr[0] == '\0' ||
+	    (expires != 0 && expires <= clock_wall_ms() / 1000)))
 		rc = DB_NOTFOUND;
 	if (rc == DB_OK)
-		memcpy(ip, l.ip, sizeof l.ip);
+		memcpy(ip, addr, sizeof addr);
 	return rc;
 }

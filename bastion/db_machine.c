@@ -55,11 +55,19 @@ machine_fill(sqlite3_stmt *st, void *m)
 struct reader {
 	sqlite3		*h;
 	sqlite3_stmt	*get_machine;
+	sqlite3_stmt	*get_lease;	/* db_lease.c's, on the boot path too */
 	struct {
 		unsigned long	gen;
 		int		valid;
 		struct machine	m;
 	}		 cache[READER_CACHE];
+	struct {			/* leases, the same way */
+		unsigned long	gen;
+		int		valid, found;
+		char		mac[MAC_STRLEN];
+		char		ip[64];
+		int64_t		expires;
+	}		 leases[READER_CACHE];
 };
 
 void
@@ -70,6 +78,7 @@ db_reader_free(void *p)
 	if (rd == NULL)
 		return;
 	sqlite3_finalize(rd->get_machine);
+	sqlite3_finalize(rd->get_lease);
 	sqlite3_close(rd->h);
 	free(rd);
 }
@@ -87,7 +96,10 @@ reader_get(struct db *db)
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(rd->h, "SELECT " MACHINE_COLS
 	    " FROM machines WHERE mac = ?", -1, SQLITE_PREPARE_PERSISTENT,
-	    &rd->get_machine, NULL) != SQLITE_OK) {
+	    &rd->get_machine, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(rd->h, "SELECT ip, expires FROM leases WHERE"
+	    " mac = ?", -1, SQLITE_PREPARE_PERSISTENT, &rd->get_lease, NULL) !=
+	    SQLITE_OK) {
 		db_reader_free(rd);
 		return NULL;
 	}
@@ -131,6 +143,56 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 	} else {
 		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
 	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int
+db_reader_lease(struct db *db, const char *mac, char ip[64],
+    int64_t *expires)
+{
+	struct reader *rd = reader_get(db);
+	unsigned long gen = atomic_load(&db->machines_gen);
+	unsigned h = 5381;
+	const char *p;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rd == NULL)
+		return DB_ERR;
+	for (p = mac; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	h %= READER_CACHE;
+	/* Known at this generation (the lease table bumps it too). */
+	if (rd->leases[h].valid && rd->leases[h].gen == gen &&
+	    strcmp(rd->leases[h].mac, mac) == 0) {
+		if (!rd->leases[h].found)
+			return DB_NOTFOUND;
+		snprintf(ip, 64, "%s", rd->leases[h].ip);
+		*expires = rd->leases[h].expires;
+		return DB_OK;
+	}
+	st = rd->get_lease;
+	if (db_bind(st, DB_ARGV(DB_TEXT(mac))) == -1)
+		return DB_ERR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		rd->leases[h].found = rc == SQLITE_ROW;
+		snprintf(rd->leases[h].ip, sizeof rd->leases[h].ip, "%s",
+		    rc == SQLITE_ROW ? db_col_text(st, 0) : "");
+		rd->leases[h].expires = rc == SQLITE_ROW ?
+		    sqlite3_column_int64(st, 1) : 0;
+		snprintf(rd->leases[h].mac, sizeof rd->leases[h].mac, "%s", mac);
+		rd->leases[h].gen = gen;
+		rd->leases[h].valid = 1;
+		if (rc == SQLITE_ROW) {
+			snprintf(ip, 64, "%s", rd->leases[h].ip);
+			*expires = rd->leases[h].expires;
+		}
+		rc = rc == SQLITE_ROW ? DB_OK : DB_NOTFOUND;
+	} else
+		rc = DB_ERR;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
