@@ -192,8 +192,12 @@ run: all
 lab-vm: all
 	./appliance/lab-vm.sh
 
+# The discovery image, the debian-12 OS image (mmdebstrap, cached) and the
+# installer's tools taken from it.
 image:
 	./image/build.sh
+	./image/os.sh debian-12
+	./image/build.sh --installer
 
 $(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)

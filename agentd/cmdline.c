@@ -1,5 +1,6 @@
 /* cmdline.c — what the discovery boot tells agentd on the kernel command
- * line: bastion.url (where to report), bastion.mac (the MAC iPXE booted
+ * line: bastion.url (where to report), bastion.plan (the installer's
+ * plan), bastion.mac (the MAC iPXE booted
  * from; PXELINUX's BOOTIF=01-aa-bb-.. is understood too) and
  * bastion.after (poweroff | reboot | wait). */
 #define LOG_SUBSYS "cmdline"
@@ -109,10 +110,17 @@ cmdline_parse(const char *text, struct cmdline *out)
 			continue;	/* longer than any value we take */
 		if (strncmp(w, "bastion.url=", 12) == 0) {
 			v = w + 12;
-			if (url_ok(v, strlen(v)))
-				snprintf(out->url, sizeof out->url, "%s", v);
+			if (url_ok(v, strlen(v)))	/* shorter than url */
+				memcpy(out->url, v, strlen(v) + 1);
 			else
 				log_warnx("ignoring bastion.url: not an "
+				    "http(s) URL");
+		} else if (strncmp(w, "bastion.plan=", 13) == 0) {
+			v = w + 13;
+			if (url_ok(v, strlen(v)))	/* shorter than plan */
+				memcpy(out->plan, v, strlen(v) + 1);
+			else
+				log_warnx("ignoring bastion.plan: not an "
 				    "http(s) URL");
 		} else if (strncmp(w, "bastion.mac=", 12) == 0) {
 			if (mac_normalize(w + 12, mac) == 0)

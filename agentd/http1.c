@@ -317,7 +317,19 @@ get_body(struct h1_io *io, size_t n, struct buf *body, long deadline,
 		take = io->len - io->off;
 		if (take > n)
 			take = n;
-		if (buf_add(body, io->in + io->off, take) == -1) {
+		if (io->sink) {
+			if (take > body->max - body->len) {
+				snprintf(err, errlen, "answer larger than %zu "
+				    "bytes", body->max);
+				return -1;
+			}
+			if (io->sink(io->sink_ctx, io->in + io->off, take) ==
+			    -1) {
+				snprintf(err, errlen, "cannot store the answer");
+				return -1;
+			}
+			body->len += take;	/* counted, not kept */
+		} else if (buf_add(body, io->in + io->off, take) == -1) {
 			snprintf(err, errlen, "answer larger than %zu bytes",
 			    body->max);
 			return -1;

@@ -57,6 +57,11 @@ struct h1_io {
 	int	(*write)(void *ctx, const char *p, size_t n, long deadline,
 		    char *err, size_t errlen);
 	void	*ctx;
+	/* When set, bodies go here instead of into the reply buffer (whose
+	 * cap still limits them): a download written while it arrives.
+	 * 0, or -1 to stop (the reply fails with "cannot store"). */
+	int	(*sink)(void *sink_ctx, const char *p, size_t n);
+	void	*sink_ctx;
 	char	 in[16384];		/* read ahead; a header line must fit */
 	size_t	 off, len;
 };

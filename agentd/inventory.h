@@ -116,6 +116,7 @@ enum after_action { AFTER_NONE, AFTER_EXIT, AFTER_POWEROFF, AFTER_REBOOT,
 
 struct cmdline {
 	char		 url[CMDLINE_URLMAX];	/* bastion.url, "" if absent */
+	char		 plan[CMDLINE_URLMAX];	/* bastion.plan (installer) */
 	char		 mac[MAC_STRLEN];	/* bastion.mac, else BOOTIF */
 	enum after_action after;		/* bastion.after */
 };

@@ -20,6 +20,7 @@
 #endif
 
 #include "agent.h"
+#include "install.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -32,10 +33,12 @@ usage(void)
 	    "usage: agentd discover [--report URL] [--mac MAC]\n"
 	    "           [--after poweroff|reboot|wait|exit] [--dry-run]\n"
 	    "           [--deadline SECONDS] [--no-probe] [--root DIR] [-d]\n"
+	    "       agentd install [--plan URL] [--dry-run] [-d]\n"
 	    "       agentd [-d] [-f FILE] run|enroll|renew\n"
 	    "       agentd -V\n"
 	    "discover defaults come from the kernel command line:\n"
-	    "  bastion.url, bastion.mac (or BOOTIF), bastion.after\n");
+	    "  bastion.url, bastion.mac (or BOOTIF), bastion.after;\n"
+	    "install's plan from bastion.plan\n");
 	exit(2);
 }
 
@@ -217,6 +220,48 @@ cmd_discover(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* The installer of image OSes (install.h), in bastion's RAM image. */
+static int
+cmd_install(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "plan", required_argument, NULL, 'p' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *plan = NULL;
+	struct cmdline cl;
+	int ch, dry = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "dnp:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			log_init(1, 1, "agentd");
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'p':
+			plan = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (plan == NULL && cmdline_read("/", &cl) == 0 && cl.plan[0])
+		plan = cl.plan;
+	if (plan == NULL) {
+		fprintf(stderr, "agentd: install: no --plan URL and no "
+		    "bastion.plan= on the kernel command line\n");
+		return 2;
+	}
+	return install_main(plan, dry);
+}
+
 /* enroll (once), renew (now) or run (the daemon). */
 static int
 cmd_agent(const char *path, const char *mode)
@@ -267,6 +312,8 @@ main(int argc, char *argv[])
 	log_init(1, 0, "agentd");
 	if (argc >= 2 && strcmp(argv[1], "discover") == 0)
 		return cmd_discover(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "install") == 0)
+		return cmd_install(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "+df:V")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -286,6 +333,8 @@ main(int argc, char *argv[])
 		usage();
 	if (strcmp(argv[optind], "discover") == 0)	/* agentd -d discover */
 		return cmd_discover(argc - optind, argv + optind);
+	if (strcmp(argv[optind], "install") == 0)
+		return cmd_install(argc - optind, argv + optind);
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(argv[optind], "run") == 0 ||

@@ -9,7 +9,7 @@ libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev libgnutls28-dev
 dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
-fdisk dosfstools e2fsprogs zstd binutils
+fdisk dosfstools e2fsprogs zstd binutils mmdebstrap xfsprogs
 python3 python3-pytest chromium
 cppcheck wrk nginx-light prometheus-node-exporter
 "

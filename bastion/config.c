@@ -54,6 +54,7 @@ static const struct option options[] = {
 	{ "boot", "dnsmasq", OPT_PATH, F(dnsmasq_path), "/usr/sbin/dnsmasq", NULL, 0, 0 },
 	{ "boot", "ipxe_dir", OPT_PATH, F(ipxe_dir), "/usr/lib/ipxe", NULL, 0, 0 },
 	{ "boot", "discovery_dir", OPT_PATH, F(discovery_dir), "", NULL, 0, 0 },
+	{ "boot", "installer_dir", OPT_PATH, F(installer_dir), "", NULL, 0, 0 },
 	{ "boot", "idle_action", OPT_ENUM, F(idle_action), "exit", idle_actions, 0, 0 },
 	{ "boot", "ipv6_ra", OPT_BOOL, F(ipv6_ra), "yes", NULL, 0, 0 },
 	{ "boot", "max_connections_per_address", OPT_INT, F(boot_max_conns_per_addr), "64", NULL, 0, 100000 },
@@ -65,6 +66,7 @@ static const struct option options[] = {
 	{ "control", "max_connections_per_address", OPT_INT, F(control_max_conns_per_addr), "1024", NULL, 0, 1000000 },
 	{ "install", "repo", OPT_URL, F(install_repo), "", NULL, 0, 0 },
 	{ "install", "os", OPT_STRING, F(install_os), "fedora-40", NULL, 0, 0 },
+	{ "install", "kickstart_os", OPT_STRING, F(install_kickstart_os), "fedora-40", NULL, 0, 0 },
 	{ "install", "max_boots", OPT_INT, F(install_max_boots), "3", NULL, 1, 100 },
 	{ "auth", "session_idle", OPT_INT, F(auth_session_idle), "1800", NULL, 1, 7 * 86400 },
 	{ "auth", "session_lifetime", OPT_INT, F(auth_session_lifetime), "43200", NULL, 1, 30 * 86400 },
@@ -618,6 +620,10 @@ config_finish(struct parse_state *ps)
 		if (path_join(c->discovery_dir, sizeof c->discovery_dir,
 		    c->state_dir, "images/discovery") == -1)
 			parse_error(ps, "bastion.state_dir is too long");
+	if (c->installer_dir[0] == '\0')
+		if (path_join(c->installer_dir, sizeof c->installer_dir,
+		    c->state_dir, "images/installer") == -1)
+			parse_error(ps, "bastion.state_dir is too long");
 	{
 		const char *which = NULL, *why = NULL;
 
@@ -632,6 +638,11 @@ config_finish(struct parse_state *ps)
 	ps->lineno = set_line(ps, "install", "os");
 	if (!valid_os(c->install_os))
 		parse_error(ps, "install.os must be 1-31 of [a-z0-9._-]");
+	ps->lineno = set_line(ps, "install", "kickstart_os");
+	if (strspn(c->install_kickstart_os, "abcdefghijklmnopqrstuvwxyz0123456789"
+	    "._-, ") != strlen(c->install_kickstart_os))
+		parse_error(ps, "install.kickstart_os is a list of OS names of "
+		    "[a-z0-9._-]");
 	ps->lineno = set_line(ps, "bastion", "state_dir");
 	if (strlen(c->state_dir) > 80)
 		parse_error(ps, "bastion.state_dir is too long for the admin "

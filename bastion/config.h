@@ -38,6 +38,7 @@ struct config {
 	char			 dnsmasq_path[PATH_MAX];
 	char			 ipxe_dir[PATH_MAX];
 	char			 discovery_dir[PATH_MAX];
+	char			 installer_dir[PATH_MAX];	/* tools.img */
 	enum idle_action	 idle_action;
 	int			 ipv6_ra;
 	/* [control] */
@@ -52,6 +53,8 @@ struct config {
 	/* [install] */
 	char			 install_repo[CONFIG_URL_LEN];
 	char			 install_os[32];
+	/* OS names installed by kickstart from install_repo ("a, b"). */
+	char			 install_kickstart_os[256];
 	int			 install_max_boots;
 	/* [auth] (seconds, KiB, counts) */
 	int			 auth_session_idle;

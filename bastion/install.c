@@ -11,6 +11,7 @@
 #include "hostname.h"
 #include "install.h"
 #include "mac.h"
+#include "oscatalog.h"
 #include "roles.h"
 #include "templates.h"
 
@@ -257,6 +258,25 @@ install_parse(const json_t *body, const struct config *c,
 	} else if (prev == NULL) {
 		snprintf(in.os, sizeof in.os, "%s", c->install_os);
 	}
+	switch (os_method(c, in.os)) {
+	case OS_UNKNOWN:
+		snprintf(why, whylen, "unknown OS '%.31s' (bastionctl os list "
+		    "shows what can be installed)", in.os);
+		return -1;
+	case OS_IMAGE: {
+		struct os_image img;
+		char iwhy[160];
+
+		if (os_image_find(c, in.os, &img, iwhy, sizeof iwhy) == -1) {
+			snprintf(why, whylen, "the image of %.31s cannot be "
+			    "installed: %s", in.os, iwhy);
+			return -1;
+		}
+		break;
+	}
+	case OS_KICKSTART:
+		break;
+	}
 	if (disk) {
 		if (!valid_disk_name(disk)) {
 			snprintf(why, whylen, "disk must be a device name like sda, "
@@ -312,6 +332,13 @@ install_context(const struct config *c, const struct machine *m,
 	    m->mac, key);
 	json_object_set_new(json_object_get(ctx, "install"), "progress_url",
 	    json_string(url));
+	snprintf(url, sizeof url, "%s/install/%s/plan?k=%s", c->boot_url,
+	    m->mac, key);
+	json_object_set_new(json_object_get(ctx, "install"), "plan_url",
+	    json_string(url));
+	json_object_set_new(json_object_get(ctx, "install"), "method",
+	    json_string(os_method(c, in->os) == OS_IMAGE ? "image" :
+	    "kickstart"));
 	if ((keys = json_loads(in->ssh_keys, 0, NULL)) == NULL)
 		keys = json_array();
 	json_object_set_new(ctx, "ssh_keys", keys);
@@ -356,6 +383,30 @@ install_context(const struct config *c, const struct machine *m,
 		    unit, "agentd_sha256", agentd_sum, "unit_sha256", unit_sum));
 	}
 	return ctx;
+}
+
+json_t *
+install_plan(const struct config *c, const json_t *ctx,
+    const struct os_image *img)
+{
+	const json_t *m = json_object_get(ctx, "machine"),
+	    *in = json_object_get(ctx, "install");
+	char url[1024];
+
+	snprintf(url, sizeof url, "%s/boot/os/%s/%s", c->boot_url, img->name,
+	    img->file);
+	return json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O,"
+	    " s:{s:s, s:s, s:I, s:s}, s:O, s:O}", "version", BASTION_VERSION,
+	    "mac", json_object_get(m, "mac"),
+	    "hostname", json_object_get(m, "hostname"),
+	    "os", json_object_get(in, "os"), "role", json_object_get(in, "role"),
+	    "reprovision", json_object_get(in, "reprovision"),
+	    "progress_url", json_object_get(in, "progress_url"),
+	    "storage", json_object_get(ctx, "storage"),
+	    "image", "url", url, "sha256", img->sha256, "size",
+	    (json_int_t)img->size, "format", "tar.zst",
+	    "ssh_keys", json_object_get(ctx, "ssh_keys"),
+	    "agent", json_object_get(ctx, "agent"));
 }
 
 void
@@ -404,8 +455,9 @@ install_render_boot(struct templates *t, const struct config *c,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = templates_render(t, install_template_for(a), ctx, out, outlen, err,
-	    errlen);
+	rc = templates_render(t, a == BOOT_INSTALLER && in &&
+	    os_method(c, in->os) == OS_IMAGE ? "installer-image.ipxe" :
+	    install_template_for(a), ctx, out, outlen, err, errlen);
 	json_decref(ctx);
 	return rc;
 }

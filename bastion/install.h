@@ -37,6 +37,12 @@ json_t	*install_context(const struct config *, const struct machine *,
 	    const struct install *in, const json_t *hardware, const char *key,
 	    int boot_number);
 
+struct os_image;
+/* The plan `agentd install` fetches (DESIGN §11) from a context made by
+ * install_context + install_set_agent, for the image img. */
+json_t	*install_plan(const struct config *, const json_t *ctx,
+	    const struct os_image *img);
+
 /* The join token (clear, or a placeholder for dry runs) and the CA
  * fingerprint the kickstart's %post gives agentd (agent.* in templates). */
 void	install_set_agent(json_t *ctx, const char *ca_fingerprint,

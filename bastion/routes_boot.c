@@ -20,6 +20,7 @@
 #include "secret.h"
 #include "templates.h"
 #include "install.h"
+#include "oscatalog.h"
 
 static int	discovery_files_present(const struct config *);
 
@@ -300,6 +301,47 @@ get_discovery_file(struct request *r)
 		http_reply_file(r, path, "application/octet-stream");
 }
 
+/* An image OS's root filesystem archive, named by its manifest: nothing
+ * from the URL reaches the path but a name the catalog knows. OS images
+ * are not secret (DESIGN §11): they hold no host keys or credentials. */
+static void
+get_os_file(struct request *r)
+{
+	const struct config *c;
+	struct os_image img;
+	char why[256];
+	int rc;
+
+	c = bastion_config_acquire(r->app);
+	rc = os_image_find(c, r->params[0], &img, why, sizeof why);
+	bastion_config_release(r->app);
+	if (rc == -1 || strcmp(r->params[1], img.file) != 0) {
+		http_reply_error(r, 404, "not_found", "no such OS image file");
+		return;
+	}
+	http_reply_file(r, img.path, "application/zstd");
+}
+
+static void
+get_installer_file(struct request *r)
+{
+	const struct config *c;
+	char path[PATH_MAX];
+	int rc;
+
+	if (strcmp(r->params[0], "tools.img") != 0) {
+		http_reply_error(r, 404, "not_found", "no such boot file");
+		return;
+	}
+	c = bastion_config_acquire(r->app);
+	rc = path_join(path, sizeof path, c->installer_dir, "tools.img");
+	bastion_config_release(r->app);
+	if (rc == -1)
+		http_reply_error(r, 500, "internal", "installer_dir is too long");
+	else
+		http_reply_file(r, path, "application/octet-stream");
+}
+
 static void
 get_ipxe_file(struct request *r)
 {
@@ -429,6 +471,10 @@ const struct route routes_boot[] = {
 	{ L_BOOT, "GET", "/dispatch", get_dispatch, 0,
 	    ROLE_NONE, SCOPE_READ, 0, "machine.boot" },
 	{ L_BOOT, "GET", "/boot/discovery/{name}", get_discovery_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "GET", "/boot/os/{name}/{file}", get_os_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_BOOT, "GET", "/boot/installer/{name}", get_installer_file, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },
 	{ L_BOOT, "GET", "/boot/{name}", get_ipxe_file, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },

@@ -17,6 +17,7 @@
 #include "install.h"
 #include "log.h"
 #include "mac.h"
+#include "oscatalog.h"
 #include "routes.h"
 #include "secret.h"
 #include "templates.h"
@@ -274,18 +275,24 @@ check_install_key(struct request *r, const char *mac, unsigned states,
 	return 0;
 }
 
+/*
+ * The installer's instructions for this boot: the kickstart (Fedora/RHEL)
+ * or the plan `agentd install` fetches (image OSes), each once per
+ * installer boot and with that boot's join token.
+ */
 static void
-get_kickstart(struct request *r)
+hand_out(struct request *r, int plan)
 {
 	const struct config *c;
 	struct machine m;
 	struct install *in;
+	struct os_image img;
 	char mac[MAC_STRLEN], *out = NULL, err[512];
 	char token[SECRET_HEXLEN] = "", hash[SECRET_HEXLEN];
 	char fp[CA_FINGERPRINT_LEN];
-	json_t *hw = NULL, *ctx = NULL;
+	json_t *hw = NULL, *ctx = NULL, *pj;
 	size_t len = 0;
-	int rc;
+	int rc, image;
 
 	if (route_mac_param(r, mac) == -1)
 		return;
@@ -296,22 +303,46 @@ get_kickstart(struct request *r)
 	if (check_install_key(r, mac, ST(MS_QUEUED) | ST(MS_INSTALLING), &m,
 	    in) == -1)
 		goto out;
+	c = bastion_config_acquire(r->app);
+	image = os_method(c, in->os) == OS_IMAGE;
+	if (image != plan) {
+		bastion_config_release(r->app);
+		http_reply_error(r, 409, "wrong_installer", "%s installs %s by %s",
+		    mac, in->os, image ? "image: its installer fetches "
+		    "/install/MAC/plan" : "kickstart: its installer fetches "
+		    "/ks/MAC");
+		goto out;
+	}
+	if (plan && os_image_find(c, in->os, &img, err, sizeof err) == -1) {
+		bastion_config_release(r->app);
+		http_reply_error(r, 409, "no_image", "the image of %s cannot be "
+		    "installed: %s", in->os, err);
+		goto out;
+	}
 	if (db_hardware_get(r->app->db, mac, &hw) != DB_OK)
 		hw = NULL;
 	/* This boot's join token secret (install_join_token says why one
-	 * per installer boot), stored only once the kickstart is made. */
+	 * per installer boot), stored only once the instructions are made. */
 	if (secret_random_hex(token) == -1) {
+		bastion_config_release(r->app);
 		http_reply_error(r, 500, "internal", "cannot make the join token");
 		goto out;
 	}
 	secret_sha256_hex(token, strlen(token), hash);
 	ca_fingerprint(r->app->ca, fp);
-	c = bastion_config_acquire(r->app);
 	ctx = install_context(c, &m, in, hw, http_query(r, "k"), in->boots);
 	if (ctx)
 		install_set_agent(ctx, fp, token);
-	if (ctx == NULL || templates_render(r->app->templates, "install.ks",
-	    ctx, &out, &len, err, sizeof err) == -1) {
+	if (ctx && plan) {
+		pj = install_plan(c, ctx, &img);
+		if (pj && (out = json_dumps(pj, JSON_COMPACT)) != NULL)
+			len = strlen(out);
+		json_decref(pj);
+		snprintf(err, sizeof err, "out of memory");
+	}
+	if (ctx == NULL || (plan ? out == NULL : templates_render(
+	    r->app->templates, "install.ks", ctx, &out, &len, err,
+	    sizeof err) == -1)) {
 		http_reply_error(r, 500, "template", "%s", ctx ? err :
 		    "out of memory");
 		bastion_config_release(r->app);
@@ -320,10 +351,10 @@ get_kickstart(struct request *r)
 	bastion_config_release(r->app);
 	rc = db_install_kickstart(r->app->db, mac, in->id, in->boots, hash);
 	if (rc == DB_CONFLICT) {
-		http_reply_error(r, 409, "kickstart_sent", "the kickstart of this "
+		http_reply_error(r, 409, "kickstart_sent", "the %s of this "
 		    "installer boot of %s was sent already (one per boot, with "
 		    "its join token); network-boot the machine again for a new "
-		    "one", mac);
+		    "one", plan ? "plan" : "kickstart", mac);
 		goto out;
 	}
 	if (rc == DB_DENIED) {
@@ -333,12 +364,14 @@ get_kickstart(struct request *r)
 		goto out;
 	}
 	if (rc != DB_OK) {
-		http_reply_error(r, 500, "internal", "cannot record the kickstart");
+		http_reply_error(r, 500, "internal", "cannot record the %s",
+		    plan ? "plan" : "kickstart");
 		goto out;
 	}
-	log_info("req %s: kickstart for %s (installer boot %d) sent to %s",
-	    r->id, mac, in->boots, r->client);
-	http_reply_text(r, 200, "text/plain; charset=utf-8", out, len);
+	log_info("req %s: %s for %s (installer boot %d) sent to %s", r->id,
+	    plan ? "plan" : "kickstart", mac, in->boots, r->client);
+	http_reply_text(r, 200, plan ? "application/json" :
+	    "text/plain; charset=utf-8", out, len);
 out:
 	OPENSSL_cleanse(token, sizeof token);
 	json_decref(ctx);
@@ -347,6 +380,18 @@ out:
 	free(out);
 	json_decref(hw);
 	free(in);
+}
+
+static void
+get_kickstart(struct request *r)
+{
+	hand_out(r, 0);
+}
+
+static void
+get_plan(struct request *r)
+{
+	hand_out(r, 1);
 }
 
 static void
@@ -502,6 +547,15 @@ get_roles(struct request *r)
 	bastion_config_release(r->app);
 }
 
+static void
+get_os(struct request *r)
+{
+	const struct config *c = bastion_config_acquire(r->app);
+
+	http_reply_json(r, 200, os_catalog_json(c));
+	bastion_config_release(r->app);
+}
+
 /* Who may do what: see struct route in http.h and docs/api.md. The
  * boot listener's routes are open: the install key is their credential. */
 const struct route routes_install[] = {
@@ -512,11 +566,15 @@ const struct route routes_install[] = {
 	    "machine.reprovision" },
 	{ L_BOOT, "GET", "/ks/{mac}", get_kickstart, 0,
 	    ROLE_NONE, SCOPE_READ, RF_AUDIT, "install.kickstart" },
+	{ L_BOOT, "GET", "/install/{mac}/plan", get_plan, 0,
+	    ROLE_NONE, SCOPE_READ, RF_AUDIT, "install.plan" },
 	{ L_BOOT, "POST", "/api/v1/progress/{mac}", post_progress, 4096,
 	    ROLE_NONE, SCOPE_READ, RF_MUTATES, "install.progress" },
 	{ L_API, "POST", "/api/v1/templates/render", post_render, 0,
 	    ROLE_OPERATOR, SCOPE_PROVISION, 0, NULL },
 	{ L_API, "GET", "/api/v1/templates", get_templates, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/os", get_os, 0,
 	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
 	{ L_API, "GET", "/api/v1/roles", get_roles, 0,
 	    ROLE_VIEWER, SCOPE_READ, 0, NULL },

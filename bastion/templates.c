@@ -88,7 +88,8 @@ builtin_subdir(const char *name)
 static const char *const builtin_files[] = {
 	"ipxe/boot.ipxe.mustache", "ipxe/discovery.ipxe.mustache",
 	"ipxe/discovery-missing.ipxe.mustache", "ipxe/idle.ipxe.mustache",
-	"ipxe/installer.ipxe.mustache", "ipxe/local.ipxe.mustache",
+	"ipxe/installer.ipxe.mustache", "ipxe/installer-image.ipxe.mustache",
+	"ipxe/local.ipxe.mustache",
 	"ipxe/poweroff.ipxe.mustache", "kickstart/install.ks.mustache",
 	"kickstart/post.ks.mustache", "kickstart/pre-storage.ks.mustache",
 	"kickstart/progress.ks.mustache", "kickstart/ssh-keys.ks.mustache",

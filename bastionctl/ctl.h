@@ -93,6 +93,7 @@ struct ctl_command {
 /* Command tables, each ending with a zeroed entry. */
 extern const struct ctl_command ctl_machines_commands[];
 extern const struct ctl_command ctl_templates_commands[];
+extern const struct ctl_command ctl_os_commands[];
 extern const struct ctl_command ctl_config_commands[];
 extern const struct ctl_command ctl_auth_commands[];
 extern const struct ctl_command ctl_settings_commands[];

@@ -12,6 +12,7 @@
 static const struct ctl_command *const tables[] = {
 	ctl_machines_commands,
 	ctl_templates_commands,
+	ctl_os_commands,
 	ctl_config_commands,
 	ctl_auth_commands,
 	ctl_settings_commands,

@@ -6,6 +6,12 @@
 #   image/build.sh --reference DIR the bare busybox reference image of
 #                                  bench/discovery (same kernel; its /init
 #                                  only posts /proc/cpuinfo with wget)
+#   image/build.sh --installer     build/images/installer/tools.img: the
+#                                  second initrd of an install boot (the
+#                                  disk tools `agentd install` runs and
+#                                  their libraries, from the OS root that
+#                                  image/os.sh leaves in the cache, and
+#                                  the storage modules)
 #
 # Environment: BUILD (default build), COMPRESS=zstd|gzip|xz (default zstd),
 # MODULES_CONF (default image/modules.conf),
@@ -29,8 +35,13 @@ if [ "${1:-}" = --reference ]; then
 	VARIANT=reference
 	OUT=${2:?usage: image/build.sh --reference OUTDIR}
 	case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+elif [ "${1:-}" = --installer ]; then
+	VARIANT=installer
+	OUT=$BUILD/images/installer
+	INSTALLER_OS=${INSTALLER_OS:-debian-12}
+	OSROOT=$CACHE/os-$INSTALLER_OS-root
 elif [ $# -ne 0 ]; then
-	echo "usage: image/build.sh [--reference OUTDIR]" >&2
+	echo "usage: image/build.sh [--reference OUTDIR | --installer]" >&2
 	exit 2
 fi
 
@@ -115,10 +126,20 @@ INPUTS=$( {
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
 	    image/udhcpc.script "$MODULES_CONF"
 	# shellcheck disable=SC2046
-	[ $VARIANT = reference ] || sha256sum agentd/*.[ch] \
+	[ $VARIANT != discovery ] || sha256sum agentd/*.[ch] \
 	    $(for f in $AGENT_LIB; do echo "$f.c $f.h"; done)
+	[ $VARIANT != installer ] ||
+	    cat "$BUILD/images/os/$INSTALLER_OS/.inputs" 2>/dev/null
 } | sed "s|$ROOT/||; s|$CACHE/||" | sha256sum | cut -d' ' -f1)
-if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
+if [ $VARIANT = installer ]; then
+	[ -d "$OSROOT/usr" ] ||
+	    die "installer: no OS root in $OSROOT (image/os.sh first)"
+	if [ -f "$OUT/tools.img" ] &&
+	    [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$INPUTS" ]; then
+		say "installer: $OUT is up to date"
+		exit 0
+	fi
+elif [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] &&
     [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$INPUTS" ]; then
 	say "$VARIANT: $OUT is up to date"
 	exit 0
@@ -180,6 +201,10 @@ resolve_modules() {
 }
 if [ $VARIANT = discovery ]; then
 	MODS=$(resolve_modules <"$MODULES_CONF")
+elif [ $VARIANT = installer ]; then
+	# The discovery image's modules and the storage ones: this archive's
+	# modules.dep replaces the discovery image's, so it names them all.
+	MODS="$(resolve_modules <"$MODULES_CONF") dm_mod xfs ext4 vfat nls_cp437 nls_ascii"
 else
 	MODS="virtio_pci virtio_net virtio_blk e1000"
 fi
@@ -236,6 +261,52 @@ options usb_storage delay_use=0
 EOF
 	install -m 755 image/init "$STAGE/init"
 	install -m 755 image/udhcpc.script "$STAGE/etc/udhcpc.script"
+elif [ $VARIANT = installer ]; then
+	# The tools `agentd install` runs, from the OS image's root, with the
+	# shared libraries they need (DT_NEEDED, followed). Only files below
+	# the stage are touched.
+	TOOLS="sfdisk wipefs blkid lvm mkfs.xfs mke2fs mkfs.fat mkswap tar zstd sha256sum"
+	find "$STAGE/bin" -mindepth 1 -delete	# busybox is the discovery image's
+	rm -f "$STAGE/sbin" "$STAGE/usr/bin" "$STAGE/usr/sbin"
+	rmdir "$STAGE/usr"
+	mkdir -p "$STAGE/lib/x86_64-linux-gnu" "$STAGE/lib64" "$STAGE/etc/lvm"
+	find_in_root() {
+		local d
+		for d in usr/sbin usr/bin sbin bin lib/x86_64-linux-gnu \
+		    usr/lib/x86_64-linux-gnu; do
+			[ -e "$OSROOT/$d/$1" ] && { echo "$OSROOT/$d/$1"; return 0; }
+		done
+		return 1
+	}
+	todo=""
+	for t in $TOOLS; do
+		f=$(find_in_root "$t") || die "installer: $t is not in $OSROOT"
+		cp -L "$f" "$STAGE/bin/$t"
+		todo="$todo $STAGE/bin/$t"
+	done
+	seen=" "
+	while [ -n "$todo" ]; do
+		next=""
+		for f in $todo; do
+			for lib in $(readelf -d "$f" |
+			    sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+				case $seen in *" $lib "*) continue ;; esac
+				seen="$seen$lib "
+				src=$(find_in_root "$lib") ||
+				    die "installer: $lib (of $f) not found"
+				cp -L "$src" "$STAGE/lib/x86_64-linux-gnu/$lib"
+				next="$next $STAGE/lib/x86_64-linux-gnu/$lib"
+			done
+		done
+		todo=$next
+	done
+	cp -L "$OSROOT/usr/lib64/ld-linux-x86-64.so.2" "$STAGE/lib64/"
+	cp "$OSROOT/etc/mke2fs.conf" "$STAGE/etc/"
+	# No udev in the RAM image: LVM makes its own device nodes.
+	printf '%s\n' 'activation {' '	udev_sync = 0' '	udev_rules = 0' \
+	    '	monitoring = 0' '}' 'devices {' \
+	    '	obtain_device_list_from_udev = 0' '}' >"$STAGE/etc/lvm/lvm.conf"
+	for d in dev proc sys run tmp; do rmdir "$STAGE/$d"; done
 else
 	cat >"$STAGE/init" <<'EOF'
 #!/bin/sh
@@ -278,6 +349,15 @@ TMP_KERNEL=$OUT/.vmlinuz.$$
 trap 'rm -f "$TMP_INITRD" "$TMP_KERNEL"' EXIT
 (cd "$STAGE" && find . -mindepth 1 -printf '%P\n' | sort |
     cpio -o -H newc -R 0:0 --reproducible --quiet) | $COMPRESSOR >"$TMP_INITRD"
+if [ $VARIANT = installer ]; then
+	chmod 644 "$TMP_INITRD"
+	mv -f "$TMP_INITRD" "$OUT/tools.img"
+	echo "$INPUTS" >"$OUT/.inputs"
+	trap - EXIT
+	say "installer: $OUT/tools.img $(stat -c %s "$OUT/tools.img") bytes" \
+	    "($COMPRESS; $(du -sb --apparent-size "$STAGE" | cut -f1) unpacked)"
+	exit 0
+fi
 cp "$KROOT/boot/vmlinuz-$KVER" "$TMP_KERNEL"
 chmod 644 "$TMP_INITRD" "$TMP_KERNEL"
 mv -f "$TMP_KERNEL" "$OUT/vmlinuz"

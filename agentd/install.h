@@ -1,0 +1,129 @@
+/* install.h — `agentd install`: bastion's installer for image OSes
+ * (DESIGN §11), run from the RAM image the discovery kernel boots with
+ * the installer's tools added. It fetches its plan from the boot
+ * listener, lays out the disk (install_disk.c), writes the image and
+ * makes it bootable (install_image.c), reporting progress all along.
+ *
+ * Everything the plan says is checked here again before it reaches a
+ * command line or a path: the plan comes over plain HTTP. Commands run
+ * as argv (never through a shell). */
+#ifndef AGENTD_INSTALL_H
+#define AGENTD_INSTALL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "mac.h"
+
+#define INST_MAX_VOLUMES	16
+#define INST_MAX_KEYS		32
+#define INST_URLMAX		512
+#define INST_ERRLEN		512
+#define INST_TARGET		"/target"	/* where the new system is built */
+#define INST_WORK		"/run/bastion-install"
+
+struct inst_volume {
+	char	name[40];	/* LV name: [a-z0-9_] */
+	char	mount[64];	/* "/", "/var/lib/x" or "swap" */
+	char	fstype[8];	/* xfs ext4 ext3 ext2 swap */
+	long	size_mb;
+	int	grow;
+	int	preserve;
+	int	keep;		/* this install keeps its bytes (reprovision) */
+	int	exists;		/* the LV is there already (reprovision) */
+	char	dev[96];	/* /dev/mapper/VG-NAME once it exists */
+};
+
+struct inst_plan {
+	char	mac[MAC_STRLEN];
+	char	hostname[254];
+	char	os[32];
+	char	role[32];
+	char	disk[32];		/* sda, vda, nvme0n1 */
+	char	vg[32];
+	int	reprovision;
+	long	efi_mb, boot_mb;
+	struct inst_volume vol[INST_MAX_VOLUMES];
+	int	nvol;
+	char	image_url[INST_URLMAX];
+	char	image_sha256[65];
+	long long image_size;
+	char	progress_url[INST_URLMAX];
+	char	agentd_url[INST_URLMAX], agentd_sha256[65];
+	char	unit_url[INST_URLMAX], unit_sha256[65];
+	char	server[300];
+	char	ca_fingerprint[100];
+	char	token[80];
+	char	version[32];		/* of the bastion that made the plan */
+	const char *keys[INST_MAX_KEYS]; /* point into keys_json */
+	int	nkeys;
+	json_t	*keys_json;
+};
+
+/* The disk's partitions, found or made by install_disk.c. */
+struct inst_disk {
+	char	bios[96];	/* BIOS boot partition node, "" if none */
+	char	esp[96];	/* EFI system partition */
+	char	boot[96];	/* /boot (ext4, label bastion_boot) */
+	char	pv[96];		/* the LVM physical volume */
+};
+
+/* install.c */
+/* The plan's JSON -> p. 0, or -1 with why. */
+int	install_plan_parse(const json_t *, struct inst_plan *, char *why,
+	    size_t whylen);
+void	install_plan_free(struct inst_plan *);
+/* Sends a progress report (rate-limited unless stage changes or force).
+ * Failures are logged: the install goes on. */
+void	install_progress(struct inst_plan *, const char *stage, int percent,
+	    int force, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+/*
+ * Runs argv (PATH lookup) with root as its root directory when not NULL,
+ * stdin from in_fd (-1: /dev/null). Standard output goes into out when
+ * not NULL (capped), else with standard error into the error text: the
+ * last line of it lands in err when the command fails. 0 when it exits
+ * 0, else -1 with err "NAME: exit N: LAST LINE".
+ */
+int	install_run(const char *const argv[], const char *root, int in_fd,
+	    struct buf *out, char *err, size_t errlen);
+/* "/dev/" + disk + partition n (vda3, nvme0n1p3). 0 or -1. */
+int	install_part_node(const char *disk, int n, char *out, size_t len);
+
+/* install_disk.c */
+/*
+ * Lays out p->disk: a fresh GPT (BIOS boot, ESP, /boot, LVM with one LV
+ * per volume), or on a reprovision the volume group already there, its
+ * preserved volumes kept and the rest formatted. Refuses (nothing
+ * written) a reprovision whose volume group cannot be reused. Then mounts
+ * what the image goes into under INST_TARGET. 0, or -1 with why.
+ */
+int	install_disk_prepare(struct inst_plan *, struct inst_disk *,
+	    char *why, size_t whylen);
+/* fstab lines for the layout into b. 0 or -1. */
+int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
+	    struct buf *b, char *why, size_t whylen);
+/* mount(2) src on dir (made if missing), remembered for release. */
+int	install_mount_at(const char *src, const char *dir, const char *type,
+	    unsigned long flags, char *why, size_t whylen);
+/* Unmounts INST_TARGET and everything below it, deactivates the VG. */
+void	install_disk_release(const struct inst_plan *);
+
+/* install_image.c */
+/* Downloads the image into INST_WORK while hashing it; refuses it
+ * (deleted) when size or SHA-256 differ from the plan. 0 or -1. */
+int	install_image_fetch(struct inst_plan *, char *path, size_t pathlen,
+	    char *why, size_t whylen);
+/* Unpacks the image into INST_TARGET, reporting progress by bytes. */
+int	install_image_write(struct inst_plan *, const char *path, char *why,
+	    size_t whylen);
+/* Host name, network, SSH keys, fstab, agentd, GRUB for BIOS and UEFI. */
+int	install_image_configure(struct inst_plan *, const struct inst_disk *,
+	    char *why, size_t whylen);
+
+/* main.c: the whole install; the exit status of `agentd install`. */
+int	install_main(const char *plan_url, int dry_run);
+
+#endif

@@ -1,0 +1,164 @@
+"""Debian 12 installed from bastion's image, the whole life of a machine
+(DESIGN §11), in QEMU (TCG) with BIOS and with UEFI:
+
+PXE → discovered → `machines install --os debian-12` → the installer RAM
+image lays out the first of two disks, writes the image, installs GRUB →
+the VM boots Debian from its disk → agentd enrolls → active →
+`bastionctl exec` sees Debian 12 and the role's LVs → a file in /srv (a
+preserved volume) and one in /root → `machines reprovision --reboot` →
+active again: the /srv file is there, the /root one is not. The second
+disk is never written.
+
+Then the refusal path: the node's /srv volume is removed, the machine is
+reprovisioned, and the installer refuses to lay the disk out afresh: the
+install fails with the reason and the disk is byte for byte what it was.
+
+VMs run with -no-reboot: every reboot ends QEMU and the test starts the
+next boot with the same disks, as a power cycle."""
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+
+import qemu
+from conftest import drop_bastion, log_tail, new_bastion, record_timing, wait_machine
+from harness import ROOT
+from test_discovery import discovery_image  # noqa: F401 (fixture)
+
+BUILD = os.environ.get("BASTION_BUILD", os.path.join(ROOT, "build"))
+OS_DIR = os.path.join(BUILD, "images", "os", "debian-12")
+INSTALLER_DIR = os.path.join(BUILD, "images", "installer")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@pytest.fixture
+def image_bastion(discovery_image):  # noqa: F811
+    """A bastion (not started) whose state dir has the debian-12 image
+    (a symlink to what `make image` built) and whose control listener the
+    nodes reach (10.77.0.1)."""
+    for f in ("manifest.json", "rootfs.tar.zst"):
+        assert os.path.exists(os.path.join(OS_DIR, f)), \
+            "%s is not built: run `make image`" % OS_DIR
+    assert os.path.exists(os.path.join(INSTALLER_DIR, "tools.img")), \
+        "the installer's tools are not built: run `make image`"
+    b = new_bastion(discovery_dir=discovery_image, control_host="10.77.0.1",
+                    extra_conf="[boot]\ninstaller_dir = %s\n" % INSTALLER_DIR)
+    os.makedirs(os.path.join(b.state, "images", "os"))
+    os.symlink(OS_DIR, os.path.join(b.state, "images", "os", "debian-12"))
+    yield b.start()
+    drop_bastion(b)
+
+
+def boot(make_vm, fw, mac, disks, name):
+    return make_vm(name=name, macs=[mac], firmware=fw, memory=2048, cpus=1,
+                   disks=[qemu.Disk(path=d) for d in disks])
+
+
+def ctl_ok(b, *args, timeout=60):
+    r = b.ctl(*args, timeout=timeout)
+    assert r.returncode == 0, "bastionctl %s: exit %d\n%s%s" % (
+        " ".join(args), r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+def run_on(b, host, cmd, timeout=180):
+    return ctl_ok(b, "exec", host, "--timeout", "2m", "--", "/bin/sh", "-c", cmd,
+                  timeout=timeout)
+
+
+def until_state(b, mac, vm, state, timeout):
+    """wait_machine without the VM-alive check (the VM powers itself off
+    or reboots on the way)."""
+    return wait_machine(b, mac, state=state, timeout=timeout, poll=1)
+
+
+def lifecycle(b, make_vm, fw, tmp_path):
+    disks = [str(tmp_path / ("disk%d.qcow2" % i)) for i in range(2)]
+    for d in disks:
+        subprocess.run([qemu.QEMU_IMG, "create", "-q", "-f", "qcow2", d, "80G"],
+                       check=True)
+    mac = qemu.random_mac()
+    host = "deb-%s.lab" % fw
+
+    vm = boot(make_vm, fw, mac, disks, "%s-discover" % fw)
+    wait_machine(b, mac, vm=vm, state="discovered", timeout=180)
+    vm.wait_exit(60)
+    second = sha256_file(disks[1])
+
+    # An unknown OS is refused, the machine unchanged.
+    r = b.ctl("machines", "install", mac, "--hostname", host, "--role", "worker",
+              "--os", "debian-13")
+    assert r.returncode == 1 and "unknown OS" in r.stderr, (r.stdout, r.stderr)
+    assert wait_machine(b, mac, state="discovered", timeout=5)
+
+    ctl_ok(b, "machines", "install", mac, "--hostname", host, "--role", "worker",
+           "--os", "debian-12")
+    vm = boot(make_vm, fw, mac, disks, "%s-install" % fw)
+    until_state(b, mac, vm, "installed", 1200)
+    record_timing("image install %s (QEMU start -> installed)" % fw, vm.elapsed())
+    assert vm.wait_exit(120) == 0
+    ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+    stages = [e["message"] for e in ev]
+    assert any("writing debian-12" in m for m in stages), stages
+
+    vm = boot(make_vm, fw, mac, disks, "%s-debian" % fw)
+    until_state(b, mac, vm, "active", 900)
+    record_timing("Debian from disk %s (QEMU start -> active)" % fw, vm.elapsed())
+    osr = run_on(b, host, "cat /etc/os-release")
+    assert 'VERSION_ID="12"' in osr and "debian" in osr, osr
+    lvs = run_on(b, host, "lvs --noheadings -o lv_name bastion")
+    assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
+    mnt = run_on(b, host, "findmnt -n -o SOURCE /srv")
+    assert "bastion-srv" in mnt, mnt
+    run_on(b, host, "echo kept > /srv/keep && echo gone > /root/gone && sync")
+
+    ctl_ok(b, "machines", "reprovision", mac, "--reboot")
+    assert vm.wait_exit(300) == 0
+    vm = boot(make_vm, fw, mac, disks, "%s-reinstall" % fw)
+    until_state(b, mac, vm, "installed", 1200)
+    assert vm.wait_exit(120) == 0
+    vm = boot(make_vm, fw, mac, disks, "%s-debian2" % fw)
+    until_state(b, mac, vm, "active", 900)
+    assert run_on(b, host, "cat /srv/keep").strip() == "kept"
+    assert run_on(b, host, "test -e /root/gone && echo there || echo absent").strip() \
+        == "absent"
+    assert sha256_file(disks[1]) == second, "the second disk was written"
+    return mac, host, vm, disks
+
+
+@pytest.mark.parametrize("fw", ["bios", "uefi"])
+def test_image_install_lifecycle(image_bastion, make_vm, fw, tmp_path):
+    b = image_bastion
+    try:
+        mac, host, vm, disks = lifecycle(b, make_vm, fw, tmp_path)
+        if fw != "bios":
+            return
+        # The refusal path, on the BIOS machine: /srv's volume removed,
+        # the node powered off; a reprovision must not lay out afresh.
+        run_on(b, host, "umount /srv && lvremove -y bastion/srv && "
+               "sed -i '/bastion-srv/d' /etc/fstab && sync")
+        b.ctl("exec", host, "--", "/bin/systemctl", "poweroff", timeout=60)
+        vm.wait_exit(300)
+        before = sha256_file(disks[0])
+        ctl_ok(b, "machines", "reprovision", mac)
+        vm = boot(make_vm, "bios", mac, disks, "bios-refused")
+        row = until_state(b, mac, vm, "failed", 900)
+        assert vm.wait_exit(120) == 0
+        ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+        msg = " ".join(e["message"] for e in ev[-3:])
+        assert "lacks the preserved volume(s) srv" in msg, msg
+        assert "nothing was written" in msg, msg
+        assert sha256_file(disks[0]) == before, "the refused install wrote the disk"
+        assert row["state"] == "failed"
+    except AssertionError:
+        print(log_tail(b, 6000))
+        raise

@@ -1,0 +1,120 @@
+"""Image OSes beside kickstart (DESIGN §11): the catalog (`os list`), an
+image OS added by dropping a directory with a manifest into
+STATE_DIR/images/os, installs refused for an unknown OS or a broken
+image, the installer's plan (once per boot, with the key, for image OSes
+only) and the image served from the boot listener."""
+import hashlib
+import json
+import os
+import re
+
+from harness import BIN, sample_report
+
+MAC = "52:54:00:aa:20:01"
+KEY = re.compile(r"bastion\.plan=(\S+/install/[0-9a-f:]+/plan\?k=([0-9a-f]{64}))")
+
+
+def add_image(b, name="tiny-os", data=b"not really a tarball\n" * 100, **over):
+    d = os.path.join(b.state, "images", "os", name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "rootfs.tar.zst"), "wb") as f:
+        f.write(data)
+    m = {"name": name, "method": "image", "description": "a test OS",
+         "image": "rootfs.tar.zst", "size": len(data),
+         "sha256": hashlib.sha256(data).hexdigest(), "packages": []}
+    m.update(over)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(m, f)
+    return data
+
+
+def discovered(b, mac=MAC):
+    assert b.dispatch(mac).status == 200
+    r = b.boot("POST", "/api/v1/discover", sample_report(mac))
+    assert r.status == 200, r
+
+
+def test_os_list_shows_images_and_kickstart(bastion):
+    add_image(bastion)
+    add_image(bastion, "broken-os", sha256="0" * 64, size=5)
+    r = bastion.ctl("os", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    got = {o["name"]: o for o in json.loads(r.stdout)}
+    assert got["tiny-os"]["method"] == "image" and got["tiny-os"]["available"]
+    assert got["broken-os"]["available"] is False
+    assert "not 5 bytes" in got["broken-os"]["problem"]
+    assert got["fedora-40"]["method"] == "kickstart"
+    assert got["fedora-40"]["default"] is True
+    r = bastion.ctl("os", "list")
+    assert r.returncode == 0 and "tiny-os" in r.stdout and "kickstart" in r.stdout
+    assert bastion.ctl("os", "list", "--bogus").returncode == 2
+
+
+def test_unknown_or_broken_os_is_refused(bastion):
+    add_image(bastion, "broken-os", size=5)
+    discovered(bastion)
+    for os_name, why in (("debian-99", "unknown OS"), ("broken-os", "cannot be installed"),
+                         ("../etc", "os must be")):
+        r = bastion.ctl("machines", "install", MAC, "--hostname", "n1.lab",
+                        "--role", "worker", "--os", os_name)
+        assert r.returncode == 1 and why in r.stderr, (os_name, r.stdout, r.stderr)
+    row = bastion.admin("GET", "/api/v1/machines/" + MAC).json()
+    assert row["state"] == "discovered"
+
+
+def test_plan_once_per_boot_with_its_key(bastion):
+    data = add_image(bastion)
+    discovered(bastion)
+    r = bastion.ctl("machines", "install", MAC, "--hostname", "n1.lab", "--role",
+                    "worker", "--os", "tiny-os")
+    assert r.returncode == 0, r.stderr
+    ipxe = bastion.dispatch(MAC).text
+    assert "/boot/installer/tools.img" in ipxe and "initrd=tools.img" in ipxe, ipxe
+    m = KEY.search(ipxe)
+    assert m, ipxe
+    path = m.group(1)[m.group(1).index("/install/"):]
+    # A wrong key, and a kickstart asked of an image install: refused.
+    bad = bastion.boot("GET", path.replace(m.group(2), "0" * 64))
+    assert bad.status == 403 and bad.json()["error"]["code"] == "forbidden"
+    ks = bastion.boot("GET", "/ks/%s?k=%s" % (MAC, m.group(2)))
+    assert ks.status == 409 and ks.json()["error"]["code"] == "wrong_installer"
+    r = bastion.boot("GET", path)
+    assert r.status == 200, r
+    plan = r.json()
+    assert plan["os"] == "tiny-os" and plan["hostname"] == "n1.lab"
+    assert plan["storage"]["vg"] == "bastion"
+    assert {v["mount"] for v in plan["storage"]["volumes"]} >= {"/", "/srv", "/home"}
+    assert plan["image"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(plan["agent"]["token"]) == 64 and plan["agent"]["ca_fingerprint"]
+    assert plan["reprovision"] is False
+    # Once per installer boot.
+    again = bastion.boot("GET", path)
+    assert again.status == 409 and again.json()["error"]["code"] == "kickstart_sent"
+    # The image itself, as the manifest names it; nothing else from there.
+    url = plan["image"]["url"]
+    img = bastion.boot("GET", url[url.index("/boot/os/"):])
+    assert img.status == 200 and img.body == data
+    for p in ("/boot/os/tiny-os/manifest.json", "/boot/os/tiny-os/..%2fmanifest.json",
+              "/boot/os/nope/rootfs.tar.zst", "/boot/installer/x.img"):
+        assert bastion.boot("GET", p).status == 404, p
+    row = bastion.admin("GET", "/api/v1/machines/" + MAC).json()
+    assert row["state"] == "installing"
+    audit = bastion.admin("GET", "/api/v1/audit?limit=50").json()
+    assert any(a["action"] == "install.plan" for a in audit), audit
+
+
+def test_kickstart_os_gets_no_plan(bastion):
+    discovered(bastion)
+    r = bastion.ctl("machines", "install", MAC, "--hostname", "n2.lab", "--role",
+                    "worker")
+    assert r.returncode == 0, r.stderr
+    ipxe = bastion.dispatch(MAC).text
+    k = re.search(r"k=([0-9a-f]{64})", ipxe).group(1)
+    r = bastion.boot("GET", "/install/%s/plan?k=%s" % (MAC, k))
+    assert r.status == 409 and r.json()["error"]["code"] == "wrong_installer"
+
+
+def test_api_os_needs_a_reader(bastion):
+    r = bastion.control("GET", "/api/v1/os", auth=None)
+    assert r.status == 401
+    assert os.path.exists(os.path.join(BIN, "bastionctl"))
