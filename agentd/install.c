@@ -1,5 +1,5 @@
 /* install.c — `agentd install`: the plan, progress reports, running the
- * tools, and the order of the steps (see install.h). */
+ * tools, and the order of the steps (see installer.h). */
 #define _GNU_SOURCE
 #define LOG_SUBSYS "install"
 #include <ctype.h>
@@ -17,7 +17,7 @@
 
 #include "clock.h"
 #include "http1.h"
-#include "install.h"
+#include "installer.h"
 #include "inventory.h"
 #include "log.h"
 

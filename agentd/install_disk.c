@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "install.h"
+#include "installer.h"
 #include "log.h"
 
 #define T_BIOS	"21686148-6449-6E6F-744E-656564454649"
@@ -62,9 +62,23 @@ install_mount_at(const char *src, const char *dir, const char *type,
 		snprintf(why, whylen, "too many mounts");
 		return -1;
 	}
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		snprintf(why, whylen, "mkdir %s: %s", dir, strerror(errno));
-		return -1;
+	char path[128], *s;
+
+	/* mkdir -p: a mount point may be deep in a fresh filesystem. */
+	snprintf(path, sizeof path, "%s", dir);
+	for (s = path + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+
+		*s = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			snprintf(why, whylen, "mkdir %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if ((*s = c) == '\0')
+			break;
 	}
 	if (mount(src, dir, type, flags, NULL) == -1) {
 		snprintf(why, whylen, "mount %s on %s: %s", src, dir,

@@ -18,7 +18,7 @@
 
 #include "clock.h"
 #include "http1.h"
-#include "install.h"
+#include "installer.h"
 #include "log.h"
 
 #define T INST_TARGET

@@ -20,7 +20,7 @@
 #endif
 
 #include "agent.h"
-#include "install.h"
+#include "installer.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -220,7 +220,7 @@ cmd_discover(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
-/* The installer of image OSes (install.h), in bastion's RAM image. */
+/* The installer of image OSes (installer.h), in bastion's RAM image. */
 static int
 cmd_install(int argc, char **argv)
 {

@@ -207,7 +207,7 @@ report_post(const char *url, const char *body, const struct report_opts *o,
 	char err[ERRLEN];
 	struct buf resp;
 	long code = 0, start = clock_mono_ms(), wait, left;
-	int attempt, rc = -1;
+	int attempt, rc = -1, shown;
 #ifdef AGENTD_HAVE_CURL
 	struct curl_slist *hdr = NULL;
 	CURL *c = NULL;
@@ -223,6 +223,8 @@ report_post(const char *url, const char *body, const struct report_opts *o,
 		return -1;
 	}
 #endif
+	/* The query (an install key) is not for the console. */
+	shown = (int)strcspn(url, "?");
 	buf_init(&resp, REPLY_MAX);
 	for (attempt = 1; ; attempt++) {
 		buf_reset(&resp);
@@ -234,16 +236,17 @@ report_post(const char *url, const char *body, const struct report_opts *o,
 #endif
 			code = plain_post(url, body, o, &resp, err);
 		if (code >= 200 && code < 300) {
-			log_info("report accepted by %s (HTTP %ld, attempt %d)",
-			    url, code, attempt);
+			log_info("report accepted by %.*s (HTTP %ld, attempt "
+			    "%d)", shown, url, code, attempt);
 			rc = 0;
 			break;
 		}
 		if (code == 0)
-			log_warnx("attempt %d: %s: %s", attempt, url, err);
+			log_warnx("attempt %d: %.*s: %s", attempt, shown, url,
+			    err);
 		else
-			log_warnx("attempt %d: %s: HTTP %ld: %.300s", attempt,
-			    url, code, resp.data ? resp.data : "");
+			log_warnx("attempt %d: %.*s: HTTP %ld: %.300s", attempt,
+			    shown, url, code, resp.data ? resp.data : "");
 		if (!retryable(code)) {
 			log_warnx("the report was refused; not retrying");
 			break;

@@ -12,8 +12,10 @@
 #   PXE        rom (default: the NIC's iPXE option ROM) or firmware (UEFI
 #              with virtio-net only: OVMF's own PXE, then TFTP ipxe.efi,
 #              then iPXE)
-#   MEMORY     MiB, default 1024          CPUS  default 2
-#   DISK       size of a blank disk, default 8G; 0 for none
+#   MEMORY     MiB, default 2048 (the installer keeps the OS image in RAM)
+#              CPUS  default 2
+#   DISK       size of a blank (sparse) disk, default 80G: the worker
+#              role's volumes need 61G; 0 for none
 #   DISK_FILE  keep the disk in this qcow2 file (created if missing)
 #              instead of a temporary one
 #   BRIDGE     default bastion0           ACCEL default tcg (KVM does not
@@ -24,9 +26,9 @@ cd "$(dirname "$0")/.."
 FIRMWARE=${FIRMWARE:-bios}
 NIC=${NIC:-virtio-net-pci}
 PXE=${PXE:-rom}
-MEMORY=${MEMORY:-1024}
+MEMORY=${MEMORY:-2048}
 CPUS=${CPUS:-2}
-DISK=${DISK:-8G}
+DISK=${DISK:-80G}
 DISK_FILE=${DISK_FILE:-}
 BRIDGE=${BRIDGE:-bastion0}
 ACCEL=${ACCEL:-tcg}

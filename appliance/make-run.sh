@@ -87,12 +87,19 @@ interface = $BRIDGE
 dhcp_mode = full
 dhcp_range = 10.77.0.100,10.77.0.200,12h
 discovery_dir = $DISCOVERY
+; The installer's tools (a second initrd beside the discovery image's).
+installer_dir = $ROOT/build/images/installer
 
 [control]
-; Every request needs a login or an API token; listen on the management
-; network's address to reach it from elsewhere.
-listen = 127.0.0.1:8443
+; Every request needs a login or an API token. On the lab address, so the
+; nodes' agents reach it too (the lab bridge has no uplink).
+listen = $ADDR4:8443
 names = localhost,127.0.0.1,$ADDR4
+
+[install]
+; Debian 12 from bastion's own image (make image; no mirror needed).
+; Fedora/RHEL by kickstart: set repo = and install with --os fedora-40.
+os = debian-12
 EOF
 	say "wrote $CONF"
 else
@@ -105,6 +112,18 @@ fi
 if [ ! -f "$DISCOVERY/vmlinuz" ] || [ ! -f "$DISCOVERY/initrd.img" ]; then
 	say "building the discovery image (first run only, about a minute)"
 	./image/build.sh || say "building the discovery image failed (above); new machines will be told it is missing"
+fi
+
+# --- the OS image and the installer (make image): found in STATE/images/os ----
+if [ ! -f "$ROOT/build/images/os/debian-12/manifest.json" ] ||
+    [ ! -f "$ROOT/build/images/installer/tools.img" ]; then
+	say "building the debian-12 image and the installer (first run only, a few minutes)"
+	{ ./image/os.sh debian-12 && ./image/build.sh --installer; } ||
+	    say "building the OS image failed (above); installs of debian-12 are refused until make image works"
+fi
+mkdir -p "$STATE/images/os"
+if [ -d "$ROOT/build/images/os/debian-12" ] && [ ! -e "$STATE/images/os/debian-12" ]; then
+	ln -s "$ROOT/build/images/os/debian-12" "$STATE/images/os/debian-12"
 fi
 
 # --- what to do next ------------------------------------------------------------
@@ -121,7 +140,7 @@ cat <<EOF
   ---------------------
   lab network:     $BRIDGE $ADDR4/24 (DHCP 10.77.0.100-200), no uplink
   boot listener:   http://$ADDR4:8080/boot.ipxe
-  control API:     https://127.0.0.1:8443/api/v1/ (HTTPS, CA: $STATE/ca/ca.pem)
+  control API:     https://$ADDR4:8443/api/v1/ (HTTPS, CA: $STATE/ca/ca.pem)
                    Log in as 'admin' (POST /api/v1/session) or use an API
                    token. The first start prints admin's one-time password
                    below ("one-time password ..."); a new one any time:

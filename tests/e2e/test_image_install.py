@@ -15,15 +15,17 @@ install fails with the reason and the disk is byte for byte what it was.
 
 VMs run with -no-reboot: every reboot ends QEMU and the test starts the
 next boot with the same disks, as a power cycle."""
+import concurrent.futures
 import hashlib
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
 import qemu
-from conftest import drop_bastion, log_tail, new_bastion, record_timing, wait_machine
+from conftest import drop_bastion, log_tail, new_bastion, record_timing
 from harness import ROOT
 from test_discovery import discovery_image  # noqa: F401 (fixture)
 
@@ -70,18 +72,32 @@ def ctl_ok(b, *args, timeout=60):
     return r.stdout
 
 
-def run_on(b, host, cmd, timeout=180):
-    return ctl_ok(b, "exec", host, "--timeout", "2m", "--", "/bin/sh", "-c", cmd,
+def run_on(b, target, cmd, timeout=180):
+    return ctl_ok(b, "exec", target, "--timeout", "2m", "--", "/bin/sh", "-c", cmd,
                   timeout=timeout)
 
 
 def until_state(b, mac, vm, state, timeout):
-    """wait_machine without the VM-alive check (the VM powers itself off
-    or reboots on the way)."""
-    return wait_machine(b, mac, state=state, timeout=timeout, poll=1)
+    """The machine's row once in state; fails at once if it fails instead
+    (with the last events). The VM powers itself off or reboots on the
+    way: only bastion is watched."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = b.admin("GET", "/api/v1/machines/" + mac).json()
+        if row.get("state") == state:
+            return row
+        if row.get("state") == "failed" and state != "failed":
+            ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+            raise AssertionError("%s failed: %s\n%s" % (
+                mac, [e["message"] for e in ev[-4:]], vm.serial_text()[-3000:]))
+        assert b.alive(), "bastion died:\n" + log_tail(b, 4000)
+        time.sleep(1)
+    raise AssertionError("%s not %s after %ss\n%s" % (
+        mac, state, timeout, vm.serial_text()[-3000:]))
 
 
 def lifecycle(b, make_vm, fw, tmp_path):
+    os.makedirs(tmp_path)
     disks = [str(tmp_path / ("disk%d.qcow2" % i)) for i in range(2)]
     for d in disks:
         subprocess.run([qemu.QEMU_IMG, "create", "-q", "-f", "qcow2", d, "80G"],
@@ -90,7 +106,7 @@ def lifecycle(b, make_vm, fw, tmp_path):
     host = "deb-%s.lab" % fw
 
     vm = boot(make_vm, fw, mac, disks, "%s-discover" % fw)
-    wait_machine(b, mac, vm=vm, state="discovered", timeout=180)
+    until_state(b, mac, vm, "discovered", 300)
     vm.wait_exit(60)
     second = sha256_file(disks[1])
 
@@ -109,17 +125,20 @@ def lifecycle(b, make_vm, fw, tmp_path):
     ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
     stages = [e["message"] for e in ev]
     assert any("writing debian-12" in m for m in stages), stages
+    assert any("bootable (BIOS and UEFI)" in m for m in stages), stages
 
     vm = boot(make_vm, fw, mac, disks, "%s-debian" % fw)
     until_state(b, mac, vm, "active", 900)
+    agent = b.admin("GET", "/api/v1/agents").json()
+    assert [a["hostname"] for a in agent if a.get("mac") == mac] == [host.split(".")[0]], agent
     record_timing("Debian from disk %s (QEMU start -> active)" % fw, vm.elapsed())
-    osr = run_on(b, host, "cat /etc/os-release")
+    osr = run_on(b, mac, "cat /etc/os-release")
     assert 'VERSION_ID="12"' in osr and "debian" in osr, osr
-    lvs = run_on(b, host, "lvs --noheadings -o lv_name bastion")
+    lvs = run_on(b, mac, "lvs --noheadings -o lv_name bastion")
     assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
-    mnt = run_on(b, host, "findmnt -n -o SOURCE /srv")
+    mnt = run_on(b, mac, "findmnt -n -o SOURCE /srv")
     assert "bastion-srv" in mnt, mnt
-    run_on(b, host, "echo kept > /srv/keep && echo gone > /root/gone && sync")
+    run_on(b, mac, "echo kept > /srv/keep && echo gone > /root/gone && sync")
 
     ctl_ok(b, "machines", "reprovision", mac, "--reboot")
     assert vm.wait_exit(300) == 0
@@ -128,37 +147,70 @@ def lifecycle(b, make_vm, fw, tmp_path):
     assert vm.wait_exit(120) == 0
     vm = boot(make_vm, fw, mac, disks, "%s-debian2" % fw)
     until_state(b, mac, vm, "active", 900)
-    assert run_on(b, host, "cat /srv/keep").strip() == "kept"
-    assert run_on(b, host, "test -e /root/gone && echo there || echo absent").strip() \
+    assert run_on(b, mac, "cat /srv/keep").strip() == "kept"
+    assert run_on(b, mac, "test -e /root/gone && echo there || echo absent").strip() \
         == "absent"
     assert sha256_file(disks[1]) == second, "the second disk was written"
     return mac, host, vm, disks
 
 
-@pytest.mark.parametrize("fw", ["bios", "uefi"])
-def test_image_install_lifecycle(image_bastion, make_vm, fw, tmp_path):
+def refusals(b, make_vm, mac, vm, disks):
+    """On an installed BIOS node: a volume group without a preserved volume
+    is not laid out afresh; an image whose SHA-256 is not the manifest's is
+    not written. Each time the disk stays byte for byte what it was."""
+    run_on(b, mac, "umount /srv && lvremove -y bastion/srv && "
+           "sed -i '/bastion-srv/d' /etc/fstab && sync")
+    b.ctl("exec", mac, "--", "/bin/systemctl", "poweroff", timeout=60)
+    vm.wait_exit(300)
+    before = sha256_file(disks[0])
+    ctl_ok(b, "machines", "reprovision", mac)
+    vm = boot(make_vm, "bios", mac, disks, "bios-refused")
+    until_state(b, mac, vm, "failed", 900)
+    assert vm.wait_exit(120) == 0
+    msg = last_events(b, mac)
+    assert "lacks the preserved volume(s) srv (/srv)" in msg, msg
+    assert "nothing was written" in msg, msg
+    assert sha256_file(disks[0]) == before, "the refused reprovision wrote the disk"
+
+    bad = os.path.join(b.state, "images", "os", "debian-12-bad")
+    os.makedirs(bad)
+    with open(os.path.join(OS_DIR, "manifest.json")) as f:
+        m = json.load(f)
+    m["name"] = "debian-12-bad"
+    m["sha256"] = "0" * 64
+    with open(os.path.join(bad, "manifest.json"), "w") as f:
+        json.dump(m, f)
+    os.symlink(os.path.join(OS_DIR, "rootfs.tar.zst"), os.path.join(bad, "rootfs.tar.zst"))
+    ctl_ok(b, "machines", "install", mac, "--hostname", "bad.lab", "--role", "worker",
+           "--os", "debian-12-bad")
+    vm = boot(make_vm, "bios", mac, disks, "bios-badimage")
+    until_state(b, mac, vm, "failed", 900)
+    assert vm.wait_exit(120) == 0
+    msg = last_events(b, mac)
+    assert "does not match its SHA-256 in the plan" in msg and "refusing to write it" in msg, msg
+    assert sha256_file(disks[0]) == before, "a corrupt image was written"
+
+
+def last_events(b, mac, n=3):
+    ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+    return " | ".join(e["message"] for e in ev[-n:])
+
+
+def test_image_install_bios_and_uefi(image_bastion, make_vm, tmp_path):
+    """Both firmwares at once (two VMs, one core each): the BIOS node then
+    also takes the refusal paths."""
     b = image_bastion
-    try:
-        mac, host, vm, disks = lifecycle(b, make_vm, fw, tmp_path)
-        if fw != "bios":
-            return
-        # The refusal path, on the BIOS machine: /srv's volume removed,
-        # the node powered off; a reprovision must not lay out afresh.
-        run_on(b, host, "umount /srv && lvremove -y bastion/srv && "
-               "sed -i '/bastion-srv/d' /etc/fstab && sync")
-        b.ctl("exec", host, "--", "/bin/systemctl", "poweroff", timeout=60)
-        vm.wait_exit(300)
-        before = sha256_file(disks[0])
-        ctl_ok(b, "machines", "reprovision", mac)
-        vm = boot(make_vm, "bios", mac, disks, "bios-refused")
-        row = until_state(b, mac, vm, "failed", 900)
-        assert vm.wait_exit(120) == 0
-        ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
-        msg = " ".join(e["message"] for e in ev[-3:])
-        assert "lacks the preserved volume(s) srv" in msg, msg
-        assert "nothing was written" in msg, msg
-        assert sha256_file(disks[0]) == before, "the refused install wrote the disk"
-        assert row["state"] == "failed"
-    except AssertionError:
-        print(log_tail(b, 6000))
-        raise
+
+    def bios():
+        mac, host, vm, disks = lifecycle(b, make_vm, "bios", tmp_path / "bios")
+        refusals(b, make_vm, mac, vm, disks)
+
+    def uefi():
+        lifecycle(b, make_vm, "uefi", tmp_path / "uefi")
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(bios), pool.submit(uefi)]
+        errors = [j.exception() for j in jobs]
+    for e in errors:
+        if e is not None:
+            raise e

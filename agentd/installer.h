@@ -1,4 +1,4 @@
-/* install.h — `agentd install`: bastion's installer for image OSes
+/* installer.h — `agentd install`: bastion's installer for image OSes
  * (DESIGN §11), run from the RAM image the discovery kernel boots with
  * the installer's tools added. It fetches its plan from the boot
  * listener, lays out the disk (install_disk.c), writes the image and
@@ -7,8 +7,8 @@
  * Everything the plan says is checked here again before it reaches a
  * command line or a path: the plan comes over plain HTTP. Commands run
  * as argv (never through a shell). */
-#ifndef AGENTD_INSTALL_H
-#define AGENTD_INSTALL_H
+#ifndef AGENTD_INSTALLER_H
+#define AGENTD_INSTALLER_H
 
 #include <stddef.h>
 
