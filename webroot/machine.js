@@ -25,13 +25,20 @@ function hardwareCard(hw) {
     table(["NIC", "MAC", "Driver", "Speed"], nics, { empty: "No NICs." }));
 }
 
-function installForm(m, roles, onDone) {
+function installForm(m, roles, oses, onDone) {
   const out = el("div");
   const host = el("input", { id: "install-hostname", name: "hostname", required: true, pattern: "[A-Za-z0-9.\\-]+", value: m.hostname || "" });
   const role = el("select", { id: "install-role", name: "role" }, roles.map((r) => el("option", { value: r.name, text: r.name })));
+  // Every OS bastion can install, the default first selected; one that
+  // cannot be installed now (an image with a problem, kickstart without a
+  // repo) is listed but not selectable.
+  const os = el("select", { id: "install-os", name: "os" }, oses.map((o) => el("option", {
+    value: o.name, text: o.name + " (" + o.method + (o.available ? "" : ", unavailable") + ")",
+    disabled: !o.available, selected: !!o.default })));
   const keys = el("textarea", { id: "install-keys", name: "ssh_keys", rows: 3, placeholder: "ssh-ed25519 AAAA… one key per line" });
   const form = el("form", { class: "card", id: "install-form" }, el("h2", { text: "Install" }),
     el("label", {}, "Host name", host), el("label", {}, "Role", role),
+    el("label", {}, "Operating system", os),
     el("label", {}, "SSH public keys", keys), out,
     el("button", { type: "submit", class: "primary", id: "install-submit", text: "Queue install" }));
   form.addEventListener("submit", async (ev) => {
@@ -39,7 +46,7 @@ function installForm(m, roles, onDone) {
     clear(out);
     const ssh = keys.value.split("\n").map((s) => s.trim()).filter(Boolean);
     try {
-      await post("/machines/" + encodeURIComponent(m.mac) + "/install", { hostname: host.value.trim(), role: role.value, ssh_keys: ssh });
+      await post("/machines/" + encodeURIComponent(m.mac) + "/install", { hostname: host.value.trim(), role: role.value, os: os.value, ssh_keys: ssh });
       out.append(notice("Install queued: the machine installs on its next network boot.", "ok"));
       onDone();
     } catch (e) { out.append(notice(errorText(e))); }
@@ -88,11 +95,11 @@ export async function machinePage(r, mac) {
   const timeline = el("ol", { class: "timeline", id: "timeline" });
   r.page("Machine " + mac, head, el("div", { class: "grid" }, left, right));
   right.append(el("section", { class: "card" }, el("h2", { text: "Events" }), timeline));
-  let after = 0, lastState = null, roles = [];
+  let after = 0, lastState = null, roles = [], oses = [];
   if (can("operator")) {
-    // Without the roles there is no install form; the rest of the page
-    // still works, so the error is shown and the page goes on.
-    try { roles = await get("/roles"); } catch (e) { r.fail(e); }
+    // Without the roles and OSes there is no install form; the rest of
+    // the page still works, so the error is shown and the page goes on.
+    try { [roles, oses] = await Promise.all([get("/roles"), get("/os")]); } catch (e) { r.fail(e); }
     r.check();
   }
 
@@ -109,7 +116,7 @@ export async function machinePage(r, mac) {
   function renderActions(m) {
     clear(left);
     if (can("operator") && !(state.settings && state.settings.read_only)) {
-      if (["discovered", "failed", "queued"].includes(m.state) && roles.length) left.append(installForm(m, roles, () => r.refresh()));
+      if (["discovered", "failed", "queued"].includes(m.state) && roles.length) left.append(installForm(m, roles, oses, () => r.refresh()));
       const a = actionsCard(m, () => r.refresh());
       if (a) left.append(a);
     }

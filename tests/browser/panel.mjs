@@ -34,6 +34,9 @@ await b.run(async () => {
   await page.waitForSelector("#install-form");
   await page.fill("#install-hostname", "web1.lab");
   await page.selectOption("#install-role", "worker");
+  const oses = await page.locator("#install-os option").allTextContents();
+  check(oses.includes("fedora-40 (kickstart)"), "the OS list offers fedora-40 by kickstart: " + oses);
+  await page.selectOption("#install-os", "fedora-40");
   await page.fill("#install-keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmiGf1hhbxbcvYOUcw0WlcRbFhRLfP0uj9dCkpWxrJ9 panel@test");
   await page.click("#install-submit");
   await page.waitForSelector(".summary .badge.state-queued");

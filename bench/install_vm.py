@@ -1,0 +1,150 @@
+"""bench/install's VM part (run by bench/install inside its namespace).
+
+1. A real image install: a BIOS VM (1 CPU, 2 GiB, an 80 GB qcow2 disk) is
+   discovered, `machines install --os debian-12` is queued, and the time
+   from queued to `installed` is taken (network boot, installer, image
+   download and check, layout, unpack, GRUB).
+2. The reference, in the same VM configuration with a fresh disk of the
+   same kind: the same kernel and initramfs (booted directly) download the
+   same image over the same bridge and write its unpacked bytes raw to
+   the disk (`zstd -d > /dev/vda`), then power off: QEMU start to exit.
+The ratio install / reference is printed (goal <= 1.5x)."""
+import gzip
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+import qemu  # noqa: E402
+from harness import Bastion  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build")
+OS_DIR = os.path.join(BUILD, "images", "os", "debian-12")
+DISC = os.path.join(BUILD, "images", "discovery")
+TOOLS = os.path.join(BUILD, "images", "installer", "tools.img")
+
+REF_INIT = r"""#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /run
+for pass in 1 2 3; do
+	for a in $(cat /sys/bus/*/devices/*/modalias 2>/dev/null | sort -u); do
+		modprobe -q "$a" 2>/dev/null
+	done
+done
+ip link set lo up
+for n in /sys/class/net/e*; do ip link set "${n##*/}" up; nic=${n##*/}; done
+udhcpc -i "$nic" -f -q -n -t 8 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1
+url=$(sed -n 's/.*bench.url=\([^ ]*\).*/\1/p' /proc/cmdline)
+wget -q -O /run/image "$url" && echo "bench: image in RAM"
+zstd -q -d -c /run/image > /dev/vda && sync && echo "bench: written"
+poweroff -f
+"""
+
+
+def newc(files):
+    """A newc cpio archive of {path: (mode, data)} (gzip)."""
+    out = io.BytesIO()
+    ino = 1
+    for path, (mode, data) in list(files.items()) + [("TRAILER!!!", (0, b""))]:
+        name = path.encode() + b"\0"
+        hdr = "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x" % (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name), 0)
+        out.write(hdr.encode() + name)
+        out.write(b"\0" * ((4 - (110 + len(name)) % 4) % 4))
+        out.write(data)
+        out.write(b"\0" * ((4 - len(data) % 4) % 4))
+        ino += 1
+    return gzip.compress(out.getvalue())
+
+
+def wait_state(b, mac, state, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = b.admin("GET", "/api/v1/machines/" + mac)
+        if r.status == 200 and r.json().get("state") == state:
+            return
+        if r.status == 200 and r.json().get("state") == "failed":
+            raise SystemExit("bench: the install failed: %s" % b.admin(
+                "GET", "/api/v1/machines/%s/events" % mac).json()[-1])
+        time.sleep(0.5)
+    raise SystemExit("bench: %s not %s after %ss" % (mac, state, timeout))
+
+
+def main():
+    for p in (os.path.join(OS_DIR, "manifest.json"), TOOLS,
+              os.path.join(DISC, "initrd.img")):
+        if not os.path.exists(p):
+            raise SystemExit("bench: %s missing: run make image" % p)
+    work = tempfile.mkdtemp(prefix="bastion-bench-install-")
+    os.chmod(work, 0o711)
+    b = Bastion(discovery_dir=DISC, control_host="10.77.0.1",
+                extra_conf="[boot]\ninstaller_dir = %s\n" % os.path.dirname(TOOLS))
+    os.makedirs(os.path.join(b.state, "images", "os"))
+    os.symlink(OS_DIR, os.path.join(b.state, "images", "os", "debian-12"))
+    b.start()
+    vms = []
+    try:
+        def vm(mac, disk, **kw):
+            v = qemu.VM(macs=[mac], memory=2048, cpus=1,
+                        disks=[qemu.Disk(path=disk)], **kw)
+            vms.append(v)
+            return v.start()
+
+        disk = os.path.join(work, "install.qcow2")
+        ref_disk = os.path.join(work, "ref.qcow2")
+        for d in (disk, ref_disk):
+            subprocess.run([qemu.QEMU_IMG, "create", "-q", "-f", "qcow2", d, "80G"],
+                           check=True)
+        mac = qemu.random_mac()
+        v = vm(mac, disk)
+        wait_state(b, mac, "discovered", 300)
+        v.wait_exit(60)
+        r = b.ctl("machines", "install", mac, "--hostname", "bench.lab", "--role",
+                  "worker", "--os", "debian-12")
+        assert r.returncode == 0, r.stderr
+        t0 = time.monotonic()
+        v = vm(mac, disk)
+        wait_state(b, mac, "installed", 1800)
+        t_install = time.monotonic() - t0
+        v.wait_exit(120)
+
+        ref = os.path.join(work, "ref-initrd.img")
+        with open(ref, "wb") as out:
+            for part in (os.path.join(DISC, "initrd.img"), TOOLS):
+                with open(part, "rb") as f:
+                    out.write(f.read())
+            out.write(newc({"init": (0o100755, REF_INIT.encode())}))
+        url = "http://10.77.0.1:%d/boot/os/debian-12/rootfs.tar.zst" % b.boot_port
+        v = vm(qemu.random_mac(), ref_disk, extra_args=[
+            "-kernel", os.path.join(DISC, "vmlinuz"), "-initrd", ref,
+            "-append", "console=ttyS0,115200n8 quiet bench.url=" + url])
+        v.wait_exit(1800)
+        t_ref = v.elapsed()
+        if "bench: written" not in v.serial_text():
+            raise SystemExit("bench: the reference did not write the disk:\n" +
+                             v.serial_text()[-2000:])
+        with open(os.path.join(OS_DIR, "manifest.json")) as f:
+            import json
+            m = json.load(f)
+        print("bench/install: BIOS VM, 1 CPU (TCG), 2 GiB, virtio disk; image %d MiB "
+              "(%d MiB unpacked)" % (m["size"] >> 20, m["unpacked_size"] >> 20))
+        print("%-58s %7.1f s" % ("image install (queued -> installed)", t_install))
+        print("%-58s %7.1f s" % ("reference: same bytes raw to the disk (QEMU start -> off)",
+                                 t_ref))
+        print("ratio install/reference: %.2fx (goal <= 1.50x)" % (t_install / t_ref))
+    finally:
+        for v in vms:
+            v.cleanup()
+        b.cleanup()
+        subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    main()
