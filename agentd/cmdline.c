@@ -95,12 +95,22 @@ next_word(const char *p, char *w, size_t wlen, size_t *full)
 	return p;
 }
 
+/* A URL parameter into out (CMDLINE_URLMAX), or a warning. */
+static void
+take_url(const char *name, const char *v, char *out)
+{
+	if (url_ok(v, strlen(v)))	/* then shorter than out */
+		memcpy(out, v, strlen(v) + 1);
+	else
+		log_warnx("ignoring %s: not an http(s) URL", name);
+}
+
 int
 cmdline_parse(const char *text, struct cmdline *out)
 {
 	char w[CMDLINE_MAX], mac[MAC_STRLEN], bootif[MAC_STRLEN];
 	enum after_action a;
-	const char *p = text, *v;
+	const char *p = text;
 	size_t n;
 
 	memset(out, 0, sizeof *out);
@@ -108,21 +118,11 @@ cmdline_parse(const char *text, struct cmdline *out)
 	while ((p = next_word(p, w, sizeof w, &n)) != NULL) {
 		if (n >= sizeof w)
 			continue;	/* longer than any value we take */
-		if (strncmp(w, "bastion.url=", 12) == 0) {
-			v = w + 12;
-			if (url_ok(v, strlen(v)))	/* shorter than url */
-				memcpy(out->url, v, strlen(v) + 1);
-			else
-				log_warnx("ignoring bastion.url: not an "
-				    "http(s) URL");
-		} else if (strncmp(w, "bastion.plan=", 13) == 0) {
-			v = w + 13;
-			if (url_ok(v, strlen(v)))	/* shorter than plan */
-				memcpy(out->plan, v, strlen(v) + 1);
-			else
-				log_warnx("ignoring bastion.plan: not an "
-				    "http(s) URL");
-		} else if (strncmp(w, "bastion.mac=", 12) == 0) {
+		if (strncmp(w, "bastion.url=", 12) == 0)
+			take_url("bastion.url", w + 12, out->url);
+		else if (strncmp(w, "bastion.plan=", 13) == 0)
+			take_url("bastion.plan", w + 13, out->plan);
+		else if (strncmp(w, "bastion.mac=", 12) == 0) {
 			if (mac_normalize(w + 12, mac) == 0)
 				memcpy(out->mac, mac, sizeof mac);
 			else

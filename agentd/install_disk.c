@@ -313,6 +313,21 @@ lvcreate(const struct inst_plan *p, const struct inst_volume *v, char *why,
 	    "-Z", "y", "-n", v->name, "-L", size, p->vg, NULL }, why, whylen);
 }
 
+/* The volumes that do not exist yet: fixed sizes first, the growing one
+ * takes what is left. */
+static int
+create_volumes(struct inst_plan *p, char *why, size_t whylen)
+{
+	int i, pass;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < p->nvol; i++)
+			if (!p->vol[i].exists && p->vol[i].grow == pass &&
+			    lvcreate(p, &p->vol[i], why, whylen) == -1)
+				return -1;
+	return 0;
+}
+
 static int
 fresh_layout(struct inst_plan *p, struct inst_disk *d, char *why,
     size_t whylen)
@@ -379,13 +394,7 @@ fresh_layout(struct inst_plan *p, struct inst_disk *d, char *why,
 	    NULL }, why, whylen) == -1 || run((const char *const[]){ "lvm",
 	    "vgcreate", "-y", p->vg, d->pv, NULL }, why, whylen) == -1)
 		return -1;
-	/* Fixed sizes first, the growing volume takes what is left. */
-	for (int pass = 0; pass < 2; pass++)
-		for (i = 0; i < p->nvol; i++)
-			if (p->vol[i].grow == pass &&
-			    lvcreate(p, &p->vol[i], why, whylen) == -1)
-				return -1;
-	return 0;
+	return create_volumes(p, why, whylen);
 }
 
 /* Reprovision: the checks, all before anything is written. */
@@ -419,23 +428,6 @@ reuse_check(struct inst_plan *p, struct inst_disk *d, char *why,
 		return -1;
 	}
 	return find_partitions(p, d, why, whylen);
-}
-
-static int
-reuse_layout(struct inst_plan *p, struct inst_disk *d, char *why,
-    size_t whylen)
-{
-	int i, pass;
-
-	install_progress(p, "partition", 22, 1, "reusing volume group %s on "
-	    "%s: formatting all but the preserved volumes", p->vg, p->disk);
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < p->nvol; i++)
-			if (!p->vol[i].exists &&
-			    p->vol[i].grow == pass &&
-			    lvcreate(p, &p->vol[i], why, whylen) == -1)
-				return -1;
-	return 0;
 }
 
 /* mkfs what this install formats; mount what the image goes into. */
@@ -533,7 +525,10 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 			    "written", p->vg, p->disk, reason);
 			return -1;
 		}
-		if (reuse_layout(p, d, why, whylen) == -1)
+		install_progress(p, "partition", 22, 1, "reusing volume group "
+		    "%s on %s: formatting all but the preserved volumes", p->vg,
+		    p->disk);
+		if (create_volumes(p, why, whylen) == -1)
 			return -1;
 	} else {
 		/* Another disk's volume group of that name is not ours to

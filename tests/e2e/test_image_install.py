@@ -73,7 +73,7 @@ def ctl_ok(b, *args, timeout=60):
 
 
 def run_on(b, target, cmd, timeout=180):
-    return ctl_ok(b, "exec", target, "--timeout", "2m", "--", "/bin/sh", "-c", cmd,
+    return ctl_ok(b, "exec", "--timeout", "2m", target, "--", "/bin/sh", "-c", cmd,
                   timeout=timeout)
 
 
