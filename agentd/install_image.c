@@ -446,11 +446,15 @@ write_identity(struct inst_plan *p, const struct inst_disk *d, char *why,
 		if (p->vol[i].keep && strcmp(p->vol[i].mount, "swap") != 0 &&
 		    mkdirs(p->vol[i].mount, 0755, why, whylen) == -1)
 			return -1;
-	/* DHCP on the NIC this machine booted from. */
+	/* DHCP on the NIC this machine booted from, identified by its MAC
+	 * as its firmware and iPXE are: one lease, one address, which is
+	 * the one bastion binds its installs to (networkd's default, a
+	 * DUID, would be a second client with a second address). */
 	if (mkdirs("/etc/systemd/network", 0755, why, whylen) ||
 	    put_text("/etc/systemd/network/10-bastion-boot.network", 0644, why,
 	    whylen, "# made by bastion's installer: DHCP on the boot NIC\n"
-	    "[Match]\nMACAddress=%s\n\n[Network]\nDHCP=yes\n", p->mac))
+	    "[Match]\nMACAddress=%s\n\n[Network]\nDHCP=ipv4\n\n"
+	    "[DHCPv4]\nClientIdentifier=mac\n", p->mac))
 		return -1;
 	if (mkdirs("/root/.ssh", 0700, why, whylen) == -1)
 		return -1;
