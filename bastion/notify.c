@@ -131,9 +131,28 @@ level_name(int l)
 	return l >= 2 ? "critical" : "warning";
 }
 
+/* Node names and subjects come from agents: no control character may
+ * reach a mail header, an HTTP header or a chat line as one. */
+static void
+clean_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static void notice_title_raw(const struct notice *, char *, size_t);
+
 /* "FIRING warning node1: disk_low /data" */
 static void
 notice_title(const struct notice *n, char *out, size_t len)
+{
+	notice_title_raw(n, out, len);
+	clean_line(out);
+}
+
+static void
+notice_title_raw(const struct notice *n, char *out, size_t len)
 {
 	const json_t *r = json_array_get(n->reasons, 0);
 	const char *reason = json_string_value(json_object_get(r, "reason"));
@@ -164,10 +183,13 @@ notice_text(const struct notice *n, char *out, size_t len)
 	}
 	out[0] = '\0';
 	json_array_foreach(n->reasons, i, r) {
-		k = snprintf(out + off, len - off, "%s%s: %s",
-		    off ? "\n" : "", n->node,
+		char line[512];
+
+		snprintf(line, sizeof line, "%s: %s", n->node,
 		    json_string_value(json_object_get(r, "message")) ?
 		    json_string_value(json_object_get(r, "message")) : "");
+		clean_line(line);
+		k = snprintf(out + off, len - off, "%s%s", off ? "\n" : "", line);
 		if (k < 0 || (size_t)k >= len - off)
 			break;
 		off += (size_t)k;
@@ -236,7 +258,9 @@ send_once(const struct channel *ch, const struct notice *n, char *err,
 	switch (ch->type) {
 	case CH_EMAIL: {
 		char from[300], one[300], *list, *tok, *save = NULL;
-		char date[64], rnd[8];
+		char date[64];
+		unsigned char rnd[8];
+		unsigned long long mid = 0;
 		time_t now = time(NULL);
 		struct tm tm;
 
@@ -258,12 +282,13 @@ send_once(const struct channel *ch, const struct notice *n, char *err,
 		curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
 		localtime_r(&now, &tm);
 		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-		RAND_bytes((unsigned char *)rnd, sizeof rnd);
+		RAND_bytes(rnd, sizeof rnd);
+		memcpy(&mid, rnd, sizeof mid);
 		if (buf_printf(&mail, "Date: %s\r\nFrom: %s\r\nTo: %s\r\n"
 		    "Subject: %s\r\nMessage-ID: <%llx.%lld@bastion>\r\n"
 		    "MIME-Version: 1.0\r\nContent-Type: text/plain; "
 		    "charset=utf-8\r\n\r\n%s\r\n", date, ch->from, ch->to, title,
-		    *(unsigned long long *)(void *)rnd, (long long)now, text) ==
+		    mid, (long long)now, text) ==
 		    -1) {
 			snprintf(err, errlen, "message too long");
 			goto err_curl;

@@ -1454,7 +1454,7 @@ const struct route routes_agent[] = {
 	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES, "jointoken.revoke" },
 	{ L_CONTROL, "POST", "/api/v1/enroll", post_enroll, ENROLL_MAX_BODY,
 	    ROLE_NONE, SCOPE_READ, RF_AGENT | RF_AUDIT, "agent.enroll" },
-	{ L_CONTROL, "POST", "/agent/v1/heartbeat", post_heartbeat, 16384,
+	{ L_CONTROL, "POST", "/agent/v1/heartbeat", post_heartbeat, 65536,
 	    ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
 	{ L_CONTROL, "PUT", "/agent/v1/inventory", put_inventory,
 	    ENROLL_MAX_BODY, ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
