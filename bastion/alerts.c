@@ -199,7 +199,8 @@ reconcile(struct db *db, struct pass *p, int repeat_s)
 		log_warnx("cannot read open alerts or silences");
 		goto out;
 	}
-	qsort(p->cur, p->ncur, sizeof *p->cur, cur_cmp);
+	if (p->ncur)
+		qsort(p->cur, p->ncur, sizeof *p->cur, cur_cmp);
 	for (i = 0; i < n; i++) {
 		snprintf(key.agent_id, sizeof key.agent_id, "%s", open[i].agent_id);
 		snprintf(key.reason, sizeof key.reason, "%s", open[i].reason);
