@@ -21,7 +21,7 @@ import time
 import pytest
 
 from agents import enrolled_agent, wait_for
-from harness import BIN, free_port
+from harness import BIN, free_port, sample_report
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "health")
 SECRET = "webhook-test-secret"
@@ -308,6 +308,11 @@ def test_fixtures_temperature_smart_memory_load(make_bastion, agents, receiver,
 
 def test_passing_smart_and_no_smartctl(make_bastion, agents, tmp_path):
     b = make_bastion(extra_conf=conf()).start()
+    # A discovered machine whose agent this is: machines list shows its
+    # attention.
+    assert b.dispatch("52:54:00:a0:00:01").status == 200
+    assert b.boot("POST", "/api/v1/discover",
+                  sample_report("52:54:00:a0:00:01")).status == 200
     root, smartctl = make_fixture_root(tmp_path, "passing.json")
     a = enrolled_agent(b, "cool1", extra="inventory_root = %s\nsmartctl = %s\n"
                        % (root, smartctl))
@@ -318,6 +323,15 @@ def test_passing_smart_and_no_smartctl(make_bastion, agents, tmp_path):
                    "model": "Samsung SSD 980 PRO 1TB"}]
     wait_for(lambda: attention_of(b, "cool1"), 20, "attention")
     assert not has_reason(b, "cool1", "smart_failing")
+    # The fixture's memory and load are critical; SMART passed.
+    m = wait_for(lambda: (lambda x: x if x.get("attention") else None)(
+        b.admin("GET", "/api/v1/machines").json()[0]), 20, "attention on the machine")
+    assert m["attention"]["level"] == "critical"
+    assert {r["reason"] for r in m["attention"]["reasons"]} >= {"memory_high", "load_high"}
+    out = b.ctl("machines", "list")
+    assert out.returncode == 0, out
+    header, row = out.stdout.splitlines()[:2]
+    assert row[header.index("ATTENTION"):].strip() == "critical", out.stdout
     # smartmontools missing: no "smart" at all, not an error.
     a2 = enrolled_agent(b, "nosmart", mac="52:54:00:a0:00:02",
                         extra="inventory_root = %s\nsmartctl = /nonexistent/smartctl\n"
