@@ -1,6 +1,7 @@
 /* db_alerts.c — alerts, silences, deliveries, and the scan of agents'
  * health that the attention pass (alerts.c) makes. */
 #define LOG_SUBSYS "db"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,8 @@ db_alert_open_list(struct db *db, struct db_alert **out, size_t *n)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((tmp = reallocarray(arr, cap, sizeof *arr)) == NULL) {
+			if (cap > SIZE_MAX / sizeof *arr ||
+			    (tmp = realloc(arr, cap * sizeof *arr)) == NULL) {
 				rc = SQLITE_NOMEM;
 				break;
 			}

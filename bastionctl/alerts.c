@@ -195,7 +195,7 @@ channels_test(struct ctl *c, const struct ctl_command *cmd, int argc,
 	struct ctl_args a;
 	json_t *out = NULL, *list = NULL, *d, *found = NULL;
 	long long after, wait = 120;
-	char *path = NULL, *dpath = NULL;
+	char path[512], dpath[512], *esc;
 	int64_t deadline;
 	size_t i;
 
@@ -203,10 +203,15 @@ channels_test(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	if (wait_s && ctl_parse_count(wait_s, 3600, &wait) == -1)
 		return ctl_usage_error(cmd, "--wait is seconds (0-3600)");
-	if ((path = ctl_path3("/api/v1/channels/", a.pos[0], "/test")) == NULL ||
-	    (dpath = ctl_path3("/api/v1/channels/", a.pos[0],
-	    "/deliveries?limit=20")) == NULL)
-		goto out;
+	if (strlen(a.pos[0]) > 64)
+		return ctl_usage_error(cmd, "a channel name is at most 31 "
+		    "characters");
+	if ((esc = ctl_escape(a.pos[0])) == NULL)
+		return ctl_error("out of memory");
+	snprintf(path, sizeof path, "/api/v1/channels/%s/test", esc);
+	snprintf(dpath, sizeof dpath, "/api/v1/channels/%s/deliveries?limit=20",
+	    esc);
+	free(esc);
 	if (ctl_request(c, "POST", path, NULL, &out, NULL, NULL) == -1)
 		goto out;
 	after = ctl_jint(out, "after", 0);
@@ -242,8 +247,6 @@ channels_test(struct ctl *c, const struct ctl_command *cmd, int argc,
 	rc = strcmp(ctl_jstr(found, "result"), "ok") == 0 ? CTL_OK : CTL_ERR;
 	rc = ctl_finish_output(rc);
 out:
-	free(path);
-	free(dpath);
 	json_decref(out);
 	json_decref(list);
 	return rc;
