@@ -413,3 +413,83 @@ def test_config_checks(make_bastion):
     assert r.returncode != 0
     assert "[channel y] type" in r.stderr
     assert "critical threshold is below" in r.stderr
+
+
+def tls_pair(tmp_path):
+    cert, key = str(tmp_path / "smtp.pem"), str(tmp_path / "smtp.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+                    "-keyout", key, "-out", cert], check=True,
+                   capture_output=True)
+    return cert, key
+
+
+def test_email_starttls_and_smtps_with_auth(make_bastion, tmp_path):
+    """aiosmtpd requiring STARTTLS and AUTH (smtp+starttls://), and the
+    same behind implicit TLS (smtps://), both with the test's CA."""
+    import ssl
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    cert, key = tls_pair(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    got, logins = [], []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            got.append((session.ssl is not None, envelope.content.decode()))
+            return "250 OK"
+
+    def auth(server, session, envelope, mechanism, data):
+        logins.append((mechanism, data.login, data.password))
+        return AuthResult(success=(data.login, data.password) ==
+                          (b"bastion", b"s3cret"))
+
+    p1, p2 = free_port(), free_port()
+    c1 = Controller(Handler(), hostname="127.0.0.1", port=p1, tls_context=ctx,
+                    require_starttls=True, authenticator=auth,
+                    auth_required=True, auth_require_tls=True)
+    c2 = Controller(Handler(), hostname="127.0.0.1", port=p2, ssl_context=ctx,
+                    server_hostname="127.0.0.1", authenticator=auth,
+                    auth_required=True, auth_require_tls=False)
+    c1.start()
+    c2.start()
+    try:
+        b = make_bastion(extra_conf=conf())
+        # The HTTP worker (user bastion) reads the CA bundle: in its tree.
+        ca = os.path.join(b.tmp, "smtp-ca.pem")
+        shutil.copy(cert, ca)
+        os.chmod(ca, 0o644)
+        with open(b.conf, "a") as f:
+            f.write("[channel tls]\ntype = email\nurl = smtp+starttls://127.0.0.1:%d\n"
+                    "user = bastion\npassword = s3cret\nfrom = b@test.lan\n"
+                    "to = ops@test.lan\ncacert = %s\n"
+                    "[channel smtps]\ntype = email\nurl = smtps://127.0.0.1:%d\n"
+                    "user = bastion\npassword = s3cret\nfrom = b@test.lan\n"
+                    "to = ops@test.lan\ncacert = %s\n"
+                    "[channel badpw]\ntype = email\nurl = smtp+starttls://127.0.0.1:%d\n"
+                    "user = bastion\npassword = wrong\nfrom = b@test.lan\n"
+                    "to = ops@test.lan\ncacert = %s\nretries = 0\n"
+                    "[channel noca]\ntype = email\nurl = smtp+starttls://127.0.0.1:%d\n"
+                    "from = b@test.lan\nto = ops@test.lan\nretries = 0\n"
+                    % (p1, ca, p2, ca, p1, ca, p1))
+        b.start()
+        for name in ("tls", "smtps"):
+            out = b.ctl("channels", "test", name)
+            assert out.returncode == 0 and "delivered" in out.stdout, out
+        assert len(got) == 2
+        for tls, data in got:
+            assert "Subject: [bastion] test message for channel" in data
+            assert "channel" in data.split("\r\n\r\n", 1)[-1] or "works" in data
+        assert got[0][0]   # the message came over the STARTTLS session
+        assert logins[0][1:] == (b"bastion", b"s3cret")
+        out = b.ctl("channels", "test", "badpw")
+        assert out.returncode == 1 and "failed" in out.stdout, out
+        # The server's certificate is checked: without the CA, no mail.
+        out = b.ctl("channels", "test", "noca")
+        assert out.returncode == 1 and "failed" in out.stdout, out
+        assert len(got) == 2
+    finally:
+        c1.stop()
+        c2.stop()
