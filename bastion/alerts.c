@@ -22,14 +22,12 @@ static struct {
 	pthread_cond_t	 cv;
 	int		 stop, running;
 	atomic_int	 poked;
-	unsigned long	 passes;	/* completed, under mu */
-	int		 want;		/* a synchronous pass was asked for */
 	pthread_t	 t;
 	struct bastion	*app;
 	json_t		*nodes;		/* last pass, every node; under mu */
 	json_t		*by_mac;	/* mac -> {level, reasons}; under mu */
-} E = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0,
-    0, NULL, NULL, NULL };
+} E = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0,
+    NULL, NULL, NULL };
 
 /* One reason of one node in this pass. */
 struct cur {
@@ -316,8 +314,8 @@ alerts_thread(void *arg)
 		now = clock_mono_ms();
 		/* Heartbeats pile up: for them, a pass a second at most, and
 		 * never more than a fifth of the time (a pass over 20,000
-		 * nodes takes a third of a second: docs/benchmarks.md). */
-		if (!E.want && !(atomic_load(&E.poked) && now - last >= gap) &&
+		 * nodes takes about half a second: docs/benchmarks.md). */
+		if (!(atomic_load(&E.poked) && now - last >= gap) &&
 		    now < next) {
 			int64_t until = next;
 
@@ -334,7 +332,6 @@ alerts_thread(void *arg)
 			pthread_mutex_unlock(&E.mu);
 			continue;
 		}
-		E.want = 0;
 		pthread_mutex_unlock(&E.mu);
 		atomic_store(&E.poked, 0);
 		now = clock_mono_ms();
@@ -344,10 +341,6 @@ alerts_thread(void *arg)
 		interval = bastion_config_acquire(E.app)->alerts_recompute_interval;
 		bastion_config_release(E.app);
 		next = last + (int64_t)interval * 1000;
-		pthread_mutex_lock(&E.mu);
-		E.passes++;
-		pthread_cond_broadcast(&E.cv);
-		pthread_mutex_unlock(&E.mu);
 	}
 	return NULL;
 }
@@ -360,27 +353,6 @@ alerts_poke(void)
 		pthread_cond_broadcast(&E.cv);
 		pthread_mutex_unlock(&E.mu);
 	}
-}
-
-void
-alerts_recompute_sync(void)
-{
-	unsigned long target;
-
-	pthread_mutex_lock(&E.mu);
-	if (!E.running) {
-		pthread_mutex_unlock(&E.mu);
-		return;
-	}
-	/* A pass in flight may have read the data before the caller's
-	 * change: wait for the one after it. */
-	target = E.passes + 2;
-	while (E.passes < target && !E.stop) {
-		E.want = 1;
-		pthread_cond_broadcast(&E.cv);
-		pthread_cond_wait(&E.cv, &E.mu);
-	}
-	pthread_mutex_unlock(&E.mu);
 }
 
 json_t *

@@ -16,8 +16,6 @@ int	alerts_start(struct bastion *);
 void	alerts_stop(void);
 /* New data arrived (a heartbeat, an inventory): recompute soon. Cheap. */
 void	alerts_poke(void);
-/* Recompute now and wait for it (tests, silences). */
-void	alerts_recompute_sync(void);
 /* The last pass: every node (all) or only those not ok, as a JSON array
  * of {agent_id, mac, hostname, node, level, reasons, heartbeat_at}. */
 json_t	*alerts_attention(int all);

@@ -306,6 +306,26 @@ def test_fixtures_temperature_smart_memory_load(make_bastion, agents, receiver,
     assert b.ctl("alerts", "silence", "hot1", "disk_low").returncode == 2
 
 
+def test_repeat_interval(make_bastion, agents, receiver, tmp_path):
+    """An alert still open is sent again after repeat_interval, not
+    before (dedup)."""
+    b = make_bastion(extra_conf=conf(
+        "[channel hook]\ntype = webhook\nurl = %s\n" % receiver.url("/r"),
+    ).replace("repeat_interval = 0", "repeat_interval = 4")).start()
+    root, smartctl = make_fixture_root(tmp_path, "failing.json")
+    agents.append(enrolled_agent(b, "rep1", extra="inventory_root = %s\n"
+                                 "smartctl = %s\n" % (root, smartctl)))
+    first = wait_for(lambda: receiver.webhooks("firing", "smart_failing"), 30,
+                     "the first notice")
+    t0 = time.time()
+    wait_for(lambda: len(receiver.webhooks("firing", "smart_failing")) >= 2,
+             30, "the repeated notice")
+    assert time.time() - t0 >= 2.5, "repeated before repeat_interval"
+    assert first[0][1]["alert_id"] == receiver.webhooks(
+        "firing", "smart_failing")[1][1]["alert_id"]
+    assert len(b.admin("GET", "/api/v1/alerts?state=open").json()) >= 1
+
+
 def test_passing_smart_and_no_smartctl(make_bastion, agents, tmp_path):
     b = make_bastion(extra_conf=conf()).start()
     # A discovered machine whose agent this is: machines list shows its
@@ -345,8 +365,9 @@ def test_ntfy_gotify_telegram_shapes(make_bastion, receiver):
         "[channel nt]\ntype = ntfy\nurl = %s\ntoken = tk_ntfy\n"
         "[channel go]\ntype = gotify\nurl = %s\ntoken = AppTok.1\n"
         "[channel tg]\ntype = telegram\nurl = %s\ntoken = 123:ABC\nto = -1001\n"
+        "[channel rl]\ntype = webhook\nurl = %s\nrate_limit = 1\n"
         % (receiver.url("/alerts"), receiver.url("/gotify/"),
-           receiver.url("/tg")))).start()
+           receiver.url("/tg"), receiver.url("/rl")))).start()
     for name in ("nt", "go", "tg"):
         out = b.ctl("channels", "test", name)
         assert out.returncode == 0 and "delivered" in out.stdout, out
@@ -368,6 +389,12 @@ def test_ntfy_gotify_telegram_shapes(make_bastion, receiver):
     j = json.loads(tg["body"])
     assert j["chat_id"] == "-1001" and "test message" in j["text"]
     assert tg["headers"]["Content-Type"] == "application/json"
+    # The rate limit: one message an hour on rl, the second is recorded
+    # as an error and never sent.
+    assert b.ctl("channels", "test", "rl").returncode == 0
+    out = b.ctl("channels", "test", "rl")
+    assert out.returncode == 1 and "rate limit" in out.stdout, out
+    assert len([r for r in receiver.requests if r["path"] == "/rl"]) == 1
     out = b.ctl("channels", "list")
     assert out.returncode == 0 and "telegram" in out.stdout
     assert "ABC" not in out.stdout and "AppTok" not in out.stdout
