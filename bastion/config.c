@@ -430,6 +430,8 @@ struct parse_state {
 	int		 has_pending;
 	int		 set_at[128];	/* line each option was set on */
 };
+_Static_assert(NOPTIONS <= sizeof ((struct parse_state *)0)->set_at /
+    sizeof (int), "set_at must have room for every option");
 
 static void
 parse_error(struct parse_state *ps, const char *fmt, ...)
