@@ -48,6 +48,7 @@ struct agent_conf {
 	char		reboot_command[256];
 	char		efibootmgr[PATH_MAX];
 	char		inventory_root[PATH_MAX];
+	char		smartctl[PATH_MAX];	/* "" = no SMART */
 };
 
 /* --- conf.c ------------------------------------------------------------ */
@@ -147,5 +148,13 @@ int	jobs_flush(struct jobs *, struct aclient *);
 int	jobs_running(struct jobs *);
 /* The heartbeat body: load, memory, root file system, uptime. */
 json_t	*agent_heartbeat_json(struct jobs *);
+
+/* --- health.c ---------------------------------------------------------- */
+/* Add load, cpus, memory, mounts, temperatures and SMART (cached) to a
+ * heartbeat body (DESIGN §14), read below c->inventory_root. */
+void	health_add(const struct agent_conf *, json_t *hb);
+/* One disk's SMART summary ({device, passed, celsius?, model?}) from
+ * `smartctl --json` output, or NULL when it carries no verdict. */
+json_t	*health_smart_parse(const char *dev, const char *text);
 
 #endif

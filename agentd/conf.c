@@ -126,6 +126,10 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		if (value[0] != '/' || set(c->inventory_root,
 		    sizeof c->inventory_root, value) == -1)
 			why = "inventory_root must be an absolute path";
+	} else if (strcmp(key, "smartctl") == 0) {
+		if ((value[0] != '/' && value[0] != '\0') || set(c->smartctl,
+		    sizeof c->smartctl, value) == -1)
+			why = "smartctl must be an absolute path (or empty: none)";
 	} else {
 		why = "unknown key";
 	}
@@ -153,6 +157,7 @@ agent_conf_load(const char *path, struct agent_conf *c)
 	    "/usr/bin/systemctl reboot");
 	snprintf(c->efibootmgr, sizeof c->efibootmgr, "efibootmgr");
 	snprintf(c->inventory_root, sizeof c->inventory_root, "/");
+	snprintf(c->smartctl, sizeof c->smartctl, "/usr/sbin/smartctl");
 	rc = ini_parse(path, on_kv, &p);
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot read the configuration\n", path);

@@ -851,6 +851,8 @@ agent_heartbeat_json(struct jobs *j)
 		    "mount", "/", "size_bytes",
 		    (json_int_t)(vfs.f_blocks * vfs.f_frsize), "free_bytes",
 		    (json_int_t)(vfs.f_bavail * vfs.f_frsize)));
+	if (o)
+		health_add(j->c, o);
 	return o;
 }
 #endif /* AGENTD_NO_CURL */

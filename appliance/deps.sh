@@ -11,6 +11,7 @@ dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
 fdisk dosfstools e2fsprogs zstd binutils mmdebstrap xfsprogs
 python3 python3-pytest chromium
+python3-aiosmtpd smartmontools
 cppcheck wrk nginx-light prometheus-node-exporter
 "
 

@@ -77,6 +77,18 @@ static const struct option options[] = {
 	{ "auth", "login_window", OPT_INT, F(auth_login_window), "900", NULL, 1, 86400 },
 	{ "auth", "lockout", OPT_INT, F(auth_lockout), "900", NULL, 1, 86400 },
 	{ "agent", "heartbeat_interval", OPT_INT, F(agent_heartbeat_interval), "30", NULL, 5, 3600 },
+	{ "alerts", "disk_warning", OPT_INT, F(alerts_disk_warning), "85", NULL, 1, 100 },
+	{ "alerts", "disk_critical", OPT_INT, F(alerts_disk_critical), "95", NULL, 1, 100 },
+	{ "alerts", "memory_warning", OPT_INT, F(alerts_memory_warning), "90", NULL, 1, 100 },
+	{ "alerts", "memory_critical", OPT_INT, F(alerts_memory_critical), "97", NULL, 1, 100 },
+	{ "alerts", "load_warning", OPT_INT, F(alerts_load_warning), "2", NULL, 1, 1000 },
+	{ "alerts", "load_critical", OPT_INT, F(alerts_load_critical), "4", NULL, 1, 1000 },
+	{ "alerts", "temperature_warning", OPT_INT, F(alerts_temperature_warning), "80", NULL, 1, 200 },
+	{ "alerts", "temperature_critical", OPT_INT, F(alerts_temperature_critical), "90", NULL, 1, 200 },
+	{ "alerts", "cert_days", OPT_INT, F(alerts_cert_days), "7", NULL, 0, 365 },
+	{ "alerts", "stale_after", OPT_INT, F(alerts_stale_after), "0", NULL, 0, 86400 },
+	{ "alerts", "repeat_interval", OPT_INT, F(alerts_repeat_interval), "3600", NULL, 0, 30 * 86400 },
+	{ "alerts", "recompute_interval", OPT_INT, F(alerts_recompute_interval), "15", NULL, 1, 3600 },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -418,8 +430,10 @@ struct parse_state {
 	const char	*text;		/* or string input */
 	char		 pending[4096];	/* "key = v" after "[section]" */
 	int		 has_pending;
-	int		 set_at[64];	/* line each option was set on */
+	int		 set_at[128];	/* line each option was set on */
 };
+_Static_assert(NOPTIONS <= sizeof ((struct parse_state *)0)->set_at /
+    sizeof (int), "set_at must have room for every option");
 
 static void
 parse_error(struct parse_state *ps, const char *fmt, ...)
@@ -564,6 +578,12 @@ on_value(void *user, const char *section, const char *name, const char *value)
 		on_role_value(ps, section + 5, name, value);
 		return 1;
 	}
+	if (strncmp(section, "channel ", 8) == 0) {
+		if (channels_config_value(&ps->c->channels, section + 8, name,
+		    value, &why) == -1)
+			parse_error(ps, "[%s] %s: %s", section, name, why);
+		return 1;
+	}
 	if ((o = option_find(section, name)) == NULL) {
 		if (option_find_dotted(section) == NULL && section[0] == '\0')
 			parse_error(ps, "%s: key outside of any [section]", name);
@@ -631,6 +651,20 @@ config_finish(struct parse_state *ps)
 		if (roles_check(&c->roles, &which, &why) == -1)
 			parse_error(ps, "[role %s]: %s", which, why);
 	}
+	{
+		const char *which = NULL, *why = NULL;
+
+		ps->lineno = 0;
+		if (channels_check(&c->channels, &which, &why) == -1)
+			parse_error(ps, "[channel %s]: %s", which, why);
+	}
+	ps->lineno = set_line(ps, "alerts", "disk_critical");
+	if (c->alerts_disk_critical < c->alerts_disk_warning ||
+	    c->alerts_memory_critical < c->alerts_memory_warning ||
+	    c->alerts_load_critical < c->alerts_load_warning ||
+	    c->alerts_temperature_critical < c->alerts_temperature_warning)
+		parse_error(ps, "[alerts]: a critical threshold is below its "
+		    "warning threshold");
 	ps->lineno = set_line(ps, "bastion", "user");
 	if (strspn(c->user, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
 	    strlen(c->user) || !islower((unsigned char)c->user[0]))

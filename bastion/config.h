@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "channels.h"
 #include "roles.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/bastion/bastion.conf"
@@ -67,6 +68,21 @@ struct config {
 	int			 auth_lockout;
 	/* [agent] (seconds) */
 	int			 agent_heartbeat_interval;
+	/* [alerts] (percent, load per CPU, degrees Celsius, days, seconds) */
+	int			 alerts_disk_warning;
+	int			 alerts_disk_critical;
+	int			 alerts_memory_warning;
+	int			 alerts_memory_critical;
+	int			 alerts_load_warning;
+	int			 alerts_load_critical;
+	int			 alerts_temperature_warning;
+	int			 alerts_temperature_critical;
+	int			 alerts_cert_days;
+	int			 alerts_stale_after;	/* 0: 3 heartbeats */
+	int			 alerts_repeat_interval;
+	int			 alerts_recompute_interval;
+	/* [channel NAME] sections */
+	struct channel_set	 channels;
 	/* [role NAME] sections, on top of the built-in roles */
 	struct role_set		 roles;
 };

@@ -254,6 +254,44 @@ static const char *const migrations[] = {
 	" DEFAULT 0;"
 	"ALTER TABLE machines ADD COLUMN discovery_addr TEXT NOT NULL"
 	" DEFAULT '';",
+	/* alerts (alerts.c, db_alerts.c): one row per alert, open while
+	 * resolved_ms = 0 (at most one open per node, reason and subject);
+	 * silences with an expiry; every delivery to a channel. */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  agent_id TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  subject TEXT NOT NULL DEFAULT '',"
+	"  level TEXT NOT NULL,"
+	"  message TEXT NOT NULL DEFAULT '',"
+	"  opened_ms INTEGER NOT NULL,"
+	"  resolved_ms INTEGER NOT NULL DEFAULT 0,"
+	"  notified_ms INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE UNIQUE INDEX alerts_open ON alerts(agent_id, reason, subject)"
+	" WHERE resolved_ms = 0;"
+	"CREATE TABLE silences ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  agent_id TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  until_ms INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE TABLE deliveries ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  channel TEXT NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  alert_id INTEGER,"
+	"  node TEXT NOT NULL DEFAULT '',"
+	"  result TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  error TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX deliveries_channel ON deliveries(channel, id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -122,7 +122,7 @@ route_match(const char *pattern, const char *path, struct request *r)
 }
 
 static const struct route *const route_tables[] = { routes_boot, routes_api,
-    routes_install, routes_agent, routes_auth, routes_ui };
+    routes_install, routes_agent, routes_auth, routes_ui, routes_alerts };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */

@@ -23,6 +23,7 @@
 #include "agentfiles.h"
 #include "b64.h"
 #include "bounds.h"
+#include "alerts.h"
 #include "ca.h"
 #include "clock.h"
 #include "db.h"
@@ -550,6 +551,7 @@ post_heartbeat(struct request *r)
 	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
 	 * too, in case its clock disagrees. */
 	renew = not_after - clock_wall_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
+	alerts_poke();		/* attention: recomputed within a second */
 	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
 	    heartbeat_interval(r), "renew", renew, "server_time",
 	    db_time_json(clock_wall_ms())));
@@ -571,9 +573,11 @@ put_inventory(struct request *r)
 	if (text == NULL || db_agent_inventory(r->app->db, p.agent_id, text) !=
 	    DB_OK)
 		http_reply_error(r, 500, "internal", "cannot store the inventory");
-	else
+	else {
+		alerts_poke();
 		http_reply_json(r, 200, json_pack("{s:s}", "agent_id",
 		    p.agent_id));
+	}
 	free(text);
 	json_decref(body);
 }
@@ -1450,7 +1454,7 @@ const struct route routes_agent[] = {
 	    ROLE_OPERATOR, SCOPE_PROVISION, RF_MUTATES, "jointoken.revoke" },
 	{ L_CONTROL, "POST", "/api/v1/enroll", post_enroll, ENROLL_MAX_BODY,
 	    ROLE_NONE, SCOPE_READ, RF_AGENT | RF_AUDIT, "agent.enroll" },
-	{ L_CONTROL, "POST", "/agent/v1/heartbeat", post_heartbeat, 16384,
+	{ L_CONTROL, "POST", "/agent/v1/heartbeat", post_heartbeat, 65536,
 	    ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },
 	{ L_CONTROL, "PUT", "/agent/v1/inventory", put_inventory,
 	    ENROLL_MAX_BODY, ROLE_NONE, SCOPE_READ, RF_AGENT, NULL },

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "ca.h"
 #include "db.h"
 #include "dnsmasq.h"
@@ -88,6 +89,7 @@ get_machines(struct request *r)
 		http_reply_error(r, 500, "internal", "database error");
 		return;
 	}
+	alerts_annotate_machines(list);
 	http_reply_json(r, 200, list);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "auth.h"
 #include "bastion.h"
 #include "ca.h"
@@ -96,6 +97,9 @@ worker_main(struct bastion *app)
 		log_warnx("cannot set up templates");
 		goto err_templates;
 	}
+	/* Attention and notifications: threads of their own (alerts.h). */
+	if (alerts_start(app) == -1)
+		goto err_alerts;
 	if (http_start(app) == -1)
 		goto err_http;
 	if (privsep_up(app) == 0) {
@@ -105,6 +109,8 @@ worker_main(struct bastion *app)
 	atomic_store(&app->ready, 0);
 	http_stop(app);
 err_http:
+	alerts_stop();
+err_alerts:
 	templates_close(app->templates);
 err_templates:
 	auth_close(app);

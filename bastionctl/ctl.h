@@ -102,6 +102,7 @@ extern const struct ctl_command ctl_tokens_commands[];
 extern const struct ctl_command ctl_agents_commands[];
 extern const struct ctl_command ctl_jobs_commands[];
 extern const struct ctl_command ctl_misc_commands[];
+extern const struct ctl_command ctl_alerts_commands[];
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {

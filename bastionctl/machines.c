@@ -36,8 +36,8 @@ list_table(const json_t *list)
 	long long d, db;
 	size_t i;
 
-	if ((t = ctl_table_new(8, "MAC", "STATE", "HOSTNAME", "IP", "CPUS",
-	    "MEMORY", "DISKS", "LAST BOOT")) == NULL)
+	if ((t = ctl_table_new(9, "MAC", "STATE", "HOSTNAME", "IP", "CPUS",
+	    "MEMORY", "DISKS", "LAST BOOT", "ATTENTION")) == NULL)
 		return -1;
 	json_array_foreach(list, i, m) {
 		snprintf(cpus, sizeof cpus, "-");
@@ -62,7 +62,8 @@ list_table(const json_t *list)
 		    json_object_get(m, "last_boot_at")));
 		if (ctl_table_row(t, ctl_jstr(m, "mac"), ctl_jstr(m, "state"),
 		    ctl_jstr(m, "hostname"), ctl_jstr(m, "ip"), cpus, mem, disks,
-		    boot) == -1) {
+		    boot, ctl_jstr(json_object_get(m, "attention"), "level")) ==
+		    -1) {
 			ctl_table_free(t);
 			return -1;
 		}

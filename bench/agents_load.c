@@ -4,6 +4,9 @@
  *   agents_load heartbeat URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       every connection POSTs /agent/v1/heartbeat back to back; prints
  *       "heartbeats N seconds S rate R errors E"
+ *   agents_load heartbeat-health URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
+ *       the same with the body agentd sends since health.c (mounts,
+ *       temperatures, SMART: bench/attention)
  *   agents_load poll URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       opens CONNECTIONS long polls (GET /agent/v1/jobs?wait=30), keeps
  *       them open for SECONDS or until SIGTERM (re-polling on the same
@@ -50,6 +53,29 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What agentd's heartbeat carries with health.c: a typical node. */
+static const char health_body[] = "{\"version\":\"0.1.0\","
+    "\"load\":[0.41,0.35,0.3],\"cpus\":8,\"running_jobs\":0,"
+    "\"uptime_s\":123456,\"memory\":{\"total_bytes\":16777216000,"
+    "\"available_bytes\":9663676416},\"disks\":[{\"mount\":\"/\","
+    "\"size_bytes\":53687091200,\"free_bytes\":21474836480}],"
+    "\"mounts\":[{\"mount\":\"/\",\"device\":\"/dev/mapper/vg-root\","
+    "\"fstype\":\"xfs\",\"size_bytes\":53687091200,\"free_bytes\":"
+    "21474836480},{\"mount\":\"/boot\",\"device\":\"/dev/sda2\","
+    "\"fstype\":\"ext4\",\"size_bytes\":1063256064,\"free_bytes\":"
+    "700000000},{\"mount\":\"/var/lib/longhorn\",\"device\":"
+    "\"/dev/mapper/vg-longhorn\",\"fstype\":\"xfs\",\"size_bytes\":"
+    "900000000000,\"free_bytes\":400000000000}],\"temperatures\":["
+    "{\"sensor\":\"coretemp/Package id 0\",\"celsius\":52.0,"
+    "\"critical_celsius\":100.0},{\"sensor\":\"coretemp/Core 0\","
+    "\"celsius\":50.0,\"critical_celsius\":100.0},{\"sensor\":"
+    "\"nvme/Composite\",\"celsius\":41.85},{\"sensor\":"
+    "\"thermal_zone0/x86_pkg_temp\",\"celsius\":52.0}],\"smart\":["
+    "{\"device\":\"sda\",\"passed\":true,\"celsius\":34,\"model\":"
+    "\"WDC WD40EFRX-68N32N0\"},{\"device\":\"nvme0n1\",\"passed\":true,"
+    "\"celsius\":41,\"model\":\"Samsung SSD 980 PRO 1TB\"}]}";
+static int with_health;
+
 static CURL *
 handle(const char *url, char **av, int post, struct curl_slist *hdr,
     const char *source, long *answers)
@@ -73,8 +99,10 @@ handle(const char *url, char **av, int post, struct curl_slist *hdr,
 		    "\"memory\":{\"total_bytes\":1073741824,\"free_bytes\":"
 		    "536870912},\"running_jobs\":0,\"uptime_s\":1234}";
 
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		const char *b = with_health ? health_body : body;
+
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, b);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
 	}
 	return c;
 }
@@ -94,11 +122,13 @@ main(int argc, char **argv)
 	double start, end, sent_at = 0;
 
 	if (argc != 8 && argc != 9) {
-		fprintf(stderr, "usage: agents_load heartbeat|poll URL CERT KEY CA "
+		fprintf(stderr, "usage: agents_load heartbeat|heartbeat-health|poll"
+		    " URL CERT KEY CA "
 		    "CONNECTIONS SECONDS [SOURCE]\n");
 		return 2;
 	}
 	poll = strcmp(argv[1], "poll") == 0;
+	with_health = strcmp(argv[1], "heartbeat-health") == 0;
 	n = strtol(argv[6], NULL, 10);
 	secs = strtol(argv[7], NULL, 10);
 	if (n < 1 || secs < 1) {

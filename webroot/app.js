@@ -7,6 +7,7 @@ import { state, setHeader, errorText, onSessionEnd, Route, STALE } from "./ui.js
 import { loginPage } from "./login.js";
 import { passwordPage } from "./password.js";
 import { machinesPage } from "./machines.js";
+import { overviewPage } from "./overview.js";
 import { machinePage } from "./machine.js";
 import { agentsPage } from "./agents.js";
 import { jobsPage } from "./jobs.js";
@@ -18,6 +19,7 @@ import { tokensPage } from "./tokens.js";
 
 // Page name -> [page function, the nav entry it belongs to].
 const routes = {
+  overview: [overviewPage, "overview"],
   machines: [machinesPage, "machines"],
   machine: [(r, arg) => machinePage(r, decodeURIComponent(arg || "")), "machines"],
   agents: [agentsPage, "agents"],
@@ -55,7 +57,7 @@ function showLogin(message) {
   setHeader();
   loginPage(r, message, async () => {
     await loadMe();
-    if (location.hash === "" || location.hash === "#/login") location.hash = "#/machines";
+    if (location.hash === "" || location.hash === "#/login") location.hash = "#/overview";
     else route();
   });
 }
@@ -83,7 +85,7 @@ async function logout() {
 async function route() {
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
   if (!state.me) { showLogin(); return; }
-  if (name === "login") { location.hash = "#/machines"; return; }
+  if (name === "login") { location.hash = "#/overview"; return; }
   const r = new Route();
   if (state.me.must_change_password) {
     state.page = "";
@@ -91,7 +93,7 @@ async function route() {
     passwordPage(r, async () => { await loadMe(); route(); });
     return;
   }
-  const [fn, nav] = routes[name] || routes.machines;
+  const [fn, nav] = routes[name] || routes.overview;
   state.page = nav;
   setHeader();
   try { await fn(r, arg); }

@@ -61,7 +61,7 @@ def wait_for(pred, timeout=10, step=0.1):
 def test_list_empty(bastion):
     r = ok(bastion.ctl("machines", "list"))
     assert r.stdout.split() == ["MAC", "STATE", "HOSTNAME", "IP", "CPUS",
-                                "MEMORY", "DISKS", "LAST", "BOOT"]
+                                "MEMORY", "DISKS", "LAST", "BOOT", "ATTENTION"]
     assert json.loads(ok(bastion.ctl("machines", "list", "--json")).stdout) == []
 
 

@@ -178,3 +178,40 @@ def test_jobs_page_with_a_real_agent(bastion, agents):
         agent["id"], agent["id"]], audit
     assert any(a["action"] == "settings.set" and a["target"] == "production"
                for a in b.admin("GET", "/api/v1/audit?actor=ada").json())
+
+
+OVERVIEW_ARTIFACTS = os.path.join(ROOT, "build", "artifacts", "panel-overview")
+
+
+def test_fleet_overview(make_bastion, agents, tmp_path):
+    """The first page: a real agentd on a sysfs fixture (hot, failing
+    SMART, loaded) and a channel whose deliveries fail (a closed port)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+    s.close()
+    b = make_bastion(extra_conf=(
+        "[agent]\nheartbeat_interval = 5\n[alerts]\nrecompute_interval = 1\n"
+        "[channel dead]\ntype = webhook\nurl = http://127.0.0.1:%d/x\n"
+        "secret = hunter2\nretries = 0\n" % closed)).start()
+    for role, (name, pw) in USERS.items():
+        b.add_user(name, role, pw)
+    root = tmp_path / "root"
+    shutil.copytree(os.path.join(ROOT, "tests", "data", "health", "sysfs-hot"), str(root))
+    smartctl = tmp_path / "smartctl"
+    smartctl.write_text("#!/bin/sh\nexec cat %s\n" % os.path.join(
+        ROOT, "tests", "data", "health", "smart", "failing.json"))
+    smartctl.chmod(0o755)
+    agents.append(enrolled_agent(b, name="hot7", mac="52:54:00:b1:0b:17",
+                                 extra="inventory_root = %s\nsmartctl = %s\n"
+                                 % (root, smartctl)))
+
+    def on_step(name):
+        assert name == "silence"
+        out = b.ctl("alerts", "silence", "hot7", "smart_failing", "--for", "1h")
+        assert out.returncode == 0, out
+
+    browser("overview.mjs", b, OVERVIEW_ARTIFACTS, USERS, on_step, NODE="hot7")
+    assert sorted(os.listdir(OVERVIEW_ARTIFACTS)) == [
+        "01-overview-admin.png", "02-overview-silenced.png", "03-overview-viewer.png"]

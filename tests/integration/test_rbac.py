@@ -75,6 +75,14 @@ EXPECT = {
     ("POST", "/agent/v1/jobs/{id}/output"): ("none", "read", False),
     ("POST", "/agent/v1/jobs/{id}/result"): ("none", "read", False),
     ("POST", "/agent/v1/renew"): ("none", "read", False),
+    # fleet attention and alerts
+    ("GET", "/api/v1/attention"): ("viewer", "read", False),
+    ("GET", "/api/v1/alerts"): ("viewer", "read", False),
+    ("GET", "/api/v1/silences"): ("viewer", "read", False),
+    ("POST", "/api/v1/silences"): ("operator", "provision", True),
+    ("GET", "/api/v1/channels"): ("operator", "read", False),
+    ("GET", "/api/v1/channels/{name}/deliveries"): ("operator", "read", False),
+    ("POST", "/api/v1/channels/{name}/test"): ("admin", "admin", True),
     # the web panel's static files (no data; the API behind them is not open)
     ("GET", "/"): ("none", "read", False),
     ("GET", "/ui/{name}"): ("none", "read", False),
