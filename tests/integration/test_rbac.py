@@ -27,6 +27,7 @@ EXPECT = {
     ("POST", "/api/v1/templates/render"): ("operator", "provision", False),
     ("GET", "/api/v1/templates"): ("viewer", "read", False),
     ("GET", "/api/v1/roles"): ("viewer", "read", False),
+    ("GET", "/api/v1/os"): ("viewer", "read", False),
     # the appliance
     ("GET", "/api/v1/healthz"): ("viewer", "read", False),
     ("GET", "/api/v1/readyz"): ("viewer", "read", False),
@@ -101,7 +102,8 @@ BOOT_ROUTES = {
     ("GET", "/boot.ipxe"), ("GET", "/dispatch"), ("GET", "/boot/discovery/{name}"),
     ("GET", "/boot/{name}"), ("POST", "/api/v1/discover"), ("GET", "/ca.pem"),
     ("GET", "/ks/{mac}"), ("POST", "/api/v1/progress/{mac}"), ("GET", "/ca.crl"),
-    ("GET", "/boot/agent/{name}"),
+    ("GET", "/boot/agent/{name}"), ("GET", "/install/{mac}/plan"),
+    ("GET", "/boot/os/{name}/{file}"), ("GET", "/boot/installer/{name}"),
 }
 
 ROLES = {"viewer": 1, "operator": 2, "admin": 3}
