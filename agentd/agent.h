@@ -32,6 +32,7 @@ enum {
 	ACCEPT_REBOOT = 1 << 1,
 	ACCEPT_REPROVISION = 1 << 2,
 	ACCEPT_INVENTORY = 1 << 3,
+	ACCEPT_CONTAINERS = 1 << 4,	/* job kind "container" */
 };
 
 struct agent_conf {
@@ -48,6 +49,7 @@ struct agent_conf {
 	char		reboot_command[256];
 	char		efibootmgr[PATH_MAX];
 	char		inventory_root[PATH_MAX];
+	char		docker_socket[108];	/* "" = no Docker reports */
 };
 
 /* --- conf.c ------------------------------------------------------------ */
@@ -147,5 +149,83 @@ int	jobs_flush(struct jobs *, struct aclient *);
 int	jobs_running(struct jobs *);
 /* The heartbeat body: load, memory, root file system, uptime. */
 json_t	*agent_heartbeat_json(struct jobs *);
+
+/* A job on a thread of its own (exec, container): jobs.c starts it,
+ * counts it and marks it running on disk; the thread ends with
+ * job_thread_done(), which frees it and its args. */
+struct job_thread {
+	struct jobs	*j;
+	int64_t		 id;
+	json_t		*args;
+};
+void	job_thread_done(struct job_thread *);
+const struct agent_conf *job_conf(const struct job_thread *);
+
+/* A running job's output, sent to bastion in numbered base64 chunks
+ * (stdout or stderr); what bastion has not acknowledged stays pending
+ * (at most 8 MiB: more is dropped and truncated set). */
+struct job_output {
+	json_t	*pending;	/* chunks not yet acknowledged */
+	long	 pending_bytes;
+	int64_t	 seq;
+	int	 truncated;
+};
+void	job_output_add(struct job_output *, const char *stream, const char *p,
+	    size_t n);
+/* POST the pending chunks (with always, also none: "it runs"). */
+void	job_output_send(struct aclient *, int64_t id, struct job_output *,
+	    int always);
+/* Spool the job's result (taking it) and try to deliver it now. */
+void	job_finish(struct jobs *, struct aclient *, int64_t id,
+	    json_t *result);
+
+/* --- docker.c: the engine on its local unix socket ----------------------- */
+struct docker;
+
+struct docker *docker_new(const char *socket_path);
+void	docker_free(struct docker *);
+/* GET /version: the API version both sides speak. 0 or -1 with err. */
+int	docker_negotiate(struct docker *, char *err, size_t errlen);
+const char *docker_api_version(const struct docker *);
+const char *docker_engine_version(const struct docker *);
+/* A streamed answer (logs, exec): sink gets the body as it comes, tick
+ * every quarter second of silence; -1 from either ends the stream. */
+struct docker_stream {
+	int	(*sink)(void *ctx, const char *p, size_t n);
+	int	(*tick)(void *ctx);
+	void	*ctx;
+};
+/*
+ * One request to /vVERSION + path (negotiated first if need be); body is
+ * JSON text or NULL. The answer's body goes into resp, or with st to its
+ * sink as it comes. The HTTP status (a stream cut short by its time limit
+ * or its sink still has one, and err says why), or 0 with err set (no
+ * answer; the version is asked again next time).
+ */
+long	docker_call(struct docker *, const char *method, const char *path,
+	    const char *body, long timeout_ms, struct buf *resp,
+	    const struct docker_stream *, char *err, size_t errlen);
+/* The same with JSON in and out (*out: the answer, may be NULL); err
+ * holds the engine's message for a status >= 300. */
+long	docker_json(struct docker *, const char *method, const char *path,
+	    const json_t *body, long timeout_ms, size_t max, json_t **out,
+	    char *err, size_t errlen);
+
+/* --- docker_report.c ----------------------------------------------------- */
+/* The heartbeat interval bastion asked for (run.c keeps it): reports go
+ * at least this often. */
+extern volatile sig_atomic_t agent_interval_s;
+/* A snapshot of the engine at socket (DESIGN §12); prev keeps each
+ * container's last CPU sample. *list gets the engine's raw list (or
+ * NULL), fp the fingerprint of what counts as a change. */
+json_t	*docker_snapshot(struct docker *, const char *socket, json_t *prev,
+	    json_t **list, char fp[65]);
+/* The thread that pushes snapshots to bastion (nothing without
+ * docker_socket). 0 or -1. */
+int	docker_reporter_start(const struct agent_conf *);
+void	docker_reporter_stop(void);
+
+/* --- container.c: jobs of kind "container" -------------------------------- */
+void	*container_thread(void *job_thread);
 
 #endif
