@@ -254,6 +254,14 @@ static const char *const migrations[] = {
 	" DEFAULT 0;"
 	"ALTER TABLE machines ADD COLUMN discovery_addr TEXT NOT NULL"
 	" DEFAULT '';",
+	/* 8: the latest container report of each node (DESIGN §12), as the
+	 * agent sent it (env secrets already masked on the node), and when
+	 * it came (its age; stale after three heartbeat intervals). */
+	"CREATE TABLE container_reports ("
+	"  agent_id TEXT PRIMARY KEY,"
+	"  received_ms INTEGER NOT NULL,"
+	"  report TEXT NOT NULL"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -95,6 +95,7 @@ extern const struct route routes_install[];
 extern const struct route routes_agent[];
 extern const struct route routes_auth[];
 extern const struct route routes_ui[];
+extern const struct route routes_containers[];
 /* routes_agent.c: answer every waiting long poll and take no new ones;
  * returns once none is suspended (http_stop calls it first). */
 void	routes_agent_stop(void);

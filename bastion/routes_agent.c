@@ -515,6 +515,23 @@ agent_auth(struct request *r, struct peer *p)
 	return 0;
 }
 
+int
+routes_agent_auth(struct request *r, char agent_id[AGENT_ID_LEN])
+{
+	struct peer p;
+
+	if (agent_auth(r, &p) == -1)
+		return -1;
+	memcpy(agent_id, p.agent_id, AGENT_ID_LEN);
+	return 0;
+}
+
+int
+routes_heartbeat_interval(struct request *r)
+{
+	return heartbeat_interval(r);
+}
+
 static json_t *
 agent_body(struct request *r, struct peer *p)
 {
