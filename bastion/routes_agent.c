@@ -1281,6 +1281,11 @@ post_job(struct request *r)
 	 * name it (X-Confirm), as for the routes with it in the path. */
 	if (http_require_confirm(r, target) == -1)
 		goto out;
+	if (strcmp(kind, "container") == 0) {
+		http_reply_error(r, 422, "invalid", "container jobs are made by "
+		    "POST /api/v1/agents/{id}/containers/{ref}/{action}");
+		goto out;
+	}
 	if (!envelope_kind_known(kind)) {
 		http_reply_error(r, 422, "invalid", "kind must be exec, reboot, "
 		    "reprovision or inventory");
