@@ -216,10 +216,12 @@ long	docker_json(struct docker *, const char *method, const char *path,
  * at least this often. */
 extern volatile sig_atomic_t agent_interval_s;
 /* A snapshot of the engine at socket (DESIGN §12); prev keeps each
- * container's last CPU sample. *list gets the engine's raw list (or
- * NULL), fp the fingerprint of what counts as a change. */
+ * container's last CPU sample; *seen says the socket was there before
+ * (one that is gone is then an unreachable engine, not an absent one).
+ * *list gets the engine's raw list (or NULL), fp the fingerprint of what
+ * counts as a change. */
 json_t	*docker_snapshot(struct docker *, const char *socket, json_t *prev,
-	    json_t **list, char fp[65]);
+	    int *seen, json_t **list, char fp[65]);
 /* The thread that pushes snapshots to bastion (nothing without
  * docker_socket). 0 or -1. */
 int	docker_reporter_start(const struct agent_conf *);

@@ -106,7 +106,7 @@ relay_tick(void *ctx)
 static json_t *
 failed(const char *fmt, const char *what)
 {
-	return json_pack("{s:s, s:s++, s:i}", "status", "failed", "error", fmt,
+	return json_pack("{s:s, s:s+, s:i}", "status", "failed", "error", fmt,
 	    what, "exit_code", 1);
 }
 

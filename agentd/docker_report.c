@@ -248,7 +248,7 @@ out:
 
 json_t *
 docker_snapshot(struct docker *d, const char *socket, json_t *prev,
-    json_t **list_out, char fp[SECRET_HEXLEN])
+    int *seen, json_t **list_out, char fp[SECRET_HEXLEN])
 {
 	char err[512];
 	json_t *list = NULL, *snap, *cs, *c, *l;
@@ -258,11 +258,18 @@ docker_snapshot(struct docker *d, const char *socket, json_t *prev,
 
 	*list_out = NULL;
 	if (stat(socket, &sb) == -1) {
+		/* Gone after it was there: the engine stopped. */
 		snprintf(fp, SECRET_HEXLEN, "absent");
+		if (*seen)
+			return json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine",
+			    "present", 1, "reachable", 0, "error", errno == ENOENT ?
+			    "the engine's socket is gone (the engine stopped)" :
+			    strerror(errno), "containers");
 		return json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine", "present",
 		    0, "reachable", 0, "error", errno == ENOENT ? "no engine "
 		    "socket" : strerror(errno), "containers");
 	}
+	*seen = 1;
 	code = docker_json(d, "GET", "/containers/json?all=1", NULL,
 	    DOCKER_CALL_MS, DOCKER_LIST_MAX, &list, err, sizeof err);
 	if (code != 200 || !json_is_array(list)) {
@@ -284,14 +291,14 @@ docker_snapshot(struct docker *d, const char *socket, json_t *prev,
 		const char *k;
 		void *tmp;
 		json_t *v;
-		int seen;
+		int there;
 
 		json_object_foreach_safe(prev, tmp, k, v) {
-			seen = 0;
+			there = 0;
 			json_array_foreach(list, i, l)
 				if (strcmp(jstr(l, "Id"), k) == 0)
-					seen = 1;
-			if (!seen)
+					there = 1;
+			if (!there)
 				json_object_del(prev, k);
 		}
 	}
@@ -350,7 +357,7 @@ reporter(void *arg)
 	json_t *prev = json_object(), *snap, *list, *reply;
 	int64_t next = 0, now;
 	long code;
-	int was_reachable = -1, reachable;
+	int was_reachable = -1, reachable, seen = 0;
 
 	if ((d = docker_new(c->docker_socket)) == NULL || prev == NULL) {
 		log_warnx("docker_socket = %s: cannot report", c->docker_socket);
@@ -363,7 +370,8 @@ reporter(void *arg)
 			nap(DOCKER_POLL_MS);
 			continue;
 		}
-		snap = docker_snapshot(d, c->docker_socket, prev, &list, fp);
+		snap = docker_snapshot(d, c->docker_socket, prev, &seen, &list,
+		    fp);
 		json_decref(list);
 		if (snap == NULL) {
 			nap(DOCKER_RETRY_MS);

@@ -412,12 +412,17 @@ post_action(struct request *r)
 		http_reply_error(r, 422, "invalid", "%s", why);
 		goto out;
 	}
-	if (routes_job_submit(r, id, "container", args, ROUTES_JOB_TTL, &job)
-	    == 0) {
-		AUDIT_SET(&r->audit, detail, "job %lld", (long long)
-		    json_integer_value(json_object_get(job, "id")));
-		http_reply_json(r, 201, job);
+	/* The options, in the audit row that the job's commit carries. */
+	if (body && json_object_size(body) > 0) {
+		char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (text)
+			AUDIT_SET(&r->audit, detail, "%s", text);
+		free(text);
 	}
+	if (routes_job_submit(r, id, "container", args, ROUTES_JOB_TTL, &job)
+	    == 0)
+		http_reply_json(r, 201, job);
 out:
 	json_decref(args);
 	json_decref(body);
