@@ -41,7 +41,30 @@ struct relay {
 	uint32_t		 left;		/* of the current frame */
 	const char		*stream;
 	int64_t			 last_send;
+	/* Frames of one stream in a row become one chunk. */
+	struct buf		 cur;
+	const char		*cur_stream;
 };
+
+static void
+relay_flush(struct relay *r)
+{
+	if (r->cur.len > 0)
+		job_output_add(r->out, r->cur_stream, r->cur.data, r->cur.len);
+	r->cur.len = 0;
+}
+
+static void
+relay_emit(struct relay *r, const char *stream, const char *p, size_t n)
+{
+	if (r->cur_stream != stream || r->cur.len + n > r->cur.max)
+		relay_flush(r);
+	r->cur_stream = stream;
+	if (n > r->cur.max)
+		job_output_add(r->out, stream, p, n);
+	else if (buf_add(&r->cur, p, n) == -1)
+		job_output_add(r->out, stream, p, n);	/* out of memory */
+}
 
 static void
 relay_send(struct relay *r, int force)
@@ -49,8 +72,9 @@ relay_send(struct relay *r, int force)
 	int64_t now = clock_mono_ms();
 
 	if (!force && now - r->last_send < SEND_MS &&
-	    r->out->pending_bytes < SEND_BYTES)
+	    r->out->pending_bytes + (long)r->cur.len < SEND_BYTES)
 		return;
+	relay_flush(r);
 	job_output_send(r->a, r->id, r->out, 0);
 	r->last_send = now;
 }
@@ -62,7 +86,7 @@ relay_sink(void *ctx, const char *p, size_t n)
 	size_t take;
 
 	if (r->raw) {
-		job_output_add(r->out, "stdout", p, n);
+		relay_emit(r, "stdout", p, n);
 		relay_send(r, 0);
 		return 0;
 	}
@@ -84,7 +108,7 @@ relay_sink(void *ctx, const char *p, size_t n)
 			continue;
 		}
 		take = r->left < n ? r->left : n;
-		job_output_add(r->out, r->stream, p, take);
+		relay_emit(r, r->stream, p, take);
 		r->left -= (uint32_t)take;
 		p += take;
 		n -= take;
@@ -98,7 +122,7 @@ relay_tick(void *ctx)
 {
 	struct relay *r = ctx;
 
-	if (json_array_size(r->out->pending) > 0)
+	if (json_array_size(r->out->pending) > 0 || r->cur.len > 0)
 		relay_send(r, 1);
 	return 0;
 }
@@ -363,6 +387,7 @@ container_thread(void *arg)
 	json_t *res;
 
 	memset(&r, 0, sizeof r);
+	buf_init(&r.cur, SEND_BYTES);
 	r.id = t->id;
 	r.out = &out;
 	if ((r.a = aclient_new(c, 1)) == NULL)
@@ -391,6 +416,7 @@ container_thread(void *arg)
 	}
 	if (res == NULL)
 		res = failed("out of memory", "");
+	relay_flush(&r);
 	json_object_set(res, "chunks", out.pending);
 	if (out.truncated)
 		json_object_set_new(res, "error", json_string("output truncated: "
@@ -398,6 +424,7 @@ container_thread(void *arg)
 	job_finish(t->j, r.a, t->id, res);
 out:
 	docker_free(d);
+	buf_free(&r.cur);
 	aclient_free(r.a);
 	json_decref(out.pending);
 	job_thread_done(t);

@@ -82,7 +82,7 @@ class Engine:
         os.makedirs(os.path.join(root, "bin"))
         shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
         for tool in ("sh", "echo", "sleep", "cat", "env", "ls", "true",
-                     "false", "seq", "kill"):
+                     "false", "seq", "kill", "awk"):
             os.symlink("busybox", os.path.join(root, "bin", tool))
         tar = subprocess.run(["tar", "-C", root, "-c", "."],
                              capture_output=True, check=True).stdout
@@ -429,3 +429,32 @@ def test_agent_stopped_report_goes_stale(make_bastion, agents, engine):
     assert n["age_s"] >= 15
     r = b.ctl("containers", "list")
     assert "stale" in r.stderr, r
+
+
+# --- the panel ---------------------------------------------------------------
+
+def test_containers_page_in_a_browser(bastion, node, engine, agents):
+    from test_panel import USERS, browser
+    for role, (name, pw) in USERS.items():
+        bastion.add_user(name, role, pw)
+    engine.run("run", "--name", "chatty", "--network", "none", IMAGE, "awk",
+               'BEGIN { for (i = 1; i <= 30000; i++) print "line " i }')
+    # A node whose engine cannot be reached: its socket is no socket.
+    bad = os.path.join(bastion.tmp, "not-a-socket")
+    open(bad, "w").close()
+    agents.append(enrolled_agent(bastion, name="node2", mac="52:54:00:a0:00:02",
+                                 extra="docker_socket = %s\n" % bad))
+    wait_for(lambda: (bastion.admin("GET", "/api/v1/agents/node2/containers")
+                      .json()["engine"] or {}).get("reachable") is False, 30,
+             "node2's engine unreachable")
+    wait_for(lambda: report_of(bastion, "chatty"), 15, "chatty in the report")
+
+    def on_step(name):
+        running = engine.inspect("web1")["State"]["Running"]
+        assert running is (name == "started"), (name, running)
+
+    from harness import ROOT
+    art = os.path.join(ROOT, "build", "artifacts", "panel-containers")
+    err = browser("containers.mjs", bastion, art, USERS, on_step, NODE="node1",
+                  BADNODE="node2")
+    print(err)
