@@ -34,6 +34,7 @@
 #include "mac.h"
 #include "ratelimit.h"
 #include "secret.h"
+#include "stream.h"
 
 struct listener_ctx {
 	struct bastion	*app;
@@ -122,7 +123,8 @@ route_match(const char *pattern, const char *path, struct request *r)
 }
 
 static const struct route *const route_tables[] = { routes_boot, routes_api,
-    routes_install, routes_agent, routes_auth, routes_ui, routes_containers };
+    routes_install, routes_agent, routes_auth, routes_ui, routes_containers,
+    routes_stream };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */
@@ -1383,6 +1385,7 @@ http_stop(struct bastion *app)
 		return;
 	/* libmicrohttpd refuses to stop with suspended connections. */
 	routes_agent_stop();
+	stream_stop_all();
 	MHD_stop_daemon(h->admin);
 	MHD_stop_daemon(h->control);
 	MHD_stop_daemon(h->boot);

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "routes.h"
+#include "stream.h"
 
 #define L_API (L_CONTROL | L_ADMIN)
 
@@ -348,7 +349,7 @@ action_args(const char *action, const char *ref, const json_t *body,
 		{ "stop", " timeout " }, { "restart", " timeout " },
 		{ "kill", " signal " }, { "remove", " force volumes " },
 		{ "logs", " tail since follow timestamps limit " },
-		{ "exec", " argv limit " },
+		{ "exec", " argv limit tty rows cols " },
 	};
 	const char *fields = " ", *k;
 	char key[72];
@@ -379,6 +380,9 @@ action_args(const char *action, const char *ref, const json_t *body,
 	    -1 || arg_bool(body, args, "timestamps", why, whylen) == -1 ||
 	    arg_bool(body, args, "force", why, whylen) == -1 ||
 	    arg_bool(body, args, "volumes", why, whylen) == -1 ||
+	    arg_bool(body, args, "tty", why, whylen) == -1 ||
+	    arg_int(body, args, "rows", 1, 1000, why, whylen) == -1 ||
+	    arg_int(body, args, "cols", 1, 1000, why, whylen) == -1 ||
 	    arg_signal(body, args, why, whylen) == -1)
 		rc = -1;
 	if (rc == 0 && strcmp(action, "exec") == 0)
@@ -420,9 +424,27 @@ post_action(struct request *r)
 			AUDIT_SET(&r->audit, detail, "%s", text);
 		free(text);
 	}
+	/* exec with a TTY: the stream the agent and this client meet on. */
+	if (json_is_true(json_object_get(args, "tty"))) {
+		char sid[STREAM_ID_LEN];
+
+		if (stream_create(id, r->audit.actor[0] ? r->audit.actor :
+		    r->client, (int)json_integer_value(json_object_get(args,
+		    "rows")), (int)json_integer_value(json_object_get(args,
+		    "cols")), sid) == -1) {
+			http_reply_error(r, 503, "busy", "too many interactive "
+			    "streams open; try again later");
+			goto out;
+		}
+		json_object_set_new(args, "stream", json_string(sid));
+	}
 	if (routes_job_submit(r, id, "container", args, ROUTES_JOB_TTL, &job)
-	    == 0)
+	    == 0) {
+		if (json_object_get(args, "stream"))
+			json_object_set(job, "stream", json_object_get(args,
+			    "stream"));
 		http_reply_json(r, 201, job);
+	}
 out:
 	json_decref(args);
 	json_decref(body);
