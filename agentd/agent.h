@@ -211,17 +211,30 @@ long	docker_json(struct docker *, const char *method, const char *path,
 	    const json_t *body, long timeout_ms, size_t max, json_t **out,
 	    char *err, size_t errlen);
 
+/* POST path with body, asking the engine to turn the connection into the
+ * process's raw stream (exec start with a TTY): the connected socket
+ * (non-blocking), or -1 with err. */
+int	docker_hijack(struct docker *, const char *path, const char *body,
+	    char *err, size_t errlen);
+
 /* --- docker_report.c ----------------------------------------------------- */
 /* The heartbeat interval bastion asked for (run.c keeps it): reports go
  * at least this often. */
 extern volatile sig_atomic_t agent_interval_s;
-/* A snapshot of the engine at socket (DESIGN §12); prev keeps each
- * container's last CPU sample; *seen says the socket was there before
- * (one that is gone is then an unreachable engine, not an absent one).
- * *list gets the engine's raw list (or NULL), fp the fingerprint of what
- * counts as a change. */
-json_t	*docker_snapshot(struct docker *, const char *socket, json_t *prev,
-	    int *seen, json_t **list, char fp[65]);
+/* What the reports keep between snapshots: each container's inspect
+ * (until the list shows it changed), its last stats sample and CPU
+ * counters, the last list. */
+json_t	*docker_cache_new(void);
+/* A snapshot of the engine at socket (DESIGN §12), with the stats
+ * sampled so far; *seen says the socket was there before (one that is
+ * gone is then an unreachable engine, not an absent one); fp gets the
+ * fingerprint of what counts as a change. */
+json_t	*docker_snapshot(struct docker *, const char *socket, json_t *cache,
+	    int *seen, char fp[65]);
+/* Refresh the stats of running containers, round-robin from where the
+ * last call stopped, for at most budget_ms. 1 when it went round the
+ * whole list. */
+int	docker_stats_sample(struct docker *, json_t *cache, long budget_ms);
 /* The thread that pushes snapshots to bastion (nothing without
  * docker_socket). 0 or -1. */
 int	docker_reporter_start(const struct agent_conf *);

@@ -10,12 +10,21 @@
  * that look like secrets are masked before they leave the node. */
 #ifndef AGENTD_NO_CURL	/* the discovery image has no Docker to talk to */
 #define LOG_SUBSYS "container"
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
+#include "b64.h"
+#include "http1.h"
 #include "buf.h"
 #include "clock.h"
 #include "container.h"
@@ -373,6 +382,233 @@ exec_in(struct docker *d, struct relay *r, const char *ref,
 	return res;
 }
 
+/* --- exec with a TTY over a stream (bastion/stream.c) ------------------- */
+
+struct tty {
+	const struct agent_conf	*c;
+	struct docker		*d;
+	int			 fd;		/* the process's TTY */
+	char			 eid[80];
+	const char		*sid;		/* the stream */
+	volatile sig_atomic_t	 done;
+};
+
+static void
+tty_resize(struct tty *t, long rows, long cols)
+{
+	char path[160], err[256];
+	json_t *reply = NULL;
+
+	if (rows < 1 || cols < 1 || rows > 1000 || cols > 1000)
+		return;
+	snprintf(path, sizeof path, "/exec/%s/resize?h=%ld&w=%ld", t->eid, rows,
+	    cols);
+	docker_json(t->d, "POST", path, NULL, CALL_MS, ONE_MAX, &reply, err,
+	    sizeof err);
+	json_decref(reply);
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if (h1_wait(fd, POLLOUT, (long)clock_mono_ms() + 10000,
+		    &agent_stop) == -1)
+			return -1;
+		if ((w = send(fd, p, n, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The operator's keys (and resizes) into the TTY, until the stream or
+ * the process ends. */
+static void *
+tty_input(void *arg)
+{
+	struct tty *t = arg;
+	struct aclient *a = aclient_new(t->c, 1);
+	char path[160], err[256];
+	unsigned char *raw;
+	const char *data;
+	json_t *reply, *rs;
+	size_t len;
+	long code;
+
+	snprintf(path, sizeof path, "/agent/v1/streams/%s/input?wait=20",
+	    t->sid);
+	while (a && !t->done && !agent_stop) {
+		reply = NULL;
+		code = aclient_call(a, "GET", path, NULL, 35000, &reply, err,
+		    sizeof err);
+		if (code != 200) {
+			json_decref(reply);
+			if (code == 0 && !t->done) {
+				struct timespec ts = { 1, 0 };
+
+				nanosleep(&ts, NULL);	/* bastion away: again */
+				continue;
+			}
+			break;		/* the stream is gone */
+		}
+		if ((rs = json_object_get(reply, "resize")) != NULL)
+			tty_resize(t, (long)json_integer_value(json_array_get(rs,
+			    0)), (long)json_integer_value(json_array_get(rs, 1)));
+		data = json_string_value(json_object_get(reply, "data"));
+		if (data && *data && (raw = b64_decode(data, 1 << 20, &len)) !=
+		    NULL) {
+			if (write_all(t->fd, raw, len) == -1)
+				t->done = 1;
+			free(raw);
+		}
+		if (json_is_true(json_object_get(reply, "closed")) ||
+		    json_is_true(json_object_get(reply, "ended")))
+			t->done = 1;
+		json_decref(reply);
+	}
+	t->done = 1;
+	shutdown(t->fd, SHUT_RDWR);	/* the output loop sees the end */
+	aclient_free(a);
+	return NULL;
+}
+
+static long
+stream_out(struct aclient *a, const char *sid, const char *p, size_t n,
+    int end, const json_t *exit_code, int *closed)
+{
+	char path[160], err[256], *b64;
+	json_t *body, *reply = NULL;
+	long code;
+
+	if ((b64 = b64_encode(p, n)) == NULL)
+		return 0;
+	body = json_pack("{s:s}", "data", b64);
+	free(b64);
+	if (end) {
+		json_object_set_new(body, "end", json_true());
+		if (exit_code)
+			json_object_set(body, "exit_code", (json_t *)exit_code);
+	}
+	snprintf(path, sizeof path, "/agent/v1/streams/%s/output", sid);
+	code = aclient_call(a, "POST", path, body, 30000, &reply, err,
+	    sizeof err);
+	if (code == 200 && json_is_true(json_object_get(reply, "closed")))
+		*closed = 1;
+	if (code == 404)
+		*closed = 1;
+	json_decref(body);
+	json_decref(reply);
+	return code;
+}
+
+static json_t *
+exec_tty(struct docker *d, struct relay *r, const char *ref,
+    const json_t *args, const struct agent_conf *c)
+{
+	const json_t *argv = json_object_get(args, "argv"), *v;
+	const char *sid = json_string_value(json_object_get(args, "stream"));
+	char path[512], err[512], buf[32768];
+	json_t *body, *reply = NULL, *res, *ec = NULL;
+	struct tty t;
+	struct pollfd pf;
+	pthread_t in;
+	int64_t deadline = clock_mono_ms() + limit_of(args, EXEC_DEFAULT) * 1000;
+	long code;
+	ssize_t n;
+	size_t i;
+	int closed = 0, started = 0;
+
+	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
+	    "0123456789abcdef") != 32)
+		return failed("exec: a TTY needs the stream bastion made", "");
+	if (!json_is_array(argv) || json_array_size(argv) == 0)
+		return failed("exec: argv is required", "");
+	json_array_foreach(argv, i, v)
+		if (!json_is_string(v))
+			return failed("exec: argv holds strings only", "");
+	memset(&t, 0, sizeof t);
+	t.c = c;
+	t.d = d;
+	t.fd = -1;
+	t.sid = sid;
+	body = json_pack("{s:b, s:b, s:b, s:b, s:b, s:O, s:[s]}", "AttachStdin",
+	    1, "AttachStdout", 1, "AttachStderr", 1, "Tty", 1, "OpenStdin", 1,
+	    "Cmd", argv, "Env", "TERM=xterm");
+	snprintf(path, sizeof path, "/containers/%s/exec", ref);
+	code = docker_json(d, "POST", path, body, CALL_MS, ONE_MAX, &reply, err,
+	    sizeof err);
+	json_decref(body);
+	if (code != 201 || !json_is_string(json_object_get(reply, "Id")) ||
+	    !container_ref_valid(json_string_value(json_object_get(reply,
+	    "Id")))) {
+		json_decref(reply);
+		res = code == 201 ? failed("exec: the engine named no exec", "") :
+		    engine_result(code, err, NULL);
+		goto tell;
+	}
+	snprintf(t.eid, sizeof t.eid, "%s", json_string_value(json_object_get(
+	    reply, "Id")));
+	json_decref(reply);
+	reply = NULL;
+	snprintf(path, sizeof path, "/exec/%s/start", t.eid);
+	if ((t.fd = docker_hijack(d, path, "{\"Detach\":false,\"Tty\":true}",
+	    err, sizeof err)) == -1) {
+		res = failed("exec: ", err);
+		goto tell;
+	}
+	tty_resize(&t, (long)json_integer_value(json_object_get(args, "rows")),
+	    (long)json_integer_value(json_object_get(args, "cols")));
+	if (pthread_create(&in, NULL, tty_input, &t) != 0) {
+		res = failed("exec: cannot start a thread", "");
+		goto tell;
+	}
+	started = 1;
+	while (!closed && !agent_stop && clock_mono_ms() < deadline) {
+		pf.fd = t.fd;
+		pf.events = POLLIN;
+		pf.revents = 0;
+		if (poll(&pf, 1, 250) <= 0)
+			continue;
+		if ((n = recv(t.fd, buf, sizeof buf, 0)) == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			break;
+		}
+		stream_out(r->a, sid, buf, (size_t)n, 0, NULL, &closed);
+	}
+	t.done = 1;
+	snprintf(path, sizeof path, "/exec/%s/json", t.eid);
+	code = docker_json(d, "GET", path, NULL, CALL_MS, ONE_MAX, &reply, err,
+	    sizeof err);
+	if (code == 200 && json_is_integer(json_object_get(reply, "ExitCode")) &&
+	    !json_is_true(json_object_get(reply, "Running"))) {
+		ec = json_object_get(reply, "ExitCode");
+		res = json_pack("{s:s, s:O}", "status", "done", "exit_code", ec);
+	} else {
+		res = closed ? done("the operator left; the process goes on "
+		    "until its input ends") : failed("exec: the TTY ended "
+		    "early: ", agent_stop ? "agentd stopping" : "time was up");
+	}
+tell:
+	/* Its end, to the operator (and the input poll). */
+	stream_out(r->a, sid, "", 0, 1, ec, &closed);
+	if (started)
+		pthread_join(in, NULL);
+	if (t.fd != -1)
+		close(t.fd);
+	json_decref(reply);
+	return res;
+}
+
 void *
 container_thread(void *arg)
 {
@@ -409,6 +645,9 @@ container_thread(void *arg)
 			res = inspect(d, &r, ref);
 		else if (strcmp(action, "logs") == 0)
 			res = logs(d, &r, ref, t->args);
+		else if (strcmp(action, "exec") == 0 && json_is_true(
+		    json_object_get(t->args, "tty")))
+			res = exec_tty(d, &r, ref, t->args, c);
 		else if (strcmp(action, "exec") == 0)
 			res = exec_in(d, &r, ref, t->args);
 		else

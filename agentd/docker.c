@@ -364,4 +364,69 @@ docker_json(struct docker *d, const char *method, const char *path,
 	buf_free(&resp);
 	return code;
 }
+int
+docker_hijack(struct docker *d, const char *path, const char *body,
+    char *err, size_t errlen)
+{
+	struct dsock s = { -1, NULL, NULL };
+	char full[1024], head[8192];
+	struct buf req;
+	long deadline = (long)clock_mono_ms() + 15000;
+	size_t n = 0;
+	ssize_t r;
+	int fd = -1, status;
+
+	if (d->version[0] == '\0' && docker_negotiate(d, err, errlen) == -1)
+		return -1;
+	snprintf(full, sizeof full, "/v%s%s", d->version, path);
+	buf_init(&req, 64 * 1024);
+	if (buf_printf(&req, "POST %s HTTP/1.1\r\nHost: docker\r\n"
+	    "User-Agent: bastion-agentd/%s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	    "\r\n%s", full, BASTION_VERSION, strlen(body), body) == -1) {
+		snprintf(err, errlen, "request too large");
+		goto err;
+	}
+	if ((fd = dial(d, deadline, err, errlen)) == -1)
+		goto err;
+	s.fd = fd;
+	if (dsock_write(&s, req.data, req.len, deadline, err, errlen) == -1)
+		goto err;
+	/* The answer's head, a byte at a time: what follows it is the
+	 * process's, not ours to read ahead. */
+	while (n < sizeof head - 1) {
+		if (h1_wait(fd, POLLIN, deadline, &agent_stop) == -1) {
+			snprintf(err, errlen, "waiting for the engine: %s",
+			    strerror(errno));
+			goto err;
+		}
+		if ((r = recv(fd, head + n, 1, 0)) == 0) {
+			snprintf(err, errlen, "the engine closed the connection");
+			goto err;
+		}
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(err, errlen, "reading: %s", strerror(errno));
+			goto err;
+		}
+		n++;
+		if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	head[n] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || (status != 101 &&
+	    status != 200)) {
+		snprintf(err, errlen, "the engine refused the attach: %.80s",
+		    head);
+		goto err;
+	}
+	buf_free(&req);
+	return fd;
+err:
+	if (fd != -1)
+		close(fd);
+	buf_free(&req);
+	return -1;
+}
 #endif /* AGENTD_NO_CURL */

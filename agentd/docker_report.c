@@ -193,7 +193,7 @@ out:
 /* One container of the snapshot: l from the list, its inspect merged
  * in. NULL when it went away between the two. */
 static json_t *
-container_json(struct docker *d, const json_t *l, json_t *prev, int stats)
+container_json(struct docker *d, const json_t *l)
 {
 	char path[256], err[256];
 	const char *id = jstr(l, "Id"), *name;
@@ -239,24 +239,71 @@ container_json(struct docker *d, const json_t *l, json_t *prev, int stats)
 	    "oom_killed", json_is_true(json_object_get(st, "OOMKilled")),
 	    "restart_policy", jstr(json_object_get(json_object_get(in,
 	    "HostConfig"), "RestartPolicy"), "Name"));
-	if (c && stats && strcmp(jstr(st, "Status"), "running") == 0)
-		json_object_set_new(c, "stats", stats_json(d, id, prev));
 out:
 	json_decref(in);
 	return c;
 }
 
+static int	rep_stopping(void);
+
+/* What an inspect depends on, as the list shows it: the same key, the
+ * same inspect (a state change, a restart, health, a new name or image
+ * make a new one). */
+static void
+list_key(const json_t *l, struct buf *b)
+{
+	b->len = 0;
+	if (buf_printf(b, "%s|%s|%s|%s|%s", jstr(l, "Id"), jstr(l, "State"),
+	    status_health(jstr(l, "Status")), jstr(l, "Image"),
+	    json_string_value(json_array_get(json_object_get(l, "Names"), 0)) ?
+	    json_string_value(json_array_get(json_object_get(l, "Names"), 0)) :
+	    "") == -1)
+		b->len = 0;
+}
+
+/* Drop what cache keeps of containers no longer in list. */
+static void
+cache_prune(json_t *cache, const json_t *list)
+{
+	static const char *const maps[] = { "cpu", "inspect", "stats", NULL };
+	const json_t *l;
+	const char *k;
+	json_t *m, *v, *ids = json_object();
+	void *tmp;
+	size_t i;
+	int j;
+
+	json_array_foreach(list, i, l)
+		json_object_set_new(ids, jstr(l, "Id"), json_true());
+	for (j = 0; maps[j]; j++) {
+		m = json_object_get(cache, maps[j]);
+		json_object_foreach_safe(m, tmp, k, v)
+			if (json_object_get(ids, k) == NULL)
+				json_object_del(m, k);
+	}
+	json_decref(ids);
+}
+
 json_t *
-docker_snapshot(struct docker *d, const char *socket, json_t *prev,
-    int *seen, json_t **list_out, char fp[SECRET_HEXLEN])
+docker_cache_new(void)
+{
+	return json_pack("{s:{}, s:{}, s:{}, s:[], s:i}", "cpu", "inspect",
+	    "stats", "list", "cursor", 0);
+}
+
+json_t *
+docker_snapshot(struct docker *d, const char *socket, json_t *cache,
+    int *seen, char fp[SECRET_HEXLEN])
 {
 	char err[512];
-	json_t *list = NULL, *snap, *cs, *c, *l;
+	json_t *list = NULL, *snap, *cs, *c, *l, *hit, *st;
+	json_t *inspect = json_object_get(cache, "inspect");
+	json_t *stats = json_object_get(cache, "stats");
 	struct stat sb;
+	struct buf key;
 	size_t i;
 	long code;
 
-	*list_out = NULL;
 	if (stat(socket, &sb) == -1) {
 		/* Gone after it was there: the engine stopped. */
 		snprintf(fp, SECRET_HEXLEN, "absent");
@@ -280,30 +327,58 @@ docker_snapshot(struct docker *d, const char *socket, json_t *prev,
 	}
 	list_fingerprint(list, fp);
 	cs = json_array();
-	json_array_foreach(list, i, l)
-		if ((c = container_json(d, l, prev, 1)) != NULL)
-			json_array_append_new(cs, c);
+	buf_init(&key, 4096);
+	json_array_foreach(list, i, l) {
+		list_key(l, &key);
+		hit = json_object_get(inspect, jstr(l, "Id"));
+		if (hit && key.len && strlen(jstr(hit, "key")) == key.len &&
+		    memcmp(jstr(hit, "key"), key.data, key.len) == 0)
+			c = json_deep_copy(json_object_get(hit, "c"));
+		else if ((c = container_json(d, l)) != NULL && key.len)
+			json_object_set_new(inspect, jstr(l, "Id"), json_pack(
+			    "{s:s%, s:o}", "key", key.data, key.len, "c",
+			    json_deep_copy(c)));
+		if (c == NULL)
+			continue;
+		/* The list's status moves with time ("Up 3 minutes"). */
+		json_object_set(c, "status", json_object_get(l, "Status"));
+		if (strcmp(jstr(l, "State"), "running") == 0 &&
+		    (st = json_object_get(stats, jstr(l, "Id"))) != NULL)
+			json_object_set(c, "stats", st);
+		json_array_append_new(cs, c);
+	}
+	buf_free(&key);
 	snap = json_pack("{s:{s:b, s:b, s:s, s:s}, s:o}", "engine", "present", 1,
 	    "reachable", 1, "api_version", docker_api_version(d), "version",
 	    docker_engine_version(d), "containers", cs);
-	/* Stats of containers that went away are forgotten. */
-	{
-		const char *k;
-		void *tmp;
-		json_t *v;
-		int there;
-
-		json_object_foreach_safe(prev, tmp, k, v) {
-			there = 0;
-			json_array_foreach(list, i, l)
-				if (strcmp(jstr(l, "Id"), k) == 0)
-					there = 1;
-			if (!there)
-				json_object_del(prev, k);
-		}
-	}
-	*list_out = list;
+	cache_prune(cache, list);
+	json_object_set_new(cache, "list", list);
 	return snap;
+}
+
+int
+docker_stats_sample(struct docker *d, json_t *cache, long budget_ms)
+{
+	const json_t *list = json_object_get(cache, "list"), *l;
+	json_t *st;
+	int64_t end = clock_mono_ms() + budget_ms;
+	size_t n = json_array_size(list), i, tried;
+
+	i = (size_t)json_integer_value(json_object_get(cache, "cursor"));
+	for (tried = 0; tried < n && clock_mono_ms() < end && !agent_stop &&
+	    !rep_stopping(); tried++, i++) {
+		l = json_array_get(list, i % n);
+		if (strcmp(jstr(l, "State"), "running") != 0 ||
+		    !container_ref_valid(jstr(l, "Id")))
+			continue;
+		if ((st = stats_json(d, jstr(l, "Id"), json_object_get(cache,
+		    "cpu"))) != NULL)
+			json_object_set_new(json_object_get(cache, "stats"),
+			    jstr(l, "Id"), st);
+	}
+	json_object_set_new(cache, "cursor", json_integer(n ? (json_int_t)(i %
+	    n) : 0));
+	return n > 0 && i >= n;	/* went round */
 }
 
 /* --- the reporting thread ---------------------------------------------- */
@@ -314,6 +389,12 @@ static struct {
 	volatile sig_atomic_t stop;
 	const struct agent_conf *c;
 } rep;
+
+static int
+rep_stopping(void)
+{
+	return rep.stop != 0;
+}
 
 static void
 nap(long ms)
@@ -354,12 +435,12 @@ reporter(void *arg)
 	char fp[SECRET_HEXLEN] = "", err[256];
 	struct aclient *a = NULL;
 	struct docker *d;
-	json_t *prev = json_object(), *snap, *list, *reply;
+	json_t *cache = docker_cache_new(), *snap, *reply;
 	int64_t next = 0, now;
 	long code;
-	int was_reachable = -1, reachable, seen = 0;
+	int was_reachable = -1, reachable, seen = 0, first_round = 0;
 
-	if ((d = docker_new(c->docker_socket)) == NULL || prev == NULL) {
+	if ((d = docker_new(c->docker_socket)) == NULL || cache == NULL) {
 		log_warnx("docker_socket = %s: cannot report", c->docker_socket);
 		goto out;
 	}
@@ -367,12 +448,17 @@ reporter(void *arg)
 		now = clock_mono_ms();
 		if (now < next && (fp[0] == '\0' || !changed(d, c->docker_socket,
 		    fp))) {
-			nap(DOCKER_POLL_MS);
+			/* Quiet: a few stats samples, kept for the next
+			 * report (one each per round of the list). */
+			if (docker_stats_sample(d, cache, DOCKER_POLL_MS / 2) &&
+			    !first_round) {
+				first_round = 1;	/* every one sampled: */
+				next = 0;		/* report them now */
+			}
+			nap(DOCKER_POLL_MS / 2);
 			continue;
 		}
-		snap = docker_snapshot(d, c->docker_socket, prev, &seen, &list,
-		    fp);
-		json_decref(list);
+		snap = docker_snapshot(d, c->docker_socket, cache, &seen, fp);
 		if (snap == NULL) {
 			nap(DOCKER_RETRY_MS);
 			continue;
@@ -410,7 +496,7 @@ reporter(void *arg)
 out:
 	aclient_free(a);
 	docker_free(d);
-	json_decref(prev);
+	json_decref(cache);
 	return NULL;
 }
 

@@ -55,8 +55,10 @@ reply_take(struct request *r, enum stream_side side, const char *who)
 	struct buf out;
 	char *b64 = NULL;
 	json_t *o;
-	int wait = wait_param(r), resumed = stream_resumed(r);
+	int wait = wait_param(r), resumed = stream_resumed(r) != NULL;
 
+	if (resumed)
+		who = stream_resumed(r);
 	buf_init(&out, CHUNK_MAX);
 	if (stream_take(r->params[0], side, who, &out, &st) == -1) {
 		http_reply_error(r, 404, "not_found", "no such stream (it ended, "
@@ -126,8 +128,9 @@ get_node_input(struct request *r)
 {
 	char agent[AGENT_ID_LEN];
 
-	/* Resumed or not: the certificate is checked (again). */
-	if (routes_agent_auth(r, agent) == 0)
+	if (stream_resumed(r))		/* as which agent it was parked */
+		reply_take(r, STREAM_NODE, "");
+	else if (routes_agent_auth(r, agent) == 0)
 		reply_take(r, STREAM_NODE, agent);
 }
 

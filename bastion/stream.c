@@ -20,6 +20,7 @@
 struct waiter {
 	struct http_waiting	*h;
 	char			 id[STREAM_ID_LEN];
+	char			 who[80];	/* as it was checked then */
 	enum stream_side	 side;
 	int64_t			 deadline_ms;
 	int			 listed;
@@ -274,7 +275,9 @@ stream_end(const char *id, enum stream_side side, const char *who,
 		} else {
 			s->closed = 1;
 		}
-		wake(s, side == STREAM_NODE ? STREAM_CLIENT : STREAM_NODE);
+		/* Both sides: the node's own input poll ends too. */
+		wake(s, STREAM_CLIENT);
+		wake(s, STREAM_NODE);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&S.mu);
@@ -346,10 +349,12 @@ waiter_free(struct request *r)
 	r->on_free = NULL;
 }
 
-int
+const char *
 stream_resumed(const struct request *r)
 {
-	return r->poll != NULL && r->on_free == waiter_free;
+	if (r->poll == NULL || r->on_free != waiter_free)
+		return NULL;
+	return ((const struct waiter *)r->poll)->who;
 }
 
 int
@@ -370,6 +375,7 @@ stream_park(struct request *r, const char *id, enum stream_side side,
 	/* One parked request per side: an older one answers now. */
 	wake(s, side);
 	memcpy(w->id, s->id, STREAM_ID_LEN);
+	snprintf(w->who, sizeof w->who, "%s", who);
 	w->side = side;
 	w->deadline_ms = clock_mono_ms() + (int64_t)(wait_s < 1 ? 1 : wait_s >
 	    STREAM_WAIT_MAX ? STREAM_WAIT_MAX : wait_s) * 1000;

@@ -69,8 +69,10 @@ int	stream_take(const char *id, enum stream_side, const char *who,
  */
 int	stream_park(struct request *, const char *id, enum stream_side,
 	    const char *who, int wait_s);
-/* Whether r is a parked stream request running again. */
-int	stream_resumed(const struct request *);
+/* A parked stream request running again: who it was parked for (the
+ * request's own credentials are not checked again on resume); else
+ * NULL. */
+const char *stream_resumed(const struct request *);
 /* End every stream and answer every parked request (daemon stopping). */
 void	stream_stop_all(void);
 

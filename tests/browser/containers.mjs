@@ -106,7 +106,7 @@ await b.run(async () => {
   // 5. exec: output streamed, the exit code shown.
   await openDetail(page, "web1");
   await page.click("#ct-detail button[data-tab=exec]");
-  await page.fill("#ct-exec-command", "echo from-exec; echo err >&2; exit 3");
+  await page.fill("#ct-exec-command", "echo from-exec; sleep 1; echo err >&2; exit 3");
   await page.click("#ct-exec-form button[type=submit]");
   await page.waitForFunction(() => document.getElementById("ct-exec-exit")?.textContent === "exit code 3",
     null, { timeout: 30000 });

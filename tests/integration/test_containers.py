@@ -82,7 +82,7 @@ class Engine:
         os.makedirs(os.path.join(root, "bin"))
         shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
         for tool in ("sh", "echo", "sleep", "cat", "env", "ls", "true",
-                     "false", "seq", "kill", "awk"):
+                     "false", "seq", "kill", "awk", "stty", "tty"):
             os.symlink("busybox", os.path.join(root, "bin", tool))
         tar = subprocess.run(["tar", "-C", root, "-c", "."],
                              capture_output=True, check=True).stdout
@@ -180,7 +180,10 @@ def test_list_matches_docker_ps_field_for_field(bastion, node, engine):
         assert c["status"].split()[0] == p["Status"].split()[0]
         assert c["hostname"] == "node1" and c["stale"] is False
     ins = engine.inspect("web1")
-    web = listed["web1"]
+    # The stats: sampled while the engine is quiet, then reported.
+    wait_for(lambda: (report_of(bastion, "web1") or {}).get("stats"), 30,
+             "a stats sample of web1")
+    web = report_of(bastion, "web1")
     assert web["restart_count"] == ins["RestartCount"]
     assert web["health"] is None
     assert web["started_at"] == ins["State"]["StartedAt"]
@@ -297,6 +300,97 @@ def test_logs_and_exec_return_real_output_and_exit_codes(bastion, node, engine):
     assert r.stdout == "out\n" and r.stderr == "err\n"
     r = bastion.ctl("containers", "exec", "node1", "web1", "cat", "/nonexistent")
     assert r.returncode == 1 and "No such file" in r.stderr, r
+
+
+def pty_session(bastion, *args):
+    """bastionctl on a pseudo-terminal: (pid, master fd)."""
+    import pty
+    env = dict(os.environ, BASTION_SOCKET=bastion.admin_sock, TERM="xterm")
+    pid, fd = pty.fork()
+    if pid == 0:
+        import fcntl
+        import struct
+        import termios
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        os.execve(os.path.join(BIN, "bastionctl"),
+                  ["bastionctl"] + list(args), env)
+    return pid, fd
+
+
+def read_until(fd, pattern, timeout=30):
+    import select
+    seen = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if re.search(pattern, seen):
+                return seen
+    raise AssertionError("never saw %r in %r" % (pattern, seen))
+
+
+def wait_exit(pid, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("bastionctl did not end")
+
+
+def test_exec_it_is_an_interactive_tty(bastion, node, engine):
+    pid, fd = pty_session(bastion, "containers", "exec", "-it", "node1", "web1",
+                          "--", "sh")
+    try:
+        read_until(fd, rb"Ctrl-\] leaves")
+        os.write(fd, b"tty; echo answer-$((6*7))\r")
+        try:
+            out = read_until(fd, rb"answer-42")
+        except AssertionError as e:
+            raise AssertionError(str(e) + node.log()[-2500:] + bastion.log()[-2500:])
+        assert b"/dev/pts/" in out, out      # a real TTY in the container
+        # The terminal's size reached the process.
+        os.write(fd, b"stty size\r")
+        read_until(fd, rb"33 101")
+        os.write(fd, b"exit 5\r")
+        assert wait_exit(pid) == 5
+    finally:
+        os.close(fd)
+    # Ctrl-] leaves at once, exit 0, whatever runs.
+    pid, fd = pty_session(bastion, "containers", "exec", "-it", "node1", "web1",
+                          "--", "sh")
+    try:
+        read_until(fd, rb"Ctrl-\] leaves")
+        os.write(fd, b"echo ready\r")
+        read_until(fd, rb"ready")
+        os.write(fd, b"\x1d")
+        read_until(fd, rb"left the session")
+        assert wait_exit(pid) == 0
+    finally:
+        os.close(fd)
+    # Without a terminal (a pipe): the same stream, input then its end.
+    r = bastion.ctl("containers", "exec", "--tty", "node1", "web1", "--", "sh",
+                    input="echo piped-$((1+1))\nexit 3\n")
+    assert r.returncode == 3 and "piped-2" in r.stdout, r
+    # Someone else cannot read or write another's stream.
+    job = bastion.admin("POST", "/api/v1/agents/node1/containers/web1/exec",
+                        {"argv": ["sh"], "tty": True}).json()
+    sid = job["stream"]
+    assert bastion.control("GET", "/api/v1/streams/%s/output" % sid).status == 404
+    assert bastion.control("POST", "/api/v1/streams/%s/input" % sid,
+                           {"close": True}).status == 404
+    assert bastion.admin("POST", "/api/v1/streams/%s/input" % sid,
+                         {"close": True}).status == 200
 
 
 def test_logs_follow_streams_until_the_container_ends(bastion, node, engine):
