@@ -7,6 +7,7 @@
 #ifndef AGENTD_NO_CURL	/* the discovery image has no Docker to talk to */
 #define LOG_SUBSYS "docker"
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -288,7 +289,7 @@ json_t *
 docker_cache_new(void)
 {
 	return json_pack("{s:{}, s:{}, s:{}, s:[], s:i}", "cpu", "inspect",
-	    "stats", "list", "cursor", 0);
+	    "stats", "running", "cursor", 0);
 }
 
 json_t *
@@ -352,14 +353,26 @@ docker_snapshot(struct docker *d, const char *socket, json_t *cache,
 	    "reachable", 1, "api_version", docker_api_version(d), "version",
 	    docker_engine_version(d), "containers", cs);
 	cache_prune(cache, list);
-	json_object_set_new(cache, "list", list);
+	/* Of the list only the running ids are kept (for the stats). */
+	{
+		json_t *running = json_array();
+
+		json_array_foreach(list, i, l)
+			if (strcmp(jstr(l, "State"), "running") == 0 &&
+			    container_ref_valid(jstr(l, "Id")))
+				json_array_append_new(running, json_string(
+				    jstr(l, "Id")));
+		json_object_set_new(cache, "running", running);
+	}
+	json_decref(list);
 	return snap;
 }
 
 int
 docker_stats_sample(struct docker *d, json_t *cache, long budget_ms)
 {
-	const json_t *list = json_object_get(cache, "list"), *l;
+	const json_t *list = json_object_get(cache, "running");
+	const char *id;
 	json_t *st;
 	int64_t end = clock_mono_ms() + budget_ms;
 	size_t n = json_array_size(list), i, tried;
@@ -367,14 +380,11 @@ docker_stats_sample(struct docker *d, json_t *cache, long budget_ms)
 	i = (size_t)json_integer_value(json_object_get(cache, "cursor"));
 	for (tried = 0; tried < n && clock_mono_ms() < end && !agent_stop &&
 	    !rep_stopping(); tried++, i++) {
-		l = json_array_get(list, i % n);
-		if (strcmp(jstr(l, "State"), "running") != 0 ||
-		    !container_ref_valid(jstr(l, "Id")))
-			continue;
-		if ((st = stats_json(d, jstr(l, "Id"), json_object_get(cache,
+		id = json_string_value(json_array_get(list, i % n));
+		if (id && (st = stats_json(d, id, json_object_get(cache,
 		    "cpu"))) != NULL)
-			json_object_set_new(json_object_get(cache, "stats"),
-			    jstr(l, "Id"), st);
+			json_object_set_new(json_object_get(cache, "stats"), id,
+			    st);
 	}
 	json_object_set_new(cache, "cursor", json_integer(n ? (json_int_t)(i %
 	    n) : 0));
@@ -450,10 +460,11 @@ reporter(void *arg)
 		    fp))) {
 			/* Quiet: a few stats samples, kept for the next
 			 * report (one each per round of the list). */
-			if (docker_stats_sample(d, cache, DOCKER_POLL_MS / 2) &&
-			    !first_round) {
-				first_round = 1;	/* every one sampled: */
-				next = 0;		/* report them now */
+			if (docker_stats_sample(d, cache, DOCKER_POLL_MS / 2)) {
+				if (!first_round)	/* every one sampled: */
+					next = 0;	/* report them now */
+				first_round = 1;
+				malloc_trim(0);
 			}
 			nap(DOCKER_POLL_MS / 2);
 			continue;
@@ -491,6 +502,8 @@ reporter(void *arg)
 			next = clock_mono_ms() + DOCKER_RETRY_MS;
 		}
 		json_decref(reply);
+		/* What a snapshot of many containers took goes back. */
+		malloc_trim(0);
 		nap(DOCKER_POLL_MS);
 	}
 out:
