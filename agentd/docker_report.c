@@ -332,13 +332,21 @@ docker_snapshot(struct docker *d, const char *socket, json_t *cache,
 	json_array_foreach(list, i, l) {
 		list_key(l, &key);
 		hit = json_object_get(inspect, jstr(l, "Id"));
+		/* Kept as text: a tenth of the memory of the objects. */
+		c = NULL;
 		if (hit && key.len && strlen(jstr(hit, "key")) == key.len &&
 		    memcmp(jstr(hit, "key"), key.data, key.len) == 0)
-			c = json_deep_copy(json_object_get(hit, "c"));
-		else if ((c = container_json(d, l)) != NULL && key.len)
-			json_object_set_new(inspect, jstr(l, "Id"), json_pack(
-			    "{s:s%, s:o}", "key", key.data, key.len, "c",
-			    json_deep_copy(c)));
+			c = json_loads(jstr(hit, "c"), 0, NULL);
+		if (c == NULL && (c = container_json(d, l)) != NULL &&
+		    key.len) {
+			char *text = json_dumps(c, JSON_COMPACT);
+
+			if (text)
+				json_object_set_new(inspect, jstr(l, "Id"),
+				    json_pack("{s:s%, s:s}", "key", key.data,
+				    key.len, "c", text));
+			free(text);
+		}
 		if (c == NULL)
 			continue;
 		/* The list's status moves with time ("Up 3 minutes"). */
