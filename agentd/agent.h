@@ -221,6 +221,8 @@ int	docker_hijack(struct docker *, const char *path, const char *body,
 /* The heartbeat interval bastion asked for (run.c keeps it): reports go
  * at least this often. */
 extern volatile sig_atomic_t agent_interval_s;
+/* Set once bastion has answered a heartbeat: reports wait for it. */
+extern volatile sig_atomic_t agent_heard;
 /* What the reports keep between snapshots: each container's inspect
  * (until the list shows it changed), its last stats sample and CPU
  * counters, the last list. */

@@ -31,6 +31,7 @@
 #define DOCKER_CALL_MS		15000
 
 volatile sig_atomic_t agent_interval_s = 30;
+volatile sig_atomic_t agent_heard;
 
 static const char *
 jstr(const json_t *o, const char *k)
@@ -462,6 +463,10 @@ reporter(void *arg)
 		log_warnx("docker_socket = %s: cannot report", c->docker_socket);
 		goto out;
 	}
+	/* Bastion has answered a heartbeat first: the agent is known and
+	 * reachable before anything else is sent. */
+	while (!agent_heard && !agent_stop && !rep.stop)
+		nap(100);
 	while (!agent_stop && !rep.stop) {
 		now = clock_mono_ms();
 		if (now < next && (fp[0] == '\0' || !changed(d, c->docker_socket,

@@ -126,6 +126,7 @@ agent_run(const struct agent_conf *conf)
 				if (interval < 5 || interval > 3600)
 					interval = 30;
 				agent_interval_s = (sig_atomic_t)interval;
+				agent_heard = 1;
 				server_renew = json_is_true(json_object_get(reply,
 				    "renew"));
 				next_hb = now + interval;
