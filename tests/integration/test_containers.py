@@ -434,9 +434,10 @@ def test_bad_refs_are_refused_on_both_sides(bastion, node, engine):
     assert engine.inspect("web1")["State"] == before
 
 
-def test_the_node_checks_refs_itself(bastion, node, engine):
-    """A job that bastion did sign but whose ref is bad is refused on the
-    node too (the agent does not trust bastion's check)."""
+def test_generic_job_route_refuses_container_jobs(bastion, node, engine):
+    """Container jobs are made only by the container routes (which check
+    the ref and the options); the agent checks the ref again itself
+    (agentd/container.c with lib/container.c, tests/unit/test_container.c)."""
     agent = bastion.admin("GET", "/api/v1/agents/node1").json()["id"]
     r = bastion.admin("POST", "/api/v1/jobs", {"target": agent,
                       "kind": "container", "args": {"action": "stop",
