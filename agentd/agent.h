@@ -32,6 +32,7 @@ enum {
 	ACCEPT_REBOOT = 1 << 1,
 	ACCEPT_REPROVISION = 1 << 2,
 	ACCEPT_INVENTORY = 1 << 3,
+	ACCEPT_CONTAINERS = 1 << 4,	/* job kind "container" */
 };
 
 struct agent_conf {
@@ -49,6 +50,7 @@ struct agent_conf {
 	char		efibootmgr[PATH_MAX];
 	char		inventory_root[PATH_MAX];
 	char		smartctl[PATH_MAX];	/* "" = no SMART */
+	char		docker_socket[108];	/* "" = no Docker reports */
 };
 
 /* --- conf.c ------------------------------------------------------------ */
@@ -156,5 +158,99 @@ void	health_add(const struct agent_conf *, json_t *hb);
 /* One disk's SMART summary ({device, passed, celsius?, model?}) from
  * `smartctl --json` output, or NULL when it carries no verdict. */
 json_t	*health_smart_parse(const char *dev, const char *text);
+/* A job on a thread of its own (exec, container): jobs.c starts it,
+ * counts it and marks it running on disk; the thread ends with
+ * job_thread_done(), which frees it and its args. */
+struct job_thread {
+	struct jobs	*j;
+	int64_t		 id;
+	json_t		*args;
+};
+void	job_thread_done(struct job_thread *);
+const struct agent_conf *job_conf(const struct job_thread *);
+
+/* A running job's output, sent to bastion in numbered base64 chunks
+ * (stdout or stderr); what bastion has not acknowledged stays pending
+ * (at most 8 MiB: more is dropped and truncated set). */
+struct job_output {
+	json_t	*pending;	/* chunks not yet acknowledged */
+	long	 pending_bytes;
+	int64_t	 seq;
+	int	 truncated;
+};
+void	job_output_add(struct job_output *, const char *stream, const char *p,
+	    size_t n);
+/* POST the pending chunks (with always, also none: "it runs"). */
+void	job_output_send(struct aclient *, int64_t id, struct job_output *,
+	    int always);
+/* Spool the job's result (taking it) and try to deliver it now. */
+void	job_finish(struct jobs *, struct aclient *, int64_t id,
+	    json_t *result);
+
+/* --- docker.c: the engine on its local unix socket ----------------------- */
+struct docker;
+
+struct docker *docker_new(const char *socket_path);
+void	docker_free(struct docker *);
+/* GET /version: the API version both sides speak. 0 or -1 with err. */
+int	docker_negotiate(struct docker *, char *err, size_t errlen);
+const char *docker_api_version(const struct docker *);
+const char *docker_engine_version(const struct docker *);
+/* A streamed answer (logs, exec): sink gets the body as it comes, tick
+ * every quarter second of silence; -1 from either ends the stream. */
+struct docker_stream {
+	int	(*sink)(void *ctx, const char *p, size_t n);
+	int	(*tick)(void *ctx);
+	void	*ctx;
+};
+/*
+ * One request to /vVERSION + path (negotiated first if need be); body is
+ * JSON text or NULL. The answer's body goes into resp, or with st to its
+ * sink as it comes. The HTTP status (a stream cut short by its time limit
+ * or its sink still has one, and err says why), or 0 with err set (no
+ * answer; the version is asked again next time).
+ */
+long	docker_call(struct docker *, const char *method, const char *path,
+	    const char *body, long timeout_ms, struct buf *resp,
+	    const struct docker_stream *, char *err, size_t errlen);
+/* The same with JSON in and out (*out: the answer, may be NULL); err
+ * holds the engine's message for a status >= 300. */
+long	docker_json(struct docker *, const char *method, const char *path,
+	    const json_t *body, long timeout_ms, size_t max, json_t **out,
+	    char *err, size_t errlen);
+
+/* POST path with body, asking the engine to turn the connection into the
+ * process's raw stream (exec start with a TTY): the connected socket
+ * (non-blocking), or -1 with err. */
+int	docker_hijack(struct docker *, const char *path, const char *body,
+	    char *err, size_t errlen);
+
+/* --- docker_report.c ----------------------------------------------------- */
+/* The heartbeat interval bastion asked for (run.c keeps it): reports go
+ * at least this often. */
+extern volatile sig_atomic_t agent_interval_s;
+/* Set once bastion has answered a heartbeat: reports wait for it. */
+extern volatile sig_atomic_t agent_heard;
+/* What the reports keep between snapshots: each container's inspect
+ * (until the list shows it changed), its last stats sample and CPU
+ * counters, the last list. */
+json_t	*docker_cache_new(void);
+/* A snapshot of the engine at socket (DESIGN §12), with the stats
+ * sampled so far; *seen says the socket was there before (one that is
+ * gone is then an unreachable engine, not an absent one); fp gets the
+ * fingerprint of what counts as a change. */
+json_t	*docker_snapshot(struct docker *, const char *socket, json_t *cache,
+	    int *seen, char fp[65]);
+/* Refresh the stats of running containers, round-robin from where the
+ * last call stopped, for at most budget_ms. 1 when it went round the
+ * whole list. */
+int	docker_stats_sample(struct docker *, json_t *cache, long budget_ms);
+/* The thread that pushes snapshots to bastion (nothing without
+ * docker_socket). 0 or -1. */
+int	docker_reporter_start(const struct agent_conf *);
+void	docker_reporter_stop(void);
+
+/* --- container.c: jobs of kind "container" -------------------------------- */
+void	*container_thread(void *job_thread);
 
 #endif

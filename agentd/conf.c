@@ -12,8 +12,10 @@
 #include "log.h"
 #include "path.h"
 
+/* accept = words, in ACCEPT_* order; "containers" accepts jobs of kind
+ * "container". */
 static const char *const kinds[] = { "exec", "reboot", "reprovision",
-    "inventory", NULL };
+    "inventory", "containers", NULL };
 
 int
 agent_accept_parse(const char *s, unsigned *out)
@@ -45,6 +47,8 @@ agent_accepts(const struct agent_conf *c, const char *kind)
 {
 	int i;
 
+	if (strcmp(kind, "container") == 0)
+		return (c->accept & ACCEPT_CONTAINERS) != 0;
 	for (i = 0; kinds[i]; i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return (c->accept & (1u << i)) != 0;
@@ -109,7 +113,7 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		if (agent_accept_parse(value, &c->accept) == -1 ||
 		    set(c->accept_text, sizeof c->accept_text, value) == -1)
 			why = "accept: a list of exec, reboot, reprovision, "
-			    "inventory (or none)";
+			    "inventory, containers (or none)";
 	} else if (strcmp(key, "hostname") == 0) {
 		if (set(c->hostname, sizeof c->hostname, value) == -1)
 			why = "hostname is too long";
@@ -130,6 +134,11 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		if ((value[0] != '/' && value[0] != '\0') || set(c->smartctl,
 		    sizeof c->smartctl, value) == -1)
 			why = "smartctl must be an absolute path (or empty: none)";
+	} else if (strcmp(key, "docker_socket") == 0) {
+		if ((value[0] != '/' && value[0] != '\0') ||
+		    set(c->docker_socket, sizeof c->docker_socket, value) == -1)
+			why = "docker_socket must be an absolute path (or empty: "
+			    "no Docker reports)";
 	} else {
 		why = "unknown key";
 	}
@@ -150,9 +159,10 @@ agent_conf_load(const char *path, struct agent_conf *c)
 	snprintf(c->path, sizeof c->path, "%s", path);
 	snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/agentd");
 	c->accept = ACCEPT_EXEC | ACCEPT_REBOOT | ACCEPT_REPROVISION |
-	    ACCEPT_INVENTORY;
+	    ACCEPT_INVENTORY | ACCEPT_CONTAINERS;
 	snprintf(c->accept_text, sizeof c->accept_text,
-	    "exec,reboot,reprovision,inventory");
+	    "exec,reboot,reprovision,inventory,containers");
+	snprintf(c->docker_socket, sizeof c->docker_socket, "/run/docker.sock");
 	snprintf(c->reboot_command, sizeof c->reboot_command,
 	    "/usr/bin/systemctl reboot");
 	snprintf(c->efibootmgr, sizeof c->efibootmgr, "efibootmgr");

@@ -318,17 +318,11 @@ get_body(struct h1_io *io, size_t n, struct buf *body, long deadline,
 		if (take > n)
 			take = n;
 		if (io->sink) {
-			if (take > body->max - body->len) {
-				snprintf(err, errlen, "answer larger than %zu "
-				    "bytes", body->max);
-				return -1;
-			}
 			if (io->sink(io->sink_ctx, io->in + io->off, take) ==
 			    -1) {
-				snprintf(err, errlen, "cannot store the answer");
+				snprintf(err, errlen, "stopped");
 				return -1;
 			}
-			body->len += take;	/* counted, not kept */
 		} else if (buf_add(body, io->in + io->off, take) == -1) {
 			snprintf(err, errlen, "answer larger than %zu bytes",
 			    body->max);
@@ -356,7 +350,7 @@ get_chunked(struct h1_io *io, struct buf *body, long deadline,
 		/* Hex digits only: no sign, blank or 0x that strtoull takes. */
 		if (end == line || (size_t)(end - line) != strspn(line,
 		    "0123456789abcdefABCDEF") || errno || (*end && *end != ';' &&
-		    *end != ' ') || n > body->max) {
+		    *end != ' ') || (n > body->max && io->sink == NULL)) {
 			snprintf(err, errlen, "bad chunk size in the answer");
 			return -1;
 		}
@@ -459,7 +453,7 @@ h1_read_reply(struct h1_io *io, int head, struct buf *body, long deadline,
 		if (get_chunked(io, body, deadline, r, err, errlen) == -1)
 			goto fail;
 	} else if (have_len) {
-		if (clen > body->max) {
+		if (clen > body->max && io->sink == NULL) {
 			snprintf(err, errlen, "answer larger than %zu bytes",
 			    body->max);
 			goto fail;

@@ -57,9 +57,9 @@ struct h1_io {
 	int	(*write)(void *ctx, const char *p, size_t n, long deadline,
 		    char *err, size_t errlen);
 	void	*ctx;
-	/* When set, bodies go here instead of into the reply buffer (whose
-	 * cap still limits them): a download written while it arrives.
-	 * 0, or -1 to stop (the reply fails with "cannot store"). */
+	/* When set, an answer's body goes here as it comes instead of into
+	 * the body buffer (a stream: no size cap); -1 from it ends the
+	 * reading with an error (err says "stopped"). */
 	int	(*sink)(void *sink_ctx, const char *p, size_t n);
 	void	*sink_ctx;
 	char	 in[16384];		/* read ahead; a header line must fit */

@@ -116,7 +116,9 @@ download_sink(void *ctx, const char *data, size_t n)
 {
 	struct download *d = ctx;
 
-	if (write_all(d->fd, data, n) == -1 || write_all(d->hash.in, data, n)
+	/* No more than the plan's size: a longer answer is not the image. */
+	if ((long long)n > d->p->image_size - d->got ||
+	    write_all(d->fd, data, n) == -1 || write_all(d->hash.in, data, n)
 	    == -1)
 		return -1;
 	d->got += (long long)n;
@@ -143,7 +145,8 @@ mem_available_mib(void)
 	return kb < 0 ? -1 : kb / 1024;
 }
 
-/* GET url through sink (capped at max bytes). The HTTP status, 0 with why. */
+/* GET url through sink (which caps what it takes; max only sets the
+ * deadline). The HTTP status, 0 with why. */
 static long
 get_to(const char *url, long long max, int (*sink)(void *, const char *,
     size_t), void *ctx, char *why, size_t whylen)
@@ -362,13 +365,19 @@ fail:
 }
 
 struct fetched {
-	int	fd;
+	int		fd;
+	long long	left;	/* bytes it may still take */
 };
 
 static int
 fd_sink(void *ctx, const char *p, size_t n)
 {
-	return write_all(((struct fetched *)ctx)->fd, p, n);
+	struct fetched *f = ctx;
+
+	if ((long long)n > f->left)
+		return -1;
+	f->left -= (long long)n;
+	return write_all(f->fd, p, n);
 }
 
 /* url -> rel (below T) if its SHA-256 is want. */
@@ -383,12 +392,13 @@ fetch_checked(const char *url, const char *want, const char *rel,
 
 	snprintf(path, sizeof path, "%s%s", T, rel);
 	snprintf(tmp, sizeof tmp, "%s.new", path);
+	f.left = 64LL << 20;
 	if ((f.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, mode)) == -1) {
 		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	status = get_to(url, 64LL << 20, fd_sink, &f, why, whylen);
+	status = get_to(url, f.left, fd_sink, &f, why, whylen);
 	if (close(f.fd) == -1 || status != 200) {
 		if (status != 0)
 			snprintf(why, whylen, "%s: HTTP %ld", url, status);
@@ -486,7 +496,7 @@ write_agent(struct inst_plan *p, char *why, size_t whylen)
 	return put_text("/etc/agentd/agentd.conf", 0600, why, whylen,
 	    "[agent]\nserver = %s\nca_fingerprint = %s\ntoken = %s\nmac = %s\n"
 	    "state_dir = /var/lib/agentd\n"
-	    "accept = exec,reboot,reprovision,inventory\n", p->server,
+	    "accept = exec,reboot,reprovision,inventory,containers\n", p->server,
 	    p->ca_fingerprint, p->token, p->mac);
 }
 

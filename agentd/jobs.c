@@ -207,8 +207,8 @@ jobs_flush(struct jobs *j, struct aclient *a)
 	return rc;
 }
 
-static void
-finish(struct jobs *j, struct aclient *a, int64_t id, json_t *result)
+void
+job_finish(struct jobs *j, struct aclient *a, int64_t id, json_t *result)
 {
 	if (spool_result(j, id, result) == -1)
 		log_warnx("job %" PRId64 ": cannot spool the result", id);
@@ -221,27 +221,14 @@ static void
 refuse(struct jobs *j, struct aclient *a, int64_t id, const char *why)
 {
 	log_warnx("job %" PRId64 " refused: %s", id, why);
-	finish(j, a, id, json_pack("{s:s, s:s}", "status", "refused", "error",
+	job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "refused", "error",
 	    why));
 }
 
 /* --- exec ------------------------------------------------------------- */
 
-struct exec_job {
-	struct jobs	*j;
-	int64_t		 id;
-	json_t		*args;
-};
-
-struct output {
-	json_t	*pending;	/* chunks not yet acknowledged */
-	long	 pending_bytes;
-	int64_t	 seq;
-	int	 truncated;
-};
-
-static void
-output_add(struct output *o, const char *stream, const char *p, size_t n)
+void
+job_output_add(struct job_output *o, const char *stream, const char *p, size_t n)
 {
 	char *b;
 
@@ -259,8 +246,9 @@ output_add(struct output *o, const char *stream, const char *p, size_t n)
 	free(b);
 }
 
-static void
-output_send(struct aclient *a, int64_t id, struct output *o, int always)
+void
+job_output_send(struct aclient *a, int64_t id, struct job_output *o,
+    int always)
 {
 	char url[64], err[256];
 	json_t *body;
@@ -432,7 +420,7 @@ out:
 /* Read what is ready on the run's pipes into out; a pipe at EOF is
  * closed. */
 static void
-exec_read(struct run *run, struct output *out)
+exec_read(struct run *run, struct job_output *out)
 {
 	struct pollfd pf[2] = { { run->out, POLLIN, 0 }, { run->err, POLLIN, 0 } };
 	char buf[65536];
@@ -447,7 +435,7 @@ exec_read(struct run *run, struct output *out)
 			continue;
 		n = read(pf[i].fd, buf, sizeof buf);
 		if (n > 0)
-			output_add(out, i ? "stderr" : "stdout", buf, (size_t)n);
+			job_output_add(out, i ? "stderr" : "stdout", buf, (size_t)n);
 		else if (n == 0 || errno != EINTR) {
 			close(pf[i].fd);
 			*(i ? &run->err : &run->out) = -1;
@@ -462,8 +450,8 @@ exec_read(struct run *run, struct output *out)
  * has a second more to finish writing.
  */
 static void
-exec_pump(struct exec_job *ej, struct aclient *a, struct run *run,
-    long timeout, long grace, struct output *out)
+exec_pump(struct job_thread *ej, struct aclient *a, struct run *run,
+    long timeout, long grace, struct job_output *out)
 {
 	int64_t now = clock_mono_ms(), deadline = now + timeout * 1000;
 	int64_t kill_at = 0, last_send = 0;
@@ -492,17 +480,17 @@ exec_pump(struct exec_job *ej, struct aclient *a, struct run *run,
 			break;	/* a grandchild holds the pipes open */
 		}
 		if (now - last_send >= TICK_MS) {
-			output_send(a, ej->id, out, 0);
+			job_output_send(a, ej->id, out, 0);
 			last_send = now;
 		}
 	}
-	output_send(a, ej->id, out, 0);
+	job_output_send(a, ej->id, out, 0);
 }
 
 /* The job's result: how it ended and the output bastion has not yet
  * acknowledged. */
 static json_t *
-exec_result(const struct run *run, const struct output *out, int64_t ms,
+exec_result(const struct run *run, const struct job_output *out, int64_t ms,
     long timeout)
 {
 	json_t *result;
@@ -530,14 +518,14 @@ exec_result(const struct run *run, const struct output *out, int64_t ms,
 static void *
 exec_thread(void *arg)
 {
-	struct exec_job *ej = arg;
+	struct job_thread *ej = arg;
 	struct jobs *j = ej->j;
 	const json_t *args = ej->args;
 	const char *cwd = json_string_value(json_object_get(args, "cwd"));
 	int shell = json_is_true(json_object_get(args, "shell"));
 	long timeout = (long)json_integer_value(json_object_get(args, "timeout"));
 	long grace = (long)json_integer_value(json_object_get(args, "grace"));
-	struct output out = { json_array(), 0, 0, 0 };
+	struct job_output out = { json_array(), 0, 0, 0 };
 	struct run run = { -1, -1, -1, 0, 0 };
 	char **argv = NULL, **envp = NULL, why[512];
 	int64_t start = clock_mono_ms();
@@ -553,15 +541,15 @@ exec_thread(void *arg)
 	argv = strv_from(json_object_get(args, "argv"));
 	envp = job_env(json_object_get(args, "env"), &envbuf);
 	if (argv == NULL || envp == NULL || argv[0] == NULL) {
-		finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
+		job_finish(j, a, ej->id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "cannot build the command and its environment (out "
 		    "of memory, or the environment is over 1 MiB)"));
 		goto out;
 	}
-	output_send(a, ej->id, &out, 1);	/* tells bastion it runs */
+	job_output_send(a, ej->id, &out, 1);	/* tells bastion it runs */
 	if (exec_spawn(argv, envp, cwd, shell, &run, why, sizeof why,
 	    &code) == -1) {
-		finish(j, a, ej->id, code == 127 ? json_pack("{s:s, s:s, s:i}",
+		job_finish(j, a, ej->id, code == 127 ? json_pack("{s:s, s:s, s:i}",
 		    "status", "failed", "error", why, "exit_code", 127) :
 		    json_pack("{s:s, s:s}", "status", "failed", "error", why));
 		goto out;
@@ -572,7 +560,7 @@ exec_thread(void *arg)
 	log_info("job %" PRId64 ": finished (%s %d)", ej->id,
 	    WIFEXITED(run.status) ? "exit" : "signal", WIFEXITED(run.status) ?
 	    WEXITSTATUS(run.status) : WTERMSIG(run.status));
-	finish(j, a, ej->id, exec_result(&run, &out, clock_mono_ms() - start,
+	job_finish(j, a, ej->id, exec_result(&run, &out, clock_mono_ms() - start,
 	    timeout));
 out:
 	if (run.out != -1)
@@ -584,13 +572,67 @@ out:
 	buf_free(&envbuf);
 	json_decref(out.pending);
 	aclient_free(a);
-	json_decref(ej->args);
-	running_mark(j, ej->id, 0);
+	job_thread_done(ej);
+	return NULL;
+}
+
+void
+job_thread_done(struct job_thread *t)
+{
+	struct jobs *j = t->j;
+
+	json_decref(t->args);
+	running_mark(j, t->id, 0);
 	pthread_mutex_lock(&j->mu);
 	j->running--;
 	pthread_mutex_unlock(&j->mu);
-	free(ej);
-	return NULL;
+	free(t);
+}
+
+const struct agent_conf *
+job_conf(const struct job_thread *t)
+{
+	return t->j->c;
+}
+
+/* Run fn(a struct job_thread) on a detached thread of its own, counted
+ * and marked running on disk; args move to it. A job that cannot start
+ * is failed here. */
+static void
+thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
+    void *(*fn)(void *))
+{
+	struct job_thread *t;
+	pthread_attr_t attr;
+	pthread_t tid;
+	sigset_t all, old;
+	int rc;
+
+	if ((t = calloc(1, sizeof *t)) == NULL) {
+		json_decref(args);
+		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "out of memory"));
+		return;
+	}
+	t->j = j;
+	t->id = id;
+	t->args = args;
+	pthread_mutex_lock(&j->mu);
+	j->running++;
+	pthread_mutex_unlock(&j->mu);
+	running_mark(j, id, 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&tid, &attr, fn, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		job_thread_done(t);
+		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		    "error", "cannot start a thread"));
+	}
 }
 
 /* --- reboot, reprovision, inventory -------------------------------------- */
@@ -652,7 +694,7 @@ do_reboot(struct jobs *j, struct aclient *a, int64_t id, const char *note)
 	char cmd[256], *argv[16];
 
 	/* The result goes first: after the reboot nobody would send it. */
-	finish(j, a, id, json_pack("{s:s, s:s, s:i}", "status", "done", "error",
+	job_finish(j, a, id, json_pack("{s:s, s:s, s:i}", "status", "done", "error",
 	    note, "exit_code", 0));
 	snprintf(cmd, sizeof cmd, "%s", j->c->reboot_command);
 	if (split(cmd, argv, 16) == 0)
@@ -690,7 +732,7 @@ do_reprovision(struct jobs *j, struct aclient *a, int64_t id)
 				snprintf(entry, sizeof entry, "%.4s", line + 4);
 	buf_free(&out);
 	if (entry[0] == '\0') {
-		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "UEFI: no network boot entry in efibootmgr's list"));
 		return;
 	}
@@ -698,7 +740,7 @@ do_reprovision(struct jobs *j, struct aclient *a, int64_t id)
 	argv[2] = entry;
 	argv[3] = NULL;
 	if (run_cmd(argv, NULL) != 0) {
-		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "efibootmgr --bootnext failed"));
 		return;
 	}
@@ -717,14 +759,14 @@ do_inventory(struct jobs *j, struct aclient *a, int64_t id)
 
 	io.boot_mac = j->c->mac[0] ? j->c->mac : NULL;
 	if (inventory_collect(&io, &inv) == -1) {
-		finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
+		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "cannot collect the inventory"));
 		return;
 	}
 	code = aclient_call(a, "PUT", "/agent/v1/inventory", inv, 30000, NULL,
 	    err, sizeof err);
 	json_decref(inv);
-	finish(j, a, id, code == 200 ? json_pack("{s:s, s:i}", "status", "done",
+	job_finish(j, a, id, code == 200 ? json_pack("{s:s, s:i}", "status", "done",
 	    "exit_code", 0) : json_pack("{s:s, s:s}", "status", "failed",
 	    "error", "the inventory did not reach bastion"));
 }
@@ -739,9 +781,6 @@ jobs_handle(struct jobs *j, const json_t *job)
 	struct aclient *a;
 	struct envelope e;
 	enum envelope_err err;
-	struct exec_job *ej;
-	pthread_attr_t attr;
-	pthread_t t;
 	char why[PATH_MAX + 512];
 	int64_t id;
 
@@ -792,31 +831,11 @@ jobs_handle(struct jobs *j, const json_t *job)
 	log_info("job %" PRId64 ": %s accepted (signed, nonce %s)", id, e.kind,
 	    e.nonce);
 	if (strcmp(e.kind, "exec") == 0) {
-		if ((ej = calloc(1, sizeof *ej)) == NULL) {
-			envelope_clear(&e);
-			goto out;
-		}
-		ej->j = j;
-		ej->id = id;
-		ej->args = e.args;	/* ownership moves to the thread */
+		thread_start(j, a, id, e.args, exec_thread);
+		e.args = NULL;	/* the thread's */
+	} else if (strcmp(e.kind, "container") == 0) {
+		thread_start(j, a, id, e.args, container_thread);
 		e.args = NULL;
-		pthread_mutex_lock(&j->mu);
-		j->running++;
-		pthread_mutex_unlock(&j->mu);
-		running_mark(j, id, 1);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, exec_thread, ej) != 0) {
-			pthread_mutex_lock(&j->mu);
-			j->running--;
-			pthread_mutex_unlock(&j->mu);
-			running_mark(j, id, 0);
-			json_decref(ej->args);
-			free(ej);
-			finish(j, a, id, json_pack("{s:s, s:s}", "status",
-			    "failed", "error", "cannot start a thread"));
-		}
-		pthread_attr_destroy(&attr);
 	} else if (strcmp(e.kind, "reboot") == 0) {
 		do_reboot(j, a, id, "rebooting");
 	} else if (strcmp(e.kind, "reprovision") == 0) {

@@ -110,6 +110,7 @@ agent_run(const struct agent_conf *conf)
 		goto out;
 	log_info("agent %s running against %s (accepts %s)", st.agent_id,
 	    c->server, c->accept_text);
+	docker_reporter_start(c);
 	attempt = 0;
 	while (!agent_stop) {
 		ok = 1;
@@ -124,6 +125,8 @@ agent_run(const struct agent_conf *conf)
 				    reply, "interval"));
 				if (interval < 5 || interval > 3600)
 					interval = 30;
+				agent_interval_s = (sig_atomic_t)interval;
+				agent_heard = 1;
 				server_renew = json_is_true(json_object_get(reply,
 				    "renew"));
 				next_hb = now + interval;
@@ -195,6 +198,7 @@ agent_run(const struct agent_conf *conf)
 	log_info("stopping");
 	rc = 0;
 out:
+	docker_reporter_stop();
 	aclient_free(a);
 	jobs_free(jobs);
 	agent_state_free(&st);

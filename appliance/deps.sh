@@ -13,6 +13,7 @@ fdisk dosfstools e2fsprogs zstd binutils mmdebstrap xfsprogs
 python3 python3-pytest chromium
 python3-aiosmtpd smartmontools
 cppcheck wrk nginx-light prometheus-node-exporter
+docker.io
 "
 
 missing=""
@@ -56,8 +57,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $missing
 # nginx-light and prometheus-node-exporter are only benchmark references
 # (bench/dispatch, bench/agents start their own): never leave them running
-# (node-exporter's unit would listen on every address).
-for svc in nginx prometheus-node-exporter; do
+# (node-exporter's unit would listen on every address). docker.io is the
+# engine tests/integration/test_containers.py and bench/containers start
+# in a temporary data root: the host's own engine stays off.
+for svc in nginx prometheus-node-exporter docker.socket docker containerd; do
 	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $svc 2>/dev/null; then
 		$SUDO systemctl stop $svc || true
 	fi

@@ -254,7 +254,7 @@ static const char *const migrations[] = {
 	" DEFAULT 0;"
 	"ALTER TABLE machines ADD COLUMN discovery_addr TEXT NOT NULL"
 	" DEFAULT '';",
-	/* alerts (alerts.c, db_alerts.c): one row per alert, open while
+	/* 8: alerts (alerts.c, db_alerts.c): one row per alert, open while
 	 * resolved_ms = 0 (at most one open per node, reason and subject);
 	 * silences with an expiry; every delivery to a channel. */
 	"CREATE TABLE alerts ("
@@ -292,6 +292,14 @@ static const char *const migrations[] = {
 	"  error TEXT NOT NULL DEFAULT ''"
 	");"
 	"CREATE INDEX deliveries_channel ON deliveries(channel, id);",
+	/* 9: the latest container report of each node (DESIGN §12), as the
+	 * agent sent it (env secrets already masked on the node), and when
+	 * it came (its age; stale after three heartbeat intervals). */
+	"CREATE TABLE container_reports ("
+	"  agent_id TEXT PRIMARY KEY,"
+	"  received_ms INTEGER NOT NULL,"
+	"  report TEXT NOT NULL"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

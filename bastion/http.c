@@ -34,6 +34,7 @@
 #include "mac.h"
 #include "ratelimit.h"
 #include "secret.h"
+#include "stream.h"
 
 struct listener_ctx {
 	struct bastion	*app;
@@ -122,7 +123,8 @@ route_match(const char *pattern, const char *path, struct request *r)
 }
 
 static const struct route *const route_tables[] = { routes_boot, routes_api,
-    routes_install, routes_agent, routes_auth, routes_ui, routes_alerts };
+    routes_install, routes_agent, routes_auth, routes_ui, routes_alerts,
+    routes_containers, routes_stream };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */
@@ -412,7 +414,8 @@ admin_peer(struct request *r, char *out, size_t len)
 		snprintf(out, len, "uid %u", (unsigned)uc.uid);
 }
 
-/* The route's target: its first path parameter, a MAC normalised. */
+/* The route's target: its first path parameter, a MAC normalised; a
+ * container's is NODE/CONTAINER. */
 static void
 route_target(const struct request *r, char *out, size_t len)
 {
@@ -424,6 +427,8 @@ route_target(const struct request *r, char *out, size_t len)
 	if (strstr(r->route->pattern, "{mac}") &&
 	    mac_normalize(r->params[0], mac) == 0)
 		snprintf(out, len, "%s", mac);
+	else if (strstr(r->route->pattern, "{ref}") && r->nparams >= 2)
+		snprintf(out, len, "%.64s/%.90s", r->params[0], r->params[1]);
 	else
 		snprintf(out, len, "%s", r->params[0]);
 }
@@ -604,6 +609,9 @@ confirmed(struct request *r)
 
 	if (c == NULL || r->audit.target[0] == '\0')
 		return 0;
+	/* A container's route: the operator names the container again. */
+	if (strstr(r->route->pattern, "{ref}") && r->nparams >= 2)
+		return strcmp(c, r->params[1]) == 0;
 	if (strstr(r->route->pattern, "{mac}") && mac_normalize(c, mac) == 0)
 		c = mac;
 	return strcmp(c, r->audit.target) == 0;
@@ -747,10 +755,12 @@ route_check:
 		/* A target in the body is for the handler to confirm
 		 * (http_require_confirm). */
 		if (r->nparams > 0 && !confirmed(r)) {
+			const char *t = strstr(rt->pattern, "{ref}") &&
+			    r->nparams >= 2 ? r->params[1] : r->audit.target;
+
 			deny(r, 428, "confirmation_required", "production mode: "
 			    "confirm by naming the target: header X-Confirm: %s "
-			    "(bastionctl --confirm %s ...)", r->audit.target,
-			    r->audit.target);
+			    "(bastionctl --confirm %s ...)", t, t);
 			return -1;
 		}
 	}
@@ -1375,6 +1385,7 @@ http_stop(struct bastion *app)
 		return;
 	/* libmicrohttpd refuses to stop with suspended connections. */
 	routes_agent_stop();
+	stream_stop_all();
 	MHD_stop_daemon(h->admin);
 	MHD_stop_daemon(h->control);
 	MHD_stop_daemon(h->boot);

@@ -26,4 +26,11 @@ int	routes_agent_of(struct request *, const char *target,
 int	routes_job_submit(struct request *, const char *agent_id,
 	    const char *kind, json_t *args, long long ttl, json_t **job);
 
+/* routes_agent.c: the agent a request comes from, authenticated (its
+ * client certificate, unrevoked); replies 401/403 and returns -1 if it
+ * is none. */
+int	routes_agent_auth(struct request *, char agent_id[AGENT_ID_LEN]);
+/* [agent] heartbeat_interval in force, seconds. */
+int	routes_heartbeat_interval(struct request *);
+
 #endif

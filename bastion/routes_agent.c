@@ -516,6 +516,23 @@ agent_auth(struct request *r, struct peer *p)
 	return 0;
 }
 
+int
+routes_agent_auth(struct request *r, char agent_id[AGENT_ID_LEN])
+{
+	struct peer p;
+
+	if (agent_auth(r, &p) == -1)
+		return -1;
+	memcpy(agent_id, p.agent_id, AGENT_ID_LEN);
+	return 0;
+}
+
+int
+routes_heartbeat_interval(struct request *r)
+{
+	return heartbeat_interval(r);
+}
+
 static json_t *
 agent_body(struct request *r, struct peer *p)
 {
@@ -1268,6 +1285,11 @@ post_job(struct request *r)
 	 * name it (X-Confirm), as for the routes with it in the path. */
 	if (http_require_confirm(r, target) == -1)
 		goto out;
+	if (strcmp(kind, "container") == 0) {
+		http_reply_error(r, 422, "invalid", "container jobs are made by "
+		    "POST /api/v1/agents/{id}/containers/{ref}/{action}");
+		goto out;
+	}
 	if (!envelope_kind_known(kind)) {
 		http_reply_error(r, 422, "invalid", "kind must be exec, reboot, "
 		    "reprovision or inventory");

@@ -1,7 +1,7 @@
 /* ctl.h — bastionctl: the API client (http.c), argument parsing and
  * dispatch (main.c), output helpers (out.c) and the command tables, one
  * file per noun (machines.c, templates.c, config.c, auth.c, settings.c,
- * audit.c, tokens.c, agents.c, jobs.c, misc.c). */
+ * audit.c, tokens.c, agents.c, jobs.c, containers.c, misc.c). */
 #ifndef BASTION_CTL_H
 #define BASTION_CTL_H
 
@@ -103,6 +103,7 @@ extern const struct ctl_command ctl_agents_commands[];
 extern const struct ctl_command ctl_jobs_commands[];
 extern const struct ctl_command ctl_misc_commands[];
 extern const struct ctl_command ctl_alerts_commands[];
+extern const struct ctl_command ctl_containers_commands[];
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {
@@ -231,6 +232,9 @@ int	ctl_job_submit(struct ctl *, const json_t *body, int json, int detach,
 /* Poll job id until it has finished: its JSON into *out and CTL_OK;
  * CTL_ERR, or 130 after ^C. */
 int	ctl_job_wait(struct ctl *, long long id, json_t **out);
+/* Print job id's output as it comes (stdout/stderr) until it ends; the
+ * remote exit code, or 130 after ^C (the job goes on). */
+int	ctl_job_follow(struct ctl *, long long id);
 /* "TARGET: what the agent said (job N)" on stdout for a done job and
  * CTL_OK; otherwise an error on stderr and CTL_ERR. */
 int	ctl_job_report(const char *target, const json_t *job);

@@ -233,9 +233,8 @@ err:
 	return NULL;
 }
 
-/* Follow job id's output to its end: the remote exit code. */
-static int
-exec_follow(struct ctl *c, long long id)
+int
+ctl_job_follow(struct ctl *c, long long id)
 {
 	struct sigaction sa;
 
@@ -294,7 +293,7 @@ exec_cmd(struct ctl *c, const struct ctl_command *cmd, int argc,
 	}
 	rc = ctl_job_submit(c, body, q.json, q.detach, &id);
 	json_decref(body);
-	return rc == -2 ? exec_follow(c, id) : rc;
+	return rc == -2 ? ctl_job_follow(c, id) : rc;
 }
 
 int

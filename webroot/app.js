@@ -12,6 +12,7 @@ import { machinePage } from "./machine.js";
 import { agentsPage } from "./agents.js";
 import { jobsPage } from "./jobs.js";
 import { jobPage } from "./job.js";
+import { containersPage } from "./containers.js";
 import { auditPage } from "./audit.js";
 import { settingsPage } from "./settings.js";
 import { usersPage } from "./users.js";
@@ -25,6 +26,7 @@ const routes = {
   agents: [agentsPage, "agents"],
   jobs: [jobsPage, "jobs"],
   job: [(r, arg) => jobPage(r, decodeURIComponent(arg || "")), "jobs"],
+  containers: [(r, arg) => containersPage(r, decodeURIComponent(arg || "")), "containers"],
   audit: [auditPage, "audit"],
   settings: [settingsPage, "settings"],
   users: [usersPage, "users"],

@@ -11,7 +11,7 @@ const OUTPUT_PAGE = 1000;     // chunks per request (the API's default)
 // The node cuts its output wherever a read() ended, which may be inside
 // a UTF-8 character: one streaming decoder per stream keeps the bytes of
 // a partial character until the chunk that completes it.
-function outputDecoder() {
+export function outputDecoder() {
   const decoders = new Map();
   return {
     // Throws on data that is not base64 (the page shows the error).

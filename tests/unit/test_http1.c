@@ -130,6 +130,86 @@ test_chunked(void **state)
 	buf_free(&b);
 }
 
+/* A streamed body (docker logs, exec): every byte to the sink as it
+ * comes, beyond the body buffer's cap; -1 from the sink stops it. */
+struct sunk {
+	char	data[256];
+	size_t	len;
+	size_t	stop_after;
+};
+
+static int
+sink(void *ctx, const char *p, size_t n)
+{
+	struct sunk *k = ctx;
+
+	if (k->len + n > sizeof k->data - 1 || (k->stop_after &&
+	    k->len >= k->stop_after))
+		return -1;
+	memcpy(k->data + k->len, p, n);
+	k->len += n;
+	k->data[k->len] = '\0';
+	return 0;
+}
+
+static void
+test_sink(void **state)
+{
+	static const char *const answers[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "10\r\n0123456789abcdef\r\n4\r\nWiki\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+		    "0123456789abcdefWiki",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+		    "0123456789abcdefWiki",
+	};
+	char err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script sc;
+	struct sunk k;
+	struct buf b;
+	size_t i;
+
+	for (i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+		memset(&k, 0, sizeof k);
+		sc.data = answers[i];
+		sc.off = 0;
+		sc.len = strlen(answers[i]);
+		sc.step = 3;
+		memset(&io, 0, sizeof io);
+		io.read = script_read;
+		io.ctx = &sc;
+		io.sink = sink;
+		io.sink_ctx = &k;
+		buf_init(&b, 1);	/* a cap the body is far over */
+		assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() +
+		    5000, &r, err, H1_ERRLEN), 0);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(k.data, "0123456789abcdefWiki");
+		assert_int_equal(b.len, 0);
+		buf_free(&b);
+	}
+	/* The sink says stop: an error, "stopped", the status known. */
+	memset(&k, 0, sizeof k);
+	k.stop_after = 4;
+	sc.data = answers[1];
+	sc.off = 0;
+	sc.len = strlen(answers[1]);
+	sc.step = 2;
+	memset(&io, 0, sizeof io);
+	io.read = script_read;
+	io.ctx = &sc;
+	io.sink = sink;
+	io.sink_ctx = &k;
+	buf_init(&b, 1);
+	assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() + 5000, &r,
+	    err, H1_ERRLEN), -1);
+	assert_string_equal(err, "stopped");
+	assert_int_equal(r.status, 200);
+	buf_free(&b);
+}
+
 static void
 test_until_close_and_keep_alive(void **state)
 {
@@ -351,6 +431,7 @@ main(void)
 		cmocka_unit_test(test_no_reuse_after_doubt),
 		cmocka_unit_test(test_ambiguous_framing),
 		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_sink),
 	};
 
 	return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
