@@ -152,24 +152,8 @@ static int
 dsock_write(void *ctx, const char *p, size_t n, long deadline, char *err,
     size_t errlen)
 {
-	struct dsock *s = ctx;
-	ssize_t w;
-
-	while (n > 0) {
-		if (h1_wait(s->fd, POLLOUT, deadline, &agent_stop) == -1) {
-			snprintf(err, errlen, "sending: %s", strerror(errno));
-			return -1;
-		}
-		if ((w = send(s->fd, p, n, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			snprintf(err, errlen, "sending: %s", strerror(errno));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return h1_send_all(((struct dsock *)ctx)->fd, &agent_stop, p, n,
+	    deadline, err, errlen);
 }
 
 /* One request on a connection of its own. path is the whole path

@@ -188,19 +188,18 @@ sock_read(void *ctx, char *p, size_t n, long deadline, char *err,
 	}
 }
 
-static int
-sock_write(void *ctx, const char *p, size_t n, long deadline, char *err,
-    size_t errlen)
+int
+h1_send_all(int fd, volatile sig_atomic_t *stop, const char *p, size_t n,
+    long deadline, char *err, size_t errlen)
 {
-	struct h1_sock *s = ctx;
 	ssize_t w;
 
 	while (n > 0) {
-		if (h1_wait(s->fd, POLLOUT, deadline, s->stop) == -1) {
+		if (h1_wait(fd, POLLOUT, deadline, stop) == -1) {
 			snprintf(err, errlen, "sending: %s", strerror(errno));
 			return -1;
 		}
-		if ((w = send(s->fd, p, n, MSG_NOSIGNAL)) == -1) {
+		if ((w = send(fd, p, n, MSG_NOSIGNAL)) == -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			snprintf(err, errlen, "sending: %s", strerror(errno));
@@ -210,6 +209,15 @@ sock_write(void *ctx, const char *p, size_t n, long deadline, char *err,
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+static int
+sock_write(void *ctx, const char *p, size_t n, long deadline, char *err,
+    size_t errlen)
+{
+	struct h1_sock *s = ctx;
+
+	return h1_send_all(s->fd, s->stop, p, n, deadline, err, errlen);
 }
 
 void

@@ -66,6 +66,10 @@ struct h1_io {
 	size_t	 off, len;
 };
 
+/* All of p to the socket fd (non-blocking), or -1 with err. */
+int	h1_send_all(int fd, volatile sig_atomic_t *stop, const char *p,
+	    size_t n, long deadline, char *err, size_t errlen);
+
 /* A plain socket as an h1_io: ctx is a struct h1_sock. */
 struct h1_sock {
 	int	 fd;

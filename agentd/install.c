@@ -439,25 +439,28 @@ install_progress(struct inst_plan *p, const char *stage, int percent,
 
 /* --- the steps ----------------------------------------------------------- */
 
-/* GET url into body (capped by its max). The HTTP status, or 0 with err. */
-static long
-http_get(const char *url, struct buf *body, char *err, size_t errlen)
+long
+install_get(const char *url, struct buf *body, int (*sink)(void *,
+    const char *, size_t), void *ctx, long timeout_ms, char *err,
+    size_t errlen)
 {
 	struct h1_url u;
 	struct h1_sock s = { -1, NULL };
 	struct h1_io io;
 	struct h1_reply r;
 	struct buf req;
-	long deadline = clock_mono_ms() + 60000;
+	long deadline = clock_mono_ms() + timeout_ms;
 
 	r.status = 0;
 	if (h1_url_parse(url, &u) == -1 || u.tls) {
-		snprintf(err, errlen, "not a plain http:// URL");
+		snprintf(err, errlen, "%.200s: not a plain http:// URL", url);
 		return 0;
 	}
 	if ((s.fd = h1_connect(&u, deadline, NULL, err, errlen)) == -1)
 		return 0;
 	h1_io_socket(&io, &s);
+	io.sink = sink;
+	io.sink_ctx = ctx;
 	buf_init(&req, 8192);
 	if (h1_request(&req, "GET", &u, u.path, NULL, NULL, 0, 1) == -1)
 		snprintf(err, errlen, "URL too long");
@@ -483,7 +486,8 @@ fetch_plan(const char *url, struct inst_plan *p, char *why, size_t whylen)
 	 * installer boot, and an answer other than 200 is final. */
 	for (attempt = 0; attempt < 10; attempt++) {
 		body.len = 0;
-		if ((status = http_get(url, &body, why, whylen)) != 0)
+		if ((status = install_get(url, &body, NULL, NULL, 60000, why,
+		    whylen)) != 0)
 			break;
 		log_warnx("plan: %s; retrying", why);
 		sleep(1 + attempt);

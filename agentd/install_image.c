@@ -145,40 +145,20 @@ mem_available_mib(void)
 	return kb < 0 ? -1 : kb / 1024;
 }
 
-/* GET url through sink (which caps what it takes; max only sets the
- * deadline). The HTTP status, 0 with why. */
+/* GET url through sink, which caps what it takes; the deadline allows
+ * 1 MiB/s for max bytes. The HTTP status, 0 with why. */
 static long
 get_to(const char *url, long long max, int (*sink)(void *, const char *,
     size_t), void *ctx, char *why, size_t whylen)
 {
-	struct h1_url u;
-	struct h1_sock s = { -1, NULL };
-	struct h1_io io;
-	struct h1_reply r;
-	struct buf req, body;
-	/* A generous whole-transfer deadline: 1 MiB/s at the least. */
-	long deadline = clock_mono_ms() + 120000 + max / 1024;
+	struct buf body;
+	long status;
 
-	r.status = 0;
-	if (h1_url_parse(url, &u) == -1 || u.tls) {
-		snprintf(why, whylen, "%s: not a plain http:// URL", url);
-		return 0;
-	}
-	if ((s.fd = h1_connect(&u, deadline, NULL, why, whylen)) == -1)
-		return 0;
-	h1_io_socket(&io, &s);
-	io.sink = sink;
-	io.sink_ctx = ctx;
-	buf_init(&req, 8192);
-	buf_init(&body, (size_t)max);
-	if (h1_request(&req, "GET", &u, u.path, NULL, NULL, 0, 1) == -1)
-		snprintf(why, whylen, "URL too long");
-	else if (io.write(io.ctx, req.data, req.len, deadline, why, whylen) ==
-	    -1 || h1_read_reply(&io, 0, &body, deadline, &r, why, whylen) == -1)
-		r.status = 0;
-	buf_free(&req);
-	close(s.fd);
-	return r.status;
+	buf_init(&body, 64 * 1024);	/* an error's body, if any */
+	status = install_get(url, &body, sink, ctx, 120000 + (long)(max / 1024),
+	    why, whylen);
+	buf_free(&body);
+	return status;
 }
 
 static int

@@ -89,6 +89,12 @@ void	install_progress(struct inst_plan *, const char *stage, int percent,
  */
 int	install_run(const char *const argv[], const char *root, int in_fd,
 	    struct buf *out, char *err, size_t errlen);
+/* GET url (plain http://): the body into body (capped by its max), or
+ * through sink as it comes when sink is set. The HTTP status, or 0 with
+ * err. */
+long	install_get(const char *url, struct buf *body, int (*sink)(void *,
+	    const char *, size_t), void *ctx, long timeout_ms, char *err,
+	    size_t errlen);
 /* "/dev/" + disk + partition n (vda3, nvme0n1p3). 0 or -1. */
 int	install_part_node(const char *disk, int n, char *out, size_t len);
 
