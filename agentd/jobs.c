@@ -367,7 +367,8 @@ exec_spawn(char **argv, char **envp, const char *cwd, int shell,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		if ((fd = open("/dev/null", O_RDONLY)) != -1)
+		/* O_CLOEXEC: the job gets it as stdin only, no extra fd. */
+		if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
 			dup2(fd, 0);
 		dup2(outp[1], 1);
 		dup2(errp[1], 2);
