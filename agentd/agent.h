@@ -53,6 +53,10 @@ struct agent_conf {
 	char		docker_socket[108];	/* "" = no Docker reports */
 };
 
+/* --- child.c ----------------------------------------------------------- */
+/* In a forked child: every descriptor above 2 closes at exec. */
+void	child_fds_cloexec(void);
+
 /* --- conf.c ------------------------------------------------------------ */
 /* Defaults, then the file; problems are printed as file:line: message. */
 int	agent_conf_load(const char *path, struct agent_conf *);

@@ -318,6 +318,7 @@ run_capture(char *const argv[], size_t max, long timeout_ms, char **out)
 	if ((pid = fork()) == -1)
 		goto err_pipe;
 	if (pid == 0) {
+		child_fds_cloexec();
 		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(fds[1], 1);
 		if (devnull != -1) {

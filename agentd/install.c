@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "clock.h"
 #include "http1.h"
 #include "installer.h"
@@ -71,6 +72,8 @@ install_run(const char *const argv[], const char *root, int in_fd,
 	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		child_fds_cloexec();
 
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) == -1 ||
 		    dup2(out ? opipe[1] : epipe[1], 1) == -1 ||

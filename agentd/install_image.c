@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "clock.h"
 #include "http1.h"
 #include "installer.h"
@@ -46,6 +47,7 @@ feed_start(struct feed *f, const char *const argv[], int want_out,
 		return -1;
 	}
 	if (f->pid == 0) {
+		child_fds_cloexec();
 		if (dup2(ip[0], 0) == -1 || (want_out && dup2(op[1], 1) == -1))
 			_exit(127);
 		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);

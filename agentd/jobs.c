@@ -364,6 +364,7 @@ exec_spawn(char **argv, char **envp, const char *cwd, int shell,
 		int fd, e;
 
 		setsid();
+		child_fds_cloexec();
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);

@@ -66,8 +66,12 @@ def test_exec_output_and_exit_codes(bastion, agents, agentd_bin):
     assert r.returncode == 0 and r.stdout == "hi there from /tmp\n", r
     r = bastion.ctl("exec", "node1", "--", "/nonexistent/command")
     assert r.returncode == 127 and "cannot execute" in r.stderr, r
+    # A job inherits stdin, stdout and stderr, nothing of agentd's (LVM
+    # tools, for one, complain of any other descriptor).
+    r = bastion.ctl("exec", "node1", "--", "sh", "-c", "ls /proc/$$/fd")
+    assert r.returncode == 0 and r.stdout.split() == ["0", "1", "2"], r
     jobs = json.loads(bastion.ctl("jobs", "list", "--json").stdout)
-    assert len(jobs) == 4 and jobs[-1]["exit_code"] == 7
+    assert len(jobs) == 5 and jobs[-1]["exit_code"] == 7
     r = bastion.ctl("jobs", "output", str(jobs[-1]["id"]))
     assert r.stdout == "out\n" and "err" in r.stderr
     r = bastion.ctl("jobs", "show", str(jobs[-1]["id"]))
