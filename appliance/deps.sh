@@ -11,6 +11,7 @@ dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
 fdisk dosfstools e2fsprogs zstd binutils
 python3 python3-pytest chromium
+debhelper lintian mmdebstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools
 cppcheck wrk nginx-light prometheus-node-exporter
 "
 
