@@ -141,7 +141,7 @@ deps:
 # suites under ASan+UBSan, short fuzz runs and static analysis.
 # The discovery image is built (downloading two Debian packages the first
 # time) before the suites enter their network namespaces.
-test: all image deb browser-deps $(UNIT_BINS)
+test: all image iso browser-deps $(UNIT_BINS)
 	./tests/run.sh all
 
 # The browser test's node modules (tests/integration/test_panel.py), from
@@ -157,7 +157,7 @@ unit: all $(UNIT_BINS)
 integration: all browser-deps
 	./tests/run.sh integration
 
-e2e: all image
+e2e: all image iso
 	./tests/run.sh e2e
 
 sanitize:

@@ -70,7 +70,7 @@ mmdebstrap --quiet --variant=minbase --format=directory \
     --setup-hook="sync-in $ARCHIVES /var/cache/apt/archives" \
     --include=systemd-sysv,systemd-timesyncd,udev,linux-image-amd64,grub2-common,grub-pc-bin,grub-efi-amd64-bin,e2fsprogs,dosfstools,fdisk,iproute2,kmod,less,procps,ca-certificates \
     --customize-hook="copy-in $WORK/debs/$(basename "$DEB") /tmp" \
-    --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y /tmp/bastion_*.deb >/dev/null && rm /tmp/bastion_*.deb"' \
+    --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends /tmp/bastion_*.deb >/dev/null && rm /tmp/bastion_*.deb"' \
     --customize-hook="sync-out /var/cache/apt/archives $ARCHIVES" \
     --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb' \
     --customize-hook="sync-in appliance/iso/root /" \

@@ -16,7 +16,13 @@ set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 ISO_DEV=$1
 START=$(date +%s)
-say() { echo "bastion-installer: $*" > /dev/console; }
+# Every console the kernel writes to (screen and serial port).
+say() {
+	local t
+	for t in $(cat /sys/class/tty/console/active 2>/dev/null || echo console); do
+		echo "bastion-installer: $*" > "/dev/$t" 2>/dev/null || true
+	done
+}
 die() { say "$*"; exit 1; }
 
 arg() {
@@ -57,14 +63,19 @@ size=$(( $(cat /sys/block/${DISK#/dev/}/size) / 2048 ))
 [ "$size" -ge 3072 ] || die "$DISK is too small (${size} MiB, at least 3072)"
 
 # --- the provisioning interface ---------------------------------------------
-iface=${NET%%:*}
-cidr=${NET#*:}
-[ -n "$NET" ] || { iface=; cidr=10.77.0.1/24; }
-[ "$iface" != "$NET" ] || die "bastion.net=$NET: expected IFACE:ADDR/PREFIX"
+if [ -n "$NET" ]; then
+	# IFACE may be a MAC address (colons): ADDR/PREFIX follows the last one.
+	iface=${NET%:*}
+	cidr=${NET##*:}
+	[ "$cidr" != "$NET" ] || die "bastion.net=$NET: expected IFACE:ADDR/PREFIX"
+else
+	iface=
+	cidr=10.77.0.1/24
+fi
 addr=${cidr%/*}
 prefix=${cidr#*/}
-[[ $addr =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] &&
-    [[ $prefix =~ ^[0-9]+$ ]] && [ "$prefix" -ge 8 ] && [ "$prefix" -le 30 ] ||
+[[ $prefix =~ ^[0-9]+$ ]] && [ "$prefix" -ge 8 ] && [ "$prefix" -le 30 ] &&
+    [[ $addr =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
     die "bastion.net: $cidr is not ADDR/PREFIX (IPv4, prefix 8-30)"
 ip=0
 for o in 1 2 3 4; do
@@ -108,7 +119,6 @@ size=1MiB, type=21686148-6449-6E6F-744E-656564454649, name=bios
 size=128MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=efi
 type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root
 PARTS
-udevadm settle 2>/dev/null || true
 parts=($(lsblk -nlpo NAME "$DISK" | tail -n +2))
 [ ${#parts[@]} -eq 3 ] || { sleep 1; parts=($(lsblk -nlpo NAME "$DISK" | tail -n +2)); }
 [ ${#parts[@]} -eq 3 ] || die "the new partitions of $DISK did not appear"
