@@ -57,7 +57,7 @@ UNIT_BINS:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 
 .PHONY: FORCE all deps test unit integration e2e sanitize fuzz fuzz-short analyze \
-        run lab-vm install clean image bench browser-deps
+        run lab-vm install clean image bench browser-deps deb iso
 
 all: $(BINS)
 
@@ -141,7 +141,7 @@ deps:
 # suites under ASan+UBSan, short fuzz runs and static analysis.
 # The discovery image is built (downloading two Debian packages the first
 # time) before the suites enter their network namespaces.
-test: all image browser-deps $(UNIT_BINS)
+test: all image iso browser-deps $(UNIT_BINS)
 	./tests/run.sh all
 
 # The browser test's node modules (tests/integration/test_panel.py), from
@@ -157,7 +157,7 @@ unit: all $(UNIT_BINS)
 integration: all browser-deps
 	./tests/run.sh integration
 
-e2e: all image
+e2e: all image iso
 	./tests/run.sh e2e
 
 sanitize:
@@ -198,6 +198,14 @@ image:
 	./image/build.sh
 	./image/os.sh debian-12
 	./image/build.sh --installer
+
+# Debian packages into build/debs/ (debian/, appliance/deb.sh) and the
+# appliance's installer ISO into build/images/ (image/iso.sh).
+deb: image
+	./appliance/deb.sh
+
+iso: deb
+	./image/iso.sh
 
 $(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)

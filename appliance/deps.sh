@@ -12,6 +12,7 @@ iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
 fdisk dosfstools e2fsprogs zstd binutils mmdebstrap xfsprogs
 python3 python3-pytest chromium
 python3-aiosmtpd smartmontools
+debhelper lintian squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools
 cppcheck wrk nginx-light prometheus-node-exporter
 docker.io
 "
