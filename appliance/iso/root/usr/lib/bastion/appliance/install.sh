@@ -126,6 +126,9 @@ for p in "${parts[@]}"; do
 	n=0
 	while [ ! -b "$p" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 done
+# ext4 and vfat are modules: the root image's own (same kernel).
+modprobe -a ext4 vfat nls_cp437 nls_utf8 nls_ascii ||
+    die "cannot load the ext4 and vfat drivers"
 mkfs.vfat -F 32 -n EFI "${parts[1]}" >/dev/null
 mkfs.ext4 -q -F -L bastion-root "${parts[2]}"
 mount "${parts[2]}" /mnt
