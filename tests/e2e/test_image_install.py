@@ -87,7 +87,7 @@ def until_state(b, mac, vm, state, timeout):
         if row.get("state") == state:
             return row
         if row.get("state") == "failed" and state != "failed":
-            ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+            ev = b.admin("GET", "/api/v1/machines/%s/events?limit=1000" % mac).json()
             raise AssertionError("%s failed: %s\n%s" % (
                 mac, [e["message"] for e in ev[-4:]], vm.serial_text()[-3000:]))
         assert b.alive(), "bastion died:\n" + log_tail(b, 4000)
@@ -122,7 +122,7 @@ def lifecycle(b, make_vm, fw, tmp_path):
     until_state(b, mac, vm, "installed", 1200)
     record_timing("image install %s (QEMU start -> installed)" % fw, vm.elapsed())
     assert vm.wait_exit(120) == 0
-    ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+    ev = b.admin("GET", "/api/v1/machines/%s/events?limit=1000" % mac).json()
     stages = [e["message"] for e in ev]
     assert any("writing debian-12" in m for m in stages), stages
     assert any("bootable (BIOS and UEFI)" in m for m in stages), stages
@@ -192,7 +192,7 @@ def refusals(b, make_vm, mac, vm, disks):
 
 
 def last_events(b, mac, n=3):
-    ev = b.admin("GET", "/api/v1/machines/%s/events" % mac).json()
+    ev = b.admin("GET", "/api/v1/machines/%s/events?limit=1000" % mac).json()
     return " | ".join(e["message"] for e in ev[-n:])
 
 
