@@ -197,14 +197,12 @@ simple_action(struct docker *d, const char *action, const char *ref,
 		if ((s = json_string_value(json_object_get(args, "signal"))) ==
 		    NULL)
 			s = "KILL";
-		for (i = 0; s[i] && i < sizeof sig - 1; i++)
-			if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' &&
-			    s[i] <= '9')))
-				break;
-		if (s[i] || i == 0)
+		i = strlen(s);
+		if (i == 0 || i >= sizeof sig || strspn(s,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != i)
 			return failed("kill: a signal is a name or number like "
 			    "TERM or 9, not ", s);
-		memcpy(sig, s, i);
+		memcpy(sig, s, i + 1);
 		snprintf(path, sizeof path, "/containers/%s/kill?signal=%s", ref,
 		    sig);
 	} else if (strcmp(action, "remove") == 0) {

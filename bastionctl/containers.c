@@ -36,22 +36,15 @@ ref_arg(const char *ref)
 static char *
 container_path(const char *target, const char *ref, const char *action)
 {
-	char *t = ctl_escape(target), *r = ref ? ctl_escape(ref) : NULL, *p;
-	size_t n;
+	char suffix[64], *base, *p;
 
-	if (t == NULL || (ref && r == NULL)) {
-		free(t);
-		free(r);
-		return NULL;
-	}
-	n = strlen(t) + (r ? strlen(r) : 0) + (action ? strlen(action) : 0) +
-	    64;
-	if ((p = malloc(n)) != NULL)
-		snprintf(p, n, "/api/v1/agents/%s/containers%s%s%s%s", t,
-		    r ? "/" : "", r ? r : "", action ? "/" : "",
-		    action ? action : "");
-	free(t);
-	free(r);
+	if ((base = ctl_path3("/api/v1/agents/", target, ref ? "/containers/" :
+	    "/containers")) == NULL || ref == NULL)
+		return base;
+	snprintf(suffix, sizeof suffix, "%s%s", action ? "/" : "",
+	    action ? action : "");
+	p = ctl_path3(base, ref, suffix);
+	free(base);
 	return p;
 }
 
@@ -250,7 +243,8 @@ action_post(struct ctl *c, const char *target, const char *ref,
 	long status = 0;
 	int quiet = c->quiet_errors;
 
-	if ((path = container_path(target, ref, action)) == NULL) {
+	if (ref == NULL || (path = container_path(target, ref, action)) ==
+	    NULL) {
 		ctl_error("out of memory");
 		return NULL;
 	}

@@ -47,6 +47,9 @@ await b.run(async () => {
     .find((o) => o.textContent === n).value, NODE);
   await page.selectOption("#ct-node", agentId);
   await page.waitForURL(/#\/containers\/.+/);
+  // The list of "all" is still on the page until the new one is drawn:
+  // wait for the other node's note to go, then for this node's rows.
+  await page.waitForSelector(`#ct-nodes p[data-node=${BADNODE}]`, { state: "detached" });
   await page.waitForSelector("#ct-list tr[data-container=web1]");
   check(await page.locator(`#ct-nodes p[data-node=${BADNODE}]`).count() === 0, "one node only");
 
