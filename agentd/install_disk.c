@@ -602,3 +602,41 @@ install_disk_fstab(const struct inst_plan *p, const struct inst_disk *d,
 	}
 	return 0;
 }
+
+int
+install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
+    const char *kver, struct buf *b, char *why, size_t whylen)
+{
+	char uuid[64], root[128] = "";
+	int i, bad = 0;
+
+	for (i = 0; i < p->nvol; i++)
+		if (strcmp(p->vol[i].mount, "/") == 0)
+			dm_node(p, &p->vol[i], root, sizeof root);
+	if (root[0] == '\0') {
+		snprintf(why, whylen, "the role has no root volume");
+		return -1;
+	}
+	if (fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
+		return -1;
+	/* What grub-mkconfig would make of the image's /etc/default/grub for
+	 * this one kernel, without its minute of shell under emulation; the
+	 * node's next kernel update runs update-grub, which replaces it. */
+	bad |= buf_printf(b, "# made by bastion's installer for %s; "
+	    "update-grub replaces it\n"
+	    "set default=0\nset timeout=1\n"
+	    "serial --unit=0 --speed=115200\n"
+	    "terminal_input console serial\nterminal_output console serial\n"
+	    "insmod part_gpt\ninsmod ext2\ninsmod all_video\n"
+	    "search --no-floppy --fs-uuid --set=root %s\n"
+	    "menuentry 'Debian GNU/Linux, with Linux %s' {\n"
+	    "\tlinux /vmlinuz-%s root=%s ro console=tty0 "
+	    "console=ttyS0,115200n8\n"
+	    "\tinitrd /initrd.img-%s\n}\n", p->hostname, uuid, kver, kver,
+	    root, kver);
+	if (bad) {
+		snprintf(why, whylen, "grub.cfg too long");
+		return -1;
+	}
+	return 0;
+}

@@ -4,7 +4,9 @@
  * GRUB for BIOS and UEFI. */
 #define _GNU_SOURCE
 #define LOG_SUBSYS "install"
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -482,6 +484,60 @@ write_agent(struct inst_plan *p, char *why, size_t whylen)
 	    p->ca_fingerprint, p->token, p->mac);
 }
 
+/* The image's kernel: the newest /boot/vmlinuz-V with its initrd. */
+static int
+find_kernel(char *kver, size_t len, char *why, size_t whylen)
+{
+	char initrd[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *dir;
+
+	kver[0] = '\0';
+	if ((dir = opendir(T "/boot")) == NULL) {
+		snprintf(why, whylen, "/boot: %s", strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		const char *v = e->d_name + strlen("vmlinuz-");
+
+		if (strncmp(e->d_name, "vmlinuz-", 8) != 0 || *v == '\0' ||
+		    strlen(v) >= len || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+_-") != strlen(v))
+			continue;
+		snprintf(initrd, sizeof initrd, T "/boot/initrd.img-%s", v);
+		if (stat(initrd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (kver[0] == '\0' || strverscmp(v, kver) > 0))
+			snprintf(kver, len, "%s", v);
+	}
+	closedir(dir);
+	if (kver[0] == '\0') {
+		snprintf(why, whylen, "the image has no kernel with an initrd "
+		    "in /boot");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_grub_cfg(struct inst_plan *p, const struct inst_disk *d, char *why,
+    size_t whylen)
+{
+	char kver[128];
+	struct buf b;
+	int rc;
+
+	if (find_kernel(kver, sizeof kver, why, whylen) == -1)
+		return -1;
+	buf_init(&b, 16 * 1024);
+	rc = install_disk_grub_cfg(p, d, kver, &b, why, whylen);
+	if (rc == 0)
+		rc = put_file("/boot/grub/grub.cfg", b.data, b.len, 0644, why,
+		    whylen);
+	buf_free(&b);
+	return rc;
+}
+
 static int
 make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
     size_t whylen)
@@ -510,8 +566,7 @@ make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
 	    "--target=x86_64-efi", "--efi-directory=/boot/efi", "--removable",
 	    "--no-nvram", "--no-uefi-secure-boot", NULL }, why, whylen) == -1)
 		return -1;
-	return in_target((const char *const[]){ "grub-mkconfig", "-o",
-	    "/boot/grub/grub.cfg", NULL }, why, whylen);
+	return write_grub_cfg(p, d, why, whylen);
 }
 
 int

@@ -111,6 +111,11 @@ int	install_disk_prepare(struct inst_plan *, struct inst_disk *,
 /* fstab lines for the layout into b. 0 or -1. */
 int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 	    struct buf *b, char *why, size_t whylen);
+/* /boot/grub/grub.cfg booting kernel kver from the /boot partition with
+ * the layout's root volume into b. 0 or -1. */
+int	install_disk_grub_cfg(const struct inst_plan *,
+	    const struct inst_disk *, const char *kver, struct buf *b,
+	    char *why, size_t whylen);
 /* mount(2) src on dir (made if missing), remembered for release. */
 int	install_mount_at(const char *src, const char *dir, const char *type,
 	    unsigned long flags, char *why, size_t whylen);

@@ -405,6 +405,15 @@ option_set(struct config *c, const struct option *o, const char *v,
 }
 
 void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	explicit_bzero(c, sizeof *c);
+	free(c);
+}
+
+void
 config_defaults(struct config *c)
 {
 	const char *why;
@@ -720,7 +729,7 @@ config_load(const char *path, struct config *out, struct buf *errors)
 	ps.name = path;
 	if ((ps.fp = fopen(path, "r")) == NULL) {
 		buf_note(errors, "%s: %s\n", path, strerror(errno));
-		free(c);
+		config_free(c);
 		return -1;
 	}
 	rc = config_parse(&ps);
@@ -730,7 +739,7 @@ config_load(const char *path, struct config *out, struct buf *errors)
 			snprintf(c->path, sizeof c->path, "%s", path);
 		*out = *c;
 	}
-	free(c);
+	config_free(c);
 	return rc;
 }
 
@@ -754,7 +763,7 @@ config_load_string(const char *name, const char *text, struct config *out,
 		snprintf(c->path, sizeof c->path, "%s", name);
 		*out = *c;
 	}
-	free(c);
+	config_free(c);
 	return rc;
 }
 
@@ -906,8 +915,8 @@ config_set_in_file(const char *path, const char *dotted, const char *value,
 	rc = 0;
 	/* Every way out frees the same: one label. */
 out:
-	free(scratch);
-	free(check);
+	config_free(scratch);
+	config_free(check);
 	buf_free(&text);
 	return rc;
 }

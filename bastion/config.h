@@ -91,6 +91,9 @@ struct config {
  * "file:line: message\n"; returns 0 when there were none. */
 int	config_load(const char *path, struct config *out, struct buf *errors);
 void	config_defaults(struct config *);
+/* Wipes c (channel passwords, tokens and HMAC keys live in it) and
+ * frees it; NULL is fine. */
+void	config_free(struct config *c);
 /* Parse text as if it were the file "name" (tests and fuzzing). */
 int	config_load_string(const char *name, const char *text,
 	    struct config *out, struct buf *errors);

@@ -1202,7 +1202,7 @@ dnsmasq_start(struct bastion *app)
 	}
 	app->dnsmasq = d;
 	pthread_mutex_unlock(&dq_lock);
-	free(c);
+	config_free(c);
 	return 0;
 
 err_launch:
@@ -1212,7 +1212,7 @@ err_render:
 err_conf:
 	free(d);
 err_alloc:
-	free(c);
+	config_free(c);
 	return -1;
 }
 
@@ -1333,7 +1333,7 @@ err_prepare:
 	pthread_mutex_unlock(&dq_lock);
 done:
 	buf_free(&conf);
-	free(c);
+	config_free(c);
 	return rc;
 }
 
@@ -1460,7 +1460,7 @@ dnsmasq_reserve(struct bastion *app, const char *mac, const char *ip,
 	}
 	rc = 0;
 out:
-	free(c);
+	config_free(c);
 	return rc;
 }
 

@@ -158,7 +158,7 @@ reload(struct bastion *app)
 	if (load_config(app->cfg->path, next) == -1) {
 		log_warnx("reload: %s has errors; keeping the running config",
 		    app->cfg->path);
-		free(next);
+		config_free(next);
 		return;
 	}
 	listeners_changed = strcmp(next->state_dir, app->cfg->state_dir) ||
@@ -191,7 +191,7 @@ reload(struct bastion *app)
 	next->control_max_conns_per_addr = old->control_max_conns_per_addr;
 	app->cfg = next;
 	pthread_rwlock_unlock(&app->cfg_lock);
-	free(old);
+	config_free(old);
 	log_set_debug(app->cfg->debug || log_is_debug());
 	if (dnsmasq_reload(app) == -1)
 		log_warnx("reload: dnsmasq keeps its previous configuration");
@@ -351,17 +351,17 @@ main(int argc, char *argv[])
 		return 1;
 	if (load_config(path, app.cfg) == -1 ||
 	    check_paths(path, app.cfg) == -1) {
-		free(app.cfg);
+		config_free(app.cfg);
 		return 1;
 	}
 	if (privsep_user(app.cfg->user, &uid, &gid, why, sizeof why) == -1) {
 		fprintf(stderr, "%s: bastion.user: %s\n", path, why);
-		free(app.cfg);
+		config_free(app.cfg);
 		return 1;
 	}
 	if (check) {
 		printf("%s: configuration OK\n", path);
-		free(app.cfg);
+		config_free(app.cfg);
 		return 0;
 	}
 	log_init(1, debug || app.cfg->debug, "bastion");
@@ -445,7 +445,7 @@ out:
 			unlink(pidpath);
 	}
 	close(lockfd);
-	free(app.cfg);
+	config_free(app.cfg);
 	pthread_rwlock_destroy(&app.cfg_lock);
 	log_info("stopped");
 	return rc;

@@ -406,7 +406,7 @@ take_config(struct bastion *app, const char *p, size_t len)
 	old = app->cfg;
 	app->cfg = next;
 	pthread_rwlock_unlock(&app->cfg_lock);
-	free(old);
+	config_free(old);
 	log_set_debug(app->cfg->debug || log_is_debug());
 	log_debug("configuration from the parent taken");
 	return 0;
@@ -449,6 +449,8 @@ privsep_event(struct bastion *app)
 		break;
 	case PS_EV_CONFIG:
 		rc = take_config(app, p, len);
+		if (p && len)
+			OPENSSL_cleanse(p, len);	/* the channels' secrets */
 		break;
 	case PS_EV_READY:
 		atomic_store(&app->ready, 1);

@@ -118,6 +118,6 @@ err_auth:
 	db_close(app->db);
 err_db:
 	ca_close(app->ca);
-	free(app->cfg);
+	config_free(app->cfg);
 	return rc;
 }

@@ -9,7 +9,7 @@
 #
 # Environment: BUILD (default build), SUITE (default bookworm),
 # OS_SOURCES (an apt sources file; default the host's), REBUILD=1.
-# Inputs (the package list, this script, the sources, mmdebstrap's
+# Inputs (the package list, the exclusions, this script, the sources, mmdebstrap's
 # version) name the cache entry: an unchanged set is not rebuilt, and a
 # registry that cannot be reached is an error only when nothing is cached.
 # The unpacked root stays in build/image-cache/os-NAME-root for the
@@ -48,9 +48,24 @@ exec 8>"$BUILD/image-work/.os-lock"
 flock 8
 
 PACKAGES=$(sed 's/#.*//' "$LIST" | tr -s ' \t\n' '\n' | sed '/^$/d' | sort -u)
+# Paths dpkg leaves out (image/os/NAME.exclude, optional): "PATTERN" is a
+# path-exclude, "+PATTERN" a path-include.
+EXCLUDE=image/os/$NAME.exclude
+DPKGOPTS=()
+if [ -f "$EXCLUDE" ]; then
+	while read -r pat; do
+		case $pat in
+		'' | '#'*) ;;
+		+/*) DPKGOPTS+=("--dpkgopt=path-include=${pat#+}") ;;
+		/*) DPKGOPTS+=("--dpkgopt=path-exclude=$pat") ;;
+		*) die "$EXCLUDE: '$pat' is not an absolute pattern" ;;
+		esac
+	done <"$EXCLUDE"
+fi
 INPUTS=$( {
 	echo "$NAME $SUITE $(mmdebstrap --version)"
 	echo "$PACKAGES"
+	printf '%s\n' "${DPKGOPTS[@]}"
 	sha256sum image/os.sh "$OS_SOURCES" | cut -d' ' -f1
 } | sha256sum | cut -d' ' -f1)
 if [ -z "${REBUILD:-}" ] && [ -f "$OUT/manifest.json" ] &&
@@ -68,7 +83,7 @@ trap 'rm -rf "$WORK"' EXIT
 # makes each node's own), an empty machine-id (systemd makes one at first
 # boot), no apt lists (the node has no mirror), a console on ttyS0 and tty0.
 if ! mmdebstrap --quiet --mode=root --variant=apt --format=directory \
-    --include="$(echo "$PACKAGES" | paste -sd, -)" \
+    --include="$(echo "$PACKAGES" | paste -sd, -)" "${DPKGOPTS[@]}" \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
     --customize-hook=': >"$1"/etc/machine-id; rm -f "$1"/var/lib/dbus/machine-id' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
