@@ -19,7 +19,9 @@ FAILED=0
 SKIPPED=0
 SUITES_FAILED=""
 
-note() { printf '\n=== %s ===\n' "$*"; }
+# Each suite says when it starts and how long the run has taken so far
+# (the CI budget is 45 minutes: where it goes is printed, not guessed).
+note() { printf '\n=== %s === (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 count() {	# count SUITE PASSED FAILED [SKIPPED]
 	local skipped=${4:-0} failed=$3
@@ -174,5 +176,5 @@ esac
 
 echo
 [ -n "$SUITES_FAILED" ] && echo "failing suites:$SUITES_FAILED"
-echo "total: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+echo "total: $PASSED passed, $FAILED failed, $SKIPPED skipped ($((SECONDS / 60))m$((SECONDS % 60))s)"
 [ "$FAILED" -eq 0 ]
