@@ -402,7 +402,6 @@ static int
 reuse_check(struct inst_plan *p, struct inst_disk *d, char *why,
     size_t whylen)
 {
-	char missing[256] = "";
 	struct buf lvs;
 	int i;
 
@@ -412,21 +411,14 @@ reuse_check(struct inst_plan *p, struct inst_disk *d, char *why,
 	if (capture((const char *const[]){ "lvm", "lvs", "--noheadings", "-o",
 	    "lv_name", p->vg, NULL }, &lvs, why, whylen) == -1)
 		return -1;
+	/* A preserved volume that is not there (the role gained it, or it
+	 * was removed) is made afresh like any missing one, as the
+	 * kickstart's %pre does: there is nothing of it to keep. */
 	for (i = 0; i < p->nvol; i++) {
-		p->vol[i].keep = p->vol[i].preserve && lv_exists(lvs.data,
-		    p->vol[i].name);
-		if (p->vol[i].preserve && !p->vol[i].keep)
-			snprintf(missing + strlen(missing), sizeof missing -
-			    strlen(missing), "%s%s (%s)", missing[0] ? ", " : "",
-			    p->vol[i].name, p->vol[i].mount);
 		p->vol[i].exists = lv_exists(lvs.data, p->vol[i].name);
+		p->vol[i].keep = p->vol[i].preserve && p->vol[i].exists;
 	}
 	buf_free(&lvs);
-	if (missing[0]) {
-		snprintf(why, whylen, "volume group %s lacks the preserved "
-		    "volume(s) %s", p->vg, missing);
-		return -1;
-	}
 	return find_partitions(p, d, why, whylen);
 }
 

@@ -9,8 +9,12 @@ preserved volume) and one in /root → `machines reprovision --reboot` →
 active again: the /srv file is there, the /root one is not. The second
 disk is never written.
 
-Then the refusal path: the node's /srv volume is removed, the machine is
-reprovisioned, and the installer refuses to lay the disk out afresh: the
+The reprovision also makes /home's volume afresh, which was removed on
+the node before (a preserved volume that is not there has nothing to keep).
+
+Then the refusal path: the node's /boot partition loses its label, the
+machine is reprovisioned, and the installer refuses to lay the disk out
+afresh over the preserved volumes: the
 install fails with the reason and the disk is byte for byte what it was.
 
 VMs run with -no-reboot: every reboot ends QEMU and the test starts the
@@ -139,6 +143,10 @@ def lifecycle(b, make_vm, fw, tmp_path):
     mnt = run_on(b, mac, "findmnt -n -o SOURCE /srv")
     assert "bastion-srv" in mnt, mnt
     run_on(b, mac, "echo kept > /srv/keep && echo gone > /root/gone && sync")
+    # A preserved volume that is gone (here /home's, removed) is made
+    # afresh at the reprovision; the others keep their bytes. (systemd
+    # unmounts it: agentd's jobs run in a mount namespace of their own.)
+    run_on(b, mac, "systemctl stop home.mount && lvremove -y bastion/home && sync")
 
     ctl_ok(b, "machines", "reprovision", mac, "--reboot")
     assert vm.wait_exit(300) == 0
@@ -148,6 +156,9 @@ def lifecycle(b, make_vm, fw, tmp_path):
     vm = boot(make_vm, fw, mac, disks, "%s-debian2" % fw)
     until_state(b, mac, vm, "active", 900)
     assert run_on(b, mac, "cat /srv/keep").strip() == "kept"
+    lvs = run_on(b, mac, "lvs --noheadings -o lv_name bastion")
+    assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
+    assert "bastion-home" in run_on(b, mac, "findmnt -n -o SOURCE /home")
     assert run_on(b, mac, "test -e /root/gone && echo there || echo absent").strip() \
         == "absent"
     assert sha256_file(disks[1]) == second, "the second disk was written"
@@ -155,11 +166,12 @@ def lifecycle(b, make_vm, fw, tmp_path):
 
 
 def refusals(b, make_vm, mac, vm, disks):
-    """On an installed BIOS node: a volume group without a preserved volume
-    (someone renamed /srv's) is not laid out afresh; an image whose SHA-256
+    """On an installed BIOS node: a volume group whose disk lost its /boot
+    partition (someone relabelled it) is not laid out afresh while it holds
+    preserved volumes; an image whose SHA-256
     is not the manifest's is not written. Each time the disk stays byte for
     byte what it was."""
-    run_on(b, mac, "lvrename bastion srv srv_moved && sync")
+    run_on(b, mac, 'e2label "$(findmnt -n -o SOURCE /boot)" not_boot && sync')
     ctl_ok(b, "exec", "--detach", mac, "--", "/bin/systemctl", "poweroff")
     vm.wait_exit(300)
     before = sha256_file(disks[0])
@@ -168,7 +180,7 @@ def refusals(b, make_vm, mac, vm, disks):
     until_state(b, mac, vm, "failed", 900)
     assert vm.wait_exit(120) == 0
     msg = last_events(b, mac)
-    assert "lacks the preserved volume(s) srv (/srv)" in msg, msg
+    assert "cannot be reused: no /boot partition labelled bastion_boot" in msg, msg
     assert "nothing was written" in msg, msg
     assert sha256_file(disks[0]) == before, "the refused reprovision wrote the disk"
 
