@@ -404,15 +404,62 @@ words(const char *s)
 	return out;
 }
 
+/* DESIGN §13 spells it "guard TARGET GUEST --health 'argv' -- argv…":
+ * before "--", options are moved in front of TARGET GUEST, where the
+ * command-line parser wants them (after its positional arguments,
+ * everything is the command). v has room for argc + 1 pointers. */
+static void
+options_first(int argc, char *argv[], char **v)
+{
+	static const char *const valued[] = { "--health", "--snapshot",
+	    "--timeout", "--type", NULL };
+	int i, j, n = 1, dash = argc;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dash = i;
+			break;
+		}
+	v[0] = argv[0];
+	for (i = 1; i < dash; i++) {
+		if (strncmp(argv[i], "--", 2) != 0)
+			continue;
+		v[n++] = argv[i];
+		for (j = 0; valued[j]; j++)
+			if (strcmp(argv[i], valued[j]) == 0 && i + 1 < dash) {
+				v[n++] = argv[++i];
+				break;
+			}
+	}
+	for (i = 1; i < dash; i++) {
+		if (strncmp(argv[i], "--", 2) == 0) {
+			for (j = 0; valued[j]; j++)
+				if (strcmp(argv[i], valued[j]) == 0)
+					break;
+			if (valued[j] && i + 1 < dash)
+				i++;
+			continue;
+		}
+		v[n++] = argv[i];
+	}
+	for (i = dash; i < argc; i++)
+		v[n++] = argv[i];
+	v[n] = NULL;
+}
+
 /* guard TARGET GUEST --health 'argv' [--snapshot NAME] [--keep-snapshot]
  * [--timeout D] -- argv…: 0 when the change was kept, 1 when it was
  * rolled back (or the guard failed), 2 on usage errors. */
+static int	guard_run(struct ctl *, const struct ctl_command *,
+		    struct ctl_args *, const char *, const char *, const char *,
+		    const char *, int, int, int);
+
 static int
 guests_guard(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *health = NULL, *snap = NULL, *timeout = NULL, *type = NULL;
-	int keep = 0, json = 0, detach = 0, rc, i;
+	int keep = 0, json = 0, detach = 0, rc;
 	const struct ctl_opt opts[] = {
 		{ "health", &health, NULL },
 		{ "snapshot", &snap, NULL },
@@ -423,13 +470,34 @@ guests_guard(struct ctl *c, const struct ctl_command *cmd, int argc,
 		{ "json", NULL, &json },
 		{ NULL, NULL, NULL },
 	};
-	enum guest_type t;
 	struct ctl_args a;
+	char **v;
+
+	if ((v = calloc((size_t)argc + 1, sizeof *v)) == NULL)
+		return ctl_error("out of memory");
+	options_first(argc, argv, v);
+	rc = ctl_parse_command_line(cmd, argc, v, opts, NULL, &a);
+	if (rc == -1) {
+		free(v);
+		return a.rc;
+	}
+	rc = guard_run(c, cmd, &a, health, snap, timeout, type, keep, json,
+	    detach);
+	free(v);
+	return rc;
+}
+
+static int
+guard_run(struct ctl *c, const struct ctl_command *cmd, struct ctl_args *ap,
+    const char *health, const char *snap, const char *timeout,
+    const char *type, int keep, int json, int detach)
+{
+	struct ctl_args a = *ap;
+	enum guest_type t;
 	json_t *body, *change, *h;
 	int64_t secs;
+	int rc, i;
 
-	if (ctl_parse_command_line(cmd, argc, argv, opts, NULL, &a) == -1)
-		return a.rc;
 	if (!guest_name_valid(a.pos[1]))
 		return ctl_usage_error(cmd, "'%.200s' is not a guest name",
 		    a.pos[1]);
