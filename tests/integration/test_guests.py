@@ -439,3 +439,18 @@ def test_agent_without_guests_in_accept_refuses(bastion, agents, lxc):
     # The report still comes (accept is about jobs only).
     wait_for(lambda: any(g["name"] == "ct1" for g in guests(bastion, "node2")),
              60, "node2's report")
+
+
+def test_agent_stopped_report_goes_stale(make_bastion, agents, lxc):
+    b = make_bastion(extra_conf="[agent]\nheartbeat_interval = 5\n").start()
+    a = enrolled_agent(b, extra="guests = lxc\nlxc_path = %s\n" % lxc.path)
+    agents.append(a)
+    n = wait_for(lambda: (lambda n: n if n["received"] else None)(
+        b.admin("GET", "/api/v1/agents/node1/guests").json()), 30, "a report")
+    assert n["stale"] is False and n["drivers"]["lxc"]["state"] == "ok"
+    assert "libvirt" not in n["drivers"]
+    a.stop()
+    wait_for(lambda: b.admin("GET", "/api/v1/agents/node1/guests").json()
+             ["stale"], 40, "the report to go stale")
+    r = b.ctl("guests", "list")
+    assert r.returncode == 0 and "stale" in r.stderr, r
