@@ -206,18 +206,27 @@ find_type(const struct agent_conf *c, struct guest_job *gj, char *err,
 		return 0;
 	}
 	if (c->guests & GUESTS_LXC)
-		lxc = guest_lxc_exists(c, gj->guest) == 1;
+		lxc = guest_lxc_exists(c, gj->guest);
 	if (c->guests & GUESTS_LIBVIRT)
-		vm = guest_libvirt_exists(c, gj->guest) == 1;
-	if (lxc && vm) {
+		vm = guest_libvirt_exists(c, gj->guest);
+	if (lxc == 1 && vm == 1) {
 		snprintf(err, errlen, "both a VM and an LXC container are named "
 		    "%s: say which (type vm or lxc)", gj->guest);
 		return -1;
 	}
-	if (!lxc && !vm) {
-		snprintf(err, errlen, "no guest %s on this node", gj->guest);
+	if (lxc != 1 && vm != 1) {
+		/* Not found, or no driver to look with: say which. */
+		json_t *d = lxc == -1 ? guest_lxc_driver(c) : vm == -1 ?
+		    guest_libvirt_driver(c) : NULL;
+
+		snprintf(err, errlen, "no guest %s on this node%s%s%s",
+		    gj->guest, d ? " (" : "", d ? json_string_value(
+		    json_object_get(d, "detail")) : "", d ? ")" : "");
+		json_decref(d);
 		return -1;
 	}
+	lxc = lxc == 1;
+	vm = vm == 1;
 	gj->type = vm ? GUEST_VM : GUEST_LXC;
 	gj->has_type = 1;
 	return 0;

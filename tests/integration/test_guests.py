@@ -454,3 +454,22 @@ def test_agent_stopped_report_goes_stale(make_bastion, agents, lxc):
              ["stale"], 40, "the report to go stale")
     r = b.ctl("guests", "list")
     assert r.returncode == 0 and "stale" in r.stderr, r
+
+
+def test_static_agent_reports_drivers_absent(bastion, agents, lxc):
+    """agentd-static cannot load libvirt or liblxc: it runs, and says so."""
+    a = enrolled_agent(bastion, name="node3", mac="52:54:00:a0:00:03",
+                       binary="agentd-static",
+                       extra="lxc_path = %s\n" % lxc.path)
+    agents.append(a)
+    n = wait_for(lambda: (lambda n: n if n["received"] else None)(
+        bastion.admin("GET", "/api/v1/agents/node3/guests").json()), 30,
+        "node3's report")
+    for d in ("libvirt", "lxc"):
+        assert n["drivers"][d]["state"] == "absent", n
+        assert "static agentd" in n["drivers"][d]["detail"], n
+    assert n["guests"] == []
+    r = bastion.admin("POST", "/api/v1/agents/node3/guests/ct1/start")
+    j = job_done(bastion, r.json()["job"]["id"])
+    assert j["status"] == "failed" and "static agentd" in j["error"], j
+    assert a.proc.poll() is None
