@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "envelope.h"
+#include "guest.h"
 #include "mac.h"
 
 #define AGENT_URL_LEN		512
@@ -33,6 +34,13 @@ enum {
 	ACCEPT_REPROVISION = 1 << 2,
 	ACCEPT_INVENTORY = 1 << 3,
 	ACCEPT_CONTAINERS = 1 << 4,	/* job kind "container" */
+	ACCEPT_GUESTS = 1 << 5,		/* job kind "guest" */
+};
+
+/* Guest drivers a node may have ([agent] guests = libvirt,lxc). */
+enum {
+	GUESTS_LIBVIRT = 1 << 0,
+	GUESTS_LXC = 1 << 1,
 };
 
 struct agent_conf {
@@ -51,6 +59,8 @@ struct agent_conf {
 	char		inventory_root[PATH_MAX];
 	char		smartctl[PATH_MAX];	/* "" = no SMART */
 	char		docker_socket[108];	/* "" = no Docker reports */
+	unsigned	guests;			/* GUESTS_*; 0 = no guest reports */
+	char		lxc_path[PATH_MAX];	/* where LXC keeps containers */
 };
 
 /* --- child.c ----------------------------------------------------------- */
@@ -256,5 +266,87 @@ void	docker_reporter_stop(void);
 
 /* --- container.c: jobs of kind "container" -------------------------------- */
 void	*container_thread(void *job_thread);
+
+/* --- guests (DESIGN §13): guest.c, guest_lxc.c, guest_libvirt.c,
+ * guest_report.c ------------------------------------------------------- */
+/* "libvirt,lxc" -> GUESTS_* bits; -1 on an unknown driver. */
+int	agent_guests_parse(const char *, unsigned *);
+
+/* What a guest job's action writes as it goes: job output chunks, sent
+ * every so often. */
+struct guest_out {
+	struct aclient		*a;
+	int64_t			 id;
+	struct job_output	*out;
+	int64_t			 last_send;
+};
+void	guest_say(struct guest_out *, const char *stream, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Data as it comes (an attached command's output). */
+void	guest_out_add(struct guest_out *, const char *stream, const char *p,
+	    size_t n);
+
+/* A guest job's fields, checked (guest.c; the node never trusts what
+ * bastion checked). */
+struct guest_job {
+	char		 action[24];
+	char		 guest[GUEST_NAME_MAX + 1];
+	int		 has_type;
+	enum guest_type	 type;
+	char		 snapshot[GUEST_SNAP_MAX + 1];	/* "" = none */
+	long		 timeout;	/* seconds; 0 = the action's default */
+	const json_t	*argv;		/* guard: the change (borrowed) */
+	const json_t	*health;	/* guard: the health check (borrowed) */
+	int		 keep_snapshot;
+	char		 stream[33];	/* console */
+};
+/* args -> *gj, or -1 with why: unknown action or field, a name or
+ * snapshot name off the rules, a missing snapshot, argv that is not 1 to
+ * GUEST_ARGV_MAX strings, a timeout out of range. */
+int	guest_job_parse(const json_t *args, struct guest_job *gj, char *why,
+	    size_t whylen);
+void	*guest_thread(void *job_thread);
+
+/* A driver: its state for the report ({state: ok|absent|error, detail,
+ * version}), its guests appended to list (each as GUESTS.md says), and
+ * the actions. Every driver function returns 0 or -1 with err set. Both
+ * load their library at run time (dlopen): a node without it reports the
+ * driver absent; the static agentd has neither (see guest_lxc.c). */
+json_t	*guest_lxc_driver(const struct agent_conf *);
+int	guest_lxc_list(const struct agent_conf *, json_t *list, char *err,
+	    size_t errlen);
+/* 1 when the container exists, 0 when not, -1 (driver unusable). */
+int	guest_lxc_exists(const struct agent_conf *, const char *name);
+/* start shutdown stop reboot suspend resume snapshot rollback
+ * snapshot-delete. */
+int	guest_lxc_action(const struct agent_conf *, const struct guest_job *,
+	    struct guest_out *, char *err, size_t errlen);
+/* Run argv (JSON strings) inside the running container, output to o,
+ * for at most timeout_s: its exit status into *status (0-255; 124 when
+ * its time ran out, 127 when it could not be run). */
+int	guest_lxc_attach(const struct agent_conf *, const char *name,
+	    const json_t *argv, long timeout_s, struct guest_out *o,
+	    int *status, char *err, size_t errlen);
+/* Whether the container runs: 1, 0, or -1. */
+int	guest_lxc_running(const struct agent_conf *, const char *name);
+
+json_t	*guest_libvirt_driver(const struct agent_conf *);
+int	guest_libvirt_list(const struct agent_conf *, json_t *list, char *err,
+	    size_t errlen);
+int	guest_libvirt_exists(const struct agent_conf *, const char *name);
+int	guest_libvirt_action(const struct agent_conf *,
+	    const struct guest_job *, struct guest_out *, char *err,
+	    size_t errlen);
+
+/* The report (GUESTS.md): {drivers, guests}. */
+json_t	*guest_report_build(const struct agent_conf *);
+/* The thread that pushes it (nothing without guests). 0 or -1. */
+int	guest_reporter_start(const struct agent_conf *);
+void	guest_reporter_stop(void);
+
+/* agentd/guest_console.c: relay the guest's console over stream sid
+ * until either side ends; the job's result. */
+int	guest_console_run(const struct agent_conf *, const char *guest,
+	    enum guest_type, const char *sid, struct job_output *out);
 
 #endif

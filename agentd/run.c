@@ -111,6 +111,7 @@ agent_run(const struct agent_conf *conf)
 	log_info("agent %s running against %s (accepts %s)", st.agent_id,
 	    c->server, c->accept_text);
 	docker_reporter_start(c);
+	guest_reporter_start(c);
 	attempt = 0;
 	while (!agent_stop) {
 		ok = 1;
@@ -199,6 +200,7 @@ agent_run(const struct agent_conf *conf)
 	rc = 0;
 out:
 	docker_reporter_stop();
+	guest_reporter_stop();
 	aclient_free(a);
 	jobs_free(jobs);
 	agent_state_free(&st);

@@ -300,6 +300,14 @@ static const char *const migrations[] = {
 	"  received_ms INTEGER NOT NULL,"
 	"  report TEXT NOT NULL"
 	");",
+	/* 10: the latest guest report of each node (DESIGN §13: libvirt VMs
+	 * and LXC containers, checked and rebuilt by routes_guests.c), and
+	 * when it came (stale after three heartbeat intervals). */
+	"CREATE TABLE guest_reports ("
+	"  agent_id TEXT PRIMARY KEY,"
+	"  received_ms INTEGER NOT NULL,"
+	"  report TEXT NOT NULL"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

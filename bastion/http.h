@@ -97,6 +97,7 @@ extern const struct route routes_auth[];
 extern const struct route routes_ui[];
 extern const struct route routes_alerts[];
 extern const struct route routes_containers[];
+extern const struct route routes_guests[];
 extern const struct route routes_stream[];
 /* routes_agent.c: answer every waiting long poll and take no new ones;
  * returns once none is suspended (http_stop calls it first). */

@@ -33,4 +33,14 @@ int	routes_agent_auth(struct request *, char agent_id[AGENT_ID_LEN]);
 /* [agent] heartbeat_interval in force, seconds. */
 int	routes_heartbeat_interval(struct request *);
 
+/* routes_guests.c (DESIGN §13): the args of a guest job for action on
+ * guest from a request body (may be NULL): only that action's fields,
+ * each checked; NULL with why otherwise. */
+json_t	*routes_guest_args(const char *action, const char *guest,
+	    const json_t *body, char *why, size_t whylen);
+/* A guest report rebuilt from the fields it may hold, each checked and
+ * capped; NULL with why when it is not one. */
+json_t	*routes_guest_report_clean(const json_t *body, char *why,
+	    size_t whylen);
+
 #endif

@@ -1,7 +1,7 @@
 /* ctl.h — bastionctl: the API client (http.c), argument parsing and
  * dispatch (main.c), output helpers (out.c) and the command tables, one
  * file per noun (machines.c, templates.c, config.c, auth.c, settings.c,
- * audit.c, tokens.c, agents.c, jobs.c, containers.c, misc.c). */
+ * audit.c, tokens.c, agents.c, jobs.c, containers.c, guests.c, misc.c). */
 #ifndef BASTION_CTL_H
 #define BASTION_CTL_H
 
@@ -104,6 +104,7 @@ extern const struct ctl_command ctl_jobs_commands[];
 extern const struct ctl_command ctl_misc_commands[];
 extern const struct ctl_command ctl_alerts_commands[];
 extern const struct ctl_command ctl_containers_commands[];
+extern const struct ctl_command ctl_guests_commands[];
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {
