@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "envelope.h"
+#include "guest.h"
 #include "mac.h"
 
 #define AGENT_URL_LEN		512
@@ -33,6 +34,7 @@ enum {
 	ACCEPT_REPROVISION = 1 << 2,
 	ACCEPT_INVENTORY = 1 << 3,
 	ACCEPT_CONTAINERS = 1 << 4,	/* job kind "container" */
+	ACCEPT_GUESTS = 1 << 5,		/* job kind "guest" */
 };
 
 struct agent_conf {
@@ -51,6 +53,7 @@ struct agent_conf {
 	char		inventory_root[PATH_MAX];
 	char		smartctl[PATH_MAX];	/* "" = no SMART */
 	char		docker_socket[108];	/* "" = no Docker reports */
+	char		lxc_path[PATH_MAX];	/* where LXC keeps its guests */
 };
 
 /* --- child.c ----------------------------------------------------------- */
@@ -256,5 +259,15 @@ void	docker_reporter_stop(void);
 
 /* --- container.c: jobs of kind "container" -------------------------------- */
 void	*container_thread(void *job_thread);
+
+/* --- guest_console.c -------------------------------------------------------- */
+struct job_output;
+/* agentd/guest_console.c: relay the guest's console over stream sid
+ * until either side ends; the job's result. */
+int	guest_console_run(const struct agent_conf *, const char *guest,
+	    enum guest_type, const char *sid, struct job_output *out);
+/* A job of kind "guest" with action console, on its own thread (until
+ * guest.c dispatches every guest action). */
+void	*guest_console_job(void *job_thread);
 
 #endif

@@ -13,9 +13,9 @@
 #include "path.h"
 
 /* accept = words, in ACCEPT_* order; "containers" accepts jobs of kind
- * "container". */
+ * "container", "guests" those of kind "guest". */
 static const char *const kinds[] = { "exec", "reboot", "reprovision",
-    "inventory", "containers", NULL };
+    "inventory", "containers", "guests", NULL };
 
 int
 agent_accept_parse(const char *s, unsigned *out)
@@ -49,6 +49,8 @@ agent_accepts(const struct agent_conf *c, const char *kind)
 
 	if (strcmp(kind, "container") == 0)
 		return (c->accept & ACCEPT_CONTAINERS) != 0;
+	if (strcmp(kind, "guest") == 0)
+		return (c->accept & ACCEPT_GUESTS) != 0;
 	for (i = 0; kinds[i]; i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return (c->accept & (1u << i)) != 0;
@@ -113,7 +115,7 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		if (agent_accept_parse(value, &c->accept) == -1 ||
 		    set(c->accept_text, sizeof c->accept_text, value) == -1)
 			why = "accept: a list of exec, reboot, reprovision, "
-			    "inventory, containers (or none)";
+			    "inventory, containers, guests (or none)";
 	} else if (strcmp(key, "hostname") == 0) {
 		if (set(c->hostname, sizeof c->hostname, value) == -1)
 			why = "hostname is too long";
@@ -139,6 +141,10 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		    set(c->docker_socket, sizeof c->docker_socket, value) == -1)
 			why = "docker_socket must be an absolute path (or empty: "
 			    "no Docker reports)";
+	} else if (strcmp(key, "lxc_path") == 0) {
+		if (value[0] != '/' || set(c->lxc_path, sizeof c->lxc_path,
+		    value) == -1)
+			why = "lxc_path must be an absolute path";
 	} else {
 		why = "unknown key";
 	}
@@ -159,9 +165,10 @@ agent_conf_load(const char *path, struct agent_conf *c)
 	snprintf(c->path, sizeof c->path, "%s", path);
 	snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/agentd");
 	c->accept = ACCEPT_EXEC | ACCEPT_REBOOT | ACCEPT_REPROVISION |
-	    ACCEPT_INVENTORY | ACCEPT_CONTAINERS;
+	    ACCEPT_INVENTORY | ACCEPT_CONTAINERS | ACCEPT_GUESTS;
 	snprintf(c->accept_text, sizeof c->accept_text,
-	    "exec,reboot,reprovision,inventory,containers");
+	    "exec,reboot,reprovision,inventory,containers,guests");
+	snprintf(c->lxc_path, sizeof c->lxc_path, "/var/lib/lxc");
 	snprintf(c->docker_socket, sizeof c->docker_socket, "/run/docker.sock");
 	snprintf(c->reboot_command, sizeof c->reboot_command,
 	    "/usr/bin/systemctl reboot");

@@ -838,6 +838,9 @@ jobs_handle(struct jobs *j, const json_t *job)
 	} else if (strcmp(e.kind, "container") == 0) {
 		thread_start(j, a, id, e.args, container_thread);
 		e.args = NULL;
+	} else if (strcmp(e.kind, "guest") == 0) {
+		thread_start(j, a, id, e.args, guest_console_job);
+		e.args = NULL;
 	} else if (strcmp(e.kind, "reboot") == 0) {
 		do_reboot(j, a, id, "rebooting");
 	} else if (strcmp(e.kind, "reprovision") == 0) {

@@ -1290,6 +1290,11 @@ post_job(struct request *r)
 		    "POST /api/v1/agents/{id}/containers/{ref}/{action}");
 		goto out;
 	}
+	if (strcmp(kind, "guest") == 0) {
+		http_reply_error(r, 422, "invalid", "guest jobs are made by "
+		    "POST /api/v1/agents/{id}/guests/{guest}/{action}");
+		goto out;
+	}
 	if (!envelope_kind_known(kind)) {
 		http_reply_error(r, 422, "invalid", "kind must be exec, reboot, "
 		    "reprovision or inventory");

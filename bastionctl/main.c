@@ -21,6 +21,7 @@ static const struct ctl_command *const tables[] = {
 	ctl_agents_commands,
 	ctl_jobs_commands,
 	ctl_containers_commands,
+	ctl_guest_console_commands,	/* until guests.c: the console only */
 	ctl_misc_commands,
 	ctl_alerts_commands,
 	NULL,

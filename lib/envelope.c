@@ -16,7 +16,7 @@
 #include "log.h"
 
 const char *const envelope_kinds[] = { "exec", "reboot", "reprovision",
-    "inventory", "container", NULL };
+    "inventory", "container", "guest", NULL };
 
 const char *
 envelope_err_str(enum envelope_err e)

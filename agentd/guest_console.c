@@ -1,0 +1,574 @@
+/* guest_console.c — a guest's console relayed over a bastion stream
+ * (bastion/stream.c, DESIGN §13): tty 0 of an LXC guest (liblxc
+ * console_getfd) or the serial console of a VM (libvirt
+ * virDomainOpenConsole on a virStream). Nothing listens on the node: a
+ * thread long-polls the stream for the operator's keys and resizes, the
+ * job's thread posts what the console prints, as `containers exec -it`
+ * does (container.c).
+ *
+ * liblxc and libvirt are loaded when a console is first asked for
+ * (dlopen), so agentd, and agentd-static, start on a node without them;
+ * a console on such a node is a job error that says which library is
+ * missing. */
+#ifndef AGENTD_NO_CURL	/* the discovery image runs no guests */
+#define LOG_SUBSYS "console"
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "agent.h"
+#include "b64.h"
+#include "clock.h"
+#include "guest.h"
+#include "log.h"
+
+#define LXC_SONAME	"liblxc.so.1"
+#define VIRT_SONAME	"libvirt.so.0"
+#define VIRT_URI	"qemu:///system"
+#define POLL_WAIT_S	20		/* the input long poll */
+#define CHUNK		32768		/* bytes per output post */
+#define VM_IDLE_MS	10		/* a VM console without data: look again */
+
+/* --- the libraries, loaded once ------------------------------------------ */
+
+static struct {
+	pthread_once_t	 once;
+	char		 err[256];	/* why not, "" when loaded */
+	__typeof__(lxc_container_new)	*container_new;
+	__typeof__(lxc_container_put)	*container_put;
+} lxc = { PTHREAD_ONCE_INIT, "", NULL, NULL };
+
+static struct {
+	pthread_once_t	 once;
+	char		 err[256];
+	__typeof__(virConnectOpen)		*connect_open;
+	__typeof__(virConnectClose)		*connect_close;
+	__typeof__(virDomainLookupByName)	*lookup_name;
+	__typeof__(virDomainLookupByUUIDString)	*lookup_uuid;
+	__typeof__(virDomainFree)		*domain_free;
+	__typeof__(virDomainOpenConsole)	*open_console;
+	__typeof__(virStreamNew)		*stream_new;
+	__typeof__(virStreamRecv)		*stream_recv;
+	__typeof__(virStreamSend)		*stream_send;
+	__typeof__(virStreamAbort)		*stream_abort;
+	__typeof__(virStreamFree)		*stream_free;
+	__typeof__(virGetLastErrorMessage)	*last_error;
+} virt = { PTHREAD_ONCE_INIT, "", NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL };
+
+/* Symbol name of h into *fp; 0 or -1 with err set. */
+static int
+sym(void *h, const char *name, void *fp, char *err, size_t errlen)
+{
+	void *p = dlsym(h, name);
+
+	if (p == NULL) {
+		snprintf(err, errlen, "%s has no %s", h == NULL ? "?" : "the "
+		    "library", name);
+		return -1;
+	}
+	memcpy(fp, &p, sizeof p);
+	return 0;
+}
+
+static void
+lxc_load(void)
+{
+	void *h = dlopen(LXC_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		snprintf(lxc.err, sizeof lxc.err, "LXC is not installed on this "
+		    "node (%s: %s)", LXC_SONAME, dlerror());
+		return;
+	}
+	if (sym(h, "lxc_container_new", &lxc.container_new, lxc.err,
+	    sizeof lxc.err) == -1 || sym(h, "lxc_container_put",
+	    &lxc.container_put, lxc.err, sizeof lxc.err) == -1)
+		lxc.container_new = NULL;
+}
+
+static void
+virt_load(void)
+{
+	void *h = dlopen(VIRT_SONAME, RTLD_NOW | RTLD_LOCAL);
+	char *e = virt.err;
+	size_t n = sizeof virt.err;
+
+	if (h == NULL) {
+		snprintf(virt.err, sizeof virt.err, "libvirt is not installed on "
+		    "this node (%s: %s)", VIRT_SONAME, dlerror());
+		return;
+	}
+	if (sym(h, "virConnectOpen", &virt.connect_open, e, n) == -1 ||
+	    sym(h, "virConnectClose", &virt.connect_close, e, n) == -1 ||
+	    sym(h, "virDomainLookupByName", &virt.lookup_name, e, n) == -1 ||
+	    sym(h, "virDomainLookupByUUIDString", &virt.lookup_uuid, e, n) ==
+	    -1 || sym(h, "virDomainFree", &virt.domain_free, e, n) == -1 ||
+	    sym(h, "virDomainOpenConsole", &virt.open_console, e, n) == -1 ||
+	    sym(h, "virStreamNew", &virt.stream_new, e, n) == -1 ||
+	    sym(h, "virStreamRecv", &virt.stream_recv, e, n) == -1 ||
+	    sym(h, "virStreamSend", &virt.stream_send, e, n) == -1 ||
+	    sym(h, "virStreamAbort", &virt.stream_abort, e, n) == -1 ||
+	    sym(h, "virStreamFree", &virt.stream_free, e, n) == -1 ||
+	    sym(h, "virGetLastErrorMessage", &virt.last_error, e, n) == -1)
+		virt.connect_open = NULL;
+}
+
+/* --- one console, either kind -------------------------------------------- */
+
+struct console {
+	const struct agent_conf	*c;
+	const char		*sid;
+	enum guest_type		 type;
+	/* LXC: the tty's multiplexer end, and the command socket that holds
+	 * the tty while it is open. */
+	struct lxc_container	*ct;
+	int			 ptx, sock;
+	/* VM */
+	virConnectPtr		 conn;
+	virDomainPtr		 dom;
+	virStreamPtr		 st;
+	volatile sig_atomic_t	 done;		/* either side is over */
+	volatile sig_atomic_t	 closed;	/* the operator left */
+	char			 why[256];	/* the guest's side ended: why */
+};
+
+static void
+console_resize(struct console *k, long rows, long cols)
+{
+	struct winsize ws;
+
+	/* A VM's serial line has no size: the guest asks its terminal. */
+	if (k->type != GUEST_LXC || rows < 1 || cols < 1 || rows > 1000 ||
+	    cols > 1000)
+		return;
+	memset(&ws, 0, sizeof ws);
+	ws.ws_row = (unsigned short)rows;
+	ws.ws_col = (unsigned short)cols;
+	ioctl(k->ptx, TIOCSWINSZ, &ws);
+}
+
+/* All of p to the console; 0 or -1. */
+static int
+console_write(struct console *k, const unsigned char *p, size_t n)
+{
+	struct timespec ts = { 0, VM_IDLE_MS * 1000000L };
+	struct pollfd pf;
+	ssize_t w;
+	int s;
+
+	while (n > 0 && !agent_stop) {
+		if (k->type == GUEST_VM) {
+			s = virt.stream_send(k->st, (const char *)p, n);
+			if (s == -2) {
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			if (s < 0)
+				return -1;
+			w = s;
+		} else {
+			pf.fd = k->ptx;
+			pf.events = POLLOUT;
+			pf.revents = 0;
+			if (poll(&pf, 1, 10000) <= 0)
+				return -1;
+			if ((w = write(k->ptx, p, n)) == -1) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				return -1;
+			}
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* What the console printed within wait_ms into buf: the count, 0 for
+ * nothing yet, -1 when the console is over (why set). */
+static ssize_t
+console_read(struct console *k, char *buf, size_t n, int wait_ms)
+{
+	struct timespec ts = { 0, VM_IDLE_MS * 1000000L };
+	struct pollfd pf;
+	int64_t end = clock_mono_ms() + wait_ms;
+	ssize_t r;
+	int s;
+
+	if (k->type == GUEST_VM) {
+		do {
+			s = virt.stream_recv(k->st, buf, n);
+			if (s > 0)
+				return s;
+			if (s == 0) {
+				snprintf(k->why, sizeof k->why, "the guest's "
+				    "console closed");
+				return -1;
+			}
+			if (s != -2) {
+				snprintf(k->why, sizeof k->why, "the console "
+				    "stream failed: %s", virt.last_error());
+				return -1;
+			}
+			nanosleep(&ts, NULL);
+		} while (clock_mono_ms() < end && !k->done);
+		return 0;
+	}
+	pf.fd = k->ptx;
+	pf.events = POLLIN;
+	pf.revents = 0;
+	if ((s = poll(&pf, 1, wait_ms)) == 0 || (s == -1 && errno == EINTR))
+		return 0;
+	if (s == -1 || (r = read(k->ptx, buf, n)) == 0 || (r == -1 && errno !=
+	    EINTR && errno != EAGAIN)) {
+		snprintf(k->why, sizeof k->why, "the guest's console closed "
+		    "(stopped?)");
+		return -1;
+	}
+	return r < 0 ? 0 : r;
+}
+
+static int
+lxc_open(struct console *k, const char *guest, char *err, size_t errlen)
+{
+	int tty = 0;
+
+	pthread_once(&lxc.once, lxc_load);
+	if (lxc.container_new == NULL) {
+		snprintf(err, errlen, "%s", lxc.err);
+		return -1;
+	}
+	if ((k->ct = lxc.container_new(guest, k->c->lxc_path)) == NULL) {
+		snprintf(err, errlen, "liblxc cannot open %.64s in %.300s",
+		    guest, k->c->lxc_path);
+		return -1;
+	}
+	if (!k->ct->is_defined(k->ct)) {
+		snprintf(err, errlen, "no LXC guest %.64s in %.300s", guest,
+		    k->c->lxc_path);
+		return -1;
+	}
+	if (!k->ct->is_running(k->ct)) {
+		snprintf(err, errlen, "LXC guest %.64s is not running", guest);
+		return -1;
+	}
+	/* tty 0 is the guest's /dev/console; liblxc lends it to one client
+	 * at a time. */
+	if ((k->sock = k->ct->console_getfd(k->ct, &tty, &k->ptx)) < 0) {
+		k->ptx = -1;
+		snprintf(err, errlen, "the console of %.64s is in use on the node "
+		    "(lxc-console?) or cannot be opened", guest);
+		return -1;
+	}
+	fcntl(k->ptx, F_SETFD, FD_CLOEXEC);
+	fcntl(k->sock, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+static int
+vm_open(struct console *k, const char *guest, char *err, size_t errlen)
+{
+	pthread_once(&virt.once, virt_load);
+	if (virt.connect_open == NULL) {
+		snprintf(err, errlen, "%s", virt.err);
+		return -1;
+	}
+	if ((k->conn = virt.connect_open(VIRT_URI)) == NULL) {
+		snprintf(err, errlen, "cannot reach libvirt at %s: %.300s", VIRT_URI,
+		    virt.last_error());
+		return -1;
+	}
+	if ((k->dom = virt.lookup_name(k->conn, guest)) == NULL &&
+	    (k->dom = virt.lookup_uuid(k->conn, guest)) == NULL) {
+		snprintf(err, errlen, "no VM %.64s in %s", guest, VIRT_URI);
+		return -1;
+	}
+	if ((k->st = virt.stream_new(k->conn, VIR_STREAM_NONBLOCK)) == NULL) {
+		snprintf(err, errlen, "libvirt: %.300s", virt.last_error());
+		return -1;
+	}
+	/* One console per guest is bastion's rule (a forced session ends
+	 * the other); a console held on the node itself (virsh console) is
+	 * taken over. */
+	if (virt.open_console(k->dom, NULL, k->st, VIR_DOMAIN_CONSOLE_FORCE) ==
+	    -1) {
+		snprintf(err, errlen, "the console of %.64s: %.300s", guest,
+		    virt.last_error());
+		return -1;
+	}
+	return 0;
+}
+
+static void
+console_close(struct console *k)
+{
+	if (k->type == GUEST_LXC) {
+		if (k->ptx != -1)
+			close(k->ptx);
+		if (k->sock != -1)
+			close(k->sock);
+		if (k->ct)
+			lxc.container_put(k->ct);
+		return;
+	}
+	if (k->st) {
+		virt.stream_abort(k->st);
+		virt.stream_free(k->st);
+	}
+	if (k->dom)
+		virt.domain_free(k->dom);
+	if (k->conn)
+		virt.connect_close(k->conn);
+}
+
+/* --- the stream (bastion/routes_stream.c) -------------------------------- */
+
+/* p to the operator (end: the last post, with exit_code); the HTTP
+ * status. *closed is set when the operator has left. */
+static long
+stream_out(struct aclient *a, const char *sid, const char *p, size_t n,
+    int end, int exit_code, int *closed)
+{
+	char path[160], err[256], *b64;
+	json_t *body, *reply = NULL;
+	long code;
+
+	if ((b64 = b64_encode(p, n)) == NULL)
+		return 0;
+	body = json_pack("{s:s}", "data", b64);
+	free(b64);
+	if (body == NULL)
+		return 0;
+	if (end) {
+		json_object_set_new(body, "end", json_true());
+		json_object_set_new(body, "exit_code", json_integer(exit_code));
+	}
+	snprintf(path, sizeof path, "/agent/v1/streams/%s/output", sid);
+	code = aclient_call(a, "POST", path, body, 30000, &reply, err,
+	    sizeof err);
+	if ((code == 200 && json_is_true(json_object_get(reply, "closed"))) ||
+	    code == 404)
+		*closed = 1;
+	json_decref(body);
+	json_decref(reply);
+	return code;
+}
+
+/* The operator's keys and resizes into the console, until the stream or
+ * the console is over. */
+static void *
+console_input(void *arg)
+{
+	struct console *k = arg;
+	struct aclient *a = aclient_new(k->c, 1);
+	char path[160], err[256];
+	unsigned char *raw;
+	const char *data;
+	json_t *reply, *rs;
+	size_t len;
+	long code;
+
+	snprintf(path, sizeof path, "/agent/v1/streams/%s/input?wait=%d",
+	    k->sid, POLL_WAIT_S);
+	while (a && !k->done && !agent_stop) {
+		reply = NULL;
+		code = aclient_call(a, "GET", path, NULL, (POLL_WAIT_S + 15) *
+		    1000L, &reply, err, sizeof err);
+		if (code != 200) {
+			json_decref(reply);
+			if (code == 0 && !k->done) {
+				struct timespec ts = { 1, 0 };
+
+				nanosleep(&ts, NULL);	/* bastion away: again */
+				continue;
+			}
+			k->closed = 1;		/* the stream is gone */
+			break;
+		}
+		if ((rs = json_object_get(reply, "resize")) != NULL)
+			console_resize(k, (long)json_integer_value(json_array_get(
+			    rs, 0)), (long)json_integer_value(json_array_get(rs,
+			    1)));
+		data = json_string_value(json_object_get(reply, "data"));
+		if (data && *data && (raw = b64_decode(data, 1 << 20, &len)) !=
+		    NULL) {
+			if (console_write(k, raw, len) == -1 && k->why[0] ==
+			    '\0')
+				snprintf(k->why, sizeof k->why, "the guest's "
+				    "console does not take input");
+			free(raw);
+		}
+		if (json_is_true(json_object_get(reply, "closed")) ||
+		    json_is_true(json_object_get(reply, "ended")))
+			k->closed = 1;
+		json_decref(reply);
+		if (k->closed)
+			break;
+	}
+	k->done = 1;
+	aclient_free(a);
+	return NULL;
+}
+
+int
+guest_console_run(const struct agent_conf *c, const char *guest,
+    enum guest_type type, const char *sid, struct job_output *out)
+{
+	struct console k;
+	struct aclient *a = NULL;
+	char err[512], line[600], buf[CHUNK];
+	pthread_t in;
+	ssize_t n;
+	int closed = 0, rc = 1;
+
+	memset(&k, 0, sizeof k);
+	k.c = c;
+	k.sid = sid;
+	k.type = type;
+	k.ptx = k.sock = -1;
+	err[0] = '\0';
+	if ((a = aclient_new(c, 1)) == NULL) {
+		snprintf(err, sizeof err, "cannot make a client for bastion");
+		goto err_client;
+	}
+	if (!guest_name_valid(guest)) {
+		snprintf(err, sizeof err, "guest names are ^[a-zA-Z0-9]"
+		    "[a-zA-Z0-9_.-]{0,63}$");
+		goto err_open;
+	}
+	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
+	    "0123456789abcdef") != 32) {
+		snprintf(err, sizeof err, "a console needs the stream bastion "
+		    "made");
+		goto err_open;
+	}
+	if ((type == GUEST_LXC ? lxc_open(&k, guest, err, sizeof err) :
+	    vm_open(&k, guest, err, sizeof err)) == -1)
+		goto err_open;
+	log_info("console of %s guest %s on stream %.8s…", guest_type_name(
+	    type), guest, sid);
+	if (pthread_create(&in, NULL, console_input, &k) != 0) {
+		snprintf(err, sizeof err, "cannot start a thread");
+		goto err_open;
+	}
+	/* The guest's output to the operator, until either side is over. */
+	while (!k.done && !closed && !agent_stop) {
+		if ((n = console_read(&k, buf, sizeof buf, 250)) == -1)
+			break;
+		if (n > 0 && stream_out(a, sid, buf, (size_t)n, 0, 0, &closed) ==
+		    0 && agent_stop)
+			break;
+	}
+	k.done = 1;
+	if (k.closed || closed) {
+		snprintf(line, sizeof line, "the operator left the console of "
+		    "%s\n", guest);
+		rc = 0;
+	} else if (agent_stop) {
+		snprintf(line, sizeof line, "agentd is stopping: console of %s "
+		    "ended\n", guest);
+	} else {
+		snprintf(line, sizeof line, "console of %s: %s\n", guest,
+		    k.why[0] ? k.why : "ended");
+		rc = 0;
+	}
+	job_output_add(out, rc == 0 ? "stdout" : "stderr", line, strlen(line));
+	/* Its end, to the operator (and the input poll). */
+	if (!closed && !k.closed) {
+		snprintf(line, sizeof line, "\r\n[%s]\r\n", k.why[0] ? k.why :
+		    "console ended");
+		stream_out(a, sid, line, strlen(line), 1, rc, &closed);
+	} else {
+		stream_out(a, sid, "", 0, 1, rc, &closed);
+	}
+	pthread_join(in, NULL);
+	console_close(&k);
+	aclient_free(a);
+	return rc;
+
+err_open:
+	/* Say why in the operator's terminal too, and end the stream. */
+	snprintf(line, sizeof line, "bastion: %s\r\n", err);
+	if (sid && strlen(sid) == 32 && strspn(sid, "0123456789abcdef") == 32)
+		stream_out(a, sid, line, strlen(line), 1, 1, &closed);
+	console_close(&k);
+	aclient_free(a);
+err_client:
+	log_warnx("console of %s: %s", guest ? guest : "?", err);
+	snprintf(line, sizeof line, "%s\n", err);
+	job_output_add(out, "stderr", line, strlen(line));
+	return 1;
+}
+
+/*
+ * Until agentd/guest.c (the dispatcher of every `guest` job) is merged:
+ * a job of kind guest with action console, on its own thread. args:
+ * {action: "console", guest, type?: "vm"|"lxc", stream}. Without a type,
+ * an LXC guest of that name in lxc_path wins, else a VM.
+ */
+void *
+guest_console_job(void *arg)
+{
+	struct job_thread *t = arg;
+	const struct agent_conf *c = job_conf(t);
+	const char *action = json_string_value(json_object_get(t->args,
+	    "action"));
+	const char *guest = json_string_value(json_object_get(t->args,
+	    "guest"));
+	const char *ts = json_string_value(json_object_get(t->args, "type"));
+	const char *sid = json_string_value(json_object_get(t->args, "stream"));
+	struct job_output out = { json_array(), 0, 0, 0 };
+	struct aclient *a;
+	enum guest_type type = GUEST_LXC;
+	char path[PATH_MAX + 80], msg[160];
+	json_t *res;
+	int rc;
+
+	if ((a = aclient_new(c, 1)) == NULL)
+		goto out;
+	if (action == NULL || strcmp(action, "console") != 0) {
+		snprintf(msg, sizeof msg, "guest: this agentd runs only the "
+		    "console of guests\n");
+		job_output_add(&out, "stderr", msg, strlen(msg));
+		rc = 1;
+	} else if (ts != NULL && guest_type_parse(ts, &type) == -1) {
+		snprintf(msg, sizeof msg, "guest: type is vm or lxc\n");
+		job_output_add(&out, "stderr", msg, strlen(msg));
+		rc = 1;
+	} else {
+		if (ts == NULL && guest_name_valid(guest)) {
+			snprintf(path, sizeof path, "%s/%.64s/config", c->lxc_path,
+			    guest);
+			type = access(path, F_OK) == 0 ? GUEST_LXC : GUEST_VM;
+		}
+		job_output_send(a, t->id, &out, 1);	/* it runs */
+		rc = guest_console_run(c, guest, type, sid, &out);
+	}
+	res = json_pack("{s:s, s:i}", "status", rc == 0 ? "done" : "failed",
+	    "exit_code", rc);
+	if (res == NULL)
+		goto out;
+	json_object_set(res, "chunks", out.pending);
+	job_finish(t->j, a, t->id, res);
+out:
+	aclient_free(a);
+	json_decref(out.pending);
+	job_thread_done(t);
+	return NULL;
+}
+#endif /* AGENTD_NO_CURL */
