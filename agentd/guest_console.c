@@ -42,6 +42,7 @@
 #define POLL_WAIT_S	20		/* the input long poll */
 #define CHUNK		32768		/* bytes per output post */
 #define VM_IDLE_MS	10		/* a VM console without data: look again */
+#define BUSY_WAIT_MS	5000		/* for a console to be let go of */
 
 /* --- the libraries, loaded once ------------------------------------------ */
 
@@ -246,6 +247,8 @@ console_read(struct console *k, char *buf, size_t n, int wait_ms)
 static int
 lxc_open(struct console *k, const char *guest, char *err, size_t errlen)
 {
+	struct timespec ts = { 0, 100 * 1000000L };
+	int64_t until = clock_mono_ms() + BUSY_WAIT_MS;
 	int tty = 0;
 
 	pthread_once(&lxc.once, lxc_load);
@@ -268,8 +271,14 @@ lxc_open(struct console *k, const char *guest, char *err, size_t errlen)
 		return -1;
 	}
 	/* tty 0 is the guest's /dev/console; liblxc lends it to one client
-	 * at a time. */
-	if ((k->sock = k->ct->console_getfd(k->ct, &tty, &k->ptx)) < 0) {
+	 * at a time. A session just taken over lets go of it within a
+	 * moment: wait for that, not longer. */
+	while ((k->sock = k->ct->console_getfd(k->ct, &tty, &k->ptx)) < 0 &&
+	    clock_mono_ms() < until && !agent_stop) {
+		nanosleep(&ts, NULL);
+		tty = 0;
+	}
+	if (k->sock < 0) {
 		k->ptx = -1;
 		snprintf(err, errlen, "the console of %.64s is in use on the node "
 		    "(lxc-console?) or cannot be opened", guest);
