@@ -68,8 +68,10 @@ static struct {
 	__typeof__(virStreamAbort)		*stream_abort;
 	__typeof__(virStreamFree)		*stream_free;
 	__typeof__(virGetLastErrorMessage)	*last_error;
+	__typeof__(virEventRegisterDefaultImpl)	*event_register;
+	__typeof__(virEventRunDefaultImpl)	*event_run;
 } virt = { PTHREAD_ONCE_INIT, "", NULL, NULL, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL, NULL };
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 /* Symbol name of h into *fp; 0 or -1 with err set. */
 static int
@@ -102,6 +104,36 @@ lxc_load(void)
 		lxc.container_new = NULL;
 }
 
+static void *
+virt_loop(void *arg)
+{
+	for (;;)
+		if (virt.event_run() == -1) {
+			struct timespec ts = { 0, 100 * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	return NULL;
+}
+
+static int
+virt_loop_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, &attr, virt_loop, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}
+
 static void
 virt_load(void)
 {
@@ -125,8 +157,19 @@ virt_load(void)
 	    sym(h, "virStreamSend", &virt.stream_send, e, n) == -1 ||
 	    sym(h, "virStreamAbort", &virt.stream_abort, e, n) == -1 ||
 	    sym(h, "virStreamFree", &virt.stream_free, e, n) == -1 ||
-	    sym(h, "virGetLastErrorMessage", &virt.last_error, e, n) == -1)
+	    sym(h, "virGetLastErrorMessage", &virt.last_error, e, n) == -1 ||
+	    sym(h, "virEventRegisterDefaultImpl", &virt.event_register, e, n) ==
+	    -1 || sym(h, "virEventRunDefaultImpl", &virt.event_run, e, n) == -1) {
 		virt.connect_open = NULL;
+		return;
+	}
+	/* A non-blocking stream's data is read by libvirt's event loop:
+	 * one, for every console, on a thread of its own for good. */
+	if (virt.event_register() == -1 || virt_loop_start() == -1) {
+		snprintf(virt.err, sizeof virt.err, "cannot start libvirt's "
+		    "event loop");
+		virt.connect_open = NULL;
+	}
 }
 
 /* --- one console, either kind -------------------------------------------- */
