@@ -89,11 +89,27 @@ get_ui_file(struct request *r)
 	ui_serve(r, r->params[0]);
 }
 
+/* Third-party modules (make panel-deps): webroot/vendor/NAME. */
+static void
+get_ui_vendor(struct request *r)
+{
+	char name[80];
+
+	if (ui_ctype(r->params[0]) == NULL) {
+		http_reply_error(r, 404, "not_found", "no such file: %s", r->path);
+		return;
+	}
+	snprintf(name, sizeof name, "vendor/%s", r->params[0]);
+	ui_serve(r, name);
+}
+
 /* Open by design: static files, no data (see above). */
 const struct route routes_ui[] = {
 	{ L_CONTROL, "GET", "/", get_index, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },
 	{ L_CONTROL, "GET", "/ui/{name}", get_ui_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_CONTROL, "GET", "/ui/vendor/{name}", get_ui_vendor, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },
 	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };
