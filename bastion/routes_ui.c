@@ -93,7 +93,7 @@ get_ui_file(struct request *r)
 static void
 get_ui_vendor(struct request *r)
 {
-	char name[80];
+	char name[HTTP_PARAM_LEN + 8];
 
 	if (ui_ctype(r->params[0]) == NULL) {
 		http_reply_error(r, 404, "not_found", "no such file: %s", r->path);
