@@ -52,8 +52,9 @@ ui_ctype(const char *name)
 	return NULL;
 }
 
+/* webroot[/sub]/name */
 static void
-ui_serve(struct request *r, const char *name)
+ui_serve(struct request *r, const char *sub, const char *name)
 {
 	const struct config *c;
 	const char *ctype;
@@ -68,7 +69,8 @@ ui_serve(struct request *r, const char *name)
 		return;
 	}
 	c = bastion_config_acquire(r->app);
-	rc = path_join(dir, sizeof dir, c->share_dir, "webroot");
+	rc = path_join(dir, sizeof dir, c->share_dir, sub ? "webroot/vendor" :
+	    "webroot");
 	bastion_config_release(r->app);
 	if (rc == -1 || path_join(path, sizeof path, dir, name) == -1) {
 		http_reply_error(r, 404, "not_found", "no such file: %s", r->path);
@@ -80,27 +82,20 @@ ui_serve(struct request *r, const char *name)
 static void
 get_index(struct request *r)
 {
-	ui_serve(r, "index.html");
+	ui_serve(r, NULL, "index.html");
 }
 
 static void
 get_ui_file(struct request *r)
 {
-	ui_serve(r, r->params[0]);
+	ui_serve(r, NULL, r->params[0]);
 }
 
 /* Third-party modules (make panel-deps): webroot/vendor/NAME. */
 static void
 get_ui_vendor(struct request *r)
 {
-	char name[HTTP_PARAM_LEN + 8];
-
-	if (ui_ctype(r->params[0]) == NULL) {
-		http_reply_error(r, 404, "not_found", "no such file: %s", r->path);
-		return;
-	}
-	snprintf(name, sizeof name, "vendor/%s", r->params[0]);
-	ui_serve(r, name);
+	ui_serve(r, "vendor", r->params[0]);
 }
 
 /* Open by design: static files, no data (see above). */
