@@ -305,3 +305,35 @@ def test_vm_serial_console_through_the_stream(bastion, agents, vm):
     ended = audit_rows(bastion, "guest.console.end")
     assert len(ended) == 1 and json.loads(ended[0]["detail"])["ended_by"] == \
         "operator", ended
+
+
+# --- the panel -------------------------------------------------------------
+
+def test_guests_page_and_console_in_a_browser(bastion, node, lxc_guest):
+    from test_panel import USERS, browser
+    from harness import ROOT
+    _, guest = lxc_guest
+    for role, (name, pw) in USERS.items():
+        bastion.add_user(name, role, pw)
+    agent = bastion.admin("GET", "/api/v1/agents/node1").json()["id"]
+    env = {"NODE": "node1", "GUEST": guest}
+    # Until bastion keeps the agents' guest reports (routes_guests.c),
+    # the page's list is served to the browser as a report would give it;
+    # the console, its stream and the agent are real.
+    if bastion.admin("GET", "/api/v1/guests").status == 404:
+        env["LIST"] = json.dumps({"nodes": [{
+            "agent": agent, "hostname": "node1", "received": int(time.time() * 1000),
+            "stale": False,
+            "drivers": {"lxc": {"state": "ok", "version": "5.0.2"},
+                        "libvirt": {"state": "absent", "detail": "not installed"}},
+            "guests": [{"id": guest, "name": guest, "type": "lxc", "state": "running",
+                        "vcpus": 1, "memory_mib": 0, "autostart": False,
+                        "disks": [], "nics": [],
+                        "snapshots": [{"name": "before-test",
+                                       "created": 1733300000000, "current": True}]}]}]})
+    art = os.path.join(ROOT, "build", "artifacts", "panel-guests")
+    browser("guests.mjs", bastion, art, USERS, None, **env)
+    wait_for(lambda: any(json.loads(r["detail"])["ended_by"] == "operator"
+                         and r["actor"] == USERS["operator"][0]
+                         for r in audit_rows(bastion, "guest.console.end")),
+             30, "the page's session to end, audited")
