@@ -73,6 +73,7 @@ static struct {
 } virt = { PTHREAD_ONCE_INIT, "", NULL, NULL, NULL, NULL, NULL, NULL,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
+#ifndef AGENTD_STATIC
 /* Symbol name of h into *fp; 0 or -1 with err set. */
 static int
 sym(void *h, const char *name, void *fp, char *err, size_t errlen)
@@ -87,10 +88,23 @@ sym(void *h, const char *name, void *fp, char *err, size_t errlen)
 	memcpy(fp, &p, sizeof p);
 	return 0;
 }
+#endif
+
+/* A static program cannot take shared libraries in: glibc's dlopen from
+ * a static-pie binary loads a second libc beside the built-in one
+ * (libvirt's crashes inside dlopen itself, liblxc's calls hang). The
+ * static node build says so rather than crash. */
+#ifdef AGENTD_STATIC
+#define NO_DLOPEN "this is agentd-static, which cannot load %s: run the " \
+	"dynamically linked agentd (package bastion-agent) on nodes with guests"
+#endif
 
 static void
 lxc_load(void)
 {
+#ifdef AGENTD_STATIC
+	snprintf(lxc.err, sizeof lxc.err, NO_DLOPEN, LXC_SONAME);
+#else
 	void *h = dlopen(LXC_SONAME, RTLD_NOW | RTLD_LOCAL);
 
 	if (h == NULL) {
@@ -102,8 +116,10 @@ lxc_load(void)
 	    sizeof lxc.err) == -1 || sym(h, "lxc_container_put",
 	    &lxc.container_put, lxc.err, sizeof lxc.err) == -1)
 		lxc.container_new = NULL;
+#endif
 }
 
+#ifndef AGENTD_STATIC
 static void *
 virt_loop(void *arg)
 {
@@ -133,10 +149,14 @@ virt_loop_start(void)
 	pthread_attr_destroy(&attr);
 	return rc == 0 ? 0 : -1;
 }
+#endif
 
 static void
 virt_load(void)
 {
+#ifdef AGENTD_STATIC
+	snprintf(virt.err, sizeof virt.err, NO_DLOPEN, VIRT_SONAME);
+#else
 	void *h = dlopen(VIRT_SONAME, RTLD_NOW | RTLD_LOCAL);
 	char *e = virt.err;
 	size_t n = sizeof virt.err;
@@ -170,6 +190,7 @@ virt_load(void)
 		    "event loop");
 		virt.connect_open = NULL;
 	}
+#endif
 }
 
 /* --- one console, either kind -------------------------------------------- */

@@ -7,8 +7,8 @@ guest. Prints both distributions and the ratio of the medians.
 
     bench/guests-console [KEYS] [AGENT_BINARY]
 
-KEYS keystrokes each (default 200); AGENT_BINARY agentd-static (the node
-build, the default) or agentd."""
+KEYS keystrokes each (default 200); AGENT_BINARY agentd (the default:
+the dynamically linked agent, the one that can load liblxc)."""
 import os
 import pty
 import select
@@ -27,7 +27,7 @@ from agents import enrolled_agent  # noqa: E402
 from harness import BIN, Bastion  # noqa: E402
 
 KEYS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-AGENT = sys.argv[2] if len(sys.argv) > 2 else "agentd-static"
+AGENT = sys.argv[2] if len(sys.argv) > 2 else "agentd"
 
 
 def run(*args, check=True):
