@@ -7,9 +7,10 @@
  * does (container.c).
  *
  * liblxc and libvirt are loaded when a console is first asked for
- * (dlopen), so agentd, and agentd-static, start on a node without them;
- * a console on such a node is a job error that says which library is
- * missing. */
+ * (dlopen), so agentd starts on a node without them; a console on such a
+ * node is a job error that says which library is missing. agentd-static
+ * cannot load shared libraries: it runs the node's own tools on a
+ * pseudo-terminal instead (lxc-console, virsh console). */
 #ifndef AGENTD_NO_CURL	/* the discovery image runs no guests */
 #define LOG_SUBSYS "console"
 #include <dlfcn.h>
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <pty.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +76,12 @@ static struct {
 } virt = { PTHREAD_ONCE_INIT, "", NULL, NULL, NULL, NULL, NULL, NULL,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
+/*
+ * A static program cannot take shared libraries in: glibc's dlopen from a
+ * static-pie binary brings a second C library beside the built-in one
+ * (libvirt's crashed inside dlopen itself, liblxc's calls hung).
+ * agentd-static runs the node's console tools instead (helper_open).
+ */
 #ifndef AGENTD_STATIC
 /* Symbol name of h into *fp; 0 or -1 with err set. */
 static int
@@ -88,23 +97,11 @@ sym(void *h, const char *name, void *fp, char *err, size_t errlen)
 	memcpy(fp, &p, sizeof p);
 	return 0;
 }
-#endif
 
-/* A static program cannot take shared libraries in: glibc's dlopen from
- * a static-pie binary loads a second libc beside the built-in one
- * (libvirt's crashes inside dlopen itself, liblxc's calls hang). The
- * static node build says so rather than crash. */
-#ifdef AGENTD_STATIC
-#define NO_DLOPEN "this is agentd-static, which cannot load %s: run the " \
-	"dynamically linked agentd (package bastion-agent) on nodes with guests"
-#endif
 
 static void
 lxc_load(void)
 {
-#ifdef AGENTD_STATIC
-	snprintf(lxc.err, sizeof lxc.err, NO_DLOPEN, LXC_SONAME);
-#else
 	void *h = dlopen(LXC_SONAME, RTLD_NOW | RTLD_LOCAL);
 
 	if (h == NULL) {
@@ -116,10 +113,8 @@ lxc_load(void)
 	    sizeof lxc.err) == -1 || sym(h, "lxc_container_put",
 	    &lxc.container_put, lxc.err, sizeof lxc.err) == -1)
 		lxc.container_new = NULL;
-#endif
 }
 
-#ifndef AGENTD_STATIC
 static void *
 virt_loop(void *arg)
 {
@@ -149,14 +144,10 @@ virt_loop_start(void)
 	pthread_attr_destroy(&attr);
 	return rc == 0 ? 0 : -1;
 }
-#endif
 
 static void
 virt_load(void)
 {
-#ifdef AGENTD_STATIC
-	snprintf(virt.err, sizeof virt.err, NO_DLOPEN, VIRT_SONAME);
-#else
 	void *h = dlopen(VIRT_SONAME, RTLD_NOW | RTLD_LOCAL);
 	char *e = virt.err;
 	size_t n = sizeof virt.err;
@@ -190,8 +181,9 @@ virt_load(void)
 		    "event loop");
 		virt.connect_open = NULL;
 	}
-#endif
 }
+
+#endif /* !AGENTD_STATIC */
 
 /* --- one console, either kind -------------------------------------------- */
 
@@ -203,6 +195,7 @@ struct console {
 	 * the tty while it is open. */
 	struct lxc_container	*ct;
 	int			 ptx, sock;
+	pid_t			 helper;	/* agentd-static: the tool */
 	/* VM */
 	virConnectPtr		 conn;
 	virDomainPtr		 dom;
@@ -218,7 +211,7 @@ console_resize(struct console *k, long rows, long cols)
 	struct winsize ws;
 
 	/* A VM's serial line has no size: the guest asks its terminal. */
-	if (k->type != GUEST_LXC || rows < 1 || cols < 1 || rows > 1000 ||
+	if (k->ptx == -1 || rows < 1 || cols < 1 || rows > 1000 ||
 	    cols > 1000)
 		return;
 	memset(&ws, 0, sizeof ws);
@@ -237,7 +230,7 @@ console_write(struct console *k, const unsigned char *p, size_t n)
 	int s;
 
 	while (n > 0 && !agent_stop) {
-		if (k->type == GUEST_VM) {
+		if (k->st != NULL) {
 			s = virt.stream_send(k->st, (const char *)p, n);
 			if (s == -2) {
 				nanosleep(&ts, NULL);
@@ -275,7 +268,7 @@ console_read(struct console *k, char *buf, size_t n, int wait_ms)
 	ssize_t r;
 	int s;
 
-	if (k->type == GUEST_VM) {
+	if (k->st != NULL) {
 		do {
 			s = virt.stream_recv(k->st, buf, n);
 			if (s > 0)
@@ -308,6 +301,7 @@ console_read(struct console *k, char *buf, size_t n, int wait_ms)
 	return r < 0 ? 0 : r;
 }
 
+#ifndef AGENTD_STATIC
 static int
 lxc_open(struct console *k, const char *guest, char *err, size_t errlen)
 {
@@ -387,10 +381,71 @@ vm_open(struct console *k, const char *guest, char *err, size_t errlen)
 	return 0;
 }
 
+#else
+/*
+ * agentd-static cannot load liblxc or libvirt (see NO_DLOPEN): it runs
+ * the node's own console tool on a pseudo-terminal and relays that —
+ * lxc-console (tty 0) or virsh console (--force). A tool that ends at
+ * once (the console is still held by a session just taken over) is
+ * started again for a moment.
+ */
+static int
+helper_open(struct console *k, const char *guest, char *err, size_t errlen)
+{
+	char *const lxc_argv[] = { "lxc-console", "-n", (char *)guest, "-P",
+	    (char *)k->c->lxc_path, "-t", "0", NULL };
+	char *const vm_argv[] = { "virsh", "-q", "-c", VIRT_URI, "console",
+	    "--force", (char *)guest, NULL };
+	char *const *argv = k->type == GUEST_LXC ? lxc_argv : vm_argv;
+	struct timespec ts = { 0, 100 * 1000000L };
+	int64_t until = clock_mono_ms() + BUSY_WAIT_MS, t0;
+	int st = 0;
+
+	for (;;) {
+		if ((k->helper = forkpty(&k->ptx, NULL, NULL, NULL)) == -1) {
+			k->ptx = -1;
+			snprintf(err, errlen, "cannot make a pseudo-terminal: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (k->helper == 0) {
+			child_fds_cloexec();
+			execvp(argv[0], argv);
+			dprintf(2, "bastion: %s is not installed on this node "
+			    "(%s)\r\n", argv[0], strerror(errno));
+			_exit(127);
+		}
+		fcntl(k->ptx, F_SETFD, FD_CLOEXEC);
+		/* Still there after a moment, or talking: it has the console. */
+		t0 = clock_mono_ms();
+		while (clock_mono_ms() - t0 < 700) {
+			if (waitpid(k->helper, &st, WNOHANG) == k->helper) {
+				k->helper = 0;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+		if (k->helper > 0 || clock_mono_ms() >= until || agent_stop)
+			break;
+		/* Gone at once: try again, unless it is not installed. */
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+			break;
+		close(k->ptx);
+		k->ptx = -1;
+	}
+	return 0;	/* a tool that ended: its words reach the operator */
+}
+#endif /* AGENTD_STATIC */
+
 static void
 console_close(struct console *k)
 {
-	if (k->type == GUEST_LXC) {
+	if (k->helper > 0) {
+		kill(k->helper, SIGTERM);
+		waitpid(k->helper, NULL, 0);
+		k->helper = 0;
+	}
+	if (k->st == NULL && k->conn == NULL) {
 		if (k->ptx != -1)
 			close(k->ptx);
 		if (k->sock != -1)
@@ -442,6 +497,44 @@ stream_out(struct aclient *a, const char *sid, const char *p, size_t n,
 	return code;
 }
 
+/*
+ * Keys for a console tool (agentd-static) that would act on them: for
+ * lxc-console Ctrl-a is its escape (Ctrl-a q leaves), doubled it is one
+ * Ctrl-a for the guest; virsh console leaves on Ctrl-], which the
+ * operator's client keeps for itself anyway: dropped. raw itself
+ * (changed in place, *len updated), or a new buffer the caller frees;
+ * NULL when out of memory.
+ */
+static unsigned char *
+helper_keys(struct console *k, unsigned char *raw, size_t *len)
+{
+	unsigned char *out;
+	size_t i, n = 0, extra = 0;
+
+	if (k->helper <= 0)
+		return raw;
+	if (k->type == GUEST_VM) {
+		for (i = 0; i < *len; i++)
+			if (raw[i] != 0x1d)
+				raw[n++] = raw[i];
+		*len = n;
+		return raw;
+	}
+	for (i = 0; i < *len; i++)
+		extra += raw[i] == 0x01;
+	if (extra == 0)
+		return raw;
+	if ((out = malloc(*len + extra)) == NULL)
+		return NULL;
+	for (i = 0; i < *len; i++) {
+		if (raw[i] == 0x01)
+			out[n++] = 0x01;
+		out[n++] = raw[i];
+	}
+	*len = n;
+	return out;
+}
+
 /* The operator's keys and resizes into the console, until the stream or
  * the console is over. */
 static void *
@@ -450,7 +543,7 @@ console_input(void *arg)
 	struct console *k = arg;
 	struct aclient *a = aclient_new(k->c, 1);
 	char path[160], err[256];
-	unsigned char *raw;
+	unsigned char *raw, *keys;
 	const char *data;
 	json_t *reply, *rs;
 	size_t len;
@@ -480,10 +573,13 @@ console_input(void *arg)
 		data = json_string_value(json_object_get(reply, "data"));
 		if (data && *data && (raw = b64_decode(data, 1 << 20, &len)) !=
 		    NULL) {
-			if (console_write(k, raw, len) == -1 && k->why[0] ==
-			    '\0')
+			keys = helper_keys(k, raw, &len);
+			if (keys != NULL && console_write(k, keys, len) == -1 &&
+			    k->why[0] == '\0')
 				snprintf(k->why, sizeof k->why, "the guest's "
 				    "console does not take input");
+			if (keys != raw)
+				free(keys);
 			free(raw);
 		}
 		if (json_is_true(json_object_get(reply, "closed")) ||
@@ -530,9 +626,14 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 		    "made");
 		goto err_open;
 	}
+#ifdef AGENTD_STATIC
+	if (helper_open(&k, guest, err, sizeof err) == -1)
+		goto err_open;
+#else
 	if ((type == GUEST_LXC ? lxc_open(&k, guest, err, sizeof err) :
 	    vm_open(&k, guest, err, sizeof err)) == -1)
 		goto err_open;
+#endif
 	log_info("console of %s guest %s on stream %.8s…", guest_type_name(
 	    type), guest, sid);
 	if (pthread_create(&in, NULL, console_input, &k) != 0) {

@@ -187,6 +187,32 @@ def test_lxc_console_types_a_command_and_is_one_session_at_a_time(
     assert json.loads(forced["detail"])["duration_ms"] > 200, forced
 
 
+def test_static_agent_runs_the_node_console_tool(bastion, agents, lxc_guest):
+    """agentd-static cannot load liblxc: it relays lxc-console on a pty,
+    with the operator's Ctrl-a kept from lxc-console's escape."""
+    path, guest = lxc_guest
+    a = enrolled_agent(bastion, extra="lxc_path = %s\n" % path,
+                       binary="agentd-static")
+    agents.append(a)
+    logs = lambda: "\n--- agentd:\n" + a.log()[-2500:]
+    pid, fd = pty_session(bastion, "guests", "console", "node1", guest)
+    try:
+        read_until(fd, rb"Ctrl-\] leaves", what=logs())
+        os.write(fd, b"\r")
+        os.write(fd, b"echo static-$((2+3))\r")
+        read_until(fd, rb"static-5", what=logs())
+        # Ctrl-a then q: for lxc-console that would be "leave"; here the
+        # guest gets them (q at the start of the line: not a command).
+        os.write(fd, b"x\x01q\r")
+        os.write(fd, b"echo still-$((3+4))\r")
+        read_until(fd, rb"still-7", what=logs())
+        os.write(fd, b"\x1d")
+        read_until(fd, rb"left the session")
+        assert wait_exit(pid) == 0
+    finally:
+        os.close(fd)
+
+
 def test_console_rules(bastion, node, lxc_guest):
     _, guest = lxc_guest
     r = bastion.admin("POST", "/api/v1/agents/node1/guests/bad%20name/console",
