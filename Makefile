@@ -179,10 +179,13 @@ e2e: all image
 iso-test: all iso
 	./tests/run.sh e2e tests/e2e/test_appliance_iso.py
 
+# libtirpc is linked in from the start: ASan's xdr interceptors find
+# their real functions when the program starts, and libvirt (which agentd
+# loads for a VM's console) would otherwise call through a null one.
 sanitize:
 	$(MAKE) BUILD=build/asan CC=clang \
 	    OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-	    HARDEN= LDFLAGS='-fsanitize=address,undefined' \
+	    HARDEN= LDFLAGS='-fsanitize=address,undefined -Wl,--no-as-needed -ltirpc -Wl,--as-needed' \
 	    STATIC_LDFLAGS='-fsanitize=address,undefined' all \
 	    $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
