@@ -441,8 +441,20 @@ static void
 console_close(struct console *k)
 {
 	if (k->helper > 0) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		int i;
+
+		/* Its terminal goes (a hangup), then SIGTERM; SIGKILL after
+		 * 2 s (virsh console waits on its own). */
+		close(k->ptx);
+		k->ptx = -1;
 		kill(k->helper, SIGTERM);
-		waitpid(k->helper, NULL, 0);
+		for (i = 0; i < 40 && waitpid(k->helper, NULL, WNOHANG) == 0; i++)
+			nanosleep(&ts, NULL);
+		if (i == 40) {
+			kill(k->helper, SIGKILL);
+			waitpid(k->helper, NULL, 0);
+		}
 		k->helper = 0;
 	}
 	if (k->st == NULL && k->conn == NULL) {

@@ -233,6 +233,11 @@ def test_console_rules(bastion, node, lxc_guest):
     # terminal too.
     r = bastion.ctl("guests", "console", "node1", "no-such-guest", input="")
     assert r.returncode == 1 and "no-such-guest" in r.stdout + r.stderr, r
+    # That session, too, is over in the audit: the node ended it.
+    wait_for(lambda: any(json.loads(x["detail"])["ended_by"] == "node" and
+                         x["target"].endswith("/no-such-guest")
+                         for x in audit_rows(bastion, "guest.console.end")),
+             30, "the failed session's end row")
     # bastion's generic job route does not make guest jobs.
     r = bastion.admin("POST", "/api/v1/jobs", {"target": "node1",
                                                 "kind": "guest"})
@@ -301,8 +306,11 @@ def vm(tmp_path):
         lv.down()
 
 
-def test_vm_serial_console_through_the_stream(bastion, agents, vm):
-    a = enrolled_agent(bastion, extra="lxc_path = /nonexistent\n")
+@pytest.mark.parametrize("binary", ["agentd", "agentd-static"])
+def test_vm_serial_console_through_the_stream(bastion, agents, vm, binary):
+    """agentd through libvirt's API; agentd-static through virsh console."""
+    a = enrolled_agent(bastion, extra="lxc_path = /nonexistent\n",
+                       binary=binary)
     agents.append(a)
     r = bastion.admin("POST", "/api/v1/agents/node1/guests/%s/console" % vm,
                       {"rows": 24, "cols": 80})
