@@ -181,6 +181,22 @@ take_over(struct request *r, const char *agent, const char *guest,
 	return -1;
 }
 
+/* A session whose job was never queued: no end row (it never opened;
+ * no agent has the job, so only a takeover or bastion stopping can have
+ * ended it already), and its stream goes. */
+static void
+abandon(const char *agent, const char *guest, const char *sid)
+{
+	struct session *s;
+
+	pthread_mutex_lock(&C.mu);
+	if ((s = session_find(agent, guest)) != NULL && strcmp(s->sid, sid) ==
+	    0)
+		s->opened = 0;
+	pthread_mutex_unlock(&C.mu);
+	stream_kill(sid);
+}
+
 static void
 post_console(struct request *r)
 {
@@ -231,6 +247,7 @@ post_console(struct request *r)
 		goto err_session;
 	}
 	memcpy(s->sid, sid, sizeof sid);
+	s->opened = 1;
 	s->next = C.head;
 	C.head = s;
 	if (stream_on_over(sid, session_over, s) == -1) {	/* cannot be */
@@ -241,24 +258,20 @@ post_console(struct request *r)
 		goto err_session;
 	}
 	pthread_mutex_unlock(&C.mu);
-	/* From here the session is the stream's: session_over frees it. */
+	/* From here the session is the stream's: session_over frees it (a
+	 * forced open elsewhere may do so at any time), so s is not used
+	 * again; the stream id names it. */
+	s = NULL;
 	args = json_pack("{s:s, s:s, s:s}", "action", "console", "guest", guest,
 	    "stream", sid);
 	if (args == NULL) {
 		http_reply_error(r, 500, "internal", "out of memory");
-		stream_kill(sid);
+		abandon(id, guest, sid);
 		goto out;
 	}
-	s->opened = 1;
 	if (routes_job_submit(r, id, "guest", args, ROUTES_JOB_TTL, &job) ==
 	    -1) {
-		/* No end row: it never opened (no agent has the job, so only
-		 * a takeover or bastion stopping can have ended it). */
-		pthread_mutex_lock(&C.mu);
-		if (session_find(id, guest) == s)
-			s->opened = 0;
-		pthread_mutex_unlock(&C.mu);
-		stream_kill(sid);
+		abandon(id, guest, sid);
 		goto out;
 	}
 	http_reply_json(r, 202, json_pack("{s:o, s:s}", "job", job, "stream",
