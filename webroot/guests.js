@@ -103,9 +103,17 @@ async function openConsole(r, box, status, agent, g, force) {
   const onResize = term.onResize((s) => send({ resize: [s.rows, s.cols] }));
   status.textContent = "connected (job " + opened.job.id + ")";
   term.focus();
+  // Another page: the session ends now, not at the next long poll's end.
+  const onHash = () => setTimeout(() => {
+    if (r.live || over) return;
+    post("/streams/" + sid + "/input", { close: true }).catch(() => {});
+    finish("left the console");
+  }, 0);
+  window.addEventListener("hashchange", onHash);
   const finish = (why) => {
     if (over) return;
     over = true;
+    window.removeEventListener("hashchange", onHash);
     onData.dispose();
     onResize.dispose();
     status.textContent = why;
