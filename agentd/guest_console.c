@@ -87,14 +87,17 @@ static struct {
 static int
 sym(void *h, const char *name, void *fp, char *err, size_t errlen)
 {
-	void *p = dlsym(h, name);
+	union {
+		void	*p;
+		char	 b[sizeof(void *)];
+	} u;
 
-	if (p == NULL) {
-		snprintf(err, errlen, "%s has no %s", h == NULL ? "?" : "the "
-		    "library", name);
+	memset(&u, 0, sizeof u);
+	if ((u.p = dlsym(h, name)) == NULL) {
+		snprintf(err, errlen, "the library has no %s", name);
 		return -1;
 	}
-	memcpy(fp, &p, sizeof p);
+	memcpy(fp, u.b, sizeof u.b);
 	return 0;
 }
 
