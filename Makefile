@@ -223,7 +223,7 @@ image:
 
 # Debian packages into build/debs/ (debian/, appliance/deb.sh) and the
 # appliance's installer ISO into build/images/ (image/iso.sh).
-deb: image
+deb: image panel-deps
 	./appliance/deb.sh
 
 iso: deb
@@ -237,7 +237,7 @@ bench: all
 	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery, bench/agents (see docs/benchmarks.md)"
 
 # --- install (FHS, DESTDIR-aware) -----------------------------------------
-install: all panel-deps
+install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/bastion $(DESTDIR)$(DATADIR) \
@@ -258,6 +258,9 @@ install: all panel-deps
 	install -m 0644 ipxe/*.mustache $(DESTDIR)$(DATADIR)/ipxe/
 	install -d $(DESTDIR)$(DATADIR)/webroot
 	install -m 0644 $(wildcard webroot/*.*) $(DESTDIR)$(DATADIR)/webroot/
+	@for f in $(PANEL_VENDOR); do [ -s $$f ] || { \
+	    echo "$$f is missing: make panel-deps (make deps installs it)" >&2; \
+	    exit 1; }; done
 	install -d $(DESTDIR)$(DATADIR)/webroot/vendor
 	install -m 0644 $(PANEL_VENDOR) $(DESTDIR)$(DATADIR)/webroot/vendor/
 	install -d $(DESTDIR)$(DATADIR)/appliance
