@@ -141,12 +141,26 @@ deps:
 # suites under ASan+UBSan, short fuzz runs and static analysis.
 # The discovery image is built (downloading two Debian packages the first
 # time) before the suites enter their network namespaces.
-test: all image deb browser-deps $(UNIT_BINS)
+test: all image deb browser-deps panel-deps $(UNIT_BINS)
 	./tests/run.sh all
 
 # The browser test's node modules (tests/integration/test_panel.py), from
 # the committed lock file; only when it changed.
 browser-deps: tests/browser/node_modules/.package-lock.json
+
+# The panel's third-party modules (panel/package-lock.json: xterm.js for
+# the guests' console) copied into webroot/vendor, served as /ui/vendor/.
+PANEL_VENDOR := webroot/vendor/xterm.js webroot/vendor/xterm.css
+panel-deps: $(PANEL_VENDOR)
+panel/node_modules/.package-lock.json: panel/package-lock.json
+	cd panel && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+webroot/vendor/xterm.js: panel/node_modules/.package-lock.json
+	install -d webroot/vendor
+	install -m 0644 panel/node_modules/@xterm/xterm/lib/xterm.mjs $@
+webroot/vendor/xterm.css: panel/node_modules/.package-lock.json
+	install -d webroot/vendor
+	install -m 0644 panel/node_modules/@xterm/xterm/css/xterm.css $@
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -154,7 +168,7 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 unit: all $(UNIT_BINS)
 	./tests/run.sh unit
 
-integration: all browser-deps
+integration: all browser-deps panel-deps
 	./tests/run.sh integration
 
 e2e: all image
@@ -165,10 +179,13 @@ e2e: all image
 iso-test: all iso
 	./tests/run.sh e2e tests/e2e/test_appliance_iso.py
 
+# libtirpc is linked in from the start: ASan's xdr interceptors find
+# their real functions when the program starts, and libvirt (which agentd
+# loads for a VM's console) would otherwise call through a null one.
 sanitize:
 	$(MAKE) BUILD=build/asan CC=clang \
 	    OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-	    HARDEN= LDFLAGS='-fsanitize=address,undefined' \
+	    HARDEN= LDFLAGS='-fsanitize=address,undefined -Wl,--no-as-needed -ltirpc -Wl,--as-needed' \
 	    STATIC_LDFLAGS='-fsanitize=address,undefined' all \
 	    $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
@@ -206,7 +223,7 @@ image:
 
 # Debian packages into build/debs/ (debian/, appliance/deb.sh) and the
 # appliance's installer ISO into build/images/ (image/iso.sh).
-deb: image
+deb: image panel-deps
 	./appliance/deb.sh
 
 iso: deb
@@ -240,7 +257,12 @@ install: all
 	install -m 0644 kickstart/*.mustache $(DESTDIR)$(DATADIR)/kickstart/
 	install -m 0644 ipxe/*.mustache $(DESTDIR)$(DATADIR)/ipxe/
 	install -d $(DESTDIR)$(DATADIR)/webroot
-	install -m 0644 webroot/* $(DESTDIR)$(DATADIR)/webroot/
+	install -m 0644 $(wildcard webroot/*.*) $(DESTDIR)$(DATADIR)/webroot/
+	@for f in $(PANEL_VENDOR); do [ -s $$f ] || { \
+	    echo "$$f is missing: make panel-deps (make deps installs it)" >&2; \
+	    exit 1; }; done
+	install -d $(DESTDIR)$(DATADIR)/webroot/vendor
+	install -m 0644 $(PANEL_VENDOR) $(DESTDIR)$(DATADIR)/webroot/vendor/
 	install -d $(DESTDIR)$(DATADIR)/appliance
 	install -m 0644 appliance/agentd.service $(DESTDIR)$(DATADIR)/appliance/
 

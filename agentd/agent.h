@@ -344,6 +344,8 @@ json_t	*guest_report_build(const struct agent_conf *);
 int	guest_reporter_start(const struct agent_conf *);
 void	guest_reporter_stop(void);
 
+/* --- guest_console.c -------------------------------------------------------- */
+struct job_output;
 /* agentd/guest_console.c: relay the guest's console over stream sid
  * until either side ends; the job's result. */
 int	guest_console_run(const struct agent_conf *, const char *guest,

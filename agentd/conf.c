@@ -13,7 +13,7 @@
 #include "path.h"
 
 /* accept = words, in ACCEPT_* order; "containers" accepts jobs of kind
- * "container". */
+ * "container", "guests" those of kind "guest". */
 static const char *const kinds[] = { "exec", "reboot", "reprovision",
     "inventory", "containers", "guests", NULL };
 

@@ -29,6 +29,11 @@ mkdir -p "$SRC/debian/discovery" "$BUILD/debs"
 git ls-files -z --cached --others --exclude-standard |
     (cd "$ROOT" && xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$SRC"
 cp "$DISC/vmlinuz" "$DISC/initrd.img" "$SRC/debian/discovery/"
+# The panel's vendored modules (make panel-deps; git ignores them): the
+# package is built without the registry.
+[ -s "$ROOT/webroot/vendor/xterm.js" ] || die "no webroot/vendor (make panel-deps)"
+mkdir -p "$SRC/webroot/vendor"
+cp "$ROOT"/webroot/vendor/* "$SRC/webroot/vendor/"
 
 say "building $VERSION"
 (cd "$SRC" && dpkg-buildpackage -b -uc -us -j2 >"$STAGE/build.log" 2>&1) || {

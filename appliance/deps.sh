@@ -15,7 +15,7 @@ python3-aiosmtpd smartmontools
 debhelper lintian squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools
 cppcheck wrk nginx-light prometheus-node-exporter
 docker.io
-lxc liblxc-dev rsync libvirt-dev libvirt-daemon-system libvirt-clients
+lxc lxc-dev rsync libvirt-dev libvirt-daemon-system libvirt-clients libtirpc-dev
 "
 
 missing=""
@@ -31,6 +31,12 @@ browser_deps() {
 		$SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 	fi
 	(cd "$(dirname "$0")/../tests/browser" &&
+	    npm ci --no-audit --no-fund --loglevel=error)
+}
+# The panel's vendored modules (xterm.js, pinned by panel/package-lock.json)
+# into panel/node_modules; make panel-deps copies them into webroot/vendor.
+panel_deps() {
+	(cd "$(dirname "$0")/../panel" &&
 	    npm ci --no-audit --no-fund --loglevel=error)
 }
 if [ "$(id -u)" -ne 0 ]; then
@@ -50,6 +56,7 @@ bastion_user
 if [ -z "$missing" ]; then
 	echo "deps: all packages present"
 	browser_deps
+	panel_deps
 	exit 0
 fi
 echo "deps: installing$missing"
@@ -71,3 +78,4 @@ for svc in nginx prometheus-node-exporter docker.socket docker containerd; do
 	fi
 done
 browser_deps
+panel_deps

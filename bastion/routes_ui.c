@@ -52,8 +52,9 @@ ui_ctype(const char *name)
 	return NULL;
 }
 
+/* webroot[/sub]/name */
 static void
-ui_serve(struct request *r, const char *name)
+ui_serve(struct request *r, const char *sub, const char *name)
 {
 	const struct config *c;
 	const char *ctype;
@@ -68,7 +69,8 @@ ui_serve(struct request *r, const char *name)
 		return;
 	}
 	c = bastion_config_acquire(r->app);
-	rc = path_join(dir, sizeof dir, c->share_dir, "webroot");
+	rc = path_join(dir, sizeof dir, c->share_dir, sub ? "webroot/vendor" :
+	    "webroot");
 	bastion_config_release(r->app);
 	if (rc == -1 || path_join(path, sizeof path, dir, name) == -1) {
 		http_reply_error(r, 404, "not_found", "no such file: %s", r->path);
@@ -80,13 +82,20 @@ ui_serve(struct request *r, const char *name)
 static void
 get_index(struct request *r)
 {
-	ui_serve(r, "index.html");
+	ui_serve(r, NULL, "index.html");
 }
 
 static void
 get_ui_file(struct request *r)
 {
-	ui_serve(r, r->params[0]);
+	ui_serve(r, NULL, r->params[0]);
+}
+
+/* Third-party modules (make panel-deps): webroot/vendor/NAME. */
+static void
+get_ui_vendor(struct request *r)
+{
+	ui_serve(r, "vendor", r->params[0]);
 }
 
 /* Open by design: static files, no data (see above). */
@@ -94,6 +103,8 @@ const struct route routes_ui[] = {
 	{ L_CONTROL, "GET", "/", get_index, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },
 	{ L_CONTROL, "GET", "/ui/{name}", get_ui_file, 0,
+	    ROLE_NONE, SCOPE_READ, 0, NULL },
+	{ L_CONTROL, "GET", "/ui/vendor/{name}", get_ui_vendor, 0,
 	    ROLE_NONE, SCOPE_READ, 0, NULL },
 	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };

@@ -36,7 +36,17 @@ struct stream {
 	int		 attached, ended, closed, has_exit, exit_code;
 	int64_t		 used_ms[2];	/* last request of each side */
 	struct waiter	*w[2];		/* parked, per side */
+	stream_over_fn	 over;		/* told once when it is over */
+	void		*over_arg;
 	struct stream	*next;
+};
+
+/* Callbacks to run once the lock is released. */
+struct overs {
+	stream_over_fn	 fn[STREAM_MAX];
+	void		*arg[STREAM_MAX];
+	const char	*why[STREAM_MAX];
+	int		 n;
 };
 
 static struct {
@@ -102,8 +112,33 @@ find_for(const char *id, enum stream_side side, const char *who)
 	return s;
 }
 
+/* s is over: its callback (if any, once) into o. */
 static void
-stream_free(struct stream *s)
+over(struct stream *s, struct overs *o, const char *why)
+{
+	if (s->over == NULL || o->n >= STREAM_MAX)
+		return;
+	o->fn[o->n] = s->over;
+	o->arg[o->n] = s->over_arg;
+	o->why[o->n] = why;
+	o->n++;
+	s->over = NULL;
+	s->over_arg = NULL;
+}
+
+/* Outside the lock. */
+static void
+overs_run(struct overs *o)
+{
+	int i;
+
+	for (i = 0; i < o->n; i++)
+		o->fn[i](o->arg[i], o->why[i]);
+	o->n = 0;
+}
+
+static void
+stream_free(struct stream *s, struct overs *o, const char *why)
 {
 	struct stream **pp;
 
@@ -112,6 +147,7 @@ stream_free(struct stream *s)
 			*pp = s->next;
 			break;
 		}
+	over(s, o, why);
 	wake(s, STREAM_NODE);
 	wake(s, STREAM_CLIENT);
 	buf_free(&s->to_node);
@@ -126,8 +162,10 @@ timer(void *arg)
 	struct timespec ts = { 0, 200 * 1000000 };
 	struct waiter *w, *wn;
 	struct stream *s, *sn;
+	struct overs o;
 	int64_t now;
 
+	o.n = 0;
 	for (;;) {
 		nanosleep(&ts, NULL);
 		now = clock_mono_ms();
@@ -149,10 +187,11 @@ timer(void *arg)
 			    now - s->used_ms[STREAM_CLIENT] > STREAM_IDLE_MS) {
 				log_info("stream %.8s… of agent %s: idle, ended",
 				    s->id, s->agent_id);
-				stream_free(s);
+				stream_free(s, &o, "idle");
 			}
 		}
 		pthread_mutex_unlock(&S.mu);
+		overs_run(&o);
 	}
 	return NULL;
 }
@@ -166,7 +205,7 @@ timer_start(void)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_attr_setstacksize(&attr, 512 * 1024);	/* over callbacks write audit rows */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&t, &attr, timer, NULL) != 0)
@@ -263,10 +302,13 @@ stream_end(const char *id, enum stream_side side, const char *who,
     int has_exit, int exit_code)
 {
 	struct stream *s;
+	struct overs o;
 	int rc = -1;
 
+	o.n = 0;
 	pthread_mutex_lock(&S.mu);
 	if ((s = find_for(id, side, who)) != NULL) {
+		over(s, &o, side == STREAM_NODE ? "node" : "client");
 		if (side == STREAM_NODE) {
 			s->ended = 1;
 			s->attached = 1;
@@ -281,6 +323,41 @@ stream_end(const char *id, enum stream_side side, const char *who,
 		rc = 0;
 	}
 	pthread_mutex_unlock(&S.mu);
+	overs_run(&o);
+	return rc;
+}
+
+int
+stream_on_over(const char *id, stream_over_fn fn, void *arg)
+{
+	struct stream *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&S.mu);
+	if ((s = find(id)) != NULL && !s->ended && !s->closed) {
+		s->over = fn;
+		s->over_arg = arg;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&S.mu);
+	return rc;
+}
+
+int
+stream_kill(const char *id)
+{
+	struct stream *s;
+	struct overs o;
+	int rc = -1;
+
+	o.n = 0;
+	pthread_mutex_lock(&S.mu);
+	if ((s = find(id)) != NULL) {
+		stream_free(s, &o, "killed");
+		rc = 0;
+	}
+	pthread_mutex_unlock(&S.mu);
+	overs_run(&o);
 	return rc;
 }
 
@@ -289,9 +366,11 @@ stream_take(const char *id, enum stream_side side, const char *who,
     struct buf *out, struct stream_state *st)
 {
 	struct stream *s;
+	struct overs o;
 	struct buf *b;
 	size_t n;
 
+	o.n = 0;
 	pthread_mutex_lock(&S.mu);
 	if ((s = find_for(id, side, who)) == NULL) {
 		pthread_mutex_unlock(&S.mu);
@@ -323,10 +402,11 @@ stream_take(const char *id, enum stream_side side, const char *who,
 	}
 	/* Both sides know it is over and nothing is left: gone. */
 	if (side == STREAM_CLIENT && s->ended && s->to_client.len == 0)
-		stream_free(s);
+		stream_free(s, &o, "node");
 	else if (side == STREAM_NODE && s->closed && s->ended)
-		stream_free(s);
+		stream_free(s, &o, "client");
 	pthread_mutex_unlock(&S.mu);
+	overs_run(&o);
 	return 0;
 }
 
@@ -397,14 +477,17 @@ void
 stream_stop_all(void)
 {
 	struct timespec ts = { 0, 10 * 1000000 };
+	struct overs o;
 	size_t alive;
 	int i;
 
+	o.n = 0;
 	pthread_mutex_lock(&S.mu);
 	S.stopping = 1;
 	while (S.head)
-		stream_free(S.head);
+		stream_free(S.head, &o, "stopping");
 	pthread_mutex_unlock(&S.mu);
+	overs_run(&o);
 	/* The listeners' threads answer the resumed requests and free
 	 * them: libmicrohttpd does not stop with one suspended. */
 	for (i = 0; i < 500; i++) {

@@ -73,6 +73,19 @@ int	stream_park(struct request *, const char *id, enum stream_side,
  * request's own credentials are not checked again on resume); else
  * NULL. */
 const char *stream_resumed(const struct request *);
+/*
+ * Told once, when the stream is first over: why is "node" (the agent
+ * ended it), "client" (the operator left), "killed" (stream_kill), "idle"
+ * or "stopping". Runs on the thread that ended it, without the streams'
+ * lock held (it may call stream_* itself); arg is the callback's. 0, or
+ * -1 when there is no such stream (or it is over already): nothing kept.
+ */
+typedef void (*stream_over_fn)(void *arg, const char *why);
+int	stream_on_over(const char *id, stream_over_fn, void *arg);
+/* End a stream for both sides (a session taken over): the node's input
+ * poll and the client's output poll answer now, the stream is gone.
+ * 0, or -1 when there is no such stream. */
+int	stream_kill(const char *id);
 /* End every stream and answer every parked request (daemon stopping). */
 void	stream_stop_all(void);
 

@@ -505,191 +505,25 @@ containers_logs(struct ctl *c, const struct ctl_command *cmd, int argc,
 	return rc;
 }
 
-/* --- exec --tty: an interactive session over a stream ------------------ */
+/* --- exec --tty: an interactive session over a stream (tty.c) ---------- */
 
-static volatile sig_atomic_t winch;
-
-static void
-on_winch(int sig)
-{
-	winch = 1;
-}
-
-struct session {
-	struct ctl	 c;		/* its own connection */
-	char		 sid[40];
-	volatile sig_atomic_t done;
-	int		 exit_code;	/* -1: none */
-	int		 failed;
-};
-
-/* The process's output to stdout, until the stream ends. */
-static void *
-session_output(void *arg)
-{
-	struct session *s = arg;
-	char path[128];
-	unsigned char *raw;
-	json_t *o;
-	size_t len;
-	long status;
-
-	snprintf(path, sizeof path, "/api/v1/streams/%s/output?wait=20", s->sid);
-	s->c.timeout_ms = 40000;
-	s->c.quiet_errors = 1;
-	while (!s->done) {
-		o = NULL;
-		if (ctl_request(&s->c, "GET", path, NULL, &o, NULL, &status) == -1) {
-			if (status == 404)	/* over and taken: gone */
-				break;
-			s->failed = 1;
-			break;
-		}
-		if ((raw = b64_decode(ctl_jstr(o, "data"), 1 << 20, &len)) != NULL) {
-			if (len && write(1, raw, len) < 0)
-				s->done = 1;
-			free(raw);
-		}
-		if (json_is_true(json_object_get(o, "ended"))) {
-			if (json_is_integer(json_object_get(o, "exit_code")))
-				s->exit_code = (int)ctl_jint(o, "exit_code", 1);
-			json_decref(o);
-			break;
-		}
-		json_decref(o);
-	}
-	s->done = 1;
-	return NULL;
-}
-
-static int
-session_send(struct ctl *c, const char *sid, json_t *body)
-{
-	char path[128];
-	int rc;
-
-	snprintf(path, sizeof path, "/api/v1/streams/%s/input", sid);
-	rc = ctl_request(c, "POST", path, body, NULL, NULL, NULL);
-	json_decref(body);
-	return rc;
-}
-
-static int
-send_bytes(struct ctl *c, const char *sid, const char *p, size_t n)
-{
-	char *b64;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if ((b64 = b64_encode(p, n)) == NULL)
-		return -1;
-	rc = session_send(c, sid, json_pack("{s:s}", "data", b64));
-	free(b64);
-	return rc;
-}
-
-/* exec --tty: the terminal raw, keys to the container, its screen back,
- * Ctrl-] to leave; the process's exit code. */
 static int
 exec_tty(struct ctl *c, const char *target, const char *ref, json_t *body)
 {
-	struct termios saved, raw;
-	struct winsize ws;
-	struct sigaction sa;
-	struct session *s;
-	struct pollfd pf;
+	char label[300];
 	json_t *job;
-	pthread_t out;
-	char buf[4096], *esc;
-	int tty = isatty(0), rc = CTL_ERR, eof = 0;
-	ssize_t n;
+	int rows, cols, rc;
 
-	if (tty && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
-		json_object_set_new(body, "rows", json_integer(ws.ws_row));
-		json_object_set_new(body, "cols", json_integer(ws.ws_col));
+	if (ctl_tty_size(&rows, &cols) == 0) {
+		json_object_set_new(body, "rows", json_integer(rows));
+		json_object_set_new(body, "cols", json_integer(cols));
 	}
 	json_object_set_new(body, "tty", json_true());
 	if ((job = action_post(c, target, ref, "exec", body)) == NULL)
 		return CTL_ERR;
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		json_decref(job);
-		return ctl_error("out of memory");
-	}
-	snprintf(s->sid, sizeof s->sid, "%s", ctl_jstr(job, "stream"));
+	snprintf(label, sizeof label, "%s/%s", target, ref);
+	rc = ctl_tty_session(c, ctl_jstr(job, "stream"), label);
 	json_decref(job);
-	s->c = *c;
-	s->c.http = NULL;
-	s->exit_code = -1;
-	if (strlen(s->sid) != 32) {
-		free(s);
-		return ctl_bad_answer("the exec");
-	}
-	if (tty) {
-		tcgetattr(0, &saved);
-		raw = saved;
-		cfmakeraw(&raw);
-		tcsetattr(0, TCSANOW, &raw);
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_winch;
-		sigaction(SIGWINCH, &sa, NULL);
-		fprintf(stderr, "[connected to %s/%s; Ctrl-] leaves]\r\n", target,
-		    ref);
-	}
-	if (pthread_create(&out, NULL, session_output, s) != 0) {
-		if (tty)
-			tcsetattr(0, TCSANOW, &saved);
-		free(s);
-		return ctl_error("cannot start a thread");
-	}
-	c->timeout_ms = 30000;
-	while (!s->done) {
-		if (winch) {
-			winch = 0;
-			if (ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row)
-				session_send(c, s->sid, json_pack("{s:[i, i]}",
-				    "resize", ws.ws_row, ws.ws_col));
-		}
-		if (eof) {	/* input over: wait for the process */
-			struct timespec ts = { 0, 100 * 1000000 };
-
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		pf.fd = 0;
-		pf.events = POLLIN;
-		pf.revents = 0;
-		if (poll(&pf, 1, 200) <= 0)
-			continue;
-		if ((n = read(0, buf, sizeof buf)) <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			eof = 1;
-			continue;
-		}
-		if ((esc = memchr(buf, 0x1d, (size_t)n)) != NULL) {
-			send_bytes(c, s->sid, buf, (size_t)(esc - buf));
-			session_send(c, s->sid, json_pack("{s:b}", "close", 1));
-			s->done = 1;
-			rc = CTL_OK;
-			break;
-		}
-		if (send_bytes(c, s->sid, buf, (size_t)n) == -1)
-			break;
-	}
-	s->done = 1;
-	pthread_join(out, NULL);
-	if (tty) {
-		tcsetattr(0, TCSANOW, &saved);
-		fprintf(stderr, "\r\n[%s]\n", rc == CTL_OK ? "left the session" :
-		    "session over");
-	}
-	if (rc != CTL_OK && s->exit_code >= 0)
-		rc = s->exit_code & 0xff;
-	else if (rc != CTL_OK && s->failed)
-		ctl_error("the session was cut: bastion did not answer");
-	ctl_http_free(&s->c);
-	free(s);
 	return rc;
 }
 

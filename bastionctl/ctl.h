@@ -73,6 +73,15 @@ char	*ctl_path3(const char *prefix, const char *arg, const char *suffix);
 extern volatile sig_atomic_t ctl_interrupted;
 void	ctl_http_free(struct ctl *);
 
+/* --- tty.c: an interactive session over a stream ------------------- */
+
+/* The terminal's size when stdin is one. 0 or -1. */
+int	ctl_tty_size(int *rows, int *cols);
+/* The terminal raw (when stdin is one), keys to stream sid, its output
+ * to stdout, resizes sent, until the node ends it (its exit code) or
+ * Ctrl-] (CTL_OK); label names it in the messages. */
+int	ctl_tty_session(struct ctl *, const char *sid, const char *label);
+
 /* --- main.c: commands and their arguments --------------------------- */
 
 struct ctl_command;
@@ -105,6 +114,10 @@ extern const struct ctl_command ctl_misc_commands[];
 extern const struct ctl_command ctl_alerts_commands[];
 extern const struct ctl_command ctl_containers_commands[];
 extern const struct ctl_command ctl_guests_commands[];
+extern const struct ctl_command ctl_guest_console_commands[];
+/* guest_console.c: guests console TARGET GUEST [--force]. */
+int	guests_console(struct ctl *, const struct ctl_command *, int argc,
+	    char *argv[]);
 
 /* One option of a command: --name, --name=value or --name value. */
 struct ctl_opt {

@@ -22,6 +22,7 @@ static const struct ctl_command *const tables[] = {
 	ctl_jobs_commands,
 	ctl_containers_commands,
 	ctl_guests_commands,
+	ctl_guest_console_commands,
 	ctl_misc_commands,
 	ctl_alerts_commands,
 	NULL,

@@ -13,6 +13,7 @@ import { agentsPage } from "./agents.js";
 import { jobsPage } from "./jobs.js";
 import { jobPage } from "./job.js";
 import { containersPage } from "./containers.js";
+import { guestsPage } from "./guests.js";
 import { auditPage } from "./audit.js";
 import { settingsPage } from "./settings.js";
 import { usersPage } from "./users.js";
@@ -27,6 +28,7 @@ const routes = {
   jobs: [jobsPage, "jobs"],
   job: [(r, arg) => jobPage(r, decodeURIComponent(arg || "")), "jobs"],
   containers: [(r, arg) => containersPage(r, decodeURIComponent(arg || "")), "containers"],
+  guests: [(r, arg) => guestsPage(r, decodeURIComponent(arg || "")), "guests"],
   audit: [auditPage, "audit"],
   settings: [settingsPage, "settings"],
   users: [usersPage, "users"],
