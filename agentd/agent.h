@@ -350,5 +350,10 @@ struct job_output;
  * until either side ends; the job's result. */
 int	guest_console_run(const struct agent_conf *, const char *guest,
 	    enum guest_type, const char *sid, struct job_output *out);
+/* A console job refused before its relay began (no such guest, no
+ * driver, a bad field): the reason to the operator's terminal, and the
+ * stream ended, so that the client does not wait for it. */
+void	guest_console_refuse(const struct agent_conf *, const char *sid,
+	    const char *why);
 
 #endif

@@ -366,11 +366,14 @@ run_job(const struct agent_conf *c, const json_t *args, struct guest_out *o)
 	int rc;
 
 	if (guest_job_parse(args, &gj, err, sizeof err) == -1)
-		return failed(err);
-	if (c->guests == 0)
-		return failed("this node has no guest drivers (guests = none)");
+		goto refused;
+	if (c->guests == 0) {
+		snprintf(err, sizeof err, "this node has no guest drivers "
+		    "(guests = none)");
+		goto refused;
+	}
 	if (find_type(c, &gj, err, sizeof err) == -1)
-		return failed(err);
+		goto refused;
 	log_info("job %" PRId64 ": guest %s %s (%s)", o->id, gj.action,
 	    gj.guest, guest_type_name(gj.type));
 	job_output_send(o->a, o->id, o->out, 1);	/* it runs */
@@ -388,6 +391,14 @@ run_job(const struct agent_conf *c, const json_t *args, struct guest_out *o)
 		return failed(err);
 	}
 	return json_pack("{s:s, s:i}", "status", "done", "exit_code", 0);
+
+refused:
+	/* A console's operator waits on the stream: end it with the reason. */
+	if (json_is_string(json_object_get(args, "action")) && strcmp(
+	    json_string_value(json_object_get(args, "action")), "console") == 0)
+		guest_console_refuse(c, json_string_value(json_object_get(args,
+		    "stream")), err);
+	return failed(err);
 }
 
 void *

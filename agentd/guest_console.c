@@ -704,4 +704,19 @@ err_client:
 	return 1;
 }
 
+void
+guest_console_refuse(const struct agent_conf *c, const char *sid,
+    const char *why)
+{
+	char line[600];
+	struct aclient *a;
+	int closed = 0;
+
+	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
+	    "0123456789abcdef") != 32 || (a = aclient_new(c, 1)) == NULL)
+		return;
+	snprintf(line, sizeof line, "bastion: %s\r\n", why);
+	stream_out(a, sid, line, strlen(line), 1, 1, &closed);
+	aclient_free(a);
+}
 #endif /* AGENTD_NO_CURL */
