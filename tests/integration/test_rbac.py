@@ -118,9 +118,11 @@ EXPECT = {
     ("POST", "/api/v1/agents/{id}/guests/{guest}/rollback"): ("operator", "exec", True),
     ("POST", "/api/v1/agents/{id}/guests/{guest}/snapshot-delete"): ("operator", "exec", True),
     ("POST", "/api/v1/agents/{id}/guests/{guest}/guard"): ("operator", "exec", True),
+    ("POST", "/api/v1/agents/{id}/guests/{guest}/console"): ("operator", "exec", True),
     # the web panel's static files (no data; the API behind them is not open)
     ("GET", "/"): ("none", "read", False),
     ("GET", "/ui/{name}"): ("none", "read", False),
+    ("GET", "/ui/vendor/{name}"): ("none", "read", False),
 }
 
 # Mutations that read-only mode lets through: logging in and out, ending
