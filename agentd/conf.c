@@ -20,33 +20,10 @@ static const char *const kinds[] = { "exec", "reboot", "reprovision",
 /* guests = drivers, in GUESTS_* order. */
 static const char *const drivers[] = { "libvirt", "lxc", NULL };
 
-int
-agent_guests_parse(const char *s, unsigned *out)
-{
-	char buf[128], *tok, *save = NULL;
-	unsigned bits = 0;
-	int i;
-
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	for (tok = strtok_r(buf, ", \t", &save); tok;
-	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (strcmp(tok, "none") == 0)
-			continue;
-		for (i = 0; drivers[i]; i++)
-			if (strcmp(tok, drivers[i]) == 0)
-				break;
-		if (drivers[i] == NULL)
-			return -1;
-		bits |= 1u << i;
-	}
-	*out = bits;
-	return 0;
-}
-
-int
-agent_accept_parse(const char *s, unsigned *out)
+/* "a, b c" -> the bits of the words in names (bit i for names[i]);
+ * "none" adds nothing. -1 on a word not in names. */
+static int
+words_parse(const char *s, const char *const names[], unsigned *out)
 {
 	char buf[256], *tok, *save = NULL;
 	unsigned bits = 0;
@@ -59,15 +36,27 @@ agent_accept_parse(const char *s, unsigned *out)
 	    tok = strtok_r(NULL, ", \t", &save)) {
 		if (strcmp(tok, "none") == 0)
 			continue;
-		for (i = 0; kinds[i]; i++)
-			if (strcmp(tok, kinds[i]) == 0)
+		for (i = 0; names[i]; i++)
+			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (kinds[i] == NULL)
+		if (names[i] == NULL)
 			return -1;
 		bits |= 1u << i;
 	}
 	*out = bits;
 	return 0;
+}
+
+int
+agent_guests_parse(const char *s, unsigned *out)
+{
+	return words_parse(s, drivers, out);
+}
+
+int
+agent_accept_parse(const char *s, unsigned *out)
+{
+	return words_parse(s, kinds, out);
 }
 
 int
