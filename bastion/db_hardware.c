@@ -65,7 +65,7 @@ out:
 int
 db_hardware_get(struct db *db, const char *mac, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *hw = NULL;
 	int rc;
 
@@ -75,12 +75,12 @@ db_hardware_get(struct db *db, const char *mac, json_t **out)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = db_step(st);
+	if (rc == DB_ROW)
 		hw = json_loads(db_col_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return DB_NOTFOUND;
 	if (hw == NULL)
 		return DB_ERR;
@@ -92,7 +92,7 @@ int
 db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
     char other[MAC_STRLEN], char nic[MAC_STRLEN])
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	char *text;
 	int rc = DB_ERR;
 
@@ -118,19 +118,19 @@ db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
 	    " LIMIT 1", DB_TEXT(mac), DB_TEXT(text));
 	if (st == NULL)
 		goto out;
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
+	switch (db_step(st)) {
+	case DB_ROW:
 		snprintf(other, MAC_STRLEN, "%s", db_col_text(st, 0));
 		snprintf(nic, MAC_STRLEN, "%s", db_col_text(st, 1));
 		rc = DB_CONFLICT;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = DB_OK;
 		break;
 	default:
-		log_warnx("hardware conflict: %s", sqlite3_errmsg(db->h));
+		log_warnx("hardware conflict: %s", db_errmsg(db));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 out:
 	db_unlock(db);
 	free(text);

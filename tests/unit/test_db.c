@@ -142,7 +142,7 @@ test_stmt_typed_args(void **state)
 {
 	struct dbfx *f = *state;
 	struct db *db = f->db;
-	sqlite3_stmt *st;
+	struct db_st *st;
 
 	db_lock(db);
 	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (k, a, b, c, d)"), 0);
@@ -158,33 +158,33 @@ test_stmt_typed_args(void **state)
 	st = db_stmt(db, "SELECT typeof(a) || a, b, typeof(c), length(c),"
 	    " quote(c), typeof(d) FROM t WHERE k = ?", DB_INT(1));
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "textx");
-	assert_true(sqlite3_column_int64(st, 1) == INT64_MAX);
+	assert_true(db_col_int64(st, 1) == INT64_MAX);
 	assert_string_equal(db_col_text(st, 2), "blob");
-	assert_int_equal(sqlite3_column_int(st, 3), 3);
+	assert_int_equal(db_col_int(st, 3), 3);
 	assert_string_equal(db_col_text(st, 4), "X'610062'");
 	assert_string_equal(db_col_text(st, 5), "null");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	st = db_stmt(db, "SELECT typeof(a), a, b, typeof(c), length(c), d"
 	    " FROM t WHERE k = ?", DB_INT(2));
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "text");
 	assert_string_equal(db_col_text(st, 1), "");
-	assert_int_equal(sqlite3_column_int(st, 2), 200);
+	assert_int_equal(db_col_int(st, 2), 200);
 	assert_string_equal(db_col_text(st, 3), "blob");
-	assert_int_equal(sqlite3_column_int(st, 4), 0);
-	assert_int_equal(sqlite3_column_int(st, 5), -1);
-	sqlite3_finalize(st);
+	assert_int_equal(db_col_int(st, 4), 0);
+	assert_int_equal(db_col_int(st, 5), -1);
+	db_finalize(st);
 	st = db_stmt(db, "SELECT a, b, c, d FROM t WHERE k = 3");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "y");
-	assert_int_equal(sqlite3_column_int(st, 1), 7);
+	assert_int_equal(db_col_int(st, 1), 7);
 	assert_string_equal(db_col_text(st, 2), "y");
-	assert_int_equal(sqlite3_column_int(st, 3), 7);
-	sqlite3_finalize(st);
+	assert_int_equal(db_col_int(st, 3), 7);
+	db_finalize(st);
 	/* No row changed is DB_NOTFOUND, not an error. */
 	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
 	    DB_TEXT("z"), DB_INT(99)), DB_NOTFOUND);
@@ -198,7 +198,7 @@ test_stmt_arg_count_checked(void **state)
 {
 	struct dbfx *f = *state;
 	struct db *db = f->db;
-	sqlite3_stmt *st;
+	struct db_st *st;
 
 	db_lock(db);
 	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (a, b)"), 0);
@@ -213,9 +213,9 @@ test_stmt_arg_count_checked(void **state)
 	assert_null(db_stmt(db, "SELECT nonsense FROM nowhere"));
 	st = db_stmt(db, "SELECT count(*) FROM t");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 0);
-	sqlite3_finalize(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_col_int(st, 0), 0);
+	db_finalize(st);
 	db_unlock(db);
 }
 
