@@ -343,6 +343,123 @@ db_end(struct db *db, int audited, int rc)
 	return rc;
 }
 
+/* The backend's calls. */
+int
+db_conn_open(struct db *db, int readonly, struct db_conn **out)
+{
+	return db->be->open(db, readonly, out);
+}
+
+void
+db_conn_close(struct db_conn *c)
+{
+	if (c)
+		c->be->close(c);
+}
+
+int
+db_conn_exec(struct db_conn *c, const char *sql)
+{
+	return c->be->exec(c, sql);
+}
+
+int
+db_conn_begin(struct db_conn *c)
+{
+	return c->be->begin(c);
+}
+
+struct db_st *
+db_conn_prepare(struct db_conn *c, const char *sql)
+{
+	return c->be->prepare(c, sql);
+}
+
+const char *
+db_conn_errmsg(struct db_conn *c)
+{
+	return c->be->errmsg(c);
+}
+
+int64_t
+db_conn_changes(struct db_conn *c)
+{
+	return c->be->changes(c);
+}
+
+int64_t
+db_conn_last_id(struct db_conn *c)
+{
+	return c->be->last_id(c);
+}
+
+int
+db_conn_schema_get(struct db_conn *c)
+{
+	return c->be->schema_get(c);
+}
+
+int
+db_conn_schema_set(struct db_conn *c, int v)
+{
+	return c->be->schema_set(c, v);
+}
+
+int
+db_bind(struct db_st *st, const struct db_arg *args)
+{
+	return st->be->bind(st, args);
+}
+
+int
+db_step(struct db_st *st)
+{
+	return st->be->step(st);
+}
+
+void
+db_reset(struct db_st *st)
+{
+	st->be->reset(st);
+}
+
+void
+db_finalize(struct db_st *st)
+{
+	if (st)
+		st->be->finalize(st);
+}
+
+int64_t
+db_col_int64(struct db_st *st, int i)
+{
+	return st->be->col_int64(st, i);
+}
+
+int
+db_col_int(struct db_st *st, int i)
+{
+	return (int)st->be->col_int64(st, i);
+}
+
+const char *
+db_col_text(struct db_st *st, int i)
+{
+	return st->be->col_text(st, i);
+}
+
+int
+db_col_null(struct db_st *st, int i)
+{
+	return st->be->col_null(st, i);
+}
+
+const void *
+db_col_blob(struct db_st *st, int i, size_t *len)
+{
+	return st->be->col_blob(st, i, len);
+}
+
 int
 db_exec(struct db *db, const char *sql)
 {
@@ -483,6 +600,13 @@ migrate(struct db *db)
 }
 
 int
+db_is_url(const char *path)
+{
+	return strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0;
+}
+
+int
 db_open(const char *path, struct db **out)
 {
 	struct db *db;
@@ -495,6 +619,7 @@ db_open(const char *path, struct db **out)
 		free(db);
 		return -1;
 	}
+	db->be = db_is_url(path) ? &db_pg : &db_sqlite;
 	pthread_mutex_init(&db->mu, NULL);
 	/* Every use of the writer is under db->mu. */
 	if (db_conn_open(db, 0, &db->w) == -1)

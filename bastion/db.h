@@ -35,7 +35,10 @@ struct boot_info {
 
 /* --- db.c ------------------------------------------------------------- */
 
+/* path: an SQLite file, or a postgresql:// (postgres://) url, which
+ * db_is_url tells. */
 int	db_open(const char *path, struct db **out);
+int	db_is_url(const char *path);
 void	db_close(struct db *);
 int	db_schema_version(struct db *);
 

@@ -34,8 +34,44 @@
  *                                       db_conn_prepare(c, sql), db_conn_close
  * and never #include <sqlite3.h> outside db_sqlite.c.
  */
+struct db_arg;
 struct db_conn;		/* one connection to the database */
 struct db_st;		/* a prepared statement and its current row */
+
+/* A backend: what db_conn_* and db_* below call. Each backend's
+ * connection and statement start with the common part (be). */
+struct db_backend {
+	const char	*name;
+	int		(*open)(struct db *, int, struct db_conn **);
+	void		(*close)(struct db_conn *);
+	int		(*exec)(struct db_conn *, const char *);
+	int		(*begin)(struct db_conn *);
+	struct db_st	*(*prepare)(struct db_conn *, const char *);
+	const char	*(*errmsg)(struct db_conn *);
+	int64_t		(*changes)(struct db_conn *);
+	int64_t		(*last_id)(struct db_conn *);
+	int		(*schema_get)(struct db_conn *);
+	int		(*schema_set)(struct db_conn *, int);
+	int		(*bind)(struct db_st *, const struct db_arg *);
+	int		(*step)(struct db_st *);
+	void		(*reset)(struct db_st *);
+	void		(*finalize)(struct db_st *);
+	int64_t		(*col_int64)(struct db_st *, int);
+	const char	*(*col_text)(struct db_st *, int);
+	int		(*col_null)(struct db_st *, int);
+	const void	*(*col_blob)(struct db_st *, int, size_t *);
+};
+
+struct db_conn {
+	const struct db_backend	*be;
+};
+
+struct db_st {
+	const struct db_backend	*be;
+};
+
+extern const struct db_backend db_sqlite;	/* db_sqlite.c */
+extern const struct db_backend db_pg;		/* db_pg.c */
 
 /* What db_step returns besides DB_ERR (apart from enum db_rc's values). */
 enum db_step_rc {
@@ -45,17 +81,21 @@ enum db_step_rc {
 };
 
 struct db {
+	const struct db_backend *be;	/* by the url: SQLite or PostgreSQL */
 	struct db_conn	*w;		/* the writer, under mu */
 	pthread_mutex_t	 mu;
-	char		 path[4096];
+	char		 path[4096];	/* a file, or a postgresql:// url */
 	pthread_key_t	 reader;	/* per-thread read-only connection */
 	/* Bumped after every committed change to the machines table; the
 	 * per-thread machine caches are valid only for the value they saw. */
 	atomic_ulong	 machines_gen;
 	int		 machines_dirty;	/* under mu */
+	/* Set while the database cannot be reached (PostgreSQL), until a
+	 * reconnect works: requests are answered 503 meanwhile. */
+	atomic_int	 unavailable;
 };
 
-/* --- db_sqlite.c: the backend ------------------------------------------ */
+/* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */
 
 /* A new connection to db->path: read-only for readers beside the writer;
  * the writer (readonly 0) marks db->machines_dirty on a change to the
@@ -75,7 +115,7 @@ int64_t		 db_conn_last_id(struct db_conn *);
  * it inside the migration's transaction. */
 int		 db_conn_schema_get(struct db_conn *);
 int		 db_conn_schema_set(struct db_conn *, int);
-/* The SQL of BEGIN for a write transaction. */
+/* Open a write transaction. */
 int		 db_conn_begin(struct db_conn *);
 
 /* DB_ROW, DB_DONE, DB_CONSTRAINT or DB_ERR (logged). */
