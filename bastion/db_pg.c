@@ -2,9 +2,9 @@
  * (db_internal.h) through libpq. SQL is written once for both engines:
  * ?N and ? parameters become $N here, and the migrations' few SQLite
  * spellings (integer widths, AUTOINCREMENT, BLOB, triggers) are
- * translated by dialect() below. Parameters go as text (integers typed
- * int8, text left for the server to infer) or binary bytea; results come
- * as text. A lost connection is reset with a backoff; the call that found
+ * translated by dialect() below. Each statement is prepared on the
+ * server once per connection (its parameters' types inferred there);
+ * values go as text, blobs as binary; results come as text. A lost connection is reset with a backoff; the call that found
  * it fails (DB_ERR) and the database reads as unavailable meanwhile. */
 #define LOG_SUBSYS "db"
 #include <ctype.h>
@@ -21,8 +21,7 @@
 #include "log.h"
 
 #define PG_MAXPARAMS	64
-#define OID_INT8	20
-#define OID_BYTEA	17
+#define PG_CACHE	512
 
 struct pg_conn {
 	struct db_conn	 base;
@@ -33,18 +32,23 @@ struct pg_conn {
 	char		 err[512];
 	int64_t		 retry_ms;	/* next reset attempt, when lost */
 	int64_t		 backoff_ms;
+	/* Statements prepared on the server, by their text ($N form):
+	 * named s<slot>, replaced when another text hashes there. */
+	struct {
+		char	*sql;
+	}		 cache[PG_CACHE];
 };
 
 struct pg_st {
 	struct db_st	 base;
 	struct pg_conn	*c;
 	char		*sql;		/* with $N parameters */
+	char		 name[16];	/* its prepared statement's */
 	int		 nparams;
 	int		 nargs;
 	char		*values[PG_MAXPARAMS];
 	int		 lengths[PG_MAXPARAMS];
 	int		 formats[PG_MAXPARAMS];
-	unsigned int	 types[PG_MAXPARAMS];
 	PGresult	*res;
 	int		 row;		/* -1 before the first step */
 	unsigned char	*blob;		/* the last db_col_blob's bytes */
@@ -65,6 +69,18 @@ pg_seterr(struct pg_conn *c, const char *what, const char *msg)
 	log_warnx("%s", c->err);
 }
 
+/* A new session has none of the prepared statements. */
+static void
+pg_cache_clear(struct pg_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < PG_CACHE; i++) {
+		free(c->cache[i].sql);
+		c->cache[i].sql = NULL;
+	}
+}
+
 /* Usable now? A lost connection is reset, at most once per backoff
  * (doubling from 100 ms to 5 s); 0 when it works again. */
 static int
@@ -78,6 +94,7 @@ pg_alive(struct pg_conn *c)
 	if (now < c->retry_ms)
 		return -1;
 	PQreset(c->pg);
+	pg_cache_clear(c);
 	if (PQstatus(c->pg) == CONNECTION_OK) {
 		log_info("reconnected to the database");
 		c->backoff_ms = 0;
@@ -141,6 +158,7 @@ err_connect:
 static void
 pg_close(struct db_conn *c)
 {
+	pg_cache_clear(CONN(c));
 	PQfinish(CONN(c)->pg);
 	free(c);
 }
@@ -279,6 +297,44 @@ pg_begin(struct db_conn *c)
 	return pg_exec(c, "BEGIN");
 }
 
+/* st->sql prepared on the server once per connection (the types of its
+ * parameters inferred there); st->name names it. */
+static int
+pg_server_prepare(struct pg_conn *c, struct pg_st *st)
+{
+	unsigned h = 5381;
+	const char *p;
+	PGresult *r;
+	int ok;
+
+	for (p = st->sql; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	h %= PG_CACHE;
+	snprintf(st->name, sizeof st->name, "s%u", h);
+	if (c->cache[h].sql && strcmp(c->cache[h].sql, st->sql) == 0)
+		return 0;
+	if (pg_alive(c) == -1)
+		return -1;
+	if (c->cache[h].sql) {
+		char sql[32];
+
+		snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+		PQclear(PQexec(c->pg, sql));
+		free(c->cache[h].sql);
+		c->cache[h].sql = NULL;
+	}
+	r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok) {
+		pg_seterr(c, "prepare", PQresultErrorMessage(r));
+		pg_check_lost(c);
+	}
+	PQclear(r);
+	if (!ok || (c->cache[h].sql = strdup(st->sql)) == NULL)
+		return -1;
+	return 0;
+}
+
 static struct db_st *
 pg_prepare(struct db_conn *cn, const char *sql)
 {
@@ -292,11 +348,15 @@ pg_prepare(struct db_conn *cn, const char *sql)
 	if ((st->sql = dialect(sql, &st->nparams)) == NULL ||
 	    st->nparams > PG_MAXPARAMS) {
 		log_warnx("prepare: too many parameters: %s", sql);
-		free(st->sql);
-		free(st);
-		return NULL;
+		goto err_prepare;
 	}
+	if (pg_server_prepare(CONN(cn), st) == -1)
+		goto err_prepare;
 	return &st->base;
+err_prepare:
+	free(st->sql);
+	free(st);
+	return NULL;
 }
 
 static const char *
@@ -395,7 +455,6 @@ pg_bind(struct db_st *s, const struct db_arg *args)
 	}
 	for (a = args, i = 0; a->kind != DB_ARG_END; a++, i++) {
 		st->formats[i] = 0;
-		st->types[i] = 0;
 		st->lengths[i] = 0;
 		switch (a->kind) {
 		case DB_ARG_TEXT:
@@ -404,7 +463,6 @@ pg_bind(struct db_st *s, const struct db_arg *args)
 		case DB_ARG_INT:
 			snprintf(num, sizeof num, "%" PRId64, a->i);
 			st->values[i] = strdup(num);
-			st->types[i] = OID_INT8;
 			break;
 		case DB_ARG_BLOB:
 			if (a->len > INT32_MAX)
@@ -414,7 +472,6 @@ pg_bind(struct db_st *s, const struct db_arg *args)
 				memcpy(st->values[i], a->blob, a->len);
 			st->lengths[i] = (int)a->len;
 			st->formats[i] = 1;
-			st->types[i] = OID_BYTEA;
 			break;
 		default:	/* DB_ARG_NULL */
 			st->nargs = i + 1;
@@ -442,7 +499,10 @@ pg_step(struct db_st *s)
 	if (st->res == NULL) {
 		if (pg_alive(c) == -1)
 			return DB_ERR;
-		st->res = PQexecParams(c->pg, st->sql, st->nparams, st->types,
+		/* Prepared again when the session was reset since. */
+		if (pg_server_prepare(c, st) == -1)
+			return DB_ERR;
+		st->res = PQexecPrepared(c->pg, st->name, st->nparams,
 		    (const char *const *)st->values, st->lengths, st->formats,
 		    0);
 		switch (PQresultStatus(st->res)) {
