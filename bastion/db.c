@@ -609,13 +609,28 @@ db_is_url(const char *path)
 int
 db_open(const char *path, struct db **out)
 {
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path),
+	    path) >= (int)sizeof dir)
+		return -1;
+	return db_open_url(path, dir[0] ? dir : "/", out);
+}
+
+int
+db_open_url(const char *path, const char *statedir, struct db **out)
+{
 	struct db *db;
 
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return -1;
 	if (snprintf(db->path, sizeof db->path, "%s", path) >=
-	    (int)sizeof db->path || pthread_key_create(&db->reader,
-	    db_reader_free) != 0) {
+	    (int)sizeof db->path || snprintf(db->statedir,
+	    sizeof db->statedir, "%s", statedir) >= (int)sizeof db->statedir ||
+	    pthread_key_create(&db->reader, db_reader_free) != 0) {
 		free(db);
 		return -1;
 	}

@@ -29,18 +29,12 @@ db_audit_pending(struct audit_entry *e)
 	pending = e;
 }
 
-/* STATE_DIR/audit.head, next to the database file. */
+/* STATE_DIR/audit.head (beside an SQLite database file). */
 static int
 head_path(const struct db *db, char *out, size_t len)
 {
-	const char *slash = strrchr(db->path, '/');
-	int n;
+	int n = snprintf(out, len, "%s/audit.head", db->statedir);
 
-	if (slash == NULL)
-		n = snprintf(out, len, "audit.head");
-	else
-		n = snprintf(out, len, "%.*s/audit.head",
-		    (int)(slash - db->path), db->path);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -159,7 +153,7 @@ db_audit_append(struct db *db, struct audit_entry *e)
 	if (e->written)
 		return DB_OK;
 	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+	if (db_conn_begin(db->w) == -1) {
 		db_unlock(db);
 		goto err;
 	}
@@ -199,10 +193,12 @@ row_json(struct db_st *st)
 }
 
 /* ?1 since, ?2 an actor (alone or followed by "#..."), ?3 an action or,
- * ending in ".", a prefix of actions; a NULL matches any. */
-#define AUDIT_FILTER "time_ms >= ?1 AND (?2 IS NULL OR actor = ?2 OR" \
-	" substr(actor, 1, length(?2) + 1) = ?2 || '#') AND (?3 IS NULL OR" \
-	" action = ?3 OR (substr(?3, -1) = '.' AND" \
+ * ending in ".", a prefix of actions; a NULL matches any. (The casts
+ * give PostgreSQL the parameters' type.) */
+#define AUDIT_FILTER "time_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR" \
+	" actor = ?2 OR substr(actor, 1, length(?2) + 1) = ?2 || '#') AND" \
+	" (CAST(?3 AS TEXT) IS NULL OR action = ?3 OR" \
+	" (substr(?3, length(?3)) = '.' AND" \
 	" substr(action, 1, length(?3)) = ?3))"
 
 int

@@ -30,6 +30,9 @@
  *   sqlite3_changes(db->h)           -> db_changes(db)
  *   sqlite3_errmsg(db->h)            -> db_errmsg(db)
  *   sqlite3_reset + clear_bindings   -> db_reset(st) (db_bind resets too)
+ *   db_exec(db, "BEGIN IMMEDIATE")   -> db_conn_begin(db->w) (or db_begin)
+ *   ?N IS NULL (type from nowhere)   -> CAST(?N AS TEXT) IS NULL
+ *   substr(x, -1)                    -> substr(x, length(x))
  *   a connection of one's own        -> db_conn_open(db, 1, &c),
  *                                       db_conn_prepare(c, sql), db_conn_close
  * and never #include <sqlite3.h> outside db_sqlite.c.
@@ -85,6 +88,7 @@ struct db {
 	struct db_conn	*w;		/* the writer, under mu */
 	pthread_mutex_t	 mu;
 	char		 path[4096];	/* a file, or a postgresql:// url */
+	char		 statedir[4096];	/* beside it: audit.head */
 	pthread_key_t	 reader;	/* per-thread read-only connection */
 	/* Bumped after every committed change to the machines table; the
 	 * per-thread machine caches are valid only for the value they saw. */

@@ -108,96 +108,6 @@ hw_report(int threads, long long mem)
 	    "nics", "name", "eth0", "mac", MAC1);
 }
 
-/* Raw SQL on the database, beside the db handle (tests only): through
- * sqlite3 on the file, or libpq on BASTION_TEST_DB_URL's database. */
-static int
-raw_int(struct dbfx *f, const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	PGconn *c;
-	PGresult *r;
-	int v = -1;
-
-	if (f->pg) {
-		c = PQconnectdb(f->path);
-		assert_int_equal(PQstatus(c), CONNECTION_OK);
-		r = PQexec(c, sql);
-		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-		if (PQntuples(r) > 0)
-			v = atoi(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		PQfinish(c);
-		return v;
-	}
-	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
-
-static void
-raw_exec(struct dbfx *f, const char *sql)
-{
-	sqlite3 *h;
-	PGconn *c;
-	PGresult *r;
-
-	if (f->pg) {
-		c = PQconnectdb(f->path);
-		assert_int_equal(PQstatus(c), CONNECTION_OK);
-		r = PQexec(c, sql);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-		PQclear(r);
-		PQfinish(c);
-		return;
-	}
-	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_close(h), SQLITE_OK);
-}
-
-/* A trigger that makes every `event` (INSERT, UPDATE) on table fail, and
- * its removal, in the dialect of the backend under test. */
-static void
-raw_block(struct dbfx *f, const char *name, const char *event,
-    const char *table)
-{
-	char sql[512];
-
-	if (f->pg)
-		snprintf(sql, sizeof sql, "CREATE OR REPLACE FUNCTION"
-		    " test_fail() RETURNS trigger LANGUAGE plpgsql AS"
-		    " $$BEGIN RAISE EXCEPTION 'no'; END$$;"
-		    " CREATE TRIGGER %s BEFORE %s ON %s FOR EACH ROW"
-		    " EXECUTE FUNCTION test_fail()", name, event, table);
-	else
-		snprintf(sql, sizeof sql, "CREATE TRIGGER %s BEFORE %s ON %s"
-		    " BEGIN SELECT RAISE(ABORT, 'no'); END", name, event,
-		    table);
-	raw_exec(f, sql);
-}
-
-static void
-raw_unblock(struct dbfx *f, const char *name, const char *table)
-{
-	char sql[256];
-
-	if (f->pg)
-		snprintf(sql, sizeof sql, "DROP TRIGGER %s ON %s", name, table);
-	else
-		snprintf(sql, sizeof sql, "DROP TRIGGER %s", name);
-	raw_exec(f, sql);
-}
-
-/* The schema version as the backend stores it. */
-#define RAW_VERSION(f) ((f)->pg ? "SELECT version FROM schema_version" : \
-	"PRAGMA user_version")
-
 /* ---- statements and their arguments -------------------------------------- */
 
 /* test_stmt_typed_args in the common SQL of both backends (typed
@@ -403,7 +313,7 @@ test_open_creates_schema(void **state)
 	}
 	/* Reopening an up-to-date file migrates nothing. */
 	db_close(f->db);
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 	assert_int_equal(db_schema_version(f->db), v);
 }
 
@@ -418,7 +328,7 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
 	db_close(f->db);
 	f->db = NULL;
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
 	assert_string_equal(m.mac, MAC1);
 	assert_int_equal(m.state, MS_DISCOVERED);
@@ -448,7 +358,7 @@ test_newer_schema_refused(void **state)
 	f->db = NULL;
 	raw_exec(f, f->pg ? "UPDATE schema_version SET version = 9999" :
 	    "PRAGMA user_version = 9999");
-	assert_int_equal(db_open(f->path, &db), -1);
+	assert_int_equal(dbfx_open(f, &db), -1);
 	assert_ptr_equal(db, (struct db *)0x1);		/* untouched */
 	/* The file is left as it was. */
 	assert_int_equal(raw_int(f, RAW_VERSION(f)), 9999);
@@ -456,7 +366,7 @@ test_newer_schema_refused(void **state)
 	snprintf(sql, sizeof sql, f->pg ? "UPDATE schema_version SET"
 	    " version = %d" : "PRAGMA user_version = %d", v);
 	raw_exec(f, sql);
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 }
 
 static void
