@@ -777,8 +777,9 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	if (bytes + (int64_t)len > JOB_MAX_OUTPUT)
 		goto out;	/* dropped: the cap is documented */
 	/* A chunk seen before (the same seq) is not counted again. */
-	if ((rc = db_run(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
-	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)", DB_INT(id),
+	if ((rc = db_run(db, "INSERT INTO job_output (job_id, seq, stream,"
+	    " data, time_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+	    DB_INT(id),
 	    DB_INT(seq), DB_TEXT(stream), DB_BLOB(data, len),
 	    DB_INT(clock_wall_ms()))) != DB_OK) {
 		if (rc == DB_NOTFOUND)

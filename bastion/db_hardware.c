@@ -88,6 +88,31 @@ db_hardware_get(struct db *db, const char *mac, json_t **out)
 	return DB_OK;
 }
 
+/* The JSON functions differ: ?1 the reporter's MAC, ?2 its report. */
+#define CONFLICT_SQL_SQLITE \
+	"WITH mine(nic) AS (SELECT json_extract(value, '$.mac')" \
+	"  FROM json_each(?2, '$.nics') UNION SELECT ?1)" \
+	" SELECT m.mac, m.mac FROM machines m, mine" \
+	"  WHERE m.mac = mine.nic AND m.mac != ?1" \
+	" UNION ALL" \
+	" SELECT h.mac, json_extract(n.value, '$.mac')" \
+	"  FROM hardware h, json_each(h.report, '$.nics') n, mine" \
+	"  WHERE h.mac != ?1 AND mine.nic != ?1" \
+	"  AND json_extract(n.value, '$.mac') = mine.nic" \
+	" LIMIT 1"
+#define CONFLICT_SQL_PG \
+	"WITH mine(nic) AS (SELECT n->>'mac' FROM jsonb_array_elements(" \
+	"  CAST(?2 AS jsonb)->'nics') n UNION SELECT CAST(?1 AS TEXT))" \
+	" SELECT m.mac, m.mac FROM machines m, mine" \
+	"  WHERE m.mac = mine.nic AND m.mac != ?1" \
+	" UNION ALL" \
+	" SELECT h.mac, n->>'mac'" \
+	"  FROM hardware h, jsonb_array_elements(" \
+	"  CAST(h.report AS jsonb)->'nics') n, mine" \
+	"  WHERE h.mac != ?1 AND mine.nic != ?1" \
+	"  AND n->>'mac' = mine.nic" \
+	" LIMIT 1"
+
 int
 db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
     char other[MAC_STRLEN], char nic[MAC_STRLEN])
@@ -105,17 +130,8 @@ db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
 	 * where it was sent the discovery image), while another report's
 	 * list is only a claim; a claim made first must not lock the real
 	 * machine out. */
-	st = db_stmt(db,
-	    "WITH mine(nic) AS (SELECT json_extract(value, '$.mac')"
-	    "  FROM json_each(?2, '$.nics') UNION SELECT ?1)"
-	    " SELECT m.mac, m.mac FROM machines m, mine"
-	    "  WHERE m.mac = mine.nic AND m.mac != ?1"
-	    " UNION ALL"
-	    " SELECT h.mac, json_extract(n.value, '$.mac')"
-	    "  FROM hardware h, json_each(h.report, '$.nics') n, mine"
-	    "  WHERE h.mac != ?1 AND mine.nic != ?1"
-	    "  AND json_extract(n.value, '$.mac') = mine.nic"
-	    " LIMIT 1", DB_TEXT(mac), DB_TEXT(text));
+	st = db_stmt(db, db_is_pg(db) ? CONFLICT_SQL_PG : CONFLICT_SQL_SQLITE,
+	    DB_TEXT(mac), DB_TEXT(text));
 	if (st == NULL)
 		goto out;
 	switch (db_step(st)) {

@@ -33,6 +33,9 @@
  *   db_exec(db, "BEGIN IMMEDIATE")   -> db_conn_begin(db->w) (or db_begin)
  *   ?N IS NULL (type from nowhere)   -> CAST(?N AS TEXT) IS NULL
  *   substr(x, -1)                    -> substr(x, length(x))
+ *   INSERT OR IGNORE                 -> INSERT ... ON CONFLICT DO NOTHING
+ *   json_each/json_extract           -> two texts chosen by db_is_pg(db)
+ *                                       (db_hardware.c's conflict query)
  *   a connection of one's own        -> db_conn_open(db, 1, &c),
  *                                       db_conn_prepare(c, sql), db_conn_close
  * and never #include <sqlite3.h> outside db_sqlite.c.
@@ -75,6 +78,8 @@ struct db_st {
 
 extern const struct db_backend db_sqlite;	/* db_sqlite.c */
 extern const struct db_backend db_pg;		/* db_pg.c */
+/* SQL that cannot be common (JSON functions) is chosen by this. */
+#define db_is_pg(db)	((db)->be == &db_pg)
 
 /* What db_step returns besides DB_ERR (apart from enum db_rc's values). */
 enum db_step_rc {
