@@ -677,3 +677,9 @@ db_schema_version(struct db *db)
 	db_unlock(db);
 	return v;
 }
+
+int
+db_unavailable(struct db *db)
+{
+	return atomic_load(&db->unavailable);
+}

@@ -43,6 +43,9 @@ int	db_open_url(const char *url, const char *statedir, struct db **out);
 int	db_is_url(const char *path);
 void	db_close(struct db *);
 int	db_schema_version(struct db *);
+/* 1 while the database cannot be reached (a PostgreSQL connection was
+ * lost and is being re-established with a backoff), else 0. */
+int	db_unavailable(struct db *);
 
 
 /* --- db_machine.c ----------------------------------------------------- */

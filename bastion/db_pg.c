@@ -31,6 +31,9 @@ struct pg_conn {
 	int64_t		 changes;
 	char		 err[512];
 	int64_t		 retry_ms;	/* next reset attempt, when lost */
+	int		 in_tx;		/* between BEGIN and COMMIT/ROLLBACK */
+	int		 tx_lost;	/* the session of in_tx was reset: all
+					 * fails until its ROLLBACK */
 	int64_t		 backoff_ms;
 	/* Statements prepared on the server, by their text ($N form):
 	 * named s<slot>, replaced when another text hashes there. */
@@ -95,6 +98,10 @@ pg_alive(struct pg_conn *c)
 		return -1;
 	PQreset(c->pg);
 	pg_cache_clear(c);
+	/* The server rolled the open transaction back with its session:
+	 * nothing of it may run in autocommit on the new one. */
+	if (c->in_tx)
+		c->tx_lost = 1;
 	if (PQstatus(c->pg) == CONNECTION_OK) {
 		log_info("reconnected to the database");
 		c->backoff_ms = 0;
@@ -275,7 +282,14 @@ pg_exec(struct db_conn *cn, const char *sql)
 	char *q;
 	int np, rc = 0;
 
-	if (pg_alive(c) == -1)
+	if (strcmp(sql, "ROLLBACK") == 0 || strcmp(sql, "COMMIT") == 0) {
+		c->in_tx = 0;
+		if (c->tx_lost) {	/* nothing to end, and no commit */
+			c->tx_lost = 0;
+			return sql[0] == 'C' ? -1 : 0;
+		}
+	}
+	if (c->tx_lost || pg_alive(c) == -1)
 		return -1;
 	if ((q = dialect(sql, &np)) == NULL)
 		return -1;
@@ -288,6 +302,8 @@ pg_exec(struct db_conn *cn, const char *sql)
 	}
 	PQclear(r);
 	free(q);
+	if (rc == 0 && strcmp(sql, "BEGIN") == 0)
+		c->in_tx = 1;
 	return rc;
 }
 
@@ -497,7 +513,7 @@ pg_step(struct db_st *s)
 	const char *state;
 
 	if (st->res == NULL) {
-		if (pg_alive(c) == -1)
+		if (c->tx_lost || pg_alive(c) == -1)
 			return DB_ERR;
 		/* Prepared again when the session was reset since. */
 		if (pg_server_prepare(c, st) == -1)

@@ -254,6 +254,13 @@ static void
 reply_error_msg(struct request *r, int status, const char *code,
     const char *msg, int quiet)
 {
+	/* A failure while the database cannot be reached is the
+	 * database's, not the handler's: 503, try again later. */
+	if (status == 500 && r->app->db && db_unavailable(r->app->db)) {
+		status = 503;
+		code = "unavailable";
+		msg = "the database cannot be reached; try again later";
+	}
 	if (!r->replied)
 		audit_setf(r->error, sizeof r->error, "%s: %s", code, msg);
 	if (status >= 500)
