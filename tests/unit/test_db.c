@@ -1096,6 +1096,37 @@ test_threads(void **state)
 	assert_int_equal(nevents(f->db, MAC1), 1);
 }
 
+/* The connection is cut under the db (on PostgreSQL its server
+ * processes are terminated): the next call fails and the database reads
+ * unavailable; it comes back by itself (a reconnect with a backoff),
+ * with the data. SQLite has no connection to lose. */
+static void
+test_connection_lost(void **state)
+{
+	struct dbfx *f = *state;
+	struct machine m;
+	int i, rc = DB_ERR;
+
+	boot(f->db, MAC1, 1);
+	assert_int_equal(db_unavailable(f->db), 0);
+	if (f->pg) {
+		assert_true(raw_int(f, "SELECT count(pg_terminate_backend(pid))"
+		    " FROM pg_stat_activity WHERE datname = current_database()"
+		    " AND pid <> pg_backend_pid()") >= 1);
+		assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_ERR);
+		assert_int_equal(db_unavailable(f->db), 1);
+	}
+	/* Back within the backoff's first steps (100 ms, 200 ms, ...). */
+	for (i = 0; i < 100 && rc != DB_OK; i++)
+		if ((rc = db_machine_get(f->db, MAC1, &m)) != DB_OK)
+			usleep(50 * 1000);
+	assert_int_equal(rc, DB_OK);
+	assert_string_equal(m.mac, MAC1);
+	assert_int_equal(db_unavailable(f->db), 0);
+	/* And writes go through again. */
+	boot(f->db, MAC2, 1);
+}
+
 int
 main(void)
 {
@@ -1121,6 +1152,7 @@ main(void)
 		DBFX_TEST(test_count_by_state_out_param),
 		DBFX_TEST(test_leases),
 		DBFX_TEST(test_threads),
+		DBFX_TEST(test_connection_lost),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
