@@ -2,7 +2,9 @@
 # tests/pg.sh start DIR | stop DIR — a throwaway PostgreSQL 15 cluster in
 # DIR (initdb + pg_ctl from Debian's postgresql-15), run as an unprivileged
 # user (nobody when started as root), listening only on a unix socket in
-# DIR (its parents must let that user pass). start prints the url of its database bastion_test; any failure is
+# DIR (its parents must let that user pass). start prints the url of its
+# database bastion_test (a DIR that holds a cluster already is started
+# again); any failure is
 # an exit status other than 0 (tests/run.sh fails the run with it).
 set -eu
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -19,6 +21,13 @@ as_owner() {
 
 case $cmd in
 start)
+	if [ -d "$dir/data" ]; then	# started again: the same cluster
+		as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+		    -w -o "-k $dir -c listen_addresses= -c fsync=off" start \
+		    >>"$dir/pg_ctl.log" 2>&1
+		echo "postgresql:///bastion_test?host=$dir&user=postgres"
+		exit 0
+	fi
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	[ "$(id -u)" -eq 0 ] && chown nobody "$dir"
