@@ -22,6 +22,7 @@
 
 #define PG_MAXPARAMS	64
 #define PG_CACHE	512
+#define PG_RETRIES	3	/* of a statement that lost a serialization */
 
 struct pg_conn {
 	struct db_conn	 base;
@@ -510,7 +511,9 @@ pg_step(struct db_st *s)
 {
 	struct pg_st *st = ST(s);
 	struct pg_conn *c = st->c;
-	const char *state;
+	char state[6];
+	const char *v;
+	int tries;
 
 	if (st->res == NULL) {
 		if (c->tx_lost || pg_alive(c) == -1)
@@ -518,22 +521,31 @@ pg_step(struct db_st *s)
 		/* Prepared again when the session was reset since. */
 		if (pg_server_prepare(c, st) == -1)
 			return DB_ERR;
-		st->res = PQexecPrepared(c->pg, st->name, st->nparams,
-		    (const char *const *)st->values, st->lengths, st->formats,
-		    0);
-		switch (PQresultStatus(st->res)) {
-		case PGRES_TUPLES_OK:
-		case PGRES_COMMAND_OK:
-			c->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
-			break;
-		default:
-			state = PQresultErrorField(st->res, PG_DIAG_SQLSTATE);
+		for (tries = 0;; tries++) {
+			st->res = PQexecPrepared(c->pg, st->name, st->nparams,
+			    (const char *const *)st->values, st->lengths,
+			    st->formats, 0);
+			if (PQresultStatus(st->res) == PGRES_TUPLES_OK ||
+			    PQresultStatus(st->res) == PGRES_COMMAND_OK) {
+				c->changes = strtoll(PQcmdTuples(st->res), NULL,
+				    10);
+				break;
+			}
+			v = PQresultErrorField(st->res, PG_DIAG_SQLSTATE);
+			snprintf(state, sizeof state, "%s", v ? v : "");
 			pg_seterr(c, "step", PQresultErrorMessage(st->res));
 			pg_check_lost(c);
 			PQclear(st->res);
 			st->res = NULL;
+			/* A serialization failure or a deadlock outside a
+			 * transaction is the statement's alone: run it again
+			 * (inside one, the caller's db_end rolls back). */
+			if (!c->in_tx && tries < PG_RETRIES &&
+			    (strcmp(state, "40001") == 0 ||
+			    strcmp(state, "40P01") == 0))
+				continue;
 			/* Class 23: integrity constraint violation. */
-			if (state && strncmp(state, "23", 2) == 0)
+			if (strncmp(state, "23", 2) == 0)
 				return DB_CONSTRAINT;
 			return DB_ERR;
 		}

@@ -1127,6 +1127,37 @@ test_connection_lost(void **state)
 	boot(f->db, MAC2, 1);
 }
 
+/* A statement outside a transaction that loses a serialization (on
+ * PostgreSQL: a trigger raises serialization_failure the first two times,
+ * counted by a sequence, which no rollback undoes) is run again and
+ * goes through once; the third failure in a row would be an error. */
+static void
+test_serialization_retried(void **state)
+{
+	struct dbfx *f = *state;
+	struct db *db = f->db;
+
+	db_lock(db);
+	assert_int_equal(db_exec(db, "CREATE TABLE r (a INTEGER)"), 0);
+	db_unlock(db);
+	if (f->pg)
+		raw_exec(f, "CREATE SEQUENCE fails;"
+		    " CREATE FUNCTION fail_twice() RETURNS trigger"
+		    " LANGUAGE plpgsql AS $$BEGIN"
+		    " IF nextval('fails') <= 2 THEN RAISE EXCEPTION 'busy'"
+		    " USING ERRCODE = 'serialization_failure'; END IF;"
+		    " RETURN NEW; END$$;"
+		    " CREATE TRIGGER fail_twice BEFORE INSERT ON r FOR EACH ROW"
+		    " EXECUTE FUNCTION fail_twice()");
+	db_lock(db);
+	assert_int_equal(db_run(db, "INSERT INTO r VALUES (?)", DB_INT(1)),
+	    DB_OK);
+	db_unlock(db);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM r"), 1);
+	if (f->pg)
+		assert_int_equal(raw_int(f, "SELECT last_value FROM fails"), 3);
+}
+
 int
 main(void)
 {
@@ -1153,6 +1184,7 @@ main(void)
 		DBFX_TEST(test_leases),
 		DBFX_TEST(test_threads),
 		DBFX_TEST(test_connection_lost),
+		DBFX_TEST(test_serialization_retried),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
