@@ -28,6 +28,7 @@ struct pg_conn {
 	struct db_conn	 base;
 	PGconn		*pg;
 	struct db	*db;
+	int		 readonly;
 	char		 url[4096];
 	int64_t		 changes;
 	char		 err[512];
@@ -138,6 +139,7 @@ pg_open(struct db *db, int readonly, struct db_conn **out)
 		return -1;
 	c->base.be = &db_pg;
 	c->db = db;
+	c->readonly = readonly;
 	snprintf(c->url, sizeof c->url, "%s", db->path);
 	c->pg = PQconnectdb(c->url);
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
@@ -529,6 +531,14 @@ pg_step(struct db_st *s)
 			    PQresultStatus(st->res) == PGRES_COMMAND_OK) {
 				c->changes = strtoll(PQcmdTuples(st->res), NULL,
 				    10);
+				/* What SQLite's update hook tells: the tables
+				 * the per-thread caches hold changed (the
+				 * writer runs under db->mu). */
+				if (!c->readonly && c->changes > 0 &&
+				    strncmp(st->sql, "SELECT", 6) != 0 &&
+				    (strstr(st->sql, "machines") ||
+				    strstr(st->sql, "leases")))
+					c->db->machines_dirty = 1;
 				break;
 			}
 			v = PQresultErrorField(st->res, PG_DIAG_SQLSTATE);
