@@ -436,7 +436,7 @@ db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 		st = db_stmt(db, "SELECT id FROM agents WHERE id = ?1 UNION ALL"
 		    " SELECT * FROM (SELECT id FROM agents WHERE hostname = ?1 AND"
 		    " revoked_ms = 0 AND NOT EXISTS (SELECT 1 FROM agents WHERE"
-		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2)",
+		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2) AS by_name",
 		    DB_TEXT(target));
 	if (st == NULL) {
 		db_unlock(db);

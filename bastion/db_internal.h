@@ -34,6 +34,8 @@
  *   ?N IS NULL (type from nowhere)   -> CAST(?N AS TEXT) IS NULL
  *   substr(x, -1)                    -> substr(x, length(x))
  *   INSERT OR IGNORE                 -> INSERT ... ON CONFLICT DO NOTHING
+ *   FROM (SELECT ...)                -> FROM (SELECT ...) AS name
+ *   a ?N the text never uses         -> fine (typed text on PostgreSQL)
  *   json_each/json_extract           -> two texts chosen by db_is_pg(db)
  *                                       (db_hardware.c's conflict query)
  *   a connection of one's own        -> db_conn_open(db, 1, &c),

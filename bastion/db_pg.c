@@ -22,6 +22,7 @@
 
 #define PG_MAXPARAMS	64
 #define PG_CACHE	512
+#define OID_TEXT	25
 #define PG_RETRIES	3	/* of a statement that lost a serialization */
 
 struct pg_conn {
@@ -49,6 +50,7 @@ struct pg_st {
 	struct pg_conn	*c;
 	char		*sql;		/* with $N parameters */
 	char		 name[16];	/* its prepared statement's */
+	uint64_t	 used;		/* bit n-1: $n appears in sql */
 	int		 nparams;
 	int		 nargs;
 	char		*values[PG_MAXPARAMS];
@@ -197,7 +199,7 @@ static const struct {
  * ?N parameters as $N outside quotes; *nparams the highest. NULL when
  * out of memory. */
 static char *
-dialect(const char *sql, int *nparams)
+dialect(const char *sql, int *nparams, uint64_t *used)
 {
 	size_t cap = strlen(sql) * 2 + 1024, n = 0, k, i;
 	char *out = malloc(cap), quote = 0;
@@ -237,6 +239,8 @@ dialect(const char *sql, int *nparams)
 			next = num + 1;
 			if (num > max)
 				max = num;
+			if (num >= 1 && num <= 64)
+				*used |= (uint64_t)1 << (num - 1);
 			n += (size_t)snprintf(out + n, cap - n, "$%d", num);
 			continue;
 		}
@@ -284,6 +288,7 @@ pg_exec(struct db_conn *cn, const char *sql)
 	PGresult *r;
 	char *q;
 	int np, rc = 0;
+	uint64_t used = 0;
 
 	if (strcmp(sql, "ROLLBACK") == 0 || strcmp(sql, "COMMIT") == 0) {
 		c->in_tx = 0;
@@ -294,7 +299,7 @@ pg_exec(struct db_conn *cn, const char *sql)
 	}
 	if (c->tx_lost || pg_alive(c) == -1)
 		return -1;
-	if ((q = dialect(sql, &np)) == NULL)
+	if ((q = dialect(sql, &np, &used)) == NULL)
 		return -1;
 	r = PQexec(c->pg, q);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
@@ -324,7 +329,8 @@ pg_server_prepare(struct pg_conn *c, struct pg_st *st)
 	unsigned h = 5381;
 	const char *p;
 	PGresult *r;
-	int ok;
+	Oid types[PG_MAXPARAMS];
+	int i, ok;
 
 	for (p = st->sql; *p; p++)
 		h = h * 33 + (unsigned char)*p;
@@ -342,7 +348,10 @@ pg_server_prepare(struct pg_conn *c, struct pg_st *st)
 		free(c->cache[h].sql);
 		c->cache[h].sql = NULL;
 	}
-	r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
+	/* A parameter the text never uses has no type to infer: text. */
+	for (i = 0; i < st->nparams; i++)
+		types[i] = st->used & ((uint64_t)1 << i) ? 0 : OID_TEXT;
+	r = PQprepare(c->pg, st->name, st->sql, st->nparams, types);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok) {
 		pg_seterr(c, "prepare", PQresultErrorMessage(r));
@@ -364,7 +373,7 @@ pg_prepare(struct db_conn *cn, const char *sql)
 	st->base.be = &db_pg;
 	st->c = CONN(cn);
 	st->row = -1;
-	if ((st->sql = dialect(sql, &st->nparams)) == NULL ||
+	if ((st->sql = dialect(sql, &st->nparams, &st->used)) == NULL ||
 	    st->nparams > PG_MAXPARAMS) {
 		log_warnx("prepare: too many parameters: %s", sql);
 		goto err_prepare;
