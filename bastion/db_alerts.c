@@ -194,7 +194,7 @@ alert_row(struct db_st *st)
 int
 db_alert_list(struct db *db, const char *state, int limit, json_t **out)
 {
-	const char *where = state == NULL ? "1" : strcmp(state, "open") == 0 ?
+	const char *where = state == NULL ? "1 = 1" : strcmp(state, "open") == 0 ?
 	    "resolved_ms = 0" : "resolved_ms != 0";
 	char sql[512];
 	int rc;
@@ -327,8 +327,10 @@ db_delivery_summary(struct db *db, json_t **out)
 	int rc;
 
 	db_lock(db);
-	if ((st = db_stmt(db, "SELECT channel, SUM(result = 'ok'),"
-	    " SUM(result != 'ok'), MAX(id) FROM deliveries GROUP BY channel"))
+	if ((st = db_stmt(db, "SELECT channel,"
+	    " SUM(CASE WHEN result = 'ok' THEN 1 ELSE 0 END),"
+	    " SUM(CASE WHEN result = 'ok' THEN 0 ELSE 1 END), MAX(id)"
+	    " FROM deliveries GROUP BY channel"))
 	    == NULL) {
 		db_unlock(db);
 		json_decref(o);

@@ -47,7 +47,8 @@ db_container_reports(struct db *db, const char *agent_id, json_t **out)
 	rc = db_rows_json(db, db_stmt(db, "SELECT a.id, a.hostname,"
 	    " coalesce(r.received_ms, 0), r.report FROM agents a"
 	    " LEFT JOIN container_reports r ON r.agent_id = a.id"
-	    " WHERE a.revoked_ms = 0 AND (?1 IS NULL OR a.id = ?1)"
+	    " WHERE a.revoked_ms = 0 AND (CAST(?1 AS TEXT) IS NULL OR"
+	    " a.id = ?1)"
 	    " ORDER BY a.hostname, a.id", agent_id ? DB_TEXT(agent_id) :
 	    DB_NULL), report_row, &list);
 	db_unlock(db);

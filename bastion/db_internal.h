@@ -35,6 +35,8 @@
  *   substr(x, -1)                    -> substr(x, length(x))
  *   INSERT OR IGNORE                 -> INSERT ... ON CONFLICT DO NOTHING
  *   FROM (SELECT ...)                -> FROM (SELECT ...) AS name
+ *   WHERE 1 / SUM(a = b)             -> WHERE 1 = 1 / SUM(CASE WHEN a = b
+ *                                       THEN 1 ELSE 0 END) (no int booleans)
  *   a ?N the text never uses         -> fine (typed text on PostgreSQL)
  *   json_each/json_extract           -> two texts chosen by db_is_pg(db)
  *                                       (db_hardware.c's conflict query)
