@@ -147,6 +147,8 @@ pg_open(struct db *db, int readonly, struct db_conn **out)
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
 		pg_seterr(c, "connect", c->pg ? PQerrorMessage(c->pg) :
 		    "no memory");
+		/* A reader's (or a scan's) connection: requests read 503. */
+		atomic_store(&db->unavailable, 1);
 		goto err_connect;
 	}
 	/* Quiet NOTICEs (CREATE ... IF NOT EXISTS), integers as text. */
@@ -159,6 +161,7 @@ pg_open(struct db *db, int readonly, struct db_conn **out)
 		goto err_connect;
 	}
 	PQclear(r);
+	atomic_store(&db->unavailable, 0);	/* reachable, as this shows */
 	*out = &c->base;
 	return 0;
 err_connect:
