@@ -16,7 +16,7 @@ DESTDIR  ?=
 BUILD    ?= build
 CC       ?= gcc
 # Each program links only the libraries it uses.
-DAEMON_PKGS:= libmicrohttpd sqlite3 jansson openssl inih gnutls libargon2 libcurl
+DAEMON_PKGS:= libmicrohttpd sqlite3 libpq jansson openssl inih gnutls libargon2 libcurl
 CTL_PKGS   := libcurl jansson openssl
 AGENT_PKGS := libcurl jansson openssl inih blkid
 PKGS       := $(sort $(DAEMON_PKGS) $(CTL_PKGS) $(AGENT_PKGS))

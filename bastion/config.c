@@ -22,7 +22,7 @@
 
 enum opt_type {
 	OPT_PATH, OPT_STRING, OPT_LISTEN, OPT_ENUM, OPT_BOOL, OPT_INT,
-	OPT_NAMES, OPT_URL, OPT_IFACE, OPT_RANGE
+	OPT_NAMES, OPT_URL, OPT_IFACE, OPT_RANGE, OPT_DBURL
 };
 
 struct option {
@@ -46,6 +46,7 @@ static const struct option options[] = {
 	{ "bastion", "share_dir", OPT_PATH, F(share_dir), BASTION_DATADIR, NULL, 0, 0 },
 	{ "bastion", "user", OPT_STRING, F(user), "bastion", NULL, 0, 0 },
 	{ "bastion", "debug", OPT_BOOL, F(debug), "no", NULL, 0, 0 },
+	{ "database", "url", OPT_DBURL, F(database_url), "", NULL, 0, 0 },
 	{ "boot", "listen", OPT_LISTEN, F(boot_listen), "10.77.0.1:8080", NULL, 0, 0 },
 	{ "boot", "url", OPT_URL, F(boot_url), "", NULL, 0, 0 },
 	{ "boot", "interface", OPT_IFACE, F(interface), "bastion0", NULL, 0, 0 },
@@ -303,6 +304,20 @@ option_set(struct config *c, const struct option *o, const char *v,
 	case OPT_STRING:
 		if (strlen(v) >= o->size) {
 			*why = "value too long";
+			return -1;
+		}
+		strcpy(p, v);
+		return 0;
+	case OPT_DBURL:
+		/* Empty: the SQLite file in state_dir. libpq parses the rest
+		 * when it connects. */
+		if (v[0] != '\0' && strncmp(v, "postgresql://", 13) != 0 &&
+		    strncmp(v, "postgres://", 11) != 0) {
+			*why = "must be empty or a postgresql:// URL";
+			return -1;
+		}
+		if (strlen(v) >= o->size || strpbrk(v, " \t\"'") != NULL) {
+			*why = "value too long or with spaces or quotes";
 			return -1;
 		}
 		strcpy(p, v);
@@ -779,6 +794,7 @@ config_get(const struct config *c, const char *key, struct buf *value)
 	p = (const char *)c + o->off;
 	switch (o->type) {
 	case OPT_PATH: case OPT_STRING: case OPT_URL: case OPT_IFACE:
+	case OPT_DBURL:
 	case OPT_RANGE:
 		return buf_adds(value, p);
 	case OPT_LISTEN: {

@@ -30,6 +30,8 @@ struct config {
 	char			 share_dir[PATH_MAX];	/* built-in templates */
 	char			 user[64];	/* the HTTP worker runs as */
 	int			 debug;
+	/* [database] */
+	char			 database_url[1024];	/* "": SQLite in state_dir */
 	/* [boot] */
 	struct listen_addr	 boot_listen;
 	char			 boot_url[CONFIG_URL_LEN]; /* what clients are told */

@@ -1,6 +1,7 @@
-/* db.c — SQLite state: opening the database, forward-only migrations via
- * user_version, and what every db_*.c file shares: the lock, write
- * transactions, statements and their parameters.
+/* db.c — the state: opening the database, forward-only migrations (the
+ * version is the backend's: user_version on SQLite), and what every
+ * db_*.c file shares: the lock, write transactions, statements and their
+ * parameters, over the backend's connections (db_sqlite.c).
  *
  * Writes go through one connection serialised by a mutex (SQLite is fast
  * enough that the lock is never the bottleneck; see docs/benchmarks.md).
@@ -13,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <sqlite3.h>
 
 #include "db.h"
 #include "db_internal.h"
@@ -333,7 +332,7 @@ int
 db_begin(struct db *db)
 {
 	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+	if (db_conn_begin(db->w) == -1) {
 		db_unlock(db);
 		return -1;
 	}
@@ -352,84 +351,138 @@ db_end(struct db *db, int audited, int rc)
 	return rc;
 }
 
-static void
-on_update(void *cls, int op, const char *dbname, const char *table,
-    sqlite3_int64 rowid)
+/* The backend's calls. */
+int
+db_conn_open(struct db *db, int readonly, struct db_conn **out)
 {
-	struct db *db = cls;
+	return db->be->open(db, readonly, out);
+}
 
-	/* Both are read through the per-thread caches (db_machine.c). */
-	if (strcmp(table, "machines") == 0 || strcmp(table, "leases") == 0)
-		db->machines_dirty = 1;
+void
+db_conn_close(struct db_conn *c)
+{
+	if (c)
+		c->be->close(c);
+}
+
+int
+db_conn_exec(struct db_conn *c, const char *sql)
+{
+	return c->be->exec(c, sql);
+}
+
+int
+db_conn_begin(struct db_conn *c)
+{
+	return c->be->begin(c);
+}
+
+struct db_st *
+db_conn_prepare(struct db_conn *c, const char *sql)
+{
+	return c->be->prepare(c, sql);
+}
+
+const char *
+db_conn_errmsg(struct db_conn *c)
+{
+	return c->be->errmsg(c);
+}
+
+int64_t
+db_conn_changes(struct db_conn *c)
+{
+	return c->be->changes(c);
+}
+
+int64_t
+db_conn_last_id(struct db_conn *c)
+{
+	return c->be->last_id(c);
+}
+
+int
+db_conn_schema_get(struct db_conn *c)
+{
+	return c->be->schema_get(c);
+}
+
+int
+db_conn_schema_set(struct db_conn *c, int v)
+{
+	return c->be->schema_set(c, v);
+}
+
+int
+db_bind(struct db_st *st, const struct db_arg *args)
+{
+	return st->be->bind(st, args);
+}
+
+int
+db_step(struct db_st *st)
+{
+	return st->be->step(st);
+}
+
+void
+db_reset(struct db_st *st)
+{
+	st->be->reset(st);
+}
+
+void
+db_finalize(struct db_st *st)
+{
+	if (st)
+		st->be->finalize(st);
+}
+
+int64_t
+db_col_int64(struct db_st *st, int i)
+{
+	return st->be->col_int64(st, i);
+}
+
+int
+db_col_int(struct db_st *st, int i)
+{
+	return (int)st->be->col_int64(st, i);
+}
+
+const char *
+db_col_text(struct db_st *st, int i)
+{
+	return st->be->col_text(st, i);
+}
+
+int
+db_col_null(struct db_st *st, int i)
+{
+	return st->be->col_null(st, i);
+}
+
+const void *
+db_col_blob(struct db_st *st, int i, size_t *len)
+{
+	return st->be->col_blob(st, i, len);
 }
 
 int
 db_exec(struct db *db, const char *sql)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(db->h, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("%s", err ? err : "sqlite3_exec failed");
-		sqlite3_free(err);
-		return -1;
-	}
-	return 0;
+	return db_conn_exec(db->w, sql);
 }
 
-int
-db_bind(sqlite3_stmt *st, const struct db_arg *args)
-{
-	const struct db_arg *a;
-	int i, rc = SQLITE_OK;
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	for (a = args, i = 1; a->kind != DB_ARG_END && rc == SQLITE_OK;
-	    a++, i++) {
-		switch (a->kind) {
-		case DB_ARG_TEXT:
-			rc = sqlite3_bind_text(st, i, a->text ? a->text : "",
-			    -1, SQLITE_TRANSIENT);
-			break;
-		case DB_ARG_INT:
-			rc = sqlite3_bind_int64(st, i, a->i);
-			break;
-		case DB_ARG_BLOB:
-			if (a->len > INT32_MAX) {
-				rc = SQLITE_TOOBIG;
-				break;
-			}
-			rc = sqlite3_bind_blob(st, i, a->len ? a->blob : "",
-			    (int)a->len, SQLITE_TRANSIENT);
-			break;
-		default:	/* DB_ARG_NULL: clear_bindings left it NULL */
-			break;
-		}
-	}
-	if (rc != SQLITE_OK) {
-		log_warnx("bind ?%d: %s: %s", i - 1, sqlite3_errstr(rc),
-		    sqlite3_sql(st));
-		return -1;
-	}
-	if (i - 1 != sqlite3_bind_parameter_count(st)) {
-		log_warnx("bind: %d arguments for %d parameters: %s", i - 1,
-		    sqlite3_bind_parameter_count(st), sqlite3_sql(st));
-		return -1;
-	}
-	return 0;
-}
-
-sqlite3_stmt *
+struct db_st *
 db_stmt_argv(struct db *db, const char *sql, const struct db_arg *args)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_st *st;
 
-	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("prepare: %s", sqlite3_errmsg(db->h));
+	if ((st = db_conn_prepare(db->w, sql)) == NULL)
 		return NULL;
-	}
 	if (db_bind(st, args) == -1) {
-		sqlite3_finalize(st);
+		db_finalize(st);
 		return NULL;
 	}
 	return st;
@@ -438,26 +491,36 @@ db_stmt_argv(struct db *db, const char *sql, const struct db_arg *args)
 int
 db_run_argv(struct db *db, const char *sql, const struct db_arg *args)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if ((st = db_stmt_argv(db, sql, args)) == NULL)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		log_warnx("step: %s", sqlite3_errmsg(db->h));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	rc = db_step(st);
+	if (rc == DB_CONSTRAINT)
+		log_warnx("step: %s", db_errmsg(db));
+	db_finalize(st);
+	if (rc != DB_DONE)
 		return DB_ERR;
-	return sqlite3_changes(db->h) ? DB_OK : DB_NOTFOUND;
+	return db_changes(db) ? DB_OK : DB_NOTFOUND;
+}
+
+int64_t
+db_changes(struct db *db)
+{
+	return db_conn_changes(db->w);
+}
+
+int64_t
+db_last_id(struct db *db)
+{
+	return db_conn_last_id(db->w);
 }
 
 const char *
-db_col_text(sqlite3_stmt *st, int i)
+db_errmsg(struct db *db)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s ? (const char *)s : "";
+	return db_conn_errmsg(db->w);
 }
 
 json_t *
@@ -477,7 +540,7 @@ db_time_json(int64_t ms)
 }
 
 int
-db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+db_rows_json(struct db *db, struct db_st *st, json_t *(*row)(struct db_st *),
     json_t **out)
 {
 	json_t *arr;
@@ -486,11 +549,10 @@ db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
 	if (st == NULL)
 		return DB_ERR;
 	arr = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		json_array_append_new(arr, row(st));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("step: %s", sqlite3_errmsg(db->h));
+	db_finalize(st);
+	if (rc != DB_DONE) {
 		json_decref(arr);
 		return DB_ERR;
 	}
@@ -500,42 +562,29 @@ db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
 
 int
 db_get_one(struct db *db, const char *sql, const char *key,
-    void (*fill)(sqlite3_stmt *, void *), void *out)
+    void (*fill)(struct db_st *, void *), void *out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if ((st = db_stmt(db, sql, DB_TEXT(key))) == NULL)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		fill(st, out);
 		rc = DB_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
-}
-
-static int
-user_version(struct db *db)
-{
-	sqlite3_stmt *st = db_stmt(db, "PRAGMA user_version");
-	int v = -1;
-
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 /* Each step in its own transaction, with the user_version it reaches. */
 static int
 migrate(struct db *db)
 {
-	char sql[64];
-	int v = user_version(db);
+	int v = db_conn_schema_get(db->w);
 
 	if (v < 0)
 		return -1;
@@ -547,9 +596,9 @@ migrate(struct db *db)
 	for (; v < NMIGRATIONS; v++) {
 		if (db_begin(db) == -1)
 			return -1;
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
 		if (db_end(db, 0, db_exec(db, migrations[v]) == -1 ||
-		    db_exec(db, sql) == -1 ? DB_ERR : DB_OK) != DB_OK) {
+		    db_conn_schema_set(db->w, v + 1) == -1 ? DB_ERR : DB_OK) !=
+		    DB_OK) {
 			log_warnx("migration %d failed", v + 1);
 			return -1;
 		}
@@ -559,37 +608,52 @@ migrate(struct db *db)
 }
 
 int
+db_is_url(const char *path)
+{
+	return strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0;
+}
+
+int
 db_open(const char *path, struct db **out)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path),
+	    path) >= (int)sizeof dir)
+		return -1;
+	return db_open_url(path, dir[0] ? dir : "/", out);
+}
+
+int
+db_open_url(const char *path, const char *statedir, struct db **out)
 {
 	struct db *db;
 
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return -1;
 	if (snprintf(db->path, sizeof db->path, "%s", path) >=
-	    (int)sizeof db->path || pthread_key_create(&db->reader,
-	    db_reader_free) != 0) {
+	    (int)sizeof db->path || snprintf(db->statedir,
+	    sizeof db->statedir, "%s", statedir) >= (int)sizeof db->statedir ||
+	    pthread_key_create(&db->reader, db_reader_free) != 0) {
 		free(db);
 		return -1;
 	}
+	db->be = db_is_url(path) ? &db_pg : &db_sqlite;
 	pthread_mutex_init(&db->mu, NULL);
-	/* NOMUTEX: every use of the writer is under db->mu already. */
-	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		log_warnx("%s: %s", path, db->h ? sqlite3_errmsg(db->h) : "open");
-		goto err_open;
-	}
-	sqlite3_busy_timeout(db->h, 5000);
-	sqlite3_update_hook(db->h, on_update, db);
-	if (db_exec(db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = NORMAL;"
-	    "PRAGMA foreign_keys = ON;") == -1)
+	/* Every use of the writer is under db->mu. */
+	if (db_conn_open(db, 0, &db->w) == -1)
 		goto err_open;
 	if (migrate(db) == -1)
-		goto err_open;
+		goto err_migrate;
 	*out = db;
 	return 0;
+err_migrate:
+	db_conn_close(db->w);
 err_open:
-	sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->mu);
 	pthread_key_delete(db->reader);
 	free(db);
@@ -606,7 +670,7 @@ db_close(struct db *db)
 	db_reader_free(pthread_getspecific(db->reader));
 	pthread_setspecific(db->reader, NULL);
 	pthread_key_delete(db->reader);
-	sqlite3_close(db->h);
+	db_conn_close(db->w);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
 }
@@ -617,7 +681,13 @@ db_schema_version(struct db *db)
 	int v;
 
 	db_lock(db);
-	v = user_version(db);
+	v = db_conn_schema_get(db->w);
 	db_unlock(db);
 	return v;
+}
+
+int
+db_unavailable(struct db *db)
+{
+	return atomic_load(&db->unavailable);
 }

@@ -35,9 +35,17 @@ struct boot_info {
 
 /* --- db.c ------------------------------------------------------------- */
 
+/* path: an SQLite file; its directory is the state directory (where
+ * audit.head is kept). db_open_url: an SQLite file or a postgresql://
+ * (postgres://) url, which db_is_url tells, with the state directory. */
 int	db_open(const char *path, struct db **out);
+int	db_open_url(const char *url, const char *statedir, struct db **out);
+int	db_is_url(const char *path);
 void	db_close(struct db *);
 int	db_schema_version(struct db *);
+/* 1 while the database cannot be reached (a PostgreSQL connection was
+ * lost and is being re-established with a backoff), else 0. */
+int	db_unavailable(struct db *);
 
 
 /* --- db_machine.c ----------------------------------------------------- */

@@ -68,18 +68,18 @@ out:
 	" coalesce(install_id, 0), created_ms, last_used_ms, comment"
 
 static void
-token_fill(sqlite3_stmt *st, void *p)
+token_fill(struct db_st *st, void *p)
 {
 	struct join_token *t = p;
 
 	memset(t, 0, sizeof *t);
 	snprintf(t->id, sizeof t->id, "%s", db_col_text(st, 0));
 	snprintf(t->mac, sizeof t->mac, "%s", db_col_text(st, 1));
-	t->uses = sqlite3_column_int(st, 2);
-	t->used = sqlite3_column_int(st, 3);
-	t->expires_ms = sqlite3_column_int64(st, 4);
-	t->revoked_ms = sqlite3_column_int64(st, 5);
-	t->install_id = sqlite3_column_int64(st, 6);
+	t->uses = db_col_int(st, 2);
+	t->used = db_col_int(st, 3);
+	t->expires_ms = db_col_int64(st, 4);
+	t->revoked_ms = db_col_int64(st, 5);
+	t->install_id = db_col_int64(st, 6);
 }
 
 int
@@ -105,7 +105,7 @@ db_token_revoke(struct db *db, const char *id)
 }
 
 static json_t *
-token_row(sqlite3_stmt *st)
+token_row(struct db_st *st)
 {
 	struct join_token t;
 	const char *state;
@@ -117,8 +117,8 @@ token_row(sqlite3_stmt *st)
 	return json_pack("{s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:s, s:s, s:o}",
 	    "id", t.id, "mac", t.mac, "uses", t.uses, "used", t.used,
 	    "expires_at", db_time_json(t.expires_ms),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 7)),
-	    "last_used_at", db_time_json(sqlite3_column_int64(st, 8)),
+	    "created_at", db_time_json(db_col_int64(st, 7)),
+	    "last_used_at", db_time_json(db_col_int64(st, 8)),
 	    "comment", db_col_text(st, 9), "state", state,
 	    "install_id", t.install_id ? json_integer(t.install_id) :
 	    json_null());
@@ -198,7 +198,7 @@ enroll_mac_free_locked(struct db *db, const struct enrollment *e)
 {
 	struct join_token t;
 	struct machine m;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc, live, install_token;
 
 	if ((rc = db_get_one(db, "SELECT " TOKEN_COLS " FROM join_tokens"
@@ -210,11 +210,11 @@ enroll_mac_free_locked(struct db *db, const struct enrollment *e)
 	if ((st = db_stmt(db, "SELECT 1 FROM agents WHERE mac = ? AND"
 	    " revoked_ms = 0", DB_TEXT(e->mac))) == NULL)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	rc = db_step(st);
+	db_finalize(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return DB_ERR;
-	live = rc == SQLITE_ROW;
+	live = rc == DB_ROW;
 	if (live)
 		return DB_DENIED;
 	if (t.mac[0] == '\0' && (rc = db_machine_get_locked(db, e->mac, &m)) ==
@@ -281,7 +281,7 @@ out:
 	" cert_not_after_ms, revoked_ms, cert_serial"
 
 static void
-agent_fill(sqlite3_stmt *st, void *p)
+agent_fill(struct db_st *st, void *p)
 {
 	struct agent *a = p;
 
@@ -289,10 +289,10 @@ agent_fill(sqlite3_stmt *st, void *p)
 	snprintf(a->id, sizeof a->id, "%s", db_col_text(st, 0));
 	snprintf(a->mac, sizeof a->mac, "%s", db_col_text(st, 1));
 	snprintf(a->hostname, sizeof a->hostname, "%s", db_col_text(st, 2));
-	a->enrolled_ms = sqlite3_column_int64(st, 3);
-	a->last_seen_ms = sqlite3_column_int64(st, 4);
-	a->cert_not_after_ms = sqlite3_column_int64(st, 5);
-	a->revoked_ms = sqlite3_column_int64(st, 6);
+	a->enrolled_ms = db_col_int64(st, 3);
+	a->last_seen_ms = db_col_int64(st, 4);
+	a->cert_not_after_ms = db_col_int64(st, 5);
+	a->revoked_ms = db_col_int64(st, 6);
 	snprintf(a->cert_serial, sizeof a->cert_serial, "%s", db_col_text(st, 7));
 }
 
@@ -311,7 +311,7 @@ db_agent_get(struct db *db, const char *id, struct agent *out)
 int
 db_agent_cert_check(struct db *db, const char *id, const char *serial)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	db_lock(db);
@@ -322,13 +322,13 @@ db_agent_cert_check(struct db *db, const char *id, const char *serial)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rc = sqlite3_column_int64(st, 0) || sqlite3_column_int64(st, 1) ?
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		rc = db_col_int64(st, 0) || db_col_int64(st, 1) ?
 		    DB_CONFLICT : DB_OK;
 	else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	sqlite3_finalize(st);
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
+	db_finalize(st);
 	db_unlock(db);
 	return rc;
 }
@@ -337,7 +337,7 @@ int
 db_agent_heartbeat(struct db *db, const char *id, const char *serial,
     const char *addr, const char *heartbeat, int64_t *cert_not_after_ms)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int64_t not_after = 0;
 	int rc;
 
@@ -352,14 +352,14 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		not_after = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DB_OK : DB_ERR;
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		not_after = db_col_int64(st, 0);
+		rc = db_step(st) == DB_DONE ? DB_OK : DB_ERR;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
 	if (rc == DB_OK)
 		*cert_not_after_ms = not_after;
@@ -424,7 +424,7 @@ int
 db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 {
 	char mac[MAC_STRLEN], found[AGENT_ID_LEN] = "";
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc, n = 0;
 
 	db_lock(db);
@@ -436,18 +436,18 @@ db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 		st = db_stmt(db, "SELECT id FROM agents WHERE id = ?1 UNION ALL"
 		    " SELECT * FROM (SELECT id FROM agents WHERE hostname = ?1 AND"
 		    " revoked_ms = 0 AND NOT EXISTS (SELECT 1 FROM agents WHERE"
-		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2)",
+		    " id = ?1) ORDER BY enrolled_ms DESC LIMIT 2) AS by_name",
 		    DB_TEXT(target));
 	if (st == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		if (n++ == 0)
 			snprintf(found, sizeof found, "%s", db_col_text(st, 0));
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return DB_ERR;
 	if (n != 1)
 		return n == 0 ? DB_NOTFOUND : DB_CONFLICT;
@@ -461,7 +461,7 @@ db_agent_resolve(struct db *db, const char *target, char id[AGENT_ID_LEN])
 #define AGENT_STALE(param) "(revoked_ms = 0 AND last_seen_ms < " param ")"
 
 static json_t *
-agent_row(sqlite3_stmt *st)
+agent_row(struct db_st *st)
 {
 	struct agent a;
 	json_t *hb, *o;
@@ -482,11 +482,11 @@ agent_row(sqlite3_stmt *st)
 	    "token_id", db_col_text(st, 11),
 	    "revoked_reason", db_col_text(st, 12),
 	    "heartbeat", hb,
-	    "inventory_at", db_time_json(sqlite3_column_int64(st, 13)),
+	    "inventory_at", db_time_json(db_col_int64(st, 13)),
 	    "revoked", a.revoked_ms != 0);
-	if (o && sqlite3_column_type(st, 14) != SQLITE_NULL)
+	if (o && !db_col_null(st, 14))
 		json_object_set_new(o, "stale", json_boolean(
-		    sqlite3_column_int(st, 14)));
+		    db_col_int(st, 14)));
 	return o;
 }
 
@@ -507,7 +507,7 @@ int
 db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
     json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *o = NULL, *inv;
 	int rc;
 
@@ -518,17 +518,17 @@ db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		o = agent_row(st);
 		if ((inv = json_loads(db_col_text(st, 15), 0, NULL)) == NULL)
 			inv = json_object();
 		json_object_set_new(o, "inventory", inv);
 		rc = DB_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
 	if (rc == DB_OK)
 		*out = o;
@@ -538,18 +538,18 @@ db_agent_json(struct db *db, const char *id, int64_t stale_before_ms,
 json_t *
 db_agent_json_for_mac_locked(struct db *db, const char *mac)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *o = NULL;
 
 	if ((st = db_stmt(db, "SELECT " AGENT_JSON_COLS("NULL") " FROM agents"
 	    " WHERE mac = ? ORDER BY revoked_ms = 0 DESC, enrolled_ms DESC"
 	    " LIMIT 1", DB_TEXT(mac))) == NULL)
 		return json_null();
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if (db_step(st) == DB_ROW) {
 		o = agent_row(st);
 		json_object_set_new(o, "enrolled", json_true());
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return o ? o : json_null();
 }
 
@@ -557,7 +557,7 @@ int
 db_revoked_certs(struct db *db, struct ca_revoked **out, size_t *n)
 {
 	struct ca_revoked *v = NULL;
-	sqlite3_stmt *st = NULL;
+	struct db_st *st = NULL;
 	int64_t now = clock_wall_ms();
 	size_t len = 0, cap = 0;
 	int rc = DB_ERR;
@@ -567,27 +567,27 @@ db_revoked_certs(struct db *db, struct ca_revoked **out, size_t *n)
 	if ((st = db_stmt(db, "SELECT count(*) FROM certificates WHERE"
 	    " revoked_ms != 0 AND not_after_ms > ?", DB_INT(now))) == NULL)
 		goto out;
-	if (sqlite3_step(st) != SQLITE_ROW)
+	if (db_step(st) != DB_ROW)
 		goto out;
-	cap = (size_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	cap = (size_t)db_col_int64(st, 0);
+	db_finalize(st);
 	st = NULL;
 	if ((v = calloc(cap + 1, sizeof *v)) == NULL ||
 	    (st = db_stmt(db, "SELECT serial, revoked_ms FROM certificates"
 	    " WHERE revoked_ms != 0 AND not_after_ms > ? ORDER BY serial",
 	    DB_INT(now))) == NULL)
 		goto out;
-	while (len < cap && sqlite3_step(st) == SQLITE_ROW) {
+	while (len < cap && db_step(st) == DB_ROW) {
 		snprintf(v[len].serial, sizeof v[len].serial, "%s",
 		    db_col_text(st, 0));
-		v[len++].revoked_ms = sqlite3_column_int64(st, 1);
+		v[len++].revoked_ms = db_col_int64(st, 1);
 	}
 	*out = v;
 	*n = len;
 	v = NULL;
 	rc = DB_OK;
 out:
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
 	free(v);
 	return rc;
@@ -610,7 +610,7 @@ db_job_create(struct db *db, const char *agent_id, const char *kind,
 	    " VALUES (?, ?, ?, ?, 'new', ?, ?)", DB_TEXT(agent_id),
 	    DB_TEXT(kind), DB_TEXT(args), DB_INT(not_after_ms),
 	    DB_TEXT(created_by), DB_INT(clock_wall_ms()))) == DB_OK)
-		*id = sqlite3_last_insert_rowid(db->h);
+		*id = db_last_id(db);
 	db_unlock(db);
 	return rc;
 }
@@ -648,10 +648,10 @@ db_job_fail(struct db *db, int64_t id, const char *error)
 	" sent_ms < ?3 AND started_ms = 0))"
 
 static json_t *
-take_row(sqlite3_stmt *st)
+take_row(struct db_st *st)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "kind", db_col_text(st, 1), "envelope", db_col_text(st, 2),
 	    "sig", db_col_text(st, 3), "key_id", db_col_text(st, 4));
 }
@@ -698,7 +698,7 @@ out:
 int
 db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int n = 0;
 
 	db_lock(db);
@@ -706,9 +706,9 @@ db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
 	if ((st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
 	    " agent_id = ?1 AND " DELIVERABLE ")", DB_TEXT(agent_id), DB_NULL,
 	    DB_INT(clock_wall_ms() - (fresh ? 0 : JOB_REDELIVER_MS)))) != NULL) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			n = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
+		if (db_step(st) == DB_ROW)
+			n = db_col_int(st, 0);
+		db_finalize(st);
 	}
 	db_unlock(db);
 	return n;
@@ -719,21 +719,21 @@ static int
 job_owned_locked(struct db *db, const char *agent_id, int64_t id,
     char status[16], int64_t *bytes)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if ((st = db_stmt(db, "SELECT status, output_bytes FROM jobs WHERE"
 	    " id = ? AND agent_id = ?", DB_INT(id), DB_TEXT(agent_id))) == NULL)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		snprintf(status, 16, "%s", db_col_text(st, 0));
-		*bytes = sqlite3_column_int64(st, 1);
+		*bytes = db_col_int64(st, 1);
 		rc = DB_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -777,8 +777,9 @@ db_job_output(struct db *db, const char *agent_id, int64_t id, int64_t seq,
 	if (bytes + (int64_t)len > JOB_MAX_OUTPUT)
 		goto out;	/* dropped: the cap is documented */
 	/* A chunk seen before (the same seq) is not counted again. */
-	if ((rc = db_run(db, "INSERT OR IGNORE INTO job_output (job_id, seq,"
-	    " stream, data, time_ms) VALUES (?, ?, ?, ?, ?)", DB_INT(id),
+	if ((rc = db_run(db, "INSERT INTO job_output (job_id, seq, stream,"
+	    " data, time_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+	    DB_INT(id),
 	    DB_INT(seq), DB_TEXT(stream), DB_BLOB(data, len),
 	    DB_INT(clock_wall_ms()))) != DB_OK) {
 		if (rc == DB_NOTFOUND)
@@ -827,32 +828,32 @@ out:
 	" j.not_after_ms, coalesce(a.hostname, ''), coalesce(a.mac, '')"
 
 static json_t *
-int_or_null(sqlite3_stmt *st, int i)
+int_or_null(struct db_st *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_integer(sqlite3_column_int64(st, i));
+	return db_col_null(st, i) ? json_null() :
+	    json_integer(db_col_int64(st, i));
 }
 
 static json_t *
-job_row(sqlite3_stmt *st)
+job_row(struct db_st *st)
 {
 	json_t *args = json_loads(db_col_text(st, 3), 0, NULL);
 
 	return json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o,"
 	    " s:o, s:o, s:b, s:o, s:s, s:I, s:o, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "agent_id", db_col_text(st, 1), "kind", db_col_text(st, 2),
 	    "args", args ? args : json_object(),
 	    "status", db_col_text(st, 4), "created_by", db_col_text(st, 5),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 6)),
-	    "sent_at", db_time_json(sqlite3_column_int64(st, 7)),
-	    "started_at", db_time_json(sqlite3_column_int64(st, 8)),
-	    "finished_at", db_time_json(sqlite3_column_int64(st, 9)),
+	    "created_at", db_time_json(db_col_int64(st, 6)),
+	    "sent_at", db_time_json(db_col_int64(st, 7)),
+	    "started_at", db_time_json(db_col_int64(st, 8)),
+	    "finished_at", db_time_json(db_col_int64(st, 9)),
 	    "exit_code", int_or_null(st, 10), "signal", int_or_null(st, 11),
-	    "timed_out", sqlite3_column_int(st, 12) != 0,
+	    "timed_out", db_col_int(st, 12) != 0,
 	    "duration_ms", int_or_null(st, 13), "error", db_col_text(st, 14),
-	    "output_bytes", (json_int_t)sqlite3_column_int64(st, 15),
-	    "not_after", db_time_json(sqlite3_column_int64(st, 16)),
+	    "output_bytes", (json_int_t)db_col_int64(st, 15),
+	    "not_after", db_time_json(db_col_int64(st, 16)),
 	    "hostname", db_col_text(st, 17), "mac", db_col_text(st, 18));
 }
 
@@ -893,14 +894,15 @@ db_job_list(struct db *db, const char *agent_id, int limit, json_t **out)
 }
 
 static json_t *
-output_row(sqlite3_stmt *st)
+output_row(struct db_st *st)
 {
-	char *b = b64_encode(sqlite3_column_blob(st, 2),
-	    (size_t)sqlite3_column_bytes(st, 2));
+	size_t len;
+	const void *data = db_col_blob(st, 2, &len);
+	char *b = b64_encode(data, len);
 	json_t *o = json_pack("{s:I, s:s, s:s, s:o}",
-	    "seq", (json_int_t)sqlite3_column_int64(st, 0),
+	    "seq", (json_int_t)db_col_int64(st, 0),
 	    "stream", db_col_text(st, 1), "data", b ? b : "",
-	    "time", db_time_json(sqlite3_column_int64(st, 3)));
+	    "time", db_time_json(db_col_int64(st, 3)));
 
 	free(b);
 	return o;

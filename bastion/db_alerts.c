@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "clock.h"
 #include "db_alerts.h"
 #include "db_auth.h"
@@ -19,58 +17,56 @@ db_health_each(struct db *db, void (*fn)(const struct db_health_row *,
     void *), void *arg)
 {
 	struct db_health_row r;
-	sqlite3_stmt *st = NULL;
-	sqlite3 *h = NULL;
+	struct db_st *st = NULL;
+	struct db_conn *c = NULL;
 	int rc = DB_ERR;
 
 	/* A connection of its own: a pass over every agent never holds the
 	 * writer that heartbeats need (WAL: readers do not block it). */
-	if (sqlite3_open_v2(db->path, &h, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	if (db_conn_open(db, 1, &c) == -1)
 		goto err_open;
-	sqlite3_busy_timeout(h, 5000);
-	if (sqlite3_prepare_v2(h, "SELECT id, mac, hostname, last_seen_ms,"
+	if ((st = db_conn_prepare(c, "SELECT id, mac, hostname, last_seen_ms,"
 	    " inventory_ms, cert_not_after_ms, heartbeat FROM agents"
-	    " WHERE revoked_ms = 0 ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+	    " WHERE revoked_ms = 0 ORDER BY id")) == NULL)
 		goto err_open;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		r.agent_id = db_col_text(st, 0);
 		r.mac = db_col_text(st, 1);
 		r.hostname = db_col_text(st, 2);
-		r.last_seen_ms = sqlite3_column_int64(st, 3);
-		r.inventory_ms = sqlite3_column_int64(st, 4);
-		r.cert_not_after_ms = sqlite3_column_int64(st, 5);
+		r.last_seen_ms = db_col_int64(st, 3);
+		r.inventory_ms = db_col_int64(st, 4);
+		r.cert_not_after_ms = db_col_int64(st, 5);
 		r.heartbeat = db_col_text(st, 6);
 		fn(&r, arg);
 	}
-	rc = rc == SQLITE_DONE ? DB_OK : DB_ERR;
+	rc = rc == DB_DONE ? DB_OK : DB_ERR;
 err_open:
 	if (rc != DB_OK)
-		log_warnx("health scan: %s", h ? sqlite3_errmsg(h) : "no memory");
-	sqlite3_finalize(st);
-	sqlite3_close(h);
+		log_warnx("health scan failed");
+	db_finalize(st);
+	db_conn_close(c);
 	return rc;
 }
 
 static void
-alert_fill(sqlite3_stmt *st, struct db_alert *a)
+alert_fill(struct db_st *st, struct db_alert *a)
 {
 	memset(a, 0, sizeof *a);
-	a->id = sqlite3_column_int64(st, 0);
+	a->id = db_col_int64(st, 0);
 	snprintf(a->agent_id, sizeof a->agent_id, "%s", db_col_text(st, 1));
 	snprintf(a->node, sizeof a->node, "%s", db_col_text(st, 2));
 	snprintf(a->reason, sizeof a->reason, "%s", db_col_text(st, 3));
 	snprintf(a->subject, sizeof a->subject, "%s", db_col_text(st, 4));
 	snprintf(a->level, sizeof a->level, "%s", db_col_text(st, 5));
-	a->opened_ms = sqlite3_column_int64(st, 6);
-	a->notified_ms = sqlite3_column_int64(st, 7);
+	a->opened_ms = db_col_int64(st, 6);
+	a->notified_ms = db_col_int64(st, 7);
 }
 
 int
 db_alert_open_list(struct db *db, struct db_alert **out, size_t *n)
 {
 	struct db_alert *arr = NULL, *tmp;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	size_t cnt = 0, cap = 0;
 	int rc;
 
@@ -81,21 +77,21 @@ db_alert_open_list(struct db *db, struct db_alert **out, size_t *n)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 64;
 			if (cap > SIZE_MAX / sizeof *arr ||
 			    (tmp = realloc(arr, cap * sizeof *arr)) == NULL) {
-				rc = SQLITE_NOMEM;
+				rc = DB_ERR;
 				break;
 			}
 			arr = tmp;
 		}
 		alert_fill(st, &arr[cnt++]);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		free(arr);
 		return DB_ERR;
 	}
@@ -108,7 +104,7 @@ int
 db_alert_open(struct db *db, struct db_alert *a, const char *message,
     struct audit_entry *e)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if (e)
@@ -124,13 +120,13 @@ db_alert_open(struct db *db, struct db_alert *a, const char *message,
 	    DB_TEXT(a->level), DB_TEXT(message), DB_INT(a->opened_ms))) == NULL)
 		rc = DB_ERR;
 	else {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			a->id = sqlite3_column_int64(st, 0);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
+			a->id = db_col_int64(st, 0);
 			rc = DB_OK;
 		} else
-			rc = rc == SQLITE_DONE ? DB_CONFLICT : DB_ERR;
-		sqlite3_finalize(st);
+			rc = rc == DB_DONE ? DB_CONFLICT : DB_ERR;
+		db_finalize(st);
 	}
 	rc = db_end(db, e != NULL, rc);
 	db_audit_pending(NULL);
@@ -181,24 +177,24 @@ db_alert_notified(struct db *db, int64_t id, int64_t ms)
 }
 
 static json_t *
-alert_row(sqlite3_stmt *st)
+alert_row(struct db_st *st)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o,"
 	    " s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "agent_id", db_col_text(st, 1), "node", db_col_text(st, 2),
 	    "reason", db_col_text(st, 3), "subject", db_col_text(st, 4),
 	    "level", db_col_text(st, 5), "message", db_col_text(st, 6),
-	    "opened_at", db_time_json(sqlite3_column_int64(st, 7)),
-	    "resolved_at", db_time_json(sqlite3_column_int64(st, 8)),
-	    "notified_at", db_time_json(sqlite3_column_int64(st, 9)),
-	    "state", sqlite3_column_int64(st, 8) ? "resolved" : "open");
+	    "opened_at", db_time_json(db_col_int64(st, 7)),
+	    "resolved_at", db_time_json(db_col_int64(st, 8)),
+	    "notified_at", db_time_json(db_col_int64(st, 9)),
+	    "state", db_col_int64(st, 8) ? "resolved" : "open");
 }
 
 int
 db_alert_list(struct db *db, const char *state, int limit, json_t **out)
 {
-	const char *where = state == NULL ? "1" : strcmp(state, "open") == 0 ?
+	const char *where = state == NULL ? "1 = 1" : strcmp(state, "open") == 0 ?
 	    "resolved_ms = 0" : "resolved_ms != 0";
 	char sql[512];
 	int rc;
@@ -216,7 +212,7 @@ int
 db_silence_add(struct db *db, const char *agent_id, const char *node,
     const char *reason, int64_t until_ms, const char *actor, int64_t *id)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if (db_begin(db) == -1)
@@ -227,23 +223,23 @@ db_silence_add(struct db *db, const char *agent_id, const char *node,
 	    DB_INT(until_ms), DB_INT(clock_wall_ms()), DB_TEXT(actor))) == NULL)
 		rc = DB_ERR;
 	else {
-		rc = sqlite3_step(st) == SQLITE_ROW ? DB_OK : DB_ERR;
+		rc = db_step(st) == DB_ROW ? DB_OK : DB_ERR;
 		if (rc == DB_OK)
-			*id = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+			*id = db_col_int64(st, 0);
+		db_finalize(st);
 	}
 	return db_end(db, 1, rc);
 }
 
 static json_t *
-silence_row(sqlite3_stmt *st)
+silence_row(struct db_st *st)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "agent_id", db_col_text(st, 1), "node", db_col_text(st, 2),
 	    "reason", db_col_text(st, 3),
-	    "until", db_time_json(sqlite3_column_int64(st, 4)),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 5)),
+	    "until", db_time_json(db_col_int64(st, 4)),
+	    "created_at", db_time_json(db_col_int64(st, 5)),
 	    "actor", db_col_text(st, 6));
 }
 
@@ -265,7 +261,7 @@ db_delivery_add(struct db *db, const char *channel, const char *kind,
     int64_t alert_id, const char *node, const char *result, int attempts,
     const char *error, int64_t *id)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	db_lock(db);
@@ -277,28 +273,28 @@ db_delivery_add(struct db *db, const char *channel, const char *kind,
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st) == SQLITE_ROW ? DB_OK : DB_ERR;
+	rc = db_step(st) == DB_ROW ? DB_OK : DB_ERR;
 	if (rc == DB_OK && id)
-		*id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+		*id = db_col_int64(st, 0);
+	db_finalize(st);
 	db_unlock(db);
 	return rc;
 }
 
 static json_t *
-delivery_row(sqlite3_stmt *st)
+delivery_row(struct db_st *st)
 {
 	json_t *o = json_pack("{s:I, s:s, s:o, s:s, s:s, s:s, s:i, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "channel", db_col_text(st, 1),
-	    "time", db_time_json(sqlite3_column_int64(st, 2)),
+	    "time", db_time_json(db_col_int64(st, 2)),
 	    "kind", db_col_text(st, 3), "node", db_col_text(st, 5),
-	    "result", db_col_text(st, 6), "attempts", sqlite3_column_int(st, 7),
+	    "result", db_col_text(st, 6), "attempts", db_col_int(st, 7),
 	    "error", db_col_text(st, 8));
 
-	if (o && sqlite3_column_type(st, 4) != SQLITE_NULL)
+	if (o && !db_col_null(st, 4))
 		json_object_set_new(o, "alert_id",
-		    json_integer(sqlite3_column_int64(st, 4)));
+		    json_integer(db_col_int64(st, 4)));
 	return o;
 }
 
@@ -326,43 +322,45 @@ db_delivery_list(struct db *db, const char *channel, int limit, json_t **out)
 int
 db_delivery_summary(struct db *db, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *o = json_object(), *last = NULL;
 	int rc;
 
 	db_lock(db);
-	if ((st = db_stmt(db, "SELECT channel, SUM(result = 'ok'),"
-	    " SUM(result != 'ok'), MAX(id) FROM deliveries GROUP BY channel"))
+	if ((st = db_stmt(db, "SELECT channel,"
+	    " SUM(CASE WHEN result = 'ok' THEN 1 ELSE 0 END),"
+	    " SUM(CASE WHEN result = 'ok' THEN 0 ELSE 1 END), MAX(id)"
+	    " FROM deliveries GROUP BY channel"))
 	    == NULL) {
 		db_unlock(db);
 		json_decref(o);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		json_object_set_new(o, db_col_text(st, 0), json_pack("{s:I, s:I,"
-		    " s:I}", "ok", (json_int_t)sqlite3_column_int64(st, 1),
-		    "error", (json_int_t)sqlite3_column_int64(st, 2), "last_id",
-		    (json_int_t)sqlite3_column_int64(st, 3)));
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE) {
+		    " s:I}", "ok", (json_int_t)db_col_int64(st, 1),
+		    "error", (json_int_t)db_col_int64(st, 2), "last_id",
+		    (json_int_t)db_col_int64(st, 3)));
+	db_finalize(st);
+	if (rc == DB_DONE) {
 		const char *k;
 		json_t *v;
 
 		json_object_foreach(o, k, v) {
-			sqlite3_stmt *s2 = db_stmt(db, "SELECT " DELIVERY_COLS
+			struct db_st *s2 = db_stmt(db, "SELECT " DELIVERY_COLS
 			    " FROM deliveries WHERE id = ?", DB_INT(
 			    (int64_t)json_integer_value(json_object_get(v,
 			    "last_id"))));
 
-			if (s2 && sqlite3_step(s2) == SQLITE_ROW)
+			if (s2 && db_step(s2) == DB_ROW)
 				last = delivery_row(s2);
-			sqlite3_finalize(s2);
+			db_finalize(s2);
 			json_object_set_new(v, "last", last ? last : json_null());
 			last = NULL;
 		}
 	}
 	db_unlock(db);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		json_decref(o);
 		return DB_ERR;
 	}

@@ -29,18 +29,12 @@ db_audit_pending(struct audit_entry *e)
 	pending = e;
 }
 
-/* STATE_DIR/audit.head, next to the database file. */
+/* STATE_DIR/audit.head (beside an SQLite database file). */
 static int
 head_path(const struct db *db, char *out, size_t len)
 {
-	const char *slash = strrchr(db->path, '/');
-	int n;
+	int n = snprintf(out, len, "%s/audit.head", db->statedir);
 
-	if (slash == NULL)
-		n = snprintf(out, len, "audit.head");
-	else
-		n = snprintf(out, len, "%.*s/audit.head",
-		    (int)(slash - db->path), db->path);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -94,22 +88,22 @@ head_read(struct db *db, int64_t *id, char hash[AUDIT_HASH_LEN])
 static int
 insert_locked(struct db *db, struct audit_entry *e)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int64_t last = 0;
 	int rc;
 
 	if ((st = db_stmt(db, "SELECT id, hash FROM audit_log"
 	    " ORDER BY id DESC LIMIT 1")) == NULL)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		last = sqlite3_column_int64(st, 0);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		last = db_col_int64(st, 0);
 		snprintf(e->prev_hash, sizeof e->prev_hash, "%s",
 		    db_col_text(st, 1));
 	} else
 		snprintf(e->prev_hash, sizeof e->prev_hash, "%s", AUDIT_GENESIS);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_finalize(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return DB_ERR;
 	e->id = last + 1;
 	e->time_ms = clock_wall_ms();
@@ -125,7 +119,7 @@ insert_locked(struct db *db, struct audit_entry *e)
 	    DB_TEXT(e->detail), DB_TEXT(e->request_id), DB_TEXT(e->prev_hash),
 	    DB_TEXT(e->hash)) != DB_OK) {
 		log_warnx("cannot append to the audit log: %s",
-		    sqlite3_errmsg(db->h));
+		    db_errmsg(db));
 		return DB_ERR;
 	}
 	return DB_OK;
@@ -159,7 +153,7 @@ db_audit_append(struct db *db, struct audit_entry *e)
 	if (e->written)
 		return DB_OK;
 	db_lock(db);
-	if (db_exec(db, "BEGIN IMMEDIATE") == -1) {
+	if (db_conn_begin(db->w) == -1) {
 		db_unlock(db);
 		goto err;
 	}
@@ -184,12 +178,12 @@ err:
 	" result, error, detail, request_id, prev_hash, hash"
 
 static json_t *
-row_json(sqlite3_stmt *st)
+row_json(struct db_st *st)
 {
 	return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
 	    " s:s, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "time", db_time_json(sqlite3_column_int64(st, 1)),
+	    "id", (json_int_t)db_col_int64(st, 0),
+	    "time", db_time_json(db_col_int64(st, 1)),
 	    "actor_type", db_col_text(st, 2), "actor", db_col_text(st, 3),
 	    "source", db_col_text(st, 4), "action", db_col_text(st, 5),
 	    "target", db_col_text(st, 6), "result", db_col_text(st, 7),
@@ -199,16 +193,18 @@ row_json(sqlite3_stmt *st)
 }
 
 /* ?1 since, ?2 an actor (alone or followed by "#..."), ?3 an action or,
- * ending in ".", a prefix of actions; a NULL matches any. */
-#define AUDIT_FILTER "time_ms >= ?1 AND (?2 IS NULL OR actor = ?2 OR" \
-	" substr(actor, 1, length(?2) + 1) = ?2 || '#') AND (?3 IS NULL OR" \
-	" action = ?3 OR (substr(?3, -1) = '.' AND" \
+ * ending in ".", a prefix of actions; a NULL matches any. (The casts
+ * give PostgreSQL the parameters' type.) */
+#define AUDIT_FILTER "time_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR" \
+	" actor = ?2 OR substr(actor, 1, length(?2) + 1) = ?2 || '#') AND" \
+	" (CAST(?3 AS TEXT) IS NULL OR action = ?3 OR" \
+	" (substr(?3, length(?3)) = '.' AND" \
 	" substr(action, 1, length(?3)) = ?3))"
 
 int
 db_audit_list(struct db *db, const struct audit_query *q, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *arr = json_array(), *o;
 	int rc, newest = q->after_id <= 0;
 
@@ -226,7 +222,7 @@ db_audit_list(struct db *db, const struct audit_query *q, json_t **out)
 		    DB_INT(q->after_id));
 	if (st == NULL)
 		goto err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if ((o = row_json(st)) == NULL)
 			continue;
 		if (newest)
@@ -234,8 +230,8 @@ db_audit_list(struct db *db, const struct audit_query *q, json_t **out)
 		else
 			json_array_append_new(arr, o);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	db_finalize(st);
+	if (rc != DB_DONE)
 		goto err;
 	db_unlock(db);
 	*out = arr;
@@ -272,7 +268,7 @@ db_audit_verify(struct db *db, json_t **out)
 	int64_t expect = 1, rows = 0, id, head_id = 0;
 	const char *f[AUDIT_NFIELDS];
 	char ids[32], times[32];
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *v;
 	int rc, i, head, bad = 0;
 
@@ -287,11 +283,11 @@ db_audit_verify(struct db *db, json_t **out)
 		json_decref(v);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		rows++;
 		if (bad)
 			continue;
-		id = sqlite3_column_int64(st, 0);
+		id = db_col_int64(st, 0);
 		if (id != expect) {
 			verdict(v, expect, id > expect ? "row %" PRId64 " is "
 			    "missing (the next row is %" PRId64 ")" : "row %"
@@ -302,7 +298,7 @@ db_audit_verify(struct db *db, json_t **out)
 		/* Hash the columns exactly as stored, whatever their length. */
 		snprintf(ids, sizeof ids, "%" PRId64, id);
 		snprintf(times, sizeof times, "%" PRId64,
-		    (int64_t)sqlite3_column_int64(st, 1));
+		    (int64_t)db_col_int64(st, 1));
 		f[0] = ids;
 		f[1] = times;
 		for (i = 2; i < AUDIT_NFIELDS; i++)
@@ -326,9 +322,9 @@ db_audit_verify(struct db *db, json_t **out)
 		snprintf(prev, sizeof prev, "%s", calc);
 		expect++;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		json_decref(v);
 		return DB_ERR;
 	}

@@ -22,16 +22,16 @@ db_auth_time(int64_t ms)
 int
 db_user_count(struct db *db, int64_t *out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc = DB_ERR;
 
 	db_lock(db);
 	if ((st = db_stmt(db, "SELECT count(*) FROM users")) != NULL &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
+	    db_step(st) == DB_ROW) {
+		*out = db_col_int64(st, 0);
 		rc = DB_OK;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
 	return rc;
 }
@@ -40,7 +40,7 @@ int
 db_user_add(struct db *db, const char *name, const char *role,
     const char *password_hash, int must_change)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int64_t now = clock_wall_ms();
 	int rc;
 
@@ -52,26 +52,26 @@ db_user_add(struct db *db, const char *name, const char *role,
 	    DB_TEXT(role),
 	    DB_TEXT(password_hash), DB_INT(must_change), DB_INT(now))) == NULL)
 		return db_end(db, 1, DB_ERR);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_CONSTRAINT)
+	rc = db_step(st);
+	db_finalize(st);
+	if (rc == DB_CONSTRAINT)
 		return db_end(db, 1, DB_CONFLICT);
-	return db_end(db, 1, rc == SQLITE_DONE ? DB_OK : DB_ERR);
+	return db_end(db, 1, rc == DB_DONE ? DB_OK : DB_ERR);
 }
 
 static void
-user_fill(sqlite3_stmt *st, void *p)
+user_fill(struct db_st *st, void *p)
 {
 	struct db_user *out = p;
 
 	memset(out, 0, sizeof *out);
-	out->id = sqlite3_column_int64(st, 0);
+	out->id = db_col_int64(st, 0);
 	snprintf(out->name, sizeof out->name, "%s", db_col_text(st, 1));
 	snprintf(out->role, sizeof out->role, "%s", db_col_text(st, 2));
 	snprintf(out->password_hash, sizeof out->password_hash, "%s",
 	    db_col_text(st, 3));
-	out->must_change = sqlite3_column_int(st, 4);
-	out->disabled = sqlite3_column_int(st, 5);
+	out->must_change = db_col_int(st, 4);
+	out->disabled = db_col_int(st, 5);
 }
 
 static int
@@ -94,18 +94,18 @@ db_user_get(struct db *db, const char *name, struct db_user *out)
 }
 
 static json_t *
-user_row(sqlite3_stmt *st)
+user_row(struct db_st *st)
 {
 	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I}",
 	    "name", db_col_text(st, 0),
 	    "role", db_col_text(st, 1),
-	    "disabled", sqlite3_column_int(st, 2),
-	    "must_change_password", sqlite3_column_int(st, 3),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 4)),
-	    "password_changed_at", db_time_json(sqlite3_column_int64(st, 5)),
-	    "last_login_at", db_time_json(sqlite3_column_int64(st, 6)),
-	    "sessions", (json_int_t)sqlite3_column_int64(st, 7),
-	    "api_tokens", (json_int_t)sqlite3_column_int64(st, 8));
+	    "disabled", db_col_int(st, 2),
+	    "must_change_password", db_col_int(st, 3),
+	    "created_at", db_time_json(db_col_int64(st, 4)),
+	    "password_changed_at", db_time_json(db_col_int64(st, 5)),
+	    "last_login_at", db_time_json(db_col_int64(st, 6)),
+	    "sessions", (json_int_t)db_col_int64(st, 7),
+	    "api_tokens", (json_int_t)db_col_int64(st, 8));
 }
 
 int
@@ -152,7 +152,7 @@ db_user_update(struct db *db, const char *name, const char *role,
     int disabled)
 {
 	struct db_user u;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc, admins = 0;
 
 	if (db_begin(db) == -1)
@@ -169,9 +169,9 @@ db_user_update(struct db *db, const char *name, const char *role,
 		if ((st = db_stmt(db, "SELECT count(*) FROM users WHERE"
 		    " role = 'admin' AND disabled = 0")) == NULL)
 			return db_end(db, 1, DB_ERR);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			admins = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
+		if (db_step(st) == DB_ROW)
+			admins = db_col_int(st, 0);
+		db_finalize(st);
 		if (admins <= 1)
 			return db_end(db, 1, DB_CONFLICT);
 	}
@@ -205,7 +205,7 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 	    DB_INT(user_id), DB_TEXT(address), DB_TEXT(user_agent), DB_INT(now),
 	    DB_INT(expires_ms)) != DB_OK)
 		return db_end(db, 1, DB_ERR);
-	id = sqlite3_last_insert_rowid(db->h);
+	id = db_last_id(db);
 	if (db_end(db, 1, db_run(db, "UPDATE users SET last_login_ms = ? WHERE"
 	    " id = ?", DB_INT(now), DB_INT(user_id)) == DB_ERR ? DB_ERR :
 	    DB_OK) != DB_OK)
@@ -216,24 +216,24 @@ db_session_add(struct db *db, const char *id_hash, int64_t user_id,
 
 /* Columns 0-5 of a session or token row: its id and its owner. */
 #define PRINCIPAL_FILL(st, out) do {					\
-	(out)->id = sqlite3_column_int64((st), 0);			\
-	(out)->user_id = sqlite3_column_int64((st), 1);			\
+	(out)->id = db_col_int64((st), 0);			\
+	(out)->user_id = db_col_int64((st), 1);			\
 	snprintf((out)->user, sizeof (out)->user, "%s", db_col_text((st), 2)); \
 	snprintf((out)->role, sizeof (out)->role, "%s", db_col_text((st), 3)); \
-	(out)->disabled = sqlite3_column_int((st), 4);			\
-	(out)->must_change = sqlite3_column_int((st), 5);		\
+	(out)->disabled = db_col_int((st), 4);			\
+	(out)->must_change = db_col_int((st), 5);		\
 } while (0)
 
 static void
-session_fill(sqlite3_stmt *st, void *p)
+session_fill(struct db_st *st, void *p)
 {
 	struct db_session *out = p;
 
 	memset(out, 0, sizeof *out);
 	PRINCIPAL_FILL(st, out);
-	out->created_ms = sqlite3_column_int64(st, 6);
-	out->last_seen_ms = sqlite3_column_int64(st, 7);
-	out->expires_ms = sqlite3_column_int64(st, 8);
+	out->created_ms = db_col_int64(st, 6);
+	out->last_seen_ms = db_col_int64(st, 7);
+	out->expires_ms = db_col_int64(st, 8);
 }
 
 int
@@ -272,16 +272,16 @@ db_session_delete(struct db *db, int64_t id, int64_t user_id)
 }
 
 static json_t *
-session_row(sqlite3_stmt *st)
+session_row(struct db_st *st)
 {
 	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:b}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "id", (json_int_t)db_col_int64(st, 0),
 	    "address", db_col_text(st, 1),
 	    "user_agent", db_col_text(st, 2),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 3)),
-	    "last_seen_at", db_time_json(sqlite3_column_int64(st, 4)),
-	    "expires_at", db_time_json(sqlite3_column_int64(st, 5)),
-	    "current", sqlite3_column_int(st, 6));
+	    "created_at", db_time_json(db_col_int64(st, 3)),
+	    "last_seen_at", db_time_json(db_col_int64(st, 4)),
+	    "expires_at", db_time_json(db_col_int64(st, 5)),
+	    "current", db_col_int(st, 6));
 }
 
 int
@@ -317,7 +317,7 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 	    DB_TEXT(scope), DB_TEXT(description), DB_TEXT(created_by),
 	    DB_INT(clock_wall_ms()), DB_INT(expires_ms)) != DB_OK)
 		return db_end(db, 1, DB_ERR);
-	id = sqlite3_last_insert_rowid(db->h);
+	id = db_last_id(db);
 	if (db_end(db, 1, DB_OK) != DB_OK)
 		return DB_ERR;
 	*id_out = id;
@@ -325,16 +325,16 @@ db_apitoken_add(struct db *db, const char *hash, int64_t user_id,
 }
 
 static void
-apitoken_fill(sqlite3_stmt *st, void *p)
+apitoken_fill(struct db_st *st, void *p)
 {
 	struct db_apitoken *out = p;
 
 	memset(out, 0, sizeof *out);
 	PRINCIPAL_FILL(st, out);
 	snprintf(out->scope, sizeof out->scope, "%s", db_col_text(st, 6));
-	out->expires_ms = sqlite3_column_int64(st, 7);
-	out->revoked_ms = sqlite3_column_int64(st, 8);
-	out->last_used_ms = sqlite3_column_int64(st, 9);
+	out->expires_ms = db_col_int64(st, 7);
+	out->revoked_ms = db_col_int64(st, 8);
+	out->last_used_ms = db_col_int64(st, 9);
 }
 
 int
@@ -375,18 +375,18 @@ db_apitoken_revoke(struct db *db, int64_t id, int64_t user_id)
 }
 
 static json_t *
-apitoken_row(sqlite3_stmt *st)
+apitoken_row(struct db_st *st)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o,"
-	    " s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    " s:s}", "id", (json_int_t)db_col_int64(st, 0),
 	    "user", db_col_text(st, 1), "scope", db_col_text(st, 2),
 	    "description", db_col_text(st, 3),
 	    "created_by", db_col_text(st, 4),
-	    "created_at", db_time_json(sqlite3_column_int64(st, 5)),
-	    "expires_at", db_time_json(sqlite3_column_int64(st, 6)),
-	    "last_used_at", db_time_json(sqlite3_column_int64(st, 7)),
+	    "created_at", db_time_json(db_col_int64(st, 5)),
+	    "expires_at", db_time_json(db_col_int64(st, 6)),
+	    "last_used_at", db_time_json(db_col_int64(st, 7)),
 	    "last_used_address", db_col_text(st, 8),
-	    "revoked_at", db_time_json(sqlite3_column_int64(st, 9)),
+	    "revoked_at", db_time_json(db_col_int64(st, 9)),
 	    "status", db_col_text(st, 10));
 }
 
@@ -413,7 +413,7 @@ db_apitokens_json(struct db *db, int64_t user_id, json_t **out)
 int
 db_setting_get(struct db *db, const char *key, char *out, size_t len)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	db_lock(db);
@@ -422,13 +422,13 @@ db_setting_get(struct db *db, const char *key, char *out, size_t len)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		snprintf(out, len, "%s", db_col_text(st, 0));
 		rc = DB_OK;
 	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
-	sqlite3_finalize(st);
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
+	db_finalize(st);
 	db_unlock(db);
 	return rc;
 }
@@ -469,7 +469,7 @@ int
 db_lockouts_load(struct db *db, int64_t now_ms, int max,
     void (*fn)(void *, const char *, int64_t), void *cls)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	db_lock(db);
@@ -480,9 +480,9 @@ db_lockouts_load(struct db *db, int64_t now_ms, int max,
 		db_unlock(db);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		fn(cls, db_col_text(st, 0), sqlite3_column_int64(st, 1));
-	sqlite3_finalize(st);
+	while ((rc = db_step(st)) == DB_ROW)
+		fn(cls, db_col_text(st, 0), db_col_int64(st, 1));
+	db_finalize(st);
 	db_unlock(db);
-	return rc == SQLITE_DONE ? DB_OK : DB_ERR;
+	return rc == DB_DONE ? DB_OK : DB_ERR;
 }

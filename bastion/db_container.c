@@ -25,15 +25,15 @@ db_container_report_put(struct db *db, const char *agent_id,
 }
 
 static json_t *
-report_row(sqlite3_stmt *st)
+report_row(struct db_st *st)
 {
 	json_t *rep = NULL;
 
-	if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+	if (!db_col_null(st, 3))
 		rep = json_loads(db_col_text(st, 3), 0, NULL);
 	return json_pack("{s:s, s:s, s:I, s:o}", "agent_id", db_col_text(st, 0),
 	    "hostname", db_col_text(st, 1), "received_ms",
-	    (json_int_t)sqlite3_column_int64(st, 2), "report",
+	    (json_int_t)db_col_int64(st, 2), "report",
 	    rep ? rep : json_null());
 }
 
@@ -47,7 +47,8 @@ db_container_reports(struct db *db, const char *agent_id, json_t **out)
 	rc = db_rows_json(db, db_stmt(db, "SELECT a.id, a.hostname,"
 	    " coalesce(r.received_ms, 0), r.report FROM agents a"
 	    " LEFT JOIN container_reports r ON r.agent_id = a.id"
-	    " WHERE a.revoked_ms = 0 AND (?1 IS NULL OR a.id = ?1)"
+	    " WHERE a.revoked_ms = 0 AND (CAST(?1 AS TEXT) IS NULL OR"
+	    " a.id = ?1)"
 	    " ORDER BY a.hostname, a.id", agent_id ? DB_TEXT(agent_id) :
 	    DB_NULL), report_row, &list);
 	db_unlock(db);

@@ -65,7 +65,7 @@ out:
 int
 db_hardware_get(struct db *db, const char *mac, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *hw = NULL;
 	int rc;
 
@@ -75,12 +75,12 @@ db_hardware_get(struct db *db, const char *mac, json_t **out)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = db_step(st);
+	if (rc == DB_ROW)
 		hw = json_loads(db_col_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return DB_NOTFOUND;
 	if (hw == NULL)
 		return DB_ERR;
@@ -88,11 +88,36 @@ db_hardware_get(struct db *db, const char *mac, json_t **out)
 	return DB_OK;
 }
 
+/* The JSON functions differ: ?1 the reporter's MAC, ?2 its report. */
+#define CONFLICT_SQL_SQLITE \
+	"WITH mine(nic) AS (SELECT json_extract(value, '$.mac')" \
+	"  FROM json_each(?2, '$.nics') UNION SELECT ?1)" \
+	" SELECT m.mac, m.mac FROM machines m, mine" \
+	"  WHERE m.mac = mine.nic AND m.mac != ?1" \
+	" UNION ALL" \
+	" SELECT h.mac, json_extract(n.value, '$.mac')" \
+	"  FROM hardware h, json_each(h.report, '$.nics') n, mine" \
+	"  WHERE h.mac != ?1 AND mine.nic != ?1" \
+	"  AND json_extract(n.value, '$.mac') = mine.nic" \
+	" LIMIT 1"
+#define CONFLICT_SQL_PG \
+	"WITH mine(nic) AS (SELECT n->>'mac' FROM jsonb_array_elements(" \
+	"  CAST(?2 AS jsonb)->'nics') n UNION SELECT CAST(?1 AS TEXT))" \
+	" SELECT m.mac, m.mac FROM machines m, mine" \
+	"  WHERE m.mac = mine.nic AND m.mac != ?1" \
+	" UNION ALL" \
+	" SELECT h.mac, n->>'mac'" \
+	"  FROM hardware h, jsonb_array_elements(" \
+	"  CAST(h.report AS jsonb)->'nics') n, mine" \
+	"  WHERE h.mac != ?1 AND mine.nic != ?1" \
+	"  AND n->>'mac' = mine.nic" \
+	" LIMIT 1"
+
 int
 db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
     char other[MAC_STRLEN], char nic[MAC_STRLEN])
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	char *text;
 	int rc = DB_ERR;
 
@@ -105,32 +130,23 @@ db_hardware_conflict(struct db *db, const char *mac, const json_t *report,
 	 * where it was sent the discovery image), while another report's
 	 * list is only a claim; a claim made first must not lock the real
 	 * machine out. */
-	st = db_stmt(db,
-	    "WITH mine(nic) AS (SELECT json_extract(value, '$.mac')"
-	    "  FROM json_each(?2, '$.nics') UNION SELECT ?1)"
-	    " SELECT m.mac, m.mac FROM machines m, mine"
-	    "  WHERE m.mac = mine.nic AND m.mac != ?1"
-	    " UNION ALL"
-	    " SELECT h.mac, json_extract(n.value, '$.mac')"
-	    "  FROM hardware h, json_each(h.report, '$.nics') n, mine"
-	    "  WHERE h.mac != ?1 AND mine.nic != ?1"
-	    "  AND json_extract(n.value, '$.mac') = mine.nic"
-	    " LIMIT 1", DB_TEXT(mac), DB_TEXT(text));
+	st = db_stmt(db, db_is_pg(db) ? CONFLICT_SQL_PG : CONFLICT_SQL_SQLITE,
+	    DB_TEXT(mac), DB_TEXT(text));
 	if (st == NULL)
 		goto out;
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
+	switch (db_step(st)) {
+	case DB_ROW:
 		snprintf(other, MAC_STRLEN, "%s", db_col_text(st, 0));
 		snprintf(nic, MAC_STRLEN, "%s", db_col_text(st, 1));
 		rc = DB_CONFLICT;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = DB_OK;
 		break;
 	default:
-		log_warnx("hardware conflict: %s", sqlite3_errmsg(db->h));
+		log_warnx("hardware conflict: %s", db_errmsg(db));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 out:
 	db_unlock(db);
 	free(text);

@@ -12,30 +12,30 @@
 	" bound_addr, token_boot"
 
 static void
-install_from_row(sqlite3_stmt *st, struct install *in)
+install_from_row(struct db_st *st, struct install *in)
 {
 	memset(in, 0, sizeof *in);
-	in->id = sqlite3_column_int64(st, 0);
+	in->id = db_col_int64(st, 0);
 	snprintf(in->mac, sizeof in->mac, "%s", db_col_text(st, 1));
 	snprintf(in->hostname, sizeof in->hostname, "%s", db_col_text(st, 2));
 	snprintf(in->role, sizeof in->role, "%s", db_col_text(st, 3));
 	snprintf(in->os, sizeof in->os, "%s", db_col_text(st, 4));
 	snprintf(in->disk, sizeof in->disk, "%s", db_col_text(st, 5));
 	snprintf(in->ssh_keys, sizeof in->ssh_keys, "%s", db_col_text(st, 6));
-	in->reprovision = sqlite3_column_int(st, 7);
+	in->reprovision = db_col_int(st, 7);
 	snprintf(in->key_hash, sizeof in->key_hash, "%s", db_col_text(st, 8));
 	snprintf(in->status, sizeof in->status, "%s", db_col_text(st, 9));
-	in->boots = sqlite3_column_int(st, 10);
+	in->boots = db_col_int(st, 10);
 	snprintf(in->stage, sizeof in->stage, "%s", db_col_text(st, 11));
-	in->progress = sqlite3_column_int(st, 12);
+	in->progress = db_col_int(st, 12);
 	snprintf(in->message, sizeof in->message, "%s", db_col_text(st, 13));
 	snprintf(in->bound_addr, sizeof in->bound_addr, "%s",
 	    db_col_text(st, 14));
-	in->token_boot = sqlite3_column_int(st, 15);
+	in->token_boot = db_col_int(st, 15);
 }
 
 static void
-install_fill(sqlite3_stmt *st, void *in)
+install_fill(struct db_st *st, void *in)
 {
 	install_from_row(st, in);
 }
@@ -99,7 +99,7 @@ db_install_queue(struct db *db, const struct install *in, unsigned from,
 		goto out;
 	if (db_run(db, "UPDATE machines SET install_id = ?, hostname = ?,"
 	    " boot_count = 0 WHERE mac = ?",
-	    DB_INT(sqlite3_last_insert_rowid(db->h)), DB_TEXT(in->hostname),
+	    DB_INT(db_last_id(db)), DB_TEXT(in->hostname),
 	    DB_TEXT(in->mac)) == DB_ERR)
 		goto out;
 	rc = set_state_locked(db, in->mac, MS_QUEUED, "api", event, -1);

@@ -8,20 +8,140 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "db.h"
 
+/*
+ * The backend: a connection and its statements, opaque here so that the
+ * db_*.c subjects never see which engine answers (db_sqlite.c implements
+ * them for SQLite).
+ *
+ * Conversion rules for code written against sqlite3 directly (apply them
+ * to any db_*.c merged later):
+ *   sqlite3_stmt *st                 -> struct db_st *st
+ *   sqlite3_step(st) == SQLITE_ROW   -> db_step(st) == DB_ROW
+ *   SQLITE_DONE / SQLITE_CONSTRAINT  -> DB_DONE / DB_CONSTRAINT (any other
+ *                                       failure of db_step is DB_ERR)
+ *   sqlite3_finalize(st)             -> db_finalize(st)
+ *   sqlite3_column_int64/int(st, i)  -> db_col_int64/db_col_int(st, i)
+ *   sqlite3_column_text(st, i)       -> db_col_text(st, i) ("" for NULL)
+ *   sqlite3_column_type(st, i) != SQLITE_NULL -> !db_col_null(st, i)
+ *   sqlite3_column_blob + _bytes     -> db_col_blob(st, i, &len)
+ *   sqlite3_last_insert_rowid(db->h) -> db_last_id(db)
+ *   sqlite3_changes(db->h)           -> db_changes(db)
+ *   sqlite3_errmsg(db->h)            -> db_errmsg(db)
+ *   sqlite3_reset + clear_bindings   -> db_reset(st) (db_bind resets too)
+ *   db_exec(db, "BEGIN IMMEDIATE")   -> db_conn_begin(db->w) (or db_begin)
+ *   ?N IS NULL (type from nowhere)   -> CAST(?N AS TEXT) IS NULL
+ *   substr(x, -1)                    -> substr(x, length(x))
+ *   INSERT OR IGNORE                 -> INSERT ... ON CONFLICT DO NOTHING
+ *   FROM (SELECT ...)                -> FROM (SELECT ...) AS name
+ *   WHERE 1 / SUM(a = b)             -> WHERE 1 = 1 / SUM(CASE WHEN a = b
+ *                                       THEN 1 ELSE 0 END) (no int booleans)
+ *   a ?N the text never uses         -> fine (typed text on PostgreSQL)
+ *   json_each/json_extract           -> two texts chosen by db_is_pg(db)
+ *                                       (db_hardware.c's conflict query)
+ *   a connection of one's own        -> db_conn_open(db, 1, &c),
+ *                                       db_conn_prepare(c, sql), db_conn_close
+ * and never #include <sqlite3.h> outside db_sqlite.c.
+ */
+struct db_arg;
+struct db_conn;		/* one connection to the database */
+struct db_st;		/* a prepared statement and its current row */
+
+/* A backend: what db_conn_* and db_* below call. Each backend's
+ * connection and statement start with the common part (be). */
+struct db_backend {
+	const char	*name;
+	int		(*open)(struct db *, int, struct db_conn **);
+	void		(*close)(struct db_conn *);
+	int		(*exec)(struct db_conn *, const char *);
+	int		(*begin)(struct db_conn *);
+	struct db_st	*(*prepare)(struct db_conn *, const char *);
+	const char	*(*errmsg)(struct db_conn *);
+	int64_t		(*changes)(struct db_conn *);
+	int64_t		(*last_id)(struct db_conn *);
+	int		(*schema_get)(struct db_conn *);
+	int		(*schema_set)(struct db_conn *, int);
+	int		(*bind)(struct db_st *, const struct db_arg *);
+	int		(*step)(struct db_st *);
+	void		(*reset)(struct db_st *);
+	void		(*finalize)(struct db_st *);
+	int64_t		(*col_int64)(struct db_st *, int);
+	const char	*(*col_text)(struct db_st *, int);
+	int		(*col_null)(struct db_st *, int);
+	const void	*(*col_blob)(struct db_st *, int, size_t *);
+};
+
+struct db_conn {
+	const struct db_backend	*be;
+};
+
+struct db_st {
+	const struct db_backend	*be;
+};
+
+extern const struct db_backend db_sqlite;	/* db_sqlite.c */
+extern const struct db_backend db_pg;		/* db_pg.c */
+/* SQL that cannot be common (JSON functions) is chosen by this. */
+#define db_is_pg(db)	((db)->be == &db_pg)
+
+/* What db_step returns besides DB_ERR (apart from enum db_rc's values). */
+enum db_step_rc {
+	DB_ROW = 100,		/* a row is there to read */
+	DB_DONE,		/* no more rows: the statement ran */
+	DB_CONSTRAINT,		/* a UNIQUE/PRIMARY KEY/CHECK refused it */
+};
+
 struct db {
-	sqlite3		*h;		/* the writer, under mu */
+	const struct db_backend *be;	/* by the url: SQLite or PostgreSQL */
+	struct db_conn	*w;		/* the writer, under mu */
 	pthread_mutex_t	 mu;
-	char		 path[4096];
+	char		 path[4096];	/* a file, or a postgresql:// url */
+	char		 statedir[4096];	/* beside it: audit.head */
 	pthread_key_t	 reader;	/* per-thread read-only connection */
 	/* Bumped after every committed change to the machines table; the
 	 * per-thread machine caches are valid only for the value they saw. */
 	atomic_ulong	 machines_gen;
 	int		 machines_dirty;	/* under mu */
+	/* Set while the database cannot be reached (PostgreSQL), until a
+	 * reconnect works: requests are answered 503 meanwhile. */
+	atomic_int	 unavailable;
 };
+
+/* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */
+
+/* A new connection to db->path: read-only for readers beside the writer;
+ * the writer (readonly 0) marks db->machines_dirty on a change to the
+ * tables the per-thread caches hold. */
+int		 db_conn_open(struct db *, int readonly, struct db_conn **out);
+void		 db_conn_close(struct db_conn *);
+/* Run sql (one or more statements, no parameters): 0 or -1 (logged). */
+int		 db_conn_exec(struct db_conn *, const char *sql);
+/* Prepare sql for repeated use (db_bind, db_step, db_reset); NULL
+ * (logged) on failure. */
+struct db_st	*db_conn_prepare(struct db_conn *, const char *sql);
+const char	*db_conn_errmsg(struct db_conn *);
+/* Rows changed by the last statement, the id the last INSERT made. */
+int64_t		 db_conn_changes(struct db_conn *);
+int64_t		 db_conn_last_id(struct db_conn *);
+/* The schema version the migrations reached (-1 on error), and setting
+ * it inside the migration's transaction. */
+int		 db_conn_schema_get(struct db_conn *);
+int		 db_conn_schema_set(struct db_conn *, int);
+/* Open a write transaction. */
+int		 db_conn_begin(struct db_conn *);
+
+/* DB_ROW, DB_DONE, DB_CONSTRAINT or DB_ERR (logged). */
+int		 db_step(struct db_st *);
+/* Back to before the first row, parameters cleared. */
+void		 db_reset(struct db_st *);
+void		 db_finalize(struct db_st *);	/* NULL is a no-op */
+int64_t		 db_col_int64(struct db_st *, int);
+int		 db_col_int(struct db_st *, int);
+const char	*db_col_text(struct db_st *, int);	/* "" for NULL */
+int		 db_col_null(struct db_st *, int);
+/* The bytes of column i (*len of them; never NULL). */
+const void	*db_col_blob(struct db_st *, int, size_t *len);
 
 /* --- db.c: the writer, transactions, statements ------------------------ */
 
@@ -90,24 +210,28 @@ struct db_arg {
 /* db_stmt, stepped once and finalized: DB_OK when it changed a row,
  * DB_NOTFOUND when it changed none, DB_ERR. Caller holds the lock. */
 #define db_run(db, sql, ...) db_run_argv((db), (sql), DB_ARGV(__VA_ARGS__))
-sqlite3_stmt	*db_stmt_argv(struct db *, const char *sql,
+struct db_st	*db_stmt_argv(struct db *, const char *sql,
 		    const struct db_arg *);
 int		 db_run_argv(struct db *, const char *sql,
 		    const struct db_arg *);
 /* Bind args to an already prepared st (reset first); -1 (logged) when
  * their number is not the number of parameters of st. */
-int		 db_bind(sqlite3_stmt *, const struct db_arg *);
+int		 db_bind(struct db_st *, const struct db_arg *);
+/* The writer's db_conn_changes, db_conn_last_id, db_conn_errmsg. Caller
+ * holds the lock. */
+int64_t		 db_changes(struct db *);
+int64_t		 db_last_id(struct db *);
+const char	*db_errmsg(struct db *);
 
-const char	*db_col_text(sqlite3_stmt *, int);
 json_t		*db_time_json(int64_t ms);
 /* Step st to its end, one row(st) per row into a new array; finalizes
  * st (NULL: a failed db_stmt). Caller holds the lock. */
-int		 db_rows_json(struct db *, sqlite3_stmt *,
-		    json_t *(*row)(sqlite3_stmt *), json_t **out);
+int		 db_rows_json(struct db *, struct db_st *,
+		    json_t *(*row)(struct db_st *), json_t **out);
 /* The one row sql selects for key (its only parameter), through
  * fill(st, out). Caller holds the lock. */
 int		 db_get_one(struct db *, const char *sql, const char *key,
-		    void (*fill)(sqlite3_stmt *, void *), void *out);
+		    void (*fill)(struct db_st *, void *), void *out);
 
 /* --- db_audit.c ------------------------------------------------------- */
 

@@ -35,13 +35,13 @@ db_lease_record(struct db *db, const char *action, const char *mac,
 }
 
 static json_t *
-lease_row(sqlite3_stmt *st)
+lease_row(struct db_st *st)
 {
 	return json_pack("{s:s, s:s, s:s, s:I, s:o}",
 	    "mac", db_col_text(st, 0), "ip", db_col_text(st, 1),
 	    "hostname", db_col_text(st, 2),
-	    "expires", (json_int_t)sqlite3_column_int64(st, 3),
-	    "updated_at", db_time_json(sqlite3_column_int64(st, 4)));
+	    "expires", (json_int_t)db_col_int64(st, 3),
+	    "updated_at", db_time_json(db_col_int64(st, 4)));
 }
 
 int

@@ -16,7 +16,7 @@
 #define MACHINE_NCOLS 14	/* columns after MACHINE_COLS start here */
 
 static void
-machine_from_row(sqlite3_stmt *st, struct machine *m)
+machine_from_row(struct db_st *st, struct machine *m)
 {
 	int s;
 
@@ -30,17 +30,17 @@ machine_from_row(sqlite3_stmt *st, struct machine *m)
 	snprintf(m->platform, sizeof m->platform, "%s", db_col_text(st, 5));
 	snprintf(m->ip, sizeof m->ip, "%s", db_col_text(st, 6));
 	snprintf(m->hostname, sizeof m->hostname, "%s", db_col_text(st, 7));
-	m->created_ms = sqlite3_column_int64(st, 8);
-	m->updated_ms = sqlite3_column_int64(st, 9);
-	m->last_boot_ms = sqlite3_column_int64(st, 10);
-	m->boots_in_state = sqlite3_column_int(st, 11);
-	m->boots = sqlite3_column_int(st, 12);
+	m->created_ms = db_col_int64(st, 8);
+	m->updated_ms = db_col_int64(st, 9);
+	m->last_boot_ms = db_col_int64(st, 10);
+	m->boots_in_state = db_col_int(st, 11);
+	m->boots = db_col_int(st, 12);
 	snprintf(m->discovery_addr, sizeof m->discovery_addr, "%s",
 	    db_col_text(st, 13));
 }
 
 static void
-machine_fill(sqlite3_stmt *st, void *m)
+machine_fill(struct db_st *st, void *m)
 {
 	machine_from_row(st, m);
 }
@@ -53,9 +53,9 @@ machine_fill(sqlite3_stmt *st, void *m)
 #define READER_CACHE 256
 
 struct reader {
-	sqlite3		*h;
-	sqlite3_stmt	*get_machine;
-	sqlite3_stmt	*get_lease;	/* db_lease.c's, on the boot path too */
+	struct db_conn	*c;
+	struct db_st	*get_machine;
+	struct db_st	*get_lease;	/* db_lease.c's, on the boot path too */
 	struct {
 		unsigned long	gen;
 		int		valid;
@@ -77,9 +77,9 @@ db_reader_free(void *p)
 
 	if (rd == NULL)
 		return;
-	sqlite3_finalize(rd->get_machine);
-	sqlite3_finalize(rd->get_lease);
-	sqlite3_close(rd->h);
+	db_finalize(rd->get_machine);
+	db_finalize(rd->get_lease);
+	db_conn_close(rd->c);
 	free(rd);
 }
 
@@ -92,18 +92,14 @@ reader_get(struct db *db)
 		return rd;
 	if ((rd = calloc(1, sizeof *rd)) == NULL)
 		return NULL;
-	if (sqlite3_open_v2(db->path, &rd->h, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(rd->h, "SELECT " MACHINE_COLS
-	    " FROM machines WHERE mac = ?", -1, SQLITE_PREPARE_PERSISTENT,
-	    &rd->get_machine, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(rd->h, "SELECT ip, expires FROM leases WHERE"
-	    " mac = ?", -1, SQLITE_PREPARE_PERSISTENT, &rd->get_lease, NULL) !=
-	    SQLITE_OK) {
+	if (db_conn_open(db, 1, &rd->c) == -1 ||
+	    (rd->get_machine = db_conn_prepare(rd->c, "SELECT " MACHINE_COLS
+	    " FROM machines WHERE mac = ?")) == NULL ||
+	    (rd->get_lease = db_conn_prepare(rd->c, "SELECT ip, expires FROM"
+	    " leases WHERE mac = ?")) == NULL) {
 		db_reader_free(rd);
 		return NULL;
 	}
-	sqlite3_busy_timeout(rd->h, 5000);
 	pthread_setspecific(db->reader, rd);
 	return rd;
 }
@@ -113,7 +109,7 @@ static int
 reader_machine_get(struct db *db, const char *mac, struct machine *out)
 {
 	struct reader *rd = reader_get(db);
-	sqlite3_stmt *st;
+	struct db_st *st;
 	unsigned long gen = atomic_load(&db->machines_gen);
 	unsigned h = 5381;
 	const char *p;
@@ -132,8 +128,8 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 	st = rd->get_machine;
 	if (db_bind(st, DB_ARGV(DB_TEXT(mac))) == -1)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		machine_from_row(st, out);
 		/* Tagged with the generation seen before the read. */
 		rd->cache[h].m = *out;
@@ -141,10 +137,9 @@ reader_machine_get(struct db *db, const char *mac, struct machine *out)
 		rd->cache[h].valid = 1;
 		rc = DB_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	db_reset(st);
 	return rc;
 }
 
@@ -156,7 +151,7 @@ db_reader_lease(struct db *db, const char *mac, char ip[64],
 	unsigned long gen = atomic_load(&db->machines_gen);
 	unsigned h = 5381;
 	const char *p;
-	sqlite3_stmt *st;
+	struct db_st *st;
 	int rc;
 
 	if (rd == NULL)
@@ -176,25 +171,24 @@ db_reader_lease(struct db *db, const char *mac, char ip[64],
 	st = rd->get_lease;
 	if (db_bind(st, DB_ARGV(DB_TEXT(mac))) == -1)
 		return DB_ERR;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-		rd->leases[h].found = rc == SQLITE_ROW;
+	rc = db_step(st);
+	if (rc == DB_ROW || rc == DB_DONE) {
+		rd->leases[h].found = rc == DB_ROW;
 		snprintf(rd->leases[h].ip, sizeof rd->leases[h].ip, "%s",
-		    rc == SQLITE_ROW ? db_col_text(st, 0) : "");
-		rd->leases[h].expires = rc == SQLITE_ROW ?
-		    sqlite3_column_int64(st, 1) : 0;
+		    rc == DB_ROW ? db_col_text(st, 0) : "");
+		rd->leases[h].expires = rc == DB_ROW ?
+		    db_col_int64(st, 1) : 0;
 		snprintf(rd->leases[h].mac, sizeof rd->leases[h].mac, "%s", mac);
 		rd->leases[h].gen = gen;
 		rd->leases[h].valid = 1;
-		if (rc == SQLITE_ROW) {
+		if (rc == DB_ROW) {
 			snprintf(ip, 64, "%s", rd->leases[h].ip);
 			*expires = rd->leases[h].expires;
 		}
-		rc = rc == SQLITE_ROW ? DB_OK : DB_NOTFOUND;
+		rc = rc == DB_ROW ? DB_OK : DB_NOTFOUND;
 	} else
 		rc = DB_ERR;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	db_reset(st);
 	return rc;
 }
 
@@ -362,7 +356,7 @@ db_machine_delete(struct db *db, const char *mac)
 }
 
 static json_t *
-machine_row_json(sqlite3_stmt *st)
+machine_row_json(struct db_st *st)
 {
 	struct machine m;
 
@@ -380,20 +374,20 @@ machine_row_json(sqlite3_stmt *st)
 
 /* A machine list row: the machine and its hardware summary. */
 static json_t *
-machine_list_row(sqlite3_stmt *st)
+machine_list_row(struct db_st *st)
 {
 	json_t *o = machine_row_json(st);
 
-	if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
+	if (!db_col_null(st, MACHINE_NCOLS))
 		json_object_set_new(o, "summary", json_pack("{s:I, s:I, s:I, s:I}",
 		    "cpu_threads",
-		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS),
+		    (json_int_t)db_col_int64(st, MACHINE_NCOLS),
 		    "memory_bytes",
-		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 1),
+		    (json_int_t)db_col_int64(st, MACHINE_NCOLS + 1),
 		    "disks",
-		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 2),
+		    (json_int_t)db_col_int64(st, MACHINE_NCOLS + 2),
 		    "nics",
-		    (json_int_t)sqlite3_column_int64(st, MACHINE_NCOLS + 3)));
+		    (json_int_t)db_col_int64(st, MACHINE_NCOLS + 3)));
 	return o;
 }
 
@@ -416,7 +410,7 @@ db_machine_list(struct db *db, int state, json_t **out)
 int
 db_machine_json(struct db *db, const char *mac, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	json_t *o = NULL, *hw = NULL;
 	int rc;
 
@@ -427,23 +421,23 @@ db_machine_json(struct db *db, const char *mac, json_t **out)
 		db_unlock(db);
 		return DB_ERR;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		o = machine_row_json(st);
-		if (sqlite3_column_type(st, MACHINE_NCOLS) != SQLITE_NULL)
+		if (!db_col_null(st, MACHINE_NCOLS))
 			hw = json_loads(db_col_text(st, MACHINE_NCOLS), 0,
 			    NULL);
 		json_object_set_new(o, "hardware", hw ? hw : json_null());
 		json_object_set_new(o, "hardware_updated_at",
-		    db_time_json(sqlite3_column_int64(st, MACHINE_NCOLS + 1)));
+		    db_time_json(db_col_int64(st, MACHINE_NCOLS + 1)));
 		json_object_set_new(o, "install", db_install_json_locked(db, mac));
 		json_object_set_new(o, "agent", db_agent_json_for_mac_locked(db,
 		    mac));
 		rc = DB_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : DB_ERR;
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	db_unlock(db);
 	if (rc == DB_OK)
 		*out = o;
@@ -466,16 +460,15 @@ db_event_add(struct db *db, const char *mac, const char *source,
 }
 
 static json_t *
-event_row(sqlite3_stmt *st)
+event_row(struct db_st *st)
 {
 	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "time", db_time_json(sqlite3_column_int64(st, 1)),
+	    "id", (json_int_t)db_col_int64(st, 0),
+	    "time", db_time_json(db_col_int64(st, 1)),
 	    "source", db_col_text(st, 2), "state", db_col_text(st, 3),
 	    "message", db_col_text(st, 4));
 
-	json_object_set_new(o, "progress", sqlite3_column_type(st, 5) ==
-	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int(st, 5)));
+	json_object_set_new(o, "progress", db_col_null(st, 5) ? json_null() : json_integer(db_col_int(st, 5)));
 	return o;
 }
 
@@ -497,7 +490,7 @@ db_events_json(struct db *db, const char *mac, int64_t after_id, int limit,
 int
 db_count_by_state(struct db *db, long counts[MS_NSTATES])
 {
-	sqlite3_stmt *st;
+	struct db_st *st;
 	long n[MS_NSTATES] = { 0 };
 	int rc, s;
 
@@ -507,12 +500,12 @@ db_count_by_state(struct db *db, long counts[MS_NSTATES])
 		db_unlock(db);
 		return DB_ERR;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		if ((s = machine_state_from_name(db_col_text(st, 0))) >= 0)
-			n[s] = (long)sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
+			n[s] = (long)db_col_int64(st, 1);
+	db_finalize(st);
 	db_unlock(db);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return DB_ERR;
 	memcpy(counts, n, sizeof n);
 	return DB_OK;

@@ -250,10 +250,19 @@ http_reply_json(struct request *r, int status, json_t *body)
 	queue(r, status, resp, "application/json");
 }
 
+#define DB_DOWN_MSG "the database cannot be reached; try again later"
+
 static void
 reply_error_msg(struct request *r, int status, const char *code,
     const char *msg, int quiet)
 {
+	/* A failure while the database cannot be reached is the
+	 * database's, not the handler's: 503, try again later. */
+	if (status == 500 && r->app->db && db_unavailable(r->app->db)) {
+		status = 503;
+		code = "unavailable";
+		msg = DB_DOWN_MSG;
+	}
 	if (!r->replied)
 		audit_setf(r->error, sizeof r->error, "%s: %s", code, msg);
 	if (status >= 500)
@@ -277,6 +286,17 @@ http_reply_error(struct request *r, int status, const char *code,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	reply_error_msg(r, status, code, msg, 0);
+}
+
+/* Credentials could not be checked because the database cannot be
+ * reached: answered 503 (1), else 0. */
+static int
+db_down(struct request *r)
+{
+	if (r->app->db == NULL || !db_unavailable(r->app->db))
+		return 0;
+	http_reply_error(r, 503, "unavailable", DB_DOWN_MSG);
+	return 1;
 }
 
 void
@@ -574,6 +594,8 @@ authenticate(struct request *r)
 			;
 		if (auth_token(r->app, h, r->client, &r->who, &why) == -1) {
 			memset(&r->who, 0, sizeof r->who);
+			if (db_down(r))
+				return -1;
 			if (open)
 				return 0;
 			AUDIT_SET(&r->audit, detail, "%s", why);
@@ -585,6 +607,8 @@ authenticate(struct request *r)
 	    *cookie) {
 		if (auth_session(r->app, cookie, &r->who, &why) == -1) {
 			memset(&r->who, 0, sizeof r->who);
+			if (db_down(r))	/* not known bad: keep the cookie */
+				return -1;
 			if (open)
 				return 0;
 			AUDIT_SET(&r->audit, detail, "%s", why);

@@ -83,8 +83,16 @@ worker_main(struct bastion *app)
 		goto err_db;
 	if (privsep_drop(uid, gid) == -1)
 		goto err_db;
-	if (path_join(path, sizeof path, c->state_dir, "bastion.db") == -1 ||
-	    db_open(path, &app->db) == -1) {
+	if (c->database_url[0] != '\0') {
+		/* Not logged: the url may carry a password. */
+		if (db_open_url(c->database_url, c->state_dir, &app->db) ==
+		    -1) {
+			log_warnx("cannot open the PostgreSQL database of"
+			    " [database] url");
+			goto err_db;
+		}
+	} else if (path_join(path, sizeof path, c->state_dir, "bastion.db") ==
+	    -1 || db_open(path, &app->db) == -1) {
 		log_warnx("cannot open the database %s", path);
 		goto err_db;
 	}

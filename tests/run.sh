@@ -64,6 +64,39 @@ run_unit() {
 	count "$name" "$p" "$f" "$k"
 }
 
+# The unit tests that use the database (those with tests/unit/dbfx.h)
+# once more on PostgreSQL: a throwaway cluster (tests/pg.sh) in a temp dir,
+# stopped and removed after. Not starting it is a failure, never a skip.
+run_unit_pg() {
+	local dir=$1 name=$2 pg url t p=0 f=0 out rc n
+	note "$name"
+	pg=$(mktemp -d /tmp/bastion-pg.XXXXXX)
+	chmod 711 "$pg"	# the cluster runs as nobody
+	if ! url=$(tests/pg.sh start "$pg/cluster"); then
+		cat "$pg"/cluster/*.log 2>/dev/null
+		rm -rf "$pg"
+		count "$name" 0 1
+		return
+	fi
+	for t in $(grep -l '"dbfx.h"' tests/unit/test_*.c); do
+		t=$dir/tests/$(basename "$t" .c)
+		[ -x "$t" ] || { f=$((f + 1)); continue; }
+		out=$(BASTION_TEST_DB_URL=$url "$t" 2>&1); rc=$?
+		printf '%s\n' "$out" | grep -E '^\[ +(PASSED|FAILED|SKIPPED) +\]|^\[  (FAILED|ERROR) ' || true
+		p=$((p + $(cmocka_sum "$out" PASSED)))
+		n=$(cmocka_sum "$out" FAILED)
+		if [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then n=1; fi
+		if [ "$n" -ne 0 ]; then
+			printf '\n### %s failed on PostgreSQL; its whole output:\n%s\n###\n' \
+			    "$(basename "$t")" "$out"
+		fi
+		f=$((f + n))
+	done
+	tests/pg.sh stop "$pg/cluster" || f=$((f + 1))
+	rm -rf "$pg"
+	count "$name" "$p" "$f"
+}
+
 # pytest inside a fresh network namespace: bastion, dnsmasq and every
 # client run there, on a bridge with no ports, so nothing leaves it.
 run_pytest() {
@@ -124,6 +157,7 @@ run_sanitize() {
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	run_unit build/asan "unit (ASan+UBSan)"
+	run_unit_pg build/asan "unit (ASan+UBSan, PostgreSQL)"
 	run_pytest integration-asan "$ROOT/build/asan" tests/integration
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 }
@@ -156,7 +190,7 @@ run_analyze() {
 
 what=${1:-all}
 case "$what" in
-unit) run_unit build unit ;;
+unit) run_unit build unit; run_unit_pg build "unit (PostgreSQL)" ;;
 integration) shift; run_pytest integration "$ROOT/build" "${@:-tests/integration}" ;;
 e2e) shift
 	if [ $# -eq 0 ]; then run_e2e; else run_pytest e2e "$ROOT/build" "$@"; fi ;;
@@ -165,6 +199,7 @@ fuzz) run_fuzz ;;
 analyze) run_analyze ;;
 all)
 	run_unit build unit
+	run_unit_pg build "unit (PostgreSQL)"
 	run_pytest integration "$ROOT/build" tests/integration
 	run_e2e
 	run_sanitize

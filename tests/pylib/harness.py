@@ -114,6 +114,15 @@ class Bastion:
         self.control_port = free_port()
         self.discovery_dir = discovery_dir or os.path.join(self.tmp, "discovery")
         self.conf = os.path.join(self.tmp, "bastion.conf")
+        # BASTION_TEST_PG_HOST (a socket dir of tests/pg.sh's cluster):
+        # every bastion gets a database of its own there.
+        pg_host = os.environ.get("BASTION_TEST_PG_HOST")
+        if pg_host and "[database]" not in extra_conf:
+            name = "b_" + os.path.basename(self.tmp).replace("-", "_").lower()
+            subprocess.run(["/usr/lib/postgresql/15/bin/createdb", "-h", pg_host,
+                            "-U", "postgres", name], check=True)
+            extra_conf += "\n[database]\nurl = postgresql:///%s?host=%s&user=postgres\n" % (
+                name, pg_host)
         with open(self.conf, "w") as f:
             f.write(DEFAULT_CONF.format(
                 state=self.state, share=ROOT, repo=repo, boot_host=boot_host, boot_port=self.boot_port,

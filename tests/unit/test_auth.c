@@ -233,16 +233,6 @@ entry(struct audit_entry *e, const char *action, const char *target)
 	AUDIT_SET(e, request_id, "00000000000000%02d", (int)strlen(target));
 }
 
-static void
-raw(const char *path, const char *sql)
-{
-	sqlite3 *h;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(h);
-}
-
 static json_int_t
 verify_bad(struct db *db)
 {
@@ -290,25 +280,17 @@ test_chain(void **state)
 	assert_int_equal(json_array_size(list), 2);
 	json_decref(list);
 	/* The triggers refuse edits in place... */
-	{
-		sqlite3 *h;
-
-		assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-		assert_int_not_equal(sqlite3_exec(h, "UPDATE audit_log SET actor ="
-		    " 'x' WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
-		assert_int_not_equal(sqlite3_exec(h, "DELETE FROM audit_log",
-		    NULL, NULL, NULL), SQLITE_OK);
-		sqlite3_close(h);
-	}
+	assert_int_equal(raw_try(f, "UPDATE audit_log SET actor = 'x'"
+	    " WHERE id = 2"), -1);
+	assert_int_equal(raw_try(f, "DELETE FROM audit_log"), -1);
 	/* ...and without them, verify names what changed. */
-	raw(f->path, "DROP TRIGGER audit_log_no_update;"
-	    "DROP TRIGGER audit_log_no_delete;"
-	    "UPDATE audit_log SET target = 'mallory' WHERE id = 3");
+	raw_unblock(f, "audit_log_no_update", "audit_log");
+	raw_unblock(f, "audit_log_no_delete", "audit_log");
+	raw_exec(f, "UPDATE audit_log SET target = 'mallory' WHERE id = 3");
 	assert_int_equal(verify_bad(f->db), 3);
-	raw(f->path, "UPDATE audit_log SET target = 'alice' WHERE id = 3");
+	raw_exec(f, "UPDATE audit_log SET target = 'alice' WHERE id = 3");
 	assert_int_equal(verify_bad(f->db), 0);
-	raw(f->path, "CREATE TEMP TABLE t AS SELECT * FROM audit_log WHERE id = 5;"
-	    "DELETE FROM audit_log WHERE id = 5");
+	raw_exec(f, "DELETE FROM audit_log WHERE id = 5");
 	assert_int_equal(verify_bad(f->db), 5);		/* the tail, via audit.head */
 }
 
@@ -327,8 +309,7 @@ test_change_and_row_commit_together(void **state)
 	assert_true(e.written);
 	assert_int_equal(e.id, 1);
 	/* The row cannot be written: the change does not happen either. */
-	raw(f->path, "CREATE TRIGGER full BEFORE INSERT ON audit_log BEGIN"
-	    " SELECT RAISE(ABORT, 'full'); END");
+	raw_block(f, "audit_full", "INSERT", "audit_log");
 	entry(&e, "user.create", "dave");
 	db_audit_pending(&e);
 	assert_int_equal(db_user_add(f->db, "dave", "viewer", "$argon2id$x", 0),
@@ -337,7 +318,7 @@ test_change_and_row_commit_together(void **state)
 	assert_false(e.written);
 	assert_int_equal(db_user_get(f->db, "dave", &u), DB_NOTFOUND);
 	assert_int_equal(db_audit_append(f->db, &e), DB_ERR);
-	raw(f->path, "DROP TRIGGER full");
+	raw_unblock(f, "audit_full", "audit_log");
 	assert_int_equal(db_user_add(f->db, "dave", "viewer", "$argon2id$x", 0),
 	    DB_OK);
 	assert_int_equal(db_user_get(f->db, "dave", &u), DB_OK);
@@ -376,7 +357,7 @@ test_lockouts_persist(void **state)
 	assert_int_equal(db_lockout_set(f->db, "user:bob", 7000, 2000), DB_OK);
 	/* Survives closing the database, like a restart. */
 	db_close(f->db);
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 	assert_int_equal(db_lockouts_load(f->db, 3000, 10, seen_add, &s), DB_OK);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.key[0], "addr:192.0.2.7");	/* latest first */
@@ -392,19 +373,9 @@ test_lockouts_persist(void **state)
 	assert_int_equal(s.n, 1);
 	/* A new lockout drops the ones that are over. */
 	assert_int_equal(db_lockout_set(f->db, "user:eve", 20000, 8000), DB_OK);
-	{
-		sqlite3 *h;
-		sqlite3_stmt *st;
-
-		assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(h, "SELECT group_concat(key)"
-		    " FROM auth_lockouts", -1, &st, NULL), SQLITE_OK);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_string_equal((const char *)sqlite3_column_text(st, 0),
-		    "addr:192.0.2.7,user:eve");
-		sqlite3_finalize(st);
-		sqlite3_close(h);
-	}
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM auth_lockouts"), 2);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM auth_lockouts WHERE"
+	    " key IN ('addr:192.0.2.7', 'user:eve')"), 2);
 }
 
 int

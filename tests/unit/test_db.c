@@ -108,43 +108,75 @@ hw_report(int threads, long long mem)
 	    "nics", "name", "eth0", "mac", MAC1);
 }
 
-/* Raw SQL on the file, beside the db handle (tests only). */
-static int
-raw_int(const char *path, const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	int v = -1;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
-
-static void
-raw_exec(const char *path, const char *sql)
-{
-	sqlite3 *h;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_close(h), SQLITE_OK);
-}
-
 /* ---- statements and their arguments -------------------------------------- */
+
+/* test_stmt_typed_args in the common SQL of both backends (typed
+ * columns; no typeof or quote). */
+static void
+stmt_typed_args_portable(struct db *db)
+{
+	struct db_st *st;
+	const void *p;
+	size_t len;
+
+	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (k INTEGER, a TEXT,"
+	    " b INTEGER, c BLOB, d INTEGER)"), 0);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (1, ?, ?, ?, ?)",
+	    DB_TEXT("x"), DB_INT(INT64_MAX), DB_BLOB("a\0b", 3), DB_NULL),
+	    DB_OK);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (2, ?, ?, ?, ?)",
+	    DB_TEXT(NULL), DB_INT((unsigned char)200), DB_BLOB(NULL, 0),
+	    DB_INT(-1)), DB_OK);
+	assert_int_equal(db_run(db, "INSERT INTO t VALUES (3, ?2, ?1, NULL,"
+	    " ?1)", DB_INT((size_t)7), DB_TEXT("y")), DB_OK);
+	st = db_stmt(db, "SELECT a, b, c, d FROM t WHERE k = ?", DB_INT(1));
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_string_equal(db_col_text(st, 0), "x");
+	assert_true(db_col_int64(st, 1) == INT64_MAX);
+	p = db_col_blob(st, 2, &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(p, "a\0b", 3);
+	assert_true(db_col_null(st, 3));
+	db_finalize(st);
+	st = db_stmt(db, "SELECT a, b, c, d FROM t WHERE k = ?", DB_INT(2));
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_string_equal(db_col_text(st, 0), "");
+	assert_int_equal(db_col_int(st, 1), 200);
+	assert_false(db_col_null(st, 2));
+	db_col_blob(st, 2, &len);
+	assert_int_equal(len, 0);
+	assert_int_equal(db_col_int(st, 3), -1);
+	db_finalize(st);
+	st = db_stmt(db, "SELECT a, b, d FROM t WHERE k = 3");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_string_equal(db_col_text(st, 0), "y");
+	assert_int_equal(db_col_int(st, 1), 7);
+	assert_int_equal(db_col_int(st, 2), 7);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_finalize(st);
+	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
+	    DB_TEXT("z"), DB_INT(99)), DB_NOTFOUND);
+	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
+	    DB_TEXT("z"), DB_INT(1)), DB_OK);
+	assert_int_equal(db_exec(db, "DROP TABLE t"), 0);
+}
 
 static void
 test_stmt_typed_args(void **state)
 {
 	struct dbfx *f = *state;
 	struct db *db = f->db;
-	sqlite3_stmt *st;
+	struct db_st *st;
 
 	db_lock(db);
+	stmt_typed_args_portable(db);
+	if (f->pg) {
+		db_unlock(db);
+		return;
+	}
 	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (k, a, b, c, d)"), 0);
 	assert_int_equal(db_run(db, "INSERT INTO t VALUES (1, ?, ?, ?, ?)",
 	    DB_TEXT("x"), DB_INT(INT64_MAX), DB_BLOB("a\0b", 3), DB_NULL),
@@ -158,33 +190,33 @@ test_stmt_typed_args(void **state)
 	st = db_stmt(db, "SELECT typeof(a) || a, b, typeof(c), length(c),"
 	    " quote(c), typeof(d) FROM t WHERE k = ?", DB_INT(1));
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "textx");
-	assert_true(sqlite3_column_int64(st, 1) == INT64_MAX);
+	assert_true(db_col_int64(st, 1) == INT64_MAX);
 	assert_string_equal(db_col_text(st, 2), "blob");
-	assert_int_equal(sqlite3_column_int(st, 3), 3);
+	assert_int_equal(db_col_int(st, 3), 3);
 	assert_string_equal(db_col_text(st, 4), "X'610062'");
 	assert_string_equal(db_col_text(st, 5), "null");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	st = db_stmt(db, "SELECT typeof(a), a, b, typeof(c), length(c), d"
 	    " FROM t WHERE k = ?", DB_INT(2));
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "text");
 	assert_string_equal(db_col_text(st, 1), "");
-	assert_int_equal(sqlite3_column_int(st, 2), 200);
+	assert_int_equal(db_col_int(st, 2), 200);
 	assert_string_equal(db_col_text(st, 3), "blob");
-	assert_int_equal(sqlite3_column_int(st, 4), 0);
-	assert_int_equal(sqlite3_column_int(st, 5), -1);
-	sqlite3_finalize(st);
+	assert_int_equal(db_col_int(st, 4), 0);
+	assert_int_equal(db_col_int(st, 5), -1);
+	db_finalize(st);
 	st = db_stmt(db, "SELECT a, b, c, d FROM t WHERE k = 3");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(db_step(st), DB_ROW);
 	assert_string_equal(db_col_text(st, 0), "y");
-	assert_int_equal(sqlite3_column_int(st, 1), 7);
+	assert_int_equal(db_col_int(st, 1), 7);
 	assert_string_equal(db_col_text(st, 2), "y");
-	assert_int_equal(sqlite3_column_int(st, 3), 7);
-	sqlite3_finalize(st);
+	assert_int_equal(db_col_int(st, 3), 7);
+	db_finalize(st);
 	/* No row changed is DB_NOTFOUND, not an error. */
 	assert_int_equal(db_run(db, "UPDATE t SET a = ? WHERE k = ?",
 	    DB_TEXT("z"), DB_INT(99)), DB_NOTFOUND);
@@ -198,10 +230,11 @@ test_stmt_arg_count_checked(void **state)
 {
 	struct dbfx *f = *state;
 	struct db *db = f->db;
-	sqlite3_stmt *st;
+	struct db_st *st;
 
 	db_lock(db);
-	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (a, b)"), 0);
+	assert_int_equal(db_exec(db, "CREATE TEMP TABLE t (a TEXT, b INTEGER)"),
+	    0);
 	/* Too few, too many, none: refused before anything runs. */
 	assert_int_equal(db_run(db, "INSERT INTO t VALUES (?, ?)",
 	    DB_TEXT("x")), DB_ERR);
@@ -213,9 +246,9 @@ test_stmt_arg_count_checked(void **state)
 	assert_null(db_stmt(db, "SELECT nonsense FROM nowhere"));
 	st = db_stmt(db, "SELECT count(*) FROM t");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 0);
-	sqlite3_finalize(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_col_int(st, 0), 0);
+	db_finalize(st);
 	db_unlock(db);
 }
 
@@ -229,8 +262,7 @@ audit_block(struct dbfx *f, struct audit_entry *e)
 	AUDIT_SET(e, actor_type, "admin-socket");
 	AUDIT_SET(e, actor, "root");
 	AUDIT_SET(e, action, "test");
-	raw_exec(f->path, "CREATE TRIGGER full BEFORE INSERT ON audit_log"
-	    " BEGIN SELECT RAISE(ABORT, 'full'); END");
+	raw_block(f, "audit_full", "INSERT", "audit_log");
 	db_audit_pending(e);
 }
 
@@ -238,7 +270,7 @@ static void
 audit_unblock(struct dbfx *f)
 {
 	db_audit_pending(NULL);
-	raw_exec(f->path, "DROP TRIGGER full");
+	raw_unblock(f, "audit_full", "audit_log");
 }
 
 /* ---- schema ------------------------------------------------------------- */
@@ -255,15 +287,18 @@ test_open_creates_schema(void **state)
 	size_t i;
 
 	assert_true(v >= 1);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), v);
+	assert_int_equal(raw_int(f, RAW_VERSION(f)), v);
 	for (i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-		snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master"
-		    " WHERE type = 'table' AND name = '%s'", tables[i]);
-		if (raw_int(f->path, sql) != 1)
+		snprintf(sql, sizeof sql, f->pg ? "SELECT count(*) FROM"
+		    " information_schema.tables WHERE table_schema = 'public'"
+		    " AND table_name = '%s'" : "SELECT count(*) FROM"
+		    " sqlite_master WHERE type = 'table' AND name = '%s'",
+		    tables[i]);
+		if (raw_int(f, sql) != 1)
 			fail_msg("table %s missing", tables[i]);
 	}
 	/* WAL: readers never wait for the writer. */
-	{
+	if (!f->pg) {
 		sqlite3 *h;
 		sqlite3_stmt *st;
 
@@ -278,7 +313,7 @@ test_open_creates_schema(void **state)
 	}
 	/* Reopening an up-to-date file migrates nothing. */
 	db_close(f->db);
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 	assert_int_equal(db_schema_version(f->db), v);
 }
 
@@ -293,7 +328,7 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
 	db_close(f->db);
 	f->db = NULL;
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_OK);
 	assert_string_equal(m.mac, MAC1);
 	assert_int_equal(m.state, MS_DISCOVERED);
@@ -321,15 +356,17 @@ test_newer_schema_refused(void **state)
 
 	db_close(f->db);
 	f->db = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 9999");
-	assert_int_equal(db_open(f->path, &db), -1);
+	raw_exec(f, f->pg ? "UPDATE schema_version SET version = 9999" :
+	    "PRAGMA user_version = 9999");
+	assert_int_equal(dbfx_open(f, &db), -1);
 	assert_ptr_equal(db, (struct db *)0x1);		/* untouched */
 	/* The file is left as it was. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 9999);
+	assert_int_equal(raw_int(f, RAW_VERSION(f)), 9999);
 	/* Put it back so dbfx_teardown can close a real handle. */
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
-	raw_exec(f->path, sql);
-	assert_int_equal(db_open(f->path, &f->db), 0);
+	snprintf(sql, sizeof sql, f->pg ? "UPDATE schema_version SET"
+	    " version = %d" : "PRAGMA user_version = %d", v);
+	raw_exec(f, sql);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
 }
 
 static void
@@ -517,7 +554,7 @@ test_delete(void **state)
 	assert_int_equal(nevents(f->db, MAC1), 0);
 	assert_int_equal(db_hardware_get(f->db, MAC1, &out), DB_NOTFOUND);
 	assert_int_equal(db_machine_json(f->db, MAC1, &out), DB_NOTFOUND);
-	assert_int_equal(raw_int(f->path,
+	assert_int_equal(raw_int(f,
 	    "SELECT count(*) FROM hardware WHERE mac = '" MAC1 "'"), 0);
 	/* Second time: not found. */
 	assert_int_equal(db_machine_delete(f->db, MAC1), DB_NOTFOUND);
@@ -588,7 +625,7 @@ test_hardware_store(void **state)
 	assert_int_equal(db_hardware_get(f->db, MAC1, &got), DB_NOTFOUND);
 	/* The machine must have booted first. */
 	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_NOTFOUND);
-	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 0);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM hardware"), 0);
 
 	boot(f->db, MAC1, 1);
 	assert_int_equal(db_hardware_store(f->db, MAC1, hw, NULL), DB_OK);
@@ -622,7 +659,7 @@ test_hardware_store(void **state)
 	ev = events(f->db, MAC1);
 	assert_int_equal(json_array_size(ev), 2);
 	json_decref(ev);
-	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM hardware"), 1);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM hardware"), 1);
 	/* Nor from an installed one. */
 	assert_int_equal(db_machine_transition(f->db, MAC1, 0, MS_INSTALLED,
 	    "test", "x"), DB_OK);
@@ -640,7 +677,7 @@ test_hardware_store(void **state)
 	assert_string_equal(event_str(ev, json_array_size(ev) - 1, "message"),
 	    "memory 4.0 GiB -> 8.0 GiB");
 	json_decref(ev);
-	assert_int_equal(raw_int(f->path,
+	assert_int_equal(raw_int(f,
 	    "SELECT cpu_threads FROM hardware"), 8);
 	json_decref(hw);
 	json_decref(hw2);
@@ -739,25 +776,23 @@ test_boot_out_params(void **state)
 	int created = -1;
 
 	/* A new machine whose row cannot be written. */
-	raw_exec(f->path, "CREATE TRIGGER no_insert BEFORE INSERT ON machines"
-	    " BEGIN SELECT RAISE(ABORT, 'no'); END");
+	raw_block(f, "no_insert", "INSERT", "machines");
 	boot_info(&bi, MAC1, "uuid-1", "10.77.0.100");
 	memset(&m, 0x5a, sizeof m);
 	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_ERR);
 	assert_int_equal(created, -1);
 	assert_int_equal((unsigned char)m.mac[0], 0x5a);
-	raw_exec(f->path, "DROP TRIGGER no_insert");
+	raw_unblock(f, "no_insert", "machines");
 	assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_NOTFOUND);
 	/* A known machine whose boot row cannot be refreshed. */
 	boot(f->db, MAC1, 1);
-	raw_exec(f->path, "CREATE TRIGGER no_update BEFORE UPDATE ON machines"
-	    " BEGIN SELECT RAISE(ABORT, 'no'); END");
+	raw_block(f, "no_update", "UPDATE", "machines");
 	boot_info(&bi, MAC1, "uuid-2", "10.77.0.100");
 	memset(&m, 0x5a, sizeof m);
 	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_ERR);
 	assert_int_equal(created, -1);
 	assert_int_equal((unsigned char)m.mac[0], 0x5a);
-	raw_exec(f->path, "DROP TRIGGER no_update");
+	raw_unblock(f, "no_update", "machines");
 	assert_int_equal(db_machine_boot(f->db, &bi, &m, &created), DB_OK);
 	assert_int_equal(created, 0);
 	assert_string_equal(m.uuid, "uuid-2");
@@ -880,15 +915,15 @@ test_install_binding(void **state)
 	/* Once per boot. */
 	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 2, "t2"),
 	    DB_CONFLICT);
-	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM join_tokens"
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM join_tokens"
 	    " WHERE hash = 't1'"), 1);
 	/* The next boot gets a new secret; the expiry does not move. */
 	assert_int_equal(db_install_boot(f->db, MAC1, "h3", "10.0.0.6", 0, 3,
 	    &boots, &failed), DB_OK);
-	raw_exec(f->path, "UPDATE join_tokens SET expires_ms = 1");
+	raw_exec(f, "UPDATE join_tokens SET expires_ms = 1");
 	assert_int_equal(db_install_kickstart(f->db, MAC1, in.id, 3, "t3"),
 	    DB_DENIED);
-	assert_int_equal(raw_int(f->path, "SELECT expires_ms FROM join_tokens"),
+	assert_int_equal(raw_int(f, "SELECT expires_ms FROM join_tokens"),
 	    1);
 }
 
@@ -930,11 +965,11 @@ test_count_by_state_out_param(void **state)
 	long counts[MS_NSTATES];
 
 	boot(f->db, MAC1, 1);
-	raw_exec(f->path, "ALTER TABLE machines RENAME TO gone");
+	raw_exec(f, "ALTER TABLE machines RENAME TO gone");
 	memset(counts, 0x7f, sizeof counts);
 	assert_int_equal(db_count_by_state(f->db, counts), DB_ERR);
 	assert_int_equal(counts[MS_DISCOVERING], 0x7f7f7f7f7f7f7f7fL);
-	raw_exec(f->path, "ALTER TABLE gone RENAME TO machines");
+	raw_exec(f, "ALTER TABLE gone RENAME TO machines");
 	assert_int_equal(db_count_by_state(f->db, counts), DB_OK);
 	assert_int_equal(counts[MS_DISCOVERING], 1);
 }
@@ -1061,6 +1096,68 @@ test_threads(void **state)
 	assert_int_equal(nevents(f->db, MAC1), 1);
 }
 
+/* The connection is cut under the db (on PostgreSQL its server
+ * processes are terminated): the next call fails and the database reads
+ * unavailable; it comes back by itself (a reconnect with a backoff),
+ * with the data. SQLite has no connection to lose. */
+static void
+test_connection_lost(void **state)
+{
+	struct dbfx *f = *state;
+	struct machine m;
+	int i, rc = DB_ERR;
+
+	boot(f->db, MAC1, 1);
+	assert_int_equal(db_unavailable(f->db), 0);
+	if (f->pg) {
+		assert_true(raw_int(f, "SELECT count(pg_terminate_backend(pid))"
+		    " FROM pg_stat_activity WHERE datname = current_database()"
+		    " AND pid <> pg_backend_pid()") >= 1);
+		assert_int_equal(db_machine_get(f->db, MAC1, &m), DB_ERR);
+		assert_int_equal(db_unavailable(f->db), 1);
+	}
+	/* Back within the backoff's first steps (100 ms, 200 ms, ...). */
+	for (i = 0; i < 100 && rc != DB_OK; i++)
+		if ((rc = db_machine_get(f->db, MAC1, &m)) != DB_OK)
+			usleep(50 * 1000);
+	assert_int_equal(rc, DB_OK);
+	assert_string_equal(m.mac, MAC1);
+	assert_int_equal(db_unavailable(f->db), 0);
+	/* And writes go through again. */
+	boot(f->db, MAC2, 1);
+}
+
+/* A statement outside a transaction that loses a serialization (on
+ * PostgreSQL: a trigger raises serialization_failure the first two times,
+ * counted by a sequence, which no rollback undoes) is run again and
+ * goes through once; the third failure in a row would be an error. */
+static void
+test_serialization_retried(void **state)
+{
+	struct dbfx *f = *state;
+	struct db *db = f->db;
+
+	db_lock(db);
+	assert_int_equal(db_exec(db, "CREATE TABLE r (a INTEGER)"), 0);
+	db_unlock(db);
+	if (f->pg)
+		raw_exec(f, "CREATE SEQUENCE fails;"
+		    " CREATE FUNCTION fail_twice() RETURNS trigger"
+		    " LANGUAGE plpgsql AS $$BEGIN"
+		    " IF nextval('fails') <= 2 THEN RAISE EXCEPTION 'busy'"
+		    " USING ERRCODE = 'serialization_failure'; END IF;"
+		    " RETURN NEW; END$$;"
+		    " CREATE TRIGGER fail_twice BEFORE INSERT ON r FOR EACH ROW"
+		    " EXECUTE FUNCTION fail_twice()");
+	db_lock(db);
+	assert_int_equal(db_run(db, "INSERT INTO r VALUES (?)", DB_INT(1)),
+	    DB_OK);
+	db_unlock(db);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM r"), 1);
+	if (f->pg)
+		assert_int_equal(raw_int(f, "SELECT last_value FROM fails"), 3);
+}
+
 int
 main(void)
 {
@@ -1086,6 +1183,8 @@ main(void)
 		DBFX_TEST(test_count_by_state_out_param),
 		DBFX_TEST(test_leases),
 		DBFX_TEST(test_threads),
+		DBFX_TEST(test_connection_lost),
+		DBFX_TEST(test_serialization_retried),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
