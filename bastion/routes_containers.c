@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "container.h"
 #include "db.h"
-#include "db_container.h"
+#include "db_report.h"
 #include "http.h"
 #include "log.h"
 #include "routes.h"
@@ -88,7 +88,8 @@ post_report_docker(struct request *r)
 		goto out;
 	}
 	if ((text = json_dumps(body, JSON_COMPACT)) == NULL ||
-	    db_container_report_put(r->app->db, agent, text) != DB_OK) {
+	    db_report_put(r->app->db, DB_REPORT_CONTAINERS, agent, text) !=
+	    DB_OK) {
 		http_reply_error(r, 500, "internal", "cannot store the report");
 		goto out;
 	}
@@ -102,7 +103,7 @@ out:
 
 /* --- reports for operators ---------------------------------------------- */
 
-/* One node as the API shows it, from a db_container_reports row:
+/* One node as the API shows it, from a db_reports row:
  * {agent_id, hostname, reported_at, age_s, stale, engine, containers}.
  * A node that never reported has engine null and no containers. */
 static json_t *
@@ -134,7 +135,8 @@ reply_reports(struct request *r, const char *agent_id, int one)
 	size_t i;
 	int rc;
 
-	if ((rc = db_container_reports(r->app->db, agent_id, &rows)) != DB_OK) {
+	if ((rc = db_reports(r->app->db, DB_REPORT_CONTAINERS, agent_id,
+	    &rows)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			http_reply_error(r, 404, "not_found", "no agent %s",
 			    agent_id);
@@ -221,7 +223,7 @@ get_agent_container(struct request *r)
 	if (ref_param(r, r->params[1]) == -1 ||
 	    routes_agent_of(r, r->params[0], id) == -1)
 		return;
-	if (db_container_reports(r->app->db, id, &rows) != DB_OK ||
+	if (db_reports(r->app->db, DB_REPORT_CONTAINERS, id, &rows) != DB_OK ||
 	    (node = node_json(r, json_array_get(rows, 0))) == NULL) {
 		http_reply_error(r, 500, "internal", "database error");
 		goto out;

@@ -18,7 +18,7 @@
 #include "bounds.h"
 #include "clock.h"
 #include "db.h"
-#include "db_guest.h"
+#include "db_report.h"
 #include "guest.h"
 #include "http.h"
 #include "log.h"
@@ -296,7 +296,8 @@ post_report_guests(struct request *r)
 		goto out;
 	}
 	if ((text = json_dumps(clean, JSON_COMPACT)) == NULL ||
-	    db_guest_report_put(r->app->db, agent, text) != DB_OK) {
+	    db_report_put(r->app->db, DB_REPORT_GUESTS, agent, text) !=
+	    DB_OK) {
 		http_reply_error(r, 500, "internal", "cannot store the report");
 		goto out;
 	}
@@ -341,7 +342,8 @@ nodes(struct request *r, const char *agent_id, json_t **out)
 	size_t i;
 	int rc;
 
-	if ((rc = db_guest_reports(r->app->db, agent_id, &rows)) != DB_OK) {
+	if ((rc = db_reports(r->app->db, DB_REPORT_GUESTS, agent_id,
+	    &rows)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			http_reply_error(r, 404, "not_found", "no agent %s",
 			    agent_id);
