@@ -239,6 +239,21 @@ long	docker_json(struct docker *, const char *method, const char *path,
 int	docker_hijack(struct docker *, const char *path, const char *body,
 	    char *err, size_t errlen);
 
+/* --- thread.c ------------------------------------------------------------ */
+/* fn(arg) on a new thread with every signal blocked: detached, or
+ * joinable into *joinable. 0 or -1. */
+int	agent_thread(pthread_t *joinable, void *(*fn)(void *), void *arg);
+/* A reporter's thread: fn runs until stop (or agent_stop). */
+struct agent_reporter {
+	pthread_t		 t;
+	int			 running;
+	volatile sig_atomic_t	 stop;
+	const struct agent_conf	*c;
+};
+int	agent_reporter_start(struct agent_reporter *, const struct agent_conf *,
+	    void *(*fn)(void *), const char *what);
+void	agent_reporter_stop(struct agent_reporter *);
+
 /* --- docker_report.c ----------------------------------------------------- */
 /* The heartbeat interval bastion asked for (run.c keeps it): reports go
  * at least this often. */

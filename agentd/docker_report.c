@@ -402,12 +402,7 @@ docker_stats_sample(struct docker *d, json_t *cache, long budget_ms)
 
 /* --- the reporting thread ---------------------------------------------- */
 
-static struct {
-	pthread_t	 t;
-	int		 running;
-	volatile sig_atomic_t stop;
-	const struct agent_conf *c;
-} rep;
+static struct agent_reporter rep;
 
 static int
 rep_stopping(void)
@@ -529,35 +524,14 @@ out:
 int
 docker_reporter_start(const struct agent_conf *c)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	int rc;
-
-	if (c->docker_socket[0] == '\0' || rep.running)
+	if (c->docker_socket[0] == '\0')
 		return 0;
-	rep.c = c;
-	rep.stop = 0;
-	pthread_attr_init(&attr);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&rep.t, &attr, reporter, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		log_warnx("cannot start the docker reporter");
-		return -1;
-	}
-	rep.running = 1;
-	return 0;
+	return agent_reporter_start(&rep, c, reporter, "docker");
 }
 
 void
 docker_reporter_stop(void)
 {
-	if (!rep.running)
-		return;
-	rep.stop = 1;
-	pthread_join(rep.t, NULL);
-	rep.running = 0;
+	agent_reporter_stop(&rep);
 }
 #endif /* AGENTD_NO_CURL */

@@ -605,10 +605,6 @@ thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
     void *(*fn)(void *))
 {
 	struct job_thread *t;
-	pthread_attr_t attr;
-	pthread_t tid;
-	sigset_t all, old;
-	int rc;
 
 	if ((t = calloc(1, sizeof *t)) == NULL) {
 		json_decref(args);
@@ -623,14 +619,7 @@ thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
 	j->running++;
 	pthread_mutex_unlock(&j->mu);
 	running_mark(j, id, 1);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&tid, &attr, fn, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
+	if (agent_thread(NULL, fn, t) == -1) {
 		job_thread_done(t);
 		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "cannot start a thread"));

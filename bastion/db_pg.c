@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+#include <openssl/sha.h>
 
 #include "clock.h"
 #include "db_internal.h"
@@ -40,9 +41,10 @@ struct pg_conn {
 	int64_t		 backoff_ms;
 	/* Statements prepared on the server, by their text ($N form):
 	 * named s<slot>, replaced when another text hashes there. */
-	struct {
-		char	*sql;
-	}		 cache[PG_CACHE];
+	/* Slot n holds the SHA-256 of the text prepared as "s<n>" (no copy
+	 * of the text to own: equal digests are equal texts). */
+	unsigned char	 cache[PG_CACHE][SHA256_DIGEST_LENGTH];
+	unsigned char	 cached[PG_CACHE];
 };
 
 struct pg_st {
@@ -50,6 +52,7 @@ struct pg_st {
 	struct pg_conn	*c;
 	char		*sql;		/* with $N parameters */
 	char		 name[16];	/* its prepared statement's */
+	unsigned char	 key[SHA256_DIGEST_LENGTH];	/* of sql */
 	uint64_t	 used;		/* bit n-1: $n appears in sql */
 	int		 nparams;
 	int		 nargs;
@@ -80,12 +83,7 @@ pg_seterr(struct pg_conn *c, const char *what, const char *msg)
 static void
 pg_cache_clear(struct pg_conn *c)
 {
-	size_t i;
-
-	for (i = 0; i < PG_CACHE; i++) {
-		free(c->cache[i].sql);
-		c->cache[i].sql = NULL;
-	}
+	memset(c->cached, 0, sizeof c->cached);
 }
 
 /* Usable now? A lost connection is reset, at most once per backoff
@@ -329,27 +327,23 @@ pg_begin(struct db_conn *c)
 static int
 pg_server_prepare(struct pg_conn *c, struct pg_st *st)
 {
-	unsigned h = 5381;
-	const char *p;
 	PGresult *r;
 	Oid types[PG_MAXPARAMS];
+	unsigned h;
 	int i, ok;
 
-	for (p = st->sql; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= PG_CACHE;
+	h = ((unsigned)st->key[0] << 8 | st->key[1]) % PG_CACHE;
 	snprintf(st->name, sizeof st->name, "s%u", h);
-	if (c->cache[h].sql && strcmp(c->cache[h].sql, st->sql) == 0)
+	if (c->cached[h] && memcmp(c->cache[h], st->key, sizeof st->key) == 0)
 		return 0;
 	if (pg_alive(c) == -1)
 		return -1;
-	if (c->cache[h].sql) {
+	if (c->cached[h]) {
 		char sql[32];
 
 		snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
 		PQclear(PQexec(c->pg, sql));
-		free(c->cache[h].sql);
-		c->cache[h].sql = NULL;
+		c->cached[h] = 0;
 	}
 	/* A parameter the text never uses has no type to infer: text. */
 	for (i = 0; i < st->nparams; i++)
@@ -361,8 +355,10 @@ pg_server_prepare(struct pg_conn *c, struct pg_st *st)
 		pg_check_lost(c);
 	}
 	PQclear(r);
-	if (!ok || (c->cache[h].sql = strdup(st->sql)) == NULL)
+	if (!ok)
 		return -1;
+	memcpy(c->cache[h], st->key, sizeof st->key);
+	c->cached[h] = 1;
 	return 0;
 }
 
@@ -381,6 +377,7 @@ pg_prepare(struct db_conn *cn, const char *sql)
 		log_warnx("prepare: too many parameters: %s", sql);
 		goto err_prepare;
 	}
+	SHA256((const unsigned char *)st->sql, strlen(st->sql), st->key);
 	if (pg_server_prepare(CONN(cn), st) == -1)
 		goto err_prepare;
 	return &st->base;

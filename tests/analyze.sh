@@ -15,7 +15,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 JOBS=${ANALYZE_JOBS:-$(nproc 2>/dev/null || echo 2)}
-PKGS="libmicrohttpd sqlite3 jansson openssl inih libcurl blkid libargon2"
+PKGS="libmicrohttpd sqlite3 libpq jansson openssl inih libcurl blkid libargon2"
 LOGDIR=build/analyze
 mkdir -p "$LOGDIR" || exit 2
 rm -rf "$LOGDIR"/*.log "$LOGDIR"/gcc "$LOGDIR"/fanalyzer.txt
