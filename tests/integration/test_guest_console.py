@@ -350,21 +350,21 @@ def test_guests_page_and_console_in_a_browser(bastion, node, lxc_guest):
     for role, (name, pw) in USERS.items():
         bastion.add_user(name, role, pw)
     agent = bastion.admin("GET", "/api/v1/agents/node1").json()["id"]
-    env = {"NODE": "node1", "GUEST": guest}
-    # Until bastion keeps the agents' guest reports (routes_guests.c),
-    # the page's list is served to the browser as a report would give it;
-    # the console, its stream and the agent are real.
-    if bastion.admin("GET", "/api/v1/guests").status == 404:
-        env["LIST"] = json.dumps({"nodes": [{
-            "agent": agent, "hostname": "node1", "received": int(time.time() * 1000),
-            "stale": False,
-            "drivers": {"lxc": {"state": "ok", "version": "5.0.2"},
-                        "libvirt": {"state": "absent", "detail": "not installed"}},
-            "guests": [{"id": guest, "name": guest, "type": "lxc", "state": "running",
-                        "vcpus": 1, "memory_mib": 0, "autostart": False,
-                        "disks": [], "nics": [],
-                        "snapshots": [{"name": "before-test",
-                                       "created": 1733300000000, "current": True}]}]}]})
+    env = {"NODE": "node1", "GUEST": guest, "SNAPSHOT": "before-test"}
+    # A real snapshot through a signed job (the agent stops the running
+    # guest for it and starts it again), then the page reads the node's
+    # real report.
+    r = bastion.ctl("guests", "snapshot", "node1", guest, "before-test", timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+    def reported():
+        g = bastion.admin("GET", "/api/v1/agents/%s/guests/%s" % (agent, guest))
+        if g.status != 200:
+            return False
+        g = g.json()["guest"]
+        return g["state"] == "running" and \
+            [x["name"] for x in g["snapshots"]] == ["before-test"]
+    wait_for(reported, 60, "the snapshot and the running guest in the node's report")
     art = os.path.join(ROOT, "build", "artifacts", "panel-guests")
     browser("guests.mjs", bastion, art, USERS, None, **env)
     wait_for(lambda: any(json.loads(r["detail"])["ended_by"] == "operator"
