@@ -50,16 +50,9 @@ def outer_mount_ns():
 
 
 OUTER = ["nsenter", "--mount=" + outer_mount_ns()]
-# The ASan build: its xdr interceptors are bound when the program starts,
-# to nothing (glibc has no Sun RPC any more), and libvirt, loaded later
-# by agentd with its libtirpc, then calls a NULL xdr function. Loaded
-# first, libtirpc is what they bind to. libvirt's own one-time GLib
-# allocations are not agentd's leaks (guests-lsan.supp).
-SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                    "guests-lsan.supp")
-AGENT_WRAP = OUTER + (["env", "LD_PRELOAD=/lib/x86_64-linux-gnu/libtirpc.so.3",
-                       "LSAN_OPTIONS=suppressions=" + SUPP]
-                      if "asan" in BIN else [])
+# (The ASan build's agentd gets libtirpc and its leak suppressions from
+# tests/pylib/agents.py.)
+AGENT_WRAP = OUTER
 
 
 def run(*args, check=True, timeout=120):
