@@ -32,22 +32,6 @@ ref_arg(const char *ref)
 	return -1;
 }
 
-/* /api/v1/agents/TARGET/containers[/REF[/ACTION]], escaped. */
-static char *
-container_path(const char *target, const char *ref, const char *action)
-{
-	char suffix[64], *base, *p;
-
-	if ((base = ctl_path3("/api/v1/agents/", target, ref ? "/containers/" :
-	    "/containers")) == NULL || ref == NULL)
-		return base;
-	snprintf(suffix, sizeof suffix, "%s%s", action ? "/" : "",
-	    action ? action : "");
-	p = ctl_path3(base, ref, suffix);
-	free(base);
-	return p;
-}
-
 static const char *
 health_of(const json_t *c)
 {
@@ -94,7 +78,7 @@ containers_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	path = a.npos ? container_path(a.pos[0], NULL, NULL) :
+	path = a.npos ? ctl_agent_path(a.pos[0], "containers", NULL, NULL) :
 	    strdup("/api/v1/containers");
 	if (path == NULL)
 		return ctl_error("out of memory");
@@ -224,7 +208,8 @@ containers_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	if (ref_arg(a.pos[1]) == -1)
 		return CTL_ERR;
-	if ((path = container_path(a.pos[0], a.pos[1], NULL)) == NULL)
+	if ((path = ctl_agent_path(a.pos[0], "containers", a.pos[1], NULL)) ==
+	    NULL)
 		return ctl_error("out of memory");
 	rc = ctl_show(c, path, "the container", json, container_print);
 	free(path);
@@ -243,8 +228,8 @@ action_post(struct ctl *c, const char *target, const char *ref,
 	long status = 0;
 	int quiet = c->quiet_errors;
 
-	if (ref == NULL || (path = container_path(target, ref, action)) ==
-	    NULL) {
+	if (ref == NULL || (path = ctl_agent_path(target, "containers", ref,
+	    action)) == NULL) {
 		ctl_error("out of memory");
 		return NULL;
 	}

@@ -68,6 +68,10 @@ int	ctl_request_raw(struct ctl *, const char *method, const char *path,
 char	*ctl_escape(const char *);
 /* prefix + escaped arg + suffix, malloc'd (free() it), or NULL. */
 char	*ctl_path3(const char *prefix, const char *arg, const char *suffix);
+/* /api/v1/agents/TARGET/NOUN[/ITEM[/ACTION]], TARGET and ITEM escaped,
+ * malloc'd (free() it), or NULL. */
+char	*ctl_agent_path(const char *target, const char *noun,
+	    const char *item, const char *action);
 /* Set by SIGINT/SIGTERM while a command wants to stop cleanly (watch);
  * an interrupted transfer fails with CTL_FAIL_LOCAL. */
 extern volatile sig_atomic_t ctl_interrupted;

@@ -20,7 +20,7 @@ guests_console(struct ctl *c, const struct ctl_command *cmd, int argc,
 		{ NULL, NULL, NULL },
 	};
 	struct ctl_args a;
-	char *t = NULL, *path = NULL, label[300];
+	char *path = NULL, label[300];
 
 	json_t *body, *job = NULL;
 
@@ -35,8 +35,8 @@ guests_console(struct ctl *c, const struct ctl_command *cmd, int argc,
 		json_object_set_new(body, "rows", json_integer(rows));
 		json_object_set_new(body, "cols", json_integer(cols));
 	}
-	if ((t = ctl_path3("/api/v1/agents/", a.pos[0], "/guests/")) == NULL ||
-	    (path = ctl_path3(t, a.pos[1], "/console")) == NULL) {
+	if ((path = ctl_agent_path(a.pos[0], "guests", a.pos[1], "console")) ==
+	    NULL) {
 		rc = ctl_error("out of memory");
 		goto out;
 	}
@@ -51,12 +51,11 @@ out:
 	json_decref(job);
 	json_decref(body);
 	free(path);
-	free(t);
 	return rc;
 }
 
-/* Until bastionctl/guests.c (every other guests subcommand) is merged,
- * the console's own row. */
+/* The console's row, beside guests.c's table of the other guests
+ * subcommands. */
 const struct ctl_command ctl_guest_console_commands[] = {
 	{ "guests", "console", "TARGET GUEST [--force]", "the guest's console "
 	    "(tty 0 of an LXC guest, a VM's serial console); Ctrl-] leaves, "

@@ -34,22 +34,6 @@ snap_arg(const char *name)
 	return -1;
 }
 
-/* /api/v1/agents/TARGET/guests[/GUEST[/ACTION]], escaped. */
-static char *
-guest_path(const char *target, const char *guest, const char *action)
-{
-	char suffix[64], *base, *p;
-
-	if ((base = ctl_path3("/api/v1/agents/", target, guest ? "/guests/" :
-	    "/guests")) == NULL || guest == NULL)
-		return base;
-	snprintf(suffix, sizeof suffix, "%s%s", action ? "/" : "",
-	    action ? action : "");
-	p = ctl_path3(base, guest, suffix);
-	free(base);
-	return p;
-}
-
 /* A node's drivers and age, on stderr, when something is off. */
 static void
 node_notes(const json_t *node)
@@ -85,7 +69,7 @@ guests_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 
 	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
-	path = a.npos ? guest_path(a.pos[0], NULL, NULL) :
+	path = a.npos ? ctl_agent_path(a.pos[0], "guests", NULL, NULL) :
 	    strdup("/api/v1/guests");
 	if (path == NULL)
 		return ctl_error("out of memory");
@@ -216,7 +200,7 @@ guests_show(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	if (name_arg(a.pos[1]) == -1)
 		return CTL_ERR;
-	if ((path = guest_path(a.pos[0], a.pos[1], NULL)) == NULL)
+	if ((path = ctl_agent_path(a.pos[0], "guests", a.pos[1], NULL)) == NULL)
 		return ctl_error("out of memory");
 	rc = ctl_show(c, path, "the guest", json, guest_print);
 	free(path);
@@ -239,7 +223,7 @@ guests_snapshots(struct ctl *c, const struct ctl_command *cmd, int argc,
 		return a.rc;
 	if (name_arg(a.pos[1]) == -1)
 		return CTL_ERR;
-	if ((path = guest_path(a.pos[0], a.pos[1], NULL)) == NULL)
+	if ((path = ctl_agent_path(a.pos[0], "guests", a.pos[1], NULL)) == NULL)
 		return ctl_error("out of memory");
 	if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1) {
 		free(path);
@@ -286,7 +270,7 @@ action_post(struct ctl *c, const char *target, const char *guest,
 	json_t *o = NULL, *job;
 	char *path;
 
-	if ((path = guest_path(target, guest, action)) == NULL) {
+	if ((path = ctl_agent_path(target, "guests", guest, action)) == NULL) {
 		ctl_error("out of memory");
 		return NULL;
 	}

@@ -188,6 +188,23 @@ ctl_path3(const char *prefix, const char *arg, const char *suffix)
 	return p;
 }
 
+char *
+ctl_agent_path(const char *target, const char *noun, const char *item,
+    const char *action)
+{
+	char mid[64], suffix[64], *base, *p;
+
+	snprintf(mid, sizeof mid, "/%s%s", noun, item ? "/" : "");
+	if ((base = ctl_path3("/api/v1/agents/", target, mid)) == NULL ||
+	    item == NULL)
+		return base;
+	snprintf(suffix, sizeof suffix, "%s%s", action ? "/" : "",
+	    action ? action : "");
+	p = ctl_path3(base, item, suffix);
+	free(base);
+	return p;
+}
+
 static const char *
 where(const struct ctl *c)
 {
