@@ -22,6 +22,7 @@
 #include "mac.h"
 
 #define AGENT_URL_LEN		512
+#define AGENT_SERVERS_MAX	8	/* server = URL1, URL2, … */
 #define AGENT_MAX_KEYS		8
 #define AGENT_BACKOFF_MIN_MS	1000
 #define AGENT_BACKOFF_MAX_MS	60000
@@ -45,7 +46,10 @@ enum {
 
 struct agent_conf {
 	char		path[PATH_MAX];
-	char		server[AGENT_URL_LEN];	/* https://host:port */
+	/* https://host:port of each bastion, tried in turn (failover):
+	 * agent_server() is the one in use. */
+	char		servers[AGENT_SERVERS_MAX][AGENT_URL_LEN];
+	int		nservers;
 	char		ca_fingerprint[160];	/* "sha256:hex", lower-case */
 	char		token[80];
 	char		state_dir[PATH_MAX];
@@ -62,6 +66,14 @@ struct agent_conf {
 	unsigned	guests;			/* GUESTS_*; 0 = no guest reports */
 	char		lxc_path[PATH_MAX];	/* where LXC keeps containers */
 };
+
+/* The bastion in use, and a count that changes when agentd moves to the
+ * next one (clients made before it notice and follow). */
+const char *agent_server(const struct agent_conf *);
+unsigned agent_server_turn(void);
+/* After a failure that another bastion might not have: the next server
+ * of the list (no-op with one). */
+void	agent_server_next(const struct agent_conf *);
 
 /* --- child.c ----------------------------------------------------------- */
 /* In a forked child: every descriptor above 2 closes at exec. */
@@ -162,6 +174,8 @@ void	jobs_handle(struct jobs *, const json_t *job);
 /* Send spooled results; 0 when the spool is empty afterwards. */
 int	jobs_flush(struct jobs *, struct aclient *);
 int	jobs_running(struct jobs *);
+/* Wait up to ms for the job threads to end; how many still run. */
+int	jobs_drain(struct jobs *, long ms);
 /* The heartbeat body: load, memory, root file system, uptime. */
 json_t	*agent_heartbeat_json(struct jobs *);
 

@@ -69,6 +69,8 @@ aclient_global_cleanup(void)
 
 struct aclient {
 	CURL	*c;
+	const struct agent_conf *conf;
+	unsigned	 turn;		/* agent_server_turn() of base */
 	char	 base[AGENT_URL_LEN];
 	char	 ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
 	int	 mtls;
@@ -81,7 +83,9 @@ aclient_new(const struct agent_conf *conf, int mtls)
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return NULL;
-	snprintf(a->base, sizeof a->base, "%s", conf->server);
+	a->conf = conf;
+	a->turn = agent_server_turn();
+	snprintf(a->base, sizeof a->base, "%s", agent_server(conf));
 	if (agent_path(conf, "ca.pem", a->ca, sizeof a->ca) == -1 ||
 	    agent_path(conf, "cert.pem", a->cert, sizeof a->cert) == -1 ||
 	    agent_path(conf, "key.pem", a->key, sizeof a->key) == -1 ||
@@ -129,6 +133,10 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
 	CURL *c = a->c;
 
 	err[0] = '\0';
+	if (a->turn != agent_server_turn()) {	/* failover: follow */
+		a->turn = agent_server_turn();
+		snprintf(a->base, sizeof a->base, "%s", agent_server(a->conf));
+	}
 	snprintf(url, sizeof url, "%s%s", a->base, path);
 	snprintf(ua, sizeof ua, "bastion-agentd/%s", BASTION_VERSION);
 	hdr = curl_slist_append(hdr, "Accept: application/json");
@@ -192,7 +200,7 @@ aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
 		snprintf(err, errlen, "curl_easy_init failed");
 		return 0;
 	}
-	snprintf(url, sizeof url, "%s%s", conf->server, path);
+	snprintf(url, sizeof url, "%s%s", agent_server(conf), path);
 	buf_init(&b, max);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");

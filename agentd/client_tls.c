@@ -33,6 +33,8 @@ struct aclient {
 	int		 fd;
 	int		 mtls;
 	int		 verify;	/* 0 only for the first CA fetch */
+	const struct agent_conf *conf;
+	unsigned	 turn;		/* agent_server_turn() of url */
 	struct h1_url	 url;
 	struct h1_io	 io;
 	char		 ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
@@ -151,9 +153,11 @@ client_new(const struct agent_conf *conf, int mtls, int verify)
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return NULL;
-	if (h1_url_parse(conf->server, &a->url) == -1 || !a->url.tls) {
+	a->conf = conf;
+	a->turn = agent_server_turn();
+	if (h1_url_parse(agent_server(conf), &a->url) == -1 || !a->url.tls) {
 		log_warnx("%s: server = %s is not an https:// URL", conf->path,
-		    conf->server);
+		    agent_server(conf));
 		free(a);
 		return NULL;
 	}
@@ -327,6 +331,17 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
 		buf_free(&req);
 		return 0;
 	}
+	if (a->turn != agent_server_turn()) {	/* failover: follow */
+		a->turn = agent_server_turn();
+		disconnect(a);
+		if (h1_url_parse(agent_server(a->conf), &a->url) == -1 ||
+		    !a->url.tls) {
+			snprintf(err, errlen, "%s is not an https:// URL",
+			    agent_server(a->conf));
+			buf_free(&req);
+			return 0;
+		}
+	}
 	if (a->ssl && stale(a))
 		disconnect(a);
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -364,7 +379,7 @@ aclient_fetch_unverified(const struct agent_conf *conf, const char *path,
 
 	*body = NULL;
 	if ((a = client_new(conf, 0, 0)) == NULL) {
-		snprintf(err, errlen, "%s: bad server URL", conf->server);
+		snprintf(err, errlen, "%s: bad server URL", agent_server(conf));
 		return 0;
 	}
 	buf_init(&resp, max);

@@ -2,6 +2,7 @@
 #ifndef AGENTD_NO_CURL	/* the discovery image has no libcurl, OpenSSL or inih */
 #define LOG_SUBSYS "conf"
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,62 @@ set(char *dst, size_t len, const char *v)
 	return 0;
 }
 
+/* server = URL1, URL2, …: every one https:// (http:// for tests on
+ * loopback), trailing slashes dropped. A line holds 200 characters
+ * (inih): each line of the key, continuation lines included, adds to
+ * the list. NULL, or why not. */
+static const char *
+servers_parse(struct agent_conf *c, const char *value)
+{
+	char buf[AGENT_SERVERS_MAX * AGENT_URL_LEN], *tok, *save = NULL, *u;
+	size_t i;
+
+	if (strlen(value) >= sizeof buf)
+		return "server is too long";
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, ", \t", &save); tok;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (c->nservers == AGENT_SERVERS_MAX)
+			return "server lists more than 8 URLs";
+		if ((strncmp(tok, "https://", 8) != 0 &&
+		    strncmp(tok, "http://", 7) != 0) ||
+		    strlen(tok) >= AGENT_URL_LEN)
+			return "server must be https:// URLs, separated by commas";
+		u = c->servers[c->nservers++];
+		strcpy(u, tok);
+		while ((i = strlen(u)) > 8 && u[i - 1] == '/')
+			u[i - 1] = '\0';
+	}
+	return NULL;
+}
+
+/* Which of servers is in use: one for the process, as every thread's
+ * client talks to the same bastion. */
+static atomic_uint server_turn;
+
+const char *
+agent_server(const struct agent_conf *c)
+{
+	if (c->nservers <= 1)
+		return c->servers[0];
+	return c->servers[atomic_load(&server_turn) % (unsigned)c->nservers];
+}
+
+unsigned
+agent_server_turn(void)
+{
+	return atomic_load(&server_turn);
+}
+
+void
+agent_server_next(const struct agent_conf *c)
+{
+	if (c->nservers <= 1)
+		return;
+	atomic_fetch_add(&server_turn, 1);
+	log_info("moving to %s", agent_server(c));
+}
+
 static int
 on_kv(void *arg, const char *section, const char *key, const char *value)
 {
@@ -106,13 +163,7 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 	if (strcmp(section, "agent") != 0) {
 		why = "unknown section (only [agent])";
 	} else if (strcmp(key, "server") == 0) {
-		if ((strncmp(value, "https://", 8) != 0 &&
-		    strncmp(value, "http://", 7) != 0) ||
-		    set(c->server, sizeof c->server, value) == -1)
-			why = "server must be an https:// URL";
-		else
-			while ((i = strlen(c->server)) > 8 && c->server[i - 1] == '/')
-				c->server[i - 1] = '\0';
+		why = servers_parse(c, value);
 	} else if (strcmp(key, "ca_fingerprint") == 0) {
 		if (set(c->ca_fingerprint, sizeof c->ca_fingerprint, value) == -1)
 			why = "ca_fingerprint is too long";
@@ -205,7 +256,7 @@ agent_conf_load(const char *path, struct agent_conf *c)
 		fprintf(stderr, "%s:%d: syntax error\n", path, rc);
 		return -1;
 	}
-	if (c->server[0] == '\0') {
+	if (c->nservers == 0) {
 		fprintf(stderr, "%s: server is required\n", path);
 		p.errors++;
 	}

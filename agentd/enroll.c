@@ -168,12 +168,14 @@ pin_ca(const struct agent_conf *c, int *retry)
 	code = aclient_fetch_unverified(c, "/ca.pem", 64 * 1024, &pem, err,
 	    sizeof err);
 	if (code == 0) {
-		log_warnx("cannot reach %s/ca.pem: %s", c->server, err);
+		log_warnx("cannot reach %s/ca.pem: %s", agent_server(c),
+		    err);
 		*retry = 1;
 		goto out;
 	}
 	if (code != 200 || pem == NULL) {
-		log_warnx("%s/ca.pem answered HTTP %ld", c->server, code);
+		log_warnx("%s/ca.pem answered HTTP %ld", agent_server(c),
+		    code);
 		*retry = code >= 500 || code == 429;
 		goto out;
 	}
@@ -282,7 +284,7 @@ agent_route_mac(const struct agent_conf *c, char out[MAC_STRLEN])
 	struct h1_url u;
 	int fd, rc = -1;
 
-	if (h1_url_parse(c->server, &u) == -1)
+	if (h1_url_parse(agent_server(c), &u) == -1)
 		return -1;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_DGRAM;
@@ -381,7 +383,7 @@ agent_enroll(const struct agent_conf *c, int *retry)
 		if (json_string_value(json_object_get(inv, "boot_mac")) == NULL) {
 			log_warnx("cannot tell this machine's MAC: no interface "
 			    "with one routes to %s and no network interface is "
-			    "seen; set mac = in %s", c->server, c->path);
+			    "seen; set mac = in %s", agent_server(c), c->path);
 			json_decref(inv);
 			return -1;
 		}

@@ -43,6 +43,7 @@ struct jobs {
 	const struct agent_conf	*c;
 	struct agent_state	*s;
 	pthread_mutex_t		 mu;	/* nonces, running */
+	pthread_cond_t		 idle;	/* running dropped */
 	pthread_mutex_t		 spool_mu;
 	struct nonce_cache	 nonces;
 	char			 nonce_path[PATH_MAX];
@@ -62,6 +63,7 @@ jobs_new(const struct agent_conf *c, struct agent_state *s)
 	j->c = c;
 	j->s = s;
 	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->idle, NULL);
 	pthread_mutex_init(&j->spool_mu, NULL);
 	nonce_cache_init(&j->nonces);
 	if (agent_path(c, "nonces", j->nonce_path, sizeof j->nonce_path) == -1 ||
@@ -83,6 +85,7 @@ jobs_free(struct jobs *j)
 	if (j == NULL)
 		return;
 	nonce_cache_free(&j->nonces);
+	pthread_cond_destroy(&j->idle);
 	pthread_mutex_destroy(&j->mu);
 	pthread_mutex_destroy(&j->spool_mu);
 	free(j);
@@ -94,6 +97,28 @@ jobs_running(struct jobs *j)
 	int n;
 
 	pthread_mutex_lock(&j->mu);
+	n = j->running;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+int
+jobs_drain(struct jobs *j, long ms)
+{
+	struct timespec until;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->mu);
+	while (j->running > 0 &&
+	    pthread_cond_timedwait(&j->idle, &j->mu, &until) == 0)
+		;
 	n = j->running;
 	pthread_mutex_unlock(&j->mu);
 	return n;
@@ -585,10 +610,11 @@ job_thread_done(struct job_thread *t)
 
 	json_decref(t->args);
 	running_mark(j, t->id, 0);
+	free(t);
 	pthread_mutex_lock(&j->mu);
 	j->running--;
+	pthread_cond_broadcast(&j->idle);
 	pthread_mutex_unlock(&j->mu);
-	free(t);
 }
 
 const struct agent_conf *

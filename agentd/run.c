@@ -16,6 +16,7 @@
 #include "log.h"
 
 #define POLL_WAIT_MAX	25
+#define STOP_GRACE_MS	5000	/* for job threads at stop */
 
 static void
 on_signal(int sig)
@@ -74,7 +75,7 @@ agent_run(const struct agent_conf *conf)
 	int64_t next_hb = 0, now;
 	long code, interval = 30, wait, delay;
 	int attempt = 0, retry, ok, inventory_sent = 0, server_renew = 0;
-	int polled = 0;
+	int polled = 0, running, unreachable;
 	size_t i;
 	int rc = 1;
 
@@ -93,13 +94,14 @@ agent_run(const struct agent_conf *conf)
 	*c = *conf;
 	if (c->mac[0] == '\0' && agent_route_mac(c, c->mac) == 0)
 		log_info("this machine's MAC is %s (its route to %s)", c->mac,
-		    c->server);
+		    agent_server(c));
 
 	while (!agent_enrolled(c) && !agent_stop) {
 		if (agent_enroll(c, &retry) == 0)
 			break;
 		if (!retry)
 			goto out;
+		agent_server_next(c);
 		delay = agent_backoff_ms(++attempt, arc4random());
 		log_info("enrollment: trying again in %ld ms", delay);
 		sleep_ms(delay);
@@ -109,12 +111,13 @@ agent_run(const struct agent_conf *conf)
 	if ((jobs = jobs_new(c, &st)) == NULL || (a = aclient_new(c, 1)) == NULL)
 		goto out;
 	log_info("agent %s running against %s (accepts %s)", st.agent_id,
-	    c->server, c->accept_text);
+	    agent_server(c), c->accept_text);
 	docker_reporter_start(c);
 	guest_reporter_start(c);
 	attempt = 0;
 	while (!agent_stop) {
 		ok = 1;
+		unreachable = 0;
 		now = clock_mono_ms() / 1000;
 		if (now >= next_hb) {
 			hb = agent_heartbeat_json(jobs);
@@ -135,6 +138,7 @@ agent_run(const struct agent_conf *conf)
 					log_info("bastion is reachable again");
 			} else {
 				ok = 0;
+				unreachable = code == 0 || code >= 500;
 				if (code == 0)
 					log_warnx("heartbeat: %s", err);
 				else
@@ -179,6 +183,7 @@ agent_run(const struct agent_conf *conf)
 					jobs_handle(jobs, j);
 			} else if (code != 204) {
 				ok = 0;
+				unreachable = code == 0 || code >= 500;
 				if (code == 0)
 					log_warnx("job poll: %s", err);
 				else
@@ -191,6 +196,10 @@ agent_run(const struct agent_conf *conf)
 			attempt = 0;
 			continue;
 		}
+		/* Another bastion may answer (server = URL1, URL2, …); the
+		 * spool goes to whichever does. */
+		if (unreachable && !agent_stop)
+			agent_server_next(c);
 		delay = agent_backoff_ms(++attempt, arc4random());
 		log_info("reconnecting in %ld ms (attempt %d)", delay, attempt);
 		sleep_ms(delay);
@@ -202,6 +211,14 @@ out:
 	docker_reporter_stop();
 	guest_reporter_stop();
 	aclient_free(a);
+	/* Job threads use the jobs, the configuration and libcurl until
+	 * their last line: a job still running after the grace keeps them
+	 * (its spool mark reports it failed at the next start). */
+	if (jobs && (running = jobs_drain(jobs, STOP_GRACE_MS)) > 0) {
+		log_warnx("%d job(s) still running; leaving them to the exit",
+		    running);
+		return rc;
+	}
 	jobs_free(jobs);
 	agent_state_free(&st);
 	aclient_global_cleanup();

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from agents import Agent, enrolled_agent, fingerprint, job_done, token, wait_for
-from harness import BIN, SANITIZER_MARKERS
+from harness import BIN, SANITIZER_MARKERS, Bastion
 
 AGENTDS = ("agentd", "agentd-static")
 
@@ -361,6 +361,64 @@ def test_bastion_restart_mid_job(bastion, agents, agentd_bin):
     r = bastion.ctl("jobs", "output", str(jid))
     assert r.stdout == "begin\nend\n", r
     assert "reconnecting" in a.log()
+
+
+def test_failover_to_the_next_server(bastion, agents, agentd_bin, tmp_path):
+    """server = URL1, URL2: agentd enrolls through whichever answers,
+    moves on when its bastion goes away, and delivers the spooled result
+    to the one that answers then. The second bastion here is another
+    daemon on the same state (the same database and keys, as bastions
+    sharing PostgreSQL have), on its own port."""
+    other = Bastion(state=bastion.state)
+    try:
+        a = Agent(bastion, "node1", token(bastion), "52:54:00:a0:00:01",
+                  binary=agentd_bin,
+                  server="https://127.0.0.1:%d,\n    https://127.0.0.1:%d" % (
+                      other.control_port, bastion.control_port))
+        agents.append(a.start())
+        # The first server does not answer yet: enrollment moves on.
+        wait_for(lambda: any(x.get("heartbeat") for x in
+                             bastion.admin("GET", "/api/v1/agents").json()),
+                 timeout=60, what="the agent to enroll through the second server")
+        assert "moving to https://127.0.0.1:%d" % bastion.control_port in a.log()
+        gate = tmp_path / "gate"
+        r = bastion.ctl("exec", "--detach", "node1", "--", "sh", "-c",
+                        "echo begin; while [ ! -e %s ]; do sleep 0.1; done; "
+                        "echo end; exit 3" % gate)
+        assert r.returncode == 0, r
+        jid = int(r.stdout)
+        wait_for(lambda: bastion.admin("GET", "/api/v1/jobs/%d" % jid).json()
+                 ["status"] == "running", what="the job to run")
+        bastion.stop()
+        gate.touch()
+        wait_for(lambda: os.path.exists(os.path.join(a.state, "spool", "%d.json" % jid)),
+                 timeout=60, what="the result to be spooled")
+        other.start()
+        j = job_done(other, jid, timeout=90)
+        assert j["status"] == "done" and j["exit_code"] == 3, j
+        assert other.ctl("jobs", "output", str(jid)).stdout == "begin\nend\n"
+        assert "moving to https://127.0.0.1:%d" % other.control_port in a.log()
+        # Jobs made on the bastion that answers now run there.
+        r = other.ctl("exec", "node1", "--", "echo", "on the other")
+        assert r.returncode == 0 and r.stdout == "on the other\n", r
+    finally:
+        other.cleanup()
+
+
+def test_bad_server_lists_are_refused(tmp_path, agentd_bin):
+    """Every URL of server = is checked, and the list is capped, also
+    when it goes on over continuation lines."""
+    cases = {
+        "https://127.0.0.1:1, ftp://127.0.0.1:2": "https:// URLs",
+        ",\n  ".join("https://127.0.0.1:%d" % p for p in range(1, 10)): "more than 8",
+        "https://127.0.0.1:1\n  file:///etc/passwd": "https:// URLs",
+    }
+    for servers, why in cases.items():
+        conf = tmp_path / "agentd.conf"
+        conf.write_text("[agent]\nserver = %s\nstate_dir = %s\n" % (servers, tmp_path))
+        r = subprocess.run([os.path.join(BIN, agentd_bin), "-f", str(conf), "enroll"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and why in r.stderr, (servers, r)
 
 
 def test_long_poll_is_woken_by_a_job(bastion, agents, agentd_bin):
