@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "agent.h"
 #include "b64.h"
 #include "buf.h"
@@ -608,6 +610,9 @@ job_thread_done(struct job_thread *t)
 {
 	struct jobs *j = t->j;
 
+	/* This thread's OpenSSL state (its random generators) goes now, not
+	 * in a destructor after the count below has let agentd exit. */
+	OPENSSL_thread_stop();
 	json_decref(t->args);
 	running_mark(j, t->id, 0);
 	free(t);

@@ -310,6 +310,8 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
+static int	pg_notify(struct db *, const char *);
+
 void
 db_lock(struct db *db)
 {
@@ -324,8 +326,58 @@ db_unlock(struct db *db)
 	if (db->machines_dirty) {
 		db->machines_dirty = 0;
 		atomic_fetch_add(&db->machines_gen, 1);
+		if (db_is_pg(db))	/* and the other bastions' caches */
+			pg_notify(db, "m");
 	}
 	pthread_mutex_unlock(&db->mu);
+}
+
+/* NOTIFY bastion, payload (db_pg_listen.c hears it). Caller holds the
+ * lock. */
+static int
+pg_notify(struct db *db, const char *payload)
+{
+	struct db_st *st;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT pg_notify('bastion', ?)",
+	    DB_TEXT(payload))) == NULL)
+		return -1;
+	rc = db_step(st) == DB_ROW ? 0 : -1;
+	db_finalize(st);
+	return rc;
+}
+
+int
+db_wake_agent(struct db *db, const char *agent_id)
+{
+	char payload[128];
+	int rc;
+
+	if (!db_is_pg(db))
+		return 0;
+	if (snprintf(payload, sizeof payload, "w:%s", agent_id) >=
+	    (int)sizeof payload)
+		return -1;
+	db_lock(db);
+	rc = pg_notify(db, payload);
+	db_unlock(db);
+	return rc;
+}
+
+int
+db_listen_start(struct db *db, void (*fn)(const char *, void *), void *arg)
+{
+	if (!db_is_pg(db))
+		return 0;
+	return db_pg_listen_start(db, fn, arg, &db->listener);
+}
+
+void
+db_listen_stop(struct db *db)
+{
+	db_pg_listen_stop(db->listener);
+	db->listener = NULL;
 }
 
 int

@@ -46,6 +46,16 @@ int	db_schema_version(struct db *);
 /* 1 while the database cannot be reached (a PostgreSQL connection was
  * lost and is being re-established with a backoff), else 0. */
 int	db_unavailable(struct db *);
+/* Several bastions on one PostgreSQL database (DESIGN §16): tell every
+ * bastion, this one included, that agent_id has a job (its long polls
+ * answer), and hear it: fn(agent_id, arg) for each, fn(NULL, arg) when
+ * some may have been missed (wake every waiter). The machine caches
+ * follow the other bastions' changes too. On SQLite (one bastion) these
+ * do nothing. */
+int	db_wake_agent(struct db *, const char *agent_id);
+int	db_listen_start(struct db *, void (*fn)(const char *agent_id, void *),
+	    void *arg);
+void	db_listen_stop(struct db *);
 
 
 /* --- db_machine.c ----------------------------------------------------- */

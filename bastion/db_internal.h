@@ -106,6 +106,7 @@ struct db {
 	/* Set while the database cannot be reached (PostgreSQL), until a
 	 * reconnect works: requests are answered 503 meanwhile. */
 	atomic_int	 unavailable;
+	struct db_listener *listener;	/* PostgreSQL: db_pg_listen.c */
 };
 
 /* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */
@@ -232,6 +233,13 @@ int		 db_rows_json(struct db *, struct db_st *,
  * fill(st, out). Caller holds the lock. */
 int		 db_get_one(struct db *, const char *sql, const char *key,
 		    void (*fill)(struct db_st *, void *), void *out);
+
+/* --- db_pg_listen.c: other bastions' changes (db_listen_start) --------- */
+struct db_listener;
+int		 db_pg_listen_start(struct db *,
+		    void (*fn)(const char *agent_id, void *), void *arg,
+		    struct db_listener **out);
+void		 db_pg_listen_stop(struct db_listener *);
 
 /* --- db_audit.c ------------------------------------------------------- */
 

@@ -103,6 +103,9 @@ extern const struct route routes_guest_console[];
 /* routes_agent.c: answer every waiting long poll and take no new ones;
  * returns once none is suspended (http_stop calls it first). */
 void	routes_agent_stop(void);
+/* Answer the long polls of agent_id (NULL: every one) now: a job came
+ * for it, maybe through another bastion (db_listen_start's fn). */
+void	routes_agent_wake(const char *agent_id, void *unused);
 
 /* Bind the boot and control listeners (as root, before privileges are
  * dropped: a port below 1024 needs it). 0 or -1, logged. */

@@ -720,7 +720,7 @@ hub_start(void)
 	pthread_attr_destroy(&attr);
 }
 
-/* Wake every long poll of agent_id. */
+/* Wake every long poll of agent_id (NULL: all). */
 static void
 hub_notify(const char *agent_id)
 {
@@ -729,12 +729,19 @@ hub_notify(const char *agent_id)
 	pthread_mutex_lock(&hub.mu);
 	for (w = hub.head; w; w = next) {
 		next = w->next;
-		if (strcmp(w->agent_id, agent_id) == 0) {
+		if (agent_id == NULL || strcmp(w->agent_id, agent_id) == 0) {
 			waiter_unlink(w);
 			http_resume(w->h);
 		}
 	}
 	pthread_mutex_unlock(&hub.mu);
+}
+
+void
+routes_agent_wake(const char *agent_id, void *unused)
+{
+	(void)unused;
+	hub_notify(agent_id);
 }
 
 static void
@@ -1078,8 +1085,10 @@ post_agent_revoke(struct request *r)
 		return;
 	}
 	log_info("req %s: agent %s %s", r->id, id, reason);
-	/* A waiting long poll answers now; the next request is refused. */
+	/* A waiting long poll answers now, here or on another bastion; the
+	 * next request is refused. */
 	hub_notify(id);
+	db_wake_agent(r->app->db, id);
 	http_reply_json(r, 200, a);
 }
 
@@ -1229,6 +1238,7 @@ routes_job_submit(struct request *r, const char *agent_id, const char *kind,
 	log_info("req %s: job %lld (%s) for agent %s queued by %s", r->id,
 	    (long long)jid, kind, agent_id, actor(r));
 	hub_notify(agent_id);
+	db_wake_agent(r->app->db, agent_id);	/* long-polling elsewhere */
 	rc = 0;
 out:
 	free(text);

@@ -110,11 +110,18 @@ worker_main(struct bastion *app)
 		goto err_alerts;
 	if (http_start(app) == -1)
 		goto err_http;
+	/* Jobs made on other bastions of the database wake polls here. */
+	if (db_listen_start(app->db, routes_agent_wake, NULL) == -1) {
+		log_warnx("cannot listen for other bastions");
+		goto err_listen;
+	}
 	if (privsep_up(app) == 0) {
 		worker_loop(app);
 		rc = 0;
 	}
 	atomic_store(&app->ready, 0);
+	db_listen_stop(app->db);
+err_listen:
 	http_stop(app);
 err_http:
 	alerts_stop();

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from agents import Agent, enrolled_agent, fingerprint, job_done, token, wait_for
+from agents import (Agent, enrolled_agent, fingerprint, job_done, token, wait_for,
+                    waiting_polls)
 from harness import BIN, SANITIZER_MARKERS, Bastion
 
 AGENTDS = ("agentd", "agentd-static")
@@ -424,7 +425,7 @@ def test_bad_server_lists_are_refused(tmp_path, agentd_bin):
 def test_long_poll_is_woken_by_a_job(bastion, agents, agentd_bin):
     a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
-    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
+    wait_for(lambda: waiting_polls(bastion) >= 1, what="agentd's long poll")
     t0 = time.time()
     r = bastion.ctl("exec", "node1", "--", "echo", "fast")
     assert r.returncode == 0 and r.stdout == "fast\n"
@@ -549,19 +550,12 @@ def test_agentd_download_serves_the_node_build(bastion, tmp_path):
 def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):
     a = enrolled_agent(bastion, binary=agentd_bin)
     agents.append(a)
-    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
+    wait_for(lambda: waiting_polls(bastion) >= 1, what="agentd's long poll")
     t0 = time.time()
     a.proc.terminate()
     assert a.proc.wait(timeout=10) == 0
     assert time.time() - t0 < 2, "agentd took %.1f s to stop" % (time.time() - t0)
     assert "stopping" in a.log()
-
-
-def _waiting(b):
-    for line in b.admin("GET", "/api/v1/metrics").text.splitlines():
-        if line.startswith("bastion_http_waiting "):
-            return int(line.split()[1])
-    raise AssertionError("no bastion_http_waiting metric")
 
 
 def test_long_poll_closed_while_waiting(bastion, agents):
@@ -571,20 +565,20 @@ def test_long_poll_closed_while_waiting(bastion, agents):
     gets its job and the count of waiting polls comes back down."""
     a = enrolled_agent(bastion)
     agents.append(a)
-    wait_for(lambda: _waiting(bastion) >= 1, what="agentd's long poll")
-    before = _waiting(bastion)
+    wait_for(lambda: waiting_polls(bastion) >= 1, what="agentd's long poll")
+    before = waiting_polls(bastion)
     ctx = ssl.create_default_context(cafile=bastion.ca_pem)
     ctx.load_cert_chain(os.path.join(a.state, "cert.pem"),
                         os.path.join(a.state, "key.pem"))
     raw = socket.create_connection(("127.0.0.1", bastion.control_port), timeout=10)
     s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
     s.sendall(b"GET /agent/v1/jobs?wait=30 HTTP/1.1\r\nHost: bastion\r\n\r\n")
-    wait_for(lambda: _waiting(bastion) == before + 1, what="the second poll")
+    wait_for(lambda: waiting_polls(bastion) == before + 1, what="the second poll")
     s.close()
     # The job wakes both polls: one connection is gone, agentd answers.
     r = bastion.ctl("exec", "node1", "--", "echo", "still here")
     assert r.returncode == 0 and r.stdout == "still here\n", r
-    wait_for(lambda: _waiting(bastion) == before, what="the dead poll to go")
+    wait_for(lambda: waiting_polls(bastion) == before, what="the dead poll to go")
     assert bastion.alive()
     assert bastion.admin("GET", "/api/v1/readyz").status == 200
 

@@ -3,14 +3,18 @@ names a PostgreSQL database (a throwaway cluster, tests/pg.sh) answers
 the API — login, a token, the machine list — and keeps no SQLite file;
 with PostgreSQL stopped it answers 503 with a JSON error and stays up;
 started again, it serves as before."""
+import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
 
 import pytest
 
+from agents import Agent, token, wait_for, waiting_polls
 from harness import ROOT, sample_report
 
 PG = os.path.join(ROOT, "tests", "pg.sh")
@@ -68,3 +72,73 @@ def test_postgres_smoke_outage_and_recovery(make_bastion, pg):
     assert r.status == 200, r
     assert [m["mac"] for m in r.json()] == [MAC]
     b.stop()
+
+
+def _two_bastions(make_bastion, url):
+    """A and B on one database, B with a copy of A's ca/ (DESIGN §16: how
+    a bastion joins by hand); B runs no DHCP (one leader per interface)."""
+    conf = "[database]\nurl = %s\n" % url
+    a = make_bastion(extra_conf=conf)
+    a.start()
+    b = make_bastion(extra_conf=conf, dhcp_mode="off")
+    shutil.copytree(os.path.join(a.state, "ca"), os.path.join(b.state, "ca"))
+    b.start()
+    return a, b
+
+
+def test_two_bastions_share_state_and_wake_each_others_agents(make_bastion, pg, agents):
+    cluster, url = pg
+    a, b = _two_bastions(make_bastion, url)
+    # A token made on A is listed on B; an agent enrolls with it on B.
+    tok = token(a)
+    assert any(t["state"] == "active" for t in
+               json.loads(b.ctl("tokens", "list", "--json").stdout))
+    n2 = Agent(b, "node2", tok, "52:54:00:a0:00:02")
+    r = n2.enroll()
+    assert r.returncode == 0, r
+
+    # The wake-up: a long poll waiting on B (30 s) is answered as soon as
+    # A queues a job, not when its wait runs out.
+    ctx = ssl.create_default_context(cafile=b.ca_pem)
+    ctx.load_cert_chain(os.path.join(n2.state, "cert.pem"),
+                        os.path.join(n2.state, "key.pem"))
+    with socket.create_connection(("127.0.0.1", b.control_port), timeout=60) as raw:
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s.sendall(b"GET /agent/v1/jobs?wait=30 HTTP/1.1\r\nHost: b\r\n"
+                  b"Connection: close\r\n\r\n")
+        wait_for(lambda: waiting_polls(b) == 1, what="the poll to wait on B")
+        t0 = time.time()
+        r = a.ctl("exec", "--detach", "node2", "--", "true")
+        assert r.returncode == 0, r
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        waited = time.time() - t0
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert b'"id":%d' % int(r.stdout) in reply.replace(b" ", b"")
+    assert waited < 15, "answered after %.1f s: by the poll's end, not a wake-up" % waited
+
+    # A real agent on B runs what an operator of A asks.
+    ag = Agent(b, "node1", token(a), "52:54:00:a0:00:01")
+    agents.append(ag.start())
+    wait_for(lambda: any(x["hostname"] == "node1" and x.get("heartbeat") for x in
+                         a.admin("GET", "/api/v1/agents").json()),
+             what="the agent to heartbeat through B")
+    r = a.ctl("exec", "node1", "--", "echo", "made on A, run through B")
+    assert r.returncode == 0 and r.stdout == "made on A, run through B\n", r
+
+    # B's machine cache follows A's changes: discovered on A, B sends the
+    # machine to its disk; deleted on A, B boots it into discovery again
+    # (this harness has no discovery image: B says so).
+    a.dispatch(MAC)
+    assert a.boot("POST", "/api/v1/discover", sample_report(MAC)).status == 200
+    d = b.dispatch(MAC)
+    assert "exit" in d.text and "kernel" not in d.text, d.text
+    assert a.admin("DELETE", "/api/v1/machines/" + MAC).status == 200
+    wait_for(lambda: "registered as 'discovering'" in b.dispatch(MAC).text, timeout=10,
+             what="B to see the machine deleted on A")
+    assert a.alive() and b.alive()
+

@@ -120,6 +120,14 @@ def enrolled_agent(b, name="node1", mac="52:54:00:a0:00:01", extra="",
     return a
 
 
+def waiting_polls(b):
+    """How many agent long polls b holds (its metrics)."""
+    for line in b.admin("GET", "/api/v1/metrics").text.splitlines():
+        if line.startswith("bastion_http_waiting "):
+            return int(line.split()[1])
+    raise AssertionError("no bastion_http_waiting metric")
+
+
 def job_done(b, jid, timeout=30):
     return wait_for(lambda: (lambda j: j if j["status"] in
                              ("done", "failed", "refused", "expired") else None)(

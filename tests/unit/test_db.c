@@ -1158,6 +1158,100 @@ test_serialization_retried(void **state)
 		assert_int_equal(raw_int(f, "SELECT last_value FROM fails"), 3);
 }
 
+/* What one bastion does reaches the others on the database: a wake-up
+ * for an agent, and the end of the machine caches' generation. On
+ * SQLite (one bastion) both are no-ops that succeed. */
+struct heard {
+	pthread_mutex_t	 mu;
+	int		 all;		/* fn(NULL): (re)connected */
+	char		 agent[64];
+};
+
+static void
+on_wake(const char *agent_id, void *arg)
+{
+	struct heard *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	if (agent_id == NULL)
+		h->all++;
+	else
+		snprintf(h->agent, sizeof h->agent, "%s", agent_id);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Poll cond(h) for up to 10 s. */
+static int
+heard_wait(struct heard *h, int (*cond)(struct heard *, void *), void *arg)
+{
+	struct timespec ts = { 0, 20 * 1000000 };
+	int i, ok = 0;
+
+	for (i = 0; i < 500 && !ok; i++) {
+		pthread_mutex_lock(&h->mu);
+		ok = cond(h, arg);
+		pthread_mutex_unlock(&h->mu);
+		if (!ok)
+			nanosleep(&ts, NULL);
+	}
+	return ok;
+}
+
+static int
+heard_connect(struct heard *h, void *arg)
+{
+	(void)arg;
+	return h->all > 0;
+}
+
+static int
+heard_agent(struct heard *h, void *arg)
+{
+	return strcmp(h->agent, arg) == 0;
+}
+
+struct gen_watch {
+	struct db	*db;
+	unsigned long	 before;
+};
+
+static int
+gen_moved(struct heard *h, void *arg)
+{
+	struct gen_watch *w = arg;
+
+	(void)h;
+	return atomic_load(&w->db->machines_gen) != w->before;
+}
+
+static void
+test_other_bastions_are_heard(void **state)
+{
+	struct dbfx *f = *state;
+	struct heard h = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
+	struct gen_watch w;
+	struct db *other;
+
+	assert_int_equal(dbfx_open(f, &other), 0);
+	assert_int_equal(db_listen_start(other, on_wake, &h), 0);
+	if (!f->pg) {
+		assert_int_equal(db_wake_agent(f->db, "agent-1"), 0);
+		db_listen_stop(other);
+		db_close(other);
+		return;
+	}
+	assert_true(heard_wait(&h, heard_connect, NULL));
+	assert_int_equal(db_wake_agent(f->db, "agent-1"), 0);
+	assert_true(heard_wait(&h, heard_agent, "agent-1"));
+	/* A machine changed by this bastion: the other's caches go. */
+	w.db = other;
+	w.before = atomic_load(&other->machines_gen);
+	boot(f->db, MAC1, 1);
+	assert_true(heard_wait(&h, gen_moved, &w));
+	db_listen_stop(other);
+	db_close(other);
+}
+
 int
 main(void)
 {
@@ -1185,6 +1279,7 @@ main(void)
 		DBFX_TEST(test_threads),
 		DBFX_TEST(test_connection_lost),
 		DBFX_TEST(test_serialization_retried),
+		DBFX_TEST(test_other_bastions_are_heard),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
