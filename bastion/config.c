@@ -93,6 +93,24 @@ static const struct option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
+void
+config_node_url(const struct config *c, char out[CONFIG_URL_LEN])
+{
+	const char *host = c->nnames ? c->names[0] : c->control_listen.host;
+	unsigned char ip[16];
+	int i;
+
+	for (i = 0; i < c->nnames; i++)
+		if ((inet_pton(AF_INET, c->names[i], ip) == 1 && ip[0] != 127) ||
+		    (inet_pton(AF_INET6, c->names[i], ip) == 1 &&
+		    strcmp(c->names[i], "::1") != 0)) {
+			host = c->names[i];
+			break;
+		}
+	snprintf(out, CONFIG_URL_LEN, strchr(host, ':') ? "https://[%s]:%d" :
+	    "https://%s:%d", host, c->control_listen.port);
+}
+
 const char *
 config_dhcp_mode_name(enum dhcp_mode m)
 {

@@ -110,5 +110,10 @@ int	config_set_in_file(const char *path, const char *key, const char *value,
 	    struct buf *errors);
 
 const char *config_dhcp_mode_name(enum dhcp_mode);
+/* The control listener's URL as nodes (and the other bastions) reach it:
+ * the first address among [control] names that is not loopback (nodes
+ * may not resolve our names), else the first name, else the listen
+ * address; with the listen port. */
+void	config_node_url(const struct config *, char out[CONFIG_URL_LEN]);
 
 #endif

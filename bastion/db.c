@@ -307,6 +307,14 @@ static const char *const migrations[] = {
 	"  received_ms INTEGER NOT NULL,"
 	"  report TEXT NOT NULL"
 	");",
+	/* 11: the bastions that share this database (DESIGN §16), by their
+	 * control URL, and when each was last seen (db_cluster.c). */
+	"CREATE TABLE bastions ("
+	"  url TEXT PRIMARY KEY,"
+	"  version TEXT NOT NULL,"
+	"  started_ms INTEGER NOT NULL,"
+	"  seen_ms INTEGER NOT NULL"
+	");",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1,5 +1,4 @@
 /* install.c — install requests and template data. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,25 +348,10 @@ install_context(const struct config *c, const struct machine *m,
 	/* The node agent the %post installs (token and CA fingerprint are
 	 * added by install_set_agent). */
 	{
-		const char *host = c->nnames ? c->names[0] : c->control_listen.host;
-		char server[CONFIG_NAME_LEN + 32], agentd[1024], unit[1024];
+		char server[CONFIG_URL_LEN], agentd[1024], unit[1024];
 		char agentd_sum[AGENTFILE_HEXLEN], unit_sum[AGENTFILE_HEXLEN];
-		unsigned char ip[16];
-		int i;
 
-		/* Nodes may not resolve our names: the first address among
-		 * the certificate's names that is not loopback, if any. */
-		for (i = 0; i < c->nnames; i++)
-			if ((inet_pton(AF_INET, c->names[i], ip) == 1 &&
-			    ip[0] != 127) || (inet_pton(AF_INET6, c->names[i], ip) ==
-			    1 && strcmp(c->names[i], "::1") != 0)) {
-				host = c->names[i];
-				break;
-			}
-
-		snprintf(server, sizeof server, strchr(host, ':') ?
-		    "https://[%s]:%d" : "https://%s:%d", host,
-		    c->control_listen.port);
+		config_node_url(c, server);
 		snprintf(agentd, sizeof agentd, "%s/boot/agent/agentd",
 		    c->boot_url);
 		snprintf(unit, sizeof unit, "%s/boot/agent/agentd.service",

@@ -11,7 +11,10 @@
 
 #include "alerts.h"
 #include "ca.h"
+#include "clock.h"
+#include "cluster.h"
 #include "db.h"
+#include "db_cluster.h"
 #include "dnsmasq.h"
 #include "privsep.h"
 #include "http.h"
@@ -388,6 +391,34 @@ get_leases(struct request *r)
 	http_reply_json(r, 200, list);
 }
 
+/* The bastions of this database (DESIGN §16): up while they said so in
+ * the last three intervals. */
+static void
+get_cluster(struct request *r)
+{
+	const struct config *c;
+	json_t *list, *b;
+	int64_t now = clock_wall_ms();
+	int shared;
+	size_t i;
+
+	if (db_cluster_json(r->app->db, &list) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		return;
+	}
+	json_array_foreach(list, i, b) {
+		json_object_set_new(b, "up", json_boolean(now - json_integer_value(
+		    json_object_get(b, "last_seen_ms")) <= 3 * CLUSTER_SEEN_S *
+		    1000));
+		json_object_del(b, "last_seen_ms");
+	}
+	c = bastion_config_acquire(r->app);
+	shared = c->database_url[0] != '\0';
+	bastion_config_release(r->app);
+	http_reply_json(r, 200, json_pack("{s:s, s:o}", "database", shared ?
+	    "postgresql" : "sqlite", "bastions", list));
+}
+
 static void
 add_check(json_t *checks, const char *name, const char *status,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -525,6 +556,8 @@ const struct route routes_api[] = {
 	{ L_API, "GET", "/api/v1/doctor", get_doctor, 0,
 	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
 	{ L_API, "GET", "/api/v1/version", get_version, 0,
+	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
+	{ L_API, "GET", "/api/v1/cluster", get_cluster, 0,
 	    ROLE_VIEWER, SCOPE_READ, 0, NULL },
 	{ 0, NULL, NULL, NULL, 0, ROLE_NONE, SCOPE_READ, 0, NULL },
 };

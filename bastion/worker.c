@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "bastion.h"
 #include "ca.h"
+#include "cluster.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -110,6 +111,9 @@ worker_main(struct bastion *app)
 		goto err_alerts;
 	if (http_start(app) == -1)
 		goto err_http;
+	/* The keys the other bastions of the database have, or none. */
+	if (cluster_start(app) == -1)
+		goto err_cluster;
 	/* Jobs made on other bastions of the database wake polls here. */
 	if (db_listen_start(app->db, routes_agent_wake, NULL) == -1) {
 		log_warnx("cannot listen for other bastions");
@@ -122,6 +126,8 @@ worker_main(struct bastion *app)
 	atomic_store(&app->ready, 0);
 	db_listen_stop(app->db);
 err_listen:
+	cluster_stop();
+err_cluster:
 	http_stop(app);
 err_http:
 	alerts_stop();

@@ -107,6 +107,7 @@ struct ctl_command {
 extern const struct ctl_command ctl_machines_commands[];
 extern const struct ctl_command ctl_templates_commands[];
 extern const struct ctl_command ctl_os_commands[];
+extern const struct ctl_command ctl_cluster_commands[];
 extern const struct ctl_command ctl_config_commands[];
 extern const struct ctl_command ctl_auth_commands[];
 extern const struct ctl_command ctl_settings_commands[];

@@ -25,6 +25,7 @@ static const struct ctl_command *const tables[] = {
 	ctl_guest_console_commands,
 	ctl_misc_commands,
 	ctl_alerts_commands,
+	ctl_cluster_commands,
 	NULL,
 };
 

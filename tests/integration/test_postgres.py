@@ -89,6 +89,13 @@ def _two_bastions(make_bastion, url):
 def test_two_bastions_share_state_and_wake_each_others_agents(make_bastion, pg, agents):
     cluster, url = pg
     a, b = _two_bastions(make_bastion, url)
+    # Each sees both.
+    st = json.loads(a.ctl("cluster", "status", "--json").stdout)
+    assert st["database"] == "postgresql"
+    assert sorted(x["url"] for x in st["bastions"] if x["up"]) == sorted(
+        "https://10.77.0.1:%d" % x.control_port for x in (a, b)), st
+    out = b.ctl("cluster", "status")
+    assert out.returncode == 0 and out.stdout.count(" up ") == 2, out
     # A token made on A is listed on B; an agent enrolls with it on B.
     tok = token(a)
     assert any(t["state"] == "active" for t in
@@ -142,3 +149,28 @@ def test_two_bastions_share_state_and_wake_each_others_agents(make_bastion, pg, 
              what="B to see the machine deleted on A")
     assert a.alive() and b.alive()
 
+
+
+def test_a_bastion_with_other_keys_is_refused(make_bastion, pg):
+    """A bastion that made its own CA cannot join a database whose
+    bastions have another: it says so, with what to do, and stops."""
+    cluster, url = pg
+    conf = "[database]\nurl = %s\n" % url
+    a = make_bastion(extra_conf=conf)
+    a.start()
+    c = make_bastion(extra_conf=conf, dhcp_mode="off")
+    c.start(wait=False)
+    assert c.proc.wait(timeout=60) != 0
+    c.proc = None
+    assert "copy STATE_DIR/ca/" in c.log(), c.log()[-3000:]
+    assert a.alive() and a.admin("GET", "/api/v1/readyz").status == 200
+    st = a.admin("GET", "/api/v1/cluster").json()
+    assert [x["url"] for x in st["bastions"]] == ["https://10.77.0.1:%d" % a.control_port]
+
+
+def test_cluster_status_on_sqlite_is_the_one_bastion(bastion):
+    st = json.loads(bastion.ctl("cluster", "status", "--json").stdout)
+    assert st["database"] == "sqlite" and len(st["bastions"]) == 1
+    assert st["bastions"][0]["up"] and st["bastions"][0]["version"]
+    r = bastion.ctl("cluster", "status", "extra")
+    assert r.returncode == 2, r

@@ -34,6 +34,7 @@ EXPECT = {
     ("GET", "/api/v1/metrics"): ("viewer", "read", False),
     ("GET", "/api/v1/version"): ("viewer", "read", False),
     ("GET", "/api/v1/doctor"): ("viewer", "read", False),
+    ("GET", "/api/v1/cluster"): ("viewer", "read", False),
     ("GET", "/api/v1/leases"): ("viewer", "read", False),
     ("GET", "/api/v1/config"): ("operator", "read", False),
     ("PUT", "/api/v1/config/{key}"): ("admin", "admin", True),       # socket only

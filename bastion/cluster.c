@@ -1,0 +1,116 @@
+/* cluster.c — this bastion among those that share its database (DESIGN
+ * §16): it serves only with the database's CA and job key (a bastion with
+ * keys of its own would sign what the agents of the others refuse), and
+ * says every CLUSTER_SEEN_S that it is up, for `bastionctl cluster
+ * status`. */
+#define LOG_SUBSYS "cluster"
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bastion.h"
+#include "ca.h"
+#include "clock.h"
+#include "cluster.h"
+#include "db_cluster.h"
+#include "log.h"
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	pthread_t	 t;
+	int		 running;
+	int		 stop;
+	char		 url[CONFIG_URL_LEN];
+	int64_t		 started_ms;
+	struct db	*db;
+} C = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *
+seen_thread(void *arg)
+{
+	struct timespec until;
+
+	(void)arg;
+	pthread_mutex_lock(&C.mu);
+	while (!C.stop) {
+		pthread_mutex_unlock(&C.mu);
+		if (db_cluster_seen(C.db, C.url, BASTION_VERSION, C.started_ms,
+		    clock_wall_ms()) != DB_OK)
+			log_debug("cannot say that this bastion is up");
+		pthread_mutex_lock(&C.mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CLUSTER_SEEN_S;
+		while (!C.stop && pthread_cond_timedwait(&C.cv, &C.mu,
+		    &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&C.mu);
+	return NULL;
+}
+
+int
+cluster_start(struct bastion *app)
+{
+	char fp[CA_FINGERPRINT_LEN], key_id[CA_KEYID_LEN], *pem = NULL;
+	char db_fp[CA_FINGERPRINT_LEN], db_key[CA_KEYID_LEN];
+	const struct config *c;
+	sigset_t all, old;
+	int rc, shared;
+
+	c = bastion_config_acquire(app);
+	config_node_url(c, C.url);
+	shared = c->database_url[0] != '\0';
+	bastion_config_release(app);
+	ca_fingerprint(app->ca, fp);
+	if (!shared)		/* SQLite: the one bastion of its database */
+		goto up;
+	if (ca_job_pubkey(app->ca, &pem, key_id) == -1) {
+		log_warnx("cannot read the job key");
+		return -1;
+	}
+	free(pem);
+	rc = db_cluster_keys(app->db, fp, key_id, db_fp, sizeof db_fp, db_key,
+	    sizeof db_key);
+	if (rc == DB_CONFLICT) {
+		log_warnx("this bastion's keys are not those of the database's "
+		    "other bastions (CA %s, job key %s here; %s and %s in the "
+		    "database): copy STATE_DIR/ca/ (ca.pem, ca.key, jobs.key) "
+		    "from one of them", fp, key_id, db_fp, db_key);
+		return -1;
+	}
+	if (rc != DB_OK) {
+		log_warnx("cannot check the keys against the database");
+		return -1;
+	}
+up:
+	C.db = app->db;
+	C.started_ms = clock_wall_ms();
+	C.stop = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&C.t, NULL, seen_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("cannot start the cluster thread");
+		return -1;
+	}
+	C.running = 1;
+	return 0;
+}
+
+void
+cluster_stop(void)
+{
+	if (!C.running)
+		return;
+	pthread_mutex_lock(&C.mu);
+	C.stop = 1;
+	pthread_cond_signal(&C.cv);
+	pthread_mutex_unlock(&C.mu);
+	pthread_join(C.t, NULL);
+	C.running = 0;
+}

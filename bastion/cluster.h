@@ -1,0 +1,17 @@
+/* cluster.h — this bastion among those that share its database (DESIGN
+ * §16; cluster.c). */
+#ifndef BASTION_CLUSTER_H
+#define BASTION_CLUSTER_H
+
+#define CLUSTER_SEEN_S	10	/* how often a bastion says it is up */
+
+struct bastion;
+
+/* On PostgreSQL, check this bastion's CA and job key against the
+ * database's (the first bastion records its own): -1, logged with what
+ * to do, when they differ. Then say every CLUSTER_SEEN_S that this
+ * bastion is up (on SQLite too: the one bastion). */
+int	cluster_start(struct bastion *);
+void	cluster_stop(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* db_cluster.h — the bastions that share a database (DESIGN §16): the
+ * keys they must all have, and who is there (db_cluster.c). Same rules
+ * as db.h: thread-safe, enum db_rc, out-parameters written only on
+ * DB_OK or where said. */
+#ifndef BASTION_DB_CLUSTER_H
+#define BASTION_DB_CLUSTER_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db.h"
+
+/* The CA fingerprint and job key id of the database: the first bastion
+ * records its own; DB_CONFLICT when they are not ca_fp and key_id, with
+ * the database's in db_ca_fp and db_key_id. */
+int	db_cluster_keys(struct db *, const char *ca_fp, const char *key_id,
+	    char *db_ca_fp, size_t ca_len, char *db_key_id, size_t key_len);
+/* This bastion (its control URL) is up, started at started_ms. */
+int	db_cluster_seen(struct db *, const char *url, const char *version,
+	    int64_t started_ms, int64_t now_ms);
+/* Every bastion seen: [{url, version, started_at, last_seen,
+ * last_seen_ms}] by URL. */
+int	db_cluster_json(struct db *, json_t **out);
+
+#endif
