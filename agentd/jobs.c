@@ -107,16 +107,9 @@ jobs_running(struct jobs *j)
 int
 jobs_drain(struct jobs *j, long ms)
 {
-	struct timespec until;
+	struct timespec until = clock_wall_after(ms);
 	int n;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&j->mu);
 	while (j->running > 0 &&
 	    pthread_cond_timedwait(&j->idle, &j->mu, &until) == 0)

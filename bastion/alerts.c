@@ -321,13 +321,7 @@ alerts_thread(void *arg)
 
 			if (atomic_load(&E.poked) && last + gap < until)
 				until = last + gap;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (until - now) / 1000;
-			ts.tv_nsec += ((until - now) % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			ts = clock_wall_after(until - now);
 			pthread_cond_timedwait(&E.cv, &E.mu, &ts);
 			pthread_mutex_unlock(&E.mu);
 			continue;

@@ -42,8 +42,7 @@ seen_thread(void *arg)
 		    clock_wall_ms()) != DB_OK)
 			log_debug("cannot say that this bastion is up");
 		pthread_mutex_lock(&C.mu);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += CLUSTER_SEEN_S;
+		until = clock_wall_after(CLUSTER_SEEN_S * 1000);
 		while (!C.stop && pthread_cond_timedwait(&C.cv, &C.mu,
 		    &until) == 0)
 			;

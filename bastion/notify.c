@@ -437,13 +437,7 @@ nap(long ms)
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = clock_wall_after(ms);
 	pthread_mutex_lock(&q.mu);
 	if (!q.stop)
 		pthread_cond_timedwait(&q.cv, &q.mu, &ts);

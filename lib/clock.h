@@ -6,8 +6,11 @@
 #define BASTION_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 int64_t	clock_wall_ms(void);	/* since the epoch */
 int64_t	clock_mono_ms(void);	/* since an arbitrary point */
+/* The wall clock ms from now, as pthread_cond_timedwait wants it. */
+struct timespec clock_wall_after(int64_t ms);
 
 #endif
