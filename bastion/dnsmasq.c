@@ -300,10 +300,15 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 	    "bind-interfaces\n"
 	    "user=nobody\n"
 	    "group=nogroup\n"
-	    "pid-file=%s\n"
-	    "dhcp-leasefile=%s\n",
-	    from, config_dhcp_mode_name(c->dhcp_mode), c->interface, p->pidfile,
-	    p->leasefile);
+	    "pid-file=%s\n",
+	    from, config_dhcp_mode_name(c->dhcp_mode), c->interface, p->pidfile);
+	/* full: the leases live in bastion's database (the hook records
+	 * each; its init gives them back when dnsmasq starts), so a restart,
+	 * a new state directory or another bastion keeps every address. */
+	if (c->dhcp_mode == DHCP_FULL)
+		rc |= buf_adds(out, "leasefile-ro\n");
+	else
+		rc |= buf_printf(out, "dhcp-leasefile=%s\n", p->leasefile);
 	if (c->debug)
 		rc |= buf_adds(out, "log-dhcp\n");
 	rc |= buf_printf(out,
@@ -455,11 +460,11 @@ dnsmasq_render_hook(const struct dnsmasq_paths *p, const char *bastionctl,
 	if (buf_printf(out,
 	    "#!/bin/sh\n"
 	    "# dnsmasq --dhcp-script hook, rendered by bastion; do not edit.\n"
-	    "# dnsmasq also calls it for tftp, init, arp-* and future "
-	    "actions:\n"
-	    "# only lease events go on to bastion.\n"
+	    "# dnsmasq also calls it for tftp, arp-* and future actions:\n"
+	    "# only lease events and init (the leases, from bastion's\n"
+	    "# database: leasefile-ro) go on to bastion.\n"
 	    "case \"$1\" in\n"
-	    "add|old|del) ;;\n"
+	    "add|old|del|init) ;;\n"
 	    "*) exit 0 ;;\n"
 	    "esac\n"
 	    "exec '%s' --socket '%s' lease-hook \"$@\"\n",

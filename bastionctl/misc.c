@@ -131,10 +131,40 @@ lease_env(const char *name)
 	return getenv(name);
 }
 
+/* init: dnsmasq (leasefile-ro) starts with the leases this prints, in
+ * its lease file's format: EXPIRES MAC IP HOSTNAME|* CLIENT-ID|*. They
+ * are the database's (each was checked when it was recorded). */
+static int
+lease_init(struct ctl *c)
+{
+	const json_t *l;
+	json_t *list;
+	const char *host;
+	size_t i;
+
+	c->timeout_ms = LEASE_HOOK_TIMEOUT_MS;
+	if (ctl_request(c, "GET", "/api/v1/leases", NULL, &list, NULL,
+	    NULL) == -1)
+		return CTL_ERR;
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return ctl_error("lease-hook init: unexpected answer from the "
+		    "server");
+	}
+	json_array_foreach(list, i, l) {
+		host = ctl_jstr(l, "hostname");
+		printf("%lld %s %s %s *\n", ctl_jint(l, "expires", 0),
+		    ctl_jstr(l, "mac"), ctl_jstr(l, "ip"), host[0] ? host : "*");
+	}
+	json_decref(list);
+	return fflush(stdout) == 0 ? CTL_OK : CTL_ERR;
+}
+
 /*
- * dnsmasq runs the hook as: add|old|del MAC IP [HOSTNAME], and also for
- * init, tftp, arp-add ... which are not leases: those end quietly with 0.
- * DHCPv6 leases (DNSMASQ_IAID set) carry a DUID, not a MAC: not ours.
+ * dnsmasq runs the hook as: add|old|del MAC IP [HOSTNAME], init (the
+ * leases it starts with), and also for tftp, arp-add ... which are not
+ * leases: those end quietly with 0. DHCPv6 leases (DNSMASQ_IAID set)
+ * carry a DUID, not a MAC: not ours.
  */
 static int
 lease_hook(struct ctl *c, const struct ctl_command *cmd, int argc,
@@ -152,6 +182,9 @@ lease_hook(struct ctl *c, const struct ctl_command *cmd, int argc,
 		    cmd->help);
 		return CTL_OK;
 	}
+	if (strcmp(argv[1], "init") == 0)
+		return argc == 2 ? lease_init(c) : ctl_usage_error(cmd,
+		    "init takes no arguments");
 	if (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "old") != 0 &&
 	    strcmp(argv[1], "del") != 0)
 		return CTL_OK;

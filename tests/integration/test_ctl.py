@@ -588,6 +588,11 @@ def test_lease_hook_add_old_del(bastion):
     assert len(ls) == 1
     assert ls[0]["mac"] == MAC and ls[0]["ip"] == "10.77.0.150"
     assert ls[0]["hostname"] == "node1" and ls[0]["expires"] == 1900000000
+    # init: what dnsmasq (leasefile-ro) starts with, in its lease format.
+    r = ok(bastion.ctl("lease-hook", "init"))
+    assert r.stdout == "1900000000 %s 10.77.0.150 node1 *\n" % MAC, r
+    r = bastion.ctl("lease-hook", "init", "extra")
+    assert r.returncode == 2 and "init takes no arguments" in r.stderr, r
     ok(bastion.ctl("lease-hook", "old", MAC, "10.77.0.151"))
     ls = leases(bastion)
     assert len(ls) == 1 and ls[0]["ip"] == "10.77.0.151"
@@ -597,7 +602,7 @@ def test_lease_hook_add_old_del(bastion):
 
 
 def test_lease_hook_ignores_what_is_not_a_lease(bastion):
-    for args in (["init"], ["tftp", "1234", "10.77.0.150", "/tftp/ipxe.efi"],
+    for args in (["tftp", "1234", "10.77.0.150", "/tftp/ipxe.efi"],
                  ["arp-add", MAC, "10.77.0.150"], ["arp-del", MAC, "10.77.0.150"],
                  ["relay-snoop", "x"]):
         r = bastion.ctl("lease-hook", *args)
