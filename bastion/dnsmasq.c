@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -202,6 +203,22 @@ dq_iface_ok(const char *s)
 }
 
 /* START,END[,LEASE] as config.c validated it; only its characters here. */
+/* A user name as useradd makes them: nothing dnsmasq.conf could read
+ * as more than one word. */
+static int
+dq_user_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || s[0] == '-' || strlen(s) > 32)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
 static int
 dq_range_ok(const char *s)
 {
@@ -332,6 +349,11 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 
 	switch (c->dhcp_mode) {
 	case DHCP_FULL:
+		if (!dq_user_ok(c->user)) {
+			log_warnx("bastion.user \"%s\" is not a user name",
+			    c->user);
+			goto fail;
+		}
 		if (!dq_range_ok(c->dhcp_range)) {
 			log_warnx("boot.dhcp_range \"%s\" is not usable",
 			    c->dhcp_range);
@@ -346,6 +368,8 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		    "# Per-MAC reservations, picked up without a restart.\n"
 		    "dhcp-hostsdir=%s\n"
 		    "dhcp-script=%s\n"
+		    "# As the worker's user: the admin socket is its (0600).\n"
+		    "dhcp-scriptuser=%s\n"
 		    "# Tell iPXE not to wait for a ProxyDHCP answer.\n"
 		    "dhcp-option=tag:ipxe,encap:175,176,1\n"
 		    "dhcp-boot=tag:bios,tag:!ipxe,undionly.kpxe\n"
@@ -354,7 +378,7 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 		    "dhcp-option-force=tag:httpboot,60,HTTPClient\n"
 		    "dhcp-boot=tag:httpboot,%s\n",
 		    c->interface, c->dhcp_range, p->hostsdir, p->hook,
-		    ipxe_url, http_url);
+		    c->user, ipxe_url, http_url);
 		if (c->ipv6_ra)
 			rc |= buf_printf(out,
 			    "\n"

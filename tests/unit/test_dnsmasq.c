@@ -266,8 +266,10 @@ test_render_full(void **state)
 	assert_line(conf, "dhcp-range=10.77.0.100,10.77.0.200,12h");
 	assert_line(conf, "dhcp-authoritative");
 	assert_line(conf, "no-ping");
-	/* full: leases in the database, given back by the hook's init. */
+	/* full: leases in the database, given back by the hook's init,
+	 * which runs as the worker's user (its admin socket). */
 	assert_line(conf, "leasefile-ro");
+	assert_line(conf, "dhcp-scriptuser=bastion");
 	xsnprintf(l, sizeof l, "dhcp-leasefile=%s/dnsmasq/leases", dir);
 	assert_null(strstr(conf, l));
 	xsnprintf(l, sizeof l, "dhcp-hostsdir=%s/dnsmasq/hosts.d", dir);
