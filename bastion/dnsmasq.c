@@ -610,7 +610,7 @@ dq_copy_ipxe(const struct config *c, const struct dnsmasq_paths *p)
 
 /* dnsmasq runs as nobody: every directory above dir must let others
  * search it. Returns the first one that does not, or NULL. One that does
- * not exist yet does not count: bastion creates it 0711 or 0755. */
+ * not exist yet does not count: bastion creates it 0771 or 0755. */
 static const char *
 dq_unreachable(const char *dir, char *buf, size_t len)
 {

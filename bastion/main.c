@@ -30,6 +30,7 @@
 #include "templates.h"
 #include "privsep.h"
 #include "respawn.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 static void
@@ -91,6 +92,10 @@ check_paths(const char *path, const struct config *c)
 	}
 	return rc;
 }
+
+/* The state dir: the worker's user's, group root's (prepare_state_dir);
+ * o+x only, so that dnsmasq (nobody) reaches STATE/tftp without listing. */
+#define STATE_DIR_MODE	0771
 
 /* mkdir -p with mode for every component we create. */
 static int
@@ -281,19 +286,28 @@ out:
 
 /* The worker (another uid) creates the database and the admin socket in
  * the state dir and reads templates from it; ca/ stays root's alone. An
- * older bastion ran entirely as root: its database becomes the worker's. */
+ * older bastion ran entirely as root: its database becomes the worker's.
+ * The directory is the worker's user's and group root's, mode 0771: under
+ * systemd (bastion.service) this process is root without CAP_DAC_OVERRIDE
+ * or CAP_FOWNER, and it still makes ca/, dnsmasq/, tftp/ and the pid file
+ * in it through the group. Its mode is set while root still owns it, and
+ * neither is touched when already right (the package makes it so). */
 static int
 prepare_state_dir(const struct config *c, uid_t uid, gid_t gid)
 {
 	static const char *const owned[] = { "bastion.db", "bastion.db-wal",
 	    "bastion.db-shm", "audit.head", "templates", NULL };
 	char path[PATH_MAX];
+	struct stat st;
 	int i;
 
 	if (getuid() != 0)
 		return 0;
-	if (chown(c->state_dir, uid, gid) == -1 || chmod(c->state_dir, 0711)
-	    == -1) {
+	if (stat(c->state_dir, &st) == -1 ||
+	    ((st.st_mode & 07777) != STATE_DIR_MODE &&
+	    chmod(c->state_dir, STATE_DIR_MODE) == -1) ||
+	    ((st.st_uid != uid || st.st_gid != 0) &&
+	    chown(c->state_dir, uid, 0) == -1)) {
 		log_warn("%s", c->state_dir);
 		return -1;
 	}
@@ -365,9 +379,9 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_init(1, debug || app.cfg->debug, "bastion");
-	/* 0711: dnsmasq (as nobody) must reach STATE_DIR/tftp, nobody may
-	 * list the directory, and every private file in it is 0600. */
-	if (make_dirs(app.cfg->state_dir, 0711) == -1)
+	/* dnsmasq (as nobody) must reach STATE_DIR/tftp, nobody may list
+	 * the directory, and every private file in it is 0600. */
+	if (make_dirs(app.cfg->state_dir, STATE_DIR_MODE) == -1)
 		fatal("state dir %s", app.cfg->state_dir);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
@@ -386,11 +400,12 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((lockfd = pidfile_lock(app.cfg->state_dir)) == -1)
-		return 1;
+	/* First: the pid file is made through the directory's group. */
 	if (prepare_state_dir(app.cfg, uid, gid) == -1)
 		fatalx("cannot prepare the state dir %s for user %s",
 		    app.cfg->state_dir, app.cfg->user);
+	if ((lockfd = pidfile_lock(app.cfg->state_dir)) == -1)
+		return 1;
 	pthread_rwlock_init(&app.cfg_lock, NULL);
 	app.started = time(NULL);
 	/* The worker first, while this process holds no key at all: not even
@@ -428,7 +443,12 @@ main(int argc, char *argv[])
 		ca_fingerprint(app.ca, fp);
 		log_info("bastion %s ready (CA %s)", BASTION_VERSION, fp);
 	}
+	/* bastion.service is Type=notify: units ordered after it (the
+	 * appliance's console) start only now, when the admin socket and
+	 * the listeners answer. */
+	(void)sdnotify_send("READY=1");
 	rc = main_loop(&app) == 0 ? 0 : 1;
+	(void)sdnotify_send("STOPPING=1");
 	privsep_stop(&app, 5000);
 	dnsmasq_stop(&app);
 	goto out;

@@ -74,7 +74,7 @@ mmdebstrap --quiet --variant=minbase --format=directory \
     --customize-hook="sync-out /var/cache/apt/archives $ARCHIVES" \
     --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb' \
     --customize-hook="sync-in appliance/iso/root /" \
-    --customize-hook='chroot "$1" systemctl enable -q systemd-networkd.service bastion-appliance-setup.service bastion-console.service' \
+    --customize-hook='chroot "$1" systemctl enable -q systemd-networkd.service bastion-appliance-setup.service bastion-console.service bastion-diagnose.timer' \
     --customize-hook='echo bastion > "$1/etc/hostname"' \
     --customize-hook='printf "127.0.0.1\tlocalhost\n127.0.1.1\tbastion\n" > "$1/etc/hosts"' \
     --customize-hook='rm -f "$1/etc/resolv.conf"; : > "$1/etc/machine-id"' \

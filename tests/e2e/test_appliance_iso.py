@@ -15,7 +15,8 @@ once with BIOS (SeaBIOS) and once with UEFI (OVMF):
   and is listed as discovered.
 
 The appliance (10.77.0.1) and its client sit on a bridge of their own
-(not bastion0, which holds 10.77.0.1 in this namespace). One ISO serves
+(not bastion0, which holds 10.77.0.1 in this namespace; the bridge's own
+end does not answer ARP, or it would answer for that address). One ISO serves
 both runs (image/iso.sh rebuilds it only when its inputs change).
 Serial logs of a failed run are kept in build/artifacts/appliance-iso/.
 """
@@ -81,7 +82,11 @@ class Net:
         self.ns = "bqa-client-" + tag
         self.veth = "bqv" + tag
         run("ip", "link", "add", self.bridge, "type", "bridge")
-        run("ip", "link", "set", self.bridge, "up")
+        # No ARP from the bridge's own end: this namespace holds
+        # 10.77.0.1 (bastion0), and Linux answers ARP for any of its
+        # addresses on any interface, so the client would reach this
+        # namespace instead of the appliance.
+        run("ip", "link", "set", self.bridge, "arp", "off", "up")
         run("ip", "netns", "add", self.ns)
         run("ip", "link", "add", self.veth, "type", "veth", "peer", "name",
             "c" + self.veth)
@@ -96,6 +101,28 @@ class Net:
         return subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-sk",
                                "--max-time", "20"] + list(args),
                               capture_output=True, text=True, timeout=timeout)
+
+    def diagnose(self, vm):
+        """What the client's side sees of the appliance's network, for a
+        failure message: its neighbours, the boot listener over plain
+        HTTP, and the packet counters of every port on the bridge."""
+        out = []
+        for argv in (["ip", "-n", self.ns, "neigh"],
+                     ["ip", "-s", "-br", "link", "show", "master", self.bridge],
+                     ["ip", "netns", "exec", self.ns, "curl", "-s", "-o", "/dev/null",
+                      "-w", "boot listener: %{http_code}", "--max-time", "10",
+                      "http://%s:8080/" % ADDR]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            out.append("$ %s\n%s%s" % (" ".join(argv), r.stdout, r.stderr))
+        for n in vm.nics:
+            st = "/sys/class/net/%s/statistics/" % n.tap
+            try:
+                out.append("%s: rx %s tx %s packets" % (
+                    n.tap, open(st + "rx_packets").read().strip(),
+                    open(st + "tx_packets").read().strip()))
+            except OSError as e:
+                out.append("%s: %s" % (n.tap, e))
+        return "\n".join(out)
 
     def cleanup(self):
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
@@ -210,7 +237,8 @@ def test_iso_installs_boots_serves(firmware, net, vms):
         # 3. The panel, over HTTPS on the provisioning address.
         r = net.curl("-o", "/dev/null", "-w", "%{http_code}",
                      "https://%s:8443/" % ADDR)
-        assert r.stdout in ("200", "302", "303"), (r.stdout, r.stderr)
+        assert r.stdout in ("200", "302", "303"), (r.stdout, r.stderr,
+                                                   net.diagnose(appl))
         jar = os.path.join(workdir, "cookies")
         r = net.curl("-c", jar, "-H", "Content-Type: application/json",
                      "-d", json.dumps({"username": "admin", "password": pw}),

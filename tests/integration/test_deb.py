@@ -105,7 +105,7 @@ def test_apt_install_into_fresh_root(debroot):
     uid = int(r.stdout.split(":")[2])
     assert uid < 1000 and r.stdout.rstrip().endswith(":/usr/sbin/nologin")
     st = os.stat(os.path.join(debroot, "var/lib/bastion"))
-    assert stat.S_IMODE(st.st_mode) == 0o711 and st.st_uid == uid
+    assert stat.S_IMODE(st.st_mode) == 0o771 and st.st_uid == uid and st.st_gid == 0
     st = os.stat(os.path.join(debroot, "etc/bastion/bastion.conf"))
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
 
