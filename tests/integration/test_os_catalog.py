@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from harness import BIN, sample_report
+from harness import BIN, ROOT, sample_report
 
 MAC = "52:54:00:aa:20:01"
 KEY = re.compile(r"bastion\.plan=(\S+/install/[0-9a-f:]+/plan\?k=([0-9a-f]{64}))")
@@ -87,6 +87,20 @@ def test_plan_once_per_boot_with_its_key(bastion):
     assert plan["image"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert len(plan["agent"]["token"]) == 64 and plan["agent"]["ca_fingerprint"]
     assert plan["reprovision"] is False
+    # The dynamically linked agentd (an image is the build host's Debian
+    # release; it can load libvirt and liblxc), with its digest, served
+    # byte for byte; the kickstart keeps agentd-static
+    # (test_kickstart_golden.py).
+    ag = plan["agent"]
+    assert ag["agentd_build"] == "dynamic", ag
+    assert ag["agentd_url"].endswith("/boot/agent/agentd-dynamic"), ag
+    with open(os.path.join(BIN, "agentd"), "rb") as f:
+        dyn = f.read()
+    assert ag["agentd_sha256"] == hashlib.sha256(dyn).hexdigest()
+    got = bastion.boot("GET", ag["agentd_url"][ag["agentd_url"].index("/boot/"):])
+    assert got.status == 200 and got.body == dyn
+    with open(os.path.join(ROOT, "appliance", "agentd.service"), "rb") as f:
+        assert ag["unit_sha256"] == hashlib.sha256(f.read()).hexdigest()
     # Once per installer boot.
     again = bastion.boot("GET", path)
     assert again.status == 409 and again.json()["error"]["code"] == "kickstart_sent"
