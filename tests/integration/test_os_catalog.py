@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 
 from harness import BIN, ROOT, sample_report
 
@@ -132,3 +134,29 @@ def test_api_os_needs_a_reader(bastion):
     r = bastion.control("GET", "/api/v1/os", auth=None)
     assert r.status == 401
     assert os.path.exists(os.path.join(BIN, "bastionctl"))
+
+
+def test_image_plan_refused_without_the_dynamic_agentd(bastion):
+    """A bastion without the dynamically linked agentd beside it (the
+    bastion-agent package not installed) refuses the plan with the reason
+    instead of naming a file it cannot serve."""
+    add_image(bastion)
+    discovered(bastion)
+    r = bastion.ctl("machines", "install", MAC, "--hostname", "n1.lab", "--role",
+                    "worker", "--os", "tiny-os")
+    assert r.returncode == 0, r.stderr
+    bastion.stop()
+    lone = os.path.join(bastion.tmp, "lone-bin")   # 0711: the worker looks here
+    os.mkdir(lone, 0o755)
+    for f in ("bastion", "agentd-static"):
+        shutil.copy(os.path.join(BIN, f), os.path.join(lone, f))
+    log = open(bastion.log_path, "ab")
+    bastion.proc = subprocess.Popen([os.path.join(lone, "bastion"), "-d", "-f",
+                                     bastion.conf], stdout=log,
+                                    stderr=subprocess.STDOUT)
+    log.close()
+    bastion.wait_ready()
+    m = KEY.search(bastion.dispatch(MAC).text)
+    r = bastion.boot("GET", m.group(1)[m.group(1).index("/install/"):])
+    assert r.status == 503 and r.json()["error"]["code"] == "agent_missing", r
+    assert "dynamically linked" in r.json()["error"]["message"]
