@@ -477,11 +477,14 @@ write_agent(struct inst_plan *p, char *why, size_t whylen)
 	    fetch_checked(p->unit_url, p->unit_sha256,
 	    "/etc/systemd/system/agentd.service", 0644, why, whylen))
 		return -1;
+	/* The plan names the dynamically linked agentd (the image is the
+	 * build host's Debian release): it drives guests once the operator
+	 * installs libvirt or LXC, so it takes guest jobs too. */
 	return put_text("/etc/agentd/agentd.conf", 0600, why, whylen,
 	    "[agent]\nserver = %s\nca_fingerprint = %s\ntoken = %s\nmac = %s\n"
 	    "state_dir = /var/lib/agentd\n"
-	    "accept = exec,reboot,reprovision,inventory,containers\n", p->server,
-	    p->ca_fingerprint, p->token, p->mac);
+	    "accept = exec,reboot,reprovision,inventory,containers,guests\n",
+	    p->server, p->ca_fingerprint, p->token, p->mac);
 }
 
 /* The image's kernel: the newest /boot/vmlinuz-V with its initrd. */

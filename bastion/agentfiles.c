@@ -16,29 +16,62 @@
 #include "log.h"
 #include "path.h"
 
+/* What /boot/agent/{name} serves: a file beside bastion's own executable
+ * (make install puts both agent builds there) or in the share dir. */
+static const struct agentfile {
+	const char	*name;
+	const char	*file;
+	int		 beside_self;	/* else under share_dir */
+	int		 binary;
+} files[] = {
+	/* Linked statically: runs on the installed distribution whatever
+	 * its libraries are (kickstart installs), but cannot dlopen() the
+	 * guest drivers' libraries. */
+	{ "agentd", "agentd-static", 1, 1 },
+	/* Linked against this machine's libraries: only for the image
+	 * installs, which are built from the same Debian release. */
+	{ "agentd-dynamic", "agentd", 1, 1 },
+	{ "agentd.service", "appliance/agentd.service", 0, 0 },
+};
+#define NFILES	(sizeof files / sizeof files[0])
+
+static const struct agentfile *
+agentfile_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NFILES; i++)
+		if (strcmp(files[i].name, name) == 0)
+			return &files[i];
+	return NULL;
+}
+
+int
+agentfile_is_binary(const char *name)
+{
+	const struct agentfile *f = agentfile_find(name);
+
+	return f != NULL && f->binary;
+}
+
 int
 agentfile_path(const struct config *c, const char *name, char *path,
     size_t len)
 {
+	const struct agentfile *f;
 	char self[PATH_MAX], *slash;
 	ssize_t n;
 
-	/* The node build: agentd-static beside bastion's own executable
-	 * (make install puts it there). It is linked statically, so it runs
-	 * on the installed distribution whatever its libraries are; the
-	 * dynamically linked agentd is only for this machine. */
-	if (strcmp(name, "agentd") == 0) {
-		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0)
-			return -1;
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL)
-			*slash = '\0';
-		return path_join(path, len, self, "agentd-static");
-	}
-	if (strcmp(name, "agentd.service") == 0)
-		return path_join(path, len, c->share_dir,
-		    "appliance/agentd.service");
-	return -1;
+	if ((f = agentfile_find(name)) == NULL)
+		return -1;
+	if (!f->beside_self)
+		return path_join(path, len, c->share_dir, f->file);
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0)
+		return -1;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	return path_join(path, len, self, f->file);
 }
 
 static int
@@ -81,7 +114,7 @@ static struct cached {
 	off_t		 size;
 	struct timespec	 mtime;
 	char		 hex[AGENTFILE_HEXLEN];
-} cache[2];
+} cache[NFILES];
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int
@@ -97,19 +130,25 @@ int
 agentfile_sha256(const struct config *c, const char *name,
     char hex[AGENTFILE_HEXLEN])
 {
-	struct cached *e = &cache[strcmp(name, "agentd") == 0 ? 0 : 1];
+	const struct agentfile *f = agentfile_find(name);
 	char path[PATH_MAX], out[AGENTFILE_HEXLEN];
 	struct stat st, after;
+	struct cached *e;
 	int fd, rc = -1;
 
-	if (agentfile_path(c, name, path, sizeof path) == -1)
+	if (f == NULL || agentfile_path(c, name, path, sizeof path) == -1)
 		return -1;
+	e = &cache[f - files];
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("%s", path);
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		log_warnx("%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > AGENTFILE_MAX) {
+		log_warnx("%s: larger than %lld bytes", path, AGENTFILE_MAX);
 		goto out;
 	}
 	pthread_mutex_lock(&cache_mu);

@@ -311,6 +311,7 @@ install_context(const struct config *c, const struct machine *m,
 	json_t *ctx, *keys;
 	const struct role *r;
 	char url[1024];
+	int image;
 
 	ctx = json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
 	    "bastion", "version", BASTION_VERSION, "boot_url", c->boot_url,
@@ -335,9 +336,9 @@ install_context(const struct config *c, const struct machine *m,
 	    m->mac, key);
 	json_object_set_new(json_object_get(ctx, "install"), "plan_url",
 	    json_string(url));
+	image = os_method(c, in->os) == OS_IMAGE;
 	json_object_set_new(json_object_get(ctx, "install"), "method",
-	    json_string(os_method(c, in->os) == OS_IMAGE ? "image" :
-	    "kickstart"));
+	    json_string(image ? "image" : "kickstart"));
 	if ((keys = json_loads(in->ssh_keys, 0, NULL)) == NULL)
 		keys = json_array();
 	json_object_set_new(ctx, "ssh_keys", keys);
@@ -345,26 +346,31 @@ install_context(const struct config *c, const struct machine *m,
 	    "vg", INSTALL_VG, "disk", in->disk, "boot_size_mb", 1024,
 	    "efi_size_mb", 600, "volumes",
 	    r ? role_volumes_json(r) : json_array()));
-	/* The node agent the %post installs (token and CA fingerprint are
-	 * added by install_set_agent). */
+	/* The node agent the installer puts on the machine (token and CA
+	 * fingerprint are added by install_set_agent): the dynamically
+	 * linked agentd for image OSes, built from this machine's own
+	 * Debian release (it can load libvirt and liblxc for guests),
+	 * agentd-static for kickstart OSes, whose libraries are not ours. */
 	{
+		const char *bin = image ? "agentd-dynamic" : "agentd";
 		char server[CONFIG_URL_LEN], agentd[1024], unit[1024];
 		char agentd_sum[AGENTFILE_HEXLEN], unit_sum[AGENTFILE_HEXLEN];
 
 		config_node_url(c, server);
-		snprintf(agentd, sizeof agentd, "%s/boot/agent/agentd",
-		    c->boot_url);
+		snprintf(agentd, sizeof agentd, "%s/boot/agent/%s",
+		    c->boot_url, bin);
 		snprintf(unit, sizeof unit, "%s/boot/agent/agentd.service",
 		    c->boot_url);
 		/* Their digests, for %post to check what the provisioning
 		 * network delivered ("" when unreadable: %post then refuses). */
-		if (agentfile_sha256(c, "agentd", agentd_sum) == -1)
+		if (agentfile_sha256(c, bin, agentd_sum) == -1)
 			agentd_sum[0] = '\0';
 		if (agentfile_sha256(c, "agentd.service", unit_sum) == -1)
 			unit_sum[0] = '\0';
 		json_object_set_new(ctx, "agent", json_pack("{s:s, s:s, s:s, s:s,"
-		    " s:s}", "server", server, "agentd_url", agentd, "unit_url",
-		    unit, "agentd_sha256", agentd_sum, "unit_sha256", unit_sum));
+		    " s:s, s:s}", "server", server, "agentd_url", agentd,
+		    "unit_url", unit, "agentd_sha256", agentd_sum, "unit_sha256",
+		    unit_sum, "agentd_build", image ? "dynamic" : "static"));
 	}
 	return ctx;
 }

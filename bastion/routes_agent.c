@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1452,15 +1453,17 @@ get_crl(struct request *r)
 	free(pem);
 }
 
-/* The node agent for installers: agentd-static beside bastion and its
- * systemd unit (agentfiles.c says where; the kickstart carries their
- * SHA-256). */
+/* The node agent for installers: agentd-static (kickstart installs) and
+ * the dynamically linked agentd (image installs) beside bastion, and
+ * their systemd unit (agentfiles.c says where; the kickstart and the
+ * image plan carry their SHA-256). */
 static void
 get_agent_file(struct request *r)
 {
 	const struct config *c;
 	char path[PATH_MAX];
-	int rc, bin = strcmp(r->params[0], "agentd") == 0;
+	struct stat st;
+	int rc, bin = agentfile_is_binary(r->params[0]);
 
 	c = bastion_config_acquire(r->app);
 	rc = agentfile_path(c, r->params[0], path, sizeof path);
@@ -1469,10 +1472,19 @@ get_agent_file(struct request *r)
 		http_reply_error(r, 404, "not_found", "no such agent file");
 		return;
 	}
-	if (bin && access(path, R_OK) == -1) {
+	if (bin && (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    access(path, R_OK) == -1)) {
 		log_warn("req %s: the node agent for installs, %s", r->id, path);
 		http_reply_error(r, 503, "agent_missing", "the node agent "
-		    "(agentd-static) is not installed beside bastion");
+		    "(%s) is not installed beside bastion",
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+		return;
+	}
+	if (bin && st.st_size > AGENTFILE_MAX) {
+		log_warnx("req %s: %s is larger than %lld bytes", r->id, path,
+		    AGENTFILE_MAX);
+		http_reply_error(r, 503, "agent_too_large", "the node agent "
+		    "beside bastion is larger than an installer accepts");
 		return;
 	}
 	http_reply_file(r, path, bin ? "application/octet-stream" :

@@ -275,6 +275,16 @@ check_install_key(struct request *r, const char *mac, unsigned states,
 	return 0;
 }
 
+/* 1 if the context names the agent by its digest (the file is there). */
+static int
+has_agent(const json_t *ctx)
+{
+	const char *sum = json_string_value(json_object_get(json_object_get(ctx,
+	    "agent"), "agentd_sha256"));
+
+	return sum != NULL && *sum != '\0';
+}
+
 /*
  * The installer's instructions for this boot: the kickstart (Fedora/RHEL)
  * or the plan `agentd install` fetches (image OSes), each once per
@@ -333,6 +343,16 @@ hand_out(struct request *r, int plan)
 	ctx = install_context(c, &m, in, hw, http_query(r, "k"), in->boots);
 	if (ctx)
 		install_set_agent(ctx, fp, token);
+	/* An image install's agent is the dynamically linked agentd beside
+	 * bastion (agentfiles.h): without it the plan would name a file
+	 * that cannot be served, so say so now. */
+	if (ctx && plan && !has_agent(ctx)) {
+		bastion_config_release(r->app);
+		http_reply_error(r, 503, "agent_missing", "the node agent for "
+		    "image installs (agentd, dynamically linked) is not "
+		    "installed beside bastion");
+		goto out;
+	}
 	if (ctx && plan) {
 		pj = install_plan(c, ctx, &img);
 		if (pj && (out = json_dumps(pj, JSON_COMPACT)) != NULL)

@@ -29,6 +29,7 @@ import time
 import pytest
 
 import qemu
+from agents import wait_for
 from conftest import drop_bastion, log_tail, new_bastion, record_timing
 from harness import ROOT
 from test_discovery import discovery_image  # noqa: F401 (fixture)
@@ -140,6 +141,7 @@ def lifecycle(b, make_vm, fw, tmp_path):
     assert 'VERSION_ID="12"' in osr and "debian" in osr, osr
     lvs = run_on(b, mac, "lvs --noheadings -o lv_name bastion")
     assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
+    dynamic_agent(b, mac)
     mnt = run_on(b, mac, "findmnt -n -o SOURCE /srv")
     assert "bastion-srv" in mnt, mnt
     run_on(b, mac, "echo kept > /srv/keep && echo gone > /root/gone && sync")
@@ -163,6 +165,25 @@ def lifecycle(b, make_vm, fw, tmp_path):
         == "absent"
     assert sha256_file(disks[1]) == second, "the second disk was written"
     return mac, host, vm, disks
+
+
+def dynamic_agent(b, mac):
+    """An image node runs the dynamically linked agentd (the image is the
+    build host's Debian 12): its libraries are all in the image, it takes
+    guest jobs, and its guest report says libvirt and liblxc are not
+    installed, not what agentd-static says (that it cannot load them)."""
+    ldd = run_on(b, mac, "ldd /usr/local/sbin/agentd")
+    assert "libcurl.so.4" in ldd and "not found" not in ldd, ldd
+    assert "guests" in run_on(b, mac, "grep ^accept /etc/agentd/agentd.conf")
+    rep = wait_for(lambda: (lambda n: n if n.get("received") else None)(
+        b.admin("GET", "/api/v1/agents/%s/guests" % mac).json()), 180,
+        "%s's guest report" % mac)
+    for d, lib in (("libvirt", "libvirt.so.0"), ("lxc", "liblxc.so.1")):
+        drv = rep["drivers"][d]
+        assert drv["state"] == "absent", rep
+        assert drv["detail"].startswith(lib + " cannot be loaded"), rep
+        assert "static agentd" not in drv["detail"], rep
+    assert rep["guests"] == [], rep
 
 
 def refusals(b, make_vm, mac, vm, disks):

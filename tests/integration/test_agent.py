@@ -7,6 +7,7 @@ and with the static node build (agentd-static, client_tls.c), which is
 the one the kickstart installs."""
 import json
 import os
+import pathlib
 import re
 import shutil
 import socket
@@ -524,15 +525,21 @@ def test_only_the_pinned_ca_is_trusted(bastion, agents, agentd_bin, tmp_path):
     assert "reconnecting" in a.log()
 
 
-def test_agentd_download_serves_the_node_build(bastion, tmp_path):
-    r = bastion.boot("GET", "/boot/agent/agentd")
-    assert r.status == 200
-    with open(os.path.join(BIN, "agentd-static"), "rb") as f:
-        assert r.body == f.read()
+def test_agentd_download_serves_the_node_build(bastion):
+    # agentd: the static build (kickstart installs); agentd-dynamic: the
+    # dynamically linked one (image installs); no other name is a file.
+    for name, f in (("agentd", "agentd-static"), ("agentd-dynamic", "agentd")):
+        r = bastion.boot("GET", "/boot/agent/" + name)
+        assert r.status == 200, (name, r)
+        with open(os.path.join(BIN, f), "rb") as fh:
+            assert r.body == fh.read(), name
+    for name in ("agentd-static", "bastion", "..%2fbastion", "agentd.service.bak"):
+        assert bastion.boot("GET", "/boot/agent/" + name).status == 404, name
     # A bastion installed without it answers a clear 503 and logs why.
     bastion.stop()
-    lone = tmp_path / "bin"
-    lone.mkdir()
+    # (where the unprivileged HTTP worker can look: the harness's 0711 dir)
+    lone = pathlib.Path(bastion.tmp) / "lone-bin"
+    lone.mkdir(mode=0o755)
     exe = str(lone / "bastion")
     shutil.copy(os.path.join(BIN, "bastion"), exe)
     log = open(bastion.log_path, "ab")
@@ -545,6 +552,14 @@ def test_agentd_download_serves_the_node_build(bastion, tmp_path):
     assert r.json()["error"]["code"] == "agent_missing"
     assert "agentd-static" in r.json()["error"]["message"]
     assert "the node agent for installs" in bastion.log()
+    r = bastion.boot("GET", "/boot/agent/agentd-dynamic")
+    assert r.status == 503 and r.json()["error"]["code"] == "agent_missing"
+    assert "(agentd)" in r.json()["error"]["message"], r
+    # Larger than an installer takes (64 MiB): refused, not served.
+    with open(str(lone / "agentd"), "wb") as f:
+        f.truncate((64 << 20) + 1)
+    r = bastion.boot("GET", "/boot/agent/agentd-dynamic")
+    assert r.status == 503 and r.json()["error"]["code"] == "agent_too_large", r
 
 
 def test_sigterm_ends_a_long_poll_at_once(bastion, agents, agentd_bin):

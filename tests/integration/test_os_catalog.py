@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 
-from harness import BIN, sample_report
+from harness import BIN, ROOT, sample_report
 
 MAC = "52:54:00:aa:20:01"
 KEY = re.compile(r"bastion\.plan=(\S+/install/[0-9a-f:]+/plan\?k=([0-9a-f]{64}))")
@@ -87,6 +89,20 @@ def test_plan_once_per_boot_with_its_key(bastion):
     assert plan["image"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert len(plan["agent"]["token"]) == 64 and plan["agent"]["ca_fingerprint"]
     assert plan["reprovision"] is False
+    # The dynamically linked agentd (an image is the build host's Debian
+    # release; it can load libvirt and liblxc), with its digest, served
+    # byte for byte; the kickstart keeps agentd-static
+    # (test_kickstart_golden.py).
+    ag = plan["agent"]
+    assert ag["agentd_build"] == "dynamic", ag
+    assert ag["agentd_url"].endswith("/boot/agent/agentd-dynamic"), ag
+    with open(os.path.join(BIN, "agentd"), "rb") as f:
+        dyn = f.read()
+    assert ag["agentd_sha256"] == hashlib.sha256(dyn).hexdigest()
+    got = bastion.boot("GET", ag["agentd_url"][ag["agentd_url"].index("/boot/"):])
+    assert got.status == 200 and got.body == dyn
+    with open(os.path.join(ROOT, "appliance", "agentd.service"), "rb") as f:
+        assert ag["unit_sha256"] == hashlib.sha256(f.read()).hexdigest()
     # Once per installer boot.
     again = bastion.boot("GET", path)
     assert again.status == 409 and again.json()["error"]["code"] == "kickstart_sent"
@@ -118,3 +134,29 @@ def test_api_os_needs_a_reader(bastion):
     r = bastion.control("GET", "/api/v1/os", auth=None)
     assert r.status == 401
     assert os.path.exists(os.path.join(BIN, "bastionctl"))
+
+
+def test_image_plan_refused_without_the_dynamic_agentd(bastion):
+    """A bastion without the dynamically linked agentd beside it (the
+    bastion-agent package not installed) refuses the plan with the reason
+    instead of naming a file it cannot serve."""
+    add_image(bastion)
+    discovered(bastion)
+    r = bastion.ctl("machines", "install", MAC, "--hostname", "n1.lab", "--role",
+                    "worker", "--os", "tiny-os")
+    assert r.returncode == 0, r.stderr
+    bastion.stop()
+    lone = os.path.join(bastion.tmp, "lone-bin")   # 0711: the worker looks here
+    os.mkdir(lone, 0o755)
+    for f in ("bastion", "agentd-static"):
+        shutil.copy(os.path.join(BIN, f), os.path.join(lone, f))
+    log = open(bastion.log_path, "ab")
+    bastion.proc = subprocess.Popen([os.path.join(lone, "bastion"), "-d", "-f",
+                                     bastion.conf], stdout=log,
+                                    stderr=subprocess.STDOUT)
+    log.close()
+    bastion.wait_ready()
+    m = KEY.search(bastion.dispatch(MAC).text)
+    r = bastion.boot("GET", m.group(1)[m.group(1).index("/install/"):])
+    assert r.status == 503 and r.json()["error"]["code"] == "agent_missing", r
+    assert "dynamically linked" in r.json()["error"]["message"]

@@ -23,7 +23,7 @@ good_plan(void)
 	    " s:{s:s, s:s, s:i, s:i, s:[{s:s, s:s, s:i, s:s, s:s, s:s},"
 	    " {s:s, s:s, s:i, s:s, s:s, s:s}, {s:s, s:s, s:i, s:s, s:s, s:s}]},"
 	    " s:{s:s, s:s, s:I, s:s}, s:[s],"
-	    " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+	    " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
 	    "version", "0.1.0", "mac", "52:54:00:AA:BB:01", "hostname", "n1.lab",
 	    "os", "debian-12", "reprovision", 0, "role", "worker",
 	    "progress_url", "http://10.77.0.1:8080/api/v1/progress/52:54:00:aa:bb:01?k=" SHA,
@@ -40,9 +40,9 @@ good_plan(void)
 	    "ssh_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA ops@lab",
 	    "agent", "server", "https://10.77.0.1:8443", "ca_fingerprint",
 	    "sha256:" SHA, "token", SHA, "agentd_url",
-	    "http://10.77.0.1:8080/boot/agent/agentd", "agentd_sha256", SHA,
-	    "unit_url", "http://10.77.0.1:8080/boot/agent/agentd.service",
-	    "unit_sha256", SHA);
+	    "http://10.77.0.1:8080/boot/agent/agentd-dynamic", "agentd_sha256",
+	    SHA, "unit_url", "http://10.77.0.1:8080/boot/agent/agentd.service",
+	    "unit_sha256", SHA, "agentd_build", "dynamic");
 
 	assert_non_null(p);
 	return p;
@@ -58,6 +58,10 @@ test_good_plan(void **state)
 	(void)state;
 	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), 0);
 	assert_string_equal(p.mac, "52:54:00:aa:bb:01");
+	/* bastion's image plan names the dynamic agentd (agentd_build is
+	 * for people and is not needed here) */
+	assert_string_equal(p.agentd_url,
+	    "http://10.77.0.1:8080/boot/agent/agentd-dynamic");
 	assert_string_equal(p.disk, "vda");
 	assert_int_equal(p.nvol, 3);
 	assert_true(p.vol[1].preserve && !p.vol[1].grow);
