@@ -5,7 +5,6 @@
  * status`. */
 #define LOG_SUBSYS "cluster"
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,22 +50,15 @@ seen_thread(void *arg)
 	return NULL;
 }
 
-int
-cluster_start(struct bastion *app)
+/* The keys must be the database's (the first bastion records its own). */
+static int
+keys_check(struct bastion *app)
 {
 	char fp[CA_FINGERPRINT_LEN], key_id[CA_KEYID_LEN], *pem = NULL;
 	char db_fp[CA_FINGERPRINT_LEN], db_key[CA_KEYID_LEN];
-	const struct config *c;
-	sigset_t all, old;
-	int rc, shared;
+	int rc;
 
-	c = bastion_config_acquire(app);
-	config_node_url(c, C.url);
-	shared = c->database_url[0] != '\0';
-	bastion_config_release(app);
 	ca_fingerprint(app->ca, fp);
-	if (!shared)		/* SQLite: the one bastion of its database */
-		goto up;
 	if (ca_job_pubkey(app->ca, &pem, key_id) == -1) {
 		log_warnx("cannot read the job key");
 		return -1;
@@ -74,26 +66,33 @@ cluster_start(struct bastion *app)
 	free(pem);
 	rc = db_cluster_keys(app->db, fp, key_id, db_fp, sizeof db_fp, db_key,
 	    sizeof db_key);
-	if (rc == DB_CONFLICT) {
+	if (rc == DB_CONFLICT)
 		log_warnx("this bastion's keys are not those of the database's "
 		    "other bastions (CA %s, job key %s here; %s and %s in the "
 		    "database): copy STATE_DIR/ca/ (ca.pem, ca.key, jobs.key) "
 		    "from one of them", fp, key_id, db_fp, db_key);
-		return -1;
-	}
-	if (rc != DB_OK) {
+	else if (rc != DB_OK)
 		log_warnx("cannot check the keys against the database");
+	return rc == DB_OK ? 0 : -1;
+}
+
+int
+cluster_start(struct bastion *app)
+{
+	const struct config *c;
+
+	/* SQLite: the one bastion of its database. */
+	if (db_shared(app->db) && keys_check(app) == -1)
 		return -1;
-	}
-up:
+	c = bastion_config_acquire(app);
+	config_node_url(c, C.url);
+	bastion_config_release(app);
 	C.db = app->db;
 	C.started_ms = clock_wall_ms();
 	C.stop = 0;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&C.t, NULL, seen_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	/* Signals stay with the worker's signalfd: main.c blocked them for
+	 * every thread. */
+	if (pthread_create(&C.t, NULL, seen_thread, NULL) != 0) {
 		log_warnx("cannot start the cluster thread");
 		return -1;
 	}

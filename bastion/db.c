@@ -318,7 +318,21 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int	pg_notify(struct db *, const char *);
+/* NOTIFY bastion, payload (db_pg_listen.c hears it). Caller holds the
+ * lock. */
+static int
+pg_notify(struct db *db, const char *payload)
+{
+	struct db_st *st;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT pg_notify('bastion', ?)",
+	    DB_TEXT(payload))) == NULL)
+		return -1;
+	rc = db_step(st) == DB_ROW ? 0 : -1;
+	db_finalize(st);
+	return rc;
+}
 
 void
 db_lock(struct db *db)
@@ -340,20 +354,10 @@ db_unlock(struct db *db)
 	pthread_mutex_unlock(&db->mu);
 }
 
-/* NOTIFY bastion, payload (db_pg_listen.c hears it). Caller holds the
- * lock. */
-static int
-pg_notify(struct db *db, const char *payload)
+int
+db_shared(struct db *db)
 {
-	struct db_st *st;
-	int rc;
-
-	if ((st = db_stmt(db, "SELECT pg_notify('bastion', ?)",
-	    DB_TEXT(payload))) == NULL)
-		return -1;
-	rc = db_step(st) == DB_ROW ? 0 : -1;
-	db_finalize(st);
-	return rc;
+	return db_is_pg(db);
 }
 
 int

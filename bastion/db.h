@@ -53,6 +53,8 @@ int	db_unavailable(struct db *);
  * follow the other bastions' changes too. On SQLite (one bastion) these
  * do nothing. */
 int	db_wake_agent(struct db *, const char *agent_id);
+/* Whether other bastions may share this database (PostgreSQL). */
+int	db_shared(struct db *);
 int	db_listen_start(struct db *, void (*fn)(const char *agent_id, void *),
 	    void *arg);
 void	db_listen_stop(struct db *);

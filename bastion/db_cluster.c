@@ -66,21 +66,21 @@ db_cluster_seen(struct db *db, const char *url, const char *version,
 static json_t *
 bastion_row(struct db_st *st)
 {
-	return json_pack("{s:s, s:s, s:o, s:o, s:I}", "url", db_col_text(st, 0),
+	return json_pack("{s:s, s:s, s:o, s:o, s:b}", "url", db_col_text(st, 0),
 	    "version", db_col_text(st, 1), "started_at",
 	    db_time_json(db_col_int64(st, 2)), "last_seen",
-	    db_time_json(db_col_int64(st, 3)), "last_seen_ms",
-	    (json_int_t)db_col_int64(st, 3));
+	    db_time_json(db_col_int64(st, 3)), "up", db_col_int(st, 4));
 }
 
 int
-db_cluster_json(struct db *db, json_t **out)
+db_cluster_json(struct db *db, int64_t up_after_ms, json_t **out)
 {
 	int rc;
 
 	db_lock(db);
 	rc = db_rows_json(db, db_stmt(db, "SELECT url, version, started_ms,"
-	    " seen_ms FROM bastions ORDER BY url"), bastion_row, out);
+	    " seen_ms, CASE WHEN seen_ms >= ? THEN 1 ELSE 0 END FROM bastions"
+	    " ORDER BY url", DB_INT(up_after_ms)), bastion_row, out);
 	db_unlock(db);
 	return rc;
 }

@@ -19,8 +19,8 @@ int	db_cluster_keys(struct db *, const char *ca_fp, const char *key_id,
 /* This bastion (its control URL) is up, started at started_ms. */
 int	db_cluster_seen(struct db *, const char *url, const char *version,
 	    int64_t started_ms, int64_t now_ms);
-/* Every bastion seen: [{url, version, started_at, last_seen,
- * last_seen_ms}] by URL. */
-int	db_cluster_json(struct db *, json_t **out);
+/* Every bastion seen: [{url, version, started_at, last_seen, up}] by
+ * URL, up when it was seen at or after up_after_ms. */
+int	db_cluster_json(struct db *, int64_t up_after_ms, json_t **out);
 
 #endif

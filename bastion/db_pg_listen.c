@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +130,6 @@ db_pg_listen_start(struct db *db, void (*fn)(const char *, void *),
     void *arg, struct db_listener **out)
 {
 	struct db_listener *l;
-	sigset_t all, old;
-	int rc;
 
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return -1;
@@ -143,11 +140,9 @@ db_pg_listen_start(struct db *db, void (*fn)(const char *, void *),
 		free(l);
 		return -1;
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&l->t, NULL, listen_thread, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	/* Signals stay with the worker's signalfd: main.c blocked them for
+	 * every thread. */
+	if (pthread_create(&l->t, NULL, listen_thread, l) != 0) {
 		close(l->stop[0]);
 		close(l->stop[1]);
 		free(l);

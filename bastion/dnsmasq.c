@@ -202,7 +202,6 @@ dq_iface_ok(const char *s)
 	return 1;
 }
 
-/* START,END[,LEASE] as config.c validated it; only its characters here. */
 /* A user name as useradd makes them: nothing dnsmasq.conf could read
  * as more than one word. */
 static int
@@ -219,6 +218,7 @@ dq_user_ok(const char *s)
 	return 1;
 }
 
+/* START,END[,LEASE] as config.c validated it; only its characters here. */
 static int
 dq_range_ok(const char *s)
 {
@@ -491,8 +491,11 @@ dnsmasq_render_hook(const struct dnsmasq_paths *p, const char *bastionctl,
 	    "add|old|del|init) ;;\n"
 	    "*) exit 0 ;;\n"
 	    "esac\n"
+	    "# Without bastionctl (not installed yet), dnsmasq must still\n"
+	    "# serve: a failed init would stop it.\n"
+	    "[ -x '%s' ] || exit 0\n"
 	    "exec '%s' --socket '%s' lease-hook \"$@\"\n",
-	    bastionctl, admin_sock) == -1)
+	    bastionctl, bastionctl, admin_sock) == -1)
 		return -1;
 	return 0;
 }

@@ -738,6 +738,15 @@ hub_notify(const char *agent_id)
 	pthread_mutex_unlock(&hub.mu);
 }
 
+/* A job for agent_id, or its revocation: its long polls answer, here at
+ * once and on the other bastions of the database. */
+static void
+wake_agent(struct db *db, const char *agent_id)
+{
+	hub_notify(agent_id);
+	db_wake_agent(db, agent_id);
+}
+
 void
 routes_agent_wake(const char *agent_id, void *unused)
 {
@@ -1088,8 +1097,7 @@ post_agent_revoke(struct request *r)
 	log_info("req %s: agent %s %s", r->id, id, reason);
 	/* A waiting long poll answers now, here or on another bastion; the
 	 * next request is refused. */
-	hub_notify(id);
-	db_wake_agent(r->app->db, id);
+	wake_agent(r->app->db, id);
 	http_reply_json(r, 200, a);
 }
 
@@ -1238,8 +1246,7 @@ routes_job_submit(struct request *r, const char *agent_id, const char *kind,
 	}
 	log_info("req %s: job %lld (%s) for agent %s queued by %s", r->id,
 	    (long long)jid, kind, agent_id, actor(r));
-	hub_notify(agent_id);
-	db_wake_agent(r->app->db, agent_id);	/* long-polling elsewhere */
+	wake_agent(r->app->db, agent_id);
 	rc = 0;
 out:
 	free(text);

@@ -396,27 +396,15 @@ get_leases(struct request *r)
 static void
 get_cluster(struct request *r)
 {
-	const struct config *c;
-	json_t *list, *b;
-	int64_t now = clock_wall_ms();
-	int shared;
-	size_t i;
+	json_t *list;
 
-	if (db_cluster_json(r->app->db, &list) != DB_OK) {
+	if (db_cluster_json(r->app->db, clock_wall_ms() - 3 * CLUSTER_SEEN_S *
+	    1000, &list) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
 		return;
 	}
-	json_array_foreach(list, i, b) {
-		json_object_set_new(b, "up", json_boolean(now - json_integer_value(
-		    json_object_get(b, "last_seen_ms")) <= 3 * CLUSTER_SEEN_S *
-		    1000));
-		json_object_del(b, "last_seen_ms");
-	}
-	c = bastion_config_acquire(r->app);
-	shared = c->database_url[0] != '\0';
-	bastion_config_release(r->app);
-	http_reply_json(r, 200, json_pack("{s:s, s:o}", "database", shared ?
-	    "postgresql" : "sqlite", "bastions", list));
+	http_reply_json(r, 200, json_pack("{s:s, s:o}", "database",
+	    db_shared(r->app->db) ? "postgresql" : "sqlite", "bastions", list));
 }
 
 static void

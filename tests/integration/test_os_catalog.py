@@ -148,7 +148,7 @@ def test_image_plan_refused_without_the_dynamic_agentd(bastion):
     bastion.stop()
     lone = os.path.join(bastion.tmp, "lone-bin")   # 0711: the worker looks here
     os.mkdir(lone, 0o755)
-    for f in ("bastion", "agentd-static"):
+    for f in ("bastion", "bastionctl", "agentd-static"):   # the bastion package
         shutil.copy(os.path.join(BIN, f), os.path.join(lone, f))
     log = open(bastion.log_path, "ab")
     bastion.proc = subprocess.Popen([os.path.join(lone, "bastion"), "-d", "-f",

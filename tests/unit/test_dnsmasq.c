@@ -554,6 +554,18 @@ test_hook_runs(void **state)
 	    "[init]\n[--socket][/run/b/admin.sock][lease-hook]"
 	    "[add][52:54:00:ab:cd:ef][10.77.0.150][node 1;$(x)]\n");
 	free(text);
+	/* bastionctl gone: init still ends in 0 (a failed lease-init script
+	 * would stop dnsmasq), and nothing more is recorded. */
+	assert_int_equal(unlink(ctl), 0);
+	xsnprintf(cmd, sizeof cmd, "'%s' init", hook);
+	assert_int_equal(system(cmd), 0);
+	xsnprintf(cmd, sizeof cmd, "'%s' del 52:54:00:ab:cd:ef 10.77.0.150",
+	    hook);
+	assert_int_equal(system(cmd), 0);
+	text = read_text(log);
+	assert_non_null(text);
+	assert_null(strstr(text, "[del]"));
+	free(text);
 	rm_rf(dir);
 }
 
