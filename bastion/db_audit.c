@@ -92,6 +92,18 @@ insert_locked(struct db *db, struct audit_entry *e)
 	int64_t last = 0;
 	int rc;
 
+	/* Bastions sharing a PostgreSQL database append to one chain: each
+	 * waits for the others' open appends (the lock ends with the
+	 * transaction), so no two read the same last row. */
+	if (db_is_pg(db)) {
+		if ((st = db_stmt(db, "SELECT pg_advisory_xact_lock(?, ?)",
+		    DB_INT(DB_PG_LOCK_CLASS), DB_INT(DB_PG_LOCK_AUDIT))) == NULL)
+			return DB_ERR;
+		rc = db_step(st);
+		db_finalize(st);
+		if (rc != DB_ROW)
+			return DB_ERR;
+	}
 	if ((st = db_stmt(db, "SELECT id, hash FROM audit_log"
 	    " ORDER BY id DESC LIMIT 1")) == NULL)
 		return DB_ERR;

@@ -85,6 +85,11 @@ extern const struct db_backend db_pg;		/* db_pg.c */
 /* SQL that cannot be common (JSON functions) is chosen by this. */
 #define db_is_pg(db)	((db)->be == &db_pg)
 
+/* PostgreSQL advisory locks taken by bastion: the two-key form, whose
+ * space is apart from the one-key form's; the class is "bast". */
+#define DB_PG_LOCK_CLASS	0x62617374
+#define DB_PG_LOCK_AUDIT	1	/* appending to the audit chain */
+
 /* What db_step returns besides DB_ERR (apart from enum db_rc's values). */
 enum db_step_rc {
 	DB_ROW = 100,		/* a row is there to read */
