@@ -234,7 +234,7 @@ $(BUILD)/bench/%: bench/%.c $(DAEMON_A) $(LIB_A)
 	$(CC) $(CFLAGS) -Ibastion $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(LIBS)
 
 bench: all
-	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery, bench/agents (see docs/benchmarks.md)"
+	@echo "benchmarks: bench/dispatch, bench/render, bench/discovery, bench/agents, bench/fleet (see docs/benchmarks.md)"
 
 # --- install (FHS, DESTDIR-aware) -----------------------------------------
 install: all
