@@ -1233,7 +1233,7 @@ test_other_bastions_are_heard(void **state)
 	struct db *other;
 
 	assert_int_equal(dbfx_open(f, &other), 0);
-	assert_int_equal(db_listen_start(other, on_wake, &h), 0);
+	assert_int_equal(db_listen_start(other, on_wake, &h, NULL), 0);
 	if (!f->pg) {
 		assert_int_equal(db_wake_agent(f->db, "agent-1"), 0);
 		db_listen_stop(other);
