@@ -20,6 +20,7 @@
 #include "db.h"
 #include "db_agent.h"
 #include "db_auth.h"
+#include "db_cluster.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -1252,6 +1253,208 @@ test_other_bastions_are_heard(void **state)
 	db_close(other);
 }
 
+/* The DHCP lead (PostgreSQL): of two bastions competing for one
+ * interface exactly one leads, and status names it; a third on another
+ * interface leads its own. The leader's listening connection cut, it is
+ * told at once that it lost the lead, and one of the two leads again.
+ * On SQLite nobody competes and the one bastion leads. */
+struct lead {
+	pthread_mutex_t	 mu;
+	int		 leading;
+	int		 taken;		/* fn(1) calls */
+	int		 lost;		/* fn(0) calls */
+	int		 same;		/* calls that changed nothing */
+};
+
+static void
+on_lead(int leading, void *arg)
+{
+	struct lead *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->leading == leading)
+		l->same++;
+	l->leading = leading;
+	if (leading)
+		l->taken++;
+	else
+		l->lost++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static int
+lead_get(struct lead *l, int *taken, int *lost)
+{
+	int v;
+
+	pthread_mutex_lock(&l->mu);
+	v = l->leading;
+	if (taken)
+		*taken = l->taken;
+	if (lost)
+		*lost = l->lost;
+	pthread_mutex_unlock(&l->mu);
+	return v;
+}
+
+/* The urls status says lead DHCP, comma-separated, in url order. */
+static void
+status_leaders(struct db *db, char *out, size_t len)
+{
+	json_t *list, *b;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	assert_int_equal(db_cluster_json(db, 0, &list), DB_OK);
+	json_array_foreach(list, i, b) {
+		if (!json_is_true(json_object_get(b, "dhcp_leader")))
+			continue;
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? "," : "",
+		    json_string_value(json_object_get(b, "url")));
+		assert_true(n < len);
+	}
+	json_decref(list);
+}
+
+/* Poll for up to 10 s until cond(arg) holds. */
+static int
+eventually(int (*cond)(void *), void *arg)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (cond(arg))
+			return 1;
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
+struct leaders_want {
+	struct db	*db;
+	const char	*want;
+};
+
+static int
+leaders_are(void *arg)
+{
+	struct leaders_want *w = arg;
+	char got[256];
+
+	status_leaders(w->db, got, sizeof got);
+	return strcmp(got, w->want) == 0;
+}
+
+static int
+leads(void *arg)
+{
+	return lead_get(arg, NULL, NULL);
+}
+
+static int
+lost_once(void *arg)
+{
+	int lost;
+
+	lead_get(arg, NULL, &lost);
+	return lost == 1;
+}
+
+struct two_leads {
+	struct lead	*a, *b;
+};
+
+static int
+one_of_two_leads(void *arg)
+{
+	struct two_leads *t = arg;
+
+	return lead_get(t->a, NULL, NULL) + lead_get(t->b, NULL, NULL) == 1;
+}
+
+/* b's listener has tried the lock and is idle again. */
+static struct dbfx *tried_fx;
+
+static int
+b_tried(void *arg)
+{
+	(void)arg;
+	return raw_int(tried_fx, "SELECT count(*) FROM pg_stat_activity s"
+	    " JOIN bastions b ON s.pid = b.dhcp_session WHERE b.url ="
+	    " 'https://b' AND s.query LIKE '%pg_try_advisory_lock%' AND"
+	    " s.state = 'idle'") == 1;
+}
+
+static void
+test_dhcp_lead(void **state)
+{
+	struct dbfx *f = *state;
+	struct lead la = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
+	struct lead lb = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
+	struct lead lc = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
+	struct db_dhcp_lead da = { "bastion0", "https://a", on_lead, &la };
+	struct db_dhcp_lead db_ = { "bastion0", "https://b", on_lead, &lb };
+	struct db_dhcp_lead dc = { "bastion1", "https://c", on_lead, &lc };
+	struct leaders_want w = { f->db, NULL };
+	struct two_leads t = { &la, &lb };
+	struct heard h = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
+	struct db *a, *b, *c;
+	char got[256];
+	int taken;
+
+	assert_int_equal(db_cluster_seen(f->db, "https://a", "1", "bastion0",
+	    1, 2), DB_OK);
+	if (!f->pg) {
+		/* Nothing competes: the one bastion leads. */
+		assert_int_equal(db_listen_start(f->db, on_wake, &h, &da), 0);
+		db_listen_stop(f->db);
+		assert_int_equal(lead_get(&la, &taken, NULL), 0);
+		assert_int_equal(taken, 0);
+		status_leaders(f->db, got, sizeof got);
+		assert_string_equal(got, "https://a");
+		return;
+	}
+	assert_int_equal(db_cluster_seen(f->db, "https://b", "1", "bastion0",
+	    1, 2), DB_OK);
+	assert_int_equal(db_cluster_seen(f->db, "https://c", "1", "bastion1",
+	    1, 2), DB_OK);
+	assert_int_equal(dbfx_open(f, &a), 0);
+	assert_int_equal(dbfx_open(f, &b), 0);
+	assert_int_equal(dbfx_open(f, &c), 0);
+	assert_int_equal(db_listen_start(a, on_wake, &h, &da), 0);
+	assert_true(eventually(leads, &la));
+	assert_int_equal(db_listen_start(b, on_wake, &h, &db_), 0);
+	assert_int_equal(db_listen_start(c, on_wake, &h, &dc), 0);
+	assert_true(eventually(leads, &lc));	/* another interface */
+	w.want = "https://a,https://c";
+	assert_true(eventually(leaders_are, &w));
+	tried_fx = f;
+	assert_true(eventually(b_tried, NULL));
+	assert_int_equal(lead_get(&lb, &taken, NULL), 0);
+	assert_int_equal(taken, 0);
+
+	/* a's listening connection is cut: a hears it lost the lead, and
+	 * one of a and b leads again (whoever tries first). */
+	assert_int_equal(raw_int(f, "SELECT count(pg_terminate_backend("
+	    "CAST(dhcp_session AS integer))) FROM bastions WHERE url ="
+	    " 'https://a'"), 1);
+	assert_true(eventually(lost_once, &la));
+	assert_true(eventually(one_of_two_leads, &t));
+	w.want = lead_get(&la, NULL, NULL) ? "https://a,https://c" :
+	    "https://b,https://c";
+	assert_true(eventually(leaders_are, &w));
+	assert_int_equal(lead_get(&lc, NULL, NULL), 1);
+
+	db_listen_stop(a);
+	db_listen_stop(b);
+	db_listen_stop(c);
+	/* Told of changes only. */
+	assert_int_equal(la.same + lb.same + lc.same, 0);
+	db_close(a);
+	db_close(b);
+	db_close(c);
+}
+
 int
 main(void)
 {
@@ -1280,6 +1483,7 @@ main(void)
 		DBFX_TEST(test_connection_lost),
 		DBFX_TEST(test_serialization_retried),
 		DBFX_TEST(test_other_bastions_are_heard),
+		DBFX_TEST(test_dhcp_lead),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
