@@ -344,6 +344,11 @@ privsep_stop(struct bastion *app, int wait_ms)
 
 	if (ps == NULL)
 		return -1;
+	/* Requests are no longer served: one in flight (the DHCP lead, from
+	 * the worker's listener thread) fails now instead of holding the
+	 * worker's stop. */
+	if (ps->req != -1)
+		shutdown(ps->req, SHUT_RDWR);
 	if (ps->worker > 0) {
 		kill(ps->worker, SIGTERM);
 		for (i = 0; i < wait_ms / 10; i++) {
