@@ -101,21 +101,21 @@ db_cluster_json(struct db *db, int64_t up_after_ms, json_t **out)
 	 * SQLite: the one bastion leads whenever it is up. */
 	if (db_is_pg(db))
 		rc = db_rows_json(db, db_stmt(db, "SELECT url, version,"
-		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1 ELSE 0"
-		    " END, dhcp_interface, CASE WHEN EXISTS (SELECT 1 FROM"
-		    " pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-		    " AND l.classid = ?2 AND l.objsubid = 2 AND l.pid ="
-		    " b.dhcp_session AND l.database = (SELECT oid FROM"
+		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1"
+		    " ELSE 0 END, dhcp_interface, CASE WHEN EXISTS (SELECT 1"
+		    " FROM pg_locks l WHERE l.locktype = 'advisory' AND"
+		    " l.granted AND l.classid = ?2 AND l.objsubid = 2 AND"
+		    " l.pid = b.dhcp_session AND l.database = (SELECT oid FROM"
 		    " pg_database WHERE datname = current_database())) THEN 1"
 		    " ELSE 0 END FROM bastions b ORDER BY url",
 		    DB_INT(up_after_ms), DB_INT(DB_PG_LOCK_DHCP)), bastion_row,
 		    out);
 	else
 		rc = db_rows_json(db, db_stmt(db, "SELECT url, version,"
-		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1 ELSE 0"
-		    " END, dhcp_interface, CASE WHEN seen_ms >= ?1 THEN 1 ELSE 0"
-		    " END FROM bastions ORDER BY url", DB_INT(up_after_ms)),
-		    bastion_row, out);
+		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1"
+		    " ELSE 0 END, dhcp_interface, CASE WHEN seen_ms >= ?1 THEN"
+		    " 1 ELSE 0 END FROM bastions ORDER BY url",
+		    DB_INT(up_after_ms)), bastion_row, out);
 	db_unlock(db);
 	return rc;
 }

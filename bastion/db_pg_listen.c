@@ -31,6 +31,7 @@
 #define BACKOFF_MAX_MS	5000
 #define PAYLOAD_MAX	128	/* "w:" and an agent id, with room */
 #define LEAD_URL_MAX	512	/* a bastion's control URL */
+#define LEAD_NAME_MAX	64	/* an interface's name */
 
 struct db_listener {
 	struct db	*db;
@@ -39,9 +40,11 @@ struct db_listener {
 	pthread_t	 t;
 	int		 stop[2];	/* a byte written ends the thread */
 	/* The DHCP lead, when lead_fn is set. */
-	void		(*lead_fn)(int leading, void *arg);
+	void		(*lead_fn)(int leading, const char *interface,
+			    void *arg);
 	void		*lead_arg;
 	char		 url[LEAD_URL_MAX];
+	char		 interface[LEAD_NAME_MAX];
 	uint32_t	 lead_key;	/* the lock's second key */
 	int		 leading;	/* this connection holds the lock */
 	int		 recorded;	/* its session is in the bastions row */
@@ -158,7 +161,7 @@ lead_try(struct db_listener *l, PGconn *pg)
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
 		l->leading = 1;
-		l->lead_fn(1, l->lead_arg);
+		l->lead_fn(1, l->interface, l->lead_arg);
 	} else if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		log_debug("the DHCP lead: %s", PQresultErrorMessage(r));
 	PQclear(r);
@@ -220,7 +223,7 @@ listen_thread(void *arg)
 		 * the reconnection's backoff. */
 		if (l->leading) {
 			l->leading = 0;
-			l->lead_fn(0, l->lead_arg);
+			l->lead_fn(0, l->interface, l->lead_arg);
 		}
 		next_try = 0;
 		PQfinish(pg);
@@ -240,13 +243,15 @@ db_pg_listen_start(struct db *db, void (*fn)(const char *, void *),
 	l->arg = arg;
 	if (lead != NULL) {
 		if (snprintf(l->url, sizeof l->url, "%s", lead->url) >=
-		    (int)sizeof l->url) {
+		    (int)sizeof l->url || snprintf(l->interface,
+		    sizeof l->interface, "%s", lead->interface) >=
+		    (int)sizeof l->interface) {
 			free(l);
 			return -1;
 		}
 		l->lead_fn = lead->fn;
 		l->lead_arg = lead->arg;
-		l->lead_key = lead_key(lead->interface);
+		l->lead_key = lead_key(l->interface);
 	}
 	if (pipe2(l->stop, O_CLOEXEC) == -1) {
 		free(l);

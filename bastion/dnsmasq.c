@@ -101,7 +101,7 @@ struct dnsmasq {
 	int			 standby;	/* another bastion leads: not
 						 * run, not restarted */
 	pid_t			 watcher;	/* dq_watch's, or -1 */
-	int			 watchfd;	/* its pipe's write end, or -1 */
+	int			 watchfd;	/* its pipe's write end or -1 */
 	char			 line[DQ_LINE_MAX];
 	size_t			 linelen;
 	struct respawn		 rs;		/* started_ms: its uptime */

@@ -463,9 +463,9 @@ get_doctor(struct request *r)
 		    (long long)json_integer_value(json_object_get(dq, "pid")),
 		    (long long)json_integer_value(json_object_get(dq, "restarts")));
 	else if (json_is_true(json_object_get(dq, "standby")))
-		add_check(checks, "dnsmasq running", "ok", "standing by: it runs "
-		    "on the bastion that leads DHCP on %s (cluster status)",
-		    c->interface);
+		add_check(checks, "dnsmasq running", "ok", "standing by: it "
+		    "runs on the bastion that leads DHCP on %s (cluster "
+		    "status)", c->interface);
 	else
 		add_check(checks, "dnsmasq running", "fail", "not running: %s",
 		    json_string_value(json_object_get(dq, "last_error")) ?

@@ -6,7 +6,6 @@
 #define LOG_SUBSYS "worker"
 #include <errno.h>
 #include <limits.h>
-#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,13 +31,10 @@
  * the listener's thread: the parent runs dnsmasq, or stops it before
  * this returns. */
 static void
-dhcp_lead(int leading, void *arg)
+dhcp_lead(int leading, const char *iface, void *arg)
 {
 	struct bastion *app = arg;
-	char iface[IF_NAMESIZE];
 
-	snprintf(iface, sizeof iface, "%s", bastion_config_acquire(app)->interface);
-	bastion_config_release(app);
 	if (leading)
 		log_info("dhcp: leading on %s", iface);
 	else

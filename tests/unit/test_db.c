@@ -1264,14 +1264,16 @@ struct lead {
 	int		 taken;		/* fn(1) calls */
 	int		 lost;		/* fn(0) calls */
 	int		 same;		/* calls that changed nothing */
+	char		 interface[16];	/* as the last call said */
 };
 
 static void
-on_lead(int leading, void *arg)
+on_lead(int leading, const char *interface, void *arg)
 {
 	struct lead *l = arg;
 
 	pthread_mutex_lock(&l->mu);
+	snprintf(l->interface, sizeof l->interface, "%s", interface);
 	if (l->leading == leading)
 		l->same++;
 	l->leading = leading;
@@ -1389,9 +1391,9 @@ static void
 test_dhcp_lead(void **state)
 {
 	struct dbfx *f = *state;
-	struct lead la = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
-	struct lead lb = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
-	struct lead lc = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
+	struct lead la = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
+	struct lead lb = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
+	struct lead lc = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
 	struct db_dhcp_lead da = { "bastion0", "https://a", on_lead, &la };
 	struct db_dhcp_lead db_ = { "bastion0", "https://b", on_lead, &lb };
 	struct db_dhcp_lead dc = { "bastion1", "https://c", on_lead, &lc };
@@ -1448,8 +1450,10 @@ test_dhcp_lead(void **state)
 	db_listen_stop(a);
 	db_listen_stop(b);
 	db_listen_stop(c);
-	/* Told of changes only. */
+	/* Told of changes only, and which interface. */
 	assert_int_equal(la.same + lb.same + lc.same, 0);
+	assert_string_equal(la.interface, "bastion0");
+	assert_string_equal(lc.interface, "bastion1");
 	db_close(a);
 	db_close(b);
 	db_close(c);
