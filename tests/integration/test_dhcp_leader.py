@@ -159,8 +159,8 @@ def test_database_outage_stops_dnsmasq_and_one_leads_again(make_bastion, pg):
     assert not st["running"] and st["standby"], st
     assert "dhcp: lost the lead on %s" % IFACE in a.log()
     for x in (a, b):
-        r = wait_for(lambda: x.control("GET", "/api/v1/machines").status == 503,
-                     what="503 while the database is away")
+        wait_for(lambda: x.control("GET", "/api/v1/machines").status == 503,
+                 what="503 while the database is away")
         r = x.control("GET", "/api/v1/machines")
         assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r
     assert not dnsmasq_pids(a) and not dnsmasq_pids(b)
