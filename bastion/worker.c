@@ -145,12 +145,13 @@ worker_main(struct bastion *app)
 	lead.arg = app;
 	if (db_listen_start(app->db, routes_agent_wake, NULL, &lead) == -1) {
 		log_warnx("cannot listen for other bastions");
-		goto err_up;
+		goto err_listen;
 	}
 	worker_loop(app);
 	rc = 0;
 	atomic_store(&app->ready, 0);
 	db_listen_stop(app->db);
+err_listen:
 err_up:
 	cluster_stop();
 err_cluster:
