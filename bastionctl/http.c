@@ -372,7 +372,15 @@ perform(struct ctl *c, const char *method, const char *path,
 #endif
 	if (c->socket)
 		curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
-	else if (c->cacert)
+	else if (c->ca_pem) {
+		/* That CA alone: neither the system's CAs nor a file. */
+		struct curl_blob blob = { (void *)c->ca_pem, strlen(c->ca_pem),
+		    CURL_BLOB_COPY };
+
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (c->cacert)
 		curl_easy_setopt(h->curl, CURLOPT_CAINFO, c->cacert);
 	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
