@@ -4,7 +4,7 @@
  * which alone holds the keys, signs them for that key and seals them to
  * it (keybundle.h), and this process only carries the box it cannot
  * open. Admin only, audited, small, and a few times a minute per
- * address. */
+ * address (JOIN_BURST, then one a minute). */
 #define LOG_SUBSYS "cluster"
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +38,6 @@ post_join(struct request *r)
 	json_t *body;
 	size_t len = 0;
 
-	if (!ratelimit_take(&limiter, r->client, JOIN_BURST, JOIN_PER_S,
-	    clock_wall_ms())) {
-		http_add_header(r, "Retry-After", "60");
-		http_reply_error(r, 429, "rate_limited", "too many cluster joins "
-		    "from %s: one a minute after %d", r->client, JOIN_BURST);
-		return;
-	}
 	if ((body = http_body_json(r)) == NULL)
 		return;
 	v = json_object_get(body, "name");
@@ -66,17 +59,27 @@ post_join(struct request *r)
 		    SEAL_KEY_LEN);
 		goto out;
 	}
+	/* What reaches the signer counts; malformed requests cost nothing. */
+	if (!ratelimit_take(&limiter, r->client, JOIN_BURST, JOIN_PER_S,
+	    clock_wall_ms())) {
+		http_add_header(r, "Retry-After", "60");
+		http_reply_error(r, 429, "rate_limited", "too many cluster joins "
+		    "from %s: one a minute after %d", r->client, JOIN_BURST);
+		goto out;
+	}
 	if (!ca_can_sign(r->app->ca)) {
 		http_reply_error(r, 503, "signer_unavailable", "the signer is "
 		    "restarting: try again in a few seconds");
 		goto out;
 	}
 	if (ca_join_seal(r->app->ca, pub, &box) == -1) {
-		/* The signer refuses keys of small order too. */
-		http_reply_error(r, ca_can_sign(r->app->ca) ? 400 : 503,
-		    ca_can_sign(r->app->ca) ? "bad_public_key" :
-		    "signer_unavailable", "the keys could not be sealed to "
-		    "this public key");
+		if (!ca_can_sign(r->app->ca))
+			http_reply_error(r, 503, "signer_unavailable", "the "
+			    "signer stopped answering: try again in a few "
+			    "seconds");
+		else	/* a key of small order: no shared secret */
+			http_reply_error(r, 400, "bad_public_key", "the keys "
+			    "cannot be sealed to this public key");
 		goto out;
 	}
 	ca_fingerprint(r->app->ca, fp);
