@@ -598,7 +598,8 @@ cluster_join(struct ctl *c, const struct ctl_command *cmd, int argc,
 		    "key are in %s/ca", base, kb.fingerprint, state_dir);
 		ctl_line("next: the same [database] url as the other bastions in "
 		    "%s, this bastion's address in every bastion's [control] "
-		    "names, then start bastion", conf);
+		    "names, then start bastion", state_arg ? "bastion.conf" :
+		    conf);
 		rc = CTL_OK;
 		break;
 	}

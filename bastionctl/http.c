@@ -245,6 +245,13 @@ explain_curl(struct ctl *c, CURLcode rc)
 		ctl_error("cannot resolve the host in %s: %s", c->server, clean);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
+		if (c->ca_pem) {
+			ctl_error("%s: the server's certificate is not trusted: "
+			    "%s (the pinned CA did not issue it, or the URL's "
+			    "host is not among its names: that bastion's "
+			    "[control] names)", c->server, clean);
+			break;
+		}
 		ctl_error("%s: the server's certificate is not trusted: %s (pass "
 		    "bastion's CA with --cacert FILE or BASTION_CACERT: "
 		    "STATE_DIR/ca/ca.pem on the appliance)", c->server, clean);

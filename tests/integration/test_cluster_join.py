@@ -12,9 +12,12 @@ import base64
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -42,7 +45,8 @@ def pg():
 
 def join(a, *args, token=None, env=None):
     """bastionctl cluster join https://127.0.0.1:A ARGS, as on the new
-    machine (no admin socket of A)."""
+    machine (no admin socket of A); a may be a URL."""
+    url = a if isinstance(a, str) else "https://127.0.0.1:%d" % a.control_port
     e = dict(os.environ)
     for k in ("BASTION_URL", "BASTION_SOCKET", "BASTION_TOKEN", "BASTION_CACERT"):
         e.pop(k, None)
@@ -50,7 +54,7 @@ def join(a, *args, token=None, env=None):
         e["BASTION_TOKEN"] = token
     e.update(env or {})
     return subprocess.run([os.path.join(BIN, "bastionctl"), "cluster", "join",
-                           "https://127.0.0.1:%d" % a.control_port] + list(args),
+                           url] + list(args),
                           capture_output=True, text=True, env=e, timeout=60)
 
 
@@ -246,3 +250,61 @@ def test_join_is_rate_limited_per_address(bastion):
     assert r.headers.get("Retry-After") == "60"
     # Another address (the admin socket) has its own allowance.
     assert bastion.admin("POST", "/api/v1/cluster/join", {"public_key": pub}).status == 200
+
+
+class Impostor(BaseHTTPRequestHandler):
+    """Answers at a bastion's address with its public CA certificate but
+    a TLS certificate of its own: what someone between the bastions
+    could do. Records every request that reaches it."""
+    ca_pem = b""
+    seen = []
+
+    def do_GET(self):
+        self.seen.append(("GET", self.path, self.headers.get("Authorization")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-pem-file")
+        self.send_header("Content-Length", str(len(self.ca_pem)))
+        self.end_headers()
+        self.wfile.write(self.ca_pem)
+
+    def do_POST(self):
+        self.seen.append(("POST", self.path, self.headers.get("Authorization")))
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_join_refuses_a_server_whose_certificate_is_not_the_pinned_cas(bastion, tmp_path):
+    """The pin is on the CA, and the TLS connection that carries the token
+    must chain to it: a server that shows the right ca.pem but cannot
+    present a certificate of that CA never sees the token."""
+    key, cert = str(tmp_path / "k.pem"), str(tmp_path / "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=impostor", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    Impostor.ca_pem = open(bastion.ca_pem, "rb").read()
+    Impostor.seen = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        target = str(tmp_path / "state")
+        r = join("https://127.0.0.1:%d" % srv.server_address[1], "--ca-sha256",
+                 fingerprint(bastion.ca_pem), "--state-dir", target,
+                 token=bastion.admin_token())
+        assert r.returncode == 1, r
+        assert "not trusted" in r.stderr and "pinned CA" in r.stderr, r.stderr
+        assert not os.path.exists(target)
+        # It was asked for the CA (public, no token), and nothing else.
+        assert Impostor.seen == [("GET", "/ca.pem", None)], Impostor.seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join()
