@@ -305,7 +305,8 @@ read_small(const char *path, struct buf *b)
 
 /* Whether the file dir/name holds what want holds: the same certificate
  * (ca.pem) or the same key (the others), whatever the encoding. 1 same,
- * 0 different or unreadable, -1 absent. */
+ * 0 different (or not a certificate or key), -1 absent, -2 unreadable
+ * (said why). */
 static int
 same_content(const char *dir, const char *name, const char *want)
 {
@@ -318,7 +319,12 @@ same_content(const char *dir, const char *name, const char *want)
 	if (path_join(path, sizeof path, dir, name) == -1)
 		goto out;
 	if (read_small(path, &b) == -1) {
-		rc = errno == ENOENT ? -1 : 0;
+		if (errno == ENOENT)
+			rc = -1;
+		else {
+			ctl_error("cannot read %s: %s", path, strerror(errno));
+			rc = -2;
+		}
 		goto out;
 	}
 	if (b.len == 0 || (have_bio = BIO_new_mem_buf(b.data, (int)b.len)) ==
@@ -456,7 +462,8 @@ write_keys(const char *state_dir, const struct keybundle *kb, int force)
 		return -1;
 	}
 	for (i = 0; i < NFILES; i++) {
-		same[i] = same_content(cadir, files[i].name, data[i]);
+		if ((same[i] = same_content(cadir, files[i].name, data[i])) == -2)
+			return -1;
 		present += same[i] != -1;
 		differ += same[i] == 0;
 	}
@@ -521,7 +528,7 @@ cluster_join(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
 	const char *pin_arg = NULL, *token_file = NULL, *state_arg = NULL;
-	const char *conf = JOIN_CONFIG, *url;
+	const char *conf_arg = NULL, *conf, *url;
 	char pin[KEYBUNDLE_FP_LEN], state_dir[PATH_MAX], *token = NULL;
 	char *ca_pem = NULL, *base = NULL;
 	int force = 0, rc = CTL_ERR, w;
@@ -529,7 +536,7 @@ cluster_join(struct ctl *c, const struct ctl_command *cmd, int argc,
 		{ "ca-sha256", &pin_arg, NULL },
 		{ "token-file", &token_file, NULL },
 		{ "state-dir", &state_arg, NULL },
-		{ "config", &conf, NULL },
+		{ "config", &conf_arg, NULL },
 		{ "force", NULL, &force },
 		{ NULL, NULL, NULL },
 	};
@@ -544,6 +551,10 @@ cluster_join(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    strpbrk(url, " \t\r\n?#") != NULL)
 		return ctl_usage_error(cmd, "URL must be the other bastion's "
 		    "control listener, https://HOST:PORT");
+	if (state_arg && conf_arg)
+		return ctl_usage_error(cmd, "--state-dir and --config exclude "
+		    "each other");
+	conf = conf_arg ? conf_arg : JOIN_CONFIG;
 	if (pin_arg == NULL)
 		return ctl_usage_error(cmd, "--ca-sha256 is required: the "
 		    "fingerprint of the cluster's CA (bastion prints it at start: "

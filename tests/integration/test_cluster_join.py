@@ -184,7 +184,9 @@ def test_join_refusals(make_bastion, pg, tmp_path):
     for args, env_token in ((["--state-dir", target], admin),            # no pin
                             (["--ca-sha256", "sha256:abc", "--state-dir", target], admin),
                             (["--ca-sha256", fp, "--state-dir", target], None),  # no token
-                            (["--ca-sha256", fp, "--state-dir", "relative"], admin)):
+                            (["--ca-sha256", fp, "--state-dir", "relative"], admin),
+                            (["--ca-sha256", fp, "--state-dir", target,
+                              "--config", "/etc/bastion/bastion.conf"], admin)):
         r = join(a, *args, token=env_token)
         assert r.returncode == 2, (args, r)
     r = subprocess.run([os.path.join(BIN, "bastionctl"), "cluster", "join",
