@@ -398,6 +398,7 @@ get_leases(struct request *r)
 static void
 get_cluster(struct request *r)
 {
+	char fp[CA_FINGERPRINT_LEN];
 	json_t *list;
 
 	if (db_cluster_json(r->app->db, clock_wall_ms() - 3 * CLUSTER_SEEN_S *
@@ -405,8 +406,11 @@ get_cluster(struct request *r)
 		http_reply_error(r, 500, "internal", "database error");
 		return;
 	}
-	http_reply_json(r, 200, json_pack("{s:s, s:o}", "database",
-	    db_shared(r->app->db) ? "postgresql" : "sqlite", "bastions", list));
+	/* What `cluster join --ca-sha256` pins. */
+	ca_fingerprint(r->app->ca, fp);
+	http_reply_json(r, 200, json_pack("{s:s, s:s, s:o}", "database",
+	    db_shared(r->app->db) ? "postgresql" : "sqlite", "ca_fingerprint",
+	    fp, "bastions", list));
 }
 
 static void

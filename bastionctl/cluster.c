@@ -36,6 +36,7 @@ cluster_status(struct ctl *c, const struct ctl_command *cmd, int argc,
 		rc = ctl_print_json(reply) == 0 ? CTL_OK : CTL_ERR;
 		goto out;
 	}
+	ctl_line("ca: %s", ctl_jstr(reply, "ca_fingerprint"));
 	printf("database: %s\n", ctl_jstr(reply, "database"));
 	if ((t = ctl_table_new(6, "URL", "STATE", "DHCP", "VERSION", "STARTED",
 	    "LAST SEEN")) == NULL) {
