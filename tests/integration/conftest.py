@@ -1,13 +1,12 @@
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
-from harness import ROOT, SANITIZER_MARKERS, Bastion  # noqa: E402
+from harness import SANITIZER_MARKERS, Bastion  # noqa: E402
+from pgfixture import PG_SH, pg  # noqa: E402,F401  (fixture, shared with e2e)
 
 
 @pytest.fixture
@@ -84,22 +83,3 @@ def client_ns(tmp_path):
     finally:
         subprocess.run(["ip", "link", "del", "bt-dhc0"], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-PG_SH = os.path.join(ROOT, "tests", "pg.sh")
-
-
-@pytest.fixture
-def pg():
-    """A throwaway PostgreSQL 15 cluster (tests/pg.sh): yields its
-    directory and the url of its database."""
-    d = tempfile.mkdtemp(prefix="bastion-pg-")
-    os.chmod(d, 0o711)      # the cluster runs as nobody
-    cluster = os.path.join(d, "cluster")
-    r = subprocess.run([PG_SH, "start", cluster], capture_output=True, text=True)
-    assert r.returncode == 0, "PostgreSQL did not start: %s %s" % (r.stdout, r.stderr)
-    try:
-        yield cluster, r.stdout.strip()
-    finally:
-        subprocess.run([PG_SH, "stop", cluster], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)

@@ -1459,6 +1459,83 @@ test_dhcp_lead(void **state)
 	db_close(c);
 }
 
+/* Two bastions' write transactions that take the same two rows in
+ * opposite orders: on PostgreSQL (READ COMMITTED) they would deadlock and
+ * one would fail; the cluster's write lock makes the second wait at its
+ * BEGIN, and both commit. Reads are not held up meanwhile. */
+struct crossing {
+	struct db	*db;
+	int		 first, second, rc;
+};
+
+static void *
+crossing_writer(void *arg)
+{
+	struct crossing *x = arg;
+
+	if (db_begin(x->db) == -1) {
+		x->rc = -1;
+		return NULL;
+	}
+	x->rc = db_run(x->db, "UPDATE x SET v = v + 1 WHERE k = ?",
+	    DB_INT(x->second));
+	if (x->rc == DB_OK)
+		x->rc = db_run(x->db, "UPDATE x SET v = v + 1 WHERE k = ?",
+		    DB_INT(x->first));
+	x->rc = db_end(x->db, 0, x->rc);
+	return NULL;
+}
+
+static struct dbfx *waiting_fx;
+
+static int
+writer_waits(void *arg)
+{
+	(void)arg;
+	return raw_int(waiting_fx, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
+	    == 1;
+}
+
+static void
+test_write_transactions_never_deadlock(void **state)
+{
+	struct dbfx *f = *state;
+	struct crossing y = { NULL, 1, 2, -2 };
+	struct db *other;
+	pthread_t t;
+	int rc;
+
+	db_lock(f->db);
+	assert_int_equal(db_exec(f->db, "CREATE TABLE x (k INTEGER PRIMARY KEY,"
+	    " v INTEGER)"), 0);
+	assert_int_equal(db_exec(f->db, "INSERT INTO x VALUES (1, 0), (2, 0)"),
+	    0);
+	db_unlock(f->db);
+	if (!f->pg)
+		return;		/* one bastion: its own lock serialises */
+	assert_int_equal(dbfx_open(f, &other), 0);
+	y.db = other;
+
+	/* This one takes row 1 and holds it... */
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(db_run(f->db, "UPDATE x SET v = v + 1 WHERE k = 1"),
+	    DB_OK);
+	/* ...the other bastion's transaction (row 2, then row 1) waits for
+	 * the write lock, not in the middle of its rows... */
+	assert_int_equal(pthread_create(&t, NULL, crossing_writer, &y), 0);
+	waiting_fx = f;
+	assert_true(eventually(writer_waits, NULL));
+	assert_int_equal(raw_int(f, "SELECT v FROM x WHERE k = 2"), 0);
+	/* ...so this one can take row 2 too, and commits. */
+	rc = db_run(f->db, "UPDATE x SET v = v + 1 WHERE k = 2");
+	assert_int_equal(db_end(f->db, 0, rc), DB_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(y.rc, DB_OK);
+	assert_int_equal(raw_int(f, "SELECT sum(v) FROM x"), 4);
+	db_close(other);
+}
+
 int
 main(void)
 {
@@ -1488,6 +1565,7 @@ main(void)
 		DBFX_TEST(test_serialization_retried),
 		DBFX_TEST(test_other_bastions_are_heard),
 		DBFX_TEST(test_dhcp_lead),
+		DBFX_TEST(test_write_transactions_never_deadlock),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */
