@@ -7,7 +7,8 @@ once with BIOS (SeaBIOS) and once with UEFI (OVMF):
   https://10.77.0.1:8443/ and the first admin's one-time password;
   systemd reports bastion.service active, and `systemd-analyze security`
   of bastion.service and agentd.service (printed to the serial console
-  by a oneshot this test adds to the installed disk) is recorded;
+  by a oneshot this test adds to the installed disk) is recorded:
+  bastion.service at most 2.5 ("OK");
 - the panel answers HTTPS on the provisioning address (from a network
   namespace of its own on the appliance's network), the one-time password
   logs in and is changed;
@@ -232,7 +233,12 @@ def test_iso_installs_boots_serves(firmware, net, vms):
         for unit, score in scores:
             print("systemd-analyze security %s (%s): %s" % (unit, firmware, score))
             record_timing("exposure %s (score, not seconds)" % unit, float(score))
-        assert float(scores[0][1]) <= 3.0, scores
+        # Issue 16's goal for bastion.service: 2.5 ("OK") at most.
+        assert float(scores[0][1]) <= 2.5, scores
+        # agentd.service: its jobs run with root's full rights as its
+        # children (the goal, 3.0, needs them moved out of its sandbox);
+        # no worse than measured.
+        assert float(scores[1][1]) <= 7.3, scores
 
         # 3. The panel, over HTTPS on the provisioning address.
         r = net.curl("-o", "/dev/null", "-w", "%{http_code}",
