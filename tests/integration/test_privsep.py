@@ -172,12 +172,8 @@ UNIT_CAPS = "net_bind_service,net_admin,net_raw,setuid,setgid,chown"
 
 
 def unit_capped(make_bastion):
-    """proxy: full DHCP's lease hook runs `bastionctl lease-hook init` as
-    root before dnsmasq drops to nobody, and root without
-    CAP_DAC_OVERRIDE cannot reach the worker's 0600 admin socket in a
-    test's state dir."""
     caps = ",".join("+" + c for c in UNIT_CAPS.split(","))
-    return make_bastion(dhcp_mode="proxy", wrap=["setpriv", "--bounding-set=-all," + caps,
+    return make_bastion(wrap=["setpriv", "--bounding-set=-all," + caps,
                               "--inh-caps=-all", "--no-new-privs", "--"])
 
 
@@ -209,7 +205,7 @@ def test_without_cap_kill_stop_and_reload_reach_worker_and_dnsmasq(make_bastion)
     with open(b.conf) as f:
         conf = f.read()
     with open(b.conf, "w") as f:
-        f.write(conf.replace("dhcp_mode = proxy", "dhcp_mode = off"))
+        f.write(conf.replace("dhcp_mode = full", "dhcp_mode = off"))
     b.proc.send_signal(signal.SIGHUP)
     try:
         wait_for(lambda: b.dnsmasq_pid() not in (None, dq), what="dnsmasq restart")
@@ -241,3 +237,15 @@ def test_without_cap_kill_a_killed_bastion_leaves_no_dnsmasq(make_bastion):
     wait_for(lambda: not running(dq), timeout=15,
              what="dnsmasq to end with its bastion")
     b.stop(expect_clean=False)
+
+
+def test_lease_hook_init_reaches_the_worker_without_dac_override(make_bastion):
+    # dnsmasq runs `lease-hook init` itself, as root, before it drops to
+    # nobody; root without CAP_DAC_OVERRIDE (bastion.service) cannot open
+    # the worker's 0600 admin socket, so the hook becomes its owner.
+    b = unit_capped(make_bastion)
+    b.start()       # ready: the leases were given back (init answered)
+    text = b.log()
+    assert "lease-init script returned" not in text, text[-3000:]
+    assert b.admin("GET", "/api/v1/readyz").json()["dnsmasq"].get("pid")
+    b.stop()
