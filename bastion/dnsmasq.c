@@ -25,6 +25,9 @@
  * leader's. Each run therefore has a watcher (dq_watch) that ends it when
  * this process is gone.
  *
+ * This process has no CAP_KILL under bastion.service: a dnsmasq that
+ * already dropped to nobody is signalled as nobody (sigas.h).
+ *
  * Threads: dnsmasq_start/standby/lead/tick/reload/stop belong to the main
  * loop; dnsmasq_status and dnsmasq_reserve may be called from any thread.
  * dq_lock guards app->dnsmasq (the pointer and everything it points to).
@@ -47,6 +50,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -65,7 +69,11 @@
 #include "mac.h"
 #include "path.h"
 #include "respawn.h"
+#include "sigas.h"
 
+/* Who dnsmasq becomes after binding its ports (user=, group=). */
+#define DQ_USER			"nobody"
+#define DQ_GROUP		"nogroup"
 #define DQ_BACKOFF_MIN_MS	200
 #define DQ_BACKOFF_MAX_MS	30000
 #define DQ_STABLE_MS		60000	/* up this long: backoff resets */
@@ -110,7 +118,22 @@ struct dnsmasq {
 	char			 lastmsg[256];	/* its last warning */
 	int64_t			 lastmsg_ms;	/* and when */
 	char			 last_error[512];
+	uid_t			 uid;		/* nobody's: dnsmasq's after
+						 * start-up, (uid_t)-1 if none */
 };
+
+/* The uid dnsmasq runs as after start-up (user=, DQ_USER), or (uid_t)-1. */
+static uid_t
+dq_user_uid(void)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(DQ_USER, &pw, buf, sizeof buf, &res) != 0 ||
+	    res == NULL)
+		return (uid_t)-1;
+	return pw.pw_uid;
+}
 
 static pthread_mutex_t dq_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -331,8 +354,8 @@ dq_render(const struct config *c, const struct dnsmasq_paths *p,
 	    "port=0\n"
 	    "interface=%s\n"
 	    "bind-interfaces\n"
-	    "user=nobody\n"
-	    "group=nogroup\n"
+	    "user=" DQ_USER "\n"
+	    "group=" DQ_GROUP "\n"
 	    "pid-file=%s\n",
 	    from, config_dhcp_mode_name(c->dhcp_mode), c->interface, p->pidfile);
 	/* full: the leases live in bastion's database (the hook records
@@ -921,7 +944,7 @@ dq_close_output(struct dnsmasq *d)
 /* The watcher's life (see dq_watch): system calls only, as after any
  * fork of a daemon that may have threads. */
 static void __attribute__((noreturn))
-dq_watcher(int pidfd, int parent)
+dq_watcher(int pidfd, int parent, uid_t uid)
 {
 	struct pollfd p[2] = { { parent, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
 	unsigned lo = (unsigned)(pidfd < parent ? pidfd : parent);
@@ -945,15 +968,16 @@ dq_watcher(int pidfd, int parent)
 		if (p[0].revents)
 			break;		/* the pipe's end: bastion is gone */
 	}
-	pidfd_send_signal(pidfd, SIGTERM, NULL, 0);
+	sigas_pidfd_self(pidfd, SIGTERM, uid);
 	if (poll(&p[1], 1, DQ_STOP_WAIT_MS) == 0)
-		pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+		sigas_pidfd_self(pidfd, SIGKILL, uid);
 	_exit(0);
 }
 
 /*
  * A watcher for the dnsmasq just started: a child that stays as we are
- * (root), holding a pidfd of dnsmasq (no pid reuse can mislead it) and
+ * (root, nobody once it has to signal a dnsmasq that dropped to it),
+ * holding a pidfd of dnsmasq (no pid reuse can mislead it) and
  * the read end of a pipe whose only write end is ours. If the pipe ends
  * first, this process died without stopping dnsmasq: the watcher ends it
  * (SIGTERM, SIGKILL after DQ_STOP_WAIT_MS). If dnsmasq ends first, so
@@ -980,7 +1004,7 @@ dq_watch(struct dnsmasq *d)
 	}
 	if (pid == 0) {
 		close(pfd[1]);
-		dq_watcher(pidfd, pfd[0]);
+		dq_watcher(pidfd, pfd[0], d->uid);
 	}
 	close(pfd[0]);
 	close(pidfd);
@@ -1064,7 +1088,7 @@ dq_terminate(struct dnsmasq *d)
 
 	if (d->pid <= 0)
 		return;
-	kill(d->pid, SIGTERM);
+	sigas_send(d->pid, SIGTERM, d->uid);
 	deadline = clock_mono_ms() + DQ_STOP_WAIT_MS;
 	for (;;) {
 		r = waitpid(d->pid, &status, WNOHANG);
@@ -1073,9 +1097,9 @@ dq_terminate(struct dnsmasq *d)
 		if (clock_mono_ms() >= deadline) {
 			log_warnx("pid %ld ignored SIGTERM for %d ms; "
 			    "killing it", (long)d->pid, DQ_STOP_WAIT_MS);
-			if (kill(d->pid, SIGKILL) == -1) {
-				/* e.g. EPERM without CAP_KILL: waiting would
-				 * hang the stop forever. */
+			if (sigas_send(d->pid, SIGKILL, d->uid) == -1) {
+				/* Refused: waiting would hang the stop
+				 * forever. */
 				log_warn("cannot kill dnsmasq pid %ld",
 				    (long)d->pid);
 				r = -1;
@@ -1106,7 +1130,7 @@ dq_pid_alive(pid_t pid)
 	ssize_t n;
 	int fd;
 
-	if (kill(pid, 0) == -1)
+	if (kill(pid, 0) == -1 && errno != EPERM)
 		return 0;
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -1156,11 +1180,11 @@ dq_kill_stale(const struct dnsmasq *d)
 		goto out;
 	log_warnx("pid %ld is a dnsmasq left over from an earlier bastion; "
 	    "stopping it", (long)pid);
-	kill(pid, SIGTERM);
+	sigas_send(pid, SIGTERM, d->uid);
 	for (i = 0; i < DQ_STOP_WAIT_MS / 20 && dq_pid_alive(pid); i++)
 		usleep(20 * 1000);
 	if (dq_pid_alive(pid))
-		kill(pid, SIGKILL);
+		sigas_send(pid, SIGKILL, d->uid);
 out:
 	buf_free(&cmd);
 }
@@ -1321,6 +1345,7 @@ dq_start(struct bastion *app, int standby)
 	d->outfd = -1;
 	d->watcher = -1;
 	d->watchfd = -1;
+	d->uid = dq_user_uid();
 	d->standby = standby;
 	respawn_init(&d->rs, DQ_BACKOFF_MIN_MS, DQ_BACKOFF_MAX_MS, DQ_STABLE_MS);
 	d->mode = c->dhcp_mode;
@@ -1649,7 +1674,8 @@ dnsmasq_reserve(struct bastion *app, const char *mac, const char *ip,
 	if (existed) {
 		pthread_mutex_lock(&dq_lock);
 		if (app->dnsmasq != NULL && app->dnsmasq->pid > 0)
-			kill(app->dnsmasq->pid, SIGHUP);
+			sigas_send(app->dnsmasq->pid, SIGHUP,
+			    app->dnsmasq->uid);
 		pthread_mutex_unlock(&dq_lock);
 	}
 	rc = 0;

@@ -268,7 +268,7 @@ main_loop(struct bastion *app)
 			/* Its end closed: it died, or it broke the protocol
 			 * and is not to be trusted further. Either way it is
 			 * reaped here, and its end said why. */
-			kill(worker, SIGKILL);
+			privsep_signal_worker(app, SIGKILL);
 			while (waitpid(worker, &status, 0) == -1 &&
 			    errno == EINTR)
 				;
@@ -410,7 +410,7 @@ main(int argc, char *argv[])
 	app.started = time(NULL);
 	/* The worker first, while this process holds no key at all: not even
 	 * a freed copy of one can be in its memory. */
-	if (privsep_fork(&app, worker_main) == -1)
+	if (privsep_fork(&app, uid, worker_main) == -1)
 		fatalx("cannot start the HTTP worker");
 	if (ca_open(app.cfg->state_dir, app.cfg->names, app.cfg->nnames,
 	    &app.ca) == -1) {

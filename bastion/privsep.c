@@ -27,6 +27,7 @@
 #include "log.h"
 #include "msgio.h"
 #include "privsep.h"
+#include "sigas.h"
 #include "signer.h"
 
 #ifndef __has_feature
@@ -68,6 +69,7 @@ struct privsep {
 	int		evt;	/* parent: sends events; worker: reads them */
 	int		req;	/* parent: serves; worker: asks */
 	pid_t		worker;	/* parent: the worker; worker: 0 */
+	uid_t		uid;	/* parent: the worker's uid */
 	pthread_mutex_t	mu;	/* worker: one request at a time */
 };
 
@@ -99,7 +101,8 @@ privsep_user(const char *user, uid_t *uid, gid_t *gid, char *why,
 /* --- parent -------------------------------------------------------------- */
 
 int
-privsep_fork(struct bastion *app, int (*worker_main)(struct bastion *))
+privsep_fork(struct bastion *app, uid_t uid,
+    int (*worker_main)(struct bastion *))
 {
 	struct timeval tv = { PS_ANSWER_TIMEOUT_S, 0 };
 	struct privsep *ps;
@@ -132,6 +135,7 @@ privsep_fork(struct bastion *app, int (*worker_main)(struct bastion *))
 	ps->evt = evt[0];
 	ps->req = req[0];
 	ps->worker = pid;
+	ps->uid = uid;
 	app->privsep = ps;
 	log_info("HTTP worker process %ld started", (long)pid);
 	return 0;
@@ -162,6 +166,7 @@ privsep_fuzz_attach(struct bastion *app, int req)
 	ps->req = req;
 	ps->evt = -1;
 	ps->worker = -1;
+	ps->uid = (uid_t)-1;
 	app->privsep = ps;
 	return 0;
 }
@@ -170,6 +175,18 @@ pid_t
 privsep_worker_pid(struct bastion *app)
 {
 	return app->privsep ? app->privsep->worker : -1;
+}
+
+int
+privsep_signal_worker(struct bastion *app, int sig)
+{
+	struct privsep *ps = app->privsep;
+
+	if (ps == NULL || ps->worker <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	return sigas_send(ps->worker, sig, ps->uid);
 }
 
 void
@@ -350,7 +367,7 @@ privsep_stop(struct bastion *app, int wait_ms)
 	if (ps->req != -1)
 		shutdown(ps->req, SHUT_RDWR);
 	if (ps->worker > 0) {
-		kill(ps->worker, SIGTERM);
+		sigas_send(ps->worker, SIGTERM, ps->uid);
 		for (i = 0; i < wait_ms / 10; i++) {
 			if ((r = waitpid(ps->worker, &status, WNOHANG)) != 0)
 				break;
@@ -359,7 +376,7 @@ privsep_stop(struct bastion *app, int wait_ms)
 		if (r == 0) {
 			log_warnx("the HTTP worker %ld did not stop; killing it",
 			    (long)ps->worker);
-			kill(ps->worker, SIGKILL);
+			sigas_send(ps->worker, SIGKILL, ps->uid);
 			while ((r = waitpid(ps->worker, &status, 0)) == -1 &&
 			    errno == EINTR)
 				;

@@ -32,11 +32,15 @@ int	privsep_user(const char *user, uid_t *uid, gid_t *gid, char *why,
 /* --- parent ---------------------------------------------------------- */
 
 /* Fork the worker: it runs worker_main(app) and exits with its return
- * value. The parent keeps its ends of the channels (app->privsep). Call
+ * value; uid is the user it drops to (privsep_user), whom this process
+ * signals it as (no CAP_KILL under bastion.service). The parent keeps its ends of the channels (app->privsep). Call
  * with no thread running. 0 or -1. */
-int	privsep_fork(struct bastion *, int (*worker_main)(struct bastion *));
+int	privsep_fork(struct bastion *, uid_t,
+	    int (*worker_main)(struct bastion *));
 /* The worker's pid (for SIGCHLD) and the request channel (for poll). */
 pid_t	privsep_worker_pid(struct bastion *);
+/* sig to the worker, as its user when root may not (no CAP_KILL). */
+int	privsep_signal_worker(struct bastion *, int sig);
 int	privsep_request_fd(struct bastion *);
 /* The worker was reaped by the caller: never signal its pid again. */
 void	privsep_forget_worker(struct bastion *);

@@ -1,8 +1,13 @@
 /* misc.c — bastionctl doctor, version and the internal lease-hook that
  * dnsmasq's --dhcp-script runs. */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "lease.h"
@@ -161,6 +166,28 @@ lease_init(struct ctl *c)
 }
 
 /*
+ * dnsmasq runs init itself, as root, before it drops to nobody (the other
+ * actions come from its helper, already as dhcp-scriptuser). Under
+ * bastion.service that root has no CAP_DAC_OVERRIDE and cannot open the
+ * worker's admin socket (0600, the worker's user's), and the hook needs
+ * no more than that user: root becomes the socket's owner. If it cannot,
+ * it goes on as it is and the connection says why.
+ */
+static void
+lease_hook_as_owner(const struct ctl *c)
+{
+	struct stat st;
+
+	if (geteuid() != 0 || c->socket == NULL ||
+	    stat(c->socket, &st) == -1 || st.st_uid == 0)
+		return;
+	if (setgroups(0, NULL) == -1 ||
+	    setresgid(st.st_gid, st.st_gid, st.st_gid) == -1)
+		return;
+	(void)!setresuid(st.st_uid, st.st_uid, st.st_uid);
+}
+
+/*
  * dnsmasq runs the hook as: add|old|del MAC IP [HOSTNAME], init (the
  * leases it starts with), and also for tftp, arp-add ... which are not
  * leases: those end quietly with 0. DHCPv6 leases (DNSMASQ_IAID set)
@@ -182,6 +209,7 @@ lease_hook(struct ctl *c, const struct ctl_command *cmd, int argc,
 		    cmd->help);
 		return CTL_OK;
 	}
+	lease_hook_as_owner(c);
 	if (strcmp(argv[1], "init") == 0)
 		return argc == 2 ? lease_init(c) : ctl_usage_error(cmd,
 		    "init takes no arguments");

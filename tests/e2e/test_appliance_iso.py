@@ -7,7 +7,9 @@ once with BIOS (SeaBIOS) and once with UEFI (OVMF):
   https://10.77.0.1:8443/ and the first admin's one-time password;
   systemd reports bastion.service active, and `systemd-analyze security`
   of bastion.service and agentd.service (printed to the serial console
-  by a oneshot this test adds to the installed disk) is recorded;
+  by a oneshot this test adds to the installed disk) is recorded:
+  bastion.service at most 2.5 ("OK"); the oneshot restarts bastion.service,
+  whose stop must reach its HTTP worker and dnsmasq without CAP_KILL;
 - the panel answers HTTPS on the provisioning address (from a network
   namespace of its own on the appliance's network), the one-time password
   logs in and is changed;
@@ -46,9 +48,17 @@ After=bastion-console.service
 
 [Service]
 Type=oneshot
+# It restarts bastion.service (Type=notify: until it is ready again).
+TimeoutStartSec=600
 StandardOutput=file:/dev/ttyS0
 ExecStart=/bin/sh -c 'echo "selftest: bastion.service $(systemctl is-active bastion.service)"; \
 systemd-analyze security --no-pager bastion.service | tail -1 | sed "s/^/selftest: /"; \
+systemctl restart bastion.service; \
+echo "selftest: restarted $(systemctl is-active bastion.service)"; \
+echo "selftest: starts $(journalctl -b -u bastion.service -o cat --no-pager | grep -c " ready (CA ")"; \
+journalctl -b -u bastion.service -o cat --no-pager | \
+grep -E "ignored SIGTERM|cannot kill|did not stop" | head -5 | sed "s/^/selftest: log: /"; \
+echo "selftest: lease-init failures $(journalctl -b -u bastion.service -o cat --no-pager | grep -c "lease-init script returned")"; \
 sed "s|/usr/local/sbin/|/usr/sbin/|" /usr/share/bastion/appliance/agentd.service > /run/agentd.service; \
 systemd-analyze security --no-pager --offline=yes /run/agentd.service | tail -1 | sed "s/^/selftest: /"; \
 echo "selftest: done"'
@@ -225,6 +235,16 @@ def test_iso_installs_boots_serves(firmware, net, vms):
         appl.wait_serial("selftest: done", timeout=300)
         text = appl.serial_text()
         assert "selftest: bastion.service active" in text, text[-3000:]
+        # The selftest restarted bastion.service: under the unit (no
+        # CAP_KILL) the stop reached the worker and dnsmasq (nobody) with
+        # SIGTERM, nothing was left to be killed, and it came back.
+        assert "selftest: restarted active" in text, text[-3000:]
+        starts = re.search(r"selftest: starts (\d+)", text)
+        assert starts and int(starts.group(1)) >= 2, text[-3000:]
+        assert "selftest: log: " not in text, text[-3000:]
+        fails = re.search(r"selftest: lease-init failures (\d+)", text)
+        print("dnsmasq lease-init failures this boot (%s): %s" % (
+            firmware, fails and fails.group(1)))
         scores = re.findall(r"selftest: .*Overall exposure level for (\S+): "
                             r"([0-9.]+)", text)
         assert [s[0] for s in scores] == ["bastion.service", "agentd.service"], \
@@ -232,7 +252,12 @@ def test_iso_installs_boots_serves(firmware, net, vms):
         for unit, score in scores:
             print("systemd-analyze security %s (%s): %s" % (unit, firmware, score))
             record_timing("exposure %s (score, not seconds)" % unit, float(score))
-        assert float(scores[0][1]) <= 3.0, scores
+        # Issue 16's goal for bastion.service: 2.5 ("OK") at most.
+        assert float(scores[0][1]) <= 2.5, scores
+        # agentd.service: its jobs run with root's full rights as its
+        # children (the goal, 3.0, needs them moved out of its sandbox);
+        # no worse than measured.
+        assert float(scores[1][1]) <= 7.3, scores
 
         # 3. The panel, over HTTPS on the provisioning address.
         r = net.curl("-o", "/dev/null", "-w", "%{http_code}",

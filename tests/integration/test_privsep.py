@@ -163,3 +163,89 @@ def test_worker_memory_never_held_the_keys(bastion):
     assert bastion.admin("POST", "/api/v1/tokens", {"uses": 1}).status == 201
     assert not memory_holds(pid, ca_key)
     assert not memory_holds(pid, jobs_key)
+
+
+# bastion.service's capability bounding set: no CAP_KILL. The worker and
+# dnsmasq (nobody) run as other users, so the parent signals them through
+# a child that becomes their user (lib/sigas.c).
+UNIT_CAPS = "net_bind_service,net_admin,net_raw,setuid,setgid,chown"
+
+
+def unit_capped(make_bastion):
+    caps = ",".join("+" + c for c in UNIT_CAPS.split(","))
+    return make_bastion(wrap=["setpriv", "--bounding-set=-all," + caps,
+                              "--inh-caps=-all", "--no-new-privs", "--"])
+
+
+def running(pid):
+    """pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2] not in "ZX"
+
+
+def cap_kill(pid):
+    return bool(int(proc_status(pid)["CapEff"], 16) & (1 << 5))
+
+
+def test_without_cap_kill_stop_and_reload_reach_worker_and_dnsmasq(make_bastion):
+    b = unit_capped(make_bastion)
+    b.start()
+    assert not cap_kill(b.proc.pid)
+    dq = b.dnsmasq_pid()
+    assert dq
+    nobody = str(pwd.getpwnam("nobody").pw_uid)
+    wait_for(lambda: proc_status(dq)["Uid"].split() == [nobody] * 4,
+             what="dnsmasq to drop to nobody")
+    # Another dhcp_mode restarts dnsmasq (TFTP only): the old one is stopped
+    # (SIGTERM as nobody) before the new one starts.
+    with open(b.conf) as f:
+        conf = f.read()
+    with open(b.conf, "w") as f:
+        f.write(conf.replace("dhcp_mode = full", "dhcp_mode = off"))
+    b.proc.send_signal(signal.SIGHUP)
+    try:
+        wait_for(lambda: b.dnsmasq_pid() not in (None, dq), what="dnsmasq restart")
+    except AssertionError:
+        raise AssertionError("\n".join(
+            l for l in b.log().splitlines() if "readyz" not in l)[-3000:])
+    assert not running(dq)
+    dq = b.dnsmasq_pid()
+    wk = worker(b)
+    # The stop reaches both: a clean exit, nothing left behind.
+    b.stop()
+    assert not running(dq) and not running(wk)
+    text = b.log()
+    assert "cannot kill" not in text and "did not stop" not in text, text[-3000:]
+    assert "ignored SIGTERM" not in text, text[-3000:]
+
+
+def test_without_cap_kill_a_killed_bastion_leaves_no_dnsmasq(make_bastion):
+    b = unit_capped(make_bastion)
+    b.start()
+    dq = b.dnsmasq_pid()
+    assert dq
+    nobody = str(pwd.getpwnam("nobody").pw_uid)
+    wait_for(lambda: proc_status(dq)["Uid"].split() == [nobody] * 4,
+             what="dnsmasq to drop to nobody")
+    os.kill(b.proc.pid, signal.SIGKILL)
+    b.proc.wait(timeout=30)
+    # Its watcher (root, without CAP_KILL) ends the dnsmasq that is nobody's.
+    wait_for(lambda: not running(dq), timeout=15,
+             what="dnsmasq to end with its bastion")
+    b.stop(expect_clean=False)
+
+
+def test_lease_hook_init_reaches_the_worker_without_dac_override(make_bastion):
+    # dnsmasq runs `lease-hook init` itself, as root, before it drops to
+    # nobody; root without CAP_DAC_OVERRIDE (bastion.service) cannot open
+    # the worker's 0600 admin socket, so the hook becomes its owner.
+    b = unit_capped(make_bastion)
+    b.start()       # ready: the leases were given back (init answered)
+    text = b.log()
+    assert "lease-init script returned" not in text, text[-3000:]
+    assert b.admin("GET", "/api/v1/readyz").json()["dnsmasq"].get("pid")
+    b.stop()

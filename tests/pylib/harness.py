@@ -106,7 +106,9 @@ class Bastion:
     def __init__(self, boot_host="10.77.0.1", boot_port=None, dhcp_mode="full",
                  interface="bastion0", discovery_dir=None, extra_conf="",
                  state=None, repo="http://10.77.0.1:8081/fedora/40/os",
-                 control_host="127.0.0.1"):
+                 control_host="127.0.0.1", wrap=()):
+        """wrap: a command line bastion runs under (e.g. setpriv)."""
+        self.wrap = list(wrap)
         self.tmp = tempfile.mkdtemp(prefix="bastion-test-")
         os.chmod(self.tmp, 0o711)   # dnsmasq (nobody) reaches STATE/tftp
         self.state = state or os.path.join(self.tmp, "state")
@@ -140,7 +142,8 @@ class Bastion:
     def start(self, wait=True):
         self.log_start = len(self.log())
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "bastion"), "-d", "-f", self.conf],
+        self.proc = subprocess.Popen(self.wrap + [os.path.join(BIN, "bastion"), "-d",
+                                                  "-f", self.conf],
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         if wait:
