@@ -126,6 +126,9 @@ long	aclient_fetch_unverified(const struct agent_conf *, const char *path,
 long	aclient_raw(struct aclient *, const char *method, const char *path,
 	    const char *payload, long timeout_ms, struct buf *resp, char *err,
 	    size_t errlen);
+/* The agent's key and certificate were replaced (a renewal): connections
+ * made from now on present the new ones. */
+void	aclient_credentials_changed(void);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
 extern volatile sig_atomic_t agent_stop;
