@@ -17,7 +17,7 @@ BUILD    ?= build
 CC       ?= gcc
 # Each program links only the libraries it uses.
 DAEMON_PKGS:= libmicrohttpd sqlite3 libpq jansson openssl inih gnutls libargon2 libcurl
-CTL_PKGS   := libcurl jansson openssl
+CTL_PKGS   := libcurl jansson openssl inih
 AGENT_PKGS := libcurl jansson openssl inih blkid
 PKGS       := $(sort $(DAEMON_PKGS) $(CTL_PKGS) $(AGENT_PKGS))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -39,7 +39,8 @@ struct bastion {
 	struct privsep		*privsep;	/* parent <-> HTTP worker */
 	struct metrics		 metrics;
 	time_t			 started;
-	atomic_int		 ready;		/* listeners up, dnsmasq running */
+	atomic_int		 ready;		/* listeners up, dnsmasq running
+						 * (or standing by) */
 };
 
 /* Borrow the config in force; give it back before the request ends. */

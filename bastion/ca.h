@@ -109,4 +109,10 @@ int	ca_job_sign(struct ca *, const char *text, size_t len, char **sig_b64,
 /* The job-verification public key as PEM (malloc'd) and its id. */
 int	ca_job_pubkey(struct ca *, char **pem, char key_id[CA_KEYID_LEN]);
 
+/* cluster join (DESIGN §16): the CA certificate, CA key and job key,
+ * signed for and sealed to the joiner's raw X25519 public key (32 bytes,
+ * keybundle.h) by the signer, as base64 (malloc'd). 0 or -1. */
+int	ca_join_seal(struct ca *, const unsigned char joiner[32],
+	    char **box_b64);
+
 #endif

@@ -19,10 +19,12 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "b64.h"
 #include "bio.h"
 #include "ca.h"
 #include "envelope.h"
 #include "file.h"
+#include "keybundle.h"
 #include "log.h"
 #include "path.h"
 #include "signer.h"
@@ -453,6 +455,24 @@ ca_job_sign(struct ca *ca, const char *text, size_t len, char **sig_b64,
 	if (ca_signer(ca))
 		return signer_job(ca_signer(ca), text, len, sig_b64);
 	return envelope_sign(ca_jobs_key(ca), text, len, sig_b64);
+}
+
+int
+ca_join_seal(struct ca *ca, const unsigned char joiner[SEAL_KEY_LEN],
+    char **box_b64)
+{
+	unsigned char *box;
+	size_t len;
+
+	if (ca_signer(ca))
+		return signer_join(ca_signer(ca), joiner, box_b64);
+	/* No signer process (unit tests): the keys are here. */
+	if (ca_private_key(ca) == NULL || keybundle_seal(ca_certificate(ca),
+	    ca_private_key(ca), ca_jobs_key(ca), joiner, &box, &len) == -1)
+		return -1;
+	*box_b64 = b64_encode(box, len);
+	free(box);
+	return *box_b64 ? 0 : -1;
 }
 
 int

@@ -24,6 +24,7 @@ static struct {
 	int		 running;
 	int		 stop;
 	char		 url[CONFIG_URL_LEN];
+	char		 interface[IF_NAMESIZE];
 	int64_t		 started_ms;
 	struct db	*db;
 } C = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -37,8 +38,8 @@ seen_thread(void *arg)
 	pthread_mutex_lock(&C.mu);
 	while (!C.stop) {
 		pthread_mutex_unlock(&C.mu);
-		if (db_cluster_seen(C.db, C.url, BASTION_VERSION, C.started_ms,
-		    clock_wall_ms()) != DB_OK)
+		if (db_cluster_seen(C.db, C.url, BASTION_VERSION, C.interface,
+		    C.started_ms, clock_wall_ms()) != DB_OK)
 			log_debug("cannot say that this bastion is up");
 		pthread_mutex_lock(&C.mu);
 		until = clock_wall_after(CLUSTER_SEEN_S * 1000);
@@ -86,6 +87,7 @@ cluster_start(struct bastion *app)
 		return -1;
 	c = bastion_config_acquire(app);
 	config_node_url(c, C.url);
+	snprintf(C.interface, sizeof C.interface, "%s", c->interface);
 	bastion_config_release(app);
 	C.db = app->db;
 	C.started_ms = clock_wall_ms();

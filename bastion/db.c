@@ -315,6 +315,14 @@ static const char *const migrations[] = {
 	"  started_ms INTEGER NOT NULL,"
 	"  seen_ms INTEGER NOT NULL"
 	");",
+	/* 12: who leads DHCP (DESIGN §16): each bastion's provisioning
+	 * interface, and on PostgreSQL the session (server process id) of
+	 * its listening connection, which holds the interface's advisory
+	 * lock while it leads (db_cluster.c reads pg_locks). */
+	"ALTER TABLE bastions ADD COLUMN dhcp_interface TEXT NOT NULL"
+	" DEFAULT '';"
+	"ALTER TABLE bastions ADD COLUMN dhcp_session INTEGER NOT NULL"
+	" DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -378,11 +386,12 @@ db_wake_agent(struct db *db, const char *agent_id)
 }
 
 int
-db_listen_start(struct db *db, void (*fn)(const char *, void *), void *arg)
+db_listen_start(struct db *db, void (*fn)(const char *, void *), void *arg,
+    const struct db_dhcp_lead *lead)
 {
 	if (!db_is_pg(db))
 		return 0;
-	return db_pg_listen_start(db, fn, arg, &db->listener);
+	return db_pg_listen_start(db, fn, arg, lead, &db->listener);
 }
 
 void

@@ -55,8 +55,29 @@ int	db_unavailable(struct db *);
 int	db_wake_agent(struct db *, const char *agent_id);
 /* Whether other bastions may share this database (PostgreSQL). */
 int	db_shared(struct db *);
+/*
+ * A candidate for the DHCP lead (DESIGN §16): on a shared database one
+ * bastion per provisioning interface runs dnsmasq, the one whose
+ * listening connection holds a session advisory lock on the interface's
+ * name; the others try again every DB_DHCP_RETRY_MS. fn(1, interface,
+ * arg) when this bastion took the lead; fn(0, interface, arg) as soon as
+ * it lost it — its listening connection broke, and the lock with its
+ * session — before anything else (it reconnects and competes again
+ * after). fn runs on the listener's thread, never after db_listen_stop.
+ * url is this bastion's (its bastions row, db_cluster.h, records the
+ * session for status).
+ */
+#define DB_DHCP_RETRY_MS	1000
+struct db_dhcp_lead {
+	const char	*interface;
+	const char	*url;
+	void		(*fn)(int leading, const char *interface, void *arg);
+	void		*arg;
+};
+/* lead: NULL, or a candidate (copied) — ignored on SQLite, where the one
+ * bastion leads. */
 int	db_listen_start(struct db *, void (*fn)(const char *agent_id, void *),
-	    void *arg);
+	    void *arg, const struct db_dhcp_lead *lead);
 void	db_listen_stop(struct db *);
 
 

@@ -52,24 +52,42 @@ db_cluster_keys(struct db *db, const char *ca_fp, const char *key_id,
 
 int
 db_cluster_seen(struct db *db, const char *url, const char *version,
-    int64_t started_ms, int64_t now_ms)
+    const char *interface, int64_t started_ms, int64_t now_ms)
 {
 	if (db_begin(db) == -1)
 		return DB_ERR;
 	return db_end(db, 0, db_run(db, "INSERT INTO bastions (url, version,"
-	    " started_ms, seen_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url)"
-	    " DO UPDATE SET version = ?2, started_ms = ?3, seen_ms = ?4",
-	    DB_TEXT(url), DB_TEXT(version), DB_INT(started_ms),
-	    DB_INT(now_ms)) == DB_ERR ? DB_ERR : DB_OK);
+	    " started_ms, seen_ms, dhcp_interface) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (url) DO UPDATE SET version = ?2, started_ms = ?3,"
+	    " seen_ms = ?4, dhcp_interface = ?5", DB_TEXT(url),
+	    DB_TEXT(version), DB_INT(started_ms), DB_INT(now_ms),
+	    DB_TEXT(interface)) == DB_ERR ? DB_ERR : DB_OK);
+}
+
+int
+db_cluster_dhcp_session(struct db *db, const char *url, int64_t session)
+{
+	/* A session is a server process id: a gone bastion's row may still
+	 * name the one this bastion has now. */
+	if (db_begin(db) == -1)
+		return DB_ERR;
+	if (db_run(db, "UPDATE bastions SET dhcp_session = 0 WHERE"
+	    " dhcp_session = ?1 AND url <> ?2", DB_INT(session),
+	    DB_TEXT(url)) == DB_ERR)
+		return db_end(db, 0, DB_ERR);
+	return db_end(db, 0, db_run(db, "UPDATE bastions SET dhcp_session = ?1"
+	    " WHERE url = ?2", DB_INT(session), DB_TEXT(url)));
 }
 
 static json_t *
 bastion_row(struct db_st *st)
 {
-	return json_pack("{s:s, s:s, s:o, s:o, s:b}", "url", db_col_text(st, 0),
-	    "version", db_col_text(st, 1), "started_at",
+	return json_pack("{s:s, s:s, s:o, s:o, s:b, s:s, s:b}", "url",
+	    db_col_text(st, 0), "version", db_col_text(st, 1), "started_at",
 	    db_time_json(db_col_int64(st, 2)), "last_seen",
-	    db_time_json(db_col_int64(st, 3)), "up", db_col_int(st, 4));
+	    db_time_json(db_col_int64(st, 3)), "up", db_col_int(st, 4),
+	    "dhcp_interface", db_col_text(st, 5), "dhcp_leader",
+	    db_col_int(st, 6));
 }
 
 int
@@ -78,9 +96,26 @@ db_cluster_json(struct db *db, int64_t up_after_ms, json_t **out)
 	int rc;
 
 	db_lock(db);
-	rc = db_rows_json(db, db_stmt(db, "SELECT url, version, started_ms,"
-	    " seen_ms, CASE WHEN seen_ms >= ? THEN 1 ELSE 0 END FROM bastions"
-	    " ORDER BY url", DB_INT(up_after_ms)), bastion_row, out);
+	/* PostgreSQL: a bastion leads DHCP while its session holds an
+	 * advisory lock of the DHCP class (db_pg_listen.c; one per session).
+	 * SQLite: the one bastion leads whenever it is up. */
+	if (db_is_pg(db))
+		rc = db_rows_json(db, db_stmt(db, "SELECT url, version,"
+		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1"
+		    " ELSE 0 END, dhcp_interface, CASE WHEN EXISTS (SELECT 1"
+		    " FROM pg_locks l WHERE l.locktype = 'advisory' AND"
+		    " l.granted AND l.classid = ?2 AND l.objsubid = 2 AND"
+		    " l.pid = b.dhcp_session AND l.database = (SELECT oid FROM"
+		    " pg_database WHERE datname = current_database())) THEN 1"
+		    " ELSE 0 END FROM bastions b ORDER BY url",
+		    DB_INT(up_after_ms), DB_INT(DB_PG_LOCK_DHCP)), bastion_row,
+		    out);
+	else
+		rc = db_rows_json(db, db_stmt(db, "SELECT url, version,"
+		    " started_ms, seen_ms, CASE WHEN seen_ms >= ?1 THEN 1"
+		    " ELSE 0 END, dhcp_interface, CASE WHEN seen_ms >= ?1 THEN"
+		    " 1 ELSE 0 END FROM bastions ORDER BY url",
+		    DB_INT(up_after_ms)), bastion_row, out);
 	db_unlock(db);
 	return rc;
 }

@@ -89,6 +89,10 @@ extern const struct db_backend db_pg;		/* db_pg.c */
  * space is apart from the one-key form's; the class is "bast". */
 #define DB_PG_LOCK_CLASS	0x62617374
 #define DB_PG_LOCK_AUDIT	1	/* appending to the audit chain */
+#define DB_PG_LOCK_WRITE	2	/* a write transaction (db_pg.c) */
+/* The DHCP lead of an interface (db_pg_listen.c): a class of its own
+ * ("dhcp"), the second key a hash of the interface's name. */
+#define DB_PG_LOCK_DHCP		0x64686370
 
 /* What db_step returns besides DB_ERR (apart from enum db_rc's values). */
 enum db_step_rc {
@@ -243,7 +247,7 @@ int		 db_get_one(struct db *, const char *sql, const char *key,
 struct db_listener;
 int		 db_pg_listen_start(struct db *,
 		    void (*fn)(const char *agent_id, void *), void *arg,
-		    struct db_listener **out);
+		    const struct db_dhcp_lead *, struct db_listener **out);
 void		 db_pg_listen_stop(struct db_listener *);
 
 /* --- db_audit.c ------------------------------------------------------- */

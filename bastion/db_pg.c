@@ -316,10 +316,27 @@ pg_exec(struct db_conn *cn, const char *sql)
 	return rc;
 }
 
+/* A write transaction first takes the cluster's write lock (released at
+ * its end): one at a time across all bastions, as on SQLite, so that
+ * two of them never deadlock on rows taken in different orders and
+ * nothing has to re-run a transaction's logic. Reads never wait for it. */
 static int
-pg_begin(struct db_conn *c)
+pg_begin(struct db_conn *cn)
 {
-	return pg_exec(c, "BEGIN");
+	struct pg_conn *c = CONN(cn);
+	char sql[96];
+
+	if (pg_exec(cn, "BEGIN") == -1)
+		return -1;
+	if (c->readonly)
+		return 0;
+	snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%d, %d)",
+	    DB_PG_LOCK_CLASS, DB_PG_LOCK_WRITE);
+	if (pg_exec(cn, sql) == -1) {
+		pg_exec(cn, "ROLLBACK");
+		return -1;
+	}
+	return 0;
 }
 
 /* st->sql prepared on the server once per connection (the types of its

@@ -4,7 +4,12 @@
  * leases tables changed ("m"), which ends the machine caches' generation.
  * The connection is kept with a backoff; after each (re)connection every
  * waiter is woken and the caches dropped, since a notification sent
- * while it was away is lost. */
+ * while it was away is lost.
+ *
+ * The same connection competes for the DHCP lead of the interface (a
+ * session advisory lock, db.h's struct db_dhcp_lead): its loss is seen
+ * here at once, and the lock goes with it, so the lead is given up
+ * before anything else happens. */
 #define _GNU_SOURCE
 #define LOG_SUBSYS "db"
 #include <errno.h>
@@ -17,12 +22,16 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
+#include "db_cluster.h"
 #include "db_internal.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
 #define PAYLOAD_MAX	128	/* "w:" and an agent id, with room */
+#define LEAD_URL_MAX	512	/* a bastion's control URL */
+#define LEAD_NAME_MAX	64	/* an interface's name */
 
 struct db_listener {
 	struct db	*db;
@@ -30,6 +39,15 @@ struct db_listener {
 	void		*arg;
 	pthread_t	 t;
 	int		 stop[2];	/* a byte written ends the thread */
+	/* The DHCP lead, when lead_fn is set. */
+	void		(*lead_fn)(int leading, const char *interface,
+			    void *arg);
+	void		*lead_arg;
+	char		 url[LEAD_URL_MAX];
+	char		 interface[LEAD_NAME_MAX];
+	uint32_t	 lead_key;	/* the lock's second key */
+	int		 leading;	/* this connection holds the lock */
+	int		 recorded;	/* its session is in the bastions row */
 };
 
 /* Wait up to ms (-1: no limit) for fd to be readable or the stop pipe:
@@ -48,16 +66,28 @@ wait_for(struct db_listener *l, int fd, int ms)
 	return n > 0 ? 1 : 0;
 }
 
+/*
+ * Over TCP, a connection whose peer silently went (a cut network) is
+ * found by keepalives: here after about 5 + 3 * 2 s, so that a DHCP
+ * leader stops dnsmasq before the server, which looks after 10 + 3 * 2 s
+ * (the SETs below), ends the session and frees the lock for another.
+ */
+static const char *const listen_keys[] = { "dbname", "keepalives",
+    "keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
+
 static PGconn *
 listen_connect(struct db_listener *l)
 {
+	const char *values[] = { l->db->path, "1", "5", "2", "3", NULL };
 	PGresult *r;
 	PGconn *pg;
 
-	pg = PQconnectdb(l->db->path);
+	pg = PQconnectdbParams(listen_keys, values, 1);
 	if (pg == NULL || PQstatus(pg) != CONNECTION_OK)
 		goto fail;
-	r = PQexec(pg, "LISTEN bastion");
+	r = PQexec(pg, "SET tcp_keepalives_idle = 10;"
+	    " SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
+	    " LISTEN bastion");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
 		goto fail;
@@ -84,13 +114,66 @@ heard(struct db_listener *l, const char *payload)
 		l->fn(payload + 2, l->arg);
 }
 
+/* Every notification libpq has read (a query reads them too). */
+static void
+drain(struct db_listener *l, PGconn *pg)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(pg)) != NULL) {
+		heard(l, n->extra);
+		PQfreemem(n);
+	}
+}
+
+/* FNV-1a of the interface's name, 31 bits: pg_locks shows the same
+ * number as objid (an oid) as the lock takes (an integer). */
+static uint32_t
+lead_key(const char *name)
+{
+	uint32_t h = 2166136261U;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619U;
+	return h & 0x7fffffffU;
+}
+
+/* A candidate's turn on pg: record its session, then try the lock (it
+ * stays with the session: a second try would stack another hold). */
+static void
+lead_try(struct db_listener *l, PGconn *pg)
+{
+	char k1[16], k2[16];
+	const char *values[2] = { k1, k2 };
+	PGresult *r;
+	int rc;
+
+	if (!l->recorded) {
+		rc = db_cluster_dhcp_session(l->db, l->url, PQbackendPID(pg));
+		l->recorded = rc == DB_OK;
+	}
+	if (l->leading)
+		return;
+	snprintf(k1, sizeof k1, "%d", DB_PG_LOCK_DHCP);
+	snprintf(k2, sizeof k2, "%u", l->lead_key);
+	r = PQexecParams(pg, "SELECT pg_try_advisory_lock($1::integer,"
+	    " $2::integer)", 2, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		l->leading = 1;
+		l->lead_fn(1, l->interface, l->lead_arg);
+	} else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		log_debug("the DHCP lead: %s", PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 static void *
 listen_thread(void *arg)
 {
 	struct db_listener *l = arg;
-	PGnotify *n;
+	int64_t next_try = 0, now;
 	PGconn *pg;
-	int backoff = 0, rc;
+	int backoff = 0, rc, ms;
 
 	for (;;) {
 		if ((pg = listen_connect(l)) == NULL) {
@@ -107,27 +190,49 @@ listen_thread(void *arg)
 		/* What was sent while nobody listened is lost. */
 		atomic_fetch_add(&l->db->machines_gen, 1);
 		l->fn(NULL, l->arg);
+		l->recorded = 0;	/* a new session */
 		for (;;) {
-			if ((rc = wait_for(l, PQsocket(pg), -1)) == -1) {
+			ms = -1;
+			if (l->lead_fn != NULL && (!l->leading ||
+			    !l->recorded)) {
+				now = clock_mono_ms();
+				if (now >= next_try) {
+					lead_try(l, pg);
+					drain(l, pg);
+					next_try = now + DB_DHCP_RETRY_MS;
+					if (PQstatus(pg) != CONNECTION_OK)
+						break;
+					continue;
+				}
+				ms = (int)(next_try - now);
+			}
+			if ((rc = wait_for(l, PQsocket(pg), ms)) == -1) {
 				PQfinish(pg);
 				return NULL;
 			}
-			if (PQconsumeInput(pg) != 1)
+			if (rc == 0)
+				continue;
+			if (PQconsumeInput(pg) != 1 ||
+			    PQstatus(pg) != CONNECTION_OK)
 				break;
-			while ((n = PQnotifies(pg)) != NULL) {
-				heard(l, n->extra);
-				PQfreemem(n);
-			}
+			drain(l, pg);
 		}
 		log_warnx("listening for other bastions: %s",
 		    PQerrorMessage(pg));
+		/* The lock went with the session: dnsmasq stops now, before
+		 * the reconnection's backoff. */
+		if (l->leading) {
+			l->leading = 0;
+			l->lead_fn(0, l->interface, l->lead_arg);
+		}
+		next_try = 0;
 		PQfinish(pg);
 	}
 }
 
 int
 db_pg_listen_start(struct db *db, void (*fn)(const char *, void *),
-    void *arg, struct db_listener **out)
+    void *arg, const struct db_dhcp_lead *lead, struct db_listener **out)
 {
 	struct db_listener *l;
 
@@ -136,6 +241,18 @@ db_pg_listen_start(struct db *db, void (*fn)(const char *, void *),
 	l->db = db;
 	l->fn = fn;
 	l->arg = arg;
+	if (lead != NULL) {
+		if (snprintf(l->url, sizeof l->url, "%s", lead->url) >=
+		    (int)sizeof l->url || snprintf(l->interface,
+		    sizeof l->interface, "%s", lead->interface) >=
+		    (int)sizeof l->interface) {
+			free(l);
+			return -1;
+		}
+		l->lead_fn = lead->fn;
+		l->lead_arg = lead->arg;
+		l->lead_key = lead_key(l->interface);
+	}
 	if (pipe2(l->stop, O_CLOEXEC) == -1) {
 		free(l);
 		return -1;

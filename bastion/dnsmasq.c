@@ -15,12 +15,24 @@
  * so a changed config means a restart; hosts.d needs neither (new files
  * are picked up by inotify; a changed file gets a SIGHUP).
  *
- * Threads: dnsmasq_start/tick/reload/stop belong to the main loop;
- * dnsmasq_status and dnsmasq_reserve may be called from any thread.
+ * Several bastions on one database run dnsmasq one at a time (the leader
+ * of the interface, DESIGN §16): the others keep a checked config and
+ * stand by (dnsmasq_standby, dnsmasq_lead).
+ *
+ * dnsmasq drops to nobody, and that uid change clears a parent-death
+ * signal: a dnsmasq left behind by a bastion killed with SIGKILL would go
+ * on serving DHCP, with nobody behind its lease hook, beside the new
+ * leader's. Each run therefore has a watcher (dq_watch) that ends it when
+ * this process is gone.
+ *
+ * Threads: dnsmasq_start/standby/lead/tick/reload/stop belong to the main
+ * loop; dnsmasq_status and dnsmasq_reserve may be called from any thread.
  * dq_lock guards app->dnsmasq (the pointer and everything it points to).
  */
 #define _GNU_SOURCE
 #define LOG_SUBSYS "dnsmasq"
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -86,6 +98,10 @@ struct dnsmasq {
 	char			*conf;		/* dnsmasq.conf as written */
 	pid_t			 pid;		/* -1: not running */
 	int			 outfd;		/* its stdout+stderr, or -1 */
+	int			 standby;	/* another bastion leads: not
+						 * run, not restarted */
+	pid_t			 watcher;	/* dq_watch's, or -1 */
+	int			 watchfd;	/* its pipe's write end or -1 */
 	char			 line[DQ_LINE_MAX];
 	size_t			 linelen;
 	struct respawn		 rs;		/* started_ms: its uptime */
@@ -902,6 +918,99 @@ dq_close_output(struct dnsmasq *d)
 	}
 }
 
+/* The watcher's life (see dq_watch): system calls only, as after any
+ * fork of a daemon that may have threads. */
+static void __attribute__((noreturn))
+dq_watcher(int pidfd, int parent)
+{
+	struct pollfd p[2] = { { parent, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+	unsigned lo = (unsigned)(pidfd < parent ? pidfd : parent);
+	unsigned hi = (unsigned)(pidfd < parent ? parent : pidfd);
+
+	/* Nothing else of the daemon's: its sockets end with it. */
+	if (lo > 3)
+		close_range(3, lo - 1, 0);
+	if (hi > lo + 1)
+		close_range(lo + 1, hi - 1, 0);
+	close_range(hi + 1, ~0U, 0);
+	prctl(PR_SET_NAME, "bastion-dqwatch");
+	for (;;) {
+		if (poll(p, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (p[1].revents)
+			_exit(0);	/* dnsmasq ended */
+		if (p[0].revents)
+			break;		/* the pipe's end: bastion is gone */
+	}
+	pidfd_send_signal(pidfd, SIGTERM, NULL, 0);
+	if (poll(&p[1], 1, DQ_STOP_WAIT_MS) == 0)
+		pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+	_exit(0);
+}
+
+/*
+ * A watcher for the dnsmasq just started: a child that stays as we are
+ * (root), holding a pidfd of dnsmasq (no pid reuse can mislead it) and
+ * the read end of a pipe whose only write end is ours. If the pipe ends
+ * first, this process died without stopping dnsmasq: the watcher ends it
+ * (SIGTERM, SIGKILL after DQ_STOP_WAIT_MS). If dnsmasq ends first, so
+ * does the watcher. dq_unwatch reaps it. Caller holds dq_lock.
+ */
+static void
+dq_watch(struct dnsmasq *d)
+{
+	int pfd[2], pidfd;
+	pid_t pid;
+
+	if ((pidfd = pidfd_open(d->pid, 0)) == -1) {
+		log_warn("pidfd_open: dnsmasq (pid %ld) would outlive a killed "
+		    "bastion", (long)d->pid);
+		return;
+	}
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		goto err_pipe;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		goto err_fork;
+	}
+	if (pid == 0) {
+		close(pfd[1]);
+		dq_watcher(pidfd, pfd[0]);
+	}
+	close(pfd[0]);
+	close(pidfd);
+	d->watcher = pid;
+	d->watchfd = pfd[1];
+	return;
+
+err_fork:
+	close(pfd[0]);
+	close(pfd[1]);
+err_pipe:
+	close(pidfd);
+}
+
+/* dnsmasq was reaped: its watcher goes too (our child: its pid is ours
+ * to signal until we reap it). Caller holds dq_lock. */
+static void
+dq_unwatch(struct dnsmasq *d)
+{
+	if (d->watcher > 0) {
+		kill(d->watcher, SIGKILL);
+		while (waitpid(d->watcher, NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+	if (d->watchfd != -1)
+		close(d->watchfd);
+	d->watcher = -1;
+	d->watchfd = -1;
+}
+
 /* Start the child now; caller holds dq_lock. */
 static int
 dq_launch(struct dnsmasq *d)
@@ -929,6 +1038,7 @@ dq_launch(struct dnsmasq *d)
 	if (fcntl(d->outfd, F_SETFL, fcntl(d->outfd, F_GETFL) | O_NONBLOCK)
 	    == -1)
 		log_warn("fcntl");
+	dq_watch(d);
 	respawn_started(&d->rs, clock_mono_ms());
 	log_info("started %s (pid %ld, dhcp_mode %s)", d->dnsmasq_path,
 	    (long)d->pid, config_dhcp_mode_name(d->mode));
@@ -984,6 +1094,7 @@ dq_terminate(struct dnsmasq *d)
 		log_info("pid %ld stopped (%s)", (long)d->pid, why);
 	}
 	d->pid = -1;
+	dq_unwatch(d);
 	dq_close_output(d);
 }
 
@@ -1182,8 +1293,9 @@ dq_install_conf(const char *dnsmasq, const struct dnsmasq_paths *p,
 
 /* ---- the API ------------------------------------------------------------ */
 
-int
-dnsmasq_start(struct bastion *app)
+/* dnsmasq_start, or with standby dnsmasq_standby. */
+static int
+dq_start(struct bastion *app, int standby)
 {
 	struct dnsmasq *d;
 	struct config *c;
@@ -1207,6 +1319,9 @@ dnsmasq_start(struct bastion *app)
 	}
 	d->pid = -1;
 	d->outfd = -1;
+	d->watcher = -1;
+	d->watchfd = -1;
+	d->standby = standby;
 	respawn_init(&d->rs, DQ_BACKOFF_MIN_MS, DQ_BACKOFF_MAX_MS, DQ_STABLE_MS);
 	d->mode = c->dhcp_mode;
 	dnsmasq_paths(c, &d->paths);
@@ -1228,7 +1343,10 @@ dnsmasq_start(struct bastion *app)
 	dq_kill_stale(d);
 
 	pthread_mutex_lock(&dq_lock);
-	if (dq_launch(d) == -1) {
+	if (standby)
+		log_info("standing by: dnsmasq runs on the bastion that leads "
+		    "DHCP on %s", c->interface);
+	else if (dq_launch(d) == -1) {
 		pthread_mutex_unlock(&dq_lock);
 		goto err_launch;
 	}
@@ -1248,6 +1366,45 @@ err_alloc:
 	return -1;
 }
 
+int
+dnsmasq_start(struct bastion *app)
+{
+	return dq_start(app, 0);
+}
+
+int
+dnsmasq_standby(struct bastion *app)
+{
+	return dq_start(app, 1);
+}
+
+int
+dnsmasq_lead(struct bastion *app, int lead)
+{
+	struct dnsmasq *d;
+
+	pthread_mutex_lock(&dq_lock);
+	if ((d = app->dnsmasq) == NULL) {
+		pthread_mutex_unlock(&dq_lock);
+		return -1;
+	}
+	if (lead && d->standby) {
+		log_info("this bastion leads DHCP: starting dnsmasq");
+		d->standby = 0;
+		d->respawn = 0;
+		d->rs.backoff_ms = DQ_BACKOFF_MIN_MS;
+		if (dq_launch(d) == -1)
+			dq_schedule(d, clock_mono_ms());
+	} else if (!lead && !d->standby) {
+		log_info("this bastion no longer leads DHCP: stopping dnsmasq");
+		d->standby = 1;
+		d->respawn = 0;
+		dq_terminate(d);
+	}
+	pthread_mutex_unlock(&dq_lock);
+	return 0;
+}
+
 void
 dnsmasq_tick(struct bastion *app)
 {
@@ -1258,7 +1415,7 @@ dnsmasq_tick(struct bastion *app)
 	pid_t r;
 
 	pthread_mutex_lock(&dq_lock);
-	if ((d = app->dnsmasq) == NULL)
+	if ((d = app->dnsmasq) == NULL || d->standby)
 		goto out;
 	now = clock_mono_ms();
 	if (d->pid > 0) {
@@ -1270,6 +1427,7 @@ dnsmasq_tick(struct bastion *app)
 			snprintf(why, sizeof why, "is gone (reaped elsewhere)");
 		else
 			respawn_describe_exit(status, why, sizeof why);
+		dq_unwatch(d);
 		dq_close_output(d);
 		if (d->lastmsg[0] && now - d->lastmsg_ms <= DQ_LASTMSG_MS)
 			dq_seterr(d, "dnsmasq (pid %ld) %s after %lld s: %s",
@@ -1349,12 +1507,16 @@ dnsmasq_reload(struct bastion *app)
 	d->mode = c->dhcp_mode;
 	memcpy(d->dnsmasq_path, dpath, sizeof d->dnsmasq_path);
 	d->last_error[0] = '\0';
-	log_info("dnsmasq.conf changed; restarting dnsmasq");
-	dq_terminate(d);
 	d->respawn = 0;
 	d->rs.backoff_ms = DQ_BACKOFF_MIN_MS;	/* new config, fresh start */
-	if (dq_launch(d) == -1)
-		dq_schedule(d, clock_mono_ms());
+	if (d->standby)
+		log_info("dnsmasq.conf changed");
+	else {
+		log_info("dnsmasq.conf changed; restarting dnsmasq");
+		dq_terminate(d);
+		if (dq_launch(d) == -1)
+			dq_schedule(d, clock_mono_ms());
+	}
 	pthread_mutex_unlock(&dq_lock);
 	rc = 0;
 	goto done;
@@ -1525,12 +1687,13 @@ dnsmasq_status(struct bastion *app)
 		pthread_rwlock_rdlock(&app->cfg_lock);
 		mode = app->cfg->dhcp_mode;
 		pthread_rwlock_unlock(&app->cfg_lock);
-		return json_pack("{s:b, s:n, s:I, s:s, s:s, s:I}",
+		return json_pack("{s:b, s:n, s:I, s:s, s:s, s:I, s:b}",
 		    "running", 0, "pid", "restarts", (json_int_t)0,
 		    "mode", config_dhcp_mode_name(mode),
-		    "last_error", "not started", "uptime_s", (json_int_t)0);
+		    "last_error", "not started", "uptime_s", (json_int_t)0,
+		    "standby", 0);
 	}
-	j = json_pack("{s:b, s:o, s:I, s:s, s:o, s:I}",
+	j = json_pack("{s:b, s:o, s:I, s:s, s:o, s:I, s:b}",
 	    "running", d->pid > 0,
 	    "pid", d->pid > 0 ? json_integer(d->pid) : json_null(),
 	    "restarts", (json_int_t)d->restarts,
@@ -1538,7 +1701,8 @@ dnsmasq_status(struct bastion *app)
 	    "last_error", d->last_error[0] ? json_string(d->last_error) :
 	    json_null(),
 	    "uptime_s", (json_int_t)(d->pid > 0 ?
-	    (now - d->rs.started_ms) / 1000 : 0));
+	    (now - d->rs.started_ms) / 1000 : 0),
+	    "standby", d->standby);
 	pthread_mutex_unlock(&dq_lock);
 	return j;
 }

@@ -4,8 +4,9 @@
  * config, so a changed config is applied by a restart; reservations
  * (hosts.d) need neither.
  *
- * Threads: dnsmasq_start, _tick, _reload and _stop belong to the main loop;
- * dnsmasq_status and dnsmasq_reserve may be called from any thread.
+ * Threads: dnsmasq_start, _standby, _lead, _tick, _reload and _stop belong
+ * to the main loop; dnsmasq_status and dnsmasq_reserve may be called from
+ * any thread.
  * dnsmasq runs as nobody: the state dir must be searchable by others
  * (mode 0711 or 0755), or dnsmasq_start fails and says so. */
 #ifndef BASTION_DNSMASQ_H
@@ -56,8 +57,18 @@ int	dnsmasq_check_state_dir(const struct config *, char *why,
 /* Start supervising: write the files, --test them, spawn dnsmasq. -1 (and
  * nothing running) if the config is rejected or cannot be written. A
  * dnsmasq left running by an earlier bastion (found by its pid file and
- * its --conf-file argument) is stopped first. */
+ * its --conf-file argument) is stopped first. Each dnsmasq it runs ends
+ * with this process, even when that is killed with SIGKILL (dnsmasq runs
+ * as nobody, beyond a parent-death signal: a watcher process ends it). */
 int	dnsmasq_start(struct bastion *);
+/* Several bastions on one database (DESIGN §16): only the one that leads
+ * DHCP on the interface runs dnsmasq. dnsmasq_standby is dnsmasq_start
+ * without running it: the files are written and the config --tested (-1
+ * as dnsmasq_start), and reloads keep them so. dnsmasq_lead(1) runs it
+ * now (then supervised as always); dnsmasq_lead(0) stops it (SIGTERM,
+ * then SIGKILL) and nothing restarts it. -1 if neither start ran. */
+int	dnsmasq_standby(struct bastion *);
+int	dnsmasq_lead(struct bastion *, int lead);
 /* From the main loop, often (e.g. every 100 ms) and after SIGCHLD: reaps
  * the child and restarts it when due (backoff 0.2 s doubling to 30 s,
  * reset after 60 s of uptime; back within 2 s the first time). */
@@ -77,9 +88,10 @@ int	dnsmasq_reserve(struct bastion *, const char *mac, const char *ip,
 /* SIGTERM, up to 2 s, then SIGKILL; frees the supervisor (status then
  * reports "not started"). Only the pid it started is signalled. */
 void	dnsmasq_stop(struct bastion *);
-/* {running, pid, restarts, mode, last_error, uptime_s} for status/doctor;
- * never NULL short of memory. restarts counts restarts after a death (a
- * reload's restart is not one); last_error is null while all is well. */
+/* {running, pid, restarts, mode, last_error, uptime_s, standby} for
+ * status/doctor; never NULL short of memory. restarts counts restarts
+ * after a death (a reload's restart is not one); last_error is null while
+ * all is well; standby is true while another bastion leads DHCP. */
 json_t	*dnsmasq_status(struct bastion *);
 
 #endif

@@ -124,7 +124,8 @@ route_match(const char *pattern, const char *path, struct request *r)
 
 static const struct route *const route_tables[] = { routes_boot, routes_api,
     routes_install, routes_agent, routes_auth, routes_ui, routes_alerts,
-    routes_containers, routes_guest_console, routes_guests, routes_stream };
+    routes_containers, routes_guest_console, routes_guests, routes_stream,
+    routes_cluster };
 
 /* Returns the route, or NULL with *path_known set when only the method
  * did not match (405 rather than 404). */

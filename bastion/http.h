@@ -100,6 +100,7 @@ extern const struct route routes_containers[];
 extern const struct route routes_guests[];
 extern const struct route routes_stream[];
 extern const struct route routes_guest_console[];
+extern const struct route routes_cluster[];
 /* routes_agent.c: answer every waiting long poll and take no new ones;
  * returns once none is suspended (http_stop calls it first). */
 void	routes_agent_stop(void);

@@ -433,7 +433,11 @@ main(int argc, char *argv[])
 		log_warnx("the HTTP worker did not start");
 		goto err_worker;
 	}
-	if (dnsmasq_start(&app) == -1)
+	/* On a shared database (PostgreSQL) dnsmasq runs only on the bastion
+	 * that leads DHCP on the interface: the worker competes for the lead
+	 * and tells (privsep_dhcp_lead). */
+	if ((app.cfg->database_url[0] != '\0' ? dnsmasq_standby(&app) :
+	    dnsmasq_start(&app)) == -1)
 		goto err_worker;
 	if (privsep_send_ready(&app) == -1)
 		log_warn("cannot tell the HTTP worker that all is ready");

@@ -52,12 +52,14 @@ enum {
 	PS_EV_CA = 1,		/* ca_public_export(): all of the CA it may hold */
 	PS_EV_SIGNER,		/* uint32 generation + the socket */
 	PS_EV_CONFIG,		/* struct config, as the parent holds it */
-	PS_EV_READY,		/* dnsmasq runs: the appliance is ready */
+	PS_EV_READY,		/* dnsmasq runs (or stands by): ready */
 	/* requests, worker → parent */
 	PS_RQ_UP = 16,		/* the worker listens */
 	PS_RQ_DNSMASQ,		/* → dnsmasq_status() as JSON text */
 	PS_RQ_CONFIG_SET,	/* "key\0value" → errors text when refused */
 	PS_RQ_SIGNER_DOWN,	/* uint32 generation */
+	PS_RQ_DHCP_LEAD,	/* uint32 1: this bastion leads DHCP, 0: no
+				 * longer (dnsmasq_lead) */
 };
 /* An answer's type. */
 enum { PS_OK = 0, PS_FAILED = 1 };
@@ -238,7 +240,7 @@ int
 privsep_serve(struct bastion *app, void (*reload)(struct bastion *))
 {
 	struct privsep *ps = app->privsep;
-	uint32_t type, gen;
+	uint32_t type, gen, lead;
 	size_t len;
 	char *p;
 	int rc;
@@ -264,6 +266,19 @@ privsep_serve(struct bastion *app, void (*reload)(struct bastion *))
 		if (app->ca)
 			signer_kill(ca_signer(app->ca), gen);
 		rc = answer(ps, PS_OK, NULL);
+		break;
+	case PS_RQ_DHCP_LEAD:
+		if (len != sizeof lead) {
+			rc = -1;
+			break;
+		}
+		memcpy(&lead, p, sizeof lead);
+		if (lead > 1) {
+			rc = -1;
+			break;
+		}
+		rc = answer(ps, dnsmasq_lead(app, (int)lead) == 0 ? PS_OK :
+		    PS_FAILED, NULL);
 		break;
 	default:
 		rc = -1;
@@ -329,6 +344,11 @@ privsep_stop(struct bastion *app, int wait_ms)
 
 	if (ps == NULL)
 		return -1;
+	/* Requests are no longer served: one in flight (the DHCP lead, from
+	 * the worker's listener thread) fails now instead of holding the
+	 * worker's stop. */
+	if (ps->req != -1)
+		shutdown(ps->req, SHUT_RDWR);
 	if (ps->worker > 0) {
 		kill(ps->worker, SIGTERM);
 		for (i = 0; i < wait_ms / 10; i++) {
@@ -575,4 +595,17 @@ privsep_signer_down(unsigned gen, void *arg)
 	if (call(app->privsep, PS_RQ_SIGNER_DOWN, &g, sizeof g, &status,
 	    &text) == 0)
 		free(text);
+}
+
+int
+privsep_dhcp_lead(struct bastion *app, int lead)
+{
+	uint32_t v = lead ? 1 : 0, status;
+	char *text;
+
+	if (call(app->privsep, PS_RQ_DHCP_LEAD, &v, sizeof v, &status,
+	    &text) == -1)
+		return -1;
+	free(text);
+	return status == PS_OK ? 0 : -1;
 }

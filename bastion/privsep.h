@@ -11,7 +11,8 @@
  *     configuration, "ready" once dnsmasq runs;
  *   requests, worker → parent, each answered before the next: dnsmasq's
  *     status, a config change to validate and write (the worker cannot
- *     write bastion.conf), a signer that stopped answering.
+ *     write bastion.conf), a signer that stopped answering, the DHCP lead
+ *     taken or lost (the worker holds the database, the parent dnsmasq).
  * The parent checks every request as untrusted input. */
 #ifndef BASTION_PRIVSEP_H
 #define BASTION_PRIVSEP_H
@@ -74,6 +75,11 @@ json_t	*privsep_dnsmasq_status(struct bastion *);
  * with the reasons in errors. */
 int	privsep_config_set(struct bastion *, const char *key, const char *value,
 	    struct buf *errors);
+/* Several bastions on one database (DESIGN §16): this one leads DHCP on
+ * its interface (lead 1: the parent runs dnsmasq) or no longer does (0:
+ * the parent stops it before answering). 0, or -1 when the parent did
+ * not do it. */
+int	privsep_dhcp_lead(struct bastion *, int lead);
 /* The signer (generation gen) stopped answering (signer_remote's
  * callback): the parent kills it and starts another. */
 void	privsep_signer_down(unsigned gen, void *app);

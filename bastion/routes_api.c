@@ -188,7 +188,9 @@ get_readyz(struct request *r)
 {
 	json_t *dq = privsep_dnsmasq_status(r->app);
 	int db_ok = db_schema_version(r->app->db) > 0;
-	int dq_ok = json_is_true(json_object_get(dq, "running"));
+	/* Standing by: another bastion of the database leads DHCP. */
+	int dq_ok = json_is_true(json_object_get(dq, "running")) ||
+	    json_is_true(json_object_get(dq, "standby"));
 	int ok = atomic_load(&r->app->ready) && db_ok && dq_ok;
 
 	http_reply_json(r, ok ? 200 : 503, json_pack("{s:b, s:b, s:b, s:o}",
@@ -396,6 +398,7 @@ get_leases(struct request *r)
 static void
 get_cluster(struct request *r)
 {
+	char fp[CA_FINGERPRINT_LEN];
 	json_t *list;
 
 	if (db_cluster_json(r->app->db, clock_wall_ms() - 3 * CLUSTER_SEEN_S *
@@ -403,8 +406,11 @@ get_cluster(struct request *r)
 		http_reply_error(r, 500, "internal", "database error");
 		return;
 	}
-	http_reply_json(r, 200, json_pack("{s:s, s:o}", "database",
-	    db_shared(r->app->db) ? "postgresql" : "sqlite", "bastions", list));
+	/* What `cluster join --ca-sha256` pins. */
+	ca_fingerprint(r->app->ca, fp);
+	http_reply_json(r, 200, json_pack("{s:s, s:s, s:o}", "database",
+	    db_shared(r->app->db) ? "postgresql" : "sqlite", "ca_fingerprint",
+	    fp, "bastions", list));
 }
 
 static void
@@ -460,6 +466,10 @@ get_doctor(struct request *r)
 		add_check(checks, "dnsmasq running", "ok", "pid %lld, %lld restarts",
 		    (long long)json_integer_value(json_object_get(dq, "pid")),
 		    (long long)json_integer_value(json_object_get(dq, "restarts")));
+	else if (json_is_true(json_object_get(dq, "standby")))
+		add_check(checks, "dnsmasq running", "ok", "standing by: it "
+		    "runs on the bastion that leads DHCP on %s (cluster "
+		    "status)", c->interface);
 	else
 		add_check(checks, "dnsmasq running", "fail", "not running: %s",
 		    json_string_value(json_object_get(dq, "last_error")) ?

@@ -39,6 +39,7 @@
 #include "b64.h"
 #include "clock.h"
 #include "envelope.h"
+#include "keybundle.h"
 #include "log.h"
 #include "msgio.h"
 #include "respawn.h"
@@ -52,7 +53,7 @@
 #define SIGNER_STOP_WAIT_MS	2000	/* for its exit at close, then SIGKILL */
 
 /* Request types; an answer's type is 0 ok or 1 failed. */
-enum { SIGN_CERT = 1, SIGN_CRL, SIGN_JOB };
+enum { SIGN_CERT = 1, SIGN_CRL, SIGN_JOB, SIGN_JOIN };
 
 struct signer {
 	int		 fd;		/* -1: down (or handed away) */
@@ -162,6 +163,23 @@ do_crl(X509 *cacert, EVP_PKEY *cakey, const char *p, size_t len, char **out)
 	return rc;
 }
 
+/* cluster join: the keys, sealed to the joiner's raw X25519 public key
+ * (keybundle.h); only the box, base64, leaves this process. */
+static int
+do_join(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey, const char *p,
+    size_t len, char **out)
+{
+	unsigned char *box;
+	size_t blen;
+
+	if (len != SEAL_KEY_LEN || keybundle_seal(cacert, cakey, jobkey,
+	    (const unsigned char *)p, &box, &blen) == -1)
+		return -1;
+	*out = b64_encode(box, blen);
+	free(box);
+	return *out ? 0 : -1;
+}
+
 static __attribute__((noreturn)) void
 signer_main(int fd, X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey)
 {
@@ -196,6 +214,9 @@ signer_main(int fd, X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey)
 			break;
 		case SIGN_JOB:
 			rc = envelope_sign(jobkey, p, len, &out);
+			break;
+		case SIGN_JOIN:
+			rc = do_join(cacert, cakey, jobkey, p, len, &out);
 			break;
 		default:
 			rc = -1;
@@ -570,4 +591,11 @@ int
 signer_job(struct signer *s, const char *text, size_t len, char **sig_b64)
 {
 	return call(s, SIGN_JOB, text, len, sig_b64);
+}
+
+int
+signer_join(struct signer *s, const unsigned char joiner[SEAL_KEY_LEN],
+    char **box_b64)
+{
+	return call(s, SIGN_JOIN, joiner, SEAL_KEY_LEN, box_b64);
 }

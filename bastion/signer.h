@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "ca.h"
+#include "seal.h"
 
 #define SIGNER_MAX_MSG	(2 * 1024 * 1024)
 
@@ -59,6 +60,11 @@ int	signer_crl(struct signer *, const struct ca_revoked *, size_t n,
 /* Base64 Ed25519 signature of text (malloc'd). */
 int	signer_job(struct signer *, const char *text, size_t len,
 	    char **sig_b64);
+/* cluster join: the CA certificate, CA key and job key signed for and
+ * sealed to the joiner's raw X25519 public key (keybundle_seal), as
+ * base64 (malloc'd). The keys never leave the signer in clear. */
+int	signer_join(struct signer *, const unsigned char joiner[SEAL_KEY_LEN],
+	    char **box_b64);
 
 /* What the signer (and an unseparated CA) runs, in ca_sign.c. */
 int	ca_build_client_cert(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *pub,

@@ -27,6 +27,24 @@
 #include "templates.h"
 #include "worker.h"
 
+/* The DHCP lead on a shared database (db.h's struct db_dhcp_lead), on
+ * the listener's thread: the parent runs dnsmasq, or stops it before
+ * this returns. */
+static void
+dhcp_lead(int leading, const char *iface, void *arg)
+{
+	struct bastion *app = arg;
+
+	if (leading)
+		log_info("dhcp: leading on %s", iface);
+	else
+		log_warnx("dhcp: lost the lead on %s (the database connection "
+		    "broke): stopping dnsmasq", iface);
+	if (privsep_dhcp_lead(app, leading) == -1)
+		log_warnx("dhcp: the parent did not %s dnsmasq", leading ?
+		    "start" : "stop");
+}
+
 /* Until SIGTERM, or the parent is gone. */
 static void
 worker_loop(struct bastion *app)
@@ -64,7 +82,8 @@ int
 worker_main(struct bastion *app)
 {
 	const struct config *c = app->cfg;
-	char path[PATH_MAX], why[256];
+	char path[PATH_MAX], why[256], url[CONFIG_URL_LEN];
+	struct db_dhcp_lead lead;
 	uid_t uid;
 	gid_t gid;
 	int rc = 1;
@@ -114,18 +133,26 @@ worker_main(struct bastion *app)
 	/* The keys the other bastions of the database have, or none. */
 	if (cluster_start(app) == -1)
 		goto err_cluster;
-	/* Jobs made on other bastions of the database wake polls here. */
-	if (db_listen_start(app->db, routes_agent_wake, NULL) == -1) {
+	if (privsep_up(app) == -1)
+		goto err_up;
+	/* Jobs made on other bastions of the database wake polls here; and
+	 * dnsmasq runs on the one that leads DHCP on the interface (after
+	 * "up": the parent hears of the lead in its main loop). */
+	config_node_url(c, url);
+	lead.interface = c->interface;
+	lead.url = url;
+	lead.fn = dhcp_lead;
+	lead.arg = app;
+	if (db_listen_start(app->db, routes_agent_wake, NULL, &lead) == -1) {
 		log_warnx("cannot listen for other bastions");
 		goto err_listen;
 	}
-	if (privsep_up(app) == 0) {
-		worker_loop(app);
-		rc = 0;
-	}
+	worker_loop(app);
+	rc = 0;
 	atomic_store(&app->ready, 0);
 	db_listen_stop(app->db);
 err_listen:
+err_up:
 	cluster_stop();
 err_cluster:
 	http_stop(app);

@@ -33,6 +33,8 @@ struct ctl {
 	const char	*server;	/* base URL, or NULL (exactly one is set) */
 	const char	*token;		/* Bearer token, or NULL */
 	const char	*cacert;	/* CA bundle for HTTPS, or NULL */
+	const char	*ca_pem;	/* or the only CA to trust, as PEM text
+					   (cluster join's pinned CA) */
 	const char	*confirm;	/* sent as X-Confirm (production mode) */
 	long		 timeout_ms;	/* whole request; 0: CTL_TIMEOUT_MS */
 	int		 quiet_errors;	/* ctl_http: do not print failures */
@@ -108,6 +110,7 @@ extern const struct ctl_command ctl_machines_commands[];
 extern const struct ctl_command ctl_templates_commands[];
 extern const struct ctl_command ctl_os_commands[];
 extern const struct ctl_command ctl_cluster_commands[];
+extern const struct ctl_command ctl_cluster_join_commands[];
 extern const struct ctl_command ctl_config_commands[];
 extern const struct ctl_command ctl_auth_commands[];
 extern const struct ctl_command ctl_settings_commands[];

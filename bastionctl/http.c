@@ -245,6 +245,13 @@ explain_curl(struct ctl *c, CURLcode rc)
 		ctl_error("cannot resolve the host in %s: %s", c->server, clean);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
+		if (c->ca_pem) {
+			ctl_error("%s: the server's certificate is not trusted: "
+			    "%s (the pinned CA did not issue it, or the URL's "
+			    "host is not among its names: that bastion's "
+			    "[control] names)", c->server, clean);
+			break;
+		}
 		ctl_error("%s: the server's certificate is not trusted: %s (pass "
 		    "bastion's CA with --cacert FILE or BASTION_CACERT: "
 		    "STATE_DIR/ca/ca.pem on the appliance)", c->server, clean);
@@ -372,7 +379,15 @@ perform(struct ctl *c, const char *method, const char *path,
 #endif
 	if (c->socket)
 		curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
-	else if (c->cacert)
+	else if (c->ca_pem) {
+		/* That CA alone: neither the system's CAs nor a file. */
+		struct curl_blob blob = { (void *)c->ca_pem, strlen(c->ca_pem),
+		    CURL_BLOB_COPY };
+
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (c->cacert)
 		curl_easy_setopt(h->curl, CURLOPT_CAINFO, c->cacert);
 	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,

@@ -26,6 +26,7 @@ static const struct ctl_command *const tables[] = {
 	ctl_misc_commands,
 	ctl_alerts_commands,
 	ctl_cluster_commands,
+	ctl_cluster_join_commands,
 	NULL,
 };
 

@@ -174,7 +174,7 @@ run_fuzz() {
 	local p=0 f=0 t
 	for t in build/fuzz/bin/fuzz_*; do
 		[ -x "$t" ] || continue
-		if tests/fuzz/run.sh "$(basename "$t" | sed 's/^fuzz_//')" "${FUZZ_SECONDS:-20}"; then
+		if tests/fuzz/run.sh "$(basename "$t" | sed 's/^fuzz_//')" "${FUZZ_SECONDS:-10}"; then
 			p=$((p + 1))
 		else
 			f=$((f + 1))

@@ -9,30 +9,13 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
-
-import pytest
 
 from agents import Agent, token, wait_for, waiting_polls
 from harness import ROOT, sample_report
 
 PG = os.path.join(ROOT, "tests", "pg.sh")
 MAC = "52:54:00:ab:00:01"
-
-
-@pytest.fixture
-def pg():
-    d = tempfile.mkdtemp(prefix="bastion-pg-")
-    os.chmod(d, 0o711)      # the cluster runs as nobody
-    cluster = os.path.join(d, "cluster")
-    r = subprocess.run([PG, "start", cluster], capture_output=True, text=True)
-    assert r.returncode == 0, "PostgreSQL did not start: %s %s" % (r.stdout, r.stderr)
-    try:
-        yield cluster, r.stdout.strip()
-    finally:
-        subprocess.run([PG, "stop", cluster], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_status(b, want, timeout=20):

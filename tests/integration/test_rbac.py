@@ -35,6 +35,7 @@ EXPECT = {
     ("GET", "/api/v1/version"): ("viewer", "read", False),
     ("GET", "/api/v1/doctor"): ("viewer", "read", False),
     ("GET", "/api/v1/cluster"): ("viewer", "read", False),
+    ("POST", "/api/v1/cluster/join"): ("admin", "admin", False),   # audited
     ("GET", "/api/v1/leases"): ("viewer", "read", False),
     ("GET", "/api/v1/config"): ("operator", "read", False),
     ("PUT", "/api/v1/config/{key}"): ("admin", "admin", True),       # socket only

@@ -20,6 +20,7 @@
 #include "db.h"
 #include "db_agent.h"
 #include "db_auth.h"
+#include "db_cluster.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -1233,7 +1234,7 @@ test_other_bastions_are_heard(void **state)
 	struct db *other;
 
 	assert_int_equal(dbfx_open(f, &other), 0);
-	assert_int_equal(db_listen_start(other, on_wake, &h), 0);
+	assert_int_equal(db_listen_start(other, on_wake, &h, NULL), 0);
 	if (!f->pg) {
 		assert_int_equal(db_wake_agent(f->db, "agent-1"), 0);
 		db_listen_stop(other);
@@ -1249,6 +1250,289 @@ test_other_bastions_are_heard(void **state)
 	boot(f->db, MAC1, 1);
 	assert_true(heard_wait(&h, gen_moved, &w));
 	db_listen_stop(other);
+	db_close(other);
+}
+
+/* The DHCP lead (PostgreSQL): of two bastions competing for one
+ * interface exactly one leads, and status names it; a third on another
+ * interface leads its own. The leader's listening connection cut, it is
+ * told at once that it lost the lead, and one of the two leads again.
+ * On SQLite nobody competes and the one bastion leads. */
+struct lead {
+	pthread_mutex_t	 mu;
+	int		 leading;
+	int		 taken;		/* fn(1) calls */
+	int		 lost;		/* fn(0) calls */
+	int		 same;		/* calls that changed nothing */
+	char		 interface[16];	/* as the last call said */
+};
+
+static void
+on_lead(int leading, const char *interface, void *arg)
+{
+	struct lead *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	snprintf(l->interface, sizeof l->interface, "%s", interface);
+	if (l->leading == leading)
+		l->same++;
+	l->leading = leading;
+	if (leading)
+		l->taken++;
+	else
+		l->lost++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static int
+lead_get(struct lead *l, int *taken, int *lost)
+{
+	int v;
+
+	pthread_mutex_lock(&l->mu);
+	v = l->leading;
+	if (taken)
+		*taken = l->taken;
+	if (lost)
+		*lost = l->lost;
+	pthread_mutex_unlock(&l->mu);
+	return v;
+}
+
+/* The urls status says lead DHCP, comma-separated, in url order. */
+static void
+status_leaders(struct db *db, char *out, size_t len)
+{
+	json_t *list, *b;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	assert_int_equal(db_cluster_json(db, 0, &list), DB_OK);
+	json_array_foreach(list, i, b) {
+		if (!json_is_true(json_object_get(b, "dhcp_leader")))
+			continue;
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? "," : "",
+		    json_string_value(json_object_get(b, "url")));
+		assert_true(n < len);
+	}
+	json_decref(list);
+}
+
+/* Poll for up to 10 s until cond(arg) holds. */
+static int
+eventually(int (*cond)(void *), void *arg)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (cond(arg))
+			return 1;
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
+struct leaders_want {
+	struct db	*db;
+	const char	*want;
+};
+
+static int
+leaders_are(void *arg)
+{
+	struct leaders_want *w = arg;
+	char got[256];
+
+	status_leaders(w->db, got, sizeof got);
+	return strcmp(got, w->want) == 0;
+}
+
+static int
+leads(void *arg)
+{
+	return lead_get(arg, NULL, NULL);
+}
+
+static int
+lost_once(void *arg)
+{
+	int lost;
+
+	lead_get(arg, NULL, &lost);
+	return lost == 1;
+}
+
+struct two_leads {
+	struct lead	*a, *b;
+};
+
+static int
+one_of_two_leads(void *arg)
+{
+	struct two_leads *t = arg;
+
+	return lead_get(t->a, NULL, NULL) + lead_get(t->b, NULL, NULL) == 1;
+}
+
+/* b's listener has tried the lock and is idle again. */
+static struct dbfx *tried_fx;
+
+static int
+b_tried(void *arg)
+{
+	(void)arg;
+	return raw_int(tried_fx, "SELECT count(*) FROM pg_stat_activity s"
+	    " JOIN bastions b ON s.pid = b.dhcp_session WHERE b.url ="
+	    " 'https://b' AND s.query LIKE '%pg_try_advisory_lock%' AND"
+	    " s.state = 'idle'") == 1;
+}
+
+static void
+test_dhcp_lead(void **state)
+{
+	struct dbfx *f = *state;
+	struct lead la = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
+	struct lead lb = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
+	struct lead lc = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, "" };
+	struct db_dhcp_lead da = { "bastion0", "https://a", on_lead, &la };
+	struct db_dhcp_lead db_ = { "bastion0", "https://b", on_lead, &lb };
+	struct db_dhcp_lead dc = { "bastion1", "https://c", on_lead, &lc };
+	struct leaders_want w = { f->db, NULL };
+	struct two_leads t = { &la, &lb };
+	struct heard h = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
+	struct db *a, *b, *c;
+	char got[256];
+	int taken;
+
+	assert_int_equal(db_cluster_seen(f->db, "https://a", "1", "bastion0",
+	    1, 2), DB_OK);
+	if (!f->pg) {
+		/* Nothing competes: the one bastion leads. */
+		assert_int_equal(db_listen_start(f->db, on_wake, &h, &da), 0);
+		db_listen_stop(f->db);
+		assert_int_equal(lead_get(&la, &taken, NULL), 0);
+		assert_int_equal(taken, 0);
+		status_leaders(f->db, got, sizeof got);
+		assert_string_equal(got, "https://a");
+		return;
+	}
+	assert_int_equal(db_cluster_seen(f->db, "https://b", "1", "bastion0",
+	    1, 2), DB_OK);
+	assert_int_equal(db_cluster_seen(f->db, "https://c", "1", "bastion1",
+	    1, 2), DB_OK);
+	assert_int_equal(dbfx_open(f, &a), 0);
+	assert_int_equal(dbfx_open(f, &b), 0);
+	assert_int_equal(dbfx_open(f, &c), 0);
+	assert_int_equal(db_listen_start(a, on_wake, &h, &da), 0);
+	assert_true(eventually(leads, &la));
+	assert_int_equal(db_listen_start(b, on_wake, &h, &db_), 0);
+	assert_int_equal(db_listen_start(c, on_wake, &h, &dc), 0);
+	assert_true(eventually(leads, &lc));	/* another interface */
+	w.want = "https://a,https://c";
+	assert_true(eventually(leaders_are, &w));
+	tried_fx = f;
+	assert_true(eventually(b_tried, NULL));
+	assert_int_equal(lead_get(&lb, &taken, NULL), 0);
+	assert_int_equal(taken, 0);
+
+	/* a's listening connection is cut: a hears it lost the lead, and
+	 * one of a and b leads again (whoever tries first). */
+	assert_int_equal(raw_int(f, "SELECT count(pg_terminate_backend("
+	    "CAST(dhcp_session AS integer))) FROM bastions WHERE url ="
+	    " 'https://a'"), 1);
+	assert_true(eventually(lost_once, &la));
+	assert_true(eventually(one_of_two_leads, &t));
+	w.want = lead_get(&la, NULL, NULL) ? "https://a,https://c" :
+	    "https://b,https://c";
+	assert_true(eventually(leaders_are, &w));
+	assert_int_equal(lead_get(&lc, NULL, NULL), 1);
+
+	db_listen_stop(a);
+	db_listen_stop(b);
+	db_listen_stop(c);
+	/* Told of changes only, and which interface. */
+	assert_int_equal(la.same + lb.same + lc.same, 0);
+	assert_string_equal(la.interface, "bastion0");
+	assert_string_equal(lc.interface, "bastion1");
+	db_close(a);
+	db_close(b);
+	db_close(c);
+}
+
+/* Two bastions' write transactions that take the same two rows in
+ * opposite orders: on PostgreSQL (READ COMMITTED) they would deadlock and
+ * one would fail; the cluster's write lock makes the second wait at its
+ * BEGIN, and both commit. Reads are not held up meanwhile. */
+struct crossing {
+	struct db	*db;
+	int		 first, second, rc;
+};
+
+static void *
+crossing_writer(void *arg)
+{
+	struct crossing *x = arg;
+
+	if (db_begin(x->db) == -1) {
+		x->rc = -1;
+		return NULL;
+	}
+	x->rc = db_run(x->db, "UPDATE x SET v = v + 1 WHERE k = ?",
+	    DB_INT(x->second));
+	if (x->rc == DB_OK)
+		x->rc = db_run(x->db, "UPDATE x SET v = v + 1 WHERE k = ?",
+		    DB_INT(x->first));
+	x->rc = db_end(x->db, 0, x->rc);
+	return NULL;
+}
+
+static struct dbfx *waiting_fx;
+
+static int
+writer_waits(void *arg)
+{
+	(void)arg;
+	return raw_int(waiting_fx, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
+	    == 1;
+}
+
+static void
+test_write_transactions_never_deadlock(void **state)
+{
+	struct dbfx *f = *state;
+	struct crossing y = { NULL, 1, 2, -2 };
+	struct db *other;
+	pthread_t t;
+	int rc;
+
+	db_lock(f->db);
+	assert_int_equal(db_exec(f->db, "CREATE TABLE x (k INTEGER PRIMARY KEY,"
+	    " v INTEGER)"), 0);
+	assert_int_equal(db_exec(f->db, "INSERT INTO x VALUES (1, 0), (2, 0)"),
+	    0);
+	db_unlock(f->db);
+	if (!f->pg)
+		return;		/* one bastion: its own lock serialises */
+	assert_int_equal(dbfx_open(f, &other), 0);
+	y.db = other;
+
+	/* This one takes row 1 and holds it... */
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(db_run(f->db, "UPDATE x SET v = v + 1 WHERE k = 1"),
+	    DB_OK);
+	/* ...the other bastion's transaction (row 2, then row 1) waits for
+	 * the write lock, not in the middle of its rows... */
+	assert_int_equal(pthread_create(&t, NULL, crossing_writer, &y), 0);
+	waiting_fx = f;
+	assert_true(eventually(writer_waits, NULL));
+	assert_int_equal(raw_int(f, "SELECT v FROM x WHERE k = 2"), 0);
+	/* ...so this one can take row 2 too, and commits. */
+	rc = db_run(f->db, "UPDATE x SET v = v + 1 WHERE k = 2");
+	assert_int_equal(db_end(f->db, 0, rc), DB_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(y.rc, DB_OK);
+	assert_int_equal(raw_int(f, "SELECT sum(v) FROM x"), 4);
 	db_close(other);
 }
 
@@ -1280,6 +1564,8 @@ main(void)
 		DBFX_TEST(test_connection_lost),
 		DBFX_TEST(test_serialization_retried),
 		DBFX_TEST(test_other_bastions_are_heard),
+		DBFX_TEST(test_dhcp_lead),
+		DBFX_TEST(test_write_transactions_never_deadlock),
 	};
 
 	/* The db logs its warnings; keep them on stderr, quietly. */

@@ -2,6 +2,7 @@
  * real `dnsmasq --test`), the lease hook, per-MAC reservations and the
  * supervisor (start, restart after kill -9 with backoff, reload, stop),
  * the last driven with a stand-in dnsmasq so no network is needed. */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -995,6 +996,138 @@ test_status_not_started(void **state)
 	app_free(f);
 }
 
+/* Several bastions on one database: standing by, the config is written
+ * and checked but nothing runs, and ticks start nothing; leading runs
+ * dnsmasq, supervised as always; no longer leading stops it, and nothing
+ * restarts it; a reload while standing by rewrites the config only. */
+static void
+test_standby_and_lead(void **state)
+{
+	struct app_fixture *f = supervised_new("");
+	char path[PATH_MAX], *text;
+	json_int_t pid;
+	json_t *j;
+	int i;
+
+	*state = f;
+	assert_int_equal(dnsmasq_lead(&f->app, 1), -1);	/* not started */
+	assert_int_equal(dnsmasq_standby(&f->app), 0);
+	xsnprintf(path, sizeof path, "%s/dnsmasq/dnsmasq.conf", f->dir);
+	assert_int_equal(access(path, R_OK), 0);
+	j = dnsmasq_status(&f->app);
+	assert_true(json_is_false(json_object_get(j, "running")));
+	assert_true(json_is_true(json_object_get(j, "standby")));
+	assert_true(json_is_null(json_object_get(j, "last_error")));
+	json_decref(j);
+	/* Longer than the first restart's backoff (200 ms). */
+	for (i = 0; i < 15; i++) {
+		dnsmasq_tick(&f->app);
+		usleep(20 * 1000);
+	}
+	assert_int_equal(status_int(&f->app, "pid"), 0);
+
+	/* Leading: it runs, and comes back when it dies. */
+	assert_int_equal(dnsmasq_lead(&f->app, 1), 0);
+	pid = status_int(&f->app, "pid");
+	assert_true(pid > 0);
+	assert_int_equal(dnsmasq_lead(&f->app, 1), 0);	/* already */
+	assert_int_equal(status_int(&f->app, "pid"), pid);
+	j = dnsmasq_status(&f->app);
+	assert_true(json_is_true(json_object_get(j, "running")));
+	assert_true(json_is_false(json_object_get(j, "standby")));
+	json_decref(j);
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+	assert_true(wait_restart(&f->app, pid, 2000) >= 0);
+	pid = status_int(&f->app, "pid");
+
+	/* No longer: stopped and reaped at once, and not restarted. */
+	assert_int_equal(dnsmasq_lead(&f->app, 0), 0);
+	assert_int_equal(kill((pid_t)pid, 0), -1);
+	j = dnsmasq_status(&f->app);
+	assert_true(json_is_false(json_object_get(j, "running")));
+	assert_true(json_is_true(json_object_get(j, "standby")));
+	json_decref(j);
+	for (i = 0; i < 15; i++) {
+		dnsmasq_tick(&f->app);
+		usleep(20 * 1000);
+	}
+	assert_int_equal(status_int(&f->app, "pid"), 0);
+
+	/* A changed config while standing by: written, nothing runs; the
+	 * next lead runs it. */
+	pthread_rwlock_wrlock(&f->app.cfg_lock);
+	f->cfg->dhcp_mode = DHCP_PROXY;
+	pthread_rwlock_unlock(&f->app.cfg_lock);
+	assert_int_equal(dnsmasq_reload(&f->app), 0);
+	text = read_text(path);
+	assert_non_null(strstr(text, "dhcp_mode = proxy"));
+	free(text);
+	assert_int_equal(status_int(&f->app, "pid"), 0);
+	assert_int_equal(dnsmasq_lead(&f->app, 1), 0);
+	assert_true(status_int(&f->app, "pid") > 0);
+	j = dnsmasq_status(&f->app);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+	    "proxy");
+	json_decref(j);
+}
+
+/*
+ * dnsmasq drops to nobody, beyond a parent-death signal: when the process
+ * that supervises it is killed with SIGKILL, the watcher ends it. Here a
+ * forked child supervises a stand-in that ignores its parent's end; this
+ * process adopts the orphans (a subreaper) to see how the stand-in ended.
+ */
+static void
+test_killed_supervisor_takes_dnsmasq_along(void **state)
+{
+	struct app_fixture *f = supervised_new("");
+	char fake[PATH_MAX];
+	json_int_t pid = 0;
+	int p[2], status = 0, i;
+	pid_t sup, r = 0;
+
+	(void)state;
+	xsnprintf(fake, sizeof fake, "%s/fake-dnsmasq", f->dir);
+	/* Gone by itself in 30 s should the test fail. */
+	write_file(fake, "#!/bin/sh\n[ \"$1\" = --test ] && exit 0\n"
+	    "exec sleep 30\n", 0755);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(p), 0);
+	if ((sup = fork()) == 0) {
+		/* No cmocka here: the supervisor, until it is killed. */
+		close(p[0]);
+		if (dnsmasq_start(&f->app) == 0)
+			pid = status_int(&f->app, "pid");
+		if (write(p[1], &pid, sizeof pid) != sizeof pid)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	assert_true(sup > 0);
+	close(p[1]);
+	assert_int_equal(read(p[0], &pid, sizeof pid), sizeof pid);
+	close(p[0]);
+	assert_true(pid > 0);
+	assert_int_equal(kill(sup, SIGKILL), 0);
+	assert_int_equal(waitpid(sup, NULL, 0), sup);
+	/* The stand-in, ours now, ends by the watcher's SIGTERM. */
+	for (i = 0; i < 250 && r != (pid_t)pid; i++) {
+		r = waitpid((pid_t)pid, &status, WNOHANG);
+		usleep(20 * 1000);
+	}
+	assert_int_equal(r, (pid_t)pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGTERM);
+	/* And the watcher after it. */
+	for (i = 0; i < 250 && (r = waitpid(-1, NULL, WNOHANG)) != -1; i++)
+		if (r == 0)
+			usleep(20 * 1000);
+	assert_int_equal(r, -1);
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	app_free(f);
+}
+
 int
 main(void)
 {
@@ -1014,6 +1147,9 @@ main(void)
 		    supervised_teardown),
 		cmocka_unit_test(test_start_missing_binary),
 		cmocka_unit_test(test_status_not_started),
+		cmocka_unit_test_teardown(test_standby_and_lead,
+		    supervised_teardown),
+		cmocka_unit_test(test_killed_supervisor_takes_dnsmasq_along),
 	};
 
 	/* The stand-in dnsmasq is a child; make sure SIGCHLD is not
