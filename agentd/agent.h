@@ -126,6 +126,9 @@ long	aclient_fetch_unverified(const struct agent_conf *, const char *path,
 long	aclient_raw(struct aclient *, const char *method, const char *path,
 	    const char *payload, long timeout_ms, struct buf *resp, char *err,
 	    size_t errlen);
+/* The agent's key and certificate were replaced (a renewal): connections
+ * made from now on present the new ones. */
+void	aclient_credentials_changed(void);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
 extern volatile sig_atomic_t agent_stop;
@@ -159,6 +162,23 @@ int	agent_fingerprint(const char *pem, char out[80]);
 /* Once start-up is over: free heap to the system, mark the file-backed
  * pages (text) reclaimable so that only what is used again stays. */
 void	agent_trim(void);
+/* Before any thread starts: malloc tuned for a mostly idle daemon. */
+void	agent_malloc_init(void);
+
+/* --- scratch.c: a thread's short-lived JSON, off the heap ---------------- */
+struct scratch {
+	struct scratch	*outer;
+	size_t		 mark;
+};
+/* Once, before any thread starts: jansson allocates through scratch.c
+ * (malloc wherever no scratch is open). */
+void	scratch_init(void);
+/* From open to close (same function, innermost first), what jansson
+ * allocates on this thread comes from pages that the close unmaps. */
+void	scratch_open(struct scratch *);
+void	scratch_close(struct scratch *);
+/* A thread that opened scratches hands their space back as it ends. */
+void	scratch_thread_done(void);
 
 /* --- run.c ------------------------------------------------------------- */
 int	agent_run(const struct agent_conf *);
@@ -274,20 +294,6 @@ void	agent_reporter_stop(struct agent_reporter *);
 extern volatile sig_atomic_t agent_interval_s;
 /* Set once bastion has answered a heartbeat: reports wait for it. */
 extern volatile sig_atomic_t agent_heard;
-/* What the reports keep between snapshots: each container's inspect
- * (until the list shows it changed), its last stats sample and CPU
- * counters, the last list. */
-json_t	*docker_cache_new(void);
-/* A snapshot of the engine at socket (DESIGN §12), with the stats
- * sampled so far; *seen says the socket was there before (one that is
- * gone is then an unreachable engine, not an absent one); fp gets the
- * fingerprint of what counts as a change. */
-json_t	*docker_snapshot(struct docker *, const char *socket, json_t *cache,
-	    int *seen, char fp[65]);
-/* Refresh the stats of running containers, round-robin from where the
- * last call stopped, for at most budget_ms. 1 when it went round the
- * whole list. */
-int	docker_stats_sample(struct docker *, json_t *cache, long budget_ms);
 /* The thread that pushes snapshots to bastion (nothing without
  * docker_socket). 0 or -1. */
 int	docker_reporter_start(const struct agent_conf *);

@@ -106,6 +106,12 @@ aclient_free(struct aclient *a)
 	free(a);
 }
 
+/* libcurl reads the key and certificate files for every new connection. */
+void
+aclient_credentials_changed(void)
+{
+}
+
 static size_t
 on_data(char *p, size_t size, size_t n, void *arg)
 {

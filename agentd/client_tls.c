@@ -4,12 +4,15 @@
  * Same interface and the same rules as client.c: only the pinned CA is
  * trusted (never a system store), the server's name or address is checked
  * against its certificate, the agent's certificate is presented, and one
- * client (one thread) keeps its connection alive between calls. */
+ * client (one thread) keeps its connection alive between calls. The
+ * clients that present the agent's certificate share one SSL_CTX (the
+ * pinned CA, the certificate and key, OpenSSL's tables: 60 KB each). */
 #ifdef AGENTD_STATIC
 #define LOG_SUBSYS "client"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +31,7 @@
 #define CONNECT_TIMEOUT_MS	10000
 
 struct aclient {
-	SSL_CTX		*ctx;		/* made at the first connection */
+	SSL_CTX		*ctx;		/* a reference, taken at connecting */
 	SSL		*ssl;		/* NULL: not connected */
 	int		 fd;
 	int		 mtls;
@@ -56,6 +59,7 @@ aclient_global_init(void)
 void
 aclient_global_cleanup(void)
 {
+	aclient_credentials_changed();
 }
 
 /* OpenSSL's reason for a failure, with the certificate check's verdict
@@ -207,37 +211,85 @@ aclient_free(struct aclient *a)
 }
 
 /* Trust: the pinned CA file and nothing else; our certificate and key. */
-static int
+static SSL_CTX *
 make_ctx(struct aclient *a, char *err, size_t errlen)
 {
-	if ((a->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_set_min_proto_version(a->ctx, TLS1_2_VERSION) != 1) {
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
 		tls_error(a, "TLS setup", err, errlen);
 		goto fail;
 	}
 	/* A peer that closes without close_notify ends the stream; every
-	 * answer bastion sends has its own length, so nothing is cut. */
-	SSL_CTX_set_options(a->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(a->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	 * answer bastion sends has its own length, so nothing is cut. An
+	 * idle connection holds no buffers (34 KB each). */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	    SSL_MODE_RELEASE_BUFFERS);
 	if (a->verify) {
-		if (SSL_CTX_load_verify_file(a->ctx, a->ca) != 1) {
+		if (SSL_CTX_load_verify_file(ctx, a->ca) != 1) {
 			tls_error(a, a->ca, err, errlen);
 			goto fail;
 		}
-		SSL_CTX_set_verify(a->ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	} else
-		SSL_CTX_set_verify(a->ctx, SSL_VERIFY_NONE, NULL);
-	if (a->mtls && (SSL_CTX_use_certificate_chain_file(a->ctx, a->cert)
-	    != 1 || SSL_CTX_use_PrivateKey_file(a->ctx, a->key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(a->ctx) != 1)) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (a->mtls && (SSL_CTX_use_certificate_chain_file(ctx, a->cert)
+	    != 1 || SSL_CTX_use_PrivateKey_file(ctx, a->key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
 		tls_error(a, "the agent certificate", err, errlen);
 		goto fail;
 	}
-	return 0;
+	return ctx;
 fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The context of the clients that verify bastion and present the
+ * agent's certificate: made by the first of them to connect, again after
+ * a renewal. */
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *shared_ctx;
+
+void
+aclient_credentials_changed(void)
+{
+	pthread_mutex_lock(&shared_mu);
+	SSL_CTX_free(shared_ctx);	/* connections keep theirs */
+	shared_ctx = NULL;
+	pthread_mutex_unlock(&shared_mu);
+}
+
+/* a->ctx: the shared context (the current one) or one of its own. */
+static int
+take_ctx(struct aclient *a, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = NULL;
+	int made;
+
+	if (!a->mtls || !a->verify) {
+		if (a->ctx == NULL && (a->ctx = make_ctx(a, err, errlen)) ==
+		    NULL)
+			return -1;
+		return 0;
+	}
+	pthread_mutex_lock(&shared_mu);
+	if (shared_ctx == NULL)
+		shared_ctx = make_ctx(a, err, errlen);
+	made = shared_ctx != NULL;
+	if (made && SSL_CTX_up_ref(shared_ctx) == 1)
+		ctx = shared_ctx;
+	pthread_mutex_unlock(&shared_mu);
+	if (ctx == NULL) {
+		if (made)	/* else make_ctx() said why */
+			snprintf(err, errlen, "TLS setup: out of memory");
+		return -1;
+	}
 	SSL_CTX_free(a->ctx);
-	a->ctx = NULL;
-	return -1;
+	a->ctx = ctx;
+	return 0;
 }
 
 static int
@@ -258,7 +310,7 @@ tls_connect(struct aclient *a, long deadline, char *err, size_t errlen)
 
 	if (cdl > deadline)
 		cdl = deadline;
-	if (a->ctx == NULL && make_ctx(a, err, errlen) == -1)
+	if (take_ctx(a, err, errlen) == -1)
 		return -1;
 	if ((a->fd = h1_connect(&a->url, cdl, &agent_stop, err, errlen)) == -1)
 		return -1;

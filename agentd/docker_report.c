@@ -8,6 +8,7 @@
 #define LOG_SUBSYS "docker"
 #include <errno.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 #define DOCKER_LIST_MAX		(32 * 1024 * 1024)
 #define DOCKER_ONE_MAX		(4 * 1024 * 1024)
 #define DOCKER_CALL_MS		15000
+#define DOCKER_REPORT_MAX	(16 * 1024 * 1024)	/* what bastion takes */
+#define DOCKER_CONTAINERS_MAX	10000			/* in one report */
 
 volatile sig_atomic_t agent_interval_s = 30;
 volatile sig_atomic_t agent_heard;
@@ -143,20 +146,125 @@ labels_json(const json_t *labels)
 	return out;
 }
 
-/* One stats sample: memory as the docker CLI counts it (without the
- * inactive page cache), CPU % against this agent's previous sample of the
- * same container (one-shot stats carry no previous one). prev: id ->
- * [container ns, system ns]. */
-static json_t *
-stats_json(struct docker *d, const char *id, json_t *prev)
+/* --- what the reports keep between snapshots ----------------------------- */
+
+/* Per container the last list showed: its JSON from the inspect, kept as
+ * text until the list shows it changed (a state change, a restart,
+ * health, a new name or image make a new one), and its latest stats
+ * sample. Plain C and malloc: nothing of jansson outlives a snapshot. */
+struct dentry {
+	char		 id[65];
+	char		 key[SECRET_HEXLEN];	/* of the list line text is for */
+	char		*text;		/* "{...": no status, no stats, not
+					 * closed; NULL: no inspect yet */
+	size_t		 len;
+	json_int_t	 mem, limit;	/* the latest sample */
+	double		 cpu;
+	json_int_t	 prev_total, prev_system;	/* its CPU counters */
+	unsigned	 running:1, stats:1, cpu_known:1, prev:1, seen:1;
+};
+
+struct dcache {
+	struct dentry	*e;
+	size_t		 n, alloc;
+	size_t		 cursor;	/* the next entry to sample */
+};
+
+static struct dentry *
+cache_get(struct dcache *cache, const char *id)
+{
+	struct dentry *e;
+	size_t i, alloc;
+
+	for (i = 0; i < cache->n; i++)
+		if (strcmp(cache->e[i].id, id) == 0)
+			return &cache->e[i];
+	if (strlen(id) >= sizeof cache->e->id ||
+	    cache->n >= DOCKER_CONTAINERS_MAX)
+		return NULL;
+	if (cache->n == cache->alloc) {
+		alloc = cache->alloc ? cache->alloc * 2 : 64;
+		if ((e = reallocarray(cache->e, alloc, sizeof *e)) == NULL)
+			return NULL;
+		cache->e = e;
+		cache->alloc = alloc;
+	}
+	e = &cache->e[cache->n++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	return e;
+}
+
+/* Drop the containers the last list did not show. */
+static void
+cache_prune(struct dcache *cache)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < cache->n; i++) {
+		if (!cache->e[i].seen) {
+			free(cache->e[i].text);
+			if (cache->cursor > j)
+				cache->cursor--;
+			continue;
+		}
+		if (i != j)
+			cache->e[j] = cache->e[i];
+		j++;
+	}
+	cache->n = j;
+	if (cache->cursor >= cache->n)
+		cache->cursor = 0;
+	if (cache->n == 0) {
+		free(cache->e);
+		cache->e = NULL;
+		cache->alloc = 0;
+	}
+}
+
+static void
+cache_free(struct dcache *cache)
+{
+	size_t i;
+
+	for (i = 0; i < cache->n; i++)
+		free(cache->e[i].text);
+	free(cache->e);
+	memset(cache, 0, sizeof *cache);
+}
+
+/* j's compact text appended to out; skip leading bytes of it left out
+ * (1: an object's "{", to extend another). 0 or -1. */
+static int
+add_json(struct buf *out, const json_t *j, size_t skip)
+{
+	size_t n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+	char *text;
+	int rc;
+
+	if (n <= skip || (text = malloc(n)) == NULL)
+		return -1;
+	rc = json_dumpb(j, text, n, JSON_COMPACT) == n ?
+	    buf_add(out, text + skip, n - skip) : -1;
+	free(text);
+	return rc;
+}
+
+/* One stats sample into e: memory as the docker CLI counts it (without
+ * the inactive page cache), CPU % against this agent's previous sample of
+ * the same container (one-shot stats carry no previous one). */
+static void
+stats_take(struct docker *d, struct dentry *e)
 {
 	char path[256], err[256];
-	json_t *s, *out = NULL, *cpu, *mem, *ms, *p;
+	struct scratch sc;
+	json_t *s, *cpu, *mem, *ms;
 	json_int_t total, system, online, usage, inactive;
 	long code;
 
 	snprintf(path, sizeof path, "/containers/%s/stats?stream=false"
-	    "&one-shot=true", id);
+	    "&one-shot=true", e->id);
+	scratch_open(&sc);
 	code = docker_json(d, "GET", path, NULL, DOCKER_CALL_MS, DOCKER_ONE_MAX,
 	    &s, err, sizeof err);
 	if (code != 200)
@@ -175,21 +283,20 @@ stats_json(struct docker *d, const char *id, json_t *prev)
 	    jint(ms, "total_inactive_file") : jint(ms, "inactive_file");
 	if (inactive > 0 && inactive < usage)
 		usage -= inactive;
-	out = json_pack("{s:I, s:I}", "memory_bytes", usage,
-	    "memory_limit_bytes", jint(mem, "limit"));
-	if ((p = json_object_get(prev, id)) != NULL && system >
-	    json_integer_value(json_array_get(p, 1)) && total >=
-	    json_integer_value(json_array_get(p, 0)) && online > 0)
-		json_object_set_new(out, "cpu_percent", json_real(
-		    (double)(total - json_integer_value(json_array_get(p, 0))) /
-		    (double)(system - json_integer_value(json_array_get(p, 1))) *
-		    (double)online * 100.0));
-	else
-		json_object_set_new(out, "cpu_percent", json_null());
-	json_object_set_new(prev, id, json_pack("[I, I]", total, system));
+	e->mem = usage;
+	e->limit = jint(mem, "limit");
+	e->cpu_known = e->prev && system > e->prev_system &&
+	    total >= e->prev_total && online > 0;
+	if (e->cpu_known)
+		e->cpu = (double)(total - e->prev_total) /
+		    (double)(system - e->prev_system) * (double)online * 100.0;
+	e->prev_total = total;
+	e->prev_system = system;
+	e->prev = 1;
+	e->stats = 1;
 out:
 	json_decref(s);
-	return out;
+	scratch_close(&sc);
 }
 
 /* One container of the snapshot: l from the list, its inspect merged
@@ -221,11 +328,11 @@ container_json(struct docker *d, const json_t *l)
 	}
 	container_env_mask(env);
 	health = json_object_get(json_object_get(st, "Health"), "Status");
-	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, "
+	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, "
 	    "s:o, s:I, s:O, s:o, s:s, s:s, s:I, s:I, s:b, s:s}",
 	    "id", id, "name", name, "image", jstr(l, "Image"),
 	    "image_id", jstr(in, "Image"), "command", jstr(l, "Command"),
-	    "state", jstr(st, "Status"), "status", jstr(l, "Status"),
+	    "state", jstr(st, "Status"),
 	    "created", jint(l, "Created"),
 	    "ports", ports_json(json_object_get(l, "Ports")),
 	    "networks", networks_json(json_object_get(json_object_get(in,
@@ -246,158 +353,201 @@ out:
 	return c;
 }
 
+/* e->text from l and its inspect: everything but what moves with time
+ * (the status, the stats), left open for them. 0, or -1 (gone, no
+ * engine, out of memory) with e->text NULL. */
+static int
+container_text(struct docker *d, const json_t *l, struct dentry *e)
+{
+	struct scratch sc;
+	struct buf b;
+	json_t *c;
+	int rc = -1;
+
+	free(e->text);
+	e->text = NULL;
+	buf_init(&b, DOCKER_ONE_MAX);
+	scratch_open(&sc);
+	if ((c = container_json(d, l)) != NULL && add_json(&b, c, 0) == 0 &&
+	    b.len > 2) {
+		b.data[--b.len] = '\0';		/* the closing "}" */
+		e->len = b.len;
+		e->text = buf_take(&b);
+		rc = e->text ? 0 : -1;
+	}
+	json_decref(c);
+	scratch_close(&sc);
+	buf_free(&b);
+	return rc;
+}
+
+/* What closes e's text in this snapshot: the list's status ("Up 3
+ * minutes" moves with time) and, running, the latest stats sample. */
+static int
+add_tail(struct buf *out, const char *status, const struct dentry *e)
+{
+	json_t *t, *st = NULL;
+	int rc;
+
+	if (e->running && e->stats)
+		st = json_pack("{s:I, s:I, s:o}", "memory_bytes", e->mem,
+		    "memory_limit_bytes", e->limit, "cpu_percent",
+		    e->cpu_known && isfinite(e->cpu) ? json_real(e->cpu) :
+		    json_null());
+	t = json_pack("{s:s, s:o*}", "status", status, "stats", st);
+	rc = buf_adds(out, ",") == -1 || add_json(out, t, 1) == -1 ? -1 : 0;
+	json_decref(t);
+	return rc;
+}
+
 static int	rep_stopping(void);
 
 /* What an inspect depends on, as the list shows it: the same key, the
  * same inspect (a state change, a restart, health, a new name or image
  * make a new one). */
 static void
-list_key(const json_t *l, struct buf *b)
+list_key(const json_t *l, char out[SECRET_HEXLEN])
 {
-	b->len = 0;
-	if (buf_printf(b, "%s|%s|%s|%s|%s", jstr(l, "Id"), jstr(l, "State"),
-	    status_health(jstr(l, "Status")), jstr(l, "Image"),
-	    json_string_value(json_array_get(json_object_get(l, "Names"), 0)) ?
-	    json_string_value(json_array_get(json_object_get(l, "Names"), 0)) :
-	    "") == -1)
-		b->len = 0;
+	char key[4096];
+	int n;
+
+	n = snprintf(key, sizeof key, "%s|%s|%s|%s|%s", jstr(l, "Id"),
+	    jstr(l, "State"), status_health(jstr(l, "Status")),
+	    jstr(l, "Image"), json_string_value(json_array_get(
+	    json_object_get(l, "Names"), 0)) ? json_string_value(
+	    json_array_get(json_object_get(l, "Names"), 0)) : "");
+	if (n < 0)
+		n = 0;
+	secret_sha256_hex(key, (size_t)n < sizeof key ? (size_t)n :
+	    sizeof key - 1, out);
 }
 
-/* Drop what cache keeps of containers no longer in list. */
-static void
-cache_prune(json_t *cache, const json_t *list)
+/* An engine that is not there or does not answer: said so, with no
+ * containers (never "none"). */
+static int
+engine_down(struct buf *out, int present, const char *why)
 {
-	static const char *const maps[] = { "cpu", "inspect", "stats", NULL };
-	const json_t *l;
-	const char *k;
-	json_t *m, *v, *ids = json_object();
-	void *tmp;
-	size_t i;
-	int j;
+	json_t *j = json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine", "present",
+	    present, "reachable", 0, "error", why, "containers");
+	int rc = add_json(out, j, 0);
 
-	json_array_foreach(list, i, l)
-		json_object_set_new(ids, jstr(l, "Id"), json_true());
-	for (j = 0; maps[j]; j++) {
-		m = json_object_get(cache, maps[j]);
-		json_object_foreach_safe(m, tmp, k, v)
-			if (json_object_get(ids, k) == NULL)
-				json_object_del(m, k);
-	}
-	json_decref(ids);
+	json_decref(j);
+	return rc;
 }
 
-json_t *
-docker_cache_new(void)
+/* The snapshot (DESIGN §12) as JSON text in out, with the stats sampled
+ * so far; *seen says the socket was there before (one that is gone is
+ * then an unreachable engine, not an absent one); fp gets the fingerprint
+ * of what counts as a change. 1 when the engine answered, 0 when it did
+ * not (why says why; so does the snapshot), -1 when there is none (out
+ * of memory, larger than bastion takes). */
+static int
+docker_snapshot(struct docker *d, const char *socket, struct dcache *cache,
+    int *seen, char fp[SECRET_HEXLEN], struct buf *out, char *why,
+    size_t whylen)
 {
-	return json_pack("{s:{}, s:{}, s:{}, s:[], s:i}", "cpu", "inspect",
-	    "stats", "running", "cursor", 0);
-}
-
-json_t *
-docker_snapshot(struct docker *d, const char *socket, json_t *cache,
-    int *seen, char fp[SECRET_HEXLEN])
-{
-	char err[512];
-	json_t *list = NULL, *snap, *cs, *c, *l, *hit, *st;
-	json_t *inspect = json_object_get(cache, "inspect");
-	json_t *stats = json_object_get(cache, "stats");
+	char err[512], key[SECRET_HEXLEN];
+	struct scratch sc;
+	json_t *list = NULL, *eng, *l;
+	struct dentry *e;
 	struct stat sb;
-	struct buf key;
+	const char *id;
 	size_t i;
 	long code;
+	int rc = -1, first = 1;
 
+	buf_reset(out);
 	if (stat(socket, &sb) == -1) {
 		/* Gone after it was there: the engine stopped. */
+		snprintf(why, whylen, "%s", errno != ENOENT ? strerror(errno) :
+		    *seen ? "the engine's socket is gone (the engine stopped)" :
+		    "no engine socket");
 		snprintf(fp, SECRET_HEXLEN, "absent");
-		if (*seen)
-			return json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine",
-			    "present", 1, "reachable", 0, "error", errno == ENOENT ?
-			    "the engine's socket is gone (the engine stopped)" :
-			    strerror(errno), "containers");
-		return json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine", "present",
-		    0, "reachable", 0, "error", errno == ENOENT ? "no engine "
-		    "socket" : strerror(errno), "containers");
+		return engine_down(out, *seen, why) == -1 ? -1 : 0;
 	}
 	*seen = 1;
+	scratch_open(&sc);
 	code = docker_json(d, "GET", "/containers/json?all=1", NULL,
 	    DOCKER_CALL_MS, DOCKER_LIST_MAX, &list, err, sizeof err);
 	if (code != 200 || !json_is_array(list)) {
-		json_decref(list);
 		secret_sha256_hex(err, strlen(err), fp);
-		return json_pack("{s:{s:b, s:b, s:s}, s:[]}", "engine", "present",
-		    1, "reachable", 0, "error", err, "containers");
+		snprintf(why, whylen, "%s", err);
+		rc = engine_down(out, 1, err) == -1 ? -1 : 0;
+		goto out;
 	}
 	list_fingerprint(list, fp);
-	cs = json_array();
-	buf_init(&key, 4096);
+	eng = json_pack("{s:b, s:b, s:s, s:s}", "present", 1, "reachable", 1,
+	    "api_version", docker_api_version(d), "version",
+	    docker_engine_version(d));
+	rc = buf_adds(out, "{\"engine\":") == -1 || add_json(out, eng, 0) ==
+	    -1 || buf_adds(out, ",\"containers\":[") == -1 ? -1 : 0;
+	json_decref(eng);
+	if (rc == -1)
+		goto out;
+	for (i = 0; i < cache->n; i++)
+		cache->e[i].seen = 0;
 	json_array_foreach(list, i, l) {
-		list_key(l, &key);
-		hit = json_object_get(inspect, jstr(l, "Id"));
-		/* Kept as text: a tenth of the memory of the objects. */
-		c = NULL;
-		if (hit && key.len && strlen(jstr(hit, "key")) == key.len &&
-		    memcmp(jstr(hit, "key"), key.data, key.len) == 0)
-			c = json_loads(jstr(hit, "c"), 0, NULL);
-		if (c == NULL && (c = container_json(d, l)) != NULL &&
-		    key.len) {
-			char *text = json_dumps(c, JSON_COMPACT);
-
-			if (text)
-				json_object_set_new(inspect, jstr(l, "Id"),
-				    json_pack("{s:s%, s:s}", "key", key.data,
-				    key.len, "c", text));
-			free(text);
-		}
-		if (c == NULL)
+		id = jstr(l, "Id");
+		if (!container_ref_valid(id) || (e = cache_get(cache, id)) ==
+		    NULL)
 			continue;
-		/* The list's status moves with time ("Up 3 minutes"). */
-		json_object_set(c, "status", json_object_get(l, "Status"));
-		if (strcmp(jstr(l, "State"), "running") == 0 &&
-		    (st = json_object_get(stats, jstr(l, "Id"))) != NULL)
-			json_object_set(c, "stats", st);
-		json_array_append_new(cs, c);
+		e->seen = 1;
+		e->running = strcmp(jstr(l, "State"), "running") == 0;
+		list_key(l, key);
+		if ((e->text == NULL || strcmp(e->key, key) != 0) &&
+		    container_text(d, l, e) == 0)
+			memcpy(e->key, key, sizeof key);
+		if (e->text == NULL)
+			continue;
+		if ((!first && buf_adds(out, ",") == -1) ||
+		    buf_add(out, e->text, e->len) == -1 ||
+		    add_tail(out, jstr(l, "Status"), e) == -1) {
+			rc = -1;
+			goto out;
+		}
+		first = 0;
 	}
-	buf_free(&key);
-	snap = json_pack("{s:{s:b, s:b, s:s, s:s}, s:o}", "engine", "present", 1,
-	    "reachable", 1, "api_version", docker_api_version(d), "version",
-	    docker_engine_version(d), "containers", cs);
-	cache_prune(cache, list);
-	/* Of the list only the running ids are kept (for the stats). */
-	{
-		json_t *running = json_array();
-
-		json_array_foreach(list, i, l)
-			if (strcmp(jstr(l, "State"), "running") == 0 &&
-			    container_ref_valid(jstr(l, "Id")))
-				json_array_append_new(running, json_string(
-				    jstr(l, "Id")));
-		json_object_set_new(cache, "running", running);
-	}
+	rc = buf_adds(out, "]}") == -1 ? -1 : 1;
+	cache_prune(cache);
+out:
 	json_decref(list);
-	return snap;
+	scratch_close(&sc);
+	return rc;
 }
 
-int
-docker_stats_sample(struct docker *d, json_t *cache, long budget_ms)
+/* Refresh the stats of running containers, round-robin from where the
+ * last call stopped, for at most budget_ms. 1 when it went round the
+ * whole list. */
+static int
+docker_stats_sample(struct docker *d, struct dcache *cache, long budget_ms)
 {
-	const json_t *list = json_object_get(cache, "running");
-	const char *id;
-	json_t *st;
 	int64_t end = clock_mono_ms() + budget_ms;
-	size_t n = json_array_size(list), i, tried;
+	size_t i, tried, running = 0;
+	int round = 0;
 
-	i = (size_t)json_integer_value(json_object_get(cache, "cursor"));
-	for (tried = 0; tried < n && clock_mono_ms() < end && !agent_stop &&
-	    !rep_stopping(); tried++, i++) {
-		id = json_string_value(json_array_get(list, i % n));
-		if (id && (st = stats_json(d, id, json_object_get(cache,
-		    "cpu"))) != NULL)
-			json_object_set_new(json_object_get(cache, "stats"), id,
-			    st);
+	for (i = 0; i < cache->n; i++)
+		running += cache->e[i].running;
+	i = cache->cursor < cache->n ? cache->cursor : 0;
+	for (tried = 0; tried < running && clock_mono_ms() < end &&
+	    !agent_stop && !rep_stopping(); i++) {
+		if (i >= cache->n) {
+			i = 0;
+			round = 1;
+		}
+		if (!cache->e[i].running)
+			continue;
+		stats_take(d, &cache->e[i]);
+		tried++;
 	}
-	json_object_set_new(cache, "cursor", json_integer(n ? (json_int_t)(i %
-	    n) : 0));
-	return n > 0 && i >= n;	/* went round */
+	/* The last running one sampled: round. */
+	for (; i < cache->n && !cache->e[i].running; i++)
+		;
+	if (i >= cache->n && running > 0) {
+		i = 0;
+		round = 1;
+	}
+	cache->cursor = i;
+	return round;
 }
 
 /* --- the reporting thread ---------------------------------------------- */
@@ -424,6 +574,7 @@ static int
 changed(struct docker *d, const char *socket, const char *fp)
 {
 	char now[SECRET_HEXLEN], err[512];
+	struct scratch sc;
 	json_t *list = NULL;
 	struct stat sb;
 	long code;
@@ -431,6 +582,7 @@ changed(struct docker *d, const char *socket, const char *fp)
 
 	if (stat(socket, &sb) == -1)
 		return strcmp(fp, "absent") != 0;
+	scratch_open(&sc);
 	code = docker_json(d, "GET", "/containers/json?all=1", NULL,
 	    DOCKER_CALL_MS, DOCKER_LIST_MAX, &list, err, sizeof err);
 	if (code != 200 || !json_is_array(list))
@@ -439,22 +591,53 @@ changed(struct docker *d, const char *socket, const char *fp)
 		list_fingerprint(list, now);
 	rc = strcmp(now, fp) != 0;
 	json_decref(list);
+	scratch_close(&sc);
 	return rc;
+}
+
+/* POST the snapshot. The status, or 0 (err says why). */
+static long
+send_snapshot(struct aclient *a, const struct buf *snap, char *err,
+    size_t errlen)
+{
+	struct scratch sc;
+	struct buf resp;
+	json_t *reply = NULL;
+	long code;
+
+	buf_init(&resp, ACLIENT_REPLY_MAX);
+	code = aclient_raw(a, "POST", "/agent/v1/reports/docker", snap->data,
+	    30000, &resp, err, errlen);
+	if (code && code != 200) {
+		scratch_open(&sc);
+		if (resp.len > 0)
+			reply = json_loadb(resp.data, resp.len, 0, NULL);
+		log_warnx("docker report refused (HTTP %ld): %s", code,
+		    aclient_error_message(reply));
+		json_decref(reply);
+		scratch_close(&sc);
+	}
+	buf_free(&resp);
+	return code;
 }
 
 static void *
 reporter(void *arg)
 {
 	const struct agent_conf *c = rep.c;
-	char fp[SECRET_HEXLEN] = "", err[256];
+	char fp[SECRET_HEXLEN] = "", err[256], why[512];
+	struct dcache cache;
 	struct aclient *a = NULL;
 	struct docker *d;
-	json_t *cache = docker_cache_new(), *snap, *reply;
+	struct buf snap;
 	int64_t next = 0, now;
 	long code;
 	int was_reachable = -1, reachable, seen = 0, first_round = 0;
+	int trimmed = 0;
 
-	if ((d = docker_new(c->docker_socket)) == NULL || cache == NULL) {
+	memset(&cache, 0, sizeof cache);
+	buf_init(&snap, DOCKER_REPORT_MAX);
+	if ((d = docker_new(c->docker_socket)) == NULL) {
 		log_warnx("docker_socket = %s: cannot report", c->docker_socket);
 		goto out;
 	}
@@ -468,48 +651,45 @@ reporter(void *arg)
 		    fp))) {
 			/* Quiet: a few stats samples, kept for the next
 			 * report (one each per round of the list). */
-			if (docker_stats_sample(d, cache, DOCKER_POLL_MS / 2)) {
+			if (docker_stats_sample(d, &cache, DOCKER_POLL_MS / 2)) {
 				if (!first_round)	/* every one sampled: */
 					next = 0;	/* report them now */
 				first_round = 1;
-				malloc_trim(0);
 			}
+			/* What the engine's answers took goes back. */
+			malloc_trim(0);
 			nap(DOCKER_POLL_MS / 2);
 			continue;
 		}
-		snap = docker_snapshot(d, c->docker_socket, cache, &seen, fp);
-		if (snap == NULL) {
+		reachable = docker_snapshot(d, c->docker_socket, &cache, &seen,
+		    fp, &snap, why, sizeof why);
+		if (reachable == -1) {
+			buf_free(&snap);
+			malloc_trim(0);
 			nap(DOCKER_RETRY_MS);
 			continue;
 		}
-		reachable = json_is_true(json_object_get(json_object_get(snap,
-		    "engine"), "reachable"));
 		if (reachable != was_reachable) {
 			if (reachable)
 				log_info("engine at %s reachable (API %s)",
 				    c->docker_socket, docker_api_version(d));
 			else
 				log_warnx("engine at %s unreachable: %s",
-				    c->docker_socket, jstr(json_object_get(snap,
-				    "engine"), "error"));
+				    c->docker_socket, why);
 			was_reachable = reachable;
 		}
 		if (a == NULL)
 			a = aclient_new(c, 1);
-		reply = NULL;
-		code = a ? aclient_call(a, "POST", "/agent/v1/reports/docker",
-		    snap, 30000, &reply, err, sizeof err) : 0;
-		json_decref(snap);
+		code = a ? send_snapshot(a, &snap, err, sizeof err) : 0;
+		buf_free(&snap);
 		if (code == 200) {
 			next = clock_mono_ms() + (int64_t)agent_interval_s * 1000;
+			if (!trimmed++)	/* this thread's start-up is over */
+				agent_trim();
 		} else {
-			if (code)
-				log_warnx("docker report refused (HTTP %ld): %s",
-				    code, aclient_error_message(reply));
 			fp[0] = '\0';	/* send again, whatever changes */
 			next = clock_mono_ms() + DOCKER_RETRY_MS;
 		}
-		json_decref(reply);
 		/* What a snapshot of many containers took goes back. */
 		malloc_trim(0);
 		nap(DOCKER_POLL_MS);
@@ -517,7 +697,9 @@ reporter(void *arg)
 out:
 	aclient_free(a);
 	docker_free(d);
-	json_decref(cache);
+	cache_free(&cache);
+	buf_free(&snap);
+	scratch_thread_done();
 	return NULL;
 }
 

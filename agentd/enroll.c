@@ -597,6 +597,7 @@ agent_renew(const struct agent_conf *c, struct agent_state *s)
 		log_warn("installing the renewed certificate");
 		goto out;
 	}
+	aclient_credentials_changed();
 	st = json_pack("{s:s, s:O, s:O, s:O}", "agent_id", s->agent_id,
 	    "not_before", json_object_get(reply, "not_before"),
 	    "not_after", json_object_get(reply, "not_after"),

@@ -77,6 +77,7 @@ reporter(void *arg)
 	int64_t next = 0;
 	char *text;
 	long code;
+	int trimmed = 0;
 
 	while (!agent_heard && !agent_stop && !rep.stop)
 		nap(100);
@@ -104,6 +105,8 @@ reporter(void *arg)
 		if (code == 200) {
 			memcpy(fp, now_fp, sizeof fp);
 			next = clock_mono_ms() + (int64_t)agent_interval_s * 1000;
+			if (!trimmed++)	/* this thread's start-up is over */
+				agent_trim();
 		} else {
 			if (code)
 				log_warnx("guest report refused (HTTP %ld): %s",

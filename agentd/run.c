@@ -87,6 +87,9 @@ agent_run(const struct agent_conf *conf)
 	memset(&st, 0, sizeof st);
 	if (aclient_global_init() == -1)
 		goto out;
+	/* Before any other thread starts. */
+	agent_malloc_init();
+	scratch_init();
 	/* No mac = in the file: the NIC that routes to bastion, found once
 	 * for every inventory (else the inventory's boot NIC rule). */
 	if ((c = malloc(sizeof *c)) == NULL)
