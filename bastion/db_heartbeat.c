@@ -45,6 +45,7 @@ struct db_hb {
 	struct hb_entry	*bucket[HB_BUCKETS];
 	struct hb_entry	*head;		/* every pending entry */
 	atomic_size_t	 n;
+	atomic_ullong	 acked, written, batches;	/* the metrics */
 };
 
 static unsigned
@@ -106,6 +107,7 @@ hb_write(struct db *db, struct hb_entry *l)
 	struct db_hb *hb = db->hb;
 	struct hb_entry *e, *next;
 	struct db_st *st;
+	unsigned long long rows = 0;
 	int rc = DB_OK;
 
 	if (db_conn_begin(db->w) == -1) {
@@ -126,6 +128,7 @@ hb_write(struct db *db, struct hb_entry *l)
 		if (db_step(st) != DB_DONE)
 			rc = DB_ERR;
 		db_finalize(st);
+		rows++;
 	}
 	if (rc == DB_OK && db_exec(db, "COMMIT") == -1)
 		rc = DB_ERR;
@@ -142,6 +145,8 @@ done:
 		pthread_mutex_unlock(&hb->mu);
 		return;
 	}
+	atomic_fetch_add(&hb->written, rows);
+	atomic_fetch_add(&hb->batches, 1);
 	for (e = l; e; e = next) {
 		next = e->all;
 		hb_entry_free(e);
@@ -237,6 +242,20 @@ db_hb_close(struct db *db)
 	db->hb = NULL;
 }
 
+void
+db_heartbeat_stats(struct db *db, struct db_hb_stats *out)
+{
+	struct db_hb *hb = db->hb;
+
+	memset(out, 0, sizeof *out);
+	if (hb == NULL)
+		return;
+	out->acked = atomic_load(&hb->acked);
+	out->written = atomic_load(&hb->written);
+	out->batches = atomic_load(&hb->batches);
+	out->pending = atomic_load(&hb->n);
+}
+
 int
 db_agent_heartbeat(struct db *db, const char *id, const char *serial,
     const char *addr, const char *heartbeat, int64_t *cert_not_after_ms)
@@ -290,6 +309,7 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		db_lock(db);
 		db_unlock(db);
 	}
+	atomic_fetch_add(&hb->acked, 1);
 	*cert_not_after_ms = not_after;
 	return DB_OK;
 err_alloc:
