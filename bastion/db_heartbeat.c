@@ -42,6 +42,7 @@ struct db_hb {
 	pthread_cond_t	 cv;
 	pthread_t	 t;
 	int		 started, stop;
+	int		 failing;	/* the last batch failed; under db->mu */
 	struct hb_entry	*bucket[HB_BUCKETS];
 	struct hb_entry	*head;		/* every pending entry */
 	atomic_size_t	 n;
@@ -136,7 +137,10 @@ hb_write(struct db *db, struct hb_entry *l)
 		db_exec(db, "ROLLBACK");
 done:
 	if (rc != DB_OK) {
-		log_warnx("heartbeats: a batch failed; kept for the next one");
+		if (!hb->failing)
+			log_warnx("heartbeats: a batch failed; kept for the"
+			    " next one");
+		hb->failing = 1;
 		pthread_mutex_lock(&hb->mu);
 		for (e = l; e; e = next) {
 			next = e->all;
@@ -145,6 +149,9 @@ done:
 		pthread_mutex_unlock(&hb->mu);
 		return;
 	}
+	if (hb->failing)
+		log_info("heartbeats: written again");
+	hb->failing = 0;
 	atomic_fetch_add(&hb->written, rows);
 	atomic_fetch_add(&hb->batches, 1);
 	for (e = l; e; e = next) {
