@@ -346,6 +346,9 @@ void
 db_lock(struct db *db)
 {
 	pthread_mutex_lock(&db->mu);
+	/* Heartbeats written behind go first: what is read or written
+	 * next sees them. */
+	db_hb_flush_locked(db);
 }
 
 void
@@ -720,7 +723,7 @@ db_open_url(const char *path, const char *statedir, struct db **out)
 	/* Every use of the writer is under db->mu. */
 	if (db_conn_open(db, 0, &db->w) == -1)
 		goto err_open;
-	if (migrate(db) == -1)
+	if (migrate(db) == -1 || db_hb_init(db) == -1)
 		goto err_migrate;
 	*out = db;
 	return 0;
@@ -738,6 +741,7 @@ db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
+	db_hb_close(db);
 	/* Other threads' readers went with their threads (the listeners
 	 * stop first); this thread's goes now. */
 	db_reader_free(pthread_getspecific(db->reader));

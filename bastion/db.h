@@ -116,6 +116,14 @@ int	db_events_json(struct db *, const char *mac, int64_t after_id, int limit,
 
 /* Machines per state, for /metrics. */
 int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
+/* Heartbeats written behind (db_heartbeat.c), since the start. */
+struct db_hb_stats {
+	unsigned long long	 acked;		/* answered DB_OK */
+	unsigned long long	 written;	/* rows written (after coalescing) */
+	unsigned long long	 batches;	/* transactions committed */
+	size_t			 pending;	/* waiting now, one per agent */
+};
+void	db_heartbeat_stats(struct db *, struct db_hb_stats *);
 
 /* --- db_hardware.c ---------------------------------------------------- */
 

@@ -334,39 +334,6 @@ db_agent_cert_check(struct db *db, const char *id, const char *serial)
 }
 
 int
-db_agent_heartbeat(struct db *db, const char *id, const char *serial,
-    const char *addr, const char *heartbeat, int64_t *cert_not_after_ms)
-{
-	struct db_st *st;
-	int64_t not_after = 0;
-	int rc;
-
-	/* One statement: the certificate check and the write together. */
-	db_lock(db);
-	if ((st = db_stmt(db, "UPDATE agents SET last_seen_ms = ?2,"
-	    " last_addr = ?3, heartbeat = ?4 WHERE id = ?1 AND revoked_ms = 0"
-	    " AND EXISTS (SELECT 1 FROM certificates WHERE serial = ?5 AND"
-	    " agent_id = ?1 AND revoked_ms = 0) RETURNING cert_not_after_ms",
-	    DB_TEXT(id), DB_INT(clock_wall_ms()), DB_TEXT(addr), DB_TEXT(heartbeat),
-	    DB_TEXT(serial))) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		not_after = db_col_int64(st, 0);
-		rc = db_step(st) == DB_DONE ? DB_OK : DB_ERR;
-	} else {
-		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
-	}
-	db_finalize(st);
-	db_unlock(db);
-	if (rc == DB_OK)
-		*cert_not_after_ms = not_after;
-	return rc;
-}
-
-int
 db_agent_inventory(struct db *db, const char *id, const char *inventory)
 {
 	int rc;

@@ -89,9 +89,11 @@ int	db_agent_get(struct db *, const char *id, struct agent *);
  */
 int	db_agent_cert_check(struct db *, const char *id, const char *serial);
 /* Record a heartbeat (JSON text) and the peer's address, if the agent
- * and its certificate `serial` are known and unrevoked (DB_NOTFOUND
- * otherwise: db_agent_cert_check says which); *cert_not_after_ms gets the
- * agent's current certificate's expiry. */
+ * and its certificate `serial` are known and unrevoked (DB_NOTFOUND or
+ * DB_CONFLICT otherwise, as db_agent_cert_check); *cert_not_after_ms gets
+ * the agent's current certificate's expiry. Written behind
+ * (db_heartbeat.c): within 100 ms, before this bastion's next use of the
+ * database's writer, and at db_close. */
 int	db_agent_heartbeat(struct db *, const char *id, const char *serial,
 	    const char *addr, const char *heartbeat, int64_t *cert_not_after_ms);
 int	db_agent_inventory(struct db *, const char *id, const char *inventory);

@@ -116,6 +116,7 @@ struct db {
 	 * reconnect works: requests are answered 503 meanwhile. */
 	atomic_int	 unavailable;
 	struct db_listener *listener;	/* PostgreSQL: db_pg_listen.c */
+	struct db_hb	*hb;		/* heartbeats written behind */
 };
 
 /* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */
@@ -258,6 +259,18 @@ void		 db_pg_listen_stop(struct db_listener *);
 int		 db_commit(struct db *);
 
 /* --- db_machine.c ----------------------------------------------------- */
+
+/* --- db_heartbeat.c: heartbeats written behind --------------------------- */
+int		 db_hb_init(struct db *);
+/* Write what waits and stop the flusher (db_close). */
+void		 db_hb_close(struct db *);
+/* Write what waits, in one transaction; db->mu is held (db_lock). */
+void		 db_hb_flush_locked(struct db *);
+/* The agent and its certificate `serial` as db_agent_cert_check says,
+ * on the per-thread read connection, and the current certificate's
+ * expiry (db_machine.c). */
+int		 db_reader_agent_cert(struct db *, const char *id,
+		    const char *serial, int64_t *cert_not_after_ms);
 
 /* The per-thread read-only connection (struct db's reader key). */
 void		 db_reader_free(void *);

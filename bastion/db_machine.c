@@ -56,6 +56,7 @@ struct reader {
 	struct db_conn	*c;
 	struct db_st	*get_machine;
 	struct db_st	*get_lease;	/* db_lease.c's, on the boot path too */
+	struct db_st	*get_cert;	/* db_heartbeat.c's certificate check */
 	struct {
 		unsigned long	gen;
 		int		valid;
@@ -79,6 +80,7 @@ db_reader_free(void *p)
 		return;
 	db_finalize(rd->get_machine);
 	db_finalize(rd->get_lease);
+	db_finalize(rd->get_cert);
 	db_conn_close(rd->c);
 	free(rd);
 }
@@ -96,7 +98,11 @@ reader_get(struct db *db)
 	    (rd->get_machine = db_conn_prepare(rd->c, "SELECT " MACHINE_COLS
 	    " FROM machines WHERE mac = ?")) == NULL ||
 	    (rd->get_lease = db_conn_prepare(rd->c, "SELECT ip, expires FROM"
-	    " leases WHERE mac = ?")) == NULL) {
+	    " leases WHERE mac = ?")) == NULL ||
+	    (rd->get_cert = db_conn_prepare(rd->c, "SELECT a.revoked_ms,"
+	    " c.revoked_ms, a.cert_not_after_ms FROM certificates c JOIN"
+	    " agents a ON a.id = c.agent_id WHERE c.serial = ? AND"
+	    " c.agent_id = ?")) == NULL) {
 		db_reader_free(rd);
 		return NULL;
 	}
@@ -189,6 +195,33 @@ db_reader_lease(struct db *db, const char *mac, char ip[64],
 	} else
 		rc = DB_ERR;
 	db_reset(st);
+	return rc;
+}
+
+int
+db_reader_agent_cert(struct db *db, const char *id, const char *serial,
+    int64_t *cert_not_after_ms)
+{
+	struct reader *rd = reader_get(db);
+	struct db_st *st;
+	int64_t not_after = 0;
+	int rc;
+
+	if (rd == NULL)
+		return DB_ERR;
+	st = rd->get_cert;
+	if (db_bind(st, DB_ARGV(DB_TEXT(serial), DB_TEXT(id))) == -1)
+		return DB_ERR;
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		rc = db_col_int64(st, 0) || db_col_int64(st, 1) ?
+		    DB_CONFLICT : DB_OK;
+		not_after = db_col_int64(st, 2);
+	} else
+		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
+	db_reset(st);
+	if (rc == DB_OK)
+		*cert_not_after_ms = not_after;
 	return rc;
 }
 

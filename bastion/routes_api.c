@@ -204,6 +204,7 @@ get_metrics(struct request *r)
 	static const char *const lnames[] = { "boot", "control", "admin" };
 	struct metrics *mt = &r->app->metrics;
 	long counts[MS_NSTATES];
+	struct db_hb_stats hs;
 	struct buf b;
 	json_t *dq;
 	unsigned long restarts;
@@ -264,6 +265,23 @@ get_metrics(struct request *r)
 	    "thread (agents' long polls).\n"
 	    "# TYPE bastion_http_waiting gauge\n"
 	    "bastion_http_waiting %lu\n", atomic_load(&mt->waiting));
+	db_heartbeat_stats(r->app->db, &hs);
+	rc |= buf_printf(&b, "# HELP bastion_heartbeats_total Heartbeats accepted.\n"
+	    "# TYPE bastion_heartbeats_total counter\n"
+	    "bastion_heartbeats_total %llu\n"
+	    "# HELP bastion_heartbeat_rows_written_total Agents' rows written by "
+	    "heartbeats (one per agent per batch).\n"
+	    "# TYPE bastion_heartbeat_rows_written_total counter\n"
+	    "bastion_heartbeat_rows_written_total %llu\n"
+	    "# HELP bastion_heartbeat_batches_total Transactions that wrote "
+	    "heartbeats.\n"
+	    "# TYPE bastion_heartbeat_batches_total counter\n"
+	    "bastion_heartbeat_batches_total %llu\n"
+	    "# HELP bastion_heartbeats_pending Heartbeats accepted, not yet "
+	    "written (one per agent).\n"
+	    "# TYPE bastion_heartbeats_pending gauge\n"
+	    "bastion_heartbeats_pending %zu\n", hs.acked, hs.written, hs.batches,
+	    hs.pending);
 	if (rc != 0)
 		http_reply_error(r, 500, "internal", "the metrics do not fit %zu "
 		    "KiB", b.max / 1024);

@@ -281,6 +281,48 @@ def test_revoked_agent_refused(bastion, agents, agentd_bin):
     assert r.status in (404, 409)
 
 
+def heartbeat_as(bastion, a, body):
+    """POST a heartbeat with agent a's certificate: the HTTP status."""
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        "--cacert", bastion.ca_pem,
+                        "--cert", os.path.join(a.state, "cert.pem"),
+                        "--key", os.path.join(a.state, "key.pem"),
+                        "-X", "POST", "-H", "Content-Type: application/json",
+                        "-d", json.dumps(body),
+                        "https://127.0.0.1:%d/agent/v1/heartbeat"
+                        % bastion.control_port], capture_output=True, text=True)
+    return r.stdout
+
+
+def metric(bastion, name):
+    text = bastion.admin("GET", "/api/v1/metrics").text
+    m = re.search(r"^%s (\d+)$" % name, text, re.M)
+    return int(m.group(1))
+
+
+def test_heartbeats_written_behind_and_at_stop(bastion, agents):
+    """A heartbeat is answered at once and written by the flusher (seen
+    from another connection to the database, the API untouched); the last
+    one acknowledged before SIGTERM is written too."""
+    a = enrolled_agent(bastion)
+    agents.append(a)
+    a.stop()
+    seen = "SELECT count(*) FROM agents WHERE heartbeat = ? AND last_seen_ms > 0"
+    for n in range(3):     # one agent: coalesced to its newest
+        assert heartbeat_as(bastion, a, {"mark": n}) == "200"
+    wait_for(lambda: sql(bastion, seen, '{"mark":2}') == [(1,)], timeout=5,
+             what="the heartbeat written")
+    assert metric(bastion, "bastion_heartbeats_total") >= 3
+    assert 1 <= metric(bastion, "bastion_heartbeat_rows_written_total") <= \
+        metric(bastion, "bastion_heartbeats_total")
+    ag = bastion.admin("GET", "/api/v1/agents/node1").json()
+    assert ag["heartbeat"] == {"mark": 2} and ag["last_heartbeat_at"]
+    assert heartbeat_as(bastion, a, {"mark": 3}) == "200"
+    bastion.stop()
+    assert sql(bastion, seen, '{"mark":3}') == [(1,)]
+    bastion.start()
+
+
 def test_tokens_reused_expired_bound(bastion, agents):
     t = token(bastion)
     a = Agent(bastion, "n1", t, "52:54:00:a0:00:01")

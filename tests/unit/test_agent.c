@@ -437,6 +437,77 @@ test_revocation(void **state)
 	free(list);
 }
 
+/* Heartbeats are written behind: checked at once, written within a
+ * moment by the flusher (seen here from another connection), one row per
+ * agent with the newest heartbeat, at once before this handle's next use
+ * of the writer, and at close. */
+static int
+hb_landed(struct dbfx *f, const char *sql)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (raw_int(f, sql) == 1)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void
+test_heartbeat_behind(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct agent a;
+	int64_t na = 0;
+	int act;
+
+	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "t1", "a1", "0a");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a2", "0b");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
+	    "{\"n\":1}", &na), DB_OK);
+	assert_true(na > clock_wall_ms());
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.2",
+	    "{\"n\":2}", &na), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.3",
+	    "{\"n\":7}", &na), DB_OK);
+	/* Refused at once, as before. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0b", "10.0.0.1",
+	    "{}", &na), DB_NOTFOUND);
+	assert_int_equal(db_agent_heartbeat(f->db, "a9", "0a", "10.0.0.1",
+	    "{}", &na), DB_NOTFOUND);
+	/* The flusher writes them, the newest of a1's. */
+	assert_true(hb_landed(f, "SELECT count(*) FROM agents WHERE id = 'a1'"
+	    " AND last_seen_ms > 0 AND last_addr = '10.0.0.2' AND"
+	    " heartbeat = '{\"n\":2}'"));
+	assert_true(hb_landed(f, "SELECT count(*) FROM agents WHERE id = 'a2'"
+	    " AND last_seen_ms > 0 AND heartbeat = '{\"n\":7}'"));
+	/* This handle reads its own heartbeats. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.2",
+	    "{\"n\":3}", &na), DB_OK);
+	assert_int_equal(db_agent_get(f->db, "a1", &a), DB_OK);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM agents WHERE"
+	    " id = 'a1' AND heartbeat = '{\"n\":3}'"), 1);
+	/* Acknowledged, then a clean stop: written. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.2",
+	    "{\"n\":4}", &na), DB_OK);
+	db_close(f->db);
+	f->db = NULL;
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM agents WHERE"
+	    " id = 'a1' AND heartbeat = '{\"n\":4}'"), 1);
+	assert_int_equal(dbfx_open(f, &f->db), 0);
+	/* A revoked agent is refused, and a heartbeat that waited while it
+	 * was revoked is not written. */
+	assert_int_equal(db_agent_revoke(f->db, "a2", "test"), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.3",
+	    "{\"n\":8}", &na), DB_CONFLICT);
+}
+
 /* A token not bound to a MAC cannot take the MAC of a live agent or of
  * an installed machine; only the MAC's install token replaces its agent. */
 static void
@@ -645,6 +716,7 @@ main(void)
 		DBFX_TEST(test_install_token_create),
 		DBFX_TEST(test_enroll_mac_taken),
 		DBFX_TEST(test_revocation),
+		DBFX_TEST(test_heartbeat_behind),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
 		cmocka_unit_test(test_signer_process),
