@@ -23,6 +23,7 @@
 #include "ca.h"
 #include "db.h"
 #include "dnsmasq.h"
+#include "file.h"
 #include "http.h"
 #include "log.h"
 #include "path.h"
@@ -96,28 +97,6 @@ check_paths(const char *path, const struct config *c)
 /* The state dir: the worker's user's, group root's (prepare_state_dir);
  * o+x only, so that dnsmasq (nobody) reaches STATE/tftp without listing. */
 #define STATE_DIR_MODE	0771
-
-/* mkdir -p with mode for every component we create. */
-static int
-make_dirs(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	char *p;
-
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
 
 /* The pid file doubles as the single-instance lock. */
 static int
@@ -381,7 +360,7 @@ main(int argc, char *argv[])
 	log_init(1, debug || app.cfg->debug, "bastion");
 	/* dnsmasq (as nobody) must reach STATE_DIR/tftp, nobody may list
 	 * the directory, and every private file in it is 0600. */
-	if (make_dirs(app.cfg->state_dir, STATE_DIR_MODE) == -1)
+	if (file_mkdirs(app.cfg->state_dir, STATE_DIR_MODE) == -1)
 		fatal("state dir %s", app.cfg->state_dir);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");

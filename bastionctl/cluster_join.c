@@ -37,6 +37,7 @@
 #include "b64.h"
 #include "bio.h"
 #include "ctl.h"
+#include "file.h"
 #include "hostname.h"
 #include "keybundle.h"
 #include "path.h"
@@ -355,30 +356,6 @@ out:
 	return rc;
 }
 
-/* mkdir -p: the components it makes are 0755, the last one mode. */
-static int
-make_dirs(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	char *p;
-
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* dir/name replaced by data (mode): a temporary file beside it, written,
  * fsync'ed, renamed. */
 static int
@@ -476,7 +453,7 @@ write_keys(const char *state_dir, const struct keybundle *kb, int force)
 		    "*.old)", cadir);
 		return -1;
 	}
-	if (make_dirs(cadir, 0700) == -1 || chmod(cadir, 0700) == -1) {
+	if (file_mkdirs(cadir, 0700) == -1 || chmod(cadir, 0700) == -1) {
 		ctl_error("%s: %s", cadir, strerror(errno));
 		return -1;
 	}

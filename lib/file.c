@@ -1,4 +1,4 @@
-/* file.c — files written safely. */
+/* file.c — files written safely, and the directories they go in. */
 #define _GNU_SOURCE	/* mkostemp */
 #define LOG_SUBSYS "file"
 #include <errno.h>
@@ -67,4 +67,27 @@ err_write:
 		close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+int
+file_mkdirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	char *p;
+
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
 }

@@ -11,4 +11,9 @@
 int	file_write_atomic(const char *path, const void *data, size_t len,
 	    mode_t mode);
 
+/* mkdir -p: the missing parents 0755, path itself mode (an existing
+ * one is left as it is). 0, or -1 with errno (ENAMETOOLONG: path too
+ * long). */
+int	file_mkdirs(const char *path, mode_t mode);
+
 #endif

@@ -5,32 +5,12 @@ had acknowledged."""
 import os
 import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 
-import pytest
-
 from agents import wait_for
-from harness import ROOT
 
-PG = os.path.join(ROOT, "tests", "pg.sh")
 THREADS = 3         # per bastion
 WRITES = 15         # per thread
-
-
-@pytest.fixture
-def pg_url():
-    d = tempfile.mkdtemp(prefix="bastion-pg-")
-    os.chmod(d, 0o711)      # the cluster runs as nobody
-    cluster = os.path.join(d, "cluster")
-    r = subprocess.run([PG, "start", cluster], capture_output=True, text=True)
-    assert r.returncode == 0, "PostgreSQL did not start: %s %s" % (r.stdout, r.stderr)
-    try:
-        yield r.stdout.strip()
-    finally:
-        subprocess.run([PG, "stop", cluster], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def two_bastions(make_bastion, url):
@@ -88,8 +68,8 @@ def audit_rows(b, action):
     return r.json()
 
 
-def test_concurrent_writes_on_two_bastions_all_land_in_one_chain(make_bastion, pg_url):
-    a, b = two_bastions(make_bastion, pg_url)
+def test_concurrent_writes_on_two_bastions_all_land_in_one_chain(make_bastion, pg):
+    a, b = two_bastions(make_bastion, pg[1])
     acked, failed = [], []
     threads = run_writers([(x, "%s%d" % (name, t), acked, failed)
                            for x, name in ((a, "a"), (b, "b"))
@@ -109,8 +89,8 @@ def test_concurrent_writes_on_two_bastions_all_land_in_one_chain(make_bastion, p
     assert a.alive() and b.alive()
 
 
-def test_a_bastion_killed_under_write_load_loses_no_acknowledged_write(make_bastion, pg_url):
-    a, b = two_bastions(make_bastion, pg_url)
+def test_a_bastion_killed_under_write_load_loses_no_acknowledged_write(make_bastion, pg):
+    a, b = two_bastions(make_bastion, pg[1])
     acked_a, acked_b, failed_a, failed_b = [], [], [], []
     stop_b = threading.Event()
     threads = run_writers([(a, "a%d" % t, acked_a, failed_a) for t in range(THREADS)] +
