@@ -92,18 +92,9 @@ insert_locked(struct db *db, struct audit_entry *e)
 	int64_t last = 0;
 	int rc;
 
-	/* Bastions sharing a PostgreSQL database append to one chain: each
-	 * waits for the others' open appends (the lock ends with the
-	 * transaction), so no two read the same last row. */
-	if (db_is_pg(db)) {
-		if ((st = db_stmt(db, "SELECT pg_advisory_xact_lock(?, ?)",
-		    DB_INT(DB_PG_LOCK_CLASS), DB_INT(DB_PG_LOCK_AUDIT))) == NULL)
-			return DB_ERR;
-		rc = db_step(st);
-		db_finalize(st);
-		if (rc != DB_ROW)
-			return DB_ERR;
-	}
+	/* Bastions sharing a PostgreSQL database append to one chain: the
+	 * transaction holds the cluster's write lock since its BEGIN
+	 * (db_pg.c), so no two read the same last row. */
 	if ((st = db_stmt(db, "SELECT id, hash FROM audit_log"
 	    " ORDER BY id DESC LIMIT 1")) == NULL)
 		return DB_ERR;

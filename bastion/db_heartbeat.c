@@ -78,26 +78,41 @@ hb_take(struct db_hb *hb)
 	return l;
 }
 
-/* Put e back unless a newer heartbeat of its agent came meanwhile
- * (under hb->mu). */
-static void
-hb_put_back(struct db_hb *hb, struct hb_entry *e)
+/* The pending entry of agent id, or NULL (under hb->mu). */
+static struct hb_entry *
+hb_find(struct db_hb *hb, const char *id)
 {
-	unsigned h = hb_hash(e->id);
 	struct hb_entry *o;
 
-	for (o = hb->bucket[h]; o; o = o->next)
-		if (strcmp(o->id, e->id) == 0)
-			break;
-	if (o != NULL || atomic_load(&hb->n) >= HB_MAX) {
-		hb_entry_free(e);
-		return;
-	}
+	for (o = hb->bucket[hb_hash(id)]; o; o = o->next)
+		if (strcmp(o->id, id) == 0)
+			return o;
+	return NULL;
+}
+
+/* e joins the set (under hb->mu). */
+static void
+hb_link(struct db_hb *hb, struct hb_entry *e)
+{
+	unsigned h = hb_hash(e->id);
+
 	e->next = hb->bucket[h];
 	hb->bucket[h] = e;
 	e->all = hb->head;
 	hb->head = e;
 	atomic_fetch_add(&hb->n, 1);
+}
+
+/* Put e back unless a newer heartbeat of its agent came meanwhile
+ * (under hb->mu). */
+static void
+hb_put_back(struct db_hb *hb, struct hb_entry *e)
+{
+	if (hb_find(hb, e->id) != NULL || atomic_load(&hb->n) >= HB_MAX) {
+		hb_entry_free(e);
+		return;
+	}
+	hb_link(hb, e);
 }
 
 /* Write list l in one transaction; db->mu is held. Entries are freed, or
@@ -270,7 +285,6 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	struct db_hb *hb = db->hb;
 	struct hb_entry *e, *o;
 	int64_t not_after;
-	unsigned h;
 	int rc, full;
 
 	if ((rc = db_reader_agent_cert(db, id, serial, &not_after)) != DB_OK)
@@ -282,7 +296,6 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	snprintf(e->id, sizeof e->id, "%s", id);
 	snprintf(e->serial, sizeof e->serial, "%s", serial);
 	snprintf(e->addr, sizeof e->addr, "%s", addr);
-	h = hb_hash(id);
 	pthread_mutex_lock(&hb->mu);
 	if (!hb->started && !hb->stop) {
 		if (pthread_create(&hb->t, NULL, hb_main, db) != 0) {
@@ -291,23 +304,15 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		}
 		hb->started = 1;
 	}
-	for (o = hb->bucket[h]; o; o = o->next)
-		if (strcmp(o->id, id) == 0)
-			break;
-	if (o != NULL) {		/* coalesced: the newer one wins */
+	if ((o = hb_find(hb, id)) != NULL) {	/* the newer one wins */
 		free(o->text);
 		o->text = e->text;
 		o->seen_ms = e->seen_ms;
 		memcpy(o->serial, e->serial, sizeof o->serial);
 		memcpy(o->addr, e->addr, sizeof o->addr);
 		free(e);
-	} else {
-		e->next = hb->bucket[h];
-		hb->bucket[h] = e;
-		e->all = hb->head;
-		hb->head = e;
-		atomic_fetch_add(&hb->n, 1);
-	}
+	} else
+		hb_link(hb, e);
 	full = atomic_load(&hb->n) >= HB_MAX || hb->stop;
 	if (atomic_load(&hb->n) >= HB_BATCH)
 		pthread_cond_signal(&hb->cv);

@@ -88,7 +88,6 @@ extern const struct db_backend db_pg;		/* db_pg.c */
 /* PostgreSQL advisory locks taken by bastion: the two-key form, whose
  * space is apart from the one-key form's; the class is "bast". */
 #define DB_PG_LOCK_CLASS	0x62617374
-#define DB_PG_LOCK_AUDIT	1	/* appending to the audit chain */
 #define DB_PG_LOCK_WRITE	2	/* a write transaction (db_pg.c) */
 /* The DHCP lead of an interface (db_pg_listen.c): a class of its own
  * ("dhcp"), the second key a hash of the interface's name. */
