@@ -7,7 +7,6 @@ B, and the same VM PXE-boots again: B's dnsmasq gives it its old address
 `discovered` again."""
 import os
 import shutil
-import signal
 import time
 
 import qemu
@@ -19,15 +18,11 @@ from test_discovery import discovery_image  # noqa: F401  (fixture)
 FAILOVER_S = 5
 
 
-def dnsmasq_state(b):
-    return b.admin("GET", "/api/v1/readyz").json()["dnsmasq"]
-
-
 def standing_by(b):
     assert b.alive(), b.log()[-4000:]
     try:
         return b.admin("GET", "/api/v1/readyz").status == 200 and \
-            dnsmasq_state(b)["standby"]
+            b.dnsmasq_state()["standby"]
     except OSError:     # not listening yet
         return False
 
@@ -60,17 +55,15 @@ def test_killed_leader_a_vm_boots_from_the_other_with_its_address(
         shutil.copytree(os.path.join(a.state, "ca"), os.path.join(b.state, "ca"))
         b.start(wait=False)     # stands by: no lease init to wait for
         wait_for(lambda: standing_by(b), timeout=60, what="B standing by")
-        assert dnsmasq_state(a)["running"] and not dnsmasq_state(b)["running"]
+        assert a.dnsmasq_state()["running"] and not b.dnsmasq_state()["running"]
 
         mac = qemu.random_mac()
         first = discovered(a, make_vm, mac)
         print("through A: %s got %s" % (mac, first["ip"]))
 
         t0 = time.time()
-        os.kill(a.proc.pid, signal.SIGKILL)
-        a.proc.wait()
-        a.proc = None
-        wait_for(lambda: dnsmasq_state(b)["running"], timeout=FAILOVER_S,
+        a.kill9()
+        wait_for(lambda: b.dnsmasq_state()["running"], timeout=FAILOVER_S,
                  what="B to run dnsmasq")
         print("B ran dnsmasq %.2f s after A was killed" % (time.time() - t0))
 

@@ -8,7 +8,6 @@ leader stops dnsmasq at once; back, one of them runs it again."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -40,10 +39,6 @@ def dnsmasq_pids(b):
         if arg in argv and b"--test" not in argv and fields[0] != "Z":
             pids[int(p)] = int(fields[1])
     return sorted(p for p, ppid in pids.items() if ppid not in pids)
-
-
-def dnsmasq_state(b):
-    return b.admin("GET", "/api/v1/readyz").json()["dnsmasq"]
 
 
 def cluster(b):
@@ -88,10 +83,10 @@ def test_one_leader_and_failover_keeps_the_address(make_bastion, pg, client_ns):
     a, b = two_bastions(make_bastion, db_url)
 
     # Only A runs dnsmasq; B serves HTTP and stands by.
-    st = dnsmasq_state(a)
+    st = a.dnsmasq_state()
     assert st["running"] and not st["standby"], st
     assert dnsmasq_pids(a) == [st["pid"]]
-    st = dnsmasq_state(b)
+    st = b.dnsmasq_state()
     assert not st["running"] and st["standby"] and st["last_error"] is None, st
     assert dnsmasq_pids(b) == []
     # Both say so, per interface (B's session is recorded within a second
@@ -104,7 +99,7 @@ def test_one_leader_and_failover_keeps_the_address(make_bastion, pg, client_ns):
     assert "leader %s" % IFACE in out and "standby %s" % IFACE in out, out
     assert "dhcp: leading on %s" % IFACE in a.log()
     assert "dhcp: leading" not in b.log()
-    assert dnsmasq_pids(b) == [] and dnsmasq_state(b)["standby"]
+    assert dnsmasq_pids(b) == [] and b.dnsmasq_state()["standby"]
 
     # A client leases an address from A's dnsmasq.
     first = client_ns(MACS[0])
@@ -117,17 +112,15 @@ def test_one_leader_and_failover_keeps_the_address(make_bastion, pg, client_ns):
     # within FAILOVER_S.
     old = dnsmasq_pids(a)
     t0 = time.time()
-    os.kill(a.proc.pid, signal.SIGKILL)
-    a.proc.wait()
-    a.proc = None
-    wait_for(lambda: dnsmasq_state(b)["running"], timeout=FAILOVER_S,
+    a.kill9()
+    wait_for(lambda: b.dnsmasq_state()["running"], timeout=FAILOVER_S,
              what="B to run dnsmasq")
     took = time.time() - t0
     assert took < FAILOVER_S, took
     wait_for(lambda: not any(p in dnsmasq_pids(a) for p in old), timeout=10,
              what="A's dnsmasq to end")
     assert dnsmasq_pids(a) == []
-    assert dnsmasq_pids(b) == [dnsmasq_state(b)["pid"]]
+    assert dnsmasq_pids(b) == [b.dnsmasq_state()["pid"]]
     assert "dhcp: leading on %s" % IFACE in b.log()
     wait_for(lambda: leaders(b) == [url(b)], what="cluster status to name B")
     print("failover: B ran dnsmasq %.2f s after A was killed" % took)
@@ -155,7 +148,7 @@ def test_database_outage_stops_dnsmasq_and_one_leads_again(make_bastion, pg):
     wait_for(lambda: not dnsmasq_pids(a), timeout=10,
              what="A to stop dnsmasq")
     print("A stopped dnsmasq %.2f s after PostgreSQL stopped" % (time.time() - t0))
-    st = dnsmasq_state(a)
+    st = a.dnsmasq_state()
     assert not st["running"] and st["standby"], st
     assert "dhcp: lost the lead on %s" % IFACE in a.log()
     for x in (a, b):
@@ -171,8 +164,8 @@ def test_database_outage_stops_dnsmasq_and_one_leads_again(make_bastion, pg):
     subprocess.run([PG_SH, "start", cluster_dir], check=True, capture_output=True)
 
     def one_leads():
-        running = [x for x in (a, b) if dnsmasq_state(x)["running"]]
-        standby = [x for x in (a, b) if dnsmasq_state(x)["standby"]]
+        running = [x for x in (a, b) if x.dnsmasq_state()["running"]]
+        standby = [x for x in (a, b) if x.dnsmasq_state()["standby"]]
         if len(running) == 1 and len(standby) == 1 and \
                 dnsmasq_pids(running[0]) and not dnsmasq_pids(standby[0]):
             return running[0], standby[0]
@@ -186,7 +179,7 @@ def test_database_outage_stops_dnsmasq_and_one_leads_again(make_bastion, pg):
 
 
 def test_sqlite_bastion_always_leads(bastion):
-    st = dnsmasq_state(bastion)
+    st = bastion.dnsmasq_state()
     assert st["running"] and not st["standby"], st
     x = json.loads(bastion.ctl("cluster", "status", "--json").stdout)["bastions"]
     assert [(b["dhcp_interface"], b["dhcp_leader"]) for b in x] == [(IFACE, True)]

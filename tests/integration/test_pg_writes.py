@@ -4,10 +4,10 @@ chain, and a bastion killed in the middle of the load loses nothing it
 had acknowledged."""
 import os
 import shutil
-import signal
 import threading
 
 from agents import wait_for
+from harness import pid_running
 
 THREADS = 3         # per bastion
 WRITES = 15         # per thread
@@ -39,16 +39,6 @@ def writer(b, tag, acked, failed, stop=None):
             acked.append(comment)
         else:
             failed.append((comment, r.status, r.text))
-
-
-def alive(pid):
-    """pid runs (a zombie has ended: nobody here may reap it)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rindex(")") + 2] != "Z"
 
 
 def run_writers(plan):
@@ -104,12 +94,10 @@ def test_a_bastion_killed_under_write_load_loses_no_acknowledged_write(make_bast
     assert len(acked_b) >= THREADS * 3, (acked_b, failed_b)
     children = [b.child_pid(c) for c in ("bastion-http", "bastion-signer")]
     dnsmasq = b.dnsmasq_pid()   # None: A leads DHCP, B stands by
-    os.kill(b.proc.pid, signal.SIGKILL)
-    b.proc.wait()
-    b.proc = None           # not a clean stop, and not expected to be
+    b.kill9()
     # Its worker and signer follow it (parent-death signal), and so does
     # its dnsmasq if it ran one (a watcher ends it: it runs as nobody).
-    wait_for(lambda: not any(p and alive(p) for p in children + [dnsmasq]),
+    wait_for(lambda: not any(p and pid_running(p) for p in children + [dnsmasq]),
              what="B's worker, signer and dnsmasq to end")
     stop_b.set()
     for t in threads:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 
 from agents import wait_for
+from harness import pid_running
 
 
 def proc_status(pid):
@@ -177,16 +178,6 @@ def unit_capped(make_bastion):
                               "--inh-caps=-all", "--no-new-privs", "--"])
 
 
-def running(pid):
-    """pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rindex(")") + 2] not in "ZX"
-
-
 def cap_kill(pid):
     return bool(int(proc_status(pid)["CapEff"], 16) & (1 << 5))
 
@@ -212,12 +203,12 @@ def test_without_cap_kill_stop_and_reload_reach_worker_and_dnsmasq(make_bastion)
     except AssertionError:
         raise AssertionError("\n".join(
             l for l in b.log().splitlines() if "readyz" not in l)[-3000:])
-    assert not running(dq)
+    assert not pid_running(dq)
     dq = b.dnsmasq_pid()
     wk = worker(b)
     # The stop reaches both: a clean exit, nothing left behind.
     b.stop()
-    assert not running(dq) and not running(wk)
+    assert not pid_running(dq) and not pid_running(wk)
     text = b.log()
     assert "cannot kill" not in text and "did not stop" not in text, text[-3000:]
     assert "ignored SIGTERM" not in text, text[-3000:]
@@ -234,7 +225,7 @@ def test_without_cap_kill_a_killed_bastion_leaves_no_dnsmasq(make_bastion):
     os.kill(b.proc.pid, signal.SIGKILL)
     b.proc.wait(timeout=30)
     # Its watcher (root, without CAP_KILL) ends the dnsmasq that is nobody's.
-    wait_for(lambda: not running(dq), timeout=15,
+    wait_for(lambda: not pid_running(dq), timeout=15,
              what="dnsmasq to end with its bastion")
     b.stop(expect_clean=False)
 

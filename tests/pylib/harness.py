@@ -91,6 +91,17 @@ argon2_memory = 256
 """
 
 
+def pid_running(pid):
+    """pid exists and has not ended (a zombie or a dead task has: nobody
+    here may reap it)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2] not in "ZX"
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -226,9 +237,18 @@ class Bastion:
                 return int(p)
         return None
 
+    def dnsmasq_state(self):
+        """readyz's dnsmasq object: running, standby, pid, last_error…"""
+        return self.admin("GET", "/api/v1/readyz").json()["dnsmasq"]
+
     def dnsmasq_pid(self):
-        st = self.admin("GET", "/api/v1/readyz").json()
-        return st["dnsmasq"].get("pid")
+        return self.dnsmasq_state().get("pid")
+
+    def kill9(self):
+        """SIGKILL, as a crash or a power cut: no clean stop to check."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
 
     # --- clients --------------------------------------------------------
     @property
