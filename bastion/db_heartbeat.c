@@ -143,8 +143,9 @@ hb_write(struct db *db, struct hb_entry *l)
 		}
 		if (db_step(st) != DB_DONE)
 			rc = DB_ERR;
+		else	/* 0: revoked meanwhile, not written */
+			rows += (unsigned long long)db_changes(db);
 		db_finalize(st);
-		rows++;
 	}
 	if (rc == DB_OK && db_exec(db, "COMMIT") == -1)
 		rc = DB_ERR;
