@@ -86,7 +86,9 @@ cluster_start(struct bastion *app)
 	if (db_shared(app->db) && keys_check(app) == -1)
 		return -1;
 	c = bastion_config_acquire(app);
+	pthread_mutex_lock(&C.mu);
 	config_node_url(c, C.url);
+	pthread_mutex_unlock(&C.mu);
 	snprintf(C.interface, sizeof C.interface, "%s", c->interface);
 	bastion_config_release(app);
 	C.db = app->db;
@@ -113,4 +115,12 @@ cluster_stop(void)
 	pthread_mutex_unlock(&C.mu);
 	pthread_join(C.t, NULL);
 	C.running = 0;
+}
+
+void
+cluster_url(char out[CONFIG_URL_LEN])
+{
+	pthread_mutex_lock(&C.mu);
+	snprintf(out, CONFIG_URL_LEN, "%s", C.url);
+	pthread_mutex_unlock(&C.mu);
 }

@@ -388,6 +388,35 @@ db_wake_agent(struct db *db, const char *agent_id)
 	return rc;
 }
 
+void
+db_listen_streams(struct db *db, void (*fn)(const char *, const char *,
+    const char *, void *), void *arg)
+{
+	db->stream_fn = fn;
+	db->stream_arg = arg;
+}
+
+int
+db_notify_stream(struct db *db, const char *sid, const char *agent_id,
+    const char *why)
+{
+	char payload[128 + DB_STREAM_WHY_MAX];
+	int rc;
+
+	if (!db_is_pg(db))
+		return 0;
+	/* Ids have no spaces: the reason is the rest, cut to its cap. */
+	if (strlen(sid) > 40 || strlen(agent_id) > 64 || strpbrk(sid, " ") ||
+	    strpbrk(agent_id, " "))
+		return -1;
+	snprintf(payload, sizeof payload, "s:%s %s %.*s", sid, agent_id,
+	    DB_STREAM_WHY_MAX, why);
+	db_lock(db);
+	rc = pg_notify(db, payload);
+	db_unlock(db);
+	return rc;
+}
+
 int
 db_listen_start(struct db *db, void (*fn)(const char *, void *), void *arg,
     const struct db_dhcp_lead *lead)

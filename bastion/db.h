@@ -79,6 +79,19 @@ struct db_dhcp_lead {
 int	db_listen_start(struct db *, void (*fn)(const char *agent_id, void *),
 	    void *arg, const struct db_dhcp_lead *lead);
 void	db_listen_stop(struct db *);
+/*
+ * Interactive streams live in the memory of the bastion that made them
+ * (stream.h): when the agent could not reach one, the bastion that hears
+ * of it (the job's result) tells every bastion, this one included, with
+ * "s:SID AGENT WHY" (WHY at most DB_STREAM_WHY_MAX bytes, cut), and the
+ * holder ends it. fn(sid, agent_id, why, arg) for each heard; set before
+ * db_listen_start. On SQLite: nothing sent or heard (0).
+ */
+#define DB_STREAM_WHY_MAX	200
+void	db_listen_streams(struct db *, void (*fn)(const char *sid,
+	    const char *agent_id, const char *why, void *), void *arg);
+int	db_notify_stream(struct db *, const char *sid, const char *agent_id,
+	    const char *why);
 
 
 /* --- db_machine.c ----------------------------------------------------- */

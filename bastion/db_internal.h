@@ -115,6 +115,10 @@ struct db {
 	 * reconnect works: requests are answered 503 meanwhile. */
 	atomic_int	 unavailable;
 	struct db_listener *listener;	/* PostgreSQL: db_pg_listen.c */
+	/* db_listen_streams: an agent did not reach a stream. */
+	void		(*stream_fn)(const char *sid, const char *agent_id,
+			    const char *why, void *arg);
+	void		*stream_arg;
 	struct db_hb	*hb;		/* heartbeats written behind */
 };
 

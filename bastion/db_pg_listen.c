@@ -1,7 +1,8 @@
 /* db_pg_listen.c — what the other bastions on one PostgreSQL database
  * changed, heard on a connection of its own (LISTEN bastion): a job for
- * an agent that long-polls here ("w:AGENT_ID"), and the machines or
- * leases tables changed ("m"), which ends the machine caches' generation.
+ * an agent that long-polls here ("w:AGENT_ID"), an agent that did not
+ * reach a stream ("s:SID AGENT WHY"), and the machines or leases tables
+ * changed ("m"), which ends the machine caches' generation.
  * The connection is kept with a backoff; after each (re)connection every
  * waiter is woken and the caches dropped, since a notification sent
  * while it was away is lost.
@@ -30,6 +31,7 @@
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
 #define PAYLOAD_MAX	128	/* "w:" and an agent id, with room */
+#define STREAM_PAYLOAD_MAX	(PAYLOAD_MAX + DB_STREAM_WHY_MAX)
 #define LEAD_URL_MAX	512	/* a bastion's control URL */
 #define LEAD_NAME_MAX	64	/* an interface's name */
 
@@ -104,6 +106,27 @@ fail:
 	return NULL;
 }
 
+/* "s:SID AGENT WHY": an agent did not reach stream SID (db_notify_stream). */
+static void
+heard_stream(struct db_listener *l, const char *payload)
+{
+	char copy[STREAM_PAYLOAD_MAX], *sid, *agent, *why;
+
+	if (l->db->stream_fn == NULL || strlen(payload) >= sizeof copy)
+		return;
+	snprintf(copy, sizeof copy, "%s", payload + 2);
+	sid = copy;
+	if ((agent = strchr(sid, ' ')) == NULL)
+		return;
+	*agent++ = '\0';
+	if ((why = strchr(agent, ' ')) == NULL)
+		return;
+	*why++ = '\0';
+	if (*sid == '\0' || *agent == '\0')
+		return;
+	l->db->stream_fn(sid, agent, why, l->db->stream_arg);
+}
+
 static void
 heard(struct db_listener *l, const char *payload)
 {
@@ -112,6 +135,8 @@ heard(struct db_listener *l, const char *payload)
 	else if (strncmp(payload, "w:", 2) == 0 && payload[2] != '\0' &&
 	    strlen(payload) < PAYLOAD_MAX)
 		l->fn(payload + 2, l->arg);
+	else if (strncmp(payload, "s:", 2) == 0)
+		heard_stream(l, payload);
 }
 
 /* Every notification libpq has read (a query reads them too). */

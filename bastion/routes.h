@@ -30,6 +30,24 @@ int	routes_job_submit(struct request *, const char *agent_id,
  * client certificate, unrevoked); replies 401/403 and returns -1 if it
  * is none. */
 int	routes_agent_auth(struct request *, char agent_id[AGENT_ID_LEN]);
+/* routes_agent.c: whether agent_id has a long poll waiting here now. */
+int	routes_agent_polling(const char *agent_id);
+
+/* routes_stream.c, streams across bastions (DESIGN §16): the job's
+ * "stream" (sid) into args and, on a shared database when the agent does
+ * not poll this bastion, "stream_url" (this bastion's control URL, for
+ * the agent to reach the stream). 0 or -1 (out of memory). */
+int	routes_stream_args(struct request *, const char *agent_id,
+	    json_t *args, const char *sid);
+/* A job that was to open a stream failed (error: the agent's; the node
+ * never came, "unreached_stream…", or it refused the job): the stream
+ * ends with why, here or on the bastion that holds it. */
+void	routes_stream_job_failed(struct db *, const char *agent_id,
+	    int64_t job, const char *error);
+/* db_listen_streams' fn: stream_fail here, if the stream is here. */
+void	routes_stream_unreached(const char *sid, const char *agent_id,
+	    const char *why, void *unused);
+
 /* [agent] heartbeat_interval in force, seconds. */
 int	routes_heartbeat_interval(struct request *);
 

@@ -747,6 +747,19 @@ wake_agent(struct db *db, const char *agent_id)
 	db_wake_agent(db, agent_id);
 }
 
+int
+routes_agent_polling(const char *agent_id)
+{
+	struct waiter *w;
+	int found = 0;
+
+	pthread_mutex_lock(&hub.mu);
+	for (w = hub.head; w && !found; w = w->next)
+		found = strcmp(w->agent_id, agent_id) == 0;
+	pthread_mutex_unlock(&hub.mu);
+	return found;
+}
+
 void
 routes_agent_wake(const char *agent_id, void *unused)
 {
@@ -1016,6 +1029,10 @@ post_job_result(struct request *r)
 	log_info("req %s: job %lld on agent %s: %s%s%s", r->id, (long long)id,
 	    p.agent_id, res.status, res.error ? ": " : "",
 	    res.error ? res.error : "");
+	/* A job that was to open a stream and failed: its operator would
+	 * wait on the stream until idle. */
+	if (strcmp(res.status, "done") != 0)
+		routes_stream_job_failed(r->app->db, p.agent_id, id, res.error);
 	http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id,
 	    "status", res.status));
 out:

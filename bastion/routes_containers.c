@@ -438,7 +438,11 @@ post_action(struct request *r)
 			    "streams open; try again later");
 			goto out;
 		}
-		json_object_set_new(args, "stream", json_string(sid));
+		if (routes_stream_args(r, id, args, sid) == -1) {
+			stream_kill(sid);
+			http_reply_error(r, 500, "internal", "out of memory");
+			goto out;
+		}
 	}
 	if (routes_job_submit(r, id, "container", args, ROUTES_JOB_TTL, &job)
 	    == 0) {

@@ -82,6 +82,7 @@ session_over(void *arg, const char *why)
 		{ "node", "node" }, { "client", "operator" },
 		{ "killed", "forced" }, { "idle", "idle" },
 		{ "stopping", "bastion stopping" },
+		{ "unreached", "node did not come" },
 	};
 	const char *by = why;
 	size_t i;
@@ -262,9 +263,8 @@ post_console(struct request *r)
 	 * forced open elsewhere may do so at any time), so s is not used
 	 * again; the stream id names it. */
 	s = NULL;
-	args = json_pack("{s:s, s:s, s:s}", "action", "console", "guest", guest,
-	    "stream", sid);
-	if (args == NULL) {
+	args = json_pack("{s:s, s:s}", "action", "console", "guest", guest);
+	if (args == NULL || routes_stream_args(r, id, args, sid) == -1) {
 		http_reply_error(r, 500, "internal", "out of memory");
 		abandon(id, guest, sid);
 		goto out;

@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include "b64.h"
+#include "bastion.h"
+#include "cluster.h"
+#include "db_agent.h"
 #include "http.h"
 #include "log.h"
 #include "routes.h"
@@ -80,6 +83,8 @@ reply_take(struct request *r, enum stream_side side, const char *who)
 		json_object_set_new(o, "attached", json_boolean(st.attached));
 		json_object_set_new(o, "exit_code", st.has_exit ?
 		    json_integer(st.exit_code) : json_null());
+		if (st.why[0])
+			json_object_set_new(o, "reason", json_string(st.why));
 	} else if (st.rows > 0) {
 		json_object_set_new(o, "resize", json_pack("[i, i]", st.rows,
 		    st.cols));
@@ -208,6 +213,70 @@ post_client_input(struct request *r)
 	http_reply_json(r, 200, json_pack("{s:s}", "stream", r->params[0]));
 out:
 	json_decref(body);
+}
+
+/* --- across bastions (DESIGN §16) ---------------------------------------- */
+
+int
+routes_stream_args(struct request *r, const char *agent_id, json_t *args,
+    const char *sid)
+{
+	char url[CONFIG_URL_LEN];
+
+	if (json_object_set_new(args, "stream", json_string(sid)) == -1)
+		return -1;
+	/* Only where it helps: an agent long-polling here reaches the
+	 * stream on its own connection (and an agent older than
+	 * stream_url, which refuses what it does not know, keeps working
+	 * wherever it did). */
+	if (!db_shared(r->app->db) || routes_agent_polling(agent_id))
+		return 0;
+	cluster_url(url);
+	if (url[0] && json_object_set_new(args, "stream_url", json_string(url))
+	    == -1)
+		return -1;
+	return 0;
+}
+
+void
+routes_stream_unreached(const char *sid, const char *agent_id,
+    const char *why, void *unused)
+{
+	(void)unused;
+	if (stream_fail(sid, agent_id, why) == 0)
+		log_info("stream %.8s… of agent %s: the node did not come: %s",
+		    sid, agent_id, why);
+}
+
+void
+routes_stream_job_failed(struct db *db, const char *agent_id, int64_t job,
+    const char *error)
+{
+	char why[DB_STREAM_WHY_MAX + 1];
+	const char *sid;
+	json_t *j = NULL;
+
+	if (db_job_json(db, job, &j) != DB_OK)
+		return;
+	sid = json_string_value(json_object_get(json_object_get(j, "args"),
+	    "stream"));
+	if (sid == NULL || strcmp(json_string_value(json_object_get(j,
+	    "agent_id")) ? json_string_value(json_object_get(j, "agent_id")) :
+	    "", agent_id) != 0)
+		goto out;
+	if (error && strncmp(error, "unreached_stream", 16) == 0)
+		snprintf(why, sizeof why, "the node could not reach the bastion "
+		    "that holds this session%s", error + 16);
+	else
+		snprintf(why, sizeof why, "the node did not open the session: "
+		    "%s", error && *error ? error : "its job failed");
+	/* Here, and on the bastion that holds it (if another). */
+	routes_stream_unreached(sid, agent_id, why, NULL);
+	if (db_notify_stream(db, sid, agent_id, why) == -1)
+		log_warnx("stream %.8s…: cannot tell the other bastions that "
+		    "its node did not come", sid);
+out:
+	json_decref(j);
 }
 
 /* Who may do what: see struct route in http.h. A stream is used only by

@@ -34,6 +34,7 @@ struct stream {
 	struct buf	 to_node, to_client;
 	int		 rows, cols, resized;
 	int		 attached, ended, closed, has_exit, exit_code;
+	char		 why[STREAM_WHY_MAX];	/* stream_fail's */
 	int64_t		 used_ms[2];	/* last request of each side */
 	struct waiter	*w[2];		/* parked, per side */
 	stream_over_fn	 over;		/* told once when it is over */
@@ -344,6 +345,38 @@ stream_on_over(const char *id, stream_over_fn fn, void *arg)
 }
 
 int
+stream_fail(const char *id, const char *agent_id, const char *why)
+{
+	char line[STREAM_WHY_MAX + 32];
+	struct stream *s;
+	struct overs o;
+	int rc = -1, n;
+
+	o.n = 0;
+	pthread_mutex_lock(&S.mu);
+	s = find(id);
+	if (s != NULL && strcmp(s->agent_id, agent_id) == 0 && !s->attached &&
+	    !s->ended) {
+		over(s, &o, "unreached");
+		snprintf(s->why, sizeof s->why, "%s", why);
+		s->ended = 1;
+		/* What the operator's terminal shows. */
+		n = snprintf(line, sizeof line, "bastion: %s\r\n", s->why);
+		if (n > 0 && (size_t)n >= sizeof line)
+			n = (int)sizeof line - 1;
+		if (n > 0 && s->to_client.len + (size_t)n <= s->to_client.max &&
+		    buf_add(&s->to_client, line, (size_t)n) == -1)
+			log_debug("stream %.8s…: no room for why", s->id);
+		wake(s, STREAM_CLIENT);
+		wake(s, STREAM_NODE);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&S.mu);
+	overs_run(&o);
+	return rc;
+}
+
+int
 stream_kill(const char *id)
 {
 	struct stream *s;
@@ -391,6 +424,7 @@ stream_take(const char *id, enum stream_side side, const char *who,
 	st->has_exit = s->has_exit;
 	st->exit_code = s->exit_code;
 	st->attached = s->attached;
+	memcpy(st->why, s->why, sizeof st->why);
 	if (out == NULL) {	/* a look only */
 		pthread_mutex_unlock(&S.mu);
 		return 0;

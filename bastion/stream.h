@@ -22,6 +22,7 @@
 #define STREAM_BUF_MAX	(1024 * 1024)
 #define STREAM_IDLE_MS	(120 * 1000)
 #define STREAM_WAIT_MAX	30		/* seconds a long poll may hold */
+#define STREAM_WHY_MAX	256
 
 enum stream_side {
 	STREAM_NODE,	/* the agent: reads input, writes output */
@@ -36,6 +37,7 @@ struct stream_state {
 	int	exit_code;
 	int	rows, cols;	/* a resize for the node, 0 if none */
 	int	attached;	/* the node has come */
+	char	why[STREAM_WHY_MAX];	/* ended without the node: why, or "" */
 };
 
 struct request;
@@ -75,13 +77,22 @@ int	stream_park(struct request *, const char *id, enum stream_side,
 const char *stream_resumed(const struct request *);
 /*
  * Told once, when the stream is first over: why is "node" (the agent
- * ended it), "client" (the operator left), "killed" (stream_kill), "idle"
- * or "stopping". Runs on the thread that ended it, without the streams'
+ * ended it), "client" (the operator left), "killed" (stream_kill),
+ * "unreached" (stream_fail), "idle" or "stopping". Runs on the thread that ended it, without the streams'
  * lock held (it may call stream_* itself); arg is the callback's. 0, or
  * -1 when there is no such stream (or it is over already): nothing kept.
  */
 typedef void (*stream_over_fn)(void *arg, const char *why);
 int	stream_on_over(const char *id, stream_over_fn, void *arg);
+/*
+ * The node will not come: its agent could not reach this bastion (the
+ * stream was made on another than the one it polls, DESIGN §16) or
+ * refused the job. A stream of agent_id that its agent has not used yet
+ * ends for the client with why (in its terminal and its next answer);
+ * the over callback hears "unreached". 0, or -1 (no such stream of that
+ * agent, or the node has used it: then it is the node's to end).
+ */
+int	stream_fail(const char *id, const char *agent_id, const char *why);
 /* End a stream for both sides (a session taken over): the node's input
  * poll and the client's output poll answer now, the stream is gone.
  * 0, or -1 when there is no such stream. */

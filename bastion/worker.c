@@ -23,6 +23,7 @@
 #include "log.h"
 #include "path.h"
 #include "privsep.h"
+#include "routes.h"
 #include "signer.h"
 #include "templates.h"
 #include "worker.h"
@@ -143,6 +144,7 @@ worker_main(struct bastion *app)
 	lead.url = url;
 	lead.fn = dhcp_lead;
 	lead.arg = app;
+	db_listen_streams(app->db, routes_stream_unreached, NULL);
 	if (db_listen_start(app->db, routes_agent_wake, NULL, &lead) == -1) {
 		log_warnx("cannot listen for other bastions");
 		goto err_listen;

@@ -31,6 +31,7 @@ struct session {
 	int		 exit_code;	/* -1: none */
 	int		 failed;
 	int		 gone;		/* the stream ended on bastion */
+	char		 reason[300];	/* ended without its node: why */
 };
 
 /* The node's output to stdout, until the stream ends. */
@@ -64,6 +65,9 @@ session_output(void *arg)
 		if (json_is_true(json_object_get(o, "ended"))) {
 			if (json_is_integer(json_object_get(o, "exit_code")))
 				s->exit_code = (int)ctl_jint(o, "exit_code", 1);
+			if (json_is_string(json_object_get(o, "reason")))
+				snprintf(s->reason, sizeof s->reason, "%s",
+				    ctl_jstr(o, "reason"));
 			json_decref(o);
 			break;
 		}
@@ -194,6 +198,8 @@ ctl_tty_session(struct ctl *c, const char *sid, const char *label)
 	}
 	if (rc != CTL_OK && s->exit_code >= 0)
 		rc = s->exit_code & 0xff;
+	else if (rc != CTL_OK && s->reason[0] && !tty)	/* a tty showed it */
+		ctl_error("%s", s->reason);
 	else if (rc != CTL_OK && s->gone)
 		ctl_error("the session was ended on bastion (taken over by "
 		    "another session, or idle)");
