@@ -106,6 +106,12 @@ void	aclient_global_cleanup(void);
 /* mtls: present the agent certificate; either way only the pinned CA
  * (state_dir/ca.pem) is trusted. */
 struct aclient *aclient_new(const struct agent_conf *, int mtls);
+/* The same for one bastion named by url (a stream's, from a signed job;
+ * h1_url_base_valid): with the same pinned CA, name check and agent
+ * certificate, and never following the failover of agent_server().
+ * NULL when url is not one. */
+struct aclient *aclient_new_at(const struct agent_conf *, const char *url,
+	    int mtls);
 void	aclient_free(struct aclient *);
 /* One request; body may be NULL. Returns the HTTP status, or 0 with err
  * set when no answer came. *reply (may be NULL) gets the parsed JSON
@@ -379,16 +385,43 @@ json_t	*guest_report_build(const struct agent_conf *);
 int	guest_reporter_start(const struct agent_conf *);
 void	guest_reporter_stop(void);
 
+/* --- stream.c: the node's side of an interactive stream ----------------- */
+struct astream {
+	const struct agent_conf	*c;
+	char			 sid[33];
+	char			 url[AGENT_URL_LEN];	/* "": own bastion */
+	int			 reached;	/* 1 yes, -1 no, 0 not tried */
+	char			 why[960];	/* when not (bastion takes 1024) */
+};
+/* The job's stream (32 hex digits) and stream_url (optional: the bastion
+ * that holds it, h1_url_base_valid) into *s. 0, or -1 with why. */
+int	astream_parse(struct astream *, const struct agent_conf *,
+	    const json_t *args, char *why, size_t whylen);
+/* Find the stream (once; later calls say the same): at stream_url if it
+ * answers there, else at the agent's own bastion. 0, or -1 with why
+ * ("unreached_stream: …", the job's error). */
+int	astream_reach(struct astream *, char *why, size_t whylen);
+/* A new client for the stream's bastion (after astream_reach). */
+struct aclient *astream_client(const struct astream *);
+/* p to the operator (end: the last post, with exit_code, may be NULL);
+ * the HTTP status. *closed is set when the operator has left (or the
+ * stream is gone). */
+long	astream_out(struct aclient *, const struct astream *, const char *p,
+	    size_t n, int end, const json_t *exit_code, int *closed);
+
 /* --- guest_console.c -------------------------------------------------------- */
 struct job_output;
-/* agentd/guest_console.c: relay the guest's console over stream sid
- * until either side ends; the job's result. */
+/* agentd/guest_console.c: relay the guest's console over the stream
+ * (astream_parse'd: reached once the console is open) until either side
+ * ends; 0 or 1, the job's exit code. A stream reached nowhere leaves
+ * st->reached -1 (the job fails with unreached_stream). */
 int	guest_console_run(const struct agent_conf *, const char *guest,
-	    enum guest_type, const char *sid, struct job_output *out);
+	    enum guest_type, struct astream *st, struct job_output *out);
 /* A console job refused before its relay began (no such guest, no
- * driver, a bad field): the reason to the operator's terminal, and the
- * stream ended, so that the client does not wait for it. */
-void	guest_console_refuse(const struct agent_conf *, const char *sid,
+ * driver, a bad field): the reason to the operator's terminal (args'
+ * stream, where it is), and the stream ended, so that the client does
+ * not wait for it. */
+void	guest_console_refuse(const struct agent_conf *, const json_t *args,
 	    const char *why);
 
 #endif

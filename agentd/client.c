@@ -74,6 +74,7 @@ struct aclient {
 	char	 base[AGENT_URL_LEN];
 	char	 ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
 	int	 mtls;
+	int	 fixed;		/* aclient_new_at: base stays */
 };
 
 struct aclient *
@@ -94,6 +95,19 @@ aclient_new(const struct agent_conf *conf, int mtls)
 		return NULL;
 	}
 	a->mtls = mtls;
+	return a;
+}
+
+struct aclient *
+aclient_new_at(const struct agent_conf *conf, const char *url, int mtls)
+{
+	struct aclient *a;
+
+	if (!h1_url_base_valid(url, sizeof a->base) ||
+	    (a = aclient_new(conf, mtls)) == NULL)
+		return NULL;
+	snprintf(a->base, sizeof a->base, "%s", url);
+	a->fixed = 1;
 	return a;
 }
 
@@ -139,7 +153,7 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
 	CURL *c = a->c;
 
 	err[0] = '\0';
-	if (a->turn != agent_server_turn()) {	/* failover: follow */
+	if (!a->fixed && a->turn != agent_server_turn()) {	/* failover */
 		a->turn = agent_server_turn();
 		snprintf(a->base, sizeof a->base, "%s", agent_server(a->conf));
 	}

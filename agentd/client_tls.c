@@ -36,6 +36,7 @@ struct aclient {
 	int		 fd;
 	int		 mtls;
 	int		 verify;	/* 0 only for the first CA fetch */
+	int		 fixed;		/* aclient_new_at: url stays */
 	const struct agent_conf *conf;
 	unsigned	 turn;		/* agent_server_turn() of url */
 	struct h1_url	 url;
@@ -184,6 +185,23 @@ struct aclient *
 aclient_new(const struct agent_conf *conf, int mtls)
 {
 	return client_new(conf, mtls, 1);
+}
+
+struct aclient *
+aclient_new_at(const struct agent_conf *conf, const char *url, int mtls)
+{
+	struct aclient *a;
+
+	if (!h1_url_base_valid(url, AGENT_URL_LEN) ||
+	    (a = client_new(conf, mtls, 1)) == NULL)
+		return NULL;
+	if (h1_url_parse(url, &a->url) == -1 || !a->url.tls) {
+		free(a);
+		return NULL;
+	}
+	a->url.path = "/";	/* not into the caller's string */
+	a->fixed = 1;
+	return a;
 }
 
 static void
@@ -383,7 +401,7 @@ aclient_raw(struct aclient *a, const char *method, const char *path,
 		buf_free(&req);
 		return 0;
 	}
-	if (a->turn != agent_server_turn()) {	/* failover: follow */
+	if (!a->fixed && a->turn != agent_server_turn()) {	/* failover */
 		a->turn = agent_server_turn();
 		disconnect(a);
 		if (h1_url_parse(agent_server(a->conf), &a->url) == -1 ||

@@ -387,7 +387,7 @@ struct tty {
 	struct docker		*d;
 	int			 fd;		/* the process's TTY */
 	char			 eid[80];
-	const char		*sid;		/* the stream */
+	struct astream		*st;		/* the stream */
 	volatile sig_atomic_t	 done;
 };
 
@@ -432,7 +432,7 @@ static void *
 tty_input(void *arg)
 {
 	struct tty *t = arg;
-	struct aclient *a = aclient_new(t->c, 1);
+	struct aclient *a = astream_client(t->st);
 	char path[160], err[256];
 	unsigned char *raw;
 	const char *data;
@@ -441,7 +441,7 @@ tty_input(void *arg)
 	long code;
 
 	snprintf(path, sizeof path, "/agent/v1/streams/%s/input?wait=20",
-	    t->sid);
+	    t->st->sid);
 	while (a && !t->done && !agent_stop) {
 		reply = NULL;
 		code = aclient_call(a, "GET", path, NULL, 35000, &reply, err,
@@ -477,43 +477,15 @@ tty_input(void *arg)
 	return NULL;
 }
 
-static long
-stream_out(struct aclient *a, const char *sid, const char *p, size_t n,
-    int end, const json_t *exit_code, int *closed)
-{
-	char path[160], err[256], *b64;
-	json_t *body, *reply = NULL;
-	long code;
-
-	if ((b64 = b64_encode(p, n)) == NULL)
-		return 0;
-	body = json_pack("{s:s}", "data", b64);
-	free(b64);
-	if (end) {
-		json_object_set_new(body, "end", json_true());
-		if (exit_code)
-			json_object_set(body, "exit_code", (json_t *)exit_code);
-	}
-	snprintf(path, sizeof path, "/agent/v1/streams/%s/output", sid);
-	code = aclient_call(a, "POST", path, body, 30000, &reply, err,
-	    sizeof err);
-	if (code == 200 && json_is_true(json_object_get(reply, "closed")))
-		*closed = 1;
-	if (code == 404)
-		*closed = 1;
-	json_decref(body);
-	json_decref(reply);
-	return code;
-}
-
 static json_t *
 exec_tty(struct docker *d, struct relay *r, const char *ref,
     const json_t *args, const struct agent_conf *c)
 {
 	const json_t *argv = json_object_get(args, "argv"), *v;
-	const char *sid = json_string_value(json_object_get(args, "stream"));
 	char path[512], err[512], buf[32768];
 	json_t *body, *reply = NULL, *res, *ec = NULL;
+	struct aclient *sa = NULL;	/* to the stream's bastion */
+	struct astream st;
 	struct tty t;
 	struct pollfd pf;
 	pthread_t in;
@@ -523,9 +495,9 @@ exec_tty(struct docker *d, struct relay *r, const char *ref,
 	size_t i;
 	int closed = 0, started = 0;
 
-	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
-	    "0123456789abcdef") != 32)
-		return failed("exec: a TTY needs the stream bastion made", "");
+	if (astream_parse(&st, c, args, err, sizeof err) == -1)
+		return failed("exec: a TTY needs the stream bastion made: ",
+		    err);
 	if (!json_is_array(argv) || json_array_size(argv) == 0)
 		return failed("exec: argv is required", "");
 	json_array_foreach(argv, i, v)
@@ -535,7 +507,7 @@ exec_tty(struct docker *d, struct relay *r, const char *ref,
 	t.c = c;
 	t.d = d;
 	t.fd = -1;
-	t.sid = sid;
+	t.st = &st;
 	body = json_pack("{s:b, s:b, s:b, s:b, s:b, s:O, s:[s]}", "AttachStdin",
 	    1, "AttachStdout", 1, "AttachStderr", 1, "Tty", 1, "OpenStdin", 1,
 	    "Cmd", argv, "Env", "TERM=xterm");
@@ -563,6 +535,15 @@ exec_tty(struct docker *d, struct relay *r, const char *ref,
 	}
 	tty_resize(&t, (long)json_integer_value(json_object_get(args, "rows")),
 	    (long)json_integer_value(json_object_get(args, "cols")));
+	/* The TTY is there: now the stream, wherever it is. */
+	if (astream_reach(&st, err, sizeof err) == -1) {
+		res = failed(err, "");
+		goto unreached;
+	}
+	if ((sa = astream_client(&st)) == NULL) {
+		res = failed("exec: cannot make a client", "");
+		goto unreached;
+	}
 	if (pthread_create(&in, NULL, tty_input, &t) != 0) {
 		res = failed("exec: cannot start a thread", "");
 		goto tell;
@@ -581,7 +562,7 @@ exec_tty(struct docker *d, struct relay *r, const char *ref,
 				continue;
 			break;
 		}
-		stream_out(r->a, sid, buf, (size_t)n, 0, NULL, &closed);
+		astream_out(sa, &st, buf, (size_t)n, 0, NULL, &closed);
 	}
 	t.done = 1;
 	snprintf(path, sizeof path, "/exec/%s/json", t.eid);
@@ -598,11 +579,16 @@ exec_tty(struct docker *d, struct relay *r, const char *ref,
 	}
 tell:
 	/* Its end, to the operator (and the input poll). */
-	stream_out(r->a, sid, "", 0, 1, ec, &closed);
+	if (sa == NULL && astream_reach(&st, err, sizeof err) == 0)
+		sa = astream_client(&st);
+	if (sa != NULL)		/* else the job's error ends it, by bastion */
+		astream_out(sa, &st, "", 0, 1, ec, &closed);
+unreached:
 	if (started)
 		pthread_join(in, NULL);
 	if (t.fd != -1)
 		close(t.fd);
+	aclient_free(sa);
 	json_decref(reply);
 	return res;
 }

@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "clock.h"
+#include "http1.h"
 #include "log.h"
 
 #define SEND_MS		250
@@ -85,7 +86,7 @@ guest_job_parse(const json_t *args, struct guest_job *gj, char *why,
     size_t whylen)
 {
 	static const char *const known = " action guest type snapshot timeout "
-	    "argv health keep_snapshot stream ";
+	    "argv health keep_snapshot stream stream_url ";
 	struct guest_job g;
 	const char *action, *name, *k, *s;
 	const json_t *v;
@@ -176,6 +177,13 @@ guest_job_parse(const json_t *args, struct guest_job *gj, char *why,
 			return -1;
 		}
 		snprintf(g.stream, sizeof g.stream, "%s", s);
+	}
+	if ((v = json_object_get(args, "stream_url")) != NULL &&
+	    (g.stream[0] == '\0' || !h1_url_base_valid(json_string_value(v),
+	    AGENT_URL_LEN))) {
+		snprintf(why, whylen, "stream_url: the https://host:port of the "
+		    "bastion that holds a console's stream");
+		return -1;
 	}
 	if (strcmp(action, "console") == 0 && g.stream[0] == '\0') {
 		snprintf(why, whylen, "console needs the stream bastion made");
@@ -380,7 +388,13 @@ run_job(const struct agent_conf *c, const json_t *args, struct guest_out *o)
 	if (strcmp(gj.action, "guard") == 0)
 		return guard(c, &gj, o);
 	if (strcmp(gj.action, "console") == 0) {
-		rc = guest_console_run(c, gj.guest, gj.type, gj.stream, o->out);
+		struct astream st;
+
+		if (astream_parse(&st, c, args, err, sizeof err) == -1)
+			return failed(err);
+		rc = guest_console_run(c, gj.guest, gj.type, &st, o->out);
+		if (st.reached == -1)		/* unreached_stream: … */
+			return failed(st.why);
 		return rc == 0 ? json_pack("{s:s, s:i}", "status", "done",
 		    "exit_code", 0) : failed("the console relay failed");
 	}
@@ -396,8 +410,7 @@ refused:
 	/* A console's operator waits on the stream: end it with the reason. */
 	if (json_is_string(json_object_get(args, "action")) && strcmp(
 	    json_string_value(json_object_get(args, "action")), "console") == 0)
-		guest_console_refuse(c, json_string_value(json_object_get(args,
-		    "stream")), err);
+		guest_console_refuse(c, args, err);
 	return failed(err);
 }
 

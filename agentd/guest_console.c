@@ -180,7 +180,7 @@ virt_load(void)
 
 struct console {
 	const struct agent_conf	*c;
-	const char		*sid;
+	const struct astream	*bs;		/* the bastion stream */
 	enum guest_type		 type;
 	/* LXC: the tty's multiplexer end, and the command socket that holds
 	 * the tty while it is open. */
@@ -469,37 +469,6 @@ console_close(struct console *k)
 
 /* --- the stream (bastion/routes_stream.c) -------------------------------- */
 
-/* p to the operator (end: the last post, with exit_code); the HTTP
- * status. *closed is set when the operator has left. */
-static long
-stream_out(struct aclient *a, const char *sid, const char *p, size_t n,
-    int end, int exit_code, int *closed)
-{
-	char path[160], err[256], *b64;
-	json_t *body, *reply = NULL;
-	long code;
-
-	if ((b64 = b64_encode(p, n)) == NULL)
-		return 0;
-	body = json_pack("{s:s}", "data", b64);
-	free(b64);
-	if (body == NULL)
-		return 0;
-	if (end) {
-		json_object_set_new(body, "end", json_true());
-		json_object_set_new(body, "exit_code", json_integer(exit_code));
-	}
-	snprintf(path, sizeof path, "/agent/v1/streams/%s/output", sid);
-	code = aclient_call(a, "POST", path, body, 30000, &reply, err,
-	    sizeof err);
-	if ((code == 200 && json_is_true(json_object_get(reply, "closed"))) ||
-	    code == 404)
-		*closed = 1;
-	json_decref(body);
-	json_decref(reply);
-	return code;
-}
-
 /*
  * Keys for a console tool (agentd-static) that would act on them: for
  * lxc-console Ctrl-a is its escape (Ctrl-a q leaves), doubled it is one
@@ -544,7 +513,7 @@ static void *
 console_input(void *arg)
 {
 	struct console *k = arg;
-	struct aclient *a = aclient_new(k->c, 1);
+	struct aclient *a = astream_client(k->bs);
 	char path[160], err[256];
 	unsigned char *raw, *keys;
 	const char *data;
@@ -553,7 +522,7 @@ console_input(void *arg)
 	long code;
 
 	snprintf(path, sizeof path, "/agent/v1/streams/%s/input?wait=%d",
-	    k->sid, POLL_WAIT_S);
+	    k->bs->sid, POLL_WAIT_S);
 	while (a && !k->done && !agent_stop) {
 		reply = NULL;
 		code = aclient_call(a, "GET", path, NULL, (POLL_WAIT_S + 15) *
@@ -597,9 +566,21 @@ console_input(void *arg)
 	return NULL;
 }
 
+/* p to the operator, the last post when end (with exit code ec). */
+static long
+out(struct aclient *a, const struct astream *st, const char *p, size_t n,
+    int end, int ec, int *closed)
+{
+	json_t *e = end ? json_integer(ec) : NULL;
+	long code = astream_out(a, st, p, n, end, e, closed);
+
+	json_decref(e);
+	return code;
+}
+
 int
 guest_console_run(const struct agent_conf *c, const char *guest,
-    enum guest_type type, const char *sid, struct job_output *out)
+    enum guest_type type, struct astream *st, struct job_output *jo)
 {
 	struct console k;
 	struct aclient *a = NULL;
@@ -610,23 +591,13 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 
 	memset(&k, 0, sizeof k);
 	k.c = c;
-	k.sid = sid;
+	k.bs = st;
 	k.type = type;
 	k.ptx = k.sock = -1;
 	err[0] = '\0';
-	if ((a = aclient_new(c, 1)) == NULL) {
-		snprintf(err, sizeof err, "cannot make a client for bastion");
-		goto err_client;
-	}
 	if (!guest_name_valid(guest)) {
 		snprintf(err, sizeof err, "guest names are ^[a-zA-Z0-9]"
 		    "[a-zA-Z0-9_.-]{0,63}$");
-		goto err_open;
-	}
-	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
-	    "0123456789abcdef") != 32) {
-		snprintf(err, sizeof err, "a console needs the stream bastion "
-		    "made");
 		goto err_open;
 	}
 #ifdef AGENTD_STATIC
@@ -637,8 +608,19 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 	    vm_open(&k, guest, err, sizeof err)) == -1)
 		goto err_open;
 #endif
+	/* The console is open: now the stream, wherever it is (its
+	 * operator sees "attached" from here). */
+	if (astream_reach(st, err, sizeof err) == -1) {
+		console_close(&k);
+		goto err_client;
+	}
+	if ((a = astream_client(st)) == NULL) {
+		snprintf(err, sizeof err, "cannot make a client for bastion");
+		console_close(&k);
+		goto err_client;
+	}
 	log_info("console of %s guest %s on stream %.8s…", guest_type_name(
-	    type), guest, sid);
+	    type), guest, st->sid);
 	if (pthread_create(&in, NULL, console_input, &k) != 0) {
 		snprintf(err, sizeof err, "cannot start a thread");
 		goto err_open;
@@ -647,8 +629,8 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 	while (!k.done && !closed && !agent_stop) {
 		if ((n = console_read(&k, buf, sizeof buf, 250)) == -1)
 			break;
-		if (n > 0 && stream_out(a, sid, buf, (size_t)n, 0, 0, &closed) ==
-		    0 && agent_stop)
+		if (n > 0 && out(a, st, buf, (size_t)n, 0, 0, &closed) == 0 &&
+		    agent_stop)
 			break;
 	}
 	k.done = 1;
@@ -664,14 +646,14 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 		    k.why[0] ? k.why : "ended");
 		rc = 0;
 	}
-	job_output_add(out, rc == 0 ? "stdout" : "stderr", line, strlen(line));
+	job_output_add(jo, rc == 0 ? "stdout" : "stderr", line, strlen(line));
 	/* Its end, to the operator (and the input poll). */
 	if (!closed && !k.closed) {
 		snprintf(line, sizeof line, "\r\n[%s]\r\n", k.why[0] ? k.why :
 		    "console ended");
-		stream_out(a, sid, line, strlen(line), 1, rc, &closed);
+		out(a, st, line, strlen(line), 1, rc, &closed);
 	} else {
-		stream_out(a, sid, "", 0, 1, rc, &closed);
+		out(a, st, "", 0, 1, rc, &closed);
 	}
 	pthread_join(in, NULL);
 	console_close(&k);
@@ -681,30 +663,34 @@ guest_console_run(const struct agent_conf *c, const char *guest,
 err_open:
 	/* Say why in the operator's terminal too, and end the stream. */
 	snprintf(line, sizeof line, "bastion: %s\r\n", err);
-	if (sid && strlen(sid) == 32 && strspn(sid, "0123456789abcdef") == 32)
-		stream_out(a, sid, line, strlen(line), 1, 1, &closed);
+	if (a == NULL && astream_reach(st, buf, sizeof buf) == 0)
+		a = astream_client(st);
+	if (a != NULL)
+		out(a, st, line, strlen(line), 1, 1, &closed);
 	console_close(&k);
 	aclient_free(a);
 err_client:
 	log_warnx("console of %s: %s", guest ? guest : "?", err);
 	snprintf(line, sizeof line, "%s\n", err);
-	job_output_add(out, "stderr", line, strlen(line));
+	job_output_add(jo, "stderr", line, strlen(line));
 	return 1;
 }
 
 void
-guest_console_refuse(const struct agent_conf *c, const char *sid,
+guest_console_refuse(const struct agent_conf *c, const json_t *args,
     const char *why)
 {
-	char line[600];
+	char line[600], err[512];
+	struct astream st;
 	struct aclient *a;
 	int closed = 0;
 
-	if (sid == NULL || strlen(sid) != 32 || strspn(sid,
-	    "0123456789abcdef") != 32 || (a = aclient_new(c, 1)) == NULL)
-		return;
+	if (astream_parse(&st, c, args, err, sizeof err) == -1 ||
+	    astream_reach(&st, err, sizeof err) == -1 ||
+	    (a = astream_client(&st)) == NULL)
+		return;		/* bastion ends it, hearing the job failed */
 	snprintf(line, sizeof line, "bastion: %s\r\n", why);
-	stream_out(a, sid, line, strlen(line), 1, 1, &closed);
+	out(a, &st, line, strlen(line), 1, 1, &closed);
 	aclient_free(a);
 }
 #endif /* AGENTD_NO_CURL */

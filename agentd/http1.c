@@ -68,6 +68,67 @@ h1_url_parse(const char *url, struct h1_url *u)
 	return 0;
 }
 
+/* One DNS label: 1-63 of [A-Za-z0-9-], no '-' at either end. */
+static int
+label_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '-')
+			return 0;
+	return 1;
+}
+
+int
+h1_url_base_valid(const char *url, size_t max)
+{
+	const char *h, *end, *dot;
+	char addr[64];
+	unsigned char b[16];
+	size_t n, len;
+	long port;
+
+	if (url == NULL || (len = strlen(url)) >= max || len > 300 ||
+	    strncmp(url, "https://", 8) != 0)
+		return 0;
+	h = url + 8;
+	if (*h == '[') {
+		if ((end = strchr(h, ']')) == NULL || (n = (size_t)(end - h - 1))
+		    == 0 || n >= sizeof addr)
+			return 0;
+		memcpy(addr, h + 1, n);
+		addr[n] = '\0';
+		if (strspn(addr, "0123456789abcdefABCDEF:.") != n ||
+		    inet_pton(AF_INET6, addr, b) != 1)
+			return 0;
+		end++;
+	} else {
+		end = h + strspn(h, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+		if (end == h || (size_t)(end - h) > 253)
+			return 0;
+		/* Labels between the dots (a dotted IPv4 address is one too). */
+		for (; h < end; h = dot + 1) {
+			if ((dot = memchr(h, '.', (size_t)(end - h))) == NULL)
+				dot = end;
+			if (!label_ok(h, (size_t)(dot - h)))
+				return 0;
+			if (dot == end)
+				break;
+		}
+	}
+	if (*end == '\0')
+		return 1;
+	if (*end != ':' || (n = strlen(end + 1)) == 0 || n > 5 ||
+	    strspn(end + 1, "0123456789") != n)
+		return 0;
+	port = strtol(end + 1, NULL, 10);
+	return port >= 1 && port <= 65535;
+}
+
 int
 h1_wait(int fd, short ev, long deadline, volatile sig_atomic_t *stop)
 {

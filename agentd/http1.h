@@ -35,6 +35,14 @@ struct h1_url {
 /* http:// or https:// URL -> parts. 0 or -1. */
 int	h1_url_parse(const char *url, struct h1_url *);
 /*
+ * Whether url is a bastion's base URL as a job may name one (a stream's,
+ * stream_url): https:// only; a host name of letters, digits, '.' and
+ * '-' (each label 1-63, not starting or ending with '-'), a dotted IPv4
+ * address or an IPv6 address in brackets; an optional port 1-65535; then
+ * nothing (no path, query, fragment or user info); shorter than max.
+ */
+int	h1_url_base_valid(const char *url, size_t max);
+/*
  * Waits until fd is ready for ev (POLLIN, POLLOUT) or the deadline, in
  * short slices so that *stop (may be NULL) ends it early. 0, or -1 with
  * errno ETIMEDOUT or ECANCELED (stopped).

@@ -78,6 +78,51 @@ test_url(void **state)
 	assert_int_equal(h1_url_parse("https://[fd77::1/", &u), -1);
 }
 
+/* A stream's bastion as a signed job names it (stream_url): strict. */
+static void
+test_url_base_valid(void **state)
+{
+	static const char *const good[] = {
+		"https://10.77.0.1:8443", "https://bastion-b.lan:8443",
+		"https://b.example", "https://[fd77::1]:8443", "https://[::1]",
+		"https://B1.Example.org:1", "https://h:65535",
+	};
+	static const char *const bad[] = {
+		"http://10.77.0.1:8443",	/* not TLS */
+		"HTTPS://b:1", "https://", "https://:8443", "ftp://b",
+		"https://b:8443/", "https://b:8443/x", "https://b?x=1",
+		"https://b#f", "https://user@b:8443", "https://b:0",
+		"https://b:65536", "https://b:123456", "https://b:", "https://b:8x",
+		"https://-b:1", "https://b-.lan", "https://a..b", "https://.b",
+		"https://b_c:1", "https://b c", "https://b\n", "https://[fd77::1",
+		"https://[fd77::zz]:1", "https://[]:1", "https://[1.2.3.4]",
+		"https://b:1\r\nX: y", "https://%62", "https://b;x",
+	};
+	char big[600];
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!h1_url_base_valid(good[i], 512))
+			fail_msg("refused %s", good[i]);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (h1_url_base_valid(bad[i], 512))
+			fail_msg("took %s", bad[i]);
+	assert_false(h1_url_base_valid(NULL, 512));
+	/* Length: under the cap given, and 300 at most; labels 63. */
+	assert_false(h1_url_base_valid("https://bastion:8443", 20));
+	assert_true(h1_url_base_valid("https://bastion:8443", 21));
+	memset(big, 'a', sizeof big);
+	memcpy(big, "https://", 8);
+	big[8 + 64] = '\0';
+	assert_false(h1_url_base_valid(big, 512));
+	big[8 + 63] = '\0';
+	assert_true(h1_url_base_valid(big, 512));
+	for (i = 8; i < sizeof big - 1; i++)
+		big[i] = i % 50 == 0 ? '.' : 'a';
+	big[sizeof big - 1] = '\0';
+	assert_false(h1_url_base_valid(big, sizeof big + 1));
+}
+
 static void
 test_content_length(void **state)
 {
@@ -424,6 +469,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_url_base_valid),
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_until_close_and_keep_alive),
