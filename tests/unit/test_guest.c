@@ -133,6 +133,17 @@ test_agent_checks_every_field_again(void **state)
 		"{\"action\":\"console\",\"guest\":\"web1\",\"stream\":\"zz\"}",
 		"{\"action\":\"start\",\"guest\":\"web1\",\"stream\":"
 		    "\"0123456789abcdef0123456789abcdef\"}",
+		/* stream_url: a console's only, https://host:port only. */
+		"{\"action\":\"start\",\"guest\":\"web1\",\"stream_url\":"
+		    "\"https://10.77.0.2:8443\"}",
+		"{\"action\":\"console\",\"guest\":\"web1\",\"stream\":"
+		    "\"0123456789abcdef0123456789abcdef\",\"stream_url\":"
+		    "\"http://10.77.0.2:8443\"}",
+		"{\"action\":\"console\",\"guest\":\"web1\",\"stream\":"
+		    "\"0123456789abcdef0123456789abcdef\",\"stream_url\":"
+		    "\"https://10.77.0.2:8443/evil\"}",
+		"{\"action\":\"console\",\"guest\":\"web1\",\"stream\":"
+		    "\"0123456789abcdef0123456789abcdef\",\"stream_url\":8443}",
 		"[]",
 	};
 	struct guest_job gj;
@@ -153,6 +164,9 @@ test_agent_checks_every_field_again(void **state)
 	assert_int_equal(parse("{\"action\":\"console\",\"guest\":\"vm1\","
 	    "\"stream\":\"0123456789abcdef0123456789abcdef\"}", &gj), 0);
 	assert_false(gj.has_type);
+	assert_int_equal(parse("{\"action\":\"console\",\"guest\":\"vm1\","
+	    "\"stream\":\"0123456789abcdef0123456789abcdef\",\"stream_url\":"
+	    "\"https://bastion-b.lan:8443\"}", &gj), 0);
 	assert_int_equal(parse("{\"action\":\"rollback\",\"guest\":\"vm1\","
 	    "\"snapshot\":\"s1\",\"type\":\"vm\"}", &gj), 0);
 	assert_string_equal(gj.snapshot, "s1");
