@@ -50,6 +50,18 @@ def two_bastions(make_bastion, db_url, b_reachable=True):
     return a, b
 
 
+def tail(text, n=4000):
+    """The end of a log without the inventory's chatter."""
+    return "\n".join(l for l in text.splitlines()
+                     if " inventory: " not in l)[-n:]
+
+
+def log_of(ag, *bastions):
+    return lambda: "\n--- agentd:\n" + tail(ag.log()) + "".join(
+        "\n--- %s:\n%s" % (name, tail(b.log())) for name, b in
+        zip("AB", bastions))
+
+
 def stream_requests(b, sid):
     return "/agent/v1/streams/%s/" % sid in b.log()
 
@@ -69,8 +81,7 @@ def test_console_through_b_for_an_agent_of_a(make_bastion, pg, agents,
     a, b = two_bastions(make_bastion, db_url)
     ag = enrolled_agent(a, extra="lxc_path = %s\n" % path, binary=binary)
     agents.append(ag)
-    logs = lambda: "\n--- agentd:\n" + ag.log()[-2500:] + \
-        "\n--- A:\n" + a.log()[-2000:] + "\n--- B:\n" + b.log()[-2000:]
+    logs = log_of(ag, a, b)
     pid, fd = pty_session(b, "guests", "console", "node1", guest)
     try:
         read_until(fd, rb"Ctrl-\] leaves", what=logs())
@@ -108,8 +119,7 @@ def test_exec_it_through_b_for_an_agent_of_a(make_bastion, pg, agents, engine,
     ag = enrolled_agent(a, extra="docker_socket = %s\n" % engine.sock,
                         binary=binary)
     agents.append(ag)
-    logs = lambda: "\n--- agentd:\n" + ag.log()[-2500:] + \
-        "\n--- B:\n" + b.log()[-2000:]
+    logs = log_of(ag, a, b)
     pid, fd = pty_session(b, "containers", "exec", "-it", "node1", "web1",
                           "--", "sh")
     try:
@@ -150,8 +160,7 @@ def test_unreachable_stream_bastion_ends_the_session_with_a_reason(
     ag = enrolled_agent(a, extra="lxc_path = %s\ndocker_socket = %s\n" %
                         (path, engine.sock))
     agents.append(ag)
-    logs = lambda: "\n--- agentd:\n" + ag.log()[-2500:] + \
-        "\n--- A:\n" + a.log()[-2000:] + "\n--- B:\n" + b.log()[-2000:]
+    logs = log_of(ag, a, b)
 
     # A console, through the API: the client's long poll answers with the
     # end and its reason.
