@@ -3,7 +3,8 @@
  * sizes the input's first byte chooses. An accepted answer must have a
  * real status, a body within the cap, and never claim keep-alive when
  * bytes were left over; then a second answer is read from what remains
- * to exercise the read-ahead. */
+ * to exercise the read-ahead. The input is also tried as a job's
+ * stream_url (h1_url_base_valid). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,31 @@ one(struct h1_io *io, int head)
 	buf_free(&body);
 }
 
+/* The same bytes as a job's stream_url: what h1_url_base_valid takes is
+ * an https URL that parses, with nothing after the host and port. */
+static void
+base_url(const uint8_t *data, size_t size)
+{
+	char url[512];
+	struct h1_url u;
+	size_t n = size < sizeof url - 1 ? size : sizeof url - 1;
+
+	memcpy(url, data, n);
+	url[n] = '\0';
+	if (!h1_url_base_valid(url, sizeof url))
+		return;
+	if (h1_url_parse(url, &u) == -1 || !u.tls || strcmp(u.path, "/") ||
+	    strpbrk(url + 8, "/?#@ \t\r\n%\\") != NULL)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct feed f;
 	struct h1_io *io;
 
+	base_url(data, size);
 	if (size < 1)
 		return 0;
 	if ((io = calloc(1, sizeof *io)) == NULL)
