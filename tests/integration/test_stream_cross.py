@@ -7,19 +7,22 @@ there, on a connection of its own. Keys typed reach the guest, its output
 comes back, a resize reaches the process, the session ends cleanly; with
 agentd and agentd-static. A stream bastion the agent cannot reach: it
 tries its own, finds no stream there, and the session ends at once for
-the operator with the reason, through the job's result and a NOTIFY."""
+the operator with the reason, through the job's result and a NOTIFY.
+A stream on the agent's own bastion whose URL it cannot reach: the agent
+falls back to its own connection and the session works."""
 import base64
 import fcntl
 import json
 import os
 import shutil
+import signal
 import struct
 import termios
 import time
 
 import pytest
 
-from agents import enrolled_agent, job_done, wait_for
+from agents import enrolled_agent, job_done, wait_for, waiting_polls
 from test_containers import IMAGE, Engine  # noqa: F401
 from test_guest_console import (lxc_guest, pty_session, read_until,  # noqa: F401
                                 wait_exit)
@@ -201,3 +204,47 @@ def test_unreachable_stream_bastion_ends_the_session_with_a_reason(
     assert "never" not in r.stdout, r
     assert time.time() - t0 < 30
     assert a.alive() and b.alive()
+
+
+def test_stream_url_unreachable_falls_back_to_the_agents_own_bastion(
+        make_bastion, pg, agents, lxc_guest):
+    """A console opened on A while its agent is not polling A (stopped
+    for a moment): the job names A's URL, which the agent cannot reach
+    (A listens on 127.0.0.1 only); it falls back to the server it was
+    given, where the stream is, and the session works."""
+    _, db_url = pg
+    path, guest = lxc_guest
+    a, b = two_bastions(make_bastion, db_url, b_reachable=False)
+    ag = enrolled_agent(a, extra="lxc_path = %s\n" % path)
+    agents.append(ag)
+    logs = log_of(ag, a, b)
+    ag.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: waiting_polls(a) == 0, 40, "A's long poll to end")
+        r = a.admin("POST", "/api/v1/agents/node1/guests/%s/console" % guest,
+                    {})
+        assert r.status == 202, r
+    finally:
+        ag.proc.send_signal(signal.SIGCONT)
+    sid = r.json()["stream"]
+    job = a.admin("GET", "/api/v1/jobs/%d" % r.json()["job"]["id"]).json()
+    url = "https://10.77.0.1:%d" % a.control_port
+    assert job["args"]["stream_url"] == url, job
+    out = b""
+    typed = False
+    deadline = time.time() + 40
+    while time.time() < deadline and b"fallback-5" not in out:
+        o = a.admin("GET", "/api/v1/streams/%s/output?wait=5" % sid,
+                    timeout=15).json()
+        out += base64.b64decode(o["data"])
+        assert not o["ended"], (o, out, logs())
+        if o["attached"] and not typed:
+            assert a.admin("POST", "/api/v1/streams/%s/input" % sid, {
+                "data": base64.b64encode(
+                    b"\recho fallback-$((2+3))\r").decode()}).status == 200
+            typed = True
+    assert b"fallback-5" in out, (out, logs())
+    assert "trying https://127.0.0.1:%d" % a.control_port in ag.log(), logs()
+    assert a.admin("POST", "/api/v1/streams/%s/input" % sid,
+                   {"close": True}).status == 200
+    assert job_done(a, job["id"])["status"] == "done"
