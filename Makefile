@@ -171,11 +171,11 @@ unit: all $(UNIT_BINS)
 integration: all browser-deps panel-deps
 	./tests/run.sh integration
 
-e2e: all image
+e2e: all image deb
 	./tests/run.sh e2e
 
-# The appliance ISO installed and booted in QEMU (BIOS and UEFI): not in
-# make test until it passes (issue 16).
+# The appliance ISO installed and booted in QEMU (BIOS and UEFI) alone
+# (make test and make e2e run it with the rest of the e2e suite).
 iso-test: all iso
 	./tests/run.sh e2e tests/e2e/test_appliance_iso.py
 

@@ -33,7 +33,7 @@ def run(*args, check=True, timeout=120):
 
 
 @pytest.fixture(scope="module")
-def lxc_guest():
+def lxc_guest(host_lock):
     """A running busybox guest (its console: /bin/sh after Enter) in its
     own lxcpath: (lxcpath, name)."""
     path = tempfile.mkdtemp(prefix="bt-lxc-", dir="/tmp")
@@ -274,7 +274,7 @@ class Libvirt:
 
 
 @pytest.fixture
-def vm(tmp_path):
+def vm(host_lock, tmp_path):
     if not os.path.exists(KERNEL):
         pytest.fail("no discovery kernel at %s (make images on main)" % KERNEL)
     lv = Libvirt().up()
