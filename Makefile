@@ -168,7 +168,7 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 unit: all $(UNIT_BINS)
 	./tests/run.sh unit
 
-integration: all browser-deps panel-deps
+integration: all image browser-deps panel-deps
 	./tests/run.sh integration
 
 e2e: all image deb

@@ -20,7 +20,10 @@ from agents import enrolled_agent, job_done, wait_for
 from harness import BIN
 
 LXC_TEMPLATE = "busybox"
-KERNEL = "/work/main/build/images/discovery/vmlinuz"
+# The discovery kernel of this checkout (make image, a prerequisite of
+# make test and make integration).
+KERNEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build", "images", "discovery", "vmlinuz")
 VIRSH = ["virsh", "-c", "qemu:///system"]
 
 
@@ -276,7 +279,7 @@ class Libvirt:
 @pytest.fixture
 def vm(host_lock, tmp_path):
     if not os.path.exists(KERNEL):
-        pytest.fail("no discovery kernel at %s (make images on main)" % KERNEL)
+        pytest.fail("no discovery kernel at %s (make image)" % KERNEL)
     lv = Libvirt().up()
     d = tempfile.mkdtemp(prefix="bt-vm-", dir="/tmp")
     os.chmod(d, 0o755)
