@@ -203,7 +203,7 @@ make_key_csr(const struct agent_conf *c, const char *name, const char *cn,
 {
 	EVP_PKEY *k = NULL;
 	X509_REQ *req = NULL;
-	BIO *kb = NULL, *rb = NULL;
+	BIO *rb = NULL;
 	char *kpem = NULL, *csr = NULL;
 	int rc = -1;
 
@@ -214,9 +214,7 @@ make_key_csr(const struct agent_conf *c, const char *name, const char *cn,
 	    X509_REQ_set_pubkey(req, k) != 1 ||
 	    X509_REQ_sign(req, k, EVP_sha256()) == 0)
 		goto out;
-	if ((kb = BIO_new(BIO_s_secmem())) == NULL ||
-	    !PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) ||
-	    (kpem = bio_string(kb, NULL)) == NULL ||
+	if ((kpem = bio_key_pem(k, NULL)) == NULL ||
 	    (rb = BIO_new(BIO_s_mem())) == NULL ||
 	    !PEM_write_bio_X509_REQ(rb, req) || (csr = bio_string(rb, NULL)) == NULL)
 		goto out;
@@ -231,7 +229,6 @@ out:
 		free(kpem);
 	}
 	free(csr);
-	BIO_free(kb);
 	BIO_free(rb);
 	X509_REQ_free(req);
 	EVP_PKEY_free(k);

@@ -84,30 +84,6 @@ ca_add_ext(X509 *issuer, X509 *x, int nid, const char *value)
 	return rc;
 }
 
-static char *
-key_to_pem(EVP_PKEY *k, size_t *len)
-{
-	BIO *bio = BIO_new(BIO_s_secmem());
-	char *s = NULL;
-
-	if (bio && PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL))
-		s = bio_string(bio, len);
-	BIO_free(bio);
-	return s;
-}
-
-static char *
-cert_to_pem(X509 *x, size_t *len)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *s = NULL;
-
-	if (bio && PEM_write_bio_X509(bio, x))
-		s = bio_string(bio, len);
-	BIO_free(bio);
-	return s;
-}
-
 static void
 wipe_free(char *s, size_t len)
 {
@@ -125,8 +101,8 @@ save_pair(const char *dir, const char *name, EVP_PKEY *k, X509 *x)
 	size_t klen = 0, clen = 0;
 	int rc = -1;
 
-	if ((kp = key_to_pem(k, &klen)) == NULL ||
-	    (cp = cert_to_pem(x, &clen)) == NULL)
+	if ((kp = bio_key_pem(k, &klen)) == NULL ||
+	    (cp = bio_cert_pem(x, &clen)) == NULL)
 		goto out;
 	snprintf(path, sizeof path, "%s/%s.key", dir, name);
 	if (file_write_atomic(path, kp, klen, 0600) == -1) {
@@ -360,7 +336,7 @@ ca_open(const char *state_dir, const char names[][CONFIG_NAME_LEN], int nnames,
 		if (create_ca(ca) == -1)
 			goto err;
 	}
-	if ((ca->ca_pem = cert_to_pem(ca->ca_cert, &len)) == NULL)
+	if ((ca->ca_pem = bio_cert_pem(ca->ca_cert, &len)) == NULL)
 		goto err;
 	if (san_string(names, nnames, want, sizeof want) == -1)
 		goto err;
@@ -422,8 +398,8 @@ ca_public_export(struct ca *ca, struct buf *out)
 	int rc = -1;
 
 	if (EVP_PKEY_get_raw_public_key(ca->jobs_key, raw, &rawlen) != 1 ||
-	    (cert = cert_to_pem(ca->srv_cert, &clen)) == NULL ||
-	    (key = key_to_pem(ca->srv_key, &klen)) == NULL)
+	    (cert = bio_cert_pem(ca->srv_cert, &clen)) == NULL ||
+	    (key = bio_key_pem(ca->srv_key, &klen)) == NULL)
 		goto out;
 	if (put_field(out, ca->ca_pem, strlen(ca->ca_pem)) == 0 &&
 	    put_field(out, cert, clen) == 0 && put_field(out, key, klen) == 0 &&
@@ -592,9 +568,9 @@ ca_server_pem(struct ca *ca, char **cert, char **key)
 	char *leaf, *k, *chain;
 	size_t llen, clen = strlen(ca->ca_pem), klen;
 
-	if ((leaf = cert_to_pem(ca->srv_cert, &llen)) == NULL)
+	if ((leaf = bio_cert_pem(ca->srv_cert, &llen)) == NULL)
 		return -1;
-	if ((k = key_to_pem(ca->srv_key, &klen)) == NULL) {
+	if ((k = bio_key_pem(ca->srv_key, &klen)) == NULL) {
 		free(leaf);
 		return -1;
 	}

@@ -37,7 +37,6 @@ ca_jobs_key_load(const char *dir, EVP_PKEY **out)
 	char path[PATH_MAX], *pem = NULL;
 	EVP_PKEY *k = NULL;
 	struct stat st;
-	BIO *bio = NULL;
 	FILE *fp;
 
 	if (path_join(path, sizeof path, dir, "jobs.key") == -1)
@@ -64,16 +63,13 @@ ca_jobs_key_load(const char *dir, EVP_PKEY **out)
 		return -1;
 	}
 	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
-	    (bio = BIO_new(BIO_s_secmem())) == NULL ||
-	    !PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) ||
-	    (pem = bio_string(bio, NULL)) == NULL ||
+	    (pem = bio_key_pem(k, NULL)) == NULL ||
 	    file_write_atomic(path, pem, strlen(pem), 0600) == -1) {
 		log_warnx("cannot create the job-signing key %s", path);
 		goto err;
 	}
 	OPENSSL_cleanse(pem, strlen(pem));
 	free(pem);
-	BIO_free(bio);
 	log_info("created the job-signing key %s", path);
 	*out = k;
 	return 0;
@@ -82,7 +78,6 @@ err:
 		OPENSSL_cleanse(pem, strlen(pem));
 		free(pem);
 	}
-	BIO_free(bio);
 	EVP_PKEY_free(k);
 	return -1;
 }
@@ -187,7 +182,6 @@ ca_build_client_cert(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *pub,
 	X509_NAME *name;
 	unsigned char r[16];
 	BIGNUM *bn = NULL;
-	BIO *bio = NULL;
 	char *s;
 	int rc = -1;
 
@@ -218,14 +212,12 @@ ca_build_client_cert(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *pub,
 		goto out;
 	if (X509_sign(x, cakey, EVP_sha256()) == 0)
 		goto out;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
-	    (s = bio_string(bio, NULL)) == NULL)
+	if ((s = bio_cert_pem(x, NULL)) == NULL)
 		goto out;
 	*pem = s;
 	rc = 0;
 out:
 	ERR_clear_error();
-	BIO_free(bio);
 	BN_free(bn);
 	X509_free(x);
 	return rc;

@@ -356,55 +356,6 @@ out:
 	return rc;
 }
 
-/* dir/name replaced by data (mode): a temporary file beside it, written,
- * fsync'ed, renamed. */
-static int
-write_file(const char *dir, const char *name, const char *data, size_t len,
-    mode_t mode)
-{
-	char path[PATH_MAX], tmp[PATH_MAX], tmpname[64];
-	ssize_t w;
-	int fd;
-
-	snprintf(tmpname, sizeof tmpname, ".%s.XXXXXX", name);
-	if (path_join(path, sizeof path, dir, name) == -1 ||
-	    path_join(tmp, sizeof tmp, dir, tmpname) == -1) {
-		ctl_error("%s: path too long", dir);
-		return -1;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		ctl_error("%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, mode) == -1)
-		goto err;
-	while (len > 0) {
-		if ((w = write(fd, data, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto err;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	if (fsync(fd) == -1)
-		goto err;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto err;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto err;
-	return 0;
-err:
-	ctl_error("%s: %s", path, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	return -1;
-}
-
 /* A bastion running with this state dir holds the pid file's lock. */
 static int
 bastion_running(const char *state_dir)
@@ -470,10 +421,16 @@ write_keys(const char *state_dir, const struct keybundle *kb, int force)
 		fprintf(stderr, "bastionctl: the old %s is kept as %s\n", from,
 		    to);
 	}
-	for (i = 0; i < NFILES; i++)
-		if (same[i] != 1 && write_file(cadir, files[i].name, data[i],
-		    lens[i], files[i].mode) == -1)
+	for (i = 0; i < NFILES; i++) {
+		if (same[i] == 1)
+			continue;
+		/* file_write_atomic says why on stderr */
+		if (path_join(to, sizeof to, cadir, files[i].name) == -1 ||
+		    file_write_atomic(to, data[i], lens[i], files[i].mode) == -1) {
+			ctl_error("cannot write %s in %s", files[i].name, cadir);
 			return -1;
+		}
+	}
 	if ((fd = open(cadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
 		fsync(fd);
 		close(fd);

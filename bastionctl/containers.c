@@ -62,6 +62,19 @@ node_notes(const json_t *node)
 		    ctl_jint(node, "age_s", -1));
 }
 
+static int
+container_row(struct ctl_table *t, const json_t *node, const json_t *ct)
+{
+	char id[16], restarts[24];
+
+	snprintf(id, sizeof id, "%.12s", ctl_jstr(ct, "id"));
+	snprintf(restarts, sizeof restarts, "%lld", ctl_jint(ct,
+	    "restart_count", 0));
+	return ctl_table_row(t, ctl_jstr(node, "hostname"), ctl_jstr(ct,
+	    "name"), id, ctl_jstr(ct, "image"), ctl_jstr(ct, "state"),
+	    health_of(ct), ctl_jstr(ct, "status"), restarts);
+}
+
 /* containers list [TARGET]: one table of every node's containers; --json
  * a flat array, each container with its node's agent_id, hostname,
  * reported_at and stale. */
@@ -69,12 +82,13 @@ static int
 containers_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
+	static const char *const carry[] = { "agent_id", "hostname",
+	    "reported_at", "stale", NULL };
+	static const struct ctl_node_list l = { "the container list", NULL,
+	    "containers", carry, node_notes, container_row };
 	struct ctl_args a;
-	struct ctl_table *t = NULL;
-	json_t *o = NULL, *nodes, *node, *ct, *flat = NULL, *x;
-	char *path, id[16];
-	size_t i, j;
-	int json, rc = CTL_ERR;
+	char *path;
+	int json, rc;
 
 	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
@@ -82,63 +96,8 @@ containers_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    strdup("/api/v1/containers");
 	if (path == NULL)
 		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1)
-		goto out;
-	nodes = a.npos ? json_pack("[O]", o) : json_incref(o);
-	if (!json_is_array(nodes)) {
-		json_decref(nodes);
-		rc = ctl_bad_answer("the container list");
-		goto out;
-	}
-	flat = json_array();
-	t = ctl_table_new(8, "NODE", "NAME", "ID", "IMAGE", "STATE", "HEALTH",
-	    "STATUS", "RESTARTS");
-	if (flat == NULL || t == NULL) {
-		json_decref(nodes);
-		rc = ctl_error("out of memory");
-		goto out;
-	}
-	json_array_foreach(nodes, i, node) {
-		if (!json)
-			node_notes(node);
-		json_array_foreach(json_object_get(node, "containers"), j, ct) {
-			char restarts[24];
-
-			x = json_deep_copy(ct);
-			json_object_set(x, "agent_id", json_object_get(node,
-			    "agent_id"));
-			json_object_set(x, "hostname", json_object_get(node,
-			    "hostname"));
-			json_object_set(x, "reported_at", json_object_get(node,
-			    "reported_at"));
-			json_object_set(x, "stale", json_object_get(node,
-			    "stale"));
-			json_array_append_new(flat, x);
-			snprintf(id, sizeof id, "%.12s", ctl_jstr(ct, "id"));
-			snprintf(restarts, sizeof restarts, "%lld",
-			    ctl_jint(ct, "restart_count", 0));
-			if (ctl_table_row(t, ctl_jstr(node, "hostname"),
-			    ctl_jstr(ct, "name"), id, ctl_jstr(ct, "image"),
-			    ctl_jstr(ct, "state"), health_of(ct),
-			    ctl_jstr(ct, "status"), restarts) == -1) {
-				json_decref(nodes);
-				rc = ctl_error("out of memory");
-				goto out;
-			}
-		}
-	}
-	json_decref(nodes);
-	if (json)
-		rc = ctl_print_json(flat) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		ctl_table_print(t, stdout, 0);
-		rc = CTL_OK;
-	}
-	rc = ctl_finish_output(rc);
-out:
-	ctl_table_free(t);
-	json_decref(flat);
-	json_decref(o);
+	rc = ctl_node_list(c, path, a.npos, json, ctl_table_new(8, "NODE",
+	    "NAME", "ID", "IMAGE", "STATE", "HEALTH", "STATUS", "RESTARTS"), &l);
 	free(path);
 	return rc;
 }

@@ -241,6 +241,24 @@ int	ctl_list(struct ctl *, const char *path, const char *what, int json,
 /* The same for one object: print(o) or, with json, the object. */
 int	ctl_show(struct ctl *, const char *path, const char *what, int json,
 	    void (*print)(const json_t *));
+/*
+ * A listing of what the nodes run (containers, guests): GET path answers
+ * one node (one_node), or the nodes as an array, or under nodes_key. A
+ * table gets row(t, node, item) for each item of a node's items_key,
+ * after notes(node); json prints one flat array of the items, each with
+ * its node's fields named in carry (NULL-terminated). t as for ctl_list.
+ */
+struct ctl_node_list {
+	const char		*what;		/* "the guest list" */
+	const char		*nodes_key;	/* NULL: the answer is the array */
+	const char		*items_key;
+	const char *const	*carry;
+	void	(*notes)(const json_t *node);
+	int	(*row)(struct ctl_table *, const json_t *node,
+		    const json_t *item);
+};
+int	ctl_node_list(struct ctl *, const char *path, int one_node, int json,
+	    struct ctl_table *t, const struct ctl_node_list *);
 /* Flush stdout; CTL_ERR with a message if writing failed. */
 int	ctl_finish_output(int rc);
 

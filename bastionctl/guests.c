@@ -54,18 +54,33 @@ node_notes(const json_t *node)
 		    "for three heartbeat intervals", host);
 }
 
+static int
+guest_row(struct ctl_table *t, const json_t *node, const json_t *g)
+{
+	char cpus[24], mem[24], snaps[24];
+
+	snprintf(cpus, sizeof cpus, "%lld", ctl_jint(g, "vcpus", 0));
+	snprintf(mem, sizeof mem, "%lld MiB", ctl_jint(g, "memory_mib", 0));
+	snprintf(snaps, sizeof snaps, "%zu", json_array_size(
+	    json_object_get(g, "snapshots")));
+	return ctl_table_row(t, ctl_jstr(node, "hostname"), ctl_jstr(g,
+	    "name"), ctl_jstr(g, "type"), ctl_jstr(g, "state"), cpus, mem,
+	    snaps);
+}
+
 /* guests list [TARGET]: one table; --json a flat array, each guest with
  * its node's agent, hostname, received and stale. */
 static int
 guests_list(struct ctl *c, const struct ctl_command *cmd, int argc,
     char *argv[])
 {
+	static const char *const carry[] = { "agent", "hostname", "received",
+	    "stale", NULL };
+	static const struct ctl_node_list l = { "the guest list", "nodes",
+	    "guests", carry, node_notes, guest_row };
 	struct ctl_args a;
-	struct ctl_table *t = NULL;
-	json_t *o = NULL, *nodes, *node, *g, *flat = NULL, *x;
-	char *path, cpus[24], mem[24], snaps[24];
-	size_t i, j;
-	int json, rc = CTL_ERR;
+	char *path;
+	int json, rc;
 
 	if (ctl_parse_json_arg(cmd, argc, argv, &json, &a) == -1)
 		return a.rc;
@@ -73,61 +88,8 @@ guests_list(struct ctl *c, const struct ctl_command *cmd, int argc,
 	    strdup("/api/v1/guests");
 	if (path == NULL)
 		return ctl_error("out of memory");
-	if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1)
-		goto out;
-	nodes = a.npos ? json_pack("[O]", o) : json_incref(json_object_get(o,
-	    "nodes"));
-	if (!json_is_array(nodes)) {
-		json_decref(nodes);
-		rc = ctl_bad_answer("the guest list");
-		goto out;
-	}
-	flat = json_array();
-	t = ctl_table_new(7, "NODE", "NAME", "TYPE", "STATE", "VCPUS", "MEMORY",
-	    "SNAPSHOTS");
-	if (flat == NULL || t == NULL) {
-		json_decref(nodes);
-		rc = ctl_error("out of memory");
-		goto out;
-	}
-	json_array_foreach(nodes, i, node) {
-		if (!json)
-			node_notes(node);
-		json_array_foreach(json_object_get(node, "guests"), j, g) {
-			x = json_deep_copy(g);
-			json_object_set(x, "agent", json_object_get(node, "agent"));
-			json_object_set(x, "hostname", json_object_get(node,
-			    "hostname"));
-			json_object_set(x, "received", json_object_get(node,
-			    "received"));
-			json_object_set(x, "stale", json_object_get(node, "stale"));
-			json_array_append_new(flat, x);
-			snprintf(cpus, sizeof cpus, "%lld", ctl_jint(g, "vcpus", 0));
-			snprintf(mem, sizeof mem, "%lld MiB", ctl_jint(g,
-			    "memory_mib", 0));
-			snprintf(snaps, sizeof snaps, "%zu", json_array_size(
-			    json_object_get(g, "snapshots")));
-			if (ctl_table_row(t, ctl_jstr(node, "hostname"),
-			    ctl_jstr(g, "name"), ctl_jstr(g, "type"),
-			    ctl_jstr(g, "state"), cpus, mem, snaps) == -1) {
-				json_decref(nodes);
-				rc = ctl_error("out of memory");
-				goto out;
-			}
-		}
-	}
-	json_decref(nodes);
-	if (json)
-		rc = ctl_print_json(flat) == 0 ? CTL_OK : CTL_ERR;
-	else {
-		ctl_table_print(t, stdout, 0);
-		rc = CTL_OK;
-	}
-	rc = ctl_finish_output(rc);
-out:
-	ctl_table_free(t);
-	json_decref(flat);
-	json_decref(o);
+	rc = ctl_node_list(c, path, a.npos, json, ctl_table_new(7, "NODE",
+	    "NAME", "TYPE", "STATE", "VCPUS", "MEMORY", "SNAPSHOTS"), &l);
 	free(path);
 	return rc;
 }

@@ -399,6 +399,68 @@ out:
 }
 
 int
+ctl_node_list(struct ctl *c, const char *path, int one_node, int json,
+    struct ctl_table *t, const struct ctl_node_list *l)
+{
+	json_t *o = NULL, *nodes = NULL, *flat = NULL, *x, *v;
+	const json_t *node, *item;
+	const char *const *k;
+	size_t i, j;
+	int rc = CTL_ERR;
+
+	if (ctl_request(c, "GET", path, NULL, &o, NULL, NULL) == -1)
+		goto out;
+	if (one_node)
+		nodes = json_pack("[O]", o);
+	else
+		nodes = json_incref(l->nodes_key ? json_object_get(o,
+		    l->nodes_key) : o);
+	if (!json_is_array(nodes)) {
+		rc = ctl_bad_answer(l->what);
+		goto out;
+	}
+	if (t == NULL || (flat = json_array()) == NULL) {
+		rc = ctl_error("out of memory");
+		goto out;
+	}
+	json_array_foreach(nodes, i, node) {
+		if (!json && l->notes)
+			l->notes(node);
+		json_array_foreach(json_object_get(node, l->items_key), j,
+		    item) {
+			if (!json) {
+				if (l->row(t, node, item) == -1)
+					goto oom;
+				continue;
+			}
+			if ((x = json_deep_copy(item)) == NULL ||
+			    json_array_append_new(flat, x) == -1)
+				goto oom;
+			for (k = l->carry; *k; k++)
+				if ((v = json_object_get(node, *k)) != NULL &&
+				    json_object_set(x, *k, v) == -1)
+					goto oom;
+		}
+	}
+	if (json)
+		rc = ctl_print_json(flat) == 0 ? CTL_OK : CTL_ERR;
+	else {
+		ctl_table_print(t, stdout, 0);
+		rc = CTL_OK;
+	}
+	rc = ctl_finish_output(rc);
+	goto out;
+oom:
+	rc = ctl_error("out of memory");
+out:
+	ctl_table_free(t);
+	json_decref(flat);
+	json_decref(nodes);
+	json_decref(o);
+	return rc;
+}
+
+int
 ctl_show(struct ctl *c, const char *path, const char *what, int json,
     void (*print)(const json_t *))
 {

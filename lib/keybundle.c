@@ -35,31 +35,6 @@ keybundle_fingerprint(X509 *x, char out[KEYBUNDLE_FP_LEN])
 	return 0;
 }
 
-/* A private key as PKCS#8 PEM, through secure memory: malloc'd, wipe it. */
-static char *
-key_pem(EVP_PKEY *k, size_t *len)
-{
-	BIO *b = BIO_new(BIO_s_secmem());
-	char *s = NULL;
-
-	if (b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
-		s = bio_string(b, len);
-	BIO_free(b);
-	return s;
-}
-
-static char *
-cert_pem(X509 *x, size_t *len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *s = NULL;
-
-	if (b && PEM_write_bio_X509(b, x))
-		s = bio_string(b, len);
-	BIO_free(b);
-	return s;
-}
-
 static void
 put_field(unsigned char **p, const void *data, size_t len)
 {
@@ -96,9 +71,9 @@ keybundle_seal(X509 *cacert, EVP_PKEY *cakey, EVP_PKEY *jobkey,
 	EVP_MD_CTX *md = NULL;
 	int rc = -1;
 
-	if ((ca = cert_pem(cacert, &calen)) == NULL ||
-	    (key = key_pem(cakey, &keylen)) == NULL ||
-	    (jobs = key_pem(jobkey, &jobslen)) == NULL)
+	if ((ca = bio_cert_pem(cacert, &calen)) == NULL ||
+	    (key = bio_key_pem(cakey, &keylen)) == NULL ||
+	    (jobs = bio_key_pem(jobkey, &jobslen)) == NULL)
 		goto out;
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, cakey) != 1 ||
@@ -237,9 +212,9 @@ keybundle_open(EVP_PKEY *priv, const unsigned char *box, size_t len,
 		    "private key");
 		goto out;
 	}
-	if ((kb.ca_pem = cert_pem(x, &kb.ca_pem_len)) == NULL ||
-	    (kb.ca_key = key_pem(cakey, &kb.ca_key_len)) == NULL ||
-	    (kb.jobs_key = key_pem(jobkey, &kb.jobs_key_len)) == NULL) {
+	if ((kb.ca_pem = bio_cert_pem(x, &kb.ca_pem_len)) == NULL ||
+	    (kb.ca_key = bio_key_pem(cakey, &kb.ca_key_len)) == NULL ||
+	    (kb.jobs_key = bio_key_pem(jobkey, &kb.jobs_key_len)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}

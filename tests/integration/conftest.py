@@ -7,6 +7,15 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 from harness import SANITIZER_MARKERS, Bastion  # noqa: E402
 from pgfixture import PG_SH, pg  # noqa: E402,F401  (fixture, shared with e2e)
+from hostlock import host_exclusive  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def host_lock():
+    """For a module that uses the host's libvirtd, LXC or LVM
+    (tests/pylib/hostlock.py): held from its first test to its last."""
+    with host_exclusive():
+        yield
 
 
 @pytest.fixture

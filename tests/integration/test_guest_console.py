@@ -20,7 +20,10 @@ from agents import enrolled_agent, job_done, wait_for
 from harness import BIN
 
 LXC_TEMPLATE = "busybox"
-KERNEL = "/work/main/build/images/discovery/vmlinuz"
+# The discovery kernel of this checkout (make image, a prerequisite of
+# make test and make integration).
+KERNEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build", "images", "discovery", "vmlinuz")
 VIRSH = ["virsh", "-c", "qemu:///system"]
 
 
@@ -33,7 +36,7 @@ def run(*args, check=True, timeout=120):
 
 
 @pytest.fixture(scope="module")
-def lxc_guest():
+def lxc_guest(host_lock):
     """A running busybox guest (its console: /bin/sh after Enter) in its
     own lxcpath: (lxcpath, name)."""
     path = tempfile.mkdtemp(prefix="bt-lxc-", dir="/tmp")
@@ -274,9 +277,9 @@ class Libvirt:
 
 
 @pytest.fixture
-def vm(tmp_path):
+def vm(host_lock, tmp_path):
     if not os.path.exists(KERNEL):
-        pytest.fail("no discovery kernel at %s (make images on main)" % KERNEL)
+        pytest.fail("no discovery kernel at %s (make image)" % KERNEL)
     lv = Libvirt().up()
     d = tempfile.mkdtemp(prefix="bt-vm-", dir="/tmp")
     os.chmod(d, 0o755)

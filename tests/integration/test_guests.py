@@ -155,7 +155,7 @@ class Libvirt:
 
 
 @pytest.fixture(scope="module")
-def lxc():
+def lxc(host_lock):
     x = Lxc()
     try:
         x.create("ct1")
@@ -165,7 +165,7 @@ def lxc():
 
 
 @pytest.fixture(scope="module")
-def virt():
+def virt(host_lock):
     v = Libvirt().start()
     try:
         v.vm, v.disk = v.define()

@@ -103,7 +103,7 @@ class LoopDisk:
 
 
 @pytest.fixture
-def disk():
+def disk(host_lock):
     # LVM's names are global to the machine, not to a network namespace:
     # two test runs at once (a developer's and CI's) take turns here.
     with open("/tmp/bastion-lvm-tests.lock", "w") as lock:
