@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "db_agent.h"
+#include "db_report.h"
 #include "http.h"
 #include "mac.h"
 
@@ -50,6 +51,23 @@ void	routes_stream_unreached(const char *sid, const char *agent_id,
 
 /* [agent] heartbeat_interval in force, seconds. */
 int	routes_heartbeat_interval(struct request *);
+
+/* routes_report.c: the latest report of a node's containers or guests.
+ * POST: clean(body) gives what is kept (a new reference; NULL with why:
+ * 422), stored for the calling agent; the answer counts its items. */
+typedef json_t *(*routes_report_clean_fn)(json_t *body, char *why,
+	    size_t whylen);
+void	routes_report_post(struct request *, enum db_report_kind,
+	    const char *items, routes_report_clean_fn clean);
+/* The nodes' reports (agent_id's only, or every node's when NULL), each
+ * as node_json(row) shows it, into the new array *out; -1 when it
+ * answered the request itself (404, 500). */
+typedef json_t *(*routes_report_node_fn)(struct request *, const json_t *);
+int	routes_report_nodes(struct request *, enum db_report_kind,
+	    const char *agent_id, routes_report_node_fn node_json, json_t **out);
+/* Whether a report received at at_ms (0: never) is stale at now_ms: three
+ * heartbeat intervals old. */
+int	routes_report_stale(struct request *, int64_t at_ms, int64_t now_ms);
 
 /* routes_guests.c (DESIGN §13): the args of a guest job for action on
  * guest from a request body (may be NULL): only that action's fields,

@@ -4,7 +4,7 @@
  * "container". No engine socket is ever reached from here: a report is
  * what the agent pushed, an action is a job it verifies and runs.
  *
- * A report older than STALE_HEARTBEATS heartbeat intervals is "stale";
+ * A report three heartbeat intervals old is "stale" (routes_report.c);
  * an engine the agent could not reach is "unreachable", never an empty
  * list. Env values are masked on the node; bastion masks again what
  * still looks like a secret before it stores anything. */
@@ -26,7 +26,6 @@
 
 #define L_API (L_CONTROL | L_ADMIN)
 
-#define STALE_HEARTBEATS	3
 #define REPORT_MAX_BODY		(16 * 1024 * 1024)
 #define REPORT_MAX_CONTAINERS	10000
 
@@ -73,32 +72,18 @@ report_check(json_t *body, char *why, size_t whylen)
 	return 0;
 }
 
+/* routes_report_clean_fn: the report itself, checked and masked. */
+static json_t *
+report_keep(json_t *body, char *why, size_t whylen)
+{
+	return report_check(body, why, whylen) == -1 ? NULL :
+	    json_incref(body);
+}
+
 static void
 post_report_docker(struct request *r)
 {
-	char agent[AGENT_ID_LEN], why[160];
-	json_t *body;
-	char *text = NULL;
-
-	if (routes_agent_auth(r, agent) == -1 ||
-	    (body = http_body_json(r)) == NULL)
-		return;
-	if (report_check(body, why, sizeof why) == -1) {
-		http_reply_error(r, 422, "invalid", "%s", why);
-		goto out;
-	}
-	if ((text = json_dumps(body, JSON_COMPACT)) == NULL ||
-	    db_report_put(r->app->db, DB_REPORT_CONTAINERS, agent, text) !=
-	    DB_OK) {
-		http_reply_error(r, 500, "internal", "cannot store the report");
-		goto out;
-	}
-	http_reply_json(r, 200, json_pack("{s:s, s:I}", "agent_id", agent,
-	    "containers", (json_int_t)json_array_size(json_object_get(body,
-	    "containers"))));
-out:
-	free(text);
-	json_decref(body);
+	routes_report_post(r, DB_REPORT_CONTAINERS, "containers", report_keep);
 }
 
 /* --- reports for operators ---------------------------------------------- */
@@ -111,10 +96,7 @@ node_json(struct request *r, const json_t *row)
 {
 	int64_t at = json_integer_value(json_object_get(row, "received_ms"));
 	int64_t now = clock_wall_ms();
-	int64_t stale_ms = (int64_t)STALE_HEARTBEATS * 1000 *
-	    routes_heartbeat_interval(r);
 	const json_t *rep = json_object_get(row, "report");
-
 	const json_t *engine = json_object_get(rep, "engine");
 	const json_t *cs = json_object_get(rep, "containers");
 
@@ -123,7 +105,7 @@ node_json(struct request *r, const json_t *row)
 	    "hostname", json_object_get(row, "hostname"),
 	    "reported_at", db_time_json(at),
 	    "age_s", at ? json_integer((now - at) / 1000) : json_null(),
-	    "stale", at == 0 || now - at > stale_ms,
+	    "stale", routes_report_stale(r, at, now),
 	    "engine", engine ? json_incref((json_t *)engine) : json_null(),
 	    "containers", cs ? json_incref((json_t *)cs) : json_array());
 }
@@ -131,24 +113,11 @@ node_json(struct request *r, const json_t *row)
 static void
 reply_reports(struct request *r, const char *agent_id, int one)
 {
-	json_t *rows, *out, *row, *n;
-	size_t i;
-	int rc;
+	json_t *out, *n;
 
-	if ((rc = db_reports(r->app->db, DB_REPORT_CONTAINERS, agent_id,
-	    &rows)) != DB_OK) {
-		if (rc == DB_NOTFOUND)
-			http_reply_error(r, 404, "not_found", "no agent %s",
-			    agent_id);
-		else
-			http_reply_error(r, 500, "internal", "database error");
+	if (routes_report_nodes(r, DB_REPORT_CONTAINERS, agent_id, node_json,
+	    &out) == -1)
 		return;
-	}
-	out = json_array();
-	json_array_foreach(rows, i, row)
-		if ((n = node_json(r, row)) != NULL)
-			json_array_append_new(out, n);
-	json_decref(rows);
 	if (one) {
 		n = json_incref(json_array_get(out, 0));
 		json_decref(out);

@@ -26,7 +26,6 @@
 
 #define L_API (L_CONTROL | L_ADMIN)
 
-#define STALE_HEARTBEATS	3
 #define REPORT_MAX_BODY		(8 * 1024 * 1024)
 #define STR_MAX			1024	/* one string of a report */
 #define ITEMS_MAX		64	/* disks, NICs, addresses of a guest */
@@ -280,34 +279,16 @@ err:
 	return NULL;
 }
 
+static json_t *
+report_clean(json_t *body, char *why, size_t whylen)
+{
+	return routes_guest_report_clean(body, why, whylen);
+}
+
 static void
 post_report_guests(struct request *r)
 {
-	char agent[AGENT_ID_LEN], why[200];
-	json_t *body, *clean = NULL;
-	char *text = NULL;
-
-	if (routes_agent_auth(r, agent) == -1 ||
-	    (body = http_body_json(r)) == NULL)
-		return;
-	if ((clean = routes_guest_report_clean(body, why, sizeof why)) ==
-	    NULL) {
-		http_reply_error(r, 422, "invalid", "%s", why);
-		goto out;
-	}
-	if ((text = json_dumps(clean, JSON_COMPACT)) == NULL ||
-	    db_report_put(r->app->db, DB_REPORT_GUESTS, agent, text) !=
-	    DB_OK) {
-		http_reply_error(r, 500, "internal", "cannot store the report");
-		goto out;
-	}
-	http_reply_json(r, 200, json_pack("{s:s, s:I}", "agent_id", agent,
-	    "guests", (json_int_t)json_array_size(json_object_get(clean,
-	    "guests"))));
-out:
-	free(text);
-	json_decref(clean);
-	json_decref(body);
+	routes_report_post(r, DB_REPORT_GUESTS, "guests", report_clean);
 }
 
 /* --- reports for operators ---------------------------------------------- */
@@ -319,8 +300,6 @@ node_json(struct request *r, const json_t *row)
 {
 	int64_t at = json_integer_value(json_object_get(row, "received_ms"));
 	int64_t now = clock_wall_ms();
-	int64_t stale_ms = (int64_t)STALE_HEARTBEATS * 1000 *
-	    routes_heartbeat_interval(r);
 	const json_t *rep = json_object_get(row, "report");
 	const json_t *drivers = json_object_get(rep, "drivers");
 	const json_t *gs = json_object_get(rep, "guests");
@@ -329,7 +308,7 @@ node_json(struct request *r, const json_t *row)
 	    "agent", json_object_get(row, "agent_id"),
 	    "hostname", json_object_get(row, "hostname"),
 	    "received", (json_int_t)at,
-	    "stale", at == 0 || now - at > stale_ms,
+	    "stale", routes_report_stale(r, at, now),
 	    "drivers", drivers ? json_incref((json_t *)drivers) : json_object(),
 	    "guests", gs ? json_incref((json_t *)gs) : json_array());
 }
@@ -338,26 +317,8 @@ node_json(struct request *r, const json_t *row)
 static int
 nodes(struct request *r, const char *agent_id, json_t **out)
 {
-	json_t *rows, *list, *row, *n;
-	size_t i;
-	int rc;
-
-	if ((rc = db_reports(r->app->db, DB_REPORT_GUESTS, agent_id,
-	    &rows)) != DB_OK) {
-		if (rc == DB_NOTFOUND)
-			http_reply_error(r, 404, "not_found", "no agent %s",
-			    agent_id);
-		else
-			http_reply_error(r, 500, "internal", "database error");
-		return -1;
-	}
-	list = json_array();
-	json_array_foreach(rows, i, row)
-		if ((n = node_json(r, row)) != NULL)
-			json_array_append_new(list, n);
-	json_decref(rows);
-	*out = list;
-	return 0;
+	return routes_report_nodes(r, DB_REPORT_GUESTS, agent_id, node_json,
+	    out);
 }
 
 static void
