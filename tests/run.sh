@@ -137,17 +137,33 @@ run_pytest() {
 	count "$name" "$p" "$f" "$k"
 }
 
-# The e2e suite, the appliance ISO's test among them: the ISO is built
-# first (image/iso.sh rebuilds it only when its inputs change).
-run_e2e() {
+# The appliance ISO (for its e2e test): image/iso.sh rebuilds it only
+# when its inputs change. build_iso_wait PID takes a build started in the
+# background (make -s iso >LOG; echo $? >RC) instead.
+build_iso() {
 	note "build (ISO)"
-	if ! make -s iso >/tmp/bastion-iso-build.$$ 2>&1; then
-		tail -30 /tmp/bastion-iso-build.$$
-		rm -f /tmp/bastion-iso-build.$$
+	make -s iso >/tmp/bastion-iso-build.$$ 2>&1
+	iso_built $? /tmp/bastion-iso-build.$$
+}
+
+build_iso_wait() {	# PID LOG RC
+	note "build (ISO, started at the beginning)"
+	wait "$1"
+	iso_built "$(cat "$3" 2>/dev/null || echo 1)" "$2"
+}
+
+iso_built() {	# STATUS LOG
+	if [ "$1" -ne 0 ]; then
+		tail -30 "$2"
 		count "iso-build" 0 1
-		return
 	fi
-	rm -f /tmp/bastion-iso-build.$$
+	rm -f "$2"
+	[ "$1" -eq 0 ]
+}
+
+# The e2e suite, the appliance ISO's test among them.
+run_e2e() {
+	build_iso || return
 	run_pytest e2e "$ROOT/build" tests/e2e
 }
 
@@ -204,14 +220,18 @@ sanitize) run_sanitize ;;
 fuzz) run_fuzz ;;
 analyze) run_analyze ;;
 all)
+	# Three at once: the ISO build (from the start), the integration and
+	# e2e suites, and the sanitizer arm beside them. The integration
+	# suite mostly waits on daemons and the e2e suite on one emulated
+	# CPU, so two cores serve all three. What the host has only once
+	# (libvirtd, LXC, the LVM group) is taken in turn
+	# (tests/pylib/hostlock.py). The second arm's report is printed whole
+	# after the first's, and counted.
+	arm=$(mktemp -d /tmp/bastion-arm.XXXXXX)
+	( make -s iso >"$arm/iso.log" 2>&1; echo $? >"$arm/iso.rc" ) &
+	isopid=$!
 	run_unit build unit
 	run_unit_pg build "unit (PostgreSQL)"
-	# Two arms at once: the integration suite mostly waits on daemons and
-	# the e2e suite on one emulated CPU, so the sanitizer arm fits beside
-	# them on two cores. What the host has only once (libvirtd, LXC, the
-	# LVM group) is taken in turn (tests/pylib/hostlock.py). The second
-	# arm's report is printed whole after the first's, and counted.
-	arm=$(mktemp -d /tmp/bastion-arm.XXXXXX)
 	(
 		PASSED=0 FAILED=0 SKIPPED=0 SUITES_FAILED=""
 		run_sanitize
@@ -221,7 +241,9 @@ all)
 	) >"$arm/log" 2>&1 &
 	armpid=$!
 	run_pytest integration "$ROOT/build" tests/integration
-	run_e2e
+	if build_iso_wait "$isopid" "$arm/iso.log" "$arm/iso.rc"; then
+		run_pytest e2e "$ROOT/build" tests/e2e
+	fi
 	wait "$armpid"
 	note "sanitizer, fuzz and analysis arm (ran beside the above)"
 	cat "$arm/log"
