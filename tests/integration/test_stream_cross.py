@@ -23,19 +23,9 @@ import time
 import pytest
 
 from agents import enrolled_agent, job_done, wait_for, waiting_polls
-from test_containers import IMAGE, Engine  # noqa: F401
+from test_containers import IMAGE, engine  # noqa: F401  (fixture)
 from test_guest_console import (lxc_guest, pty_session, read_until,  # noqa: F401
                                 wait_exit)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine().start()
-    try:
-        e.make_image()
-        yield e
-    finally:
-        e.cleanup()
 
 
 def two_bastions(make_bastion, db_url, b_reachable=True):
