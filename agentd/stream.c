@@ -58,11 +58,17 @@ astream_parse(struct astream *s, const struct agent_conf *c,
 	return 0;
 }
 
+/* A client to the bastion at url, or to the agent's own when url is "". */
+static struct aclient *
+client_at(const struct agent_conf *c, const char *url)
+{
+	return url[0] ? aclient_new_at(c, url, 1) : aclient_new(c, 1);
+}
+
 struct aclient *
 astream_client(const struct astream *s)
 {
-	return s->url[0] ? aclient_new_at(s->c, s->url, 1) :
-	    aclient_new(s->c, 1);
+	return client_at(s->c, s->url);
 }
 
 static long
@@ -113,7 +119,8 @@ astream_out(struct aclient *a, const struct astream *s, const char *p,
 	    sizeof err);
 }
 
-/* A first post (no bytes: the stream's state only) where it may be. */
+/* A first post (no bytes: the stream's state only) where it may be: at
+ * url, or at the agent's own bastion when url is "". */
 static long
 probe(const struct astream *s, const char *url, int *closed, char *err,
     size_t errlen)
@@ -121,8 +128,7 @@ probe(const struct astream *s, const char *url, int *closed, char *err,
 	struct aclient *a;
 	long code;
 
-	a = url ? aclient_new_at(s->c, url, 1) : aclient_new(s->c, 1);
-	if (a == NULL) {
+	if ((a = client_at(s->c, url)) == NULL) {
 		snprintf(err, errlen, "cannot make a client");
 		return 0;
 	}
@@ -152,7 +158,7 @@ astream_reach(struct astream *s, char *why, size_t whylen)
 		log_info("stream %.8s…: %s: %s; trying %s", s->sid, s->url,
 		    err[0] ? err : "no answer", agent_server(s->c));
 	}
-	if ((code = probe(s, NULL, &closed, own, sizeof own)) == 200) {
+	if ((code = probe(s, "", &closed, own, sizeof own)) == 200) {
 		s->url[0] = '\0';
 		s->reached = 1;
 		return 0;

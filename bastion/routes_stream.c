@@ -253,16 +253,15 @@ routes_stream_job_failed(struct db *db, const char *agent_id, int64_t job,
     const char *error)
 {
 	char why[DB_STREAM_WHY_MAX + 1];
-	const char *sid;
+	const char *sid, *owner;
 	json_t *j = NULL;
 
 	if (db_job_json(db, job, &j) != DB_OK)
 		return;
 	sid = json_string_value(json_object_get(json_object_get(j, "args"),
 	    "stream"));
-	if (sid == NULL || strcmp(json_string_value(json_object_get(j,
-	    "agent_id")) ? json_string_value(json_object_get(j, "agent_id")) :
-	    "", agent_id) != 0)
+	owner = json_string_value(json_object_get(j, "agent_id"));
+	if (sid == NULL || owner == NULL || strcmp(owner, agent_id) != 0)
 		goto out;
 	if (error && strncmp(error, "unreached_stream", 16) == 0)
 		snprintf(why, sizeof why, "the node could not reach the bastion "

@@ -78,8 +78,9 @@ const char *stream_resumed(const struct request *);
 /*
  * Told once, when the stream is first over: why is "node" (the agent
  * ended it), "client" (the operator left), "killed" (stream_kill),
- * "unreached" (stream_fail), "idle" or "stopping". Runs on the thread that ended it, without the streams'
- * lock held (it may call stream_* itself); arg is the callback's. 0, or
+ * "unreached" (stream_fail), "idle" or "stopping". Runs on the thread
+ * that ended it, without the streams' lock held (it may call stream_*
+ * itself); arg is the callback's. 0, or
  * -1 when there is no such stream (or it is over already): nothing kept.
  */
 typedef void (*stream_over_fn)(void *arg, const char *why);
