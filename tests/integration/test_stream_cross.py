@@ -66,6 +66,15 @@ def sid_of(b, kind):
     return job, job["args"]["stream"]
 
 
+def done_through_b(a, b, kind, logs):
+    """The newest job of kind, made on b: it named B's URL, its agent used
+    the stream there and not on A, and it is done (returned)."""
+    job, sid = sid_of(b, kind)
+    assert job["args"]["stream_url"] == "https://10.77.0.1:%d" % b.control_port
+    assert stream_requests(b, sid) and not stream_requests(a, sid), logs()
+    return job_done(b, job["id"])
+
+
 @pytest.mark.parametrize("binary", ["agentd", "agentd-static"])
 def test_console_through_b_for_an_agent_of_a(make_bastion, pg, agents,
                                               lxc_guest, binary):
@@ -87,11 +96,7 @@ def test_console_through_b_for_an_agent_of_a(make_bastion, pg, agents,
         assert wait_exit(pid) == 0
     finally:
         os.close(fd)
-    job, sid = sid_of(b, "guest")
-    # The job named B's URL, and the agent used the stream there, not on A.
-    assert job["args"]["stream_url"] == "https://10.77.0.1:%d" % b.control_port
-    assert stream_requests(b, sid) and not stream_requests(a, sid), logs()
-    job = job_done(b, job["id"])
+    job = done_through_b(a, b, "guest", logs)
     assert job["status"] == "done", job
     # One session, ended by its operator, recorded by B (it held it).
     wait_for(lambda: [json.loads(r["detail"])["ended_by"] for r in json.loads(
@@ -130,10 +135,7 @@ def test_exec_it_through_b_for_an_agent_of_a(make_bastion, pg, agents, engine,
         assert wait_exit(pid) == 5
     finally:
         os.close(fd)
-    job, sid = sid_of(b, "container")
-    assert job["args"]["stream_url"] == "https://10.77.0.1:%d" % b.control_port
-    assert stream_requests(b, sid) and not stream_requests(a, sid), logs()
-    job = job_done(b, job["id"])
+    job = done_through_b(a, b, "container", logs)
     assert job["status"] == "done" and job["exit_code"] == 5, job
 
 
