@@ -114,9 +114,11 @@ class Container:
                 self.proc.wait()
 
 
-@pytest.fixture
-def node(e2e_bastion):
-    """(bastion, container) with agentd.service enrolled and running."""
+@pytest.fixture(params=("agentd", "agentd-static"))
+def node(request, e2e_bastion):
+    """(bastion, container, build) with agentd.service enrolled and
+    running: each agentd build in turn (agentd-static is what the
+    kickstart installs, agentd what image installs get)."""
     assert os.path.isdir(os.path.join(OS_ROOT, "usr", "lib", "systemd")), \
         "%s is not built: run `make image`" % OS_ROOT
     assert shutil.which("systemd-nspawn"), "systemd-nspawn is missing (make deps)"
@@ -140,7 +142,7 @@ def node(e2e_bastion):
     os.chmod(os.path.join(etc, "agentd.conf"), 0o600)
     t0 = time.time()
     c = Container(tmp, [(etc, "/etc/agentd")], [
-        (os.path.join(BIN, "agentd"), "/usr/local/sbin/agentd"),
+        (os.path.join(BIN, request.param), "/usr/local/sbin/agentd"),
         (os.path.join(ROOT, "appliance", "agentd.service"),
          "/etc/systemd/system/agentd.service"),
         (scripts, "/usr/local/lib/agentd-test")])
@@ -158,7 +160,7 @@ def node(e2e_bastion):
         wait_for(lambda: any(x["hostname"] == "unitnode" and x.get("heartbeat")
                              for x in b.admin("GET", "/api/v1/agents").json()),
                  60, "agentd.service to enroll and heartbeat")
-        yield b, c
+        yield b, c, request.param
     finally:
         print(c.run("journalctl", "--no-pager", "-u", "agentd.service",
                     "-u", "agentd-job-*", check=False).stdout[-6000:])
@@ -203,10 +205,10 @@ SAME = [
 
 
 def test_agentd_unit_confined_jobs_in_transient_units(node):
-    b, c = node
+    b, c, build = node
     score, text = exposure(c)
-    record_timing("systemd-analyze security agentd.service (exposure, goal "
-                  "<= %.1f)" % GOAL, score)
+    record_timing("systemd-analyze security agentd.service, %s (exposure, "
+                  "goal <= %.1f)" % (build, GOAL), score)
     assert score <= GOAL, text
 
     # agentd: root without a capability, / read-only.
@@ -218,7 +220,8 @@ def test_agentd_unit_confined_jobs_in_transient_units(node):
     assert "jobs that need the whole node run in transient units" in log, log
 
     # The same jobs on an agentd outside systemd: its children.
-    plain = Agent(b, "plainnode", token(b), PLAIN_MAC).start()
+    plain = Agent(b, "plainnode", token(b), PLAIN_MAC, extra="guests = none\n",
+                  binary=build).start()
     try:
         wait_for(lambda: any(x["hostname"] == "plainnode" and x.get("heartbeat")
                              for x in b.admin("GET", "/api/v1/agents").json()),
@@ -230,6 +233,15 @@ def test_agentd_unit_confined_jobs_in_transient_units(node):
             for k in ("status", "exit_code", "signal", "timed_out", "error"):
                 assert job.get(k) == pjob.get(k), (k, argv, job, pjob)
         assert "timed out" in got[2] and job["signal"] == 9
+        # A guest job goes through `agentd helper job` too.
+        for target in ("unitnode", "plainnode"):
+            r = b.admin("POST", "/api/v1/agents/%s/guests/ct1/start" % target, {})
+            assert r.status in (201, 202), r
+            got = (got, job_done(b, r.json()["job"]["id"], 60))
+        (_, gu), gp = got
+        for k in ("status", "exit_code", "error"):
+            assert gu.get(k) == gp.get(k), (k, gu, gp)
+        assert gu["status"] == "failed" and "guests = none" in gu["error"], gu
     finally:
         plain.stop()
 
