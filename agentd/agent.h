@@ -94,6 +94,9 @@ struct transient_opts {
 	const char	*property;	/* one more, "Name=value"; NULL: none */
 	long		 max_s;		/* RuntimeMaxSec=; 0: none */
 	int		 quiet;		/* transient_capture: stderr dropped */
+	int		 hush;		/* no "Started" lines from systemd
+					 * (LogLevelMax=notice): a unit
+					 * made every few seconds */
 };
 
 /* Whether this process should use transient units (mode TRANSIENT_*). */

@@ -355,6 +355,7 @@ health_smart(const char *root, const char *smartctl)
 	memset(&o, 0, sizeof o);
 	o.description = "agentd: smartctl";
 	o.quiet = 1;
+	o.hush = 1;
 	o.max_s = HEALTH_SMART_TIMEOUT_MS / 1000 + 5;
 	n = list_dir(root, "sys/block", "", disks, HEALTH_MAX_DISKS);
 	for (i = 0; i < n; i++) {

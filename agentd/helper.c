@@ -39,6 +39,7 @@ helper_json(const struct agent_conf *c, const char *what, const char *arg,
 	snprintf(desc, sizeof desc, "agentd: %s", what);
 	o.description = desc;
 	o.max_s = HELPER_TIMEOUT_MS / 1000 + 5;
+	o.hush = strcmp(what, "guests") == 0;	/* every GUEST_POLL_MS */
 	argv[0] = (char *)transient_self();
 	argv[1] = "-f";
 	argv[2] = (char *)c->path;

@@ -204,6 +204,9 @@ transient_argv(char *const argv[], const struct transient_opts *o)
 		goto fail;
 	if (o->property && push(out, &n, opt("--property=", o->property)) == -1)
 		goto fail;
+	if (o->hush && push(out, &n, opt("--property=", "LogLevelMax=notice"))
+	    == -1)
+		goto fail;
 	if (o->max_s > 0) {
 		snprintf(buf, sizeof buf, "%ld", o->max_s);
 		if (push(out, &n, opt("--property=RuntimeMaxSec=", buf)) == -1)

@@ -66,6 +66,7 @@ test_argv(void **state)
 	o.envp = envp;
 	o.property = "PartOf=agentd.service";
 	o.max_s = 15;
+	o.hush = 1;
 	v = transient_argv(argv, &o);
 	assert_non_null(v);
 	assert_string_equal(v[0], "/usr/bin/systemd-run");
@@ -78,6 +79,7 @@ test_argv(void **state)
 	assert_true(index_of(v, "--working-directory=/tmp") < dd);
 	assert_true(index_of(v, "--property=PartOf=agentd.service") < dd);
 	assert_true(index_of(v, "--property=RuntimeMaxSec=15") < dd);
+	assert_true(index_of(v, "--property=LogLevelMax=notice") < dd);
 	/* The environment is not expanded by systemd: as it is. */
 	assert_true(index_of(v, "--setenv=B=$x y") < dd);
 	assert_string_equal(v[dd + 1], "sh");
