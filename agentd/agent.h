@@ -65,6 +65,7 @@ struct agent_conf {
 	char		docker_socket[108];	/* "" = no Docker reports */
 	unsigned	guests;			/* GUESTS_*; 0 = no guest reports */
 	char		lxc_path[PATH_MAX];	/* where LXC keeps containers */
+	int		transient;		/* TRANSIENT_*: transient.c */
 };
 
 /* The bastion in use, and a count that changes when agentd moves to the
@@ -78,6 +79,48 @@ void	agent_server_next(const struct agent_conf *);
 /* --- child.c ----------------------------------------------------------- */
 /* In a forked child: every descriptor above 2 closes at exec. */
 void	child_fds_cloexec(void);
+
+/* --- transient.c ------------------------------------------------------- */
+/* [agent] transient_units = auto | yes | no: whether what needs root's
+ * full rights runs in transient systemd units (auto: when agentd is a
+ * systemd service). */
+enum { TRANSIENT_AUTO, TRANSIENT_YES, TRANSIENT_NO };
+
+struct transient_opts {
+	const char	*unit;		/* "agentd-job-42"; NULL: systemd's */
+	const char	*description;
+	const char	*cwd;		/* NULL: / */
+	char *const	*envp;		/* the unit's environment; NULL: none */
+	const char	*property;	/* one more, "Name=value"; NULL: none */
+	long		 max_s;		/* RuntimeMaxSec=; 0: none */
+	int		 quiet;		/* transient_capture: stderr dropped */
+	int		 hush;		/* no "Started" lines from systemd
+					 * (LogLevelMax=notice): a unit
+					 * made every few seconds */
+};
+
+/* Whether this process should use transient units (mode TRANSIENT_*). */
+int	transient_detect(int mode);
+/* Once, at start: decides for the process. */
+void	transient_init(const struct agent_conf *);
+int	transient_on(void);
+/* agentd's own unit ("agentd.service"; "" if unknown). */
+const char *transient_unit(void);
+/* This executable's path ("" if unknown). */
+const char *transient_self(void);
+/* s with every '$' doubled (systemd's command-line expansion). */
+char	*transient_escape(const char *s);
+/* systemd-run's argv running argv in a transient unit; NULL when out of
+ * memory. Freed with transient_free. */
+char	**transient_argv(char *const argv[], const struct transient_opts *);
+void	transient_free(char **);
+/* Run argv (argv[0] looked up in PATH) in a transient unit when transient_on(), else
+ * as a child: its stdout, at most max bytes, into *out (NUL-terminated,
+ * the caller frees; out may be NULL), stdin /dev/null; killed after
+ * timeout_ms (0: never). *status: its exit status, -1 if it was killed
+ * or died of a signal. 0, or -1 when it could not be started. */
+int	transient_capture(char *const argv[], const struct transient_opts *,
+	    size_t max, long timeout_ms, char **out, int *status);
 
 /* --- conf.c ------------------------------------------------------------ */
 /* Defaults, then the file; problems are printed as file:line: message. */
@@ -189,6 +232,16 @@ void	scratch_thread_done(void);
 /* --- run.c ------------------------------------------------------------- */
 int	agent_run(const struct agent_conf *);
 
+/* --- helper.c: what runs in transient units ------------------------------ */
+/* `agentd -f FILE helper ...` (argv after "helper"); an exit status. */
+int	helper_main(const struct agent_conf *, int argc, char **argv);
+/* The inventory (with probe: libblkid on the disks), in a transient unit
+ * under systemd. 0 or -1. */
+int	agent_inventory(const struct agent_conf *, int probe, json_t **out);
+/* The guest report (guest_report_build), with LXC in a transient unit
+ * under systemd; NULL if it could not be made. */
+json_t	*agent_guest_report(const struct agent_conf *);
+
 /* --- jobs.c ------------------------------------------------------------ */
 struct jobs;
 
@@ -197,6 +250,9 @@ void	jobs_free(struct jobs *);
 /* A job from the poll ({id, envelope, sig, key_id}): verify, apply the
  * local policy, start it (or spool a refusal). */
 void	jobs_handle(struct jobs *, const json_t *job);
+/* `agentd helper job`: the exec or guest job read from in ({id, kind,
+ * args}), run here; its result spooled, not sent. An exit status. */
+int	jobs_helper(const struct agent_conf *, FILE *in);
 /* Send spooled results; 0 when the spool is empty afterwards. */
 int	jobs_flush(struct jobs *, struct aclient *);
 int	jobs_running(struct jobs *);
@@ -219,6 +275,7 @@ struct job_thread {
 	struct jobs	*j;
 	int64_t		 id;
 	json_t		*args;
+	const char	*kind;		/* "exec", "guest", "container" */
 };
 void	job_thread_done(struct job_thread *);
 const struct agent_conf *job_conf(const struct job_thread *);

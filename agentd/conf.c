@@ -216,6 +216,15 @@ on_kv(void *arg, const char *section, const char *key, const char *value)
 		if (value[0] != '/' || set(c->lxc_path, sizeof c->lxc_path,
 		    value) == -1)
 			why = "lxc_path must be an absolute path";
+	} else if (strcmp(key, "transient_units") == 0) {
+		if (strcmp(value, "auto") == 0)
+			c->transient = TRANSIENT_AUTO;
+		else if (strcmp(value, "yes") == 0)
+			c->transient = TRANSIENT_YES;
+		else if (strcmp(value, "no") == 0)
+			c->transient = TRANSIENT_NO;
+		else
+			why = "transient_units: auto, yes or no";
 	} else {
 		why = "unknown key";
 	}

@@ -82,7 +82,7 @@ reporter(void *arg)
 	while (!agent_heard && !agent_stop && !rep.stop)
 		nap(100);
 	while (!agent_stop && !rep.stop) {
-		if ((snap = guest_report_build(c)) == NULL ||
+		if ((snap = agent_guest_report(c)) == NULL ||
 		    (text = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS)) ==
 		    NULL) {
 			json_decref(snap);

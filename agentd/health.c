@@ -87,7 +87,10 @@ health_mounts(const char *root)
 
 	if ((arr = json_array()) == NULL)
 		return NULL;
-	if (inventory_path(path, sizeof path, root, "proc/self/mounts") == -1 ||
+	/* Confined, our own mounts are the sandbox's (a private /tmp, the
+	 * state directory bound on itself): the node's are PID 1's. */
+	if (inventory_path(path, sizeof path, root, transient_on() ?
+	    "proc/1/mounts" : "proc/self/mounts") == -1 ||
 	    (fp = fopen(path, "re")) == NULL)
 		return arr;
 	while (fgets(line, sizeof line, fp) &&
@@ -297,70 +300,6 @@ health_temperatures(const char *root)
 	return arr;
 }
 
-/* Run argv, its stdout (at most max bytes) into a new NUL-terminated
- * buffer; killed after timeout_ms. 0 (whatever its exit status: smartctl
- * sets bits for failing disks and still prints JSON) or -1. */
-static int
-run_capture(char *const argv[], size_t max, long timeout_ms, char **out)
-{
-	struct pollfd pfd;
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t r;
-	int64_t deadline = clock_mono_ms() + timeout_ms;
-	int fds[2], status, devnull;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) == -1)
-		return -1;
-	if ((buf = malloc(max + 1)) == NULL)
-		goto err_pipe;
-	if ((pid = fork()) == -1)
-		goto err_pipe;
-	if (pid == 0) {
-		child_fds_cloexec();
-		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		dup2(fds[1], 1);
-		if (devnull != -1) {
-			dup2(devnull, 0);
-			dup2(devnull, 2);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	pfd.fd = fds[0];
-	pfd.events = POLLIN;
-	for (;;) {
-		int64_t left = deadline - clock_mono_ms();
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			if (errno == EINTR && left > 0)
-				continue;
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (n == max) {		/* capped: the rest is not read */
-			kill(pid, SIGKILL);
-			break;
-		}
-		if ((r = read(fds[0], buf + n, max - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
-err_pipe:
-	free(buf);
-	close(fds[0]);
-	close(fds[1]);
-	return -1;
-}
-
 /* One disk's SMART summary from smartctl's JSON, or NULL. */
 json_t *
 health_smart_parse(const char *dev, const char *text)
@@ -405,13 +344,19 @@ health_smart(const char *root, const char *smartctl)
 {
 	char disks[HEALTH_MAX_DISKS][64], devpath[80], *text;
 	char *argv[6];
-	json_t *arr, *o;
-	int n, i;
+	struct transient_opts o;
+	json_t *arr, *s;
+	int n, i, status;
 
 	if (smartctl[0] == '\0' || access(smartctl, X_OK) == -1)
 		return NULL;	/* not installed: nothing, not an error */
 	if ((arr = json_array()) == NULL)
 		return NULL;
+	memset(&o, 0, sizeof o);
+	o.description = "agentd: smartctl";
+	o.quiet = 1;
+	o.hush = 1;
+	o.max_s = HEALTH_SMART_TIMEOUT_MS / 1000 + 5;
 	n = list_dir(root, "sys/block", "", disks, HEALTH_MAX_DISKS);
 	for (i = 0; i < n; i++) {
 		if (disks[i][0] == '.' || !smart_disk(disks[i]))
@@ -424,11 +369,13 @@ health_smart(const char *root, const char *smartctl)
 		argv[3] = (char *)"-A";
 		argv[4] = devpath;
 		argv[5] = NULL;
-		if (run_capture(argv, HEALTH_SMART_MAX, HEALTH_SMART_TIMEOUT_MS,
-		    &text) == -1)
+		/* Whatever its exit status: smartctl sets bits for failing
+		 * disks and still prints its JSON. */
+		if (transient_capture(argv, &o, HEALTH_SMART_MAX,
+		    HEALTH_SMART_TIMEOUT_MS, &text, &status) == -1)
 			continue;
-		if ((o = health_smart_parse(disks[i], text)) != NULL)
-			json_array_append_new(arr, o);
+		if ((s = health_smart_parse(disks[i], text)) != NULL)
+			json_array_append_new(arr, s);
 		free(text);
 	}
 	return arr;

@@ -51,6 +51,7 @@ struct jobs {
 	char			 nonce_path[PATH_MAX];
 	char			 spool_dir[PATH_MAX];
 	int			 running;
+	int			 helper;	/* `agentd helper job` */
 };
 
 static void	running_orphans(struct jobs *);
@@ -233,7 +234,8 @@ job_finish(struct jobs *j, struct aclient *a, int64_t id, json_t *result)
 	if (spool_result(j, id, result) == -1)
 		log_warnx("job %" PRId64 ": cannot spool the result", id);
 	json_decref(result);
-	if (a)
+	/* A helper's result is sent by the agentd that started it. */
+	if (a && !j->helper)
 		jobs_flush(j, a);
 }
 
@@ -626,7 +628,7 @@ job_conf(const struct job_thread *t)
  * is failed here. */
 static void
 thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
-    void *(*fn)(void *))
+    const char *kind, void *(*fn)(void *))
 {
 	struct job_thread *t;
 
@@ -639,6 +641,7 @@ thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
 	t->j = j;
 	t->id = id;
 	t->args = args;
+	t->kind = kind;
 	pthread_mutex_lock(&j->mu);
 	j->running++;
 	pthread_mutex_unlock(&j->mu);
@@ -648,6 +651,170 @@ thread_start(struct jobs *j, struct aclient *a, int64_t id, json_t *args,
 		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "cannot start a thread"));
 	}
+}
+
+/* --- jobs in transient units (transient.c, helper.c) -------------------- */
+
+/*
+ * Under systemd an exec or guest job runs in a transient unit of its own,
+ * agentd-job-ID.service, as `agentd -f FILE helper job` with {id, kind,
+ * args} on its stdin: the same thread as below, run there with root's
+ * full rights. It streams the output to bastion itself and spools the
+ * result, which this thread sends once the unit is gone. The unit is
+ * PartOf= agentd's: stopping agentd stops its jobs, as it did when they
+ * were its children.
+ */
+static void *
+unit_thread(void *arg)
+{
+	struct job_thread *t = arg;
+	struct jobs *j = t->j;
+	struct transient_opts o;
+	struct aclient *a = NULL;
+	char *argv[6], **run = NULL, *text = NULL, unit[48], desc[64];
+	char part[300], path[PATH_MAX + 32];
+	int in[2] = { -1, -1 }, status = -1;
+	size_t off, len;
+	ssize_t n;
+	json_t *req;
+	pid_t pid;
+
+	memset(&o, 0, sizeof o);
+	snprintf(unit, sizeof unit, "agentd-job-%" PRId64 ".service", t->id);
+	snprintf(desc, sizeof desc, "agentd: %s job %" PRId64, t->kind, t->id);
+	o.unit = unit;
+	o.description = desc;
+	if (transient_unit()[0]) {
+		snprintf(part, sizeof part, "PartOf=%s", transient_unit());
+		o.property = part;
+	}
+	argv[0] = (char *)transient_self();
+	argv[1] = "-f";
+	argv[2] = (char *)j->c->path;
+	argv[3] = "helper";
+	argv[4] = "job";
+	argv[5] = NULL;
+	a = aclient_new(j->c, 1);
+	req = json_pack("{s:I, s:s, s:O}", "id", (json_int_t)t->id, "kind",
+	    t->kind, "args", t->args);
+	if (req == NULL || (text = json_dumps(req, JSON_COMPACT)) == NULL ||
+	    (run = transient_argv(argv, &o)) == NULL ||
+	    pipe2(in, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		json_decref(req);
+		goto spawned;
+	}
+	json_decref(req);
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		child_fds_cloexec();
+		dup2(in[0], 0);
+		execv(run[0], run);
+		_exit(127);
+	}
+	close(in[0]);
+	in[0] = -1;
+	/* The helper reads all of it before it does anything. */
+	for (off = 0, len = strlen(text); off < len; off += (size_t)n)
+		if ((n = write(in[1], text + off, len - off)) <= 0) {
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			break;
+		}
+	close(in[1]);
+	in[1] = -1;
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+spawned:
+	snprintf(path, sizeof path, "%s/%" PRId64 ".json", j->spool_dir, t->id);
+	if (access(path, F_OK) == 0) {
+		if (a)
+			jobs_flush(j, a);
+	} else {
+		log_warnx("job %" PRId64 ": %s ended (status %d) without a "
+		    "result", t->id, unit, status);
+		job_finish(j, a, t->id, json_pack("{s:s, s:s+}", "status",
+		    "failed", "error", "the job's transient unit ended without "
+		    "a result: see journalctl -u ", unit));
+	}
+	if (in[0] != -1)
+		close(in[0]);
+	if (in[1] != -1)
+		close(in[1]);
+	transient_free(run);
+	free(text);
+	aclient_free(a);
+	job_thread_done(t);
+	return NULL;
+}
+
+int
+jobs_helper(const struct agent_conf *c, FILE *in)
+{
+	struct job_thread *t = NULL;
+	struct jobs *j = NULL;
+	const char *kind;
+	json_error_t e;
+	json_t *req;
+	int64_t id;
+	int rc = 1;
+
+	if ((req = json_loadf(in, 0, &e)) == NULL) {
+		log_warnx("job: unreadable on stdin: %s", e.text);
+		return 1;
+	}
+	kind = json_string_value(json_object_get(req, "kind"));
+	id = json_integer_value(json_object_get(req, "id"));
+	if (kind == NULL || id <= 0 ||
+	    !json_is_object(json_object_get(req, "args")) ||
+	    (strcmp(kind, "exec") != 0 && strcmp(kind, "guest") != 0)) {
+		log_warnx("job: not {id, kind: exec|guest, args}");
+		goto out;
+	}
+	if (aclient_global_init() == -1)
+		goto out;
+	agent_malloc_init();
+	scratch_init();
+	/* Not jobs_new: the nonces and the running marks are the calling
+	 * agentd's. */
+	if ((j = calloc(1, sizeof *j)) == NULL || (t = calloc(1, sizeof *t)) ==
+	    NULL)
+		goto cleanup;
+	j->c = c;
+	j->helper = 1;
+	j->running = 1;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->idle, NULL);
+	pthread_mutex_init(&j->spool_mu, NULL);
+	nonce_cache_init(&j->nonces);
+	if (agent_path(c, "spool", j->spool_dir, sizeof j->spool_dir) == -1) {
+		jobs_free(j);
+		j = NULL;
+		goto cleanup;
+	}
+	t->j = j;
+	t->id = id;
+	t->kind = kind;
+	t->args = json_incref(json_object_get(req, "args"));
+	if (strcmp(kind, "exec") == 0)
+		exec_thread(t);		/* frees t */
+	else
+		guest_thread(t);
+	t = NULL;
+	rc = 0;
+cleanup:
+	free(t);
+	jobs_free(j);
+	aclient_global_cleanup();
+out:
+	json_decref(req);
+	return rc;
 }
 
 /* --- reboot, reprovision, inventory -------------------------------------- */
@@ -666,41 +833,24 @@ split(char *s, char **argv, int max)
 	return n;
 }
 
-/* Run argv, its stdout into out (may be NULL; cut at its cap); the exit
- * status or -1. */
+/* Run argv (in a transient unit under systemd), its stdout into out (may
+ * be NULL; cut at its cap); the exit status or -1. */
 static int
 run_cmd(char *const argv[], struct buf *out)
 {
-	int p[2], status;
-	char chunk[4096];
-	ssize_t n;
-	pid_t pid;
+	struct transient_opts o;
+	char *text = NULL;
+	int status;
 
-	if (pipe2(p, O_CLOEXEC) == -1)
+	memset(&o, 0, sizeof o);
+	o.description = "agentd: a reboot or reprovision job's command";
+	if (transient_capture(argv, &o, 1 << 20, 0, out ? &text : NULL,
+	    &status) == -1)
 		return -1;
-	if ((pid = fork()) == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(p[1], 1);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	/* Read to the end whatever is kept: the child must not block. */
-	while ((n = read(p[0], chunk, sizeof chunk)) > 0)
-		if (out)
-			buf_add_cut(out, chunk, (size_t)n);
-	close(p[0]);
-	if (waitpid(pid, &status, 0) == -1)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (out && text)
+		buf_add_cut(out, text, strlen(text));
+	free(text);
+	return status;
 }
 
 static void
@@ -767,13 +917,11 @@ do_reprovision(struct jobs *j, struct aclient *a, int64_t id)
 static void
 do_inventory(struct jobs *j, struct aclient *a, int64_t id)
 {
-	struct inventory_opts io = { j->c->inventory_root, NULL, 1 };
 	char err[256];
 	json_t *inv;
 	long code;
 
-	io.boot_mac = j->c->mac[0] ? j->c->mac : NULL;
-	if (inventory_collect(&io, &inv) == -1) {
+	if (agent_inventory(j->c, 1, &inv) == -1) {
 		job_finish(j, a, id, json_pack("{s:s, s:s}", "status", "failed",
 		    "error", "cannot collect the inventory"));
 		return;
@@ -846,13 +994,15 @@ jobs_handle(struct jobs *j, const json_t *job)
 	log_info("job %" PRId64 ": %s accepted (signed, nonce %s)", id, e.kind,
 	    e.nonce);
 	if (strcmp(e.kind, "exec") == 0) {
-		thread_start(j, a, id, e.args, exec_thread);
+		thread_start(j, a, id, e.args, "exec", transient_on() ?
+		    unit_thread : exec_thread);
 		e.args = NULL;	/* the thread's */
 	} else if (strcmp(e.kind, "container") == 0) {
-		thread_start(j, a, id, e.args, container_thread);
+		thread_start(j, a, id, e.args, "container", container_thread);
 		e.args = NULL;
 	} else if (strcmp(e.kind, "guest") == 0) {
-		thread_start(j, a, id, e.args, guest_thread);
+		thread_start(j, a, id, e.args, "guest", transient_on() ?
+		    unit_thread : guest_thread);
 		e.args = NULL;
 	} else if (strcmp(e.kind, "reboot") == 0) {
 		do_reboot(j, a, id, "rebooting");

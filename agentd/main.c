@@ -303,6 +303,23 @@ cmd_agent(const char *path, const char *mode)
 #endif
 }
 
+/* What the confined agentd runs in transient units (helper.c). */
+static int
+cmd_helper(const char *path, int argc, char **argv)
+{
+#ifdef AGENTD_NO_CURL
+	fprintf(stderr, "agentd: helper: this build only discovers (%s)\n",
+	    path);
+	return 2;
+#else
+	struct agent_conf c;
+
+	if (agent_conf_load(path, &c) == -1)
+		return 2;
+	return helper_main(&c, argc, argv);
+#endif
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -335,6 +352,9 @@ main(int argc, char *argv[])
 		return cmd_discover(argc - optind, argv + optind);
 	if (strcmp(argv[optind], "install") == 0)
 		return cmd_install(argc - optind, argv + optind);
+	if (strcmp(argv[optind], "helper") == 0)
+		return cmd_helper(conf ? conf : AGENTD_DEFAULT_CONF,
+		    argc - optind - 1, argv + optind + 1);
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(argv[optind], "run") == 0 ||

@@ -38,13 +38,11 @@ sleep_ms(long ms)
 static int
 send_inventory(const struct agent_conf *c, struct aclient *a)
 {
-	struct inventory_opts io = { c->inventory_root, NULL, 0 };
 	char err[256];
 	json_t *inv;
 	long code;
 
-	io.boot_mac = c->mac[0] ? c->mac : NULL;
-	if (inventory_collect(&io, &inv) == -1)
+	if (agent_inventory(c, 0, &inv) == -1)
 		return 1;
 	code = aclient_call(a, "PUT", "/agent/v1/inventory", inv, 30000, NULL,
 	    err, sizeof err);
@@ -90,6 +88,7 @@ agent_run(const struct agent_conf *conf)
 	/* Before any other thread starts. */
 	agent_malloc_init();
 	scratch_init();
+	transient_init(conf);
 	/* No mac = in the file: the NIC that routes to bastion, found once
 	 * for every inventory (else the inventory's boot NIC rule). */
 	if ((c = malloc(sizeof *c)) == NULL)

@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from agents import enrolled_agent, job_done, wait_for
+from agents import SANITIZED, enrolled_agent, job_done, wait_for
 from harness import BIN
 
 VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
@@ -466,3 +466,27 @@ def test_static_agent_reports_drivers_absent(bastion, agents, lxc):
     j = job_done(bastion, r.json()["job"]["id"])
     assert j["status"] == "failed" and "static agentd" in j["error"], j
     assert a.proc.poll() is None
+
+
+# --- agentd helper guests (what agentd runs in a transient unit) ----------------
+
+def test_helper_guests_prints_the_report_agentd_sends(bastion, node, lxc, virt):
+    """Under systemd the confined agentd gets its guest report from
+    `agentd helper guests` (agentd(8), UNDER SYSTEMD): the same report."""
+    helper = node.wrap + SANITIZED + [node.binary, "-f", node.conf, "helper"]
+    r = subprocess.run(helper + ["guests"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r
+    rep = json.loads(r.stdout)
+    assert rep["drivers"]["lxc"]["state"] == "ok", rep["drivers"]
+    assert rep["drivers"]["libvirt"]["state"] == "ok", rep["drivers"]
+    assert sorted(g["name"] for g in rep["guests"]) == \
+        sorted(g["name"] for g in guests(bastion))
+    r = subprocess.run(helper + ["inventory", "52:54:00:a0:00:01"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r
+    inv = json.loads(r.stdout)
+    assert inv["mac"] == "52:54:00:a0:00:01" and inv["disks"], inv.keys()
+    r = subprocess.run(helper + ["nosuch"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "internal" in r.stderr, r
