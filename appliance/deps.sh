@@ -15,7 +15,7 @@ python3-aiosmtpd smartmontools
 debhelper lintian squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools
 cppcheck wrk nginx-light prometheus-node-exporter
 docker.io
-lxc lxc-dev rsync libvirt-dev libvirt-daemon-system libvirt-clients libtirpc-dev
+lxc lxc-dev rsync systemd-container libvirt-dev libvirt-daemon-system libvirt-clients libtirpc-dev
 "
 
 missing=""
