@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agentcache.h"
 #include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
@@ -270,7 +271,12 @@ db_heartbeat_stats(struct db *db, struct db_hb_stats *out)
 {
 	struct db_hb *hb = db->hb;
 
+	struct agentcache_stats cs;
+
 	memset(out, 0, sizeof *out);
+	agentcache_stats(db->agents, &cs);
+	out->cert_cache_hits = cs.hits;
+	out->cert_cache_misses = cs.misses;
 	if (hb == NULL)
 		return;
 	out->acked = atomic_load(&hb->acked);

@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "agent.h"
+#include "agentcache.h"
 #include "ca.h"
 #include "clock.h"
 #include "db.h"
@@ -508,6 +509,64 @@ test_heartbeat_behind(void **state)
 	    "{\"n\":8}", &na), DB_CONFLICT);
 }
 
+/* The certificate check's yes is cached (agentcache.c): a second
+ * heartbeat asks no database; a revocation or a renewal through this
+ * handle ends it at once; a change this handle did not make (another
+ * bastion's, unheard) is seen within the cache's maximum age. */
+static void
+test_cert_cache(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct db_hb_stats s0, s1;
+	struct ca_issued c = { .serial = "0c" };
+	int64_t na = 0, t0;
+	int act, rc;
+
+	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "t1", "a1", "0a");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a2", "0b");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	if (!db_shared(f->db)) {	/* PostgreSQL: off without a listener */
+		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
+		    "10.0.0.1", "{}", &na), DB_OK);
+		db_heartbeat_stats(f->db, &s0);
+		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
+		    "10.0.0.1", "{}", &na), DB_OK);
+		assert_int_equal(db_agent_cert_check(f->db, "a1", "0a"),
+		    DB_OK);
+		db_heartbeat_stats(f->db, &s1);
+		assert_int_equal(s1.cert_cache_hits, s0.cert_cache_hits + 2);
+		assert_int_equal(s1.cert_cache_misses, s0.cert_cache_misses);
+	}
+	/* A renewal: the agent's expiry, not the one cached. */
+	c.not_before_ms = clock_wall_ms();
+	c.not_after_ms = c.not_before_ms + 1000;
+	assert_int_equal(db_agent_cert_add(f->db, "a1", &c), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	assert_int_equal(na, c.not_after_ms);
+	/* Revoked here: refused at once, both ways. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	assert_int_equal(db_agent_revoke(f->db, "a2", "test"), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.1",
+	    "{}", &na), DB_CONFLICT);
+	assert_int_equal(db_agent_cert_check(f->db, "a2", "0b"), DB_CONFLICT);
+	/* Revoked behind its back: refused within the maximum age. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	raw_exec(f, "UPDATE agents SET revoked_ms = 1 WHERE id = 'a1'");
+	t0 = clock_mono_ms();
+	while ((rc = db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1", "{}",
+	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * AGENTCACHE_MAX_AGE_MS)
+		usleep(10000);
+	assert_int_equal(rc, DB_CONFLICT);
+	assert_true(clock_mono_ms() - t0 <= AGENTCACHE_MAX_AGE_MS + 500);
+}
+
 /* A token not bound to a MAC cannot take the MAC of a live agent or of
  * an installed machine; only the MAC's install token replaces its agent. */
 static void
@@ -717,6 +776,7 @@ main(void)
 		DBFX_TEST(test_enroll_mac_taken),
 		DBFX_TEST(test_revocation),
 		DBFX_TEST(test_heartbeat_behind),
+		DBFX_TEST(test_cert_cache),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
 		cmocka_unit_test(test_signer_process),
