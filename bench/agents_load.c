@@ -2,8 +2,9 @@
  * mutual TLS with keep-alive, on libcurl's multi interface (one thread).
  *
  *   agents_load heartbeat URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
- *       every connection POSTs /agent/v1/heartbeat back to back; prints
- *       "heartbeats N seconds S rate R errors E"
+ *       every connection POSTs /agent/v1/heartbeat back to back (made
+ *       RAMP at a time; counted from when all are made); prints
+ *       "heartbeats N seconds S rate R errors E identities K"
  *   agents_load heartbeat-health URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       the same with the body agentd sends since health.c (mounts,
  *       temperatures, SMART: bench/attention)
@@ -47,7 +48,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define RAMP	32	/* poll: connections being made at once */
+#define RAMP	32	/* connections being made at once */
+#define WARM_MAX 60	/* heartbeat: seconds to make them, at most */
 
 static volatile sig_atomic_t stop;
 
@@ -292,8 +294,8 @@ main(int argc, char **argv)
 	CURLMsg *msg;
 	struct rlimit rl;
 	long code, n, secs, done = 0, errors = 0, open = 0, connects = 0;
-	long *answers, min_answers, added;
-	int running, left, poll, i;
+	long *answers, min_answers, added, made = 0;
+	int running, left, poll, i, warm;
 	double start, end, sent_at = 0;
 
 	if (argc == 7 && strcmp(argv[1], "identities") == 0)
@@ -359,11 +361,14 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++)
 		hs[i] = handle(url, argv, !poll, hdr, argc == 9 ? argv[8] : NULL,
 		    &answers[i], i);
-	added = poll ? 0 : n;
+	/* heartbeat: RAMP connections at first, one more as each is made;
+	 * counted from when all are (at most WARM_MAX s). */
+	added = poll ? 0 : n < RAMP ? n : RAMP;
 	for (i = 0; i < added; i++)
 		curl_multi_add_handle(m, hs[i]);
 	start = now_s();
-	end = start + (double)secs;
+	end = start + (double)secs + (poll ? 0 : WARM_MAX);
+	warm = poll;
 	for (;;) {
 		curl_multi_perform(m, &running);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
@@ -386,12 +391,22 @@ main(int argc, char **argv)
 					    code);
 			} else {
 				done++;
-				if (mine)
-					(*mine)++;
+				if (mine && ++*mine == 1 && !poll)
+					made++;
+				if (mine && *mine == 1 && !poll && added < n)
+					curl_multi_add_handle(m, hs[added++]);
 			}
 			curl_multi_remove_handle(m, msg->easy_handle);
 			if (now_s() < end && !stop)
 				curl_multi_add_handle(m, msg->easy_handle);
+		}
+		if (!warm && (made == n || now_s() >= start + WARM_MAX)) {
+			warm = 1;
+			fprintf(stderr, "%ld of %ld connections made after %.1f s\n",
+			    made, n, now_s() - start);
+			start = now_s();
+			end = start + (double)secs;
+			done = 0;
 		}
 		if (now_s() >= end || stop)
 			break;
