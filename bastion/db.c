@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agentcache.h"
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
@@ -361,6 +362,15 @@ db_unlock(struct db *db)
 		atomic_fetch_add(&db->machines_gen, 1);
 		if (db_is_pg(db))	/* and the other bastions' caches */
 			pg_notify(db, "m");
+	}
+	/* The same for the agent certificate cache: a revocation holds on
+	 * this bastion as soon as its request is answered, on the others
+	 * as soon as they hear "a". */
+	if (db->agents_dirty) {
+		db->agents_dirty = 0;
+		agentcache_bump(db->agents);
+		if (db_is_pg(db))
+			pg_notify(db, "a");
 	}
 	pthread_mutex_unlock(&db->mu);
 }
@@ -752,11 +762,18 @@ db_open_url(const char *path, const char *statedir, struct db **out)
 	/* Every use of the writer is under db->mu. */
 	if (db_conn_open(db, 0, &db->w) == -1)
 		goto err_open;
+	if ((db->agents = agentcache_new(AGENTCACHE_SLOTS,
+	    AGENTCACHE_MAX_AGE_MS)) == NULL)
+		goto err_migrate;
+	/* Shared with other bastions: off until their changes are heard. */
+	if (db_is_pg(db))
+		agentcache_enable(db->agents, 0);
 	if (migrate(db) == -1 || db_hb_init(db) == -1)
 		goto err_migrate;
 	*out = db;
 	return 0;
 err_migrate:
+	agentcache_free(db->agents);
 	db_conn_close(db->w);
 err_open:
 	pthread_mutex_destroy(&db->mu);
@@ -777,6 +794,7 @@ db_close(struct db *db)
 	pthread_setspecific(db->reader, NULL);
 	pthread_key_delete(db->reader);
 	db_conn_close(db->w);
+	agentcache_free(db->agents);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
 }

@@ -135,6 +135,8 @@ struct db_hb_stats {
 	unsigned long long	 written;	/* rows written (after coalescing) */
 	unsigned long long	 batches;	/* transactions committed */
 	size_t			 pending;	/* waiting now, one per agent */
+	/* The certificate checks answered from the cache, and not. */
+	unsigned long long	 cert_cache_hits, cert_cache_misses;
 };
 void	db_heartbeat_stats(struct db *, struct db_hb_stats *);
 

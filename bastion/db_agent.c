@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcache.h"
 #include "b64.h"
 #include "clock.h"
 #include "db_agent.h"
@@ -173,16 +174,23 @@ revoke_locked(struct db *db, const char *where, const char *key,
 {
 	char sql[512];
 	int64_t now = clock_wall_ms();
+	int rc1, rc2;
 
 	snprintf(sql, sizeof sql, "UPDATE certificates SET revoked_ms = ?1"
 	    " WHERE revoked_ms = 0 AND agent_id IN (SELECT id FROM agents"
 	    " WHERE revoked_ms = 0 AND %s = ?2)", where);
-	if (db_run(db, sql, DB_INT(now), DB_TEXT(key)) == DB_ERR)
+	if ((rc1 = db_run(db, sql, DB_INT(now), DB_TEXT(key))) == DB_ERR)
 		return DB_ERR;
 	snprintf(sql, sizeof sql, "UPDATE agents SET revoked_ms = ?1,"
 	    " revoked_reason = ?3 WHERE revoked_ms = 0 AND %s = ?2", where);
-	return db_run(db, sql, DB_INT(now), DB_TEXT(key), DB_TEXT(reason)) ==
-	    DB_ERR ? DB_ERR : DB_OK;
+	if ((rc2 = db_run(db, sql, DB_INT(now), DB_TEXT(key),
+	    DB_TEXT(reason))) == DB_ERR)
+		return DB_ERR;
+	/* Rows changed: their cached yes ends at db_unlock, after the
+	 * commit. */
+	if (rc1 == DB_OK || rc2 == DB_OK)
+		db->agents_dirty = 1;
+	return DB_OK;
 }
 
 /*
@@ -312,21 +320,29 @@ int
 db_agent_cert_check(struct db *db, const char *id, const char *serial)
 {
 	struct db_st *st;
+	unsigned long gen = agentcache_gen(db->agents);	/* before the read */
+	int64_t not_after;
 	int rc;
 
+	if (agentcache_get(db->agents, id, serial, clock_mono_ms(),
+	    &not_after))
+		return DB_OK;
 	db_lock(db);
-	if ((st = db_stmt(db, "SELECT a.revoked_ms, c.revoked_ms FROM"
-	    " certificates c JOIN agents a ON a.id = c.agent_id"
-	    " WHERE c.serial = ? AND c.agent_id = ?", DB_TEXT(serial),
-	    DB_TEXT(id))) == NULL) {
+	if ((st = db_stmt(db, "SELECT a.revoked_ms, c.revoked_ms,"
+	    " a.cert_not_after_ms FROM certificates c JOIN agents a"
+	    " ON a.id = c.agent_id WHERE c.serial = ? AND c.agent_id = ?",
+	    DB_TEXT(serial), DB_TEXT(id))) == NULL) {
 		db_unlock(db);
 		return DB_ERR;
 	}
 	rc = db_step(st);
-	if (rc == DB_ROW)
+	if (rc == DB_ROW) {
 		rc = db_col_int64(st, 0) || db_col_int64(st, 1) ?
 		    DB_CONFLICT : DB_OK;
-	else
+		if (rc == DB_OK)
+			agentcache_put(db->agents, id, serial,
+			    db_col_int64(st, 2), gen, clock_mono_ms());
+	} else
 		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	db_finalize(st);
 	db_unlock(db);
@@ -357,6 +373,7 @@ db_agent_cert_add(struct db *db, const char *id, const struct ca_issued *c)
 		rc = db_run(db, "UPDATE agents SET cert_serial = ?,"
 		    " cert_not_after_ms = ? WHERE id = ? AND revoked_ms = 0",
 		    DB_TEXT(c->serial), DB_INT(c->not_after_ms), DB_TEXT(id));
+	db->agents_dirty = 1;	/* the agent's expiry, in cached answers */
 	return db_end(db, 1, rc);
 }
 

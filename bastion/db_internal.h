@@ -120,6 +120,12 @@ struct db {
 			    const char *why, void *arg);
 	void		*stream_arg;
 	struct db_hb	*hb;		/* heartbeats written behind */
+	/* The certificate check's yes answers (agentcache.h); on
+	 * PostgreSQL on only while db_pg_listen.c listens. */
+	struct agentcache *agents;
+	/* A committed change may have turned one into a no: db_unlock
+	 * bumps the cache's generation (and tells the other bastions). */
+	int		 agents_dirty;	/* under mu */
 };
 
 /* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcache.h"
 #include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
@@ -202,12 +203,17 @@ int
 db_reader_agent_cert(struct db *db, const char *id, const char *serial,
     int64_t *cert_not_after_ms)
 {
-	struct reader *rd = reader_get(db);
+	struct reader *rd;
 	struct db_st *st;
 	int64_t not_after = 0;
+	unsigned long gen;
 	int rc;
 
-	if (rd == NULL)
+	gen = agentcache_gen(db->agents);	/* before the read */
+	if (agentcache_get(db->agents, id, serial, clock_mono_ms(),
+	    cert_not_after_ms))
+		return DB_OK;
+	if ((rd = reader_get(db)) == NULL)
 		return DB_ERR;
 	st = rd->get_cert;
 	if (db_bind(st, DB_ARGV(DB_TEXT(serial), DB_TEXT(id))) == -1)
@@ -220,8 +226,11 @@ db_reader_agent_cert(struct db *db, const char *id, const char *serial,
 	} else
 		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
 	db_reset(st);
-	if (rc == DB_OK)
+	if (rc == DB_OK) {
+		agentcache_put(db->agents, id, serial, not_after, gen,
+		    clock_mono_ms());
 		*cert_not_after_ms = not_after;
+	}
 	return rc;
 }
 

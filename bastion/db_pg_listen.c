@@ -2,7 +2,9 @@
  * changed, heard on a connection of its own (LISTEN bastion): a job for
  * an agent that long-polls here ("w:AGENT_ID"), an agent that did not
  * reach a stream ("s:SID AGENT WHY"), and the machines or leases tables
- * changed ("m"), which ends the machine caches' generation.
+ * changed ("m"), which ends the machine caches' generation, and an
+ * agent or its certificate was revoked or renewed ("a"), which ends the
+ * agent certificate cache's (agentcache.h).
  * The connection is kept with a backoff; after each (re)connection every
  * waiter is woken and the caches dropped, since a notification sent
  * while it was away is lost.
@@ -23,6 +25,7 @@
 
 #include <libpq-fe.h>
 
+#include "agentcache.h"
 #include "clock.h"
 #include "db_cluster.h"
 #include "db_internal.h"
@@ -132,6 +135,8 @@ heard(struct db_listener *l, const char *payload)
 {
 	if (strcmp(payload, "m") == 0)
 		atomic_fetch_add(&l->db->machines_gen, 1);
+	else if (strcmp(payload, "a") == 0)	/* an agent revoked, renewed */
+		agentcache_bump(l->db->agents);
 	else if (strncmp(payload, "w:", 2) == 0 && payload[2] != '\0' &&
 	    strlen(payload) < PAYLOAD_MAX)
 		l->fn(payload + 2, l->arg);
@@ -214,6 +219,7 @@ listen_thread(void *arg)
 		backoff = 0;
 		/* What was sent while nobody listened is lost. */
 		atomic_fetch_add(&l->db->machines_gen, 1);
+		agentcache_enable(l->db->agents, 1);	/* from now on, heard */
 		l->fn(NULL, l->arg);
 		l->recorded = 0;	/* a new session */
 		for (;;) {
@@ -232,6 +238,7 @@ listen_thread(void *arg)
 				ms = (int)(next_try - now);
 			}
 			if ((rc = wait_for(l, PQsocket(pg), ms)) == -1) {
+				agentcache_enable(l->db->agents, 0);
 				PQfinish(pg);
 				return NULL;
 			}
@@ -242,6 +249,8 @@ listen_thread(void *arg)
 				break;
 			drain(l, pg);
 		}
+		/* A revocation now would go unheard: no cached yes. */
+		agentcache_enable(l->db->agents, 0);
 		log_warnx("listening for other bastions: %s",
 		    PQerrorMessage(pg));
 		/* The lock went with the session: dnsmasq stops now, before

@@ -280,8 +280,17 @@ get_metrics(struct request *r)
 	    "# HELP bastion_heartbeats_pending Heartbeats accepted, not yet "
 	    "written (one per agent).\n"
 	    "# TYPE bastion_heartbeats_pending gauge\n"
-	    "bastion_heartbeats_pending %zu\n", hs.acked, hs.written, hs.batches,
-	    hs.pending);
+	    "bastion_heartbeats_pending %zu\n"
+	    "# HELP bastion_agent_cert_cache_hits_total Agent certificate checks "
+	    "answered from the cache.\n"
+	    "# TYPE bastion_agent_cert_cache_hits_total counter\n"
+	    "bastion_agent_cert_cache_hits_total %llu\n"
+	    "# HELP bastion_agent_cert_cache_misses_total Agent certificate "
+	    "checks that asked the database.\n"
+	    "# TYPE bastion_agent_cert_cache_misses_total counter\n"
+	    "bastion_agent_cert_cache_misses_total %llu\n", hs.acked,
+	    hs.written, hs.batches, hs.pending, hs.cert_cache_hits,
+	    hs.cert_cache_misses);
 	if (rc != 0)
 		http_reply_error(r, 500, "internal", "the metrics do not fit %zu "
 		    "KiB", b.max / 1024);

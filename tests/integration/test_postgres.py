@@ -3,8 +3,10 @@ names a PostgreSQL database (a throwaway cluster, tests/pg.sh) answers
 the API — login, a token, the machine list — and keeps no SQLite file;
 with PostgreSQL stopped it answers 503 with a JSON error and stays up;
 started again, it serves as before."""
+import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -157,3 +159,84 @@ def test_cluster_status_on_sqlite_is_the_one_bastion(bastion):
     assert st["bastions"][0]["up"] and st["bastions"][0]["version"]
     r = bastion.ctl("cluster", "status", "extra")
     assert r.returncode == 2, r
+
+class _AgentConn:
+    """Heartbeats with an enrolled agent's certificate over one keep-alive
+    mTLS connection (no handshake per request: timings are the
+    bastion's)."""
+
+    def __init__(self, b, ag):
+        ctx = ssl.create_default_context(cafile=b.ca_pem)
+        ctx.load_cert_chain(os.path.join(ag.state, "cert.pem"),
+                            os.path.join(ag.state, "key.pem"))
+        self.c = http.client.HTTPSConnection("127.0.0.1", b.control_port,
+                                             context=ctx, timeout=30)
+
+    def heartbeat(self):
+        self.c.request("POST", "/agent/v1/heartbeat", body=b"{}",
+                       headers={"Content-Type": "application/json"})
+        r = self.c.getresponse()
+        r.read()
+        return r.status
+
+    def close(self):
+        self.c.close()
+
+
+def _metric(b, name):
+    m = re.search(r"^%s (\d+)$" % name, b.admin("GET", "/api/v1/metrics").text,
+                  re.M)
+    return int(m.group(1))
+
+
+def test_revocation_ends_the_certificate_cache_on_every_bastion(make_bastion, pg):
+    """The certificate check is cached (agentcache.c, at most 2 s): an
+    agent revoked on A is refused by A at its next request and by B as
+    soon as B hears A's NOTIFY — well before the entry B cached would
+    have aged out."""
+    cluster, url = pg
+    a, b = _two_bastions(make_bastion, url)
+    tok = token(a)
+    n2 = Agent(b, "node2", tok, "52:54:00:a0:00:02")
+    assert n2.enroll().returncode == 0
+    n3 = Agent(a, "node3", token(a), "52:54:00:a0:00:03")
+    assert n3.enroll().returncode == 0
+    on_b, on_a = _AgentConn(b, n2), _AgentConn(a, n3)
+
+    # Revoked on A, A's own cached yes ends with the revocation.
+    def a_hits():
+        hits = _metric(a, "bastion_agent_cert_cache_hits_total")
+        assert on_a.heartbeat() == 200
+        return _metric(a, "bastion_agent_cert_cache_hits_total") == hits + 1
+    wait_for(a_hits, timeout=20, what="A to answer from its cache")
+    assert a.ctl("agents", "revoke", "node3").returncode == 0
+    assert on_a.heartbeat() == 403
+
+    # B caches node2's yes (once B listens: off before): a heartbeat that
+    # asked the database (so stored no earlier than t_stored), then one
+    # answered from the cache.
+    deadline = time.monotonic() + 20
+    while True:
+        assert time.monotonic() < deadline, "B never answered from its cache"
+        misses = _metric(b, "bastion_agent_cert_cache_misses_total")
+        t_stored = time.monotonic()
+        assert on_b.heartbeat() == 200
+        if _metric(b, "bastion_agent_cert_cache_misses_total") == misses:
+            continue
+        hits = _metric(b, "bastion_agent_cert_cache_hits_total")
+        assert on_b.heartbeat() == 200
+        if _metric(b, "bastion_agent_cert_cache_hits_total") == hits + 1:
+            break
+    # Revoked on A: B refuses it within a second, before its entry's 2 s.
+    assert a.ctl("agents", "revoke", "node2").returncode == 0
+    t_revoked = time.monotonic()
+    while on_b.heartbeat() == 200:
+        assert time.monotonic() - t_revoked < 1.0, "B still takes node2"
+    t_refused = time.monotonic()
+    assert on_b.heartbeat() == 403
+    assert t_refused - t_stored < 2.0, (
+        "refused %.2f s after B cached it: by its age, not A's NOTIFY"
+        % (t_refused - t_stored))
+    on_a.close()
+    on_b.close()
+    assert a.alive() and b.alive()

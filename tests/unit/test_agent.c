@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "agent.h"
+#include "agentcache.h"
 #include "ca.h"
 #include "clock.h"
 #include "db.h"
@@ -508,6 +509,153 @@ test_heartbeat_behind(void **state)
 	    "{\"n\":8}", &na), DB_CONFLICT);
 }
 
+/* The certificate check's yes is cached (agentcache.c): a second
+ * heartbeat asks no database; a revocation or a renewal through this
+ * handle ends it at once; a change this handle did not make (another
+ * bastion's, unheard) is seen within the cache's maximum age. */
+static void
+test_cert_cache(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct db_hb_stats s0, s1;
+	struct ca_issued c = { .serial = "0c" };
+	struct agent a;
+	int64_t na = 0, t0;
+	int act, rc;
+
+	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "t1", "a1", "0a");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a2", "0b");
+	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	if (!db_shared(f->db)) {	/* PostgreSQL: off without a listener */
+		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
+		    "10.0.0.1", "{}", &na), DB_OK);
+		db_heartbeat_stats(f->db, &s0);
+		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
+		    "10.0.0.1", "{}", &na), DB_OK);
+		assert_int_equal(db_agent_cert_check(f->db, "a1", "0a"),
+		    DB_OK);
+		db_heartbeat_stats(f->db, &s1);
+		assert_int_equal(s1.cert_cache_hits, s0.cert_cache_hits + 2);
+		assert_int_equal(s1.cert_cache_misses, s0.cert_cache_misses);
+	}
+	/* A renewal: the agent's expiry, not the one cached. */
+	c.not_before_ms = clock_wall_ms();
+	c.not_after_ms = c.not_before_ms + 1000;
+	assert_int_equal(db_agent_cert_add(f->db, "a1", &c), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	assert_int_equal(na, c.not_after_ms);
+	/* Revoked here: refused at once, both ways. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	assert_int_equal(db_agent_revoke(f->db, "a2", "test"), DB_OK);
+	assert_int_equal(db_agent_heartbeat(f->db, "a2", "0b", "10.0.0.1",
+	    "{}", &na), DB_CONFLICT);
+	assert_int_equal(db_agent_cert_check(f->db, "a2", "0b"), DB_CONFLICT);
+	/* Revoked behind its back: a heartbeat answered from the cache
+	 * meanwhile is not written (the write checks again); refused within
+	 * the maximum age. */
+	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	raw_exec(f, "UPDATE agents SET revoked_ms = 1 WHERE id = 'a1'");
+	t0 = clock_mono_ms();
+	rc = db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1", "{\"n\":99}",
+	    &na);
+	if (rc == DB_OK) {	/* SQLite: the cache is on */
+		assert_int_equal(db_agent_get(f->db, "a1", &a), DB_OK);
+		assert_int_equal(raw_int(f, "SELECT count(*) FROM agents WHERE"
+		    " heartbeat = '{\"n\":99}'"), 0);
+	}
+	while ((rc = db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1", "{}",
+	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * AGENTCACHE_MAX_AGE_MS)
+		usleep(10000);
+	assert_int_equal(rc, DB_CONFLICT);
+	assert_true(clock_mono_ms() - t0 <= AGENTCACHE_MAX_AGE_MS + 500);
+}
+
+static void
+no_wake(const char *agent_id, void *arg)
+{
+}
+
+/* Two bastions on one PostgreSQL: what one revokes, the other refuses as
+ * soon as it hears it (NOTIFY "a"), well within the maximum age; a
+ * heartbeat it took from its cache before is not written. */
+static void
+test_cert_cache_two_bastions(void **state)
+{
+	struct dbfx *f = *state;
+	struct enrollment e;
+	struct db_hb_stats s0, s1;
+	struct db *b;
+	struct agent a;
+	int64_t na = 0, t0;
+	int act, i, rc;
+
+	if (!db_shared(f->db))
+		skip();
+	assert_int_equal(dbfx_open(f, &b), 0);
+	assert_int_equal(db_listen_start(f->db, no_wake, NULL, NULL), 0);
+	assert_int_equal(db_listen_start(b, no_wake, NULL, NULL), 0);
+	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
+	for (i = 0; i < 3; i++) {
+		char id[8], serial[8];
+
+		snprintf(id, sizeof id, "a%d", i);
+		snprintf(serial, sizeof serial, "0%d", i);
+		enrollment(&e, "t1", id, serial);
+		assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	}
+	/* b caches once it listens. */
+	t0 = clock_mono_ms();
+	do {
+		assert_true(clock_mono_ms() - t0 < 10000);
+		db_heartbeat_stats(b, &s0);
+		assert_int_equal(db_agent_heartbeat(b, "a0", "00", "10.0.0.1",
+		    "{}", &na), DB_OK);
+		assert_int_equal(db_agent_heartbeat(b, "a0", "00", "10.0.0.1",
+		    "{}", &na), DB_OK);
+		db_heartbeat_stats(b, &s1);
+	} while (s1.cert_cache_hits == s0.cert_cache_hits);
+	/* A batch of three, a1 revoked behind b's back after its check: a0
+	 * and a2 written, not a1. */
+	assert_int_equal(db_agent_heartbeat(b, "a1", "01", "10.0.0.1", "{}",
+	    &na), DB_OK);
+	db_agent_get(b, "a1", &a);		/* written: none pending */
+	assert_int_equal(db_agent_heartbeat(b, "a1", "01", "10.0.0.1",
+	    "{}", &na), DB_OK);
+	raw_exec(f, "UPDATE agents SET revoked_ms = 1 WHERE id = 'a1'");
+	assert_int_equal(db_agent_heartbeat(b, "a0", "00", "10.0.0.1",
+	    "{\"n\":1}", &na), DB_OK);
+	rc = db_agent_heartbeat(b, "a1", "01", "10.0.0.1", "{\"n\":1}", &na);
+	assert_int_equal(db_agent_heartbeat(b, "a2", "02", "10.0.0.1",
+	    "{\"n\":1}", &na), DB_OK);
+	assert_int_equal(db_agent_get(b, "a1", &a), DB_OK);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM agents WHERE"
+	    " heartbeat = '{\"n\":1}'"), 2);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM agents WHERE"
+	    " id = 'a1' AND heartbeat = '{\"n\":1}'"), 0);
+	(void)rc;	/* OK from the cache, or refused if it had aged */
+	/* Revoked on the other bastion: refused within a second. */
+	assert_int_equal(db_agent_heartbeat(b, "a2", "02", "10.0.0.1", "{}",
+	    &na), DB_OK);
+	assert_int_equal(db_agent_revoke(f->db, "a2", "test"), DB_OK);
+	t0 = clock_mono_ms();
+	while ((rc = db_agent_heartbeat(b, "a2", "02", "10.0.0.1", "{}",
+	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * AGENTCACHE_MAX_AGE_MS)
+		usleep(1000);
+	assert_int_equal(rc, DB_CONFLICT);
+	assert_true(clock_mono_ms() - t0 < 1000);
+	db_listen_stop(b);
+	db_listen_stop(f->db);
+	db_close(b);
+}
+
 /* A token not bound to a MAC cannot take the MAC of a live agent or of
  * an installed machine; only the MAC's install token replaces its agent. */
 static void
@@ -717,6 +865,8 @@ main(void)
 		DBFX_TEST(test_enroll_mac_taken),
 		DBFX_TEST(test_revocation),
 		DBFX_TEST(test_heartbeat_behind),
+		DBFX_TEST(test_cert_cache),
+		DBFX_TEST(test_cert_cache_two_bastions),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
 		cmocka_unit_test(test_signer_process),
