@@ -150,31 +150,20 @@ handle(const char *url, char **av, int post, struct curl_slist *hdr,
 	return c;
 }
 
-/* PEM of path, or NULL. */
-static X509 *
-load_cert(const char *path)
+/* The certificate (key 0) or private key (key 1) in PEM file path, or
+ * NULL. */
+static void *
+load_pem(const char *path, int key)
 {
 	FILE *f = fopen(path, "r");
-	X509 *x;
+	void *v;
 
 	if (f == NULL)
 		return NULL;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
+	v = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL) :
+	    (void *)PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
-	return x;
-}
-
-static EVP_PKEY *
-load_key(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-
-	if (f == NULL)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
+	return v;
 }
 
 static int
@@ -220,9 +209,9 @@ identities(char **av)
 	size_t j;
 
 	snprintf(path, sizeof path, "%s/ca.pem", av[2]);
-	ca = load_cert(path);
+	ca = load_pem(path, 0);
 	snprintf(path, sizeof path, "%s/ca.key", av[2]);
-	cakey = load_key(path);
+	cakey = load_pem(path, 1);
 	if (ca == NULL || cakey == NULL || first < 0 || count < 1 ||
 	    strlen(av[6]) > 20) {
 		fprintf(stderr, "agents_load identities: no CA in %s, or a bad"

@@ -346,6 +346,21 @@ enrollment(struct enrollment *e, const char *token_id, const char *agent,
 	e->cert.not_after_ms = clock_wall_ms() + 86400000;
 }
 
+/* Token t1 and agents a1 (certificate 0a) and a2 (0b), enrolled. */
+static void
+two_agents(struct db *db)
+{
+	struct enrollment e;
+	int act;
+
+	assert_int_equal(db_token_create(db, "t1", "h1", "", 5,
+	    clock_wall_ms() + 60000, 0, ""), DB_OK);
+	enrollment(&e, "t1", "a1", "0a");
+	assert_int_equal(db_agent_enroll(db, &e, &act), DB_OK);
+	enrollment(&e, "t1", "a2", "0b");
+	assert_int_equal(db_agent_enroll(db, &e, &act), DB_OK);
+}
+
 static void
 test_token_hash_uses_ttl(void **state)
 {
@@ -459,17 +474,10 @@ static void
 test_heartbeat_behind(void **state)
 {
 	struct dbfx *f = *state;
-	struct enrollment e;
 	struct agent a;
 	int64_t na = 0;
-	int act;
 
-	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
-	    clock_wall_ms() + 60000, 0, ""), DB_OK);
-	enrollment(&e, "t1", "a1", "0a");
-	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
-	enrollment(&e, "t1", "a2", "0b");
-	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	two_agents(f->db);
 	assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1",
 	    "{\"n\":1}", &na), DB_OK);
 	assert_true(na > clock_wall_ms());
@@ -517,19 +525,13 @@ static void
 test_cert_cache(void **state)
 {
 	struct dbfx *f = *state;
-	struct enrollment e;
 	struct db_hb_stats s0, s1;
 	struct ca_issued c = { .serial = "0c" };
 	struct agent a;
 	int64_t na = 0, t0;
-	int act, rc;
+	int rc;
 
-	assert_int_equal(db_token_create(f->db, "t1", "h1", "", 5,
-	    clock_wall_ms() + 60000, 0, ""), DB_OK);
-	enrollment(&e, "t1", "a1", "0a");
-	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
-	enrollment(&e, "t1", "a2", "0b");
-	assert_int_equal(db_agent_enroll(f->db, &e, &act), DB_OK);
+	two_agents(f->db);
 	if (!db_shared(f->db)) {	/* PostgreSQL: off without a listener */
 		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
 		    "10.0.0.1", "{}", &na), DB_OK);
