@@ -95,7 +95,10 @@ $(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
 # glibc is older than ours, and RHEL has no libinih). The sanitizer build
 # links it dynamically (ASan cannot be static) but runs the same code.
 STATIC_PKGS    := openssl jansson inih blkid
-STATIC_LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now
+# DT_RELR (-z pack-relative-relocs, glibc 2.36): the relative
+# relocations a static-pie applies to itself at start-up packed as
+# bitmaps, 7 KB instead of 485 KB of .rela.dyn read in at every start.
+STATIC_LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now -Wl,-z,pack-relative-relocs
 STATIC_LIBS    := $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null)
 sobj = $(patsubst %.c,$(BUILD)/obj-static/%.o,$(1))
 
