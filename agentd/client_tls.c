@@ -41,8 +41,42 @@ struct aclient {
 	unsigned	 turn;		/* agent_server_turn() of url */
 	struct h1_url	 url;
 	struct h1_io	 io;
-	char		 ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
 };
+
+#ifdef AGENTD_STATIC_LINK
+/* The node agent loads OpenSSL's error strings at the first error it
+ * reports, not at start: 70 KB of heap (a hash of ~2,500 reasons) that
+ * an agent with nothing failing would keep for good. OPENSSL_init_ssl()
+ * never loads them once told not to, so the loaders libcrypto.a and
+ * libssl.a have (not in their headers, so the static link only) are
+ * called. */
+int	ossl_err_load_crypto_strings(void);
+int	ossl_err_load_SSL_strings(void);
+#define TLS_INIT_OPTS	(OPENSSL_INIT_NO_LOAD_CONFIG | \
+			 OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | \
+			 OPENSSL_INIT_NO_LOAD_SSL_STRINGS)
+
+static pthread_once_t strings_once = PTHREAD_ONCE_INIT;
+
+static void
+load_strings(void)
+{
+	(void)ossl_err_load_crypto_strings();
+	(void)ossl_err_load_SSL_strings();
+}
+
+static void
+tls_strings(void)
+{
+	pthread_once(&strings_once, load_strings);
+}
+#else
+#define TLS_INIT_OPTS	OPENSSL_INIT_NO_LOAD_CONFIG
+static void
+tls_strings(void)
+{
+}
+#endif
 
 /* No openssl.cnf: the node's (another distribution's) may name engines
  * and providers that a static binary cannot load. The protocol floor is
@@ -53,8 +87,7 @@ int
 aclient_global_init(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) == 1 ?
-	    0 : -1;
+	return OPENSSL_init_ssl(TLS_INIT_OPTS, NULL) == 1 ? 0 : -1;
 }
 
 void
@@ -74,8 +107,10 @@ tls_error(struct aclient *a, const char *what, char *err, size_t errlen)
 	long vr = a->ssl && a->verify ? SSL_get_verify_result(a->ssl) :
 	    X509_V_OK;
 
-	if (code)
+	if (code) {
+		tls_strings();
 		ERR_error_string_n(code, e, sizeof e);
+	}
 	if (vr != X509_V_OK)
 		snprintf(err, errlen, "%s: the server's certificate is not "
 		    "trusted: %s", what, X509_verify_cert_error_string(vr));
@@ -155,6 +190,7 @@ static struct aclient *
 client_new(const struct agent_conf *conf, int mtls, int verify)
 {
 	struct aclient *a;
+	char path[PATH_MAX];
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return NULL;
@@ -166,9 +202,9 @@ client_new(const struct agent_conf *conf, int mtls, int verify)
 		free(a);
 		return NULL;
 	}
-	if (agent_path(conf, "ca.pem", a->ca, sizeof a->ca) == -1 ||
-	    agent_path(conf, "cert.pem", a->cert, sizeof a->cert) == -1 ||
-	    agent_path(conf, "key.pem", a->key, sizeof a->key) == -1) {
+	/* The longest of ca.pem, cert.pem and key.pem fits: so do all
+	 * (make_ctx joins them when it needs them, 12 KB less a client). */
+	if (agent_path(conf, "cert.pem", path, sizeof path) == -1) {
 		free(a);
 		return NULL;
 	}
@@ -233,6 +269,7 @@ static SSL_CTX *
 make_ctx(struct aclient *a, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
+	char path[PATH_MAX];
 
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
@@ -246,15 +283,18 @@ make_ctx(struct aclient *a, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_RELEASE_BUFFERS);
 	if (a->verify) {
-		if (SSL_CTX_load_verify_file(ctx, a->ca) != 1) {
-			tls_error(a, a->ca, err, errlen);
+		if (agent_path(a->conf, "ca.pem", path, sizeof path) == -1 ||
+		    SSL_CTX_load_verify_file(ctx, path) != 1) {
+			tls_error(a, path, err, errlen);
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	} else
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (a->mtls && (SSL_CTX_use_certificate_chain_file(ctx, a->cert)
-	    != 1 || SSL_CTX_use_PrivateKey_file(ctx, a->key,
+	if (a->mtls && (agent_path(a->conf, "cert.pem", path, sizeof path)
+	    == -1 || SSL_CTX_use_certificate_chain_file(ctx, path) != 1 ||
+	    agent_path(a->conf, "key.pem", path, sizeof path) == -1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, path,
 	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
 		tls_error(a, "the agent certificate", err, errlen);
 		goto fail;
