@@ -99,15 +99,12 @@ STATIC_PKGS    := openssl jansson inih blkid
 # relocations a static-pie applies to itself at start-up packed as
 # bitmaps, 7 KB instead of 485 KB of .rela.dyn read in at every start.
 STATIC_LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now -Wl,-z,pack-relative-relocs
-# AGENTD_STATIC_LINK: linked against libcrypto.a and libssl.a (their
-# internal error-string loaders, client_tls.c); not in the ASan build.
-STATIC_CPPFLAGS ?= -DAGENTD_STATIC_LINK
 STATIC_LIBS    := $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null)
 sobj = $(patsubst %.c,$(BUILD)/obj-static/%.o,$(1))
 
 $(BUILD)/obj-static/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DAGENTD_STATIC $(STATIC_CPPFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) -DAGENTD_STATIC -MMD -MP -c -o $@ $<
 
 $(BUILD)/bin/agentd-static: $(call sobj,$(AGENT_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -192,7 +189,7 @@ sanitize:
 	$(MAKE) BUILD=build/asan CC=clang \
 	    OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	    HARDEN= LDFLAGS='-fsanitize=address,undefined -Wl,--no-as-needed -ltirpc -Wl,--as-needed' \
-	    STATIC_LDFLAGS='-fsanitize=address,undefined' STATIC_CPPFLAGS= all \
+	    STATIC_LDFLAGS='-fsanitize=address,undefined' all \
 	    $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer

@@ -43,41 +43,6 @@ struct aclient {
 	struct h1_io	 io;
 };
 
-#ifdef AGENTD_STATIC_LINK
-/* The node agent loads OpenSSL's error strings at the first error it
- * reports, not at start: 70 KB of heap (a hash of ~2,500 reasons) that
- * an agent with nothing failing would keep for good. OPENSSL_init_ssl()
- * never loads them once told not to, so the loaders libcrypto.a and
- * libssl.a have (not in their headers, so the static link only) are
- * called. */
-int	ossl_err_load_crypto_strings(void);
-int	ossl_err_load_SSL_strings(void);
-#define TLS_INIT_OPTS	(OPENSSL_INIT_NO_LOAD_CONFIG | \
-			 OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | \
-			 OPENSSL_INIT_NO_LOAD_SSL_STRINGS)
-
-static pthread_once_t strings_once = PTHREAD_ONCE_INIT;
-
-static void
-load_strings(void)
-{
-	(void)ossl_err_load_crypto_strings();
-	(void)ossl_err_load_SSL_strings();
-}
-
-static void
-tls_strings(void)
-{
-	pthread_once(&strings_once, load_strings);
-}
-#else
-#define TLS_INIT_OPTS	OPENSSL_INIT_NO_LOAD_CONFIG
-static void
-tls_strings(void)
-{
-}
-#endif
-
 /* No openssl.cnf: the node's (another distribution's) may name engines
  * and providers that a static binary cannot load. The protocol floor is
  * set here instead. OpenSSL writes with write(2): a server that reset the
@@ -87,7 +52,8 @@ int
 aclient_global_init(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	return OPENSSL_init_ssl(TLS_INIT_OPTS, NULL) == 1 ? 0 : -1;
+	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) == 1 ?
+	    0 : -1;
 }
 
 void
@@ -107,10 +73,8 @@ tls_error(struct aclient *a, const char *what, char *err, size_t errlen)
 	long vr = a->ssl && a->verify ? SSL_get_verify_result(a->ssl) :
 	    X509_V_OK;
 
-	if (code) {
-		tls_strings();
+	if (code)
 		ERR_error_string_n(code, e, sizeof e);
-	}
 	if (vr != X509_V_OK)
 		snprintf(err, errlen, "%s: the server's certificate is not "
 		    "trusted: %s", what, X509_verify_cert_error_string(vr));
