@@ -543,8 +543,9 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 	return format_and_mount(p, d, why, whylen);
 }
 
-static int
-fs_uuid(const char *node, char *out, size_t len, char *why, size_t whylen)
+int
+install_fs_uuid(const char *node, char *out, size_t len, char *why,
+    size_t whylen)
 {
 	struct buf b;
 
@@ -581,12 +582,12 @@ install_disk_fstab(const struct inst_plan *p, const struct inst_disk *d,
 			    v->mount, v->fstype, strcmp(v->fstype, "xfs") == 0 ?
 			    0 : strcmp(v->mount, "/") == 0 ? 1 : 2);
 		if (strcmp(v->mount, "/") == 0) {
-			if (fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
+			if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
 				return -1;
 			bad |= buf_printf(b, "UUID=%s /boot ext4 defaults 0 2\n",
 			    uuid);
 			if (d->esp[0]) {
-				if (fs_uuid(d->esp, uuid, sizeof uuid, why,
+				if (install_fs_uuid(d->esp, uuid, sizeof uuid, why,
 				    whylen) == -1)
 					return -1;
 				bad |= buf_printf(b, "UUID=%s /boot/efi vfat "
@@ -615,7 +616,7 @@ install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
 		snprintf(why, whylen, "the role has no root volume");
 		return -1;
 	}
-	if (fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
+	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
 		return -1;
 	/* What grub-mkconfig would make of the image's /etc/default/grub for
 	 * this one kernel, without its minute of shell under emulation; the

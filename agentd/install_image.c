@@ -310,11 +310,63 @@ out:
 	return rc;
 }
 
+/* ssh-keygen -A started early (see install_image_grow), or -1. */
+static pid_t keygen_pid = -1;
+
+/* Each node its own SSH host keys (the image has none): RSA's primes are
+ * seconds of CPU under emulation, so they are made while the rest of the
+ * install waits on the disk and the network. */
+static void
+keygen_start(void)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		child_fds_cloexec();
+		if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1 ||
+		    dup2(null, 2) == -1 || chroot(T) == -1 || chdir("/") == -1)
+			_exit(127);
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		execlp("ssh-keygen", "ssh-keygen", "-A", (char *)NULL);
+		_exit(127);
+	}
+	keygen_pid = pid;
+}
+
+/* The host keys made: waits for the early ssh-keygen, or runs it. */
+static int
+keygen_done(char *why, size_t whylen)
+{
+	int status;
+
+	if (keygen_pid == -1)
+		return install_run((const char *const[]){ "ssh-keygen", "-A",
+		    NULL }, T, -1, NULL, why, whylen);
+	while (waitpid(keygen_pid, &status, 0) == -1 && errno == EINTR)
+		;
+	keygen_pid = -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, whylen, "ssh-keygen -A: exit %d",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	return 0;
+}
+
 int
 install_image_grow(struct inst_plan *p, char *why, size_t whylen)
 {
-	return install_run((const char *const[]){ "xfs_growfs", "-d", T,
-	    NULL }, NULL, -1, NULL, why, whylen);
+	if (install_run((const char *const[]){ "xfs_growfs", "-d", T, NULL },
+	    NULL, -1, NULL, why, whylen) == -1)
+		return -1;
+	keygen_start();
+	return 0;
 }
 
 int
@@ -625,6 +677,51 @@ write_grub_cfg(struct inst_plan *p, const struct inst_disk *d, char *why,
 	return rc;
 }
 
+/*
+ * GRUB when the image brought its modules in /boot/grub/PLATFORM
+ * (image/os-fs.sh): what grub-install would do after copying them and
+ * probing the disk, three programs instead of two grub-installs. Each
+ * core finds /boot by this machine's UUID, as grub-install's does; BIOS:
+ * boot.img in the MBR and core.img in the BIOS boot partition
+ * (grub-bios-setup); UEFI: the removable path, found by any firmware
+ * without an NVRAM entry.
+ */
+static int
+grub_prestaged(struct inst_plan *p, const struct inst_disk *d,
+    const char *dev, char *why, size_t whylen)
+{
+	char uuid[64];
+
+	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1 ||
+	    put_text("/boot/grub/load.cfg", 0644, why, whylen,
+	    "search.fs_uuid %s root\nset prefix=($root)'/grub'\n", uuid) == -1)
+		return -1;
+	if (d->bios[0] && (in_target((const char *const[]){ "grub-mkimage",
+	    "-O", "i386-pc", "-d", "/usr/lib/grub/i386-pc", "-c",
+	    "/boot/grub/load.cfg", "-p", "/grub", "-o",
+	    "/boot/grub/i386-pc/core.img", "biosdisk", "part_gpt", "ext2",
+	    "search_fs_uuid", NULL }, why, whylen) == -1 ||
+	    in_target((const char *const[]){
+	    "/usr/lib/grub/i386-pc/grub-bios-setup", "-d",
+	    "/boot/grub/i386-pc", dev, NULL }, why, whylen) == -1))
+		return -1;
+	/* vfat has no modes to set: plain mkdir. */
+	if (d->esp[0] && ((mkdir(T "/boot/efi/EFI", 0755) == -1 && errno !=
+	    EEXIST) || (mkdir(T "/boot/efi/EFI/BOOT", 0755) == -1 && errno !=
+	    EEXIST))) {
+		snprintf(why, whylen, "mkdir %s/boot/efi/EFI/BOOT: %s", T,
+		    strerror(errno));
+		return -1;
+	}
+	if (d->esp[0] && (in_target((const char *const[]){ "grub-mkimage", "-O",
+	    "x86_64-efi", "-d", "/usr/lib/grub/x86_64-efi", "-c",
+	    "/boot/grub/load.cfg", "-p", "/grub", "-o",
+	    "/boot/efi/EFI/BOOT/BOOTX64.EFI", "part_gpt", "ext2",
+	    "search_fs_uuid", NULL }, why, whylen) == -1))
+		return -1;
+	return 0;
+}
+
 /* systemd-networkd and agentd started at boot. The root image has
  * networkd enabled already (image/os-fs.sh): agentd's one link (its unit
  * is WantedBy=multi-user.target) is made here, without a systemctl. */
@@ -661,11 +758,16 @@ make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
 	    install_mount_at("sysfs", T "/sys", "sysfs", 0, why, whylen) ||
 	    install_mount_at("tmpfs", T "/run", "tmpfs", 0, why, whylen))
 		return -1;
-	/* Each node its own SSH host keys (the image has none). */
-	if (in_target((const char *const[]){ "ssh-keygen", "-A", NULL }, why,
-	    whylen) == -1 || enable_units(p, why, whylen) == -1)
+	if (keygen_done(why, whylen) == -1 || enable_units(p, why, whylen) ==
+	    -1)
 		return -1;
 	install_progress(p, "post", 90, 1, "installing GRUB on %s", p->disk);
+	if (access(T "/boot/grub/i386-pc/boot.img", F_OK) == 0 &&
+	    access(T "/boot/grub/x86_64-efi/normal.mod", F_OK) == 0) {
+		if (grub_prestaged(p, d, dev, why, whylen) == -1)
+			return -1;
+		return write_grub_cfg(p, d, why, whylen);
+	}
 	if (d->bios[0] && in_target((const char *const[]){ "grub-install",
 	    "--target=i386-pc", dev, NULL }, why, whylen) == -1)
 		return -1;

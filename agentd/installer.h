@@ -131,6 +131,9 @@ int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 int	install_disk_grub_cfg(const struct inst_plan *,
 	    const struct inst_disk *, const char *kver, struct buf *b,
 	    char *why, size_t whylen);
+/* The filesystem UUID of node (blkid). 0 or -1. */
+int	install_fs_uuid(const char *node, char *out, size_t len, char *why,
+	    size_t whylen);
 /* mount(2) src on dir (made if missing), remembered for release. */
 int	install_mount_at(const char *src, const char *dir, const char *type,
 	    unsigned long flags, char *why, size_t whylen);

@@ -11,8 +11,9 @@
 #                  /var's contents, as small as it can be (grown in place
 #                  at install), systemd-networkd enabled (no per-machine
 #                  state: no host keys, empty machine-id)
-#   rest.tar.zst   /boot and /var: unpacked after the role's volumes are
-#                  mounted, so a separate /var or /boot gets them
+#   rest.tar.zst   /boot (with GRUB's modules in /boot/grub/PLATFORM) and
+#                  /var: unpacked after the role's volumes are mounted,
+#                  so a separate /var or /boot gets them
 # and "root_image" in manifest.json (sizes, SHA-256, the directories a
 # role's other volumes may be mounted on). Images without it are installed
 # from rootfs.tar.zst as before. Needs root and a loop device.
@@ -63,8 +64,18 @@ mkdir -p "$MNT"
 trap cleanup EXIT
 
 say "$NAME: /boot and /var"
+# GRUB's modules where grub-install would copy them (what it copies: the
+# modules, their lists, BIOS's boot.img): the installer then only makes
+# each machine's core images (grub-mkimage, grub-bios-setup).
+for plat in i386-pc x86_64-efi; do
+	mkdir -p "$WORK/grub/boot/grub/$plat"
+	cp -p "$OSROOT/usr/lib/grub/$plat/"*.mod "$OSROOT/usr/lib/grub/$plat/"*.lst \
+	    "$WORK/grub/boot/grub/$plat/"
+done
+cp -p "$OSROOT/usr/lib/grub/i386-pc/boot.img" "$WORK/grub/boot/grub/i386-pc/"
 tar --sort=name --numeric-owner --xattrs --xattrs-include='*' \
-    --one-file-system -C "$OSROOT" -cf - ./boot ./var |
+    --one-file-system -C "$OSROOT" -cf - ./boot ./var \
+    -C "$WORK/grub" --owner=0 --group=0 ./boot/grub |
     zstd -q -T0 -6 >"$WORK/rest.tar.zst"
 
 # Blocks the files take, plus an inode each, plus XFS's log (64 MiB) and
