@@ -442,6 +442,15 @@ install_plan_parse(const json_t *j, struct inst_plan *out, char *why,
 	    -1 || parse_keys(json_object_get(j, "ssh_keys"), &p, why, whylen) ==
 	    -1)
 		return -1;
+	/* The root image is XFS: fstab would name another filesystem. */
+	for (int i = 0; i < p.nvol && p.root_url[0]; i++)
+		if (strcmp(p.vol[i].mount, "/") == 0 && strcmp(p.vol[i].fstype,
+		    "xfs") != 0) {
+			snprintf(why, whylen, "plan: image.root is XFS, the root "
+			    "volume %s", p.vol[i].fstype);
+			install_plan_free(&p);
+			return -1;
+		}
 	*out = p;
 	return 0;
 }

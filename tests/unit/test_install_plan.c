@@ -188,6 +188,14 @@ test_root_image(void **state)
 		assert_non_null(strstr(why, "image.root"));
 		json_decref(j);
 	}
+	/* An XFS root image for a root volume of another filesystem. */
+	j = good_plan();
+	json_object_set_new(json_object_get(j, "image"), "root", root_image());
+	json_object_set_new(json_array_get(json_object_get(json_object_get(j,
+	    "storage"), "volumes"), 0), "fstype", json_string("ext4"));
+	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), -1);
+	assert_non_null(strstr(why, "image.root is XFS"));
+	json_decref(j);
 	/* An image bigger than its filesystem is not one. */
 	j = good_plan();
 	r = root_image();
