@@ -52,7 +52,7 @@
 #define MAX_URLS	64
 #define HEAD_MAX	8192	/* response header (or chunk line) cap */
 #define STUCK_S		75	/* a poll of 30 s unanswered: broken */
-#define MAKE_S		30	/* connect + handshake, at most */
+#define MAKE_S		60	/* connect + handshake, at most */
 #define PROGRESS_S	10
 
 enum state { S_IDLE, S_CONNECT, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY,
@@ -87,6 +87,7 @@ struct target {
 };
 
 static volatile sig_atomic_t stop;
+static long err_making, err_waiting, err_answer;	/* errors by when */
 static struct target tg[MAX_URLS];
 static struct conn *cs;
 static long nurl, per, total;
@@ -152,6 +153,12 @@ drop(long i, const char *why)
 	if (c->state == S_CONNECT || c->state == S_HANDSHAKE)
 		making--;
 	if (!stop && why != NULL) {
+		if (c->state == S_CONNECT || c->state == S_HANDSHAKE)
+			err_making++;
+		else if (c->state == S_HEAD && c->hlen == 0)
+			err_waiting++;
+		else
+			err_answer++;
 		if (t->errors++ < 5)
 			fprintf(stderr, "agents_hold: %s: connection %ld: %s\n",
 			    t->url, i, why);
@@ -721,6 +728,8 @@ main(int argc, char **argv)
 		}
 	}
 	summary();
+	fprintf(stderr, "errors: %ld making a connection, %ld while a poll"
+	    " waited, %ld in an answer\n", err_making, err_waiting, err_answer);
 	for (i = 0; i < total; i++) {
 		SSL_free(cs[i].ssl);
 		free(cs[i].head);
