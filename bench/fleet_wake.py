@@ -47,6 +47,20 @@ def waiting(sock):
     raise SystemExit("no bastion_http_waiting metric")
 
 
+def connect(ctx, port):
+    """A TLS connection to bastion PORT; tried again for a while when
+    refused or reset: a bastion holding as many connections as its open
+    files allow refuses more until some close, and an agent tries again."""
+    for attempt in range(40):
+        try:
+            raw = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
+            return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        except (ConnectionError, ssl.SSLError):
+            if attempt == 39:
+                raise
+            time.sleep(0.5)
+
+
 def main():
     agent, port, poll_sock, make_sock, target, n = sys.argv[1:7]
     ctx = ssl.create_default_context(cafile=os.path.join(agent, "ca.pem"))
@@ -54,8 +68,7 @@ def main():
     lat = []
     for _ in range(int(n)):
         before = waiting(poll_sock)
-        raw = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
-        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s = connect(ctx, port)
         s.sendall(b"GET /agent/v1/jobs?wait=30 HTTP/1.1\r\nHost: b\r\n"
                   b"Connection: close\r\n\r\n")
         deadline = time.time() + 20
@@ -78,8 +91,7 @@ def main():
         if b'"id":%d' % jid not in reply.replace(b" ", b""):
             raise SystemExit("the poll was answered without the job: %r" % reply[:300])
         # Answer it, so that the next poll waits.
-        raw = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
-        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s = connect(ctx, port)
         res = json.dumps({"status": "refused", "error": "bench"}).encode()
         s.sendall(b"POST /agent/v1/jobs/%d/result HTTP/1.1\r\nHost: b\r\n"
                   b"Content-Type: application/json\r\nContent-Length: %d\r\n"

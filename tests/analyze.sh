@@ -1,5 +1,6 @@
 #!/bin/bash
-# tests/analyze.sh — static analysis of lib/, bastion/ and agentd/:
+# tests/analyze.sh — static analysis of lib/, bastion/, bastionctl/,
+# agentd/ and bench/ (its load generators parse TLS and HTTP too):
 #
 #   1. cppcheck --enable=warning,portability,performance, failing on any
 #      finding. Suppress only inline, next to the code, with a reason:
@@ -21,7 +22,7 @@ mkdir -p "$LOGDIR" || exit 2
 rm -rf "$LOGDIR"/*.log "$LOGDIR"/gcc "$LOGDIR"/fanalyzer.txt
 
 DIRS=
-for d in lib bastion bastionctl agentd; do
+for d in lib bastion bastionctl agentd bench; do
 	ls "$d"/*.c >/dev/null 2>&1 && DIRS="$DIRS $d"
 done
 if [ -z "$DIRS" ]; then
