@@ -32,6 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "mac.h"
+#include "nofile.h"
 #include "ratelimit.h"
 #include "secret.h"
 #include "stream.h"
@@ -1274,31 +1275,22 @@ start_daemon(struct listener_ctx *lc, int fd, unsigned extra_flags,
 static unsigned long
 fd_budget(unsigned long want)
 {
-	struct rlimit rl;
 	unsigned long avail;
+	rlim_t cur;
+	int rc;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
-		log_warn("getrlimit");
+	if ((rc = nofile_raise(&cur)) == -1)
+		log_warn("raising the open-file limit (RLIMIT_NOFILE)");
+	else if (rc == 1)
+		log_debug("open files: raised to %llu", (unsigned long long)cur);
+	if (cur == RLIM_INFINITY)
 		return want;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("setrlimit RLIMIT_NOFILE %llu",
-			    (unsigned long long)rl.rlim_max);
-		else
-			log_debug("open files: raised to %llu",
-			    (unsigned long long)rl.rlim_max);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return want;
-	avail = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned long)rl.rlim_cur -
-	    FD_RESERVE : (unsigned long)rl.rlim_cur / 2;
+	avail = cur > 2 * FD_RESERVE ? (unsigned long)cur - FD_RESERVE :
+	    (unsigned long)cur / 2;
 	if (want == 0 || want > avail) {
 		log_warnx("control listener: %llu open files allowed (LimitNOFILE"
 		    ", ulimit -n): holding at most %lu connections%s",
-		    (unsigned long long)rl.rlim_cur, avail, want ? ", less than "
+		    (unsigned long long)cur, avail, want ? ", less than "
 		    "[control] max_connections" : "");
 		want = avail;
 	}

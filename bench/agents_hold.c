@@ -47,6 +47,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "nofile.h"
+
 #define RAMP		64	/* connections being made at once */
 #define PER_ADDR	1000	/* connections per source address */
 #define MAX_URLS	64
@@ -622,7 +624,7 @@ int
 main(int argc, char **argv)
 {
 	struct epoll_event evs[512];
-	struct rlimit rl;
+	rlim_t cur;
 	long secs, i, u;
 	uint32_t last = 0, now;
 	double next_progress = PROGRESS_S;
@@ -648,15 +650,11 @@ main(int argc, char **argv)
 			return 2;
 		}
 	total = per * nurl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)total + 16 > rl.rlim_cur) {
+	(void)nofile_raise(&cur);
+	if (cur != RLIM_INFINITY && (rlim_t)total + 16 > cur) {
 		fprintf(stderr, "agents_hold: %ld connections need more than the"
 		    " %llu open files allowed\n", total,
-		    (unsigned long long)rl.rlim_cur);
+		    (unsigned long long)cur);
 		return 1;
 	}
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||

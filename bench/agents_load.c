@@ -48,6 +48,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "nofile.h"
+
 #define RAMP	32	/* connections being made at once */
 #define WARM_MAX 60	/* heartbeat: seconds to make them, at most */
 
@@ -281,7 +283,7 @@ main(int argc, char **argv)
 	CURLM *m;
 	CURL **hs;
 	CURLMsg *msg;
-	struct rlimit rl;
+	rlim_t cur;
 	long code, n, secs, done = 0, errors = 0, open = 0, connects = 0;
 	long *answers, min_answers, added, made = 0;
 	int running, left, poll, i, warm;
@@ -324,15 +326,11 @@ main(int argc, char **argv)
 		}
 	}
 	/* One descriptor per connection, and a few for curl. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)n + 32 > rl.rlim_cur) {
+	(void)nofile_raise(&cur);
+	if (cur != RLIM_INFINITY && (rlim_t)n + 32 > cur) {
 		fprintf(stderr, "agents_load: %ld connections need more than the "
 		    "%llu open files allowed: use several processes\n", n,
-		    (unsigned long long)rl.rlim_cur);
+		    (unsigned long long)cur);
 		return 1;
 	}
 	signal(SIGTERM, on_term);
