@@ -94,15 +94,16 @@ $(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
 # OpenSSL itself. Fully static, so it runs on any x86_64 Linux (RHEL's
 # glibc is older than ours, and RHEL has no libinih). The sanitizer build
 # links it dynamically (ASan cannot be static) but runs the same code.
-STATIC_PKGS    := openssl jansson inih blkid
+STATIC_PKGS    := libcrypto jansson inih blkid
 # DT_RELR (-z pack-relative-relocs, glibc 2.36): the relative
 # relocations a static-pie applies to itself at start-up packed as
 # bitmaps, 7 KB instead of 485 KB of .rela.dyn read in at every start.
 STATIC_LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now -Wl,-z,pack-relative-relocs
-# AGENTD_STATIC_LINK: linked against libcrypto.a and libssl.a (their
-# internal error-string loaders, client_tls.c); not in the ASan build.
-STATIC_CPPFLAGS ?= -DAGENTD_STATIC_LINK
-STATIC_LIBS    := $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null)
+STATIC_CPPFLAGS ?=
+# mbedTLS for TLS (client_tls.c); OpenSSL's libcrypto for what else
+# still uses it. Debian ships no .pc file for mbedTLS 2.28.
+MBEDTLS_LIBS   := -lmbedtls -lmbedx509 -lmbedcrypto
+STATIC_LIBS    := $(MBEDTLS_LIBS) $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null)
 sobj = $(patsubst %.c,$(BUILD)/obj-static/%.o,$(1))
 
 $(BUILD)/obj-static/%.o: %.c
