@@ -24,7 +24,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DAEMON_LIBS:= $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -lpthread
 CTL_LIBS   := $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null)
-AGENT_LIBS := $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lpthread
+AGENT_LIBS := $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lmbedcrypto -lpthread
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wno-unused-parameter -Werror
@@ -35,7 +35,7 @@ CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -Ilib \
             $(PKG_CFLAGS) -DBASTION_VERSION='"$(VERSION)"' \
             -DBASTION_DATADIR='"$(DATADIR)"'
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
-LIBS     := $(PKG_LIBS) -lpthread
+LIBS     := $(PKG_LIBS) -lmbedcrypto -lpthread
 
 LIB_SRC     := $(sort $(wildcard lib/*.c))
 CTL_SRC     := $(sort $(wildcard bastionctl/*.c))

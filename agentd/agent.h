@@ -20,6 +20,7 @@
 #include "envelope.h"
 #include "guest.h"
 #include "mac.h"
+#include "secret.h"
 
 #define AGENT_URL_LEN		512
 #define AGENT_SERVERS_MAX	8	/* server = URL1, URL2, … */
@@ -137,6 +138,9 @@ long	aclient_raw(struct aclient *, const char *method, const char *path,
 void	aclient_credentials_changed(void);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
+
+/* digest.c: SHA-256 of s as lowercase hex (mbedTLS, not OpenSSL). */
+void	agent_sha256_hex(const char *s, size_t len, char out[SECRET_HEXLEN]);
 extern volatile sig_atomic_t agent_stop;
 
 /* --- enroll.c ---------------------------------------------------------- */
