@@ -11,7 +11,6 @@
  * CA, the certificate and key). */
 #ifdef AGENTD_STATIC
 #define LOG_SUBSYS "client"
-#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -71,25 +70,6 @@ struct aclient {
 
 static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_conf *shared_tc;
-
-/* The kernel's generator, for every random byte TLS needs: no DRBG state
- * to seed, lock or leave behind in a fork (jobs run children). */
-static int
-tls_random(void *unused, unsigned char *p, size_t n)
-{
-	ssize_t got;
-
-	while (n > 0) {
-		if ((got = getrandom(p, n, 0)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
-		}
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
 
 /* A server that reset the connection must be an error (EPIPE), not a
  * SIGPIPE ending agentd enroll or renew (send() below says so too; other
@@ -439,7 +419,7 @@ make_conf(struct aclient *a, char *err, size_t errlen)
 	/* TLS 1.2 (3.3) at least; mbedTLS 2.28 has nothing newer. */
 	mbedtls_ssl_conf_min_version(&tc->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
 	    MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_rng(&tc->ssl, tls_random, NULL);
+	mbedtls_ssl_conf_rng(&tc->ssl, agent_random, NULL);
 	if (a->verify) {
 		if (agent_path(a->conf, "ca.pem", path, sizeof path) == -1 ||
 		    (rc = mbedtls_x509_crt_parse_file(&tc->ca, path)) != 0) {
@@ -547,6 +527,8 @@ tls_connect(struct aclient *a, long deadline, char *err, size_t errlen)
 		if (tls_wait(a, rc, "TLS handshake", cdl, err, errlen) == -1)
 			goto fail;
 	}
+	log_debug("%s: %s, %s", a->url.host, mbedtls_ssl_get_version(&a->ssl),
+	    mbedtls_ssl_get_ciphersuite(&a->ssl));
 	return 0;
 fail:
 	disconnect(a);

@@ -144,8 +144,9 @@ env_setup(void **state)
 	    envelope_key_id(f->key, f->keys[0].id) == -1 ||
 	    envelope_key_id(f->other, f->keys[1].id) == -1)
 		return -1;
-	f->keys[0].key = f->key;
-	f->keys[1].key = f->other;
+	if (envelope_key_raw(f->key, f->keys[0].pub) == -1 ||
+	    envelope_key_raw(f->other, f->keys[1].pub) == -1)
+		return -1;
 	f->now = time(NULL);
 	memset(&e, 0, sizeof e);
 	e.job_id = 42;
@@ -678,7 +679,7 @@ test_signer_process(void **state)
 	e.not_after = time(NULL) + 60;
 	assert_int_equal(envelope_build(&e, &pem), 0);
 	assert_int_equal(ca_job_sign(ca, pem, strlen(pem), &sig, kid), 0);
-	keys[0].key = ca_jobs_key(ca);
+	assert_int_equal(envelope_key_raw(ca_jobs_key(ca), keys[0].pub), 0);
 	snprintf(keys[0].id, sizeof keys[0].id, "%s", kid);
 	assert_int_equal(envelope_verify(keys, 1, kid, pem, sig, "a1",
 	    time(NULL), NULL, &out), ENV_OK);
