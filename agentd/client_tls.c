@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <mbedtls/asn1.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>	/* its error codes only */
 #include <mbedtls/oid.h>
@@ -394,11 +395,38 @@ verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	return 0;
 }
 
+/* mbedTLS stores an EC group's table of multiples of its generator in
+ * the group at the first multiplication by it: done here, in one thread,
+ * so that the clients sharing this configuration only read the tables
+ * (the key's group signs in client authentication, the CA's verifies
+ * bastion's certificate). */
+static int
+warm_group(mbedtls_pk_context *pk)
+{
+	mbedtls_ecp_keypair *ec;
+	mbedtls_ecp_point r;
+	mbedtls_mpi one;
+	int rc;
+
+	if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY))
+		return 0;
+	ec = mbedtls_pk_ec(*pk);
+	mbedtls_ecp_point_init(&r);
+	mbedtls_mpi_init(&one);
+	if ((rc = mbedtls_mpi_lset(&one, 1)) == 0)
+		rc = mbedtls_ecp_mul(&ec->grp, &r, &one, &ec->grp.G,
+		    agent_random, NULL);
+	mbedtls_mpi_free(&one);
+	mbedtls_ecp_point_free(&r);
+	return rc;
+}
+
 /* Trust: the pinned CA file and nothing else; our certificate and key. */
 static struct tls_conf *
 make_conf(struct aclient *a, char *err, size_t errlen)
 {
 	struct tls_conf *tc;
+	mbedtls_x509_crt *crt;
 	char path[PATH_MAX];
 	int rc;
 
@@ -426,6 +454,11 @@ make_conf(struct aclient *a, char *err, size_t errlen)
 			tls_error(a, rc, path, err, errlen);
 			goto fail;
 		}
+		for (crt = &tc->ca; crt != NULL; crt = crt->next)
+			if ((rc = warm_group(&crt->pk)) != 0) {
+				tls_error(a, rc, path, err, errlen);
+				goto fail;
+			}
 		mbedtls_ssl_conf_ca_chain(&tc->ssl, &tc->ca, NULL);
 		mbedtls_ssl_conf_authmode(&tc->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
 	} else
@@ -435,6 +468,7 @@ make_conf(struct aclient *a, char *err, size_t errlen)
 	    agent_path(a->conf, "key.pem", path, sizeof path) == -1 ||
 	    (rc = mbedtls_pk_parse_keyfile(&tc->key, path, NULL)) != 0 ||
 	    (rc = mbedtls_pk_check_pair(&tc->crt.pk, &tc->key)) != 0 ||
+	    (rc = warm_group(&tc->key)) != 0 ||
 	    (rc = mbedtls_ssl_conf_own_cert(&tc->ssl, &tc->crt,
 	    &tc->key)) != 0)) {
 		tls_error(a, rc, "the agent certificate", err, errlen);
