@@ -331,13 +331,15 @@ static int
 crt_has_ip(const mbedtls_x509_crt *crt, const unsigned char *addr,
     size_t addrlen)
 {
-	unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
-	unsigned char *ext_end, *san_end;
+	unsigned char *p = crt->v3_ext.p, *end, *ext_end, *san_end;
 	mbedtls_x509_buf oid;
 	size_t len;
-	int crit;
+	int crit, tag;
 
-	if (p == NULL || mbedtls_asn1_get_tag(&p, end, &len,
+	if (p == NULL)		/* no extensions */
+		return 0;
+	end = p + crt->v3_ext.len;
+	if (mbedtls_asn1_get_tag(&p, end, &len,
 	    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
 		return 0;
 	end = p + len;
@@ -366,8 +368,7 @@ crt_has_ip(const mbedtls_x509_crt *crt, const unsigned char *addr,
 			return 0;
 		san_end = p + len;
 		while (p < san_end) {
-			int tag = *p++;
-
+			tag = *p++;
 			if (mbedtls_asn1_get_len(&p, san_end, &len) != 0)
 				return 0;
 			/* [7] iPAddress, primitive: 4 or 16 bytes */
