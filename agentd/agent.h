@@ -154,6 +154,9 @@ int	agent_ed25519_pem(const char *pem, unsigned char pub[ENVELOPE_PUBLEN]);
 /* A new EC P-256 key and a CSR for it, both PEM (malloc'd; the caller
  * wipes the key). 0 or -1. */
 int	agent_key_csr(const char *cn, char **key_pem, char **csr_pem);
+/* "sha256:hex" of a PEM certificate's DER (the first). 0 or -1. */
+int	agent_fingerprint(const char *pem, char out[80]);
+
 extern volatile sig_atomic_t agent_stop;
 
 /* --- enroll.c ---------------------------------------------------------- */
@@ -178,8 +181,6 @@ int	agent_state_load(const struct agent_conf *, struct agent_state *);
 void	agent_state_free(struct agent_state *);
 /* New key, CSR, POST /agent/v1/renew, install the new certificate. */
 int	agent_renew(const struct agent_conf *, struct agent_state *);
-/* "sha256:hex" of a PEM certificate's DER. 0 or -1. */
-int	agent_fingerprint(const char *pem, char out[80]);
 
 /* --- trim.c ------------------------------------------------------------ */
 /* Once start-up is over: free heap to the system, mark the file-backed
