@@ -521,7 +521,7 @@ take_conf(struct aclient *a, char *err, size_t errlen)
 static int
 tls_connect(struct aclient *a, long deadline, char *err, size_t errlen)
 {
-	long cdl = clock_mono_ms() + CONNECT_TIMEOUT_MS;
+	long t0 = clock_mono_ms(), cdl = t0 + CONNECT_TIMEOUT_MS;
 	int rc;
 
 	if (cdl > deadline)
@@ -555,15 +555,22 @@ tls_connect(struct aclient *a, long deadline, char *err, size_t errlen)
 	if (a->verify)
 		mbedtls_ssl_set_verify(&a->ssl, verify_cb, a);
 	mbedtls_ssl_set_bio(&a->ssl, a, bio_send, bio_recv, NULL);
-	for (;;) {
+	/* Step by step: a stop is seen between two steps, not only while
+	 * waiting for the server (a step's arithmetic can take a while on a
+	 * slow node, and several clients may be connecting at once). */
+	while (a->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+		if (agent_stop) {
+			snprintf(err, errlen, "TLS handshake: stopped");
+			goto fail;
+		}
 		a->sockerr = 0;
-		if ((rc = mbedtls_ssl_handshake(&a->ssl)) == 0)
-			break;
-		if (tls_wait(a, rc, "TLS handshake", cdl, err, errlen) == -1)
+		if ((rc = mbedtls_ssl_handshake_step(&a->ssl)) != 0 &&
+		    tls_wait(a, rc, "TLS handshake", cdl, err, errlen) == -1)
 			goto fail;
 	}
-	log_debug("%s: %s, %s", a->url.host, mbedtls_ssl_get_version(&a->ssl),
-	    mbedtls_ssl_get_ciphersuite(&a->ssl));
+	log_debug("%s: %s, %s, handshake %ld ms", a->url.host,
+	    mbedtls_ssl_get_version(&a->ssl),
+	    mbedtls_ssl_get_ciphersuite(&a->ssl), clock_mono_ms() - t0);
 	return 0;
 fail:
 	disconnect(a);
