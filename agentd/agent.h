@@ -20,6 +20,7 @@
 #include "envelope.h"
 #include "guest.h"
 #include "mac.h"
+#include "secret.h"
 
 #define AGENT_URL_LEN		512
 #define AGENT_SERVERS_MAX	8	/* server = URL1, URL2, … */
@@ -180,6 +181,25 @@ long	aclient_raw(struct aclient *, const char *method, const char *path,
 void	aclient_credentials_changed(void);
 /* Error message of a JSON error answer, or "". */
 const char *aclient_error_message(const json_t *reply);
+
+/* crypto.c: the agent's own cryptography, on mbedTLS. */
+#define AGENT_CN_LEN	256
+/* mbedTLS's f_rng: getrandom(2). 0, or an mbedTLS error. */
+int	agent_random(void *, unsigned char *, size_t);
+/* SHA-256 of s as lowercase hex. */
+void	agent_sha256_hex(const char *s, size_t len, char out[SECRET_HEXLEN]);
+/* Whether n bytes of a and b are the same, in constant time. */
+int	agent_equal(const char *a, const char *b, size_t n);
+/* The first certificate of pem alone, as PEM (*out malloc'd). 0 or -1. */
+int	agent_first_cert_pem(const char *pem, char **out);
+/* The raw key of an Ed25519 public key's PEM. 0 or -1. */
+int	agent_ed25519_pem(const char *pem, unsigned char pub[ENVELOPE_PUBLEN]);
+/* A new EC P-256 key and a CSR for it, both PEM (malloc'd; the caller
+ * wipes the key). 0 or -1. */
+int	agent_key_csr(const char *cn, char **key_pem, char **csr_pem);
+/* "sha256:hex" of a PEM certificate's DER (the first). 0 or -1. */
+int	agent_fingerprint(const char *pem, char out[80]);
+
 extern volatile sig_atomic_t agent_stop;
 
 /* --- enroll.c ---------------------------------------------------------- */
@@ -204,8 +224,6 @@ int	agent_state_load(const struct agent_conf *, struct agent_state *);
 void	agent_state_free(struct agent_state *);
 /* New key, CSR, POST /agent/v1/renew, install the new certificate. */
 int	agent_renew(const struct agent_conf *, struct agent_state *);
-/* "sha256:hex" of a PEM certificate's DER. 0 or -1. */
-int	agent_fingerprint(const char *pem, char out[80]);
 
 /* --- trim.c ------------------------------------------------------------ */
 /* Once start-up is over: free heap to the system, mark the file-backed

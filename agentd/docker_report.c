@@ -81,7 +81,7 @@ list_fingerprint(const json_t *list, char out[SECRET_HEXLEN])
 		    "Names"), 0)) : "", jstr(c, "Image"), jstr(c, "State"),
 		    status_health(jstr(c, "Status"))) == -1)
 			break;
-	secret_sha256_hex(b.data ? b.data : "", b.len, out);
+	agent_sha256_hex(b.data ? b.data : "", b.len, out);
 	buf_free(&b);
 }
 
@@ -423,7 +423,7 @@ list_key(const json_t *l, char out[SECRET_HEXLEN])
 	    json_array_get(json_object_get(l, "Names"), 0)) : "");
 	if (n < 0)
 		n = 0;
-	secret_sha256_hex(key, (size_t)n < sizeof key ? (size_t)n :
+	agent_sha256_hex(key, (size_t)n < sizeof key ? (size_t)n :
 	    sizeof key - 1, out);
 }
 
@@ -475,7 +475,7 @@ docker_snapshot(struct docker *d, const char *socket, struct dcache *cache,
 	code = docker_json(d, "GET", "/containers/json?all=1", NULL,
 	    DOCKER_CALL_MS, DOCKER_LIST_MAX, &list, err, sizeof err);
 	if (code != 200 || !json_is_array(list)) {
-		secret_sha256_hex(err, strlen(err), fp);
+		agent_sha256_hex(err, strlen(err), fp);
 		snprintf(why, whylen, "%s", err);
 		rc = engine_down(out, 1, err) == -1 ? -1 : 0;
 		goto out;
@@ -591,7 +591,7 @@ changed(struct docker *d, const char *socket, const char *fp)
 	code = docker_json(d, "GET", "/containers/json?all=1", NULL,
 	    DOCKER_CALL_MS, DOCKER_LIST_MAX, &list, err, sizeof err);
 	if (code != 200 || !json_is_array(list))
-		secret_sha256_hex(err, strlen(err), now);
+		agent_sha256_hex(err, strlen(err), now);
 	else
 		list_fingerprint(list, now);
 	rc = strcmp(now, fp) != 0;

@@ -20,63 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "agent.h"
-#include "bio.h"
 #include "buf.h"
 #include "file.h"
 #include "http1.h"
 #include "inventory.h"
 #include "log.h"
-
-int
-agent_fingerprint(const char *pem, char out[80])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-	BIO *bio = BIO_new_mem_buf(pem, -1);
-	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	int rc = -1;
-
-	BIO_free(bio);
-	if (x && X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32) {
-		strcpy(out, "sha256:");
-		for (i = 0; i < n; i++)
-			snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
-		rc = 0;
-	}
-	X509_free(x);
-	ERR_clear_error();
-	return rc;
-}
-
-/*
- * The first certificate in pem, alone, re-encoded: what the fetch brought
- * besides it (more certificates, CRLs) must not become a trust anchor, since
- * the file is loaded whole as the only CA. The caller frees *out. 0 or -1.
- */
-static int
-ca_only_pem(const char *pem, char **out)
-{
-	BIO *in = BIO_new_mem_buf(pem, -1), *o = NULL;
-	X509 *x = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
-	int rc = -1;
-
-	if (x && (o = BIO_new(BIO_s_mem())) != NULL &&
-	    PEM_write_bio_X509(o, x) == 1 && (*out = bio_string(o, NULL)) != NULL)
-		rc = 0;
-	BIO_free(in);
-	BIO_free(o);
-	X509_free(x);
-	ERR_clear_error();
-	return rc;
-}
 
 /* Whether a "sha256:hex" fingerprint is the pinned one (constant time). */
 static int
@@ -84,7 +33,7 @@ pin_match(const char *fp, const char *want)
 {
 	size_t n = strlen(want);
 
-	return n > 7 && strlen(fp) == n && CRYPTO_memcmp(fp, want, n) == 0;
+	return n > 7 && strlen(fp) == n && agent_equal(fp, want, n);
 }
 
 /* The pin as written in the config, without colons. */
@@ -180,7 +129,11 @@ pin_ca(const struct agent_conf *c, int *retry)
 		goto out;
 	}
 	pin_normalize(c->ca_fingerprint, want);
-	if (ca_only_pem(pem, &ca) == -1 || agent_fingerprint(ca, fp) == -1 ||
+	/* The first certificate alone, re-encoded: what the fetch brought
+	 * besides it (more certificates, CRLs) must not become a trust
+	 * anchor, since the file is loaded whole as the only CA. */
+	if (agent_first_cert_pem(pem, &ca) == -1 ||
+	    agent_fingerprint(ca, fp) == -1 ||
 	    !pin_match(fp, want)) {
 		log_warnx("the server's CA is %s but %s pins %s: refusing to "
 		    "enroll", fp[0] ? fp : "unreadable", c->path, want);
@@ -201,38 +154,19 @@ static int
 make_key_csr(const struct agent_conf *c, const char *name, const char *cn,
     char **csr_out)
 {
-	EVP_PKEY *k = NULL;
-	X509_REQ *req = NULL;
-	BIO *rb = NULL;
-	char *kpem = NULL, *csr = NULL;
+	char *kpem, *csr;
 	int rc = -1;
 
-	if ((k = EVP_EC_gen("P-256")) == NULL || (req = X509_REQ_new()) == NULL ||
-	    X509_REQ_set_version(req, 0) != 1 ||
-	    !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
-	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) ||
-	    X509_REQ_set_pubkey(req, k) != 1 ||
-	    X509_REQ_sign(req, k, EVP_sha256()) == 0)
-		goto out;
-	if ((kpem = bio_key_pem(k, NULL)) == NULL ||
-	    (rb = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509_REQ(rb, req) || (csr = bio_string(rb, NULL)) == NULL)
-		goto out;
-	if (write_state(c, name, kpem, 0600) == -1)
-		goto out;
-	*csr_out = csr;
-	csr = NULL;
-	rc = 0;
-out:
-	if (kpem) {
-		OPENSSL_cleanse(kpem, strlen(kpem));
-		free(kpem);
+	if (agent_key_csr(cn, &kpem, &csr) == -1)
+		return -1;
+	if (write_state(c, name, kpem, 0600) == 0) {
+		*csr_out = csr;
+		csr = NULL;
+		rc = 0;
 	}
+	explicit_bzero(kpem, strlen(kpem));
+	free(kpem);
 	free(csr);
-	BIO_free(rb);
-	X509_REQ_free(req);
-	EVP_PKEY_free(k);
-	ERR_clear_error();
 	return rc;
 }
 
@@ -439,10 +373,7 @@ iso_seconds(const char *s)
 void
 agent_state_free(struct agent_state *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->nkeys; i++)
-		EVP_PKEY_free(s->keys[i].key);
+	memset(s->keys, 0, sizeof s->keys);	/* raw public keys: nothing to free */
 	s->nkeys = 0;
 }
 
@@ -454,7 +385,6 @@ agent_state_load(const struct agent_conf *c, struct agent_state *s)
 	json_t *j = NULL;
 	const char *id, *pem;
 	size_t i;
-	BIO *bio;
 
 	memset(s, 0, sizeof *s);
 	if (agent_path(c, "agent.json", path, sizeof path) == -1 ||
@@ -477,19 +407,13 @@ agent_state_load(const struct agent_conf *c, struct agent_state *s)
 		if (s->nkeys == AGENT_MAX_KEYS)
 			break;
 		pem = json_string_value(json_object_get(k, "public_key"));
-		if (pem == NULL || (bio = BIO_new_mem_buf(pem, -1)) == NULL)
+		if (pem == NULL || agent_ed25519_pem(pem,
+		    s->keys[s->nkeys].pub) == -1 ||
+		    envelope_key_id_raw(s->keys[s->nkeys].pub,
+		    s->keys[s->nkeys].id) == -1)
 			continue;
-		s->keys[s->nkeys].key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-		if (s->keys[s->nkeys].key == NULL ||
-		    envelope_key_id(s->keys[s->nkeys].key,
-		    s->keys[s->nkeys].id) == -1) {
-			EVP_PKEY_free(s->keys[s->nkeys].key);
-			continue;
-		}
 		s->nkeys++;
 	}
-	ERR_clear_error();
 	if (s->nkeys == 0)
 		goto err;
 	json_decref(j);

@@ -89,7 +89,7 @@ reporter(void *arg)
 			nap(GUEST_RETRY_MS);
 			continue;
 		}
-		secret_sha256_hex(text, strlen(text), now_fp);
+		agent_sha256_hex(text, strlen(text), now_fp);
 		free(text);
 		if (strcmp(now_fp, fp) == 0 && clock_mono_ms() < next) {
 			json_decref(snap);

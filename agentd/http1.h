@@ -3,7 +3,7 @@
  * reading its answer (Content-Length, chunked, or up to the close).
  *
  * The bytes go through a struct h1_io: a plain socket (report.c, the
- * discovery image) or an OpenSSL connection (client_tls.c, the static
+ * discovery image) or an mbedTLS connection (client_tls.c, the static
  * node build). Deadlines are absolute clock_mono_ms() values. */
 #ifndef AGENTD_HTTP1_H
 #define AGENTD_HTTP1_H
@@ -16,7 +16,7 @@
 #include "clock.h"
 
 /* The builds: the default links libcurl; -DAGENTD_STATIC (the node build,
- * build/bin/agentd-static) uses client_tls.c on OpenSSL; -DAGENTD_NO_CURL
+ * build/bin/agentd-static) uses client_tls.c on mbedTLS; -DAGENTD_NO_CURL
  * (the discovery image) only discovers, over plain HTTP. */
 #if !defined(AGENTD_NO_CURL) && !defined(AGENTD_STATIC)
 #define AGENTD_HAVE_CURL 1

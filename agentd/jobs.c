@@ -26,7 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef AGENTD_STATIC
 #include <openssl/crypto.h>
+#endif
 
 #include "agent.h"
 #include "b64.h"
@@ -605,9 +607,11 @@ job_thread_done(struct job_thread *t)
 {
 	struct jobs *j = t->j;
 
+#ifndef AGENTD_STATIC	/* the static node build has no OpenSSL */
 	/* This thread's OpenSSL state (its random generators) goes now, not
 	 * in a destructor after the count below has let agentd exit. */
 	OPENSSL_thread_stop();
+#endif
 	json_decref(t->args);
 	running_mark(j, t->id, 0);
 	free(t);

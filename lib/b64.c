@@ -1,10 +1,10 @@
-/* b64.c — base64 with EVP_EncodeBlock/EVP_DecodeBlock and the padding
- * arithmetic they leave to the caller. */
+/* b64.c — strict base64 (every character checked, padding only at the
+ * end) on Nettle's coder, which the node agent links without OpenSSL. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 
 #include "b64.h"
 
@@ -17,16 +17,17 @@ b64_encode(const void *p, size_t len)
 		return NULL;
 	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, p, (int)len);
+	base64_encode_raw(out, len, p);
+	out[(len + 2) / 3 * 4] = '\0';
 	return out;
 }
 
 unsigned char *
 b64_decode(const char *s, size_t max, size_t *outlen)
 {
-	size_t len = strlen(s), i, pad = 0;
+	struct base64_decode_ctx ctx;
+	size_t len = strlen(s), i, pad = 0, n;
 	unsigned char *out;
-	int n;
 
 	if (len % 4 != 0 || len / 4 * 3 > max + 2 || len > INT32_MAX / 2)
 		return NULL;
@@ -43,19 +44,15 @@ b64_decode(const char *s, size_t max, size_t *outlen)
 		    (c >= '0' && c <= '9') || c == '+' || c == '/'))
 			return NULL;
 	}
-	if ((out = malloc(len / 4 * 3 + 1)) == NULL)
+	if ((out = malloc(BASE64_DECODE_LENGTH(len) + 1)) == NULL)
 		return NULL;
-	if ((n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len)) < 0) {
-		free(out);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	n -= (int)pad;
-	if ((size_t)n > max) {
+	base64_decode_init(&ctx);
+	if (base64_decode_update(&ctx, &n, out, len, s) != 1 ||
+	    base64_decode_final(&ctx) != 1 || n > max) {
 		free(out);
 		return NULL;
 	}
 	out[n] = '\0';
-	*outlen = (size_t)n;
+	*outlen = n;
 	return out;
 }

@@ -1,4 +1,4 @@
-/* b64.h — standard base64 (RFC 4648, with padding) over OpenSSL. */
+/* b64.h — standard base64 (RFC 4648, with padding) over Nettle. */
 #ifndef BASTION_B64_H
 #define BASTION_B64_H
 

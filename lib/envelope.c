@@ -1,5 +1,7 @@
-/* envelope.c — signed job envelopes: build, sign, verify, and the nonce
- * memory that refuses replays. */
+/* envelope.c — signed job envelopes: verify, and the nonce memory that
+ * refuses replays (building and signing, bastion's side, on OpenSSL:
+ * envelope_sign.c). Verification is on Nettle, so that the node agent,
+ * which links this file, carries no OpenSSL for it. */
 #define LOG_SUBSYS "envelope"
 #include <errno.h>
 #include <inttypes.h>
@@ -7,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <nettle/eddsa.h>
+#include <nettle/sha2.h>
 
 #include "b64.h"
 #include "envelope.h"
@@ -68,85 +70,35 @@ hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* SHA-256 over the raw public key: the same id whichever library
+ * holds the key (bastion's OpenSSL, the agent's raw bytes). */
 int
-envelope_key_id(EVP_PKEY *k, char out[ENVELOPE_KEYID_LEN])
+envelope_key_id_raw(const unsigned char pub[ENVELOPE_PUBLEN],
+    char out[ENVELOPE_KEYID_LEN])
 {
-	unsigned char raw[64], md[32];
-	size_t len = sizeof raw;
-	unsigned int mdlen = 0;
+	struct sha256_ctx c;
+	unsigned char md[SHA256_DIGEST_SIZE];
 
-	if (k == NULL || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519 ||
-	    EVP_PKEY_get_raw_public_key(k, raw, &len) != 1 ||
-	    EVP_Digest(raw, len, md, &mdlen, EVP_sha256(), NULL) != 1)
-		return -1;
+	sha256_init(&c);
+	sha256_update(&c, ENVELOPE_PUBLEN, pub);
+	sha256_digest(&c, sizeof md, md);
 	memcpy(out, "ed25519:", 8);
 	hex(md, 16, out + 8);
 	return 0;
 }
 
-int
-envelope_build(struct envelope *e, char **text)
-{
-	unsigned char r[16];
-	json_t *o;
-	char *s;
-
-	if (e->nonce[0] == '\0') {
-		if (RAND_bytes(r, sizeof r) != 1)
-			return -1;
-		hex(r, sizeof r, e->nonce);
-	}
-	o = json_pack("{s:s, s:O, s:I, s:s, s:s, s:I, s:i}",
-	    "agent_id", e->agent_id, "args", e->args ? e->args : json_null(),
-	    "job_id", (json_int_t)e->job_id, "kind", e->kind,
-	    "nonce", e->nonce, "not_after", (json_int_t)e->not_after, "v", 1);
-	if (o == NULL)
-		return -1;
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-	json_decref(o);
-	if (s == NULL)
-		return -1;
-	*text = s;
-	return 0;
-}
-
-int
-envelope_sign(EVP_PKEY *key, const char *text, size_t len, char **sig_b64)
-{
-	unsigned char sig[64];
-	size_t siglen = sizeof sig;
-	EVP_MD_CTX *ctx;
-	char *s;
-	int ok;
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
-	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)text,
-	    len) == 1;
-	EVP_MD_CTX_free(ctx);
-	if (!ok || (s = b64_encode(sig, siglen)) == NULL)
-		return -1;
-	*sig_b64 = s;
-	return 0;
-}
-
 static int
-signature_ok(EVP_PKEY *key, const char *text, const char *sig_b64)
+signature_ok(const unsigned char *pub, const char *text, const char *sig_b64)
 {
 	unsigned char *sig;
 	size_t siglen;
-	EVP_MD_CTX *ctx;
 	int ok = 0;
 
 	if ((sig = b64_decode(sig_b64, 64, &siglen)) == NULL)
 		return 0;
-	if (siglen == 64 && (ctx = EVP_MD_CTX_new()) != NULL) {
-		ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
-		    EVP_DigestVerify(ctx, sig, siglen,
-		    (const unsigned char *)text, strlen(text)) == 1;
-		EVP_MD_CTX_free(ctx);
-	}
+	if (siglen == ED25519_SIGNATURE_SIZE)
+		ok = ed25519_sha512_verify(pub, strlen(text),
+		    (const uint8_t *)text, sig) == 1;
 	free(sig);
 	return ok;
 }
@@ -169,7 +121,7 @@ envelope_verify(const struct envelope_key *keys, size_t nkeys,
 	const char *aid, *kind, *nonce;
 	const json_t *args, *jid, *na, *v;
 	struct envelope e;
-	EVP_PKEY *key = NULL;
+	const unsigned char *key = NULL;
 	json_t *o;
 	size_t i;
 	enum envelope_err err;
@@ -179,7 +131,7 @@ envelope_verify(const struct envelope_key *keys, size_t nkeys,
 		return ENV_MALFORMED;
 	for (i = 0; i < nkeys && key == NULL; i++)
 		if (strcmp(keys[i].id, key_id) == 0)
-			key = keys[i].key;
+			key = keys[i].pub;
 	if (key == NULL)
 		return ENV_UNKNOWN_KEY;
 	if (!signature_ok(key, text, sig_b64))

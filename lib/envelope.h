@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #define ENVELOPE_KEYID_LEN	48	/* "ed25519:" + 32 hex + NUL */
+#define ENVELOPE_PUBLEN		32	/* a raw Ed25519 public key */
 #define ENVELOPE_NONCE_LEN	33	/* 16 random bytes as hex + NUL */
 #define ENVELOPE_AGENT_LEN	64
 #define ENVELOPE_MAX_TEXT	(256 * 1024)
@@ -52,7 +53,13 @@ int	envelope_kind_known(const char *);
 
 /* The key id of an Ed25519 public key: "ed25519:" + hex of the first 16
  * bytes of SHA-256 of its raw form. 0 or -1. */
+int	envelope_key_id_raw(const unsigned char pub[ENVELOPE_PUBLEN],
+	    char out[ENVELOPE_KEYID_LEN]);
+
+/* envelope_sign.c (OpenSSL; bastion): the same for an EVP_PKEY, and the
+ * raw public key of one. 0 or -1. */
 int	envelope_key_id(EVP_PKEY *, char out[ENVELOPE_KEYID_LEN]);
+int	envelope_key_raw(EVP_PKEY *, unsigned char pub[ENVELOPE_PUBLEN]);
 
 /* Build the envelope text (malloc'd) for e. A fresh nonce is drawn when
  * e->nonce is empty (and written back). 0 or -1. */
@@ -83,7 +90,7 @@ int	nonce_cache_save(const struct nonce_cache *, const char *path);
 
 struct envelope_key {
 	char		 id[ENVELOPE_KEYID_LEN];
-	EVP_PKEY	*key;	/* borrowed */
+	unsigned char	 pub[ENVELOPE_PUBLEN];
 };
 
 /*

@@ -33,9 +33,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (key == NULL) {
 		key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
 		    sizeof seed);
-		if (key == NULL || envelope_key_id(key, keys[0].id) == -1)
+		if (key == NULL || envelope_key_id(key, keys[0].id) == -1 ||
+		    envelope_key_raw(key, keys[0].pub) == -1)
 			abort();
-		keys[0].key = key;
 	}
 	if ((text = malloc(size + 1)) == NULL)
 		return 0;

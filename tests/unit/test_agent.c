@@ -1,7 +1,8 @@
 /* test_agent.c — the agent trust chain: CSR checks and signing
  * (bastion/ca_sign.c), signed job envelopes and the nonce memory
- * (lib/envelope.c), join tokens in the database (bastion/db_agent.c), and
- * agentd's reconnect backoff (agentd/backoff.c). */
+ * (lib/envelope.c), join tokens in the database (bastion/db_agent.c),
+ * agentd's reconnect backoff (agentd/backoff.c), and agentd's own
+ * cryptography on mbedTLS (agentd/crypto.c) checked against OpenSSL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,8 +146,9 @@ env_setup(void **state)
 	    envelope_key_id(f->key, f->keys[0].id) == -1 ||
 	    envelope_key_id(f->other, f->keys[1].id) == -1)
 		return -1;
-	f->keys[0].key = f->key;
-	f->keys[1].key = f->other;
+	if (envelope_key_raw(f->key, f->keys[0].pub) == -1 ||
+	    envelope_key_raw(f->other, f->keys[1].pub) == -1)
+		return -1;
 	f->now = time(NULL);
 	memset(&e, 0, sizeof e);
 	e.job_id = 42;
@@ -766,6 +768,139 @@ test_accept_policy(void **state)
 	assert_int_equal(agent_accept_parse("exec,format", &bits), -1);
 }
 
+/* --- agentd/crypto.c against OpenSSL ----------------------------------- */
+
+static char *
+pem_of(int (*write)(BIO *, void *), void *obj)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s;
+	long n;
+
+	assert_int_equal(write(bio, obj), 1);
+	n = BIO_get_mem_data(bio, &data);
+	s = strndup(data, (size_t)n);
+	BIO_free(bio);
+	return s;
+}
+
+static int
+write_x509(BIO *b, void *x)
+{
+	return PEM_write_bio_X509(b, x);
+}
+
+static int
+write_pubkey(BIO *b, void *k)
+{
+	return PEM_write_bio_PUBKEY(b, k);
+}
+
+static X509 *
+self_signed(EVP_PKEY *k, const char *cn)
+{
+	X509 *x = X509_new();
+
+	assert_non_null(x);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	return x;
+}
+
+/* The key and CSR an enrollment sends: a P-256 CSR bastion's check
+ * takes, for the key written beside it. */
+static void
+test_agent_key_csr(void **state)
+{
+	EVP_PKEY *pub = NULL, *key;
+	char *kpem, *csr, why[256];
+	BIO *bio;
+
+	assert_int_equal(agent_key_csr("node-1.example, \\x", &kpem, &csr), 0);
+	assert_non_null(strstr(kpem, "-----BEGIN EC PRIVATE KEY-----"));
+	assert_int_equal(ca_check_csr(csr, strlen(csr), &pub, why, sizeof why),
+	    0);
+	bio = BIO_new_mem_buf(kpem, -1);
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	assert_non_null(key);
+	assert_int_equal(EVP_PKEY_eq(pub, key), 1);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(pub);
+	free(kpem);
+	free(csr);
+}
+
+/* The CA pin: the first certificate alone, byte for byte as OpenSSL
+ * writes it, and its SHA-256 as OpenSSL computes it. */
+static void
+test_agent_ca_pin(void **state)
+{
+	EVP_PKEY *k1 = EVP_EC_gen("P-256"), *k2 = EVP_EC_gen("P-256");
+	X509 *x1 = self_signed(k1, "ca"), *x2 = self_signed(k2, "other");
+	char *p1 = pem_of(write_x509, x1), *p2 = pem_of(write_x509, x2);
+	char *both, *first, fp[80], want[80];
+	unsigned char md[32];
+	unsigned int n = 0, i;
+
+	assert_non_null(both = malloc(strlen(p1) + strlen(p2) + 1));
+	strcpy(both, p1);
+	strcat(both, p2);
+	assert_int_equal(agent_first_cert_pem(both, &first), 0);
+	assert_string_equal(first, p1);
+	assert_int_equal(agent_fingerprint(both, fp), 0);
+	assert_int_equal(X509_digest(x1, EVP_sha256(), md, &n), 1);
+	strcpy(want, "sha256:");
+	for (i = 0; i < n; i++)
+		snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(fp, want);
+	assert_int_equal(agent_fingerprint("no certificate", fp), -1);
+	assert_int_equal(agent_first_cert_pem("-----BEGIN CERTIFICATE-----\n"
+	    "AAAA\n-----END CERTIFICATE-----\n", &first), -1);
+	assert_true(agent_equal(fp, want, strlen(want)));
+	want[30] ^= 1;
+	assert_false(agent_equal(fp, want, strlen(want)));
+	free(first);
+	free(both);
+	free(p1);
+	free(p2);
+	X509_free(x1);
+	X509_free(x2);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
+/* A pinned job key: an Ed25519 public key's PEM to its raw bytes and
+ * id, as bastion's OpenSSL side makes them; nothing else is taken. */
+static void
+test_agent_job_key(void **state)
+{
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *ec = EVP_EC_gen("P-256");
+	char *pem = pem_of(write_pubkey, ed), *ecpem = pem_of(write_pubkey, ec);
+	unsigned char raw[ENVELOPE_PUBLEN], want[ENVELOPE_PUBLEN];
+	char id[ENVELOPE_KEYID_LEN], wantid[ENVELOPE_KEYID_LEN];
+
+	assert_int_equal(agent_ed25519_pem(pem, raw), 0);
+	assert_int_equal(envelope_key_raw(ed, want), 0);
+	assert_memory_equal(raw, want, sizeof raw);
+	assert_int_equal(envelope_key_id_raw(raw, id), 0);
+	assert_int_equal(envelope_key_id(ed, wantid), 0);
+	assert_string_equal(id, wantid);
+	assert_int_equal(agent_ed25519_pem(ecpem, raw), -1);
+	assert_int_equal(agent_ed25519_pem("garbage", raw), -1);
+	free(pem);
+	free(ecpem);
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(ec);
+}
+
 /* --- the CA behind its signer process --------------------------------- */
 
 static void
@@ -827,7 +962,7 @@ test_signer_process(void **state)
 	e.not_after = time(NULL) + 60;
 	assert_int_equal(envelope_build(&e, &pem), 0);
 	assert_int_equal(ca_job_sign(ca, pem, strlen(pem), &sig, kid), 0);
-	keys[0].key = ca_jobs_key(ca);
+	assert_int_equal(envelope_key_raw(ca_jobs_key(ca), keys[0].pub), 0);
 	snprintf(keys[0].id, sizeof keys[0].id, "%s", kid);
 	assert_int_equal(envelope_verify(keys, 1, kid, pem, sig, "a1",
 	    time(NULL), NULL, &out), ENV_OK);
@@ -869,6 +1004,9 @@ main(void)
 		DBFX_TEST(test_cert_cache),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
+		cmocka_unit_test(test_agent_key_csr),
+		cmocka_unit_test(test_agent_ca_pin),
+		cmocka_unit_test(test_agent_job_key),
 		cmocka_unit_test(test_signer_process),
 	};
 
