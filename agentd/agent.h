@@ -78,8 +78,9 @@ unsigned agent_server_turn(void);
 void	agent_server_next(const struct agent_conf *);
 
 /* --- child.c ----------------------------------------------------------- */
-/* In a forked child: every descriptor above 2 closes at exec. */
-void	child_fds_cloexec(void);
+/* In a forked child: every descriptor above 2 closes at exec; no signal
+ * blocked, SIGPIPE back to its default. */
+void	child_prepare(void);
 
 /* --- transient.c ------------------------------------------------------- */
 /* [agent] transient_units = auto | yes | no: whether what needs root's

@@ -400,7 +400,7 @@ helper_open(struct console *k, const char *guest, char *err, size_t errlen)
 			return -1;
 		}
 		if (k->helper == 0) {
-			child_fds_cloexec();
+			child_prepare();
 			execvp(argv[0], argv);
 			dprintf(2, "bastion: %s is not installed on this node "
 			    "(%s)\r\n", argv[0], strerror(errno));

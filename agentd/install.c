@@ -73,7 +73,7 @@ install_run(const char *const argv[], const char *root, int in_fd,
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-		child_fds_cloexec();
+		child_prepare();
 
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) == -1 ||
 		    dup2(out ? opipe[1] : epipe[1], 1) == -1 ||

@@ -49,7 +49,7 @@ feed_start(struct feed *f, const char *const argv[], int want_out,
 		return -1;
 	}
 	if (f->pid == 0) {
-		child_fds_cloexec();
+		child_prepare();
 		if (dup2(ip[0], 0) == -1 || (want_out && dup2(op[1], 1) == -1))
 			_exit(127);
 		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);

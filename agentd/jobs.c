@@ -384,14 +384,10 @@ exec_spawn(char **argv, char **envp, const char *cwd, int shell,
 		goto out;
 	}
 	if (pid == 0) {
-		sigset_t none;
 		int fd, e;
 
 		setsid();
-		child_fds_cloexec();
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		child_prepare();
 		/* O_CLOEXEC: the job gets it as stdin only, no extra fd. */
 		if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
 			dup2(fd, 0);
@@ -709,12 +705,7 @@ unit_thread(void *arg)
 	}
 	json_decref(req);
 	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		child_fds_cloexec();
+		child_prepare();
 		dup2(in[0], 0);
 		execv(run[0], run);
 		_exit(127);

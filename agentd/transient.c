@@ -249,11 +249,7 @@ transient_capture(char *const argv[], const struct transient_opts *o,
 	if ((pid = fork()) == -1)
 		goto fail;
 	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		child_fds_cloexec();
+		child_prepare();
 		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(fds[1], 1);
 		if (devnull != -1) {

@@ -3,6 +3,7 @@
  * it untouched otherwise), when transient units are used, and the
  * capture of a command's output outside systemd. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -144,6 +145,36 @@ test_capture_direct(void **state)
 	free(out);
 }
 
+/* A command starts with agentd's ignored SIGPIPE and blocked signals
+ * undone (a pipeline in it must end on a closed pipe). */
+static void
+test_capture_signal_state(void **state)
+{
+	char *argv[] = { "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status",
+	    NULL };
+	struct transient_opts o;
+	unsigned long long blk = 1, ign = 1;
+	sigset_t term, old;
+	char *out;
+	int status;
+
+	memset(&o, 0, sizeof o);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(transient_capture(argv, &o, 1024, 10000, &out,
+	    &status), 0);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	assert_int_equal(status, 0);
+	assert_int_equal(sscanf(out, "SigBlk: %llx SigIgn: %llx", &blk, &ign),
+	    2);
+	free(out);
+	assert_true(blk == 0);
+	assert_true((ign & (1ULL << (SIGPIPE - 1))) == 0);
+}
+
 int
 main(void)
 {
@@ -152,6 +183,7 @@ main(void)
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_capture_direct),
+		cmocka_unit_test(test_capture_signal_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
