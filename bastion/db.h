@@ -137,6 +137,9 @@ struct db_hb_stats {
 	size_t			 pending;	/* waiting now, one per agent */
 	/* The certificate checks answered from the cache, and not. */
 	unsigned long long	 cert_cache_hits, cert_cache_misses;
+	/* Long polls: their agent known to have no job (no query), and
+	 * not (asked the database; jobseen.h). */
+	unsigned long long	 polls_quiet, polls_asked;
 };
 void	db_heartbeat_stats(struct db *, struct db_hb_stats *);
 

@@ -722,7 +722,10 @@ db_jobs_waiting(struct db *db, const char *agent_id, int fresh,
 int
 db_jobs_quiet(struct db *db, const char *agent_id, uint64_t quiet)
 {
-	return jobseen_since(db->jobs, agent_id, quiet);
+	if (!jobseen_since(db->jobs, agent_id, quiet))
+		return 0;
+	jobseen_count_quiet(db->jobs);
+	return 1;
 }
 
 /* The job's status if it belongs to agent_id. Caller holds the lock. */

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "agentcache.h"
+#include "jobseen.h"
 #include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
@@ -325,9 +326,13 @@ db_heartbeat_stats(struct db *db, struct db_hb_stats *out)
 	struct db_hb *hb = db->hb;
 
 	struct agentcache_stats cs;
+	struct jobseen_stats js;
 
 	memset(out, 0, sizeof *out);
 	agentcache_stats(db->agents, &cs);
+	jobseen_stats(db->jobs, &js);
+	out->polls_quiet = js.quiet;
+	out->polls_asked = js.asked;
 	out->cert_cache_hits = cs.hits;
 	out->cert_cache_misses = cs.misses;
 	if (hb == NULL)

@@ -178,6 +178,12 @@ jobseen_quiet(struct jobseen *js, const char *id, int64_t now_ms)
 }
 
 void
+jobseen_count_quiet(struct jobseen *js)
+{
+	atomic_fetch_add(&js->quiet, 1);
+}
+
+void
 jobseen_stats(struct jobseen *js, struct jobseen_stats *out)
 {
 	out->quiet = atomic_load(&js->quiet);

@@ -46,9 +46,12 @@ void	jobseen_woke(struct jobseen *, const char *id);
 /* Off: nobody is quiet until on again; either way, earlier marks end. */
 void	jobseen_enable(struct jobseen *, int on);
 
+/* What answered a long poll: known quiet (jobseen_quiet's or
+ * jobseen_since's yes), or the database (jobseen_quiet's no). */
 struct jobseen_stats {
-	unsigned long long	quiet, asked;	/* jobseen_quiet's answers */
+	unsigned long long	quiet, asked;
 };
+void	jobseen_count_quiet(struct jobseen *);
 void	jobseen_stats(struct jobseen *, struct jobseen_stats *);
 
 #endif
