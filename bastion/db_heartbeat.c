@@ -3,10 +3,14 @@
  * and answered; what it writes (last_seen_ms, last_addr, heartbeat) waits
  * in a pending set, one entry per agent (a newer heartbeat replaces an
  * older one), until a flusher writes the whole set in ONE transaction:
- * every HB_FLUSH_MS, as soon as HB_BATCH entries wait, before any other
- * use of the writer (db_lock: what this bastion reads after a heartbeat
- * includes it), and at db_close (a clean stop loses none that were
- * acknowledged). The write repeats the certificate check, so an agent
+ * HB_GATHER_MS after the first one came (or as soon as HB_BATCH entries
+ * wait), then again as soon as that write is done if more came meanwhile
+ * — so a batch is what arrived during the last write, and an agent's two
+ * heartbeats share a row only when they came within one write of each
+ * other (with a fixed 100 ms period, one in ten of a fleet heartbeating
+ * twice a second did); before any other use of the writer (db_lock:
+ * what this bastion reads after a heartbeat includes it), and at
+ * db_close (a clean stop loses none that were acknowledged). The write repeats the certificate check, so an agent
  * revoked in between is not written (nor one whose check came from the
  * cache, agentcache.h, before it heard of the revocation). On PostgreSQL
  * the set goes as one statement per HB_CHUNK agents, not one per agent:
@@ -29,7 +33,8 @@
 #include "db_internal.h"
 #include "log.h"
 
-#define HB_FLUSH_MS	100	/* the longest a heartbeat waits */
+#define HB_GATHER_MS	10	/* after the first, what else comes */
+#define HB_RETRY_MS	100	/* after a batch that failed */
 #define HB_BATCH	512	/* this many waiting: written at once */
 #define HB_MAX		65536	/* the cap: the caller writes the set itself */
 #define HB_BUCKETS	4096
@@ -251,13 +256,15 @@ hb_main(void *arg)
 {
 	struct db *db = arg;
 	struct db_hb *hb = db->hb;
-	struct timespec ts;
-	int stop;
+	struct timespec ts, retry = { 0, HB_RETRY_MS * 1000000L };
+	int stop, failing;
 
 	for (;;) {
 		pthread_mutex_lock(&hb->mu);
+		while (!hb->stop && atomic_load(&hb->n) == 0)
+			pthread_cond_wait(&hb->cv, &hb->mu);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += HB_FLUSH_MS * 1000000L;
+		ts.tv_nsec += HB_GATHER_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
@@ -270,7 +277,10 @@ hb_main(void *arg)
 		if (stop)
 			break;
 		db_lock(db);	/* which writes the set */
+		failing = hb->failing;
 		db_unlock(db);
+		if (failing)	/* kept for later: not at once again */
+			nanosleep(&retry, NULL);
 	}
 	return NULL;
 }
@@ -379,7 +389,9 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	} else
 		hb_link(hb, e);
 	full = atomic_load(&hb->n) >= HB_MAX || hb->stop;
-	if (atomic_load(&hb->n) >= HB_BATCH)
+	/* The first wakes the flusher (it gathers the others); a full
+	 * batch ends its gathering. */
+	if (atomic_load(&hb->n) == 1 || atomic_load(&hb->n) >= HB_BATCH)
 		pthread_cond_signal(&hb->cv);
 	pthread_mutex_unlock(&hb->mu);
 	if (full) {			/* the caller writes the set */
