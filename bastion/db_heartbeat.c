@@ -44,6 +44,7 @@ struct hb_entry {
 	struct hb_entry	*next;		/* in its bucket */
 	struct hb_entry	*all;		/* in the pending list */
 	int64_t		 seen_ms;
+	unsigned	 count;		/* heartbeats it stands for (>= 1) */
 	char		 id[AGENT_ID_LEN];
 	char		 serial[CA_SERIAL_LEN];
 	char		 addr[64];
@@ -59,7 +60,10 @@ struct db_hb {
 	struct hb_entry	*bucket[HB_BUCKETS];
 	struct hb_entry	*head;		/* every pending entry */
 	atomic_size_t	 n;
-	atomic_ullong	 acked, written, batches;	/* the metrics */
+	/* The metrics; covered: heartbeats whose row was written, by
+	 * themselves or by a newer one of the same agent that replaced
+	 * them in the set. */
+	atomic_ullong	 acked, written, covered, batches;
 };
 
 static unsigned
@@ -121,7 +125,14 @@ hb_link(struct db_hb *hb, struct hb_entry *e)
 static void
 hb_put_back(struct db_hb *hb, struct hb_entry *e)
 {
-	if (hb_find(hb, e->id) != NULL || atomic_load(&hb->n) >= HB_MAX) {
+	struct hb_entry *o;
+
+	if ((o = hb_find(hb, e->id)) != NULL) {	/* the newer stands for it */
+		o->count += e->count;
+		hb_entry_free(e);
+		return;
+	}
+	if (atomic_load(&hb->n) >= HB_MAX) {
 		hb_entry_free(e);
 		return;
 	}
@@ -181,7 +192,7 @@ hb_write(struct db *db, struct hb_entry *l)
 	struct db_hb *hb = db->hb;
 	struct hb_entry *e, *next;
 	struct db_st *st;
-	unsigned long long rows = 0;
+	unsigned long long rows = 0, entries = 0, stands = 0;
 	int rc = DB_OK;
 
 	if (db_conn_begin(db->w) == -1) {
@@ -228,6 +239,13 @@ done:
 	if (hb->failing)
 		log_info("heartbeats: written again");
 	hb->failing = 0;
+	for (e = l; e; e = e->all) {
+		entries++;
+		stands += e->count;
+	}
+	/* A row not written (revoked meanwhile) is not known by name on
+	 * PostgreSQL: then only the rows count, a lower bound. */
+	atomic_fetch_add(&hb->covered, rows == entries ? stands : rows);
 	atomic_fetch_add(&hb->written, rows);
 	atomic_fetch_add(&hb->batches, 1);
 	for (e = l; e; e = next) {
@@ -349,6 +367,7 @@ db_heartbeat_stats(struct db *db, struct db_hb_stats *out)
 		return;
 	out->acked = atomic_load(&hb->acked);
 	out->written = atomic_load(&hb->written);
+	out->covered = atomic_load(&hb->covered);
 	out->batches = atomic_load(&hb->batches);
 	out->pending = atomic_load(&hb->n);
 }
@@ -379,10 +398,12 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		}
 		hb->started = 1;
 	}
+	e->count = 1;
 	if ((o = hb_find(hb, id)) != NULL) {	/* the newer one wins */
 		free(o->text);
 		o->text = e->text;
 		o->seen_ms = e->seen_ms;
+		o->count++;
 		memcpy(o->serial, e->serial, sizeof o->serial);
 		memcpy(o->addr, e->addr, sizeof o->addr);
 		free(e);
