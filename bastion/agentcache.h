@@ -15,8 +15,13 @@
 
 #include <stdint.h>
 
-#define AGENTCACHE_MAX_AGE_MS	2000
-#define AGENTCACHE_SLOTS	65536	/* direct-mapped; a clash evicts */
+/* Every change that matters is told (and a lost notice turns the cache
+ * off), so the age bounds only a change made behind bastion's back (SQL
+ * typed into the database): long enough that an agent polling and
+ * heartbeating every 30 s is asked of the database once in ten minutes,
+ * not at every request. */
+#define AGENTCACHE_MAX_AGE_MS	(10 * 60 * 1000)
+#define AGENTCACHE_SLOTS	65536	/* 4-way; a clash evicts the oldest */
 
 struct agentcache;
 
@@ -32,6 +37,8 @@ int	agentcache_get(struct agentcache *, const char *id,
 void	agentcache_put(struct agentcache *, const char *id,
 	    const char *serial, int64_t not_after_ms, unsigned long gen,
 	    int64_t now_ms);
+/* Another maximum age, from now on (tests). */
+void	agentcache_max_age(struct agentcache *, int64_t max_age_ms);
 /* Everything kept so far is no longer good. */
 void	agentcache_bump(struct agentcache *);
 /* Off: nothing is found (nor kept) until on again, which bumps. */

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "agentcache.h"
+#include "jobseen.h"
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
@@ -369,9 +370,10 @@ db_unlock(struct db *db)
 	if (db->agents_dirty) {
 		db->agents_dirty = 0;
 		agentcache_bump(db->agents);
-		if (db_is_pg(db))
+		if (db_is_pg(db) && !db->agents_told)
 			pg_notify(db, "a");
 	}
+	db->agents_told = 0;
 	pthread_mutex_unlock(&db->mu);
 }
 
@@ -457,6 +459,15 @@ db_begin(struct db *db)
 int
 db_end(struct db *db, int audited, int rc)
 {
+	/* Inside the transaction: PostgreSQL delivers it with the commit,
+	 * or not at all, so no bastion keeps a revoked agent's yes because
+	 * a notice sent after the commit was lost (agentcache.h). */
+	if (rc == DB_OK && db->agents_dirty && db_is_pg(db)) {
+		if (pg_notify(db, "a") == -1)
+			rc = DB_ERR;
+		else
+			db->agents_told = 1;
+	}
 	if (rc == DB_OK && (audited ? db_commit(db) :
 	    db_exec(db, "COMMIT")) == -1)
 		rc = DB_ERR;
@@ -763,17 +774,21 @@ db_open_url(const char *path, const char *statedir, struct db **out)
 	if (db_conn_open(db, 0, &db->w) == -1)
 		goto err_open;
 	if ((db->agents = agentcache_new(AGENTCACHE_SLOTS,
-	    AGENTCACHE_MAX_AGE_MS)) == NULL)
+	    AGENTCACHE_MAX_AGE_MS)) == NULL || (db->jobs = jobseen_new(
+	    JOBSEEN_SLOTS, JOBSEEN_WOKE, JOBSEEN_MAX_AGE_MS)) == NULL)
 		goto err_migrate;
 	/* Shared with other bastions: off until their changes are heard. */
-	if (db_is_pg(db))
+	if (db_is_pg(db)) {
 		agentcache_enable(db->agents, 0);
+		jobseen_enable(db->jobs, 0);
+	}
 	if (migrate(db) == -1 || db_hb_init(db) == -1)
 		goto err_migrate;
 	*out = db;
 	return 0;
 err_migrate:
 	agentcache_free(db->agents);
+	jobseen_free(db->jobs);
 	db_conn_close(db->w);
 err_open:
 	pthread_mutex_destroy(&db->mu);
@@ -795,6 +810,7 @@ db_close(struct db *db)
 	pthread_key_delete(db->reader);
 	db_conn_close(db->w);
 	agentcache_free(db->agents);
+	jobseen_free(db->jobs);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
 }

@@ -133,10 +133,16 @@ int	db_count_by_state(struct db *, long counts[MS_NSTATES]);
 struct db_hb_stats {
 	unsigned long long	 acked;		/* answered DB_OK */
 	unsigned long long	 written;	/* rows written (after coalescing) */
+	/* Heartbeats in those rows: written, or replaced before the write
+	 * by a newer one of the same agent that was. */
+	unsigned long long	 covered;
 	unsigned long long	 batches;	/* transactions committed */
 	size_t			 pending;	/* waiting now, one per agent */
 	/* The certificate checks answered from the cache, and not. */
 	unsigned long long	 cert_cache_hits, cert_cache_misses;
+	/* Long polls: their agent known to have no job (no query), and
+	 * not (asked the database; jobseen.h). */
+	unsigned long long	 polls_quiet, polls_asked;
 };
 void	db_heartbeat_stats(struct db *, struct db_hb_stats *);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agentcache.h"
+#include "jobseen.h"
 #include "b64.h"
 #include "clock.h"
 #include "db_agent.h"
@@ -316,37 +317,20 @@ db_agent_get(struct db *db, const char *id, struct agent *out)
 	return rc;
 }
 
+void
+db_agent_cache_max_age(struct db *db, int64_t max_age_ms)
+{
+	agentcache_max_age(db->agents, max_age_ms);
+}
+
 int
 db_agent_cert_check(struct db *db, const char *id, const char *serial)
 {
-	struct db_st *st;
-	unsigned long gen = agentcache_gen(db->agents);	/* before the read */
 	int64_t not_after;
-	int rc;
 
-	if (agentcache_get(db->agents, id, serial, clock_mono_ms(),
-	    &not_after))
-		return DB_OK;
-	db_lock(db);
-	if ((st = db_stmt(db, "SELECT a.revoked_ms, c.revoked_ms,"
-	    " a.cert_not_after_ms FROM certificates c JOIN agents a"
-	    " ON a.id = c.agent_id WHERE c.serial = ? AND c.agent_id = ?",
-	    DB_TEXT(serial), DB_TEXT(id))) == NULL) {
-		db_unlock(db);
-		return DB_ERR;
-	}
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		rc = db_col_int64(st, 0) || db_col_int64(st, 1) ?
-		    DB_CONFLICT : DB_OK;
-		if (rc == DB_OK)
-			agentcache_put(db->agents, id, serial,
-			    db_col_int64(st, 2), gen, clock_mono_ms());
-	} else
-		rc = rc == DB_DONE ? DB_NOTFOUND : DB_ERR;
-	db_finalize(st);
-	db_unlock(db);
-	return rc;
+	/* A read (cached): not the writer, nor the heartbeats it would
+	 * write first. */
+	return db_reader_agent_cert(db, id, serial, &not_after);
 }
 
 int
@@ -603,11 +587,36 @@ int
 db_job_seal(struct db *db, int64_t id, const char *envelope, const char *sig,
     const char *key_id)
 {
+	char agent_id[AGENT_ID_LEN] = "";
+	struct db_st *st;
+	int rc;
+
 	if (db_begin(db) == -1)
 		return DB_ERR;
-	return db_end(db, 1, db_run(db, "UPDATE jobs SET envelope = ?, sig = ?,"
-	    " key_id = ?, status = 'queued' WHERE id = ? AND status = 'new'",
-	    DB_TEXT(envelope), DB_TEXT(sig), DB_TEXT(key_id), DB_INT(id)));
+	rc = db_run(db, "UPDATE jobs SET envelope = ?, sig = ?, key_id = ?,"
+	    " status = 'queued' WHERE id = ? AND status = 'new'",
+	    DB_TEXT(envelope), DB_TEXT(sig), DB_TEXT(key_id), DB_INT(id));
+	/* The job is announced with the commit (PostgreSQL delivers a
+	 * NOTIFY made in a transaction at its commit, or never): the
+	 * agent's long poll on any bastion asks again (jobseen.h). */
+	if (rc == DB_OK) {
+		if ((st = db_stmt(db, db_is_pg(db) ? "SELECT agent_id,"
+		    " pg_notify('bastion', 'w:' || agent_id) FROM jobs WHERE"
+		    " id = ?" : "SELECT agent_id, 0 FROM jobs WHERE id = ?",
+		    DB_INT(id))) == NULL)
+			rc = DB_ERR;
+		else if (db_step(st) == DB_ROW)
+			snprintf(agent_id, sizeof agent_id, "%s",
+			    db_col_text(st, 0));
+		else
+			rc = DB_ERR;
+		db_finalize(st);
+	}
+	rc = db_end(db, 1, rc);
+	/* Here, before anything wakes its long polls. */
+	if (rc == DB_OK)
+		jobseen_woke(db->jobs, agent_id);
+	return rc;
 }
 
 int
@@ -680,22 +689,43 @@ out:
 }
 
 int
-db_jobs_waiting(struct db *db, const char *agent_id, int fresh)
+db_jobs_waiting(struct db *db, const char *agent_id, int fresh,
+    uint64_t *quiet)
 {
-	struct db_st *st;
-	int n = 0;
+	uint64_t mark;
+	int64_t outstanding = 0;
+	int deliverable = 0;
 
-	db_lock(db);
-	/* DELIVERABLE has no use for ?2 (the LIMIT of db_jobs_take). */
-	if ((st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE"
-	    " agent_id = ?1 AND " DELIVERABLE ")", DB_TEXT(agent_id), DB_NULL,
-	    DB_INT(clock_wall_ms() - (fresh ? 0 : JOB_REDELIVER_MS)))) != NULL) {
-		if (db_step(st) == DB_ROW)
-			n = db_col_int(st, 0);
-		db_finalize(st);
+	*quiet = 0;
+	if ((mark = jobseen_quiet(db->jobs, agent_id, clock_mono_ms())) != 0) {
+		*quiet = mark;
+		return 0;
 	}
-	db_unlock(db);
-	return n;
+	mark = jobseen_mark(db->jobs);		/* before the read */
+	/* Heartbeats waiting to be written change no job: the read
+	 * connection, not the writer and its lock. */
+	if (db_reader_jobs(db, agent_id, clock_wall_ms() -
+	    (fresh ? 0 : JOB_REDELIVER_MS), &deliverable, &outstanding) !=
+	    DB_OK)
+		return 0;
+	if (deliverable)
+		return 1;
+	/* A job sent but not started comes due by the clock, unannounced:
+	 * not quiet. */
+	if (outstanding == 0) {
+		jobseen_quiet_put(db->jobs, agent_id, mark, clock_mono_ms());
+		*quiet = jobseen_since(db->jobs, agent_id, mark) ? mark : 0;
+	}
+	return 0;
+}
+
+int
+db_jobs_quiet(struct db *db, const char *agent_id, uint64_t quiet)
+{
+	if (!jobseen_since(db->jobs, agent_id, quiet))
+		return 0;
+	jobseen_count_quiet(db->jobs);
+	return 1;
 }
 
 /* The job's status if it belongs to agent_id. Caller holds the lock. */

@@ -87,6 +87,9 @@ int	db_agent_get(struct db *, const char *id, struct agent *);
  * agent and that certificate are known and not revoked, DB_CONFLICT when
  * either is revoked, DB_NOTFOUND when unknown.
  */
+/* The certificate cache's bound on a change made behind bastion's back
+ * (agentcache.h), from now on (tests make it short). */
+void	db_agent_cache_max_age(struct db *, int64_t max_age_ms);
 int	db_agent_cert_check(struct db *, const char *id, const char *serial);
 /* Record a heartbeat (JSON text) and the peer's address, if the agent
  * and its certificate `serial` are known and unrevoked (DB_NOTFOUND or
@@ -137,8 +140,18 @@ int	db_job_fail(struct db *, int64_t id, const char *error);
  * an empty array when there are none. */
 int	db_jobs_take(struct db *, const char *agent_id, int max, int fresh,
 	    json_t **out);
-/* Whether the agent has jobs to take (cheap, for the long poll). */
-int	db_jobs_waiting(struct db *, const char *agent_id, int fresh);
+/*
+ * Whether the agent has jobs to take, for the long poll, asked of the
+ * database only when something may have changed (jobseen.h): 1 when it
+ * has; 0 when not, and *quiet is then a mark at which it had nothing
+ * queued and nothing sent but not started (0: unknown), for
+ * db_jobs_quiet.
+ */
+int	db_jobs_waiting(struct db *, const char *agent_id, int fresh,
+	    uint64_t *quiet);
+/* 1: nothing was announced for the agent since mark quiet (not 0), so it
+ * still has nothing to take: its long poll ends without asking. */
+int	db_jobs_quiet(struct db *, const char *agent_id, uint64_t quiet);
 /*
  * Output chunk seq of job id (which must be the agent's; DB_NOTFOUND
  * otherwise). A seq already stored is ignored (retries). Past

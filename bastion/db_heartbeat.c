@@ -3,10 +3,14 @@
  * and answered; what it writes (last_seen_ms, last_addr, heartbeat) waits
  * in a pending set, one entry per agent (a newer heartbeat replaces an
  * older one), until a flusher writes the whole set in ONE transaction:
- * every HB_FLUSH_MS, as soon as HB_BATCH entries wait, before any other
- * use of the writer (db_lock: what this bastion reads after a heartbeat
- * includes it), and at db_close (a clean stop loses none that were
- * acknowledged). The write repeats the certificate check, so an agent
+ * HB_GATHER_MS after the first one came (or as soon as HB_BATCH entries
+ * wait), then again as soon as that write is done if more came meanwhile
+ * — so a batch is what arrived during the last write, and an agent's two
+ * heartbeats share a row only when they came within one write of each
+ * other (with a fixed 100 ms period, one in ten of a fleet heartbeating
+ * twice a second did); before any other use of the writer (db_lock:
+ * what this bastion reads after a heartbeat includes it), and at
+ * db_close (a clean stop loses none that were acknowledged). The write repeats the certificate check, so an agent
  * revoked in between is not written (nor one whose check came from the
  * cache, agentcache.h, before it heard of the revocation). On PostgreSQL
  * the set goes as one statement per HB_CHUNK agents, not one per agent:
@@ -23,12 +27,14 @@
 #include <jansson.h>
 
 #include "agentcache.h"
+#include "jobseen.h"
 #include "clock.h"
 #include "db_agent.h"
 #include "db_internal.h"
 #include "log.h"
 
-#define HB_FLUSH_MS	100	/* the longest a heartbeat waits */
+#define HB_GATHER_MS	10	/* after the first, what else comes */
+#define HB_RETRY_MS	100	/* after a batch that failed */
 #define HB_BATCH	512	/* this many waiting: written at once */
 #define HB_MAX		65536	/* the cap: the caller writes the set itself */
 #define HB_BUCKETS	4096
@@ -38,6 +44,7 @@ struct hb_entry {
 	struct hb_entry	*next;		/* in its bucket */
 	struct hb_entry	*all;		/* in the pending list */
 	int64_t		 seen_ms;
+	unsigned	 count;		/* heartbeats it stands for (>= 1) */
 	char		 id[AGENT_ID_LEN];
 	char		 serial[CA_SERIAL_LEN];
 	char		 addr[64];
@@ -53,7 +60,10 @@ struct db_hb {
 	struct hb_entry	*bucket[HB_BUCKETS];
 	struct hb_entry	*head;		/* every pending entry */
 	atomic_size_t	 n;
-	atomic_ullong	 acked, written, batches;	/* the metrics */
+	/* The metrics; covered: heartbeats whose row was written, by
+	 * themselves or by a newer one of the same agent that replaced
+	 * them in the set. */
+	atomic_ullong	 acked, written, covered, batches;
 };
 
 static unsigned
@@ -115,7 +125,14 @@ hb_link(struct db_hb *hb, struct hb_entry *e)
 static void
 hb_put_back(struct db_hb *hb, struct hb_entry *e)
 {
-	if (hb_find(hb, e->id) != NULL || atomic_load(&hb->n) >= HB_MAX) {
+	struct hb_entry *o;
+
+	if ((o = hb_find(hb, e->id)) != NULL) {	/* the newer stands for it */
+		o->count += e->count;
+		hb_entry_free(e);
+		return;
+	}
+	if (atomic_load(&hb->n) >= HB_MAX) {
 		hb_entry_free(e);
 		return;
 	}
@@ -175,7 +192,7 @@ hb_write(struct db *db, struct hb_entry *l)
 	struct db_hb *hb = db->hb;
 	struct hb_entry *e, *next;
 	struct db_st *st;
-	unsigned long long rows = 0;
+	unsigned long long rows = 0, entries = 0, stands = 0;
 	int rc = DB_OK;
 
 	if (db_conn_begin(db->w) == -1) {
@@ -222,6 +239,13 @@ done:
 	if (hb->failing)
 		log_info("heartbeats: written again");
 	hb->failing = 0;
+	for (e = l; e; e = e->all) {
+		entries++;
+		stands += e->count;
+	}
+	/* A row not written (revoked meanwhile) is not known by name on
+	 * PostgreSQL: then only the rows count, a lower bound. */
+	atomic_fetch_add(&hb->covered, rows == entries ? stands : rows);
 	atomic_fetch_add(&hb->written, rows);
 	atomic_fetch_add(&hb->batches, 1);
 	for (e = l; e; e = next) {
@@ -250,13 +274,15 @@ hb_main(void *arg)
 {
 	struct db *db = arg;
 	struct db_hb *hb = db->hb;
-	struct timespec ts;
-	int stop;
+	struct timespec ts, retry = { 0, HB_RETRY_MS * 1000000L };
+	int stop, failing;
 
 	for (;;) {
 		pthread_mutex_lock(&hb->mu);
+		while (!hb->stop && atomic_load(&hb->n) == 0)
+			pthread_cond_wait(&hb->cv, &hb->mu);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += HB_FLUSH_MS * 1000000L;
+		ts.tv_nsec += HB_GATHER_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
@@ -269,7 +295,10 @@ hb_main(void *arg)
 		if (stop)
 			break;
 		db_lock(db);	/* which writes the set */
+		failing = hb->failing;
 		db_unlock(db);
+		if (failing)	/* kept for later: not at once again */
+			nanosleep(&retry, NULL);
 	}
 	return NULL;
 }
@@ -325,15 +354,20 @@ db_heartbeat_stats(struct db *db, struct db_hb_stats *out)
 	struct db_hb *hb = db->hb;
 
 	struct agentcache_stats cs;
+	struct jobseen_stats js;
 
 	memset(out, 0, sizeof *out);
 	agentcache_stats(db->agents, &cs);
+	jobseen_stats(db->jobs, &js);
+	out->polls_quiet = js.quiet;
+	out->polls_asked = js.asked;
 	out->cert_cache_hits = cs.hits;
 	out->cert_cache_misses = cs.misses;
 	if (hb == NULL)
 		return;
 	out->acked = atomic_load(&hb->acked);
 	out->written = atomic_load(&hb->written);
+	out->covered = atomic_load(&hb->covered);
 	out->batches = atomic_load(&hb->batches);
 	out->pending = atomic_load(&hb->n);
 }
@@ -364,17 +398,21 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		}
 		hb->started = 1;
 	}
+	e->count = 1;
 	if ((o = hb_find(hb, id)) != NULL) {	/* the newer one wins */
 		free(o->text);
 		o->text = e->text;
 		o->seen_ms = e->seen_ms;
+		o->count++;
 		memcpy(o->serial, e->serial, sizeof o->serial);
 		memcpy(o->addr, e->addr, sizeof o->addr);
 		free(e);
 	} else
 		hb_link(hb, e);
 	full = atomic_load(&hb->n) >= HB_MAX || hb->stop;
-	if (atomic_load(&hb->n) >= HB_BATCH)
+	/* The first wakes the flusher (it gathers the others); a full
+	 * batch ends its gathering. */
+	if (atomic_load(&hb->n) == 1 || atomic_load(&hb->n) >= HB_BATCH)
 		pthread_cond_signal(&hb->cv);
 	pthread_mutex_unlock(&hb->mu);
 	if (full) {			/* the caller writes the set */

@@ -126,6 +126,12 @@ struct db {
 	/* A committed change may have turned one into a no: db_unlock
 	 * bumps the cache's generation (and tells the other bastions). */
 	int		 agents_dirty;	/* under mu */
+	/* PostgreSQL: "a" went with the commit itself (db_end), not after
+	 * it: a revocation and its notice are one. */
+	int		 agents_told;	/* under mu */
+	/* Agents known to have no job to fetch (jobseen.h); on PostgreSQL
+	 * on only while db_pg_listen.c listens. */
+	struct jobseen	*jobs;
 };
 
 /* --- db.c: the backend's calls (db_sqlite.c, db_pg.c) ------------------ */
@@ -280,6 +286,13 @@ void		 db_hb_flush_locked(struct db *);
  * expiry (db_machine.c). */
 int		 db_reader_agent_cert(struct db *, const char *id,
 		    const char *serial, int64_t *cert_not_after_ms);
+
+/* The long poll's question on the per-thread read connection: whether
+ * agent_id has a job to take now (queued, or sent before cutoff_ms and
+ * not started), and how many it has queued or sent but not started
+ * (db_machine.c). */
+int		 db_reader_jobs(struct db *, const char *agent_id,
+		    int64_t cutoff_ms, int *deliverable, int64_t *outstanding);
 
 /* The per-thread read-only connection (struct db's reader key). */
 void		 db_reader_free(void *);

@@ -58,6 +58,7 @@ struct reader {
 	struct db_st	*get_machine;
 	struct db_st	*get_lease;	/* db_lease.c's, on the boot path too */
 	struct db_st	*get_cert;	/* db_heartbeat.c's certificate check */
+	struct db_st	*get_jobs;	/* the long poll's (db_jobs_waiting) */
 	struct {
 		unsigned long	gen;
 		int		valid;
@@ -82,6 +83,7 @@ db_reader_free(void *p)
 	db_finalize(rd->get_machine);
 	db_finalize(rd->get_lease);
 	db_finalize(rd->get_cert);
+	db_finalize(rd->get_jobs);
 	db_conn_close(rd->c);
 	free(rd);
 }
@@ -103,7 +105,11 @@ reader_get(struct db *db)
 	    (rd->get_cert = db_conn_prepare(rd->c, "SELECT a.revoked_ms,"
 	    " c.revoked_ms, a.cert_not_after_ms FROM certificates c JOIN"
 	    " agents a ON a.id = c.agent_id WHERE c.serial = ? AND"
-	    " c.agent_id = ?")) == NULL) {
+	    " c.agent_id = ?")) == NULL ||
+	    (rd->get_jobs = db_conn_prepare(rd->c, "SELECT COALESCE(MAX(CASE"
+	    " WHEN status = 'queued' OR sent_ms < ?2 THEN 1 ELSE 0 END), 0),"
+	    " COUNT(*) FROM jobs WHERE agent_id = ?1 AND (status = 'queued'"
+	    " OR (status = 'sent' AND started_ms = 0))")) == NULL) {
 		db_reader_free(rd);
 		return NULL;
 	}
@@ -231,6 +237,29 @@ db_reader_agent_cert(struct db *db, const char *id, const char *serial,
 		    clock_mono_ms());
 		*cert_not_after_ms = not_after;
 	}
+	return rc;
+}
+
+int
+db_reader_jobs(struct db *db, const char *agent_id, int64_t cutoff_ms,
+    int *deliverable, int64_t *outstanding)
+{
+	struct reader *rd;
+	struct db_st *st;
+	int rc;
+
+	if ((rd = reader_get(db)) == NULL)
+		return DB_ERR;
+	st = rd->get_jobs;
+	if (db_bind(st, DB_ARGV(DB_TEXT(agent_id), DB_INT(cutoff_ms))) == -1)
+		return DB_ERR;
+	if ((rc = db_step(st)) == DB_ROW) {
+		*deliverable = db_col_int(st, 0) != 0;
+		*outstanding = db_col_int64(st, 1);
+		rc = DB_OK;
+	} else
+		rc = DB_ERR;
+	db_reset(st);
 	return rc;
 }
 

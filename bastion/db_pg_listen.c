@@ -7,7 +7,8 @@
  * agent certificate cache's (agentcache.h).
  * The connection is kept with a backoff; after each (re)connection every
  * waiter is woken and the caches dropped, since a notification sent
- * while it was away is lost.
+ * while it was away is lost; while it is away, the caches and the
+ * quiet agents (jobseen.h) are off.
  *
  * The same connection competes for the DHCP lead of the interface (a
  * session advisory lock, db.h's struct db_dhcp_lead): its loss is seen
@@ -29,6 +30,7 @@
 #include "clock.h"
 #include "db_cluster.h"
 #include "db_internal.h"
+#include "jobseen.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS	100
@@ -138,8 +140,11 @@ heard(struct db_listener *l, const char *payload)
 	else if (strcmp(payload, "a") == 0)	/* an agent revoked, renewed */
 		agentcache_bump(l->db->agents);
 	else if (strncmp(payload, "w:", 2) == 0 && payload[2] != '\0' &&
-	    strlen(payload) < PAYLOAD_MAX)
+	    strlen(payload) < PAYLOAD_MAX) {
+		/* Before the waiters wake: they look (jobseen.h). */
+		jobseen_woke(l->db->jobs, payload + 2);
 		l->fn(payload + 2, l->arg);
+	}
 	else if (strncmp(payload, "s:", 2) == 0)
 		heard_stream(l, payload);
 }
@@ -220,6 +225,7 @@ listen_thread(void *arg)
 		/* What was sent while nobody listened is lost. */
 		atomic_fetch_add(&l->db->machines_gen, 1);
 		agentcache_enable(l->db->agents, 1);	/* from now on, heard */
+		jobseen_enable(l->db->jobs, 1);
 		l->fn(NULL, l->arg);
 		l->recorded = 0;	/* a new session */
 		for (;;) {
@@ -239,6 +245,7 @@ listen_thread(void *arg)
 			}
 			if ((rc = wait_for(l, PQsocket(pg), ms)) == -1) {
 				agentcache_enable(l->db->agents, 0);
+				jobseen_enable(l->db->jobs, 0);
 				PQfinish(pg);
 				return NULL;
 			}
@@ -249,8 +256,10 @@ listen_thread(void *arg)
 				break;
 			drain(l, pg);
 		}
-		/* A revocation now would go unheard: no cached yes. */
+		/* A revocation now would go unheard: no cached yes; nor a
+		 * job: every long poll asks the database. */
 		agentcache_enable(l->db->agents, 0);
+		jobseen_enable(l->db->jobs, 0);
 		log_warnx("listening for other bastions: %s",
 		    PQerrorMessage(pg));
 		/* The lock went with the session: dnsmasq stops now, before

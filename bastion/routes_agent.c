@@ -649,6 +649,7 @@ struct waiter {
 	struct http_waiting *h;		/* resumes the request */
 	char		 agent_id[AGENT_ID_LEN];
 	int64_t		 deadline_ms;
+	uint64_t	 quiet;		/* db_jobs_waiting's mark, or 0 */
 	int		 fresh;
 	int		 listed;
 	struct waiter	*prev, *next;
@@ -834,16 +835,24 @@ get_jobs(struct request *r)
 	struct waiter *w = r->poll;
 	struct peer p;
 	const char *ws, *fs;
+	uint64_t quiet = 0;
 	long wait = 0;
 	int fresh;
 	char *end;
 
 	if (w != NULL) {
-		/* Resumed: a job arrived or the wait is over. */
+		/* Resumed: a job arrived or the wait is over. Nothing
+		 * announced for the agent meanwhile (the usual end of a
+		 * wait): no job, nothing to ask. */
 		pthread_mutex_lock(&hub.mu);
 		waiter_unlink(w);
 		pthread_mutex_unlock(&hub.mu);
-		reply_jobs(r, w->agent_id, w->fresh);
+		if (db_jobs_quiet(r->app->db, w->agent_id, w->quiet) ||
+		    !db_jobs_waiting(r->app->db, w->agent_id, w->fresh,
+		    &w->quiet))
+			http_reply_text(r, 204, "application/json", "", 0);
+		else
+			reply_jobs(r, w->agent_id, w->fresh);
 		return;
 	}
 	if (agent_auth(r, &p) == -1)
@@ -862,7 +871,8 @@ get_jobs(struct request *r)
 		if (wait > POLL_MAX_WAIT)
 			wait = POLL_MAX_WAIT;
 	}
-	if (wait == 0 || db_jobs_waiting(r->app->db, p.agent_id, fresh)) {
+	if (wait == 0 || db_jobs_waiting(r->app->db, p.agent_id, fresh,
+	    &quiet)) {
 		reply_jobs(r, p.agent_id, fresh);
 		return;
 	}
@@ -874,6 +884,7 @@ get_jobs(struct request *r)
 	snprintf(w->agent_id, sizeof w->agent_id, "%s", p.agent_id);
 	w->deadline_ms = clock_wall_ms() + wait * 1000;
 	w->fresh = fresh;
+	w->quiet = quiet;
 	pthread_mutex_lock(&hub.mu);
 	if (hub.stopping) {
 		pthread_mutex_unlock(&hub.mu);
@@ -894,8 +905,10 @@ get_jobs(struct request *r)
 	 * request that is already suspended. */
 	w->h = http_suspend(r);
 	pthread_mutex_unlock(&hub.mu);
-	/* A job queued between the check and the listing. */
-	if (db_jobs_waiting(r->app->db, p.agent_id, 0))
+	/* A job queued between the check and the listing: announced since
+	 * the mark, or, not knowing, found in the database. */
+	if (quiet != 0 ? !db_jobs_quiet(r->app->db, p.agent_id, quiet) :
+	    db_jobs_waiting(r->app->db, p.agent_id, 0, &quiet))
 		hub_notify(p.agent_id);
 }
 
@@ -1256,14 +1269,19 @@ routes_job_submit(struct request *r, const char *agent_id, const char *kind,
 		reply_sign_failed(r, "the job");
 		goto out;
 	}
-	if (db_job_seal(r->app->db, jid, text, sig, key_id) != DB_OK ||
-	    db_job_json(r->app->db, jid, job) != DB_OK) {
+	if (db_job_seal(r->app->db, jid, text, sig, key_id) != DB_OK) {
+		http_reply_error(r, 500, "internal", "database error");
+		goto out;
+	}
+	/* Queued: its long polls here answer; the other bastions heard of
+	 * it with the seal's commit (db_job_seal). */
+	hub_notify(agent_id);
+	if (db_job_json(r->app->db, jid, job) != DB_OK) {
 		http_reply_error(r, 500, "internal", "database error");
 		goto out;
 	}
 	log_info("req %s: job %lld (%s) for agent %s queued by %s", r->id,
 	    (long long)jid, kind, agent_id, actor(r));
-	wake_agent(r->app->db, agent_id);
 	rc = 0;
 out:
 	free(text);

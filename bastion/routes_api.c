@@ -273,6 +273,11 @@ get_metrics(struct request *r)
 	    "heartbeats (one per agent per batch).\n"
 	    "# TYPE bastion_heartbeat_rows_written_total counter\n"
 	    "bastion_heartbeat_rows_written_total %llu\n"
+	    "# HELP bastion_heartbeats_persisted_total Heartbeats accepted whose "
+	    "agent's row was written with them or with a newer heartbeat of "
+	    "the same agent that replaced them before the write.\n"
+	    "# TYPE bastion_heartbeats_persisted_total counter\n"
+	    "bastion_heartbeats_persisted_total %llu\n"
 	    "# HELP bastion_heartbeat_batches_total Transactions that wrote "
 	    "heartbeats.\n"
 	    "# TYPE bastion_heartbeat_batches_total counter\n"
@@ -288,9 +293,18 @@ get_metrics(struct request *r)
 	    "# HELP bastion_agent_cert_cache_misses_total Agent certificate "
 	    "checks that asked the database.\n"
 	    "# TYPE bastion_agent_cert_cache_misses_total counter\n"
-	    "bastion_agent_cert_cache_misses_total %llu\n", hs.acked,
-	    hs.written, hs.batches, hs.pending, hs.cert_cache_hits,
-	    hs.cert_cache_misses);
+	    "bastion_agent_cert_cache_misses_total %llu\n"
+	    "# HELP bastion_agent_polls_quiet_total Long polls' job checks (at "
+	    "the start, after listing, at the end) answered without the "
+	    "database: the agent was known to have no job.\n"
+	    "# TYPE bastion_agent_polls_quiet_total counter\n"
+	    "bastion_agent_polls_quiet_total %llu\n"
+	    "# HELP bastion_agent_polls_asked_total Long polls' job checks that "
+	    "asked the database.\n"
+	    "# TYPE bastion_agent_polls_asked_total counter\n"
+	    "bastion_agent_polls_asked_total %llu\n", hs.acked,
+	    hs.written, hs.covered, hs.batches, hs.pending, hs.cert_cache_hits,
+	    hs.cert_cache_misses, hs.polls_quiet, hs.polls_asked);
 	if (rc != 0)
 		http_reply_error(r, 500, "internal", "the metrics do not fit %zu "
 		    "KiB", b.max / 1024);

@@ -240,3 +240,104 @@ def test_revocation_ends_the_certificate_cache_on_every_bastion(make_bastion, pg
     on_a.close()
     on_b.close()
     assert a.alive() and b.alive()
+
+
+class _Poll:
+    """A long poll of an enrolled agent on its own mTLS connection."""
+
+    def __init__(self, b, ag, wait):
+        ctx = ssl.create_default_context(cafile=b.ca_pem)
+        ctx.load_cert_chain(os.path.join(ag.state, "cert.pem"),
+                            os.path.join(ag.state, "key.pem"))
+        raw = socket.create_connection(("127.0.0.1", b.control_port), timeout=60)
+        self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.s.sendall(b"GET /agent/v1/jobs?wait=%d HTTP/1.1\r\nHost: b\r\n"
+                       b"Connection: close\r\n\r\n" % wait)
+
+    def reply(self):
+        data = b""
+        while True:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.s.close()
+        return data
+
+
+def _quiet_on(b, ag):
+    """Polls of ag on b until one is answered without asking the database
+    (jobseen.c: b listens and knows ag has no job)."""
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "b never knew the agent quiet"
+        quiet = _metric(b, "bastion_agent_polls_quiet_total")
+        asked = _metric(b, "bastion_agent_polls_asked_total")
+        assert _Poll(b, ag, 1).reply().startswith(b"HTTP/1.1 204")
+        if (_metric(b, "bastion_agent_polls_asked_total") == asked and
+                _metric(b, "bastion_agent_polls_quiet_total") > quiet):
+            return
+
+
+def test_a_job_reaches_a_poll_that_asks_no_database(make_bastion, pg):
+    """B answers its agent's polls without asking the database while
+    nothing is announced for it; a job made on A is announced with its
+    commit: B's waiting poll gets it within a second."""
+    cluster, url = pg
+    a, b = _two_bastions(make_bastion, url)
+    n2 = Agent(b, "node2", token(a), "52:54:00:a0:00:02")
+    assert n2.enroll().returncode == 0
+    _quiet_on(b, n2)
+    p = _Poll(b, n2, 30)
+    wait_for(lambda: waiting_polls(b) == 1, what="the poll to wait on B")
+    r = a.ctl("exec", "--detach", "node2", "--", "true")
+    made = time.monotonic()
+    assert r.returncode == 0, r
+    reply = p.reply()
+    waited = time.monotonic() - made
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert b'"id":%d' % int(r.stdout) in reply.replace(b" ", b"")
+    assert waited < 1.0, "answered %.2f s after the job was made" % waited
+
+
+def test_a_job_made_while_b_does_not_listen_reaches_its_poll(make_bastion, pg):
+    """B's listening connection lost and not back (the database takes no
+    new connection): a job made on A meanwhile is not heard by B, and B
+    stops taking its agent for quiet — the waiting poll gets the job as
+    soon as B listens again, not at the end of its 30 s."""
+    cluster, url = pg
+    a, b = _two_bastions(make_bastion, url)
+    n2 = Agent(b, "node2", token(a), "52:54:00:a0:00:02")
+    assert n2.enroll().returncode == 0
+    _quiet_on(b, n2)
+    p = _Poll(b, n2, 30)
+    wait_for(lambda: waiting_polls(b) == 1, what="the poll to wait on B")
+    admin = url.replace("/bastion_test?", "/postgres?")
+
+    def psql(sql, db=admin):
+        r = subprocess.run(["psql", "-Atq", "-v", "ON_ERROR_STOP=1", db,
+                            "-c", sql], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+    # B's listening session: the one it records in the bastions table (it
+    # competes for the DHCP lead on it too).
+    pid = int(psql("SELECT dhcp_session FROM bastions WHERE url ="
+                   " 'https://10.77.0.1:%d'" % b.control_port, db=url))
+    assert pid > 0
+    psql("ALTER DATABASE bastion_test ALLOW_CONNECTIONS false")
+    try:
+        assert psql("SELECT pg_terminate_backend(%d)" % pid) == "t"
+        wait_for(lambda: "listening for other bastions" in b.log(), timeout=10,
+                 what="B to see its listening connection lost")
+        r = a.ctl("exec", "--detach", "node2", "--", "true")
+        assert r.returncode == 0, r
+    finally:
+        psql("ALTER DATABASE bastion_test ALLOW_CONNECTIONS true")
+    back = time.monotonic()
+    reply = p.reply()
+    waited = time.monotonic() - back
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert b'"id":%d' % int(r.stdout) in reply.replace(b" ", b"")
+    # The listener's backoff is at most 5 s; the poll's end 30 s.
+    assert waited < 10, "answered %.1f s after the database took connections" % waited
+    assert a.alive() and b.alive()

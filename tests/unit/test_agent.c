@@ -336,6 +336,8 @@ test_nonce_cache_file(void **state)
 
 #include "dbfx.h"
 
+#define CACHE_AGE_MS	2000	/* test_cert_cache's bound (agentcache.h) */
+
 static void
 enrollment(struct enrollment *e, const char *token_id, const char *agent,
     const char *serial)
@@ -533,6 +535,8 @@ test_cert_cache(void **state)
 	int64_t na = 0, t0;
 	int rc;
 
+	/* A short bound, for the change made behind its back below. */
+	db_agent_cache_max_age(f->db, CACHE_AGE_MS);
 	two_agents(f->db);
 	if (!db_shared(f->db)) {	/* PostgreSQL: off without a listener */
 		assert_int_equal(db_agent_heartbeat(f->db, "a1", "0a",
@@ -575,10 +579,10 @@ test_cert_cache(void **state)
 		    " heartbeat = '{\"n\":99}'"), 0);
 	}
 	while ((rc = db_agent_heartbeat(f->db, "a1", "0a", "10.0.0.1", "{}",
-	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * AGENTCACHE_MAX_AGE_MS)
+	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * CACHE_AGE_MS)
 		usleep(10000);
 	assert_int_equal(rc, DB_CONFLICT);
-	assert_true(clock_mono_ms() - t0 <= AGENTCACHE_MAX_AGE_MS + 500);
+	assert_true(clock_mono_ms() - t0 <= CACHE_AGE_MS + 500);
 }
 
 static void
@@ -650,12 +654,128 @@ test_cert_cache_two_bastions(void **state)
 	assert_int_equal(db_agent_revoke(f->db, "a2", "test"), DB_OK);
 	t0 = clock_mono_ms();
 	while ((rc = db_agent_heartbeat(b, "a2", "02", "10.0.0.1", "{}",
-	    &na)) == DB_OK && clock_mono_ms() - t0 < 3 * AGENTCACHE_MAX_AGE_MS)
+	    &na)) == DB_OK && clock_mono_ms() - t0 < 5000)
 		usleep(1000);
 	assert_int_equal(rc, DB_CONFLICT);
 	assert_true(clock_mono_ms() - t0 < 1000);
 	db_listen_stop(b);
 	db_listen_stop(f->db);
+	db_close(b);
+}
+
+/* A job for agent_id, signed or not (the database does not look). */
+static int64_t
+queue_job(struct db *db, const char *agent_id)
+{
+	int64_t id;
+
+	assert_int_equal(db_job_create(db, agent_id, "exec", "{}",
+	    clock_wall_ms() + 60000, "test", &id), DB_OK);
+	assert_int_equal(db_job_seal(db, id, "{}", "sig", "k1"), DB_OK);
+	return id;
+}
+
+/* The long poll's job check (db_jobs_waiting): an agent found with
+ * nothing queued and nothing sent but not started is quiet — answered
+ * without the database — until a job is sealed for it; one sent and not
+ * started is never quiet (it comes due again by the clock). PostgreSQL
+ * without a listener: never quiet, always asked. */
+static void
+test_jobs_quiet(void **state)
+{
+	struct dbfx *f = *state;
+	struct db_hb_stats s0, s1;
+	uint64_t q = 0, q2 = 0;
+	json_t *jobs;
+	int64_t id;
+	int shared = db_shared(f->db);
+
+	two_agents(f->db);
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 0, &q), 0);
+	assert_true(shared ? q == 0 : q != 0);
+	db_heartbeat_stats(f->db, &s0);
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 0, &q2), 0);
+	db_heartbeat_stats(f->db, &s1);
+	if (shared) {
+		assert_int_equal(q2, 0);
+		assert_int_equal(s1.polls_asked, s0.polls_asked + 1);
+	} else {
+		assert_int_equal(q2, q);
+		assert_int_equal(s1.polls_quiet, s0.polls_quiet + 1);
+		assert_int_equal(s1.polls_asked, s0.polls_asked);
+		assert_true(db_jobs_quiet(f->db, "a1", q));
+	}
+	/* A job sealed: no longer quiet, and found. */
+	id = queue_job(f->db, "a1");
+	assert_false(db_jobs_quiet(f->db, "a1", q));
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 0, &q), 1);
+	assert_false(db_jobs_waiting(f->db, "a2", 0, &q2));
+	/* Sent, not started: not quiet; started: quiet again. */
+	assert_int_equal(db_jobs_take(f->db, "a1", 16, 0, &jobs), DB_OK);
+	assert_int_equal(json_array_size(jobs), 1);
+	json_decref(jobs);
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 0, &q), 0);
+	assert_int_equal(q, 0);
+	/* fresh: the agent restarted, what was sent (before this
+	 * millisecond) goes again. */
+	usleep(2000);
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 1, &q), 1);
+	assert_int_equal(db_job_started(f->db, "a1", id), DB_OK);
+	assert_int_equal(db_jobs_waiting(f->db, "a1", 1, &q), 0);
+	assert_true(shared ? q == 0 : q != 0);
+}
+
+/* Two bastions on one PostgreSQL: B knows its agent quiet while it
+ * listens; a job sealed on A is heard by B within a second (the NOTIFY
+ * goes with the seal's commit). B's listening connection killed: what
+ * B knew is dropped, and a job sealed meanwhile is found by asking. */
+static void
+test_jobs_quiet_two_bastions(void **state)
+{
+	struct dbfx *f = *state;
+	uint64_t q = 0;
+	json_t *jobs;
+	struct db *b;
+	int64_t t0, id;
+
+	assert_int_equal(dbfx_open(f, &b), 0);
+	assert_int_equal(db_listen_start(b, no_wake, NULL, NULL), 0);
+	two_agents(f->db);
+	t0 = clock_mono_ms();
+	do {	/* quiet once B listens */
+		assert_true(clock_mono_ms() - t0 < 10000);
+		assert_int_equal(db_jobs_waiting(b, "a1", 0, &q), 0);
+		usleep(10000);
+	} while (q == 0);
+	assert_true(db_jobs_quiet(b, "a1", q));
+	id = queue_job(f->db, "a1");
+	t0 = clock_mono_ms();
+	while (db_jobs_quiet(b, "a1", q))
+		assert_true(clock_mono_ms() - t0 < 1000);
+	assert_int_equal(db_jobs_waiting(b, "a1", 0, &q), 1);
+	assert_int_equal(db_jobs_take(b, "a1", 16, 0, &jobs), DB_OK);
+	assert_int_equal(json_array_size(jobs), 1);
+	json_decref(jobs);
+	assert_int_equal(db_job_started(b, "a1", id), DB_OK);
+	t0 = clock_mono_ms();
+	do {
+		assert_true(clock_mono_ms() - t0 < 10000);
+		assert_int_equal(db_jobs_waiting(b, "a1", 0, &q), 0);
+	} while (q == 0);
+	/* B's listener lost (its session ended by the server), a job
+	 * sealed at once: its NOTIFY goes to a dead session. */
+	assert_int_equal(raw_int(f, "SELECT count(pg_terminate_backend(pid))"
+	    " FROM pg_stat_activity WHERE datname = current_database() AND"
+	    " query LIKE '%LISTEN bastion%' AND pid <> pg_backend_pid()"), 1);
+	queue_job(f->db, "a1");
+	t0 = clock_mono_ms();
+	while (db_jobs_quiet(b, "a1", q))
+		assert_true(clock_mono_ms() - t0 < 5000);
+	assert_int_equal(db_jobs_waiting(b, "a1", 0, &q), 1);
+	db_listen_stop(b);
+	/* Nobody listening: asked every time. */
+	assert_int_equal(db_jobs_waiting(b, "a2", 0, &q), 0);
+	assert_int_equal(q, 0);
 	db_close(b);
 }
 
@@ -1002,6 +1122,7 @@ main(void)
 		DBFX_TEST(test_revocation),
 		DBFX_TEST(test_heartbeat_behind),
 		DBFX_TEST(test_cert_cache),
+		DBFX_TEST(test_jobs_quiet),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_accept_policy),
 		cmocka_unit_test(test_agent_key_csr),
@@ -1013,6 +1134,7 @@ main(void)
 	/* Only a database that two bastions can share runs these. */
 	const struct CMUnitTest shared[] = {
 		DBFX_TEST(test_cert_cache_two_bastions),
+		DBFX_TEST(test_jobs_quiet_two_bastions),
 	};
 	const char *url = getenv("BASTION_TEST_DB_URL");
 	int rc;
