@@ -52,7 +52,8 @@ umount "$MNT"
 
 # Read back from the file. norecovery: a log left to replay (a filesystem
 # not really unmounted) shows as missing files here, not as a good image.
-mount -t xfs -o ro,norecovery "$LOOP" "$MNT"
+mount -t xfs -o ro,norecovery "$LOOP" "$MNT" ||
+    die "the XFS image cannot be read back: the filesystem outlived its umount"
 # One line per file: name, type, mode, owner, size (not a directory's:
 # ext4's and XFS's differ), link count and target, mtime.
 tree() {
