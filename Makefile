@@ -222,11 +222,12 @@ run: all
 lab-vm: all
 	./appliance/lab-vm.sh
 
-# The discovery image, the debian-12 OS image (mmdebstrap, cached) and the
-# installer's tools taken from it.
+# The discovery image, the debian-12 OS image (mmdebstrap, cached; its
+# root also as an XFS image) and the installer's tools taken from it.
 image:
 	./image/build.sh
 	./image/os.sh debian-12
+	./image/os-fs.sh debian-12
 	./image/build.sh --installer
 
 # Debian packages into build/debs/ (debian/, appliance/deb.sh) and the

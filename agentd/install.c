@@ -51,8 +51,8 @@ keep_last_line(char *last, size_t lastlen, const char *p, size_t n)
 			last[i] = ' ';
 }
 
-int
-install_run(const char *const argv[], const char *root, int in_fd,
+static int
+run_child(const char *const argv[], const char *root, int in_fd, int out_fd,
     struct buf *out, char *err, size_t errlen)
 {
 	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 }, status, open_fds;
@@ -76,7 +76,8 @@ install_run(const char *const argv[], const char *root, int in_fd,
 		child_prepare();
 
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) == -1 ||
-		    dup2(out ? opipe[1] : epipe[1], 1) == -1 ||
+		    dup2(out_fd >= 0 ? out_fd : out ? opipe[1] : epipe[1], 1) ==
+		    -1 ||
 		    dup2(epipe[1], 2) == -1)
 			_exit(127);
 		if (root && (chroot(root) == -1 || chdir("/") == -1)) {
@@ -149,6 +150,20 @@ err_pipe:
 			close(opipe[i]);
 	}
 	return -1;
+}
+
+int
+install_run(const char *const argv[], const char *root, int in_fd,
+    struct buf *out, char *err, size_t errlen)
+{
+	return run_child(argv, root, in_fd, -1, out, err, errlen);
+}
+
+int
+install_run_to(const char *const argv[], int in_fd, int out_fd, char *err,
+    size_t errlen)
+{
+	return run_child(argv, NULL, in_fd, out_fd, NULL, err, errlen);
 }
 
 int
@@ -283,6 +298,41 @@ parse_volumes(const json_t *vols, struct inst_plan *p, char *why,
 	return 0;
 }
 
+/* image.root: the root filesystem image (XFS) and the rest, or nothing. */
+static int
+parse_root_image(const json_t *r, struct inst_plan *p, char *why,
+    size_t whylen)
+{
+	const json_t *rest = json_object_get(r, "rest");
+	char fstype[8];
+
+	if (r == NULL)
+		return 0;
+	if (!json_is_object(r) || !json_is_object(rest) ||
+	    get_str(r, "url", p->root_url, sizeof p->root_url, why, whylen) ||
+	    get_str(r, "sha256", p->root_sha256, sizeof p->root_sha256, why,
+	    whylen) || get_str(r, "fstype", fstype, sizeof fstype, why,
+	    whylen) || get_str(rest, "url", p->rest_url, sizeof p->rest_url,
+	    why, whylen) || get_str(rest, "sha256", p->rest_sha256,
+	    sizeof p->rest_sha256, why, whylen)) {
+		snprintf(why, whylen, "plan: image.root is not valid");
+		return -1;
+	}
+	p->root_size = json_integer_value(json_object_get(r, "size"));
+	p->root_bytes = json_integer_value(json_object_get(r, "bytes"));
+	p->rest_size = json_integer_value(json_object_get(rest, "size"));
+	if (!url_ok(p->root_url) || !url_ok(p->rest_url) ||
+	    !hex64_ok(p->root_sha256) || !hex64_ok(p->rest_sha256) ||
+	    strcmp(fstype, "xfs") != 0 || p->root_size <= 0 ||
+	    p->root_size > (64LL << 30) || p->root_bytes < p->root_size ||
+	    p->root_bytes > (64LL << 30) || p->rest_size <= 0 ||
+	    p->rest_size > (64LL << 30)) {
+		snprintf(why, whylen, "plan: image.root is not valid");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_keys(const json_t *keys, struct inst_plan *p, char *why, size_t whylen)
 {
@@ -385,10 +435,22 @@ install_plan_parse(const json_t *j, struct inst_plan *out, char *why,
 	    json_object_get(j, "version")) : "");
 	if (!charset_ok(p.version, 0, 31, LOWER_DIGITS "._-+~"))
 		p.version[0] = '\0';
+	if (parse_root_image(json_object_get(img, "root"), &p, why, whylen) ==
+	    -1)
+		return -1;
 	if (parse_volumes(json_object_get(st, "volumes"), &p, why, whylen) ==
 	    -1 || parse_keys(json_object_get(j, "ssh_keys"), &p, why, whylen) ==
 	    -1)
 		return -1;
+	/* The root image is XFS: fstab would name another filesystem. */
+	for (int i = 0; i < p.nvol && p.root_url[0]; i++)
+		if (strcmp(p.vol[i].mount, "/") == 0 && strcmp(p.vol[i].fstype,
+		    "xfs") != 0) {
+			snprintf(why, whylen, "plan: image.root is XFS, the root "
+			    "volume %s", p.vol[i].fstype);
+			install_plan_free(&p);
+			return -1;
+		}
 	*out = p;
 	return 0;
 }
@@ -530,7 +592,7 @@ install_main(const char *plan_url, int dry_run)
 {
 	struct inst_plan p;
 	struct inst_disk d;
-	char why[INST_ERRLEN], image[256];
+	char why[INST_ERRLEN];
 	int have_plan = 0;
 
 	memset(&p, 0, sizeof p);
@@ -552,16 +614,15 @@ install_main(const char *plan_url, int dry_run)
 		snprintf(why, sizeof why, "%s: %s", INST_WORK, strerror(errno));
 		goto fail;
 	}
-	if (install_image_fetch(&p, image, sizeof image, why, sizeof why) == -1)
+	if (install_image_fetch(&p, why, sizeof why) == -1)
 		goto fail;
 	if (install_disk_prepare(&p, &d, why, sizeof why) == -1)
 		goto fail;
-	if (install_image_write(&p, image, why, sizeof why) == -1 ||
+	if (install_image_write(&p, why, sizeof why) == -1 ||
 	    install_image_configure(&p, &d, why, sizeof why) == -1) {
 		install_disk_release(&p);
 		goto fail;
 	}
-	unlink(image);
 	install_disk_release(&p);
 	install_progress(&p, "done", 100, 1, "%s installed on %s", p.os,
 	    p.disk);

@@ -441,10 +441,12 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 			snprintf(why, whylen, "%s did not appear", v->dev);
 			return -1;
 		}
-		if (!v->keep && mkfs(v->fstype, v->dev, NULL, why, whylen) == -1)
-			return -1;
 		if (!v->keep && strcmp(v->mount, "swap") != 0)
 			order[n++] = i;
+		if (v->keep || (p->root_url[0] && strcmp(v->mount, "/") == 0))
+			continue;	/* kept, or the root image's */
+		if (mkfs(v->fstype, v->dev, NULL, why, whylen) == -1)
+			return -1;
 	}
 	install_progress(p, "partition", 25, 1, "filesystems made on %s",
 	    p->disk);
@@ -461,6 +463,9 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 		snprintf(why, whylen, "the root volume is not formatted");
 		return -1;
 	}
+	if (p->root_url[0] && install_image_root(p, p->vol[order[0]].dev, why,
+	    whylen) == -1)
+		return -1;
 	for (i = 0; i < n; i++) {
 		const struct inst_volume *v = &p->vol[order[i]];
 
@@ -472,7 +477,8 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 		    -1)
 			return -1;
 		if (i == 0) {	/* /boot and the ESP right under / */
-			if (install_mount_at(d->boot, INST_TARGET "/boot",
+			if ((p->root_url[0] && install_image_grow(p, why,
+			    whylen) == -1) || install_mount_at(d->boot, INST_TARGET "/boot",
 			    "ext4", 0, why, whylen) == -1 || (d->esp[0] &&
 			    install_mount_at(d->esp, INST_TARGET "/boot/efi",
 			    "vfat", 0, why, whylen) == -1))
@@ -537,8 +543,9 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 	return format_and_mount(p, d, why, whylen);
 }
 
-static int
-fs_uuid(const char *node, char *out, size_t len, char *why, size_t whylen)
+int
+install_fs_uuid(const char *node, char *out, size_t len, char *why,
+    size_t whylen)
 {
 	struct buf b;
 
@@ -575,12 +582,12 @@ install_disk_fstab(const struct inst_plan *p, const struct inst_disk *d,
 			    v->mount, v->fstype, strcmp(v->fstype, "xfs") == 0 ?
 			    0 : strcmp(v->mount, "/") == 0 ? 1 : 2);
 		if (strcmp(v->mount, "/") == 0) {
-			if (fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
+			if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
 				return -1;
 			bad |= buf_printf(b, "UUID=%s /boot ext4 defaults 0 2\n",
 			    uuid);
 			if (d->esp[0]) {
-				if (fs_uuid(d->esp, uuid, sizeof uuid, why,
+				if (install_fs_uuid(d->esp, uuid, sizeof uuid, why,
 				    whylen) == -1)
 					return -1;
 				bad |= buf_printf(b, "UUID=%s /boot/efi vfat "
@@ -609,7 +616,7 @@ install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
 		snprintf(why, whylen, "the role has no root volume");
 		return -1;
 	}
-	if (fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
+	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
 		return -1;
 	/* What grub-mkconfig would make of the image's /etc/default/grub for
 	 * this one kernel, without its minute of shell under emulation; the

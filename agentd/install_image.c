@@ -112,7 +112,8 @@ struct download {
 	struct inst_plan *p;
 	int	 fd;
 	struct feed hash;
-	long long got;
+	long long got, size;	/* of this file */
+	long long before, total;	/* of all the files, for progress */
 };
 
 static int
@@ -121,14 +122,14 @@ download_sink(void *ctx, const char *data, size_t n)
 	struct download *d = ctx;
 
 	/* No more than the plan's size: a longer answer is not the image. */
-	if ((long long)n > d->p->image_size - d->got ||
+	if ((long long)n > d->size - d->got ||
 	    write_all(d->fd, data, n) == -1 || write_all(d->hash.in, data, n)
 	    == -1)
 		return -1;
 	d->got += (long long)n;
-	install_progress(d->p, "pre", 2 + (int)(18 * d->got / d->p->image_size),
-	    0, "downloading %s: %lld of %lld MiB", d->p->os, d->got >> 20,
-	    d->p->image_size >> 20);
+	install_progress(d->p, "pre", 2 + (int)(18 * (d->before + d->got) /
+	    d->total), 0, "downloading %s: %lld of %lld MiB", d->p->os,
+	    (d->before + d->got) >> 20, d->total >> 20);
 	return 0;
 }
 
@@ -177,73 +178,206 @@ check_sum(const char *got, const char *want, const char *what, char *why,
 	return 0;
 }
 
-int
-install_image_fetch(struct inst_plan *p, char *path, size_t pathlen,
-    char *why, size_t whylen)
+/* url (size bytes, SHA-256 want) into path, hashed as it comes; deleted
+ * unless it is all that. */
+static int
+fetch_one(struct download *d, const char *url, long long size,
+    const char *want, const char *path, const char *what, char *why,
+    size_t whylen)
 {
-	struct download d;
 	char sum[128];
-	long long avail = mem_available_mib();
 	long status;
 	int rc = -1;
 
-	/* Kept in RAM until checked: never half an image on the disk. */
-	if (avail >= 0 && avail < (p->image_size >> 20) + 256) {
-		snprintf(why, whylen, "%lld MiB of RAM available; the %s image "
-		    "needs %lld MiB and 256 more", avail, p->os,
-		    p->image_size >> 20);
-		return -1;
-	}
-	snprintf(path, pathlen, "%s/image", INST_WORK);
-	memset(&d, 0, sizeof d);
-	d.p = p;
-	if ((d.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))
+	d->got = 0;
+	d->size = size;
+	if ((d->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))
 	    == -1) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (feed_start(&d.hash, (const char *const[]){ "sha256sum", NULL }, 1,
+	if (feed_start(&d->hash, (const char *const[]){ "sha256sum", NULL }, 1,
 	    why, whylen) == -1) {
-		close(d.fd);
+		close(d->fd);
+		unlink(path);
 		return -1;
 	}
-	status = get_to(p->image_url, p->image_size, download_sink, &d, why,
-	    whylen);
-	if (feed_end(&d.hash, sum, sizeof sum) != 0 && status == 200) {
+	status = get_to(url, size, download_sink, d, why, whylen);
+	if (feed_end(&d->hash, sum, sizeof sum) != 0 && status == 200) {
 		snprintf(why, whylen, "sha256sum failed");
 		status = 0;
 	}
-	if (close(d.fd) == -1 && status == 200) {
+	if (close(d->fd) == -1 && status == 200) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		status = 0;
 	}
 	if (status != 200) {
 		if (status != 0)
-			snprintf(why, whylen, "image %s: HTTP %ld", p->image_url,
+			snprintf(why, whylen, "%s %s: HTTP %ld", what, url,
 			    status);
-	} else if (d.got != p->image_size) {
-		snprintf(why, whylen, "the image has %lld bytes, the plan says "
-		    "%lld: refusing to write it", d.got, p->image_size);
-	} else if (check_sum(sum, p->image_sha256, "the image", why, whylen) ==
-	    0) {
-		install_progress(p, "pre", 20, 1, "image %s checked (%lld MiB, "
-		    "sha256 %.12s…)", p->os, d.got >> 20, p->image_sha256);
+	} else if (d->got != size) {
+		snprintf(why, whylen, "%s has %lld bytes, the plan says %lld: "
+		    "refusing to write it", what, d->got, size);
+	} else if (check_sum(sum, want, what, why, whylen) == 0)
 		rc = 0;
-	}
 	if (rc == -1)
 		unlink(path);
+	d->before += d->got;
 	return rc;
+}
+
+int
+install_image_fetch(struct inst_plan *p, char *why, size_t whylen)
+{
+	struct download d;
+	long long avail = mem_available_mib(), total;
+
+	total = p->root_url[0] ? p->root_size + p->rest_size : p->image_size;
+	/* Kept in RAM until checked: never half an image on the disk. */
+	if (avail >= 0 && avail < (total >> 20) + 256) {
+		snprintf(why, whylen, "%lld MiB of RAM available; the %s image "
+		    "needs %lld MiB and 256 more", avail, p->os, total >> 20);
+		return -1;
+	}
+	memset(&d, 0, sizeof d);
+	d.p = p;
+	d.total = total;
+	if (p->root_url[0] == '\0') {
+		if (fetch_one(&d, p->image_url, p->image_size, p->image_sha256,
+		    INST_ARCHIVE, "the image", why, whylen) == -1)
+			return -1;
+	} else if (fetch_one(&d, p->root_url, p->root_size, p->root_sha256,
+	    INST_ROOT_IMAGE, "the root filesystem image", why, whylen) == -1 ||
+	    fetch_one(&d, p->rest_url, p->rest_size, p->rest_sha256, INST_REST,
+	    "the image's /boot and /var", why, whylen) == -1) {
+		unlink(INST_ROOT_IMAGE);
+		return -1;
+	}
+	install_progress(p, "pre", 20, 1, "image %s checked (%lld MiB, "
+	    "sha256 %.12s…)", p->os, total >> 20, p->root_url[0] ?
+	    p->root_sha256 : p->image_sha256);
+	return 0;
 }
 
 /* --- writing ------------------------------------------------------------- */
 
 int
-install_image_write(struct inst_plan *p, const char *path, char *why,
+install_image_root(struct inst_plan *p, const char *dev, char *why,
     size_t whylen)
 {
+	off_t have;
+	int in, out, rc;
+
+	if ((in = open(INST_ROOT_IMAGE, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "%s: %s", INST_ROOT_IMAGE, strerror(errno));
+		return -1;
+	}
+	if ((out = open(dev, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    (have = lseek(out, 0, SEEK_END)) == -1 ||
+	    lseek(out, 0, SEEK_SET) != 0) {
+		snprintf(why, whylen, "%s: %s", dev, strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	if ((long long)have < p->root_bytes) {
+		snprintf(why, whylen, "the root volume has %lld MiB, the image's "
+		    "filesystem %lld", (long long)have >> 20, p->root_bytes >> 20);
+		rc = -1;
+		goto out;
+	}
+	install_progress(p, "packages", 26, 1, "writing %s's root filesystem "
+	    "(%lld MiB) to %s", p->os, p->root_bytes >> 20, dev);
+	/* One sequential stream; every block written (no sparse seeks: a
+	 * reused volume's old bytes must not show through). */
+	rc = install_run_to((const char *const[]){ "zstd", "-q", "-d", "-c",
+	    "--no-sparse", NULL }, in, out, why, whylen);
+	if (rc == 0 && fsync(out) == -1) {
+		snprintf(why, whylen, "%s: %s", dev, strerror(errno));
+		rc = -1;
+	}
+	/* The image's UUID is every machine's: each gets its own. */
+	if (rc == 0)
+		rc = install_run((const char *const[]){ "xfs_db", "-x", "-c",
+		    "uuid generate", dev, NULL }, NULL, -1, NULL, why, whylen);
+out:
+	if (out >= 0)
+		close(out);
+	close(in);
+	unlink(INST_ROOT_IMAGE);	/* its RAM back */
+	if (rc == 0)
+		install_progress(p, "packages", 75, 1, "%s's root filesystem "
+		    "written", p->os);
+	return rc;
+}
+
+/* ssh-keygen -A started early (see install_image_grow), or -1. */
+static pid_t keygen_pid = -1;
+
+/* Each node its own SSH host keys (the image has none): RSA's primes are
+ * seconds of CPU under emulation, so they are made while the rest of the
+ * install waits on the disk and the network. */
+static void
+keygen_start(void)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		child_fds_cloexec();
+		if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1 ||
+		    dup2(null, 2) == -1 || chroot(T) == -1 || chdir("/") == -1)
+			_exit(127);
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		execlp("ssh-keygen", "ssh-keygen", "-A", (char *)NULL);
+		_exit(127);
+	}
+	keygen_pid = pid;
+}
+
+/* The host keys made: waits for the early ssh-keygen, or runs it. */
+static int
+keygen_done(char *why, size_t whylen)
+{
+	int status;
+
+	if (keygen_pid == -1)
+		return install_run((const char *const[]){ "ssh-keygen", "-A",
+		    NULL }, T, -1, NULL, why, whylen);
+	while (waitpid(keygen_pid, &status, 0) == -1 && errno == EINTR)
+		;
+	keygen_pid = -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, whylen, "ssh-keygen -A: exit %d",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	return 0;
+}
+
+int
+install_image_grow(struct inst_plan *p, char *why, size_t whylen)
+{
+	if (install_run((const char *const[]){ "xfs_growfs", "-d", T, NULL },
+	    NULL, -1, NULL, why, whylen) == -1)
+		return -1;
+	keygen_start();
+	return 0;
+}
+
+int
+install_image_write(struct inst_plan *p, char *why, size_t whylen)
+{
 	static char chunk[1 << 20];
+	const char *path = p->root_url[0] ? INST_REST : INST_ARCHIVE;
+	long long done = 0, size = p->root_url[0] ? p->rest_size :
+	    p->image_size;
+	int from = p->root_url[0] ? 75 : 26;
 	struct feed tar;
-	long long done = 0;
 	ssize_t n;
 	int fd, st;
 
@@ -263,15 +397,17 @@ install_image_write(struct inst_plan *p, const char *path, char *why,
 		if (write_all(tar.in, chunk, (size_t)n) == -1)
 			break;
 		done += n;
-		install_progress(p, "packages", 26 + (int)(59 * done /
-		    p->image_size), 0, "writing %s: %lld of %lld MiB", p->os,
-		    done >> 20, p->image_size >> 20);
+		install_progress(p, "packages", from + (int)((85 - from) * done /
+		    size), 0, "writing %s%s: %lld of %lld MiB", p->os,
+		    p->root_url[0] ? "'s /boot and /var" : "", done >> 20,
+		    size >> 20);
 	}
 	close(fd);
 	st = feed_end(&tar, NULL, 0);
-	if (st != 0 || done != p->image_size) {
+	unlink(path);
+	if (st != 0 || done != size) {
 		snprintf(why, whylen, "unpacking the image failed (tar exit %d "
-		    "after %lld of %lld bytes)", st, done, p->image_size);
+		    "after %lld of %lld bytes)", st, done, size);
 		return -1;
 	}
 	install_progress(p, "packages", 85, 1, "%s written", p->os);
@@ -541,6 +677,75 @@ write_grub_cfg(struct inst_plan *p, const struct inst_disk *d, char *why,
 	return rc;
 }
 
+/*
+ * GRUB when the image brought its modules in /boot/grub/PLATFORM
+ * (image/os-fs.sh): what grub-install would do after copying them and
+ * probing the disk, three programs instead of two grub-installs. Each
+ * core finds /boot by this machine's UUID, as grub-install's does; BIOS:
+ * boot.img in the MBR and core.img in the BIOS boot partition
+ * (grub-bios-setup); UEFI: the removable path, found by any firmware
+ * without an NVRAM entry.
+ */
+static int
+grub_prestaged(struct inst_plan *p, const struct inst_disk *d,
+    const char *dev, char *why, size_t whylen)
+{
+	char uuid[64];
+
+	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1 ||
+	    put_text("/boot/grub/load.cfg", 0644, why, whylen,
+	    "search.fs_uuid %s root\nset prefix=($root)'/grub'\n", uuid) == -1)
+		return -1;
+	if (d->bios[0] && (in_target((const char *const[]){ "grub-mkimage",
+	    "-O", "i386-pc", "-d", "/usr/lib/grub/i386-pc", "-c",
+	    "/boot/grub/load.cfg", "-p", "/grub", "-o",
+	    "/boot/grub/i386-pc/core.img", "biosdisk", "part_gpt", "ext2",
+	    "search_fs_uuid", NULL }, why, whylen) == -1 ||
+	    in_target((const char *const[]){
+	    "/usr/lib/grub/i386-pc/grub-bios-setup", "-d",
+	    "/boot/grub/i386-pc", dev, NULL }, why, whylen) == -1))
+		return -1;
+	/* vfat has no modes to set: plain mkdir. */
+	if (d->esp[0] && ((mkdir(T "/boot/efi/EFI", 0755) == -1 && errno !=
+	    EEXIST) || (mkdir(T "/boot/efi/EFI/BOOT", 0755) == -1 && errno !=
+	    EEXIST))) {
+		snprintf(why, whylen, "mkdir %s/boot/efi/EFI/BOOT: %s", T,
+		    strerror(errno));
+		return -1;
+	}
+	if (d->esp[0] && (in_target((const char *const[]){ "grub-mkimage", "-O",
+	    "x86_64-efi", "-d", "/usr/lib/grub/x86_64-efi", "-c",
+	    "/boot/grub/load.cfg", "-p", "/grub", "-o",
+	    "/boot/efi/EFI/BOOT/BOOTX64.EFI", "part_gpt", "ext2",
+	    "search_fs_uuid", NULL }, why, whylen) == -1))
+		return -1;
+	return 0;
+}
+
+/* systemd-networkd and agentd started at boot. The root image has
+ * networkd enabled already (image/os-fs.sh): agentd's one link (its unit
+ * is WantedBy=multi-user.target) is made here, without a systemctl. */
+static int
+enable_units(struct inst_plan *p, char *why, size_t whylen)
+{
+	const char *link = T "/etc/systemd/system/multi-user.target.wants/"
+	    "agentd.service";
+
+	if (p->root_url[0] == '\0')
+		return in_target((const char *const[]){ "systemctl", "enable",
+		    "--quiet", "systemd-networkd.service", "agentd.service",
+		    NULL }, why, whylen);
+	if (mkdirs("/etc/systemd/system/multi-user.target.wants", 0755, why,
+	    whylen) == -1)
+		return -1;
+	if (symlink("/etc/systemd/system/agentd.service", link) == -1 &&
+	    errno != EEXIST) {
+		snprintf(why, whylen, "%s: %s", link, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
     size_t whylen)
@@ -553,13 +758,16 @@ make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
 	    install_mount_at("sysfs", T "/sys", "sysfs", 0, why, whylen) ||
 	    install_mount_at("tmpfs", T "/run", "tmpfs", 0, why, whylen))
 		return -1;
-	/* Each node its own SSH host keys (the image has none). */
-	if (in_target((const char *const[]){ "ssh-keygen", "-A", NULL }, why,
-	    whylen) == -1 || in_target((const char *const[]){ "systemctl",
-	    "enable", "--quiet", "systemd-networkd.service", "agentd.service",
-	    NULL }, why, whylen) == -1)
+	if (keygen_done(why, whylen) == -1 || enable_units(p, why, whylen) ==
+	    -1)
 		return -1;
 	install_progress(p, "post", 90, 1, "installing GRUB on %s", p->disk);
+	if (access(T "/boot/grub/i386-pc/boot.img", F_OK) == 0 &&
+	    access(T "/boot/grub/x86_64-efi/normal.mod", F_OK) == 0) {
+		if (grub_prestaged(p, d, dev, why, whylen) == -1)
+			return -1;
+		return write_grub_cfg(p, d, why, whylen);
+	}
 	if (d->bios[0] && in_target((const char *const[]){ "grub-install",
 	    "--target=i386-pc", dev, NULL }, why, whylen) == -1)
 		return -1;

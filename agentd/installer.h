@@ -23,6 +23,11 @@
 #define INST_ERRLEN		512
 #define INST_TARGET		"/target"	/* where the new system is built */
 #define INST_WORK		"/run/bastion-install"
+/* What install_image_fetch leaves in INST_WORK: the archive, or the root
+ * filesystem image and the rest (/boot and /var). */
+#define INST_ARCHIVE		INST_WORK "/image"
+#define INST_ROOT_IMAGE		INST_WORK "/root.img"
+#define INST_REST		INST_WORK "/rest.tar.zst"
 
 struct inst_volume {
 	char	name[40];	/* LV name: [a-z0-9_] */
@@ -50,6 +55,13 @@ struct inst_plan {
 	char	image_url[INST_URLMAX];
 	char	image_sha256[65];
 	long long image_size;
+	/* The root as a filesystem image (plan image.root, optional): root_url
+	 * "" when the archive above is unpacked instead. */
+	char	root_url[INST_URLMAX], root_sha256[65];
+	long long root_size;		/* compressed */
+	long long root_bytes;		/* the filesystem */
+	char	rest_url[INST_URLMAX], rest_sha256[65];	/* /boot and /var */
+	long long rest_size;
 	char	progress_url[INST_URLMAX];
 	char	agentd_url[INST_URLMAX], agentd_sha256[65];
 	char	unit_url[INST_URLMAX], unit_sha256[65];
@@ -89,6 +101,9 @@ void	install_progress(struct inst_plan *, const char *stage, int percent,
  */
 int	install_run(const char *const argv[], const char *root, int in_fd,
 	    struct buf *out, char *err, size_t errlen);
+/* install_run without a root, its standard output into out_fd. */
+int	install_run_to(const char *const argv[], int in_fd, int out_fd,
+	    char *err, size_t errlen);
 /* GET url (plain http://): the body into body (capped by its max), or
  * through sink as it comes when sink is set. The HTTP status, or 0 with
  * err. */
@@ -116,6 +131,9 @@ int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 int	install_disk_grub_cfg(const struct inst_plan *,
 	    const struct inst_disk *, const char *kver, struct buf *b,
 	    char *why, size_t whylen);
+/* The filesystem UUID of node (blkid). 0 or -1. */
+int	install_fs_uuid(const char *node, char *out, size_t len, char *why,
+	    size_t whylen);
 /* mount(2) src on dir (made if missing), remembered for release. */
 int	install_mount_at(const char *src, const char *dir, const char *type,
 	    unsigned long flags, char *why, size_t whylen);
@@ -123,13 +141,19 @@ int	install_mount_at(const char *src, const char *dir, const char *type,
 void	install_disk_release(const struct inst_plan *);
 
 /* install_image.c */
-/* Downloads the image into INST_WORK while hashing it; refuses it
- * (deleted) when size or SHA-256 differ from the plan. 0 or -1. */
-int	install_image_fetch(struct inst_plan *, char *path, size_t pathlen,
-	    char *why, size_t whylen);
-/* Unpacks the image into INST_TARGET, reporting progress by bytes. */
-int	install_image_write(struct inst_plan *, const char *path, char *why,
+/* Downloads the image (the archive, or the root image and the rest) into
+ * INST_WORK while hashing it; refuses it (deleted) when a size or SHA-256
+ * differs from the plan. 0 or -1. */
+int	install_image_fetch(struct inst_plan *, char *why, size_t whylen);
+/* The root filesystem image onto dev (the root volume, not mounted): one
+ * stream, then a UUID of its own. 0 or -1. */
+int	install_image_root(struct inst_plan *, const char *dev, char *why,
 	    size_t whylen);
+/* The root image mounted on INST_TARGET grown to fill its volume. */
+int	install_image_grow(struct inst_plan *, char *why, size_t whylen);
+/* Unpacks the archive (or the rest) into INST_TARGET, reporting progress
+ * by bytes. */
+int	install_image_write(struct inst_plan *, char *why, size_t whylen);
 /* Host name, network, SSH keys, fstab, agentd, GRUB for BIOS and UEFI. */
 int	install_image_configure(struct inst_plan *, const struct inst_disk *,
 	    char *why, size_t whylen);

@@ -116,9 +116,11 @@ fi
 
 # --- the OS image and the installer (make image): found in STATE/images/os ----
 if [ ! -f "$ROOT/build/images/os/debian-12/manifest.json" ] ||
+    [ ! -f "$ROOT/build/images/os/debian-12/root.xfs.zst" ] ||
     [ ! -f "$ROOT/build/images/installer/tools.img" ]; then
 	say "building the debian-12 image and the installer (first run only, a few minutes)"
-	{ ./image/os.sh debian-12 && ./image/build.sh --installer; } ||
+	{ ./image/os.sh debian-12 && ./image/os-fs.sh debian-12 &&
+	    ./image/build.sh --installer; } ||
 	    say "building the OS image failed (above); installs of debian-12 are refused until make image works"
 fi
 mkdir -p "$STATE/images/os"

@@ -88,6 +88,128 @@ out:
 	return j;
 }
 
+static int
+file_name_ok(const char *file, size_t max)
+{
+	return file && strlen(file) < max && file[0] != '.' &&
+	    strspn(file, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == strlen(file);
+}
+
+static int
+sha_ok(const char *sum)
+{
+	return sum && strlen(sum) == 64 && strspn(sum, "0123456789abcdef") == 64;
+}
+
+/* dir/name/file is a regular file of size bytes. */
+static int
+file_is(const char *dir, const char *name, const char *file, long long size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return snprintf(path, sizeof path, "%s/%s/%s", dir, name, file) <
+	    (int)sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == (off_t)size;
+}
+
+/* The manifest's optional root_image into img->root; img->has_root is 1
+ * only when all of it is valid and both files are there. */
+static void
+root_image_check(const char *dir, const char *name, const json_t *j,
+    struct os_image *img)
+{
+	const json_t *r = json_object_get(j, "root_image"), *m;
+	struct os_root_image *x = &img->root;
+	const char *file = json_string_value(json_object_get(r, "file"));
+	const char *rest = json_string_value(json_object_get(r, "rest"));
+	const char *sum = json_string_value(json_object_get(r, "sha256"));
+	const char *rsum = json_string_value(json_object_get(r,
+	    "rest_sha256"));
+	const char *fs = json_string_value(json_object_get(r, "fstype"));
+	size_t i;
+
+	img->has_root = 0;
+	if (!json_is_object(r) || !file_name_ok(file, sizeof x->file) ||
+	    !file_name_ok(rest, sizeof x->rest) || !sha_ok(sum) ||
+	    !sha_ok(rsum) || fs == NULL || strcmp(fs, "xfs") != 0)
+		return;		/* the installer grows XFS only */
+	snprintf(x->file, sizeof x->file, "%s", file);
+	snprintf(x->rest, sizeof x->rest, "%s", rest);
+	memcpy(x->sha256, sum, 65);
+	memcpy(x->rest_sha256, rsum, 65);
+	snprintf(x->fstype, sizeof x->fstype, "%s", fs);
+	x->size = json_integer_value(json_object_get(r, "size"));
+	x->rest_size = json_integer_value(json_object_get(r, "rest_size"));
+	x->bytes = json_integer_value(json_object_get(r, "bytes"));
+	if (x->size <= 0 || x->rest_size <= 0 || x->bytes < x->size ||
+	    x->bytes > (64LL << 30) || !file_is(dir, name, file, x->size) ||
+	    !file_is(dir, name, rest, x->rest_size))
+		return;
+	x->nmountable = 0;
+	json_array_foreach(json_object_get(r, "mountable"), i, m) {
+		const char *d = json_string_value(m);
+
+		if (d == NULL || d[0] != '/' || strlen(d) >= sizeof
+		    x->mountable[0] || x->nmountable == OS_MOUNTABLE_MAX)
+			return;
+		snprintf(x->mountable[x->nmountable++], sizeof x->mountable[0],
+		    "%s", d);
+	}
+	img->has_root = 1;
+}
+
+int
+os_image_root_fits(const struct os_image *img, const json_t *volumes)
+{
+	const json_t *v;
+	size_t i;
+	int j, ok = 0;
+
+	if (!img->has_root)
+		return 0;
+	json_array_foreach(volumes, i, v) {
+		const char *mnt = json_string_value(json_object_get(v, "mount"));
+		const char *fs = json_string_value(json_object_get(v, "fstype"));
+
+		if (mnt == NULL || fs == NULL)
+			return 0;
+		if (strcmp(mnt, "/") == 0) {
+			if (strcmp(fs, img->root.fstype) != 0)
+				return 0;
+			ok = 1;
+			continue;
+		}
+		if (strcmp(mnt, "swap") == 0)
+			continue;
+		for (j = 0; j < img->root.nmountable; j++) {
+			size_t n = strlen(img->root.mountable[j]);
+
+			if (strncmp(mnt, img->root.mountable[j], n) == 0 &&
+			    (mnt[n] == '\0' || mnt[n] == '/'))
+				break;
+		}
+		if (j == img->root.nmountable)
+			return 0;	/* it would hide the image's files */
+	}
+	return ok;
+}
+
+int
+os_image_file(const struct os_image *img, const char *name, char *path,
+    size_t len)
+{
+	const char *slash = strrchr(img->path, '/');
+
+	if (slash == NULL || (strcmp(name, img->file) != 0 && (!img->has_root ||
+	    (strcmp(name, img->root.file) != 0 && strcmp(name, img->root.rest)
+	    != 0))))
+		return -1;
+	return snprintf(path, len, "%.*s/%s", (int)(slash - img->path),
+	    img->path, name) < (int)len ? 0 : -1;
+}
+
 /* The manifest's facts into img (j's members checked). 0 or -1. */
 static int
 manifest_check(const char *dir, const char *name, const json_t *j,
@@ -110,14 +232,11 @@ manifest_check(const char *dir, const char *name, const json_t *j,
 		return -1;
 	}
 	/* One file name in the OS's own directory: no path from a manifest. */
-	if (file == NULL || strlen(file) >= sizeof img->file || file[0] == '.' ||
-	    strspn(file, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-") != strlen(file)) {
+	if (!file_name_ok(file, sizeof img->file)) {
 		snprintf(why, whylen, "manifest image must be a file name");
 		return -1;
 	}
-	if (sum == NULL || strlen(sum) != 64 || strspn(sum, "0123456789abcdef")
-	    != 64 || size <= 0) {
+	if (!sha_ok(sum) || size <= 0) {
 		snprintf(why, whylen, "manifest needs sha256 (64 lower-case hex) "
 		    "and size");
 		return -1;
@@ -137,6 +256,7 @@ manifest_check(const char *dir, const char *name, const json_t *j,
 	snprintf(img->file, sizeof img->file, "%s", file);
 	memcpy(img->sha256, sum, 65);
 	img->size = (long long)size;
+	root_image_check(dir, name, j, img);
 	return 0;
 }
 
@@ -209,6 +329,9 @@ os_catalog_json(const struct config *c)
 				    img.size));
 				json_object_set_new(e, "sha256",
 				    json_string(img.sha256));
+				if (img.has_root)
+					json_object_set_new(e, "root_image",
+					    json_string(img.root.fstype));
 			} else {
 				json_object_set_new(e, "available", json_false());
 				json_object_set_new(e, "problem", json_string(why));

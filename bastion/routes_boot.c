@@ -301,25 +301,27 @@ get_discovery_file(struct request *r)
 		http_reply_file(r, path, "application/octet-stream");
 }
 
-/* An image OS's root filesystem archive, named by its manifest: nothing
- * from the URL reaches the path but a name the catalog knows. OS images
- * are not secret (DESIGN §11): they hold no host keys or credentials. */
+/* An image OS's root filesystem archive (or root image, or its rest),
+ * named by its manifest: nothing from the URL reaches the path but a name
+ * the catalog knows. OS images are not secret (DESIGN §11): they hold no
+ * host keys or credentials. */
 static void
 get_os_file(struct request *r)
 {
 	const struct config *c;
 	struct os_image img;
-	char why[256];
+	char why[256], path[PATH_MAX];
 	int rc;
 
 	c = bastion_config_acquire(r->app);
 	rc = os_image_find(c, r->params[0], &img, why, sizeof why);
 	bastion_config_release(r->app);
-	if (rc == -1 || strcmp(r->params[1], img.file) != 0) {
+	if (rc == -1 || os_image_file(&img, r->params[1], path,
+	    sizeof path) == -1) {
 		http_reply_error(r, 404, "not_found", "no such OS image file");
 		return;
 	}
-	http_reply_file(r, img.path, "application/zstd");
+	http_reply_file(r, path, "application/zstd");
 }
 
 static void

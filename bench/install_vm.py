@@ -6,11 +6,14 @@
    download and check, layout, unpack, GRUB).
 2. The reference, in the same VM configuration with a fresh disk of the
    same kind: the same kernel and initramfs (booted directly) download the
-   same image over the same bridge and write its unpacked bytes raw to
-   the disk (`zstd -d > /dev/vda`), then power off: QEMU start to exit.
+   image the install writes (the root filesystem image when the OS image
+   has one, else the archive) over the same bridge and write its unpacked
+   bytes raw to the disk (`zstd -d > /dev/vda`), then power off: QEMU
+   start to exit.
 The ratio install / reference is printed (goal <= 1.5x)."""
 import gzip
 import io
+import json
 import os
 import subprocess
 import sys
@@ -121,7 +124,13 @@ def main():
                 with open(part, "rb") as f:
                     out.write(f.read())
             out.write(newc({"init": (0o100755, REF_INIT.encode())}))
-        url = "http://10.77.0.1:%d/boot/os/debian-12/rootfs.tar.zst" % b.boot_port
+        with open(os.path.join(OS_DIR, "manifest.json")) as f:
+            m = json.load(f)
+        # What the install writes: the root filesystem image when the
+        # image has one (image/os-fs.sh), else the archive.
+        ri = m.get("root_image")
+        url = "http://10.77.0.1:%d/boot/os/debian-12/%s" % (
+            b.boot_port, ri["file"] if ri else m["image"])
         v = vm(qemu.random_mac(), ref_disk, extra_args=[
             "-kernel", os.path.join(DISC, "vmlinuz"), "-initrd", ref,
             "-append", "console=ttyS0,115200n8 quiet bench.url=" + url])
@@ -130,11 +139,14 @@ def main():
         if "bench: written" not in v.serial_text():
             raise SystemExit("bench: the reference did not write the disk:\n" +
                              v.serial_text()[-2000:])
-        with open(os.path.join(OS_DIR, "manifest.json")) as f:
-            import json
-            m = json.load(f)
-        print("bench/install: BIOS VM, 1 CPU (TCG), 2 GiB, virtio disk; image %d MiB "
-              "(%d MiB unpacked)" % (m["size"] >> 20, m["unpacked_size"] >> 20))
+        if ri:
+            what = "root image %s %d MiB (%d MiB filesystem) + %s %d MiB" % (
+                ri["file"], ri["size"] >> 20, ri["bytes"] >> 20, ri["rest"],
+                ri["rest_size"] >> 20)
+        else:
+            what = "image %d MiB (%d MiB unpacked)" % (
+                m["size"] >> 20, m["unpacked_size"] >> 20)
+        print("bench/install: BIOS VM, 1 CPU (TCG), 2 GiB, virtio disk; " + what)
         print("%-58s %7.1f s" % ("image install (queued -> installed)", t_install))
         print("%-58s %7.1f s" % ("reference: same bytes raw to the disk (QEMU start -> off)",
                                  t_ref))

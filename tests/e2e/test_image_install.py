@@ -52,7 +52,7 @@ def image_bastion(discovery_image):  # noqa: F811
     """A bastion (not started) whose state dir has the debian-12 image
     (a symlink to what `make image` built) and whose control listener the
     nodes reach (10.77.0.1)."""
-    for f in ("manifest.json", "rootfs.tar.zst"):
+    for f in ("manifest.json", "rootfs.tar.zst", "root.xfs.zst", "rest.tar.zst"):
         assert os.path.exists(os.path.join(OS_DIR, f)), \
             "%s is not built: run `make image`" % OS_DIR
     assert os.path.exists(os.path.join(INSTALLER_DIR, "tools.img")), \
@@ -129,7 +129,10 @@ def lifecycle(b, make_vm, fw, tmp_path):
     assert vm.wait_exit(120) == 0
     ev = b.admin("GET", "/api/v1/machines/%s/events?limit=1000" % mac).json()
     stages = [e["message"] for e in ev]
-    assert any("writing debian-12" in m for m in stages), stages
+    # The root went on as one filesystem image (image/os-fs.sh), /boot
+    # and /var from the small tar.
+    assert any("writing debian-12's root filesystem" in m for m in stages), stages
+    assert any("writing debian-12's /boot and /var" in m for m in stages), stages
     assert any("bootable (BIOS and UEFI)" in m for m in stages), stages
 
     vm = boot(make_vm, fw, mac, disks, "%s-debian" % fw)
@@ -142,6 +145,10 @@ def lifecycle(b, make_vm, fw, tmp_path):
     lvs = run_on(b, mac, "lvs --noheadings -o lv_name bastion")
     assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
     dynamic_agent(b, mac)
+    # The root image grew to fill its 20 GiB volume and has a UUID of its own.
+    fs = run_on(b, mac, "findmnt -n -o FSTYPE,SIZE -b /").split()
+    assert fs[0] == "xfs" and int(fs[1]) > 19 << 30, fs
+    uuid = run_on(b, mac, "blkid -o value -s UUID /dev/mapper/bastion-root").strip()
     mnt = run_on(b, mac, "findmnt -n -o SOURCE /srv")
     assert "bastion-srv" in mnt, mnt
     run_on(b, mac, "echo kept > /srv/keep && echo gone > /root/gone && sync")
@@ -164,7 +171,7 @@ def lifecycle(b, make_vm, fw, tmp_path):
     assert run_on(b, mac, "test -e /root/gone && echo there || echo absent").strip() \
         == "absent"
     assert sha256_file(disks[1]) == second, "the second disk was written"
-    return mac, host, vm, disks
+    return mac, host, vm, disks, uuid
 
 
 def dynamic_agent(b, mac):
@@ -211,16 +218,19 @@ def refusals(b, make_vm, mac, vm, disks):
         m = json.load(f)
     m["name"] = "debian-12-bad"
     m["sha256"] = "0" * 64
+    m["root_image"]["sha256"] = "0" * 64
     with open(os.path.join(bad, "manifest.json"), "w") as f:
         json.dump(m, f)
-    os.symlink(os.path.join(OS_DIR, "rootfs.tar.zst"), os.path.join(bad, "rootfs.tar.zst"))
+    for f in ("rootfs.tar.zst", m["root_image"]["file"], m["root_image"]["rest"]):
+        os.symlink(os.path.join(OS_DIR, f), os.path.join(bad, f))
     ctl_ok(b, "machines", "install", mac, "--hostname", "bad.lab", "--role", "worker",
            "--os", "debian-12-bad")
     vm = boot(make_vm, "bios", mac, disks, "bios-badimage")
     until_state(b, mac, vm, "failed", 900)
     assert vm.wait_exit(120) == 0
     msg = last_events(b, mac)
-    assert "does not match its SHA-256 in the plan" in msg and "refusing to write it" in msg, msg
+    assert "root filesystem image does not match its SHA-256 in the plan" in msg, msg
+    assert "refusing to write it" in msg, msg
     assert sha256_file(disks[0]) == before, "a corrupt image was written"
 
 
@@ -235,11 +245,12 @@ def test_image_install_bios_and_uefi(image_bastion, make_vm, tmp_path):
     b = image_bastion
 
     def bios():
-        mac, host, vm, disks = lifecycle(b, make_vm, "bios", tmp_path / "bios")
+        mac, host, vm, disks, uuid = lifecycle(b, make_vm, "bios", tmp_path / "bios")
         refusals(b, make_vm, mac, vm, disks)
+        return uuid
 
     def uefi():
-        lifecycle(b, make_vm, "uefi", tmp_path / "uefi")
+        return lifecycle(b, make_vm, "uefi", tmp_path / "uefi")[4]
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         jobs = [pool.submit(bios), pool.submit(uefi)]
@@ -247,3 +258,5 @@ def test_image_install_bios_and_uefi(image_bastion, make_vm, tmp_path):
     for e in errors:
         if e is not None:
             raise e
+    # One image, two machines: two root filesystem UUIDs.
+    assert jobs[0].result() != jobs[1].result(), [j.result() for j in jobs]

@@ -160,3 +160,75 @@ def test_image_plan_refused_without_the_dynamic_agentd(bastion):
     r = bastion.boot("GET", m.group(1)[m.group(1).index("/install/"):])
     assert r.status == 503 and r.json()["error"]["code"] == "agent_missing", r
     assert "dynamically linked" in r.json()["error"]["message"]
+
+
+def add_root_image(b, name, **over):
+    """An image OS with a root filesystem image beside its archive
+    (image/os-fs.sh's manifest "root_image")."""
+    add_image(b, name)
+    d = os.path.join(b.state, "images", "os", name)
+    files = {}
+    for f, data in (("root.xfs.zst", b"xfs image\n" * 300), ("rest.tar.zst", b"rest\n" * 50)):
+        with open(os.path.join(d, f), "wb") as out:
+            out.write(data)
+        files[f] = data
+    with open(os.path.join(d, "manifest.json")) as f:
+        m = json.load(f)
+    m["root_image"] = {
+        "file": "root.xfs.zst", "format": "xfs.zst", "fstype": "xfs",
+        "size": len(files["root.xfs.zst"]),
+        "sha256": hashlib.sha256(files["root.xfs.zst"]).hexdigest(),
+        "bytes": 700 << 20, "rest": "rest.tar.zst",
+        "rest_size": len(files["rest.tar.zst"]),
+        "rest_sha256": hashlib.sha256(files["rest.tar.zst"]).hexdigest(),
+        "mountable": ["/boot", "/home", "/mnt", "/opt", "/srv", "/var"]}
+    m["root_image"].update(over)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(m, f)
+    return files
+
+
+def plan_for(b, mac, os_name):
+    discovered(b, mac)
+    r = b.ctl("machines", "install", mac, "--hostname", "n%s.lab" % mac[-2:],
+              "--role", "worker", "--os", os_name)
+    assert r.returncode == 0, r.stderr
+    m = KEY.search(b.dispatch(mac).text)
+    r = b.boot("GET", m.group(1)[m.group(1).index("/install/"):])
+    assert r.status == 200, r
+    return r.json()
+
+
+def test_plan_names_the_root_image_when_the_layout_fits(bastion):
+    """The worker role (/ on XFS, its other volumes on /var, /home, /srv and
+    below /var) fits an XFS root image: the plan names it and the rest
+    (the archive stays, for older installers), both served byte for byte.
+    A root image of another filesystem, one whose files a volume would
+    hide, or one whose file is missing: the plan unpacks the archive."""
+    files = add_root_image(bastion, "fs-os")
+    add_root_image(bastion, "ext4-os", fstype="ext4")
+    add_root_image(bastion, "hidden-os", mountable=["/boot", "/var"])   # /srv, /home
+    add_root_image(bastion, "short-os", rest_size=3)
+    got = {o["name"]: o for o in json.loads(bastion.ctl("os", "list", "--json").stdout)}
+    assert got["fs-os"]["root_image"] == "xfs" and got["fs-os"]["available"]
+    assert "root_image" not in got["short-os"] and got["short-os"]["available"]
+
+    plan = plan_for(bastion, "52:54:00:aa:20:11", "fs-os")
+    root = plan["image"]["root"]
+    assert plan["image"]["url"].endswith("/boot/os/fs-os/rootfs.tar.zst")
+    assert root["fstype"] == "xfs" and root["bytes"] == 700 << 20
+    for url, size, sha, f in ((root["url"], root["size"], root["sha256"], "root.xfs.zst"),
+                              (root["rest"]["url"], root["rest"]["size"],
+                               root["rest"]["sha256"], "rest.tar.zst")):
+        assert url.endswith("/boot/os/fs-os/" + f), url
+        assert size == len(files[f]) and sha == hashlib.sha256(files[f]).hexdigest()
+        got = bastion.boot("GET", url[url.index("/boot/os/"):])
+        assert got.status == 200 and got.body == files[f], f
+    for n, os_name in enumerate(("ext4-os", "hidden-os", "short-os")):
+        plan = plan_for(bastion, "52:54:00:aa:20:2%d" % n, os_name)
+        assert "root" not in plan["image"], (os_name, plan["image"])
+        assert plan["image"]["url"].endswith("/rootfs.tar.zst")
+    # Files the manifest does not name are not served, root image or not.
+    for p in ("/boot/os/fs-os/manifest.json", "/boot/os/short-os/rest.tar.zst",
+              "/boot/os/fs-os/root.xfs"):
+        assert bastion.boot("GET", p).status == 404, p

@@ -129,6 +129,82 @@ test_hostile_fields(void **state)
 	refused(NULL, "storage", -1, NULL, json_null());
 }
 
+static json_t *
+root_image(void)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:{s:s, s:s, s:I}}",
+	    "url", "http://10.77.0.1:8080/boot/os/debian-12/root.xfs.zst",
+	    "sha256", SHA, "size", (json_int_t)155571017, "bytes",
+	    (json_int_t)772800512, "fstype", "xfs", "rest", "url",
+	    "http://10.77.0.1:8080/boot/os/debian-12/rest.tar.zst", "sha256",
+	    SHA, "size", (json_int_t)41992895);
+}
+
+/* image.root (the root filesystem image and the rest) is optional; when
+ * there it is checked like the archive's fields. */
+static void
+test_root_image(void **state)
+{
+	static const struct {
+		const char *key, *sub, *bad;	/* bad NULL: the number 0 */
+	} cases[] = { { "url", NULL, "https://elsewhere/x" },
+	    { "sha256", NULL, "abc" }, { "fstype", NULL, "ext4" },
+	    { "size", NULL, NULL }, { "bytes", NULL, NULL },
+	    { "url", "rest", "http://x/'$(reboot)'" }, { "sha256", "rest", "0" },
+	    { "size", "rest", NULL } };
+	struct inst_plan p;
+	char why[INST_ERRLEN];
+	json_t *j = good_plan(), *r;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), 0);
+	assert_string_equal(p.root_url, "");	/* the archive is unpacked */
+	install_plan_free(&p);
+	json_object_set_new(json_object_get(j, "image"), "root", root_image());
+	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), 0);
+	assert_string_equal(p.root_url,
+	    "http://10.77.0.1:8080/boot/os/debian-12/root.xfs.zst");
+	assert_string_equal(p.rest_url,
+	    "http://10.77.0.1:8080/boot/os/debian-12/rest.tar.zst");
+	assert_int_equal(p.root_size, 155571017);
+	assert_int_equal(p.root_bytes, 772800512);
+	assert_int_equal(p.rest_size, 41992895);
+	install_plan_free(&p);
+	json_decref(j);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		j = good_plan();
+		r = root_image();
+		json_object_set_new(cases[i].sub ? json_object_get(r,
+		    cases[i].sub) : r, cases[i].key, cases[i].bad ?
+		    json_string(cases[i].bad) : json_integer(0));
+		json_object_set_new(json_object_get(j, "image"), "root", r);
+		if (install_plan_parse(j, &p, why, sizeof why) == 0) {
+			install_plan_free(&p);
+			fail_msg("image.root %s%s%s accepted", cases[i].sub ?
+			    cases[i].sub : "", cases[i].sub ? "." : "",
+			    cases[i].key);
+		}
+		assert_non_null(strstr(why, "image.root"));
+		json_decref(j);
+	}
+	/* An XFS root image for a root volume of another filesystem. */
+	j = good_plan();
+	json_object_set_new(json_object_get(j, "image"), "root", root_image());
+	json_object_set_new(json_array_get(json_object_get(json_object_get(j,
+	    "storage"), "volumes"), 0), "fstype", json_string("ext4"));
+	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), -1);
+	assert_non_null(strstr(why, "image.root is XFS"));
+	json_decref(j);
+	/* An image bigger than its filesystem is not one. */
+	j = good_plan();
+	r = root_image();
+	json_object_set_new(r, "bytes", json_integer(1000));
+	json_object_set_new(json_object_get(j, "image"), "root", r);
+	assert_int_equal(install_plan_parse(j, &p, why, sizeof why), -1);
+	json_decref(j);
+}
+
 static void
 test_too_many_volumes(void **state)
 {
@@ -174,6 +250,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_plan),
 		cmocka_unit_test(test_hostile_fields),
+		cmocka_unit_test(test_root_image),
 		cmocka_unit_test(test_too_many_volumes),
 		cmocka_unit_test(test_part_node),
 	};
