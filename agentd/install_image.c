@@ -328,7 +328,7 @@ keygen_start(void)
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-		child_fds_cloexec();
+		child_prepare();
 		if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1 ||
 		    dup2(null, 2) == -1 || chroot(T) == -1 || chdir("/") == -1)
 			_exit(127);
