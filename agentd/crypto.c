@@ -23,19 +23,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "agent.h"
-
-static void
-to_hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "hex.h"
 
 /* The kernel's generator for every random byte: no DRBG state to seed,
  * lock between threads or share with a forked child. */
@@ -63,7 +51,7 @@ agent_sha256_hex(const char *s, size_t len, char out[SECRET_HEXLEN])
 
 	/* Only a bad input length fails, which a size_t cannot be. */
 	(void)mbedtls_sha256_ret((const unsigned char *)s, len, md, 0);
-	to_hex(md, sizeof md, out);
+	hex_encode(md, sizeof md, out);
 }
 
 int
@@ -104,7 +92,7 @@ agent_fingerprint(const char *pem, char out[80])
 	(void)mbedtls_sha256_ret(crt.raw.p, crt.raw.len, md, 0);
 	mbedtls_x509_crt_free(&crt);
 	memcpy(out, "sha256:", 7);
-	to_hex(md, sizeof md, out + 7);
+	hex_encode(md, sizeof md, out + 7);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "agentfiles.h"
+#include "hex.h"
 #include "log.h"
 #include "path.h"
 
@@ -77,9 +78,8 @@ agentfile_path(const struct config *c, const char *name, char *path,
 static int
 sha256_fd(int fd, char hex[AGENTFILE_HEXLEN])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
 	ssize_t n;
 	int rc = -1;
@@ -95,11 +95,7 @@ sha256_fd(int fd, char hex[AGENTFILE_HEXLEN])
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
 		goto out;
-	for (i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0xf];
-	}
-	hex[2 * mdlen] = '\0';
+	hex_encode(md, mdlen, hex);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(ctx);

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "hex.h"
 
 void
 audit_setf(char *field, size_t size, const char *fmt, ...)
@@ -40,7 +41,6 @@ void
 audit_hash_fields(const char *const f[AUDIT_NFIELDS], const char *prev_hash,
     char out[AUDIT_HASH_LEN])
 {
-	static const char digits[] = "0123456789abcdef";
 	static const char magic[] = "bastion-audit-v1\n";
 	unsigned char d[32];
 	unsigned int dlen = 0;
@@ -55,13 +55,8 @@ audit_hash_fields(const char *const f[AUDIT_NFIELDS], const char *prev_hash,
 		for (i = 0; i < AUDIT_NFIELDS; i++)
 			add_field(md, f[i]);
 		EVP_DigestUpdate(md, prev_hash, strlen(prev_hash));
-		if (EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == 32) {
-			for (i = 0; i < 32; i++) {
-				out[2 * i] = digits[d[i] >> 4];
-				out[2 * i + 1] = digits[d[i] & 15];
-			}
-			out[64] = '\0';
-		}
+		if (EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == 32)
+			hex_encode(d, 32, out);
 	}
 	EVP_MD_CTX_free(md);
 }

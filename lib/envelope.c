@@ -14,6 +14,7 @@
 
 #include "b64.h"
 #include "envelope.h"
+#include "hex.h"
 #include "file.h"
 #include "log.h"
 
@@ -57,19 +58,6 @@ envelope_kind_known(const char *kind)
 	return 0;
 }
 
-static void
-hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* SHA-256 over the raw public key: the same id whichever library
  * holds the key (bastion's OpenSSL, the agent's raw bytes). */
 int
@@ -83,7 +71,7 @@ envelope_key_id_raw(const unsigned char pub[ENVELOPE_PUBLEN],
 	sha256_update(&c, ENVELOPE_PUBLEN, pub);
 	sha256_digest(&c, sizeof md, md);
 	memcpy(out, "ed25519:", 8);
-	hex(md, 16, out + 8);
+	hex_encode(md, 16, out + 8);
 	return 0;
 }
 

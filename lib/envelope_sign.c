@@ -9,19 +9,7 @@
 
 #include "b64.h"
 #include "envelope.h"
-
-static void
-hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "hex.h"
 
 int
 envelope_key_raw(EVP_PKEY *k, unsigned char pub[ENVELOPE_PUBLEN])
@@ -55,7 +43,7 @@ envelope_build(struct envelope *e, char **text)
 	if (e->nonce[0] == '\0') {
 		if (RAND_bytes(r, sizeof r) != 1)
 			return -1;
-		hex(r, sizeof r, e->nonce);
+		hex_encode(r, sizeof r, e->nonce);
 	}
 	o = json_pack("{s:s, s:O, s:I, s:s, s:s, s:I, s:i}",
 	    "agent_id", e->agent_id, "args", e->args ? e->args : json_null(),

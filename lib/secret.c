@@ -7,19 +7,7 @@
 #include <openssl/rand.h>
 
 #include "secret.h"
-
-static void
-to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "hex.h"
 
 int
 secret_random_hex(char out[SECRET_HEXLEN])
@@ -28,7 +16,7 @@ secret_random_hex(char out[SECRET_HEXLEN])
 
 	if (RAND_bytes(r, sizeof r) != 1)
 		return -1;
-	to_hex(r, sizeof r, out);
+	hex_encode(r, sizeof r, out);
 	OPENSSL_cleanse(r, sizeof r);
 	return 0;
 }
@@ -54,7 +42,7 @@ secret_sha256_hex(const char *s, size_t len, char out[SECRET_HEXLEN])
 
 	pthread_once(&sha256_once, sha256_fetch);
 	EVP_Digest(s, len, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
-	to_hex(md, 32, out);
+	hex_encode(md, 32, out);
 }
 
 int
