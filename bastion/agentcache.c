@@ -12,6 +12,7 @@
 #include "agentcache.h"
 #include "ca.h"
 #include "db_agent.h"
+#include "strhash.h"
 
 #define STRIPES	64
 #define WAYS	4
@@ -35,17 +36,6 @@ struct agentcache {
 	atomic_int	 on;
 	atomic_ullong	 hits, misses;
 };
-
-/* By the agent id alone: its renewed certificate takes its slot. */
-static unsigned
-ac_hash(const char *id)
-{
-	unsigned h = 2166136261U;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619U;
-	return h;
-}
 
 struct agentcache *
 agentcache_new(unsigned slots, int64_t max_age_ms)
@@ -88,11 +78,12 @@ agentcache_gen(struct agentcache *c)
 	return atomic_load(&c->gen);
 }
 
+/* Slots by the agent id alone: its renewed certificate takes its slot. */
 int
 agentcache_get(struct agentcache *c, const char *id, const char *serial,
     int64_t now_ms, int64_t *not_after_ms)
 {
-	unsigned set = ac_hash(id) % c->nsets, i;
+	unsigned set = str_fnv1a(id) % c->nsets, i;
 	struct ac_slot *s = &c->slot[(size_t)set * WAYS];
 	unsigned long gen = atomic_load(&c->gen);
 	int64_t age = atomic_load(&c->max_age_ms);
@@ -118,7 +109,7 @@ void
 agentcache_put(struct agentcache *c, const char *id, const char *serial,
     int64_t not_after_ms, unsigned long gen, int64_t now_ms)
 {
-	unsigned set = ac_hash(id) % c->nsets, i, pick = 0;
+	unsigned set = str_fnv1a(id) % c->nsets, i, pick = 0;
 	struct ac_slot *s = &c->slot[(size_t)set * WAYS];
 
 	/* Read at an older generation, or while off: not kept. */

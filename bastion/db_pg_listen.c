@@ -32,6 +32,7 @@
 #include "db_internal.h"
 #include "jobseen.h"
 #include "log.h"
+#include "strhash.h"
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
@@ -166,11 +167,7 @@ drain(struct db_listener *l, PGconn *pg)
 static uint32_t
 lead_key(const char *name)
 {
-	uint32_t h = 2166136261U;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619U;
-	return h & 0x7fffffffU;
+	return str_fnv1a(name) & 0x7fffffffU;
 }
 
 /* A candidate's turn on pg: record its session, then try the lock (it

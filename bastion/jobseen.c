@@ -11,6 +11,7 @@
 
 #include "db_agent.h"
 #include "jobseen.h"
+#include "strhash.h"
 
 #define STRIPES	64
 #define WAYS	4
@@ -33,16 +34,6 @@ struct jobseen {
 	atomic_int	 on;
 	atomic_ullong	 quiet, asked;
 };
-
-static unsigned
-js_hash(const char *id)
-{
-	unsigned h = 2166136261U;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619U;
-	return h;
-}
 
 struct jobseen *
 jobseen_new(unsigned slots, unsigned woke, int64_t max_age_ms)
@@ -97,7 +88,7 @@ jobseen_since(struct jobseen *js, const char *id, uint64_t mark)
 {
 	return mark != 0 && atomic_load(&js->on) &&
 	    mark >= atomic_load(&js->floor) &&
-	    atomic_load(&js->woke[js_hash(id) % js->nwoke]) <= mark;
+	    atomic_load(&js->woke[str_fnv1a(id) % js->nwoke]) <= mark;
 }
 
 /* *w = n unless larger: a mark read between two numbers taken must not
@@ -116,7 +107,7 @@ jobseen_woke(struct jobseen *js, const char *id)
 {
 	uint64_t n = atomic_fetch_add(&js->seq, 1) + 1;
 
-	store_max(id == NULL ? &js->floor : &js->woke[js_hash(id) % js->nwoke],
+	store_max(id == NULL ? &js->floor : &js->woke[str_fnv1a(id) % js->nwoke],
 	    n);
 }
 
@@ -131,7 +122,7 @@ void
 jobseen_quiet_put(struct jobseen *js, const char *id, uint64_t mark,
     int64_t now_ms)
 {
-	unsigned set = js_hash(id) % js->nsets, i, pick = 0;
+	unsigned set = str_fnv1a(id) % js->nsets, i, pick = 0;
 	struct js_slot *s = &js->slot[(size_t)set * WAYS];
 
 	if (strlen(id) >= sizeof s->id || !jobseen_since(js, id, mark))
@@ -156,7 +147,7 @@ jobseen_quiet_put(struct jobseen *js, const char *id, uint64_t mark,
 uint64_t
 jobseen_quiet(struct jobseen *js, const char *id, int64_t now_ms)
 {
-	unsigned set = js_hash(id) % js->nsets, i;
+	unsigned set = str_fnv1a(id) % js->nsets, i;
 	struct js_slot *s = &js->slot[(size_t)set * WAYS];
 	uint64_t mark = 0;
 
