@@ -542,40 +542,46 @@ agent_body(struct request *r, struct peer *p)
 	return http_body_json(r);
 }
 
-/* The hot path: one certificate check (cached) and one statement. */
+/* The hot path: one certificate check (cached), the body checked and
+ * kept as it came, the answer written as text. Per heartbeat, perf
+ * found json_dumps of the body again (5% of bastion's CPU) and of the
+ * answer's tree (2%): neither adds anything. */
 static void
 post_heartbeat(struct request *r)
 {
 	struct peer p;
 	json_t *body;
-	char *text = NULL;
-	int64_t not_after = 0;
-	int rc, renew;
+	char now[DB_TIME_LEN], answer[128];
+	int64_t not_after = 0, ms;
+	int rc, renew, n;
 
 	if (agent_cert(r, &p) == -1 || (body = http_body_json(r)) == NULL)
 		return;
-	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
-		http_reply_error(r, 500, "internal", "out of memory");
-		goto out;
-	}
+	/* A JSON object, UTF-8, no NUL, no key twice (http_body_json):
+	 * stored as sent. */
+	json_decref(body);
 	rc = db_agent_heartbeat(r->app->db, p.agent_id, p.serial, r->client,
-	    text, &not_after);
+	    r->body.data, &not_after);
 	if (rc == DB_NOTFOUND)
 		rc = db_agent_cert_check(r->app->db, p.agent_id, p.serial);
 	if (rc != DB_OK) {
 		agent_refused(r, &p, rc == DB_OK ? DB_ERR : rc);
-		goto out;
+		return;
 	}
 	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
 	 * too, in case its clock disagrees. */
-	renew = not_after - clock_wall_ms() < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
+	ms = clock_wall_ms();
+	renew = not_after - ms < (int64_t)CA_AGENT_DAYS * 86400000 / 3;
 	alerts_poke();		/* attention: recomputed within a second */
-	http_reply_json(r, 200, json_pack("{s:i, s:b, s:o}", "interval",
-	    heartbeat_interval(r), "renew", renew, "server_time",
-	    db_time_json(clock_wall_ms())));
-out:
-	free(text);
-	json_decref(body);
+	db_time_str(ms, now);
+	n = snprintf(answer, sizeof answer, "{\"interval\":%d,\"renew\":%s,"
+	    "\"server_time\":\"%s\"}", heartbeat_interval(r), renew ? "true" :
+	    "false", now);
+	if (n < 0 || (size_t)n >= sizeof answer) {
+		http_reply_error(r, 500, "internal", "cannot encode the answer");
+		return;
+	}
+	http_reply_text(r, 200, "application/json", answer, (size_t)n);
 }
 
 static void
@@ -641,7 +647,8 @@ out:
 
 /*
  * The long poll. Waiting requests are suspended (no thread each) and kept
- * in one list; a new job for the agent or the deadline resumes them. The
+ * in one list, in the order of their deadlines; a new job for the agent
+ * or the deadline resumes them. The
  * list's lock is held while a request is resumed, and a request leaves
  * the list (on_free) before it is freed, so nothing resumes a dead one.
  */
@@ -657,12 +664,13 @@ struct waiter {
 
 static struct {
 	pthread_mutex_t	 mu;
-	struct waiter	*head;
+	struct waiter	*head, *tail;	/* the soonest deadline first */
 	pthread_once_t	 once;
 	size_t		 n;		/* listed */
 	size_t		 alive;		/* suspended or resumed, not yet freed */
 	int		 stopping;
-} hub = { PTHREAD_MUTEX_INITIALIZER, NULL, PTHREAD_ONCE_INIT, 0, 0, 0 };
+} hub = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, PTHREAD_ONCE_INIT, 0, 0,
+    0 };
 
 /* Caller holds hub.mu. */
 static void
@@ -676,28 +684,53 @@ waiter_unlink(struct waiter *w)
 		hub.head = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
+	else
+		hub.tail = w->prev;
 	w->prev = w->next = NULL;
 	w->listed = 0;
 	hub.n--;
 }
 
+/* w joins the list at its deadline's place (caller holds hub.mu). Waits
+ * are mostly of one length, so that is nearly always the end. */
+static void
+waiter_link(struct waiter *w)
+{
+	struct waiter *after = hub.tail;
+
+	while (after && after->deadline_ms > w->deadline_ms)
+		after = after->prev;
+	w->prev = after;
+	w->next = after ? after->next : hub.head;
+	if (w->next)
+		w->next->prev = w;
+	else
+		hub.tail = w;
+	if (after)
+		after->next = w;
+	else
+		hub.head = w;
+	w->listed = 1;
+	hub.n++;
+}
+
+/* Four times a second, the polls whose wait is over: from the head of
+ * the list, not a walk over every waiting one (19,700 a bastion, four
+ * times a second, under the lock every poll takes). */
 static void *
 hub_timer(void *arg)
 {
 	struct timespec ts = { 0, 250 * 1000000 };
-	struct waiter *w, *next;
+	struct waiter *w;
 	int64_t now;
 
 	for (;;) {
 		nanosleep(&ts, NULL);
 		now = clock_wall_ms();
 		pthread_mutex_lock(&hub.mu);
-		for (w = hub.head; w; w = next) {
-			next = w->next;
-			if (w->deadline_ms <= now) {
-				waiter_unlink(w);
-				http_resume(w->h);
-			}
+		while ((w = hub.head) != NULL && w->deadline_ms <= now) {
+			waiter_unlink(w);
+			http_resume(w->h);
 		}
 		pthread_mutex_unlock(&hub.mu);
 	}
@@ -894,12 +927,7 @@ get_jobs(struct request *r)
 	}
 	r->poll = w;
 	r->on_free = waiter_free;
-	w->next = hub.head;
-	if (hub.head)
-		hub.head->prev = w;
-	hub.head = w;
-	w->listed = 1;
-	hub.n++;
+	waiter_link(w);
 	hub.alive++;
 	/* Suspended under the lock: a job that arrives now resumes a
 	 * request that is already suspended. */
