@@ -481,7 +481,8 @@ hb_answer(struct hconn *c, int *close_after, const char **why)
 	int k;
 
 	*close_after = 0;
-	if ((end = memmem(c->in, (size_t)c->inlen, "\r\n\r\n", 4)) == NULL) {
+	if ((end = (const char *)memmem(c->in, (size_t)c->inlen, "\r\n\r\n",
+	    4)) == NULL) {
 		*why = "a response header over 4 KiB";
 		return c->inlen == HB_IN ? -1 : 0;
 	}
@@ -494,9 +495,9 @@ hb_answer(struct hconn *c, int *close_after, const char **why)
 	if (memcmp(c->in + 9, "200", 3) != 0)
 		return -1;
 	*why = "bad header";
-	p = memmem(c->in, (size_t)hlen, "\r\n", 2) + 2;
+	p = (const char *)memmem(c->in, (size_t)hlen, "\r\n", 2) + 2;
 	for (; p < end + 2; p = eol + 2) {
-		eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+		eol = (const char *)memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
 		if ((v = hb_header(p, eol, "Content-Length")) != NULL) {
 			if (cl != -1)
 				return -1;
