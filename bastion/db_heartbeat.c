@@ -233,6 +233,10 @@ done:
 			next = e->all;
 			hb_put_back(hb, e);
 		}
+		/* Another thread's write (db_lock) may have failed while the
+		 * flusher slept: it must see them again, heartbeats that
+		 * replace these will not wake it. */
+		pthread_cond_signal(&hb->cv);
 		pthread_mutex_unlock(&hb->mu);
 		return;
 	}

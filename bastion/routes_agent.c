@@ -647,75 +647,82 @@ out:
 
 /*
  * The long poll. Waiting requests are suspended (no thread each) and kept
- * in one list, in the order of their deadlines; a new job for the agent
- * or the deadline resumes them. The
- * list's lock is held while a request is resumed, and a request leaves
- * the list (on_free) before it is freed, so nothing resumes a dead one.
+ * in lists by deadline; a new job for the agent or the deadline resumes
+ * them. The lists' lock is held while a request is resumed, and a
+ * request leaves its list (on_free) before it is freed, so nothing
+ * resumes a dead one.
  */
 struct waiter {
 	struct http_waiting *h;		/* resumes the request */
 	char		 agent_id[AGENT_ID_LEN];
-	int64_t		 deadline_ms;
+	int64_t		 deadline_ms;	/* clock_mono_ms */
+	int		 wait;		/* seconds: its list, hub.by_wait[wait] */
 	uint64_t	 quiet;		/* db_jobs_waiting's mark, or 0 */
 	int		 fresh;
 	int		 listed;
 	struct waiter	*prev, *next;
 };
 
+/*
+ * One list per length of wait, each in the order of its deadlines by
+ * construction (appended, monotonic clock): a poll joins in O(1) and the
+ * timer looks at POLL_MAX_WAIT + 1 heads. Agents' waits differ (25 s,
+ * then what is left to the next heartbeat), so one sorted list meant a
+ * walk at nearly every poll, under the lock every poll takes.
+ */
+struct waiters {
+	struct waiter	*head, *tail;
+};
+
 static struct {
 	pthread_mutex_t	 mu;
-	struct waiter	*head, *tail;	/* the soonest deadline first */
+	struct waiters	 by_wait[POLL_MAX_WAIT + 1];
 	pthread_once_t	 once;
 	size_t		 n;		/* listed */
 	size_t		 alive;		/* suspended or resumed, not yet freed */
 	int		 stopping;
-} hub = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, PTHREAD_ONCE_INIT, 0, 0,
-    0 };
+} hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
 /* Caller holds hub.mu. */
 static void
 waiter_unlink(struct waiter *w)
 {
+	struct waiters *l = &hub.by_wait[w->wait];
+
 	if (!w->listed)
 		return;
 	if (w->prev)
 		w->prev->next = w->next;
 	else
-		hub.head = w->next;
+		l->head = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
 	else
-		hub.tail = w->prev;
+		l->tail = w->prev;
 	w->prev = w->next = NULL;
 	w->listed = 0;
 	hub.n--;
 }
 
-/* w joins the list at its deadline's place (caller holds hub.mu). Waits
- * are mostly of one length, so that is nearly always the end. */
+/* w joins the end of its wait's list (caller holds hub.mu). */
 static void
 waiter_link(struct waiter *w)
 {
-	struct waiter *after = hub.tail;
+	struct waiters *l = &hub.by_wait[w->wait];
 
-	while (after && after->deadline_ms > w->deadline_ms)
-		after = after->prev;
-	w->prev = after;
-	w->next = after ? after->next : hub.head;
-	if (w->next)
-		w->next->prev = w;
+	w->next = NULL;
+	w->prev = l->tail;
+	if (l->tail)
+		l->tail->next = w;
 	else
-		hub.tail = w;
-	if (after)
-		after->next = w;
-	else
-		hub.head = w;
+		l->head = w;
+	l->tail = w;
 	w->listed = 1;
 	hub.n++;
 }
 
-/* Four times a second, the polls whose wait is over: from the head of
- * the list, not a walk over every waiting one (19,700 a bastion, four
+/* Four times a second, the polls whose wait is over: from the heads of
+ * the lists, not a walk over every waiting one (19,700 a bastion, four
  * times a second, under the lock every poll takes). */
 static void *
 hub_timer(void *arg)
@@ -723,15 +730,18 @@ hub_timer(void *arg)
 	struct timespec ts = { 0, 250 * 1000000 };
 	struct waiter *w;
 	int64_t now;
+	int i;
 
 	for (;;) {
 		nanosleep(&ts, NULL);
-		now = clock_wall_ms();
+		now = clock_mono_ms();
 		pthread_mutex_lock(&hub.mu);
-		while ((w = hub.head) != NULL && w->deadline_ms <= now) {
-			waiter_unlink(w);
-			http_resume(w->h);
-		}
+		for (i = 0; i <= POLL_MAX_WAIT; i++)
+			while ((w = hub.by_wait[i].head) != NULL &&
+			    w->deadline_ms <= now) {
+				waiter_unlink(w);
+				http_resume(w->h);
+			}
 		pthread_mutex_unlock(&hub.mu);
 	}
 	return NULL;
@@ -760,15 +770,18 @@ static void
 hub_notify(const char *agent_id)
 {
 	struct waiter *w, *next;
+	int i;
 
 	pthread_mutex_lock(&hub.mu);
-	for (w = hub.head; w; w = next) {
-		next = w->next;
-		if (agent_id == NULL || strcmp(w->agent_id, agent_id) == 0) {
-			waiter_unlink(w);
-			http_resume(w->h);
+	for (i = 0; i <= POLL_MAX_WAIT; i++)
+		for (w = hub.by_wait[i].head; w; w = next) {
+			next = w->next;
+			if (agent_id == NULL || strcmp(w->agent_id, agent_id) ==
+			    0) {
+				waiter_unlink(w);
+				http_resume(w->h);
+			}
 		}
-	}
 	pthread_mutex_unlock(&hub.mu);
 }
 
@@ -785,11 +798,12 @@ int
 routes_agent_polling(const char *agent_id)
 {
 	struct waiter *w;
-	int found = 0;
+	int i, found = 0;
 
 	pthread_mutex_lock(&hub.mu);
-	for (w = hub.head; w && !found; w = w->next)
-		found = strcmp(w->agent_id, agent_id) == 0;
+	for (i = 0; i <= POLL_MAX_WAIT && !found; i++)
+		for (w = hub.by_wait[i].head; w && !found; w = w->next)
+			found = strcmp(w->agent_id, agent_id) == 0;
 	pthread_mutex_unlock(&hub.mu);
 	return found;
 }
@@ -820,18 +834,13 @@ void
 routes_agent_stop(void)
 {
 	struct timespec ts = { 0, 10 * 1000000 };
-	struct waiter *w, *next;
 	size_t alive;
 	int i;
 
 	pthread_mutex_lock(&hub.mu);
 	hub.stopping = 1;
-	for (w = hub.head; w; w = next) {
-		next = w->next;
-		waiter_unlink(w);
-		http_resume(w->h);
-	}
 	pthread_mutex_unlock(&hub.mu);
+	hub_notify(NULL);
 	/* The listeners' threads answer them (204) and free them. */
 	for (i = 0; i < 500; i++) {
 		pthread_mutex_lock(&hub.mu);
@@ -915,7 +924,8 @@ get_jobs(struct request *r)
 	}
 	pthread_once(&hub.once, hub_start);
 	snprintf(w->agent_id, sizeof w->agent_id, "%s", p.agent_id);
-	w->deadline_ms = clock_wall_ms() + wait * 1000;
+	w->wait = (int)wait;
+	w->deadline_ms = clock_mono_ms() + wait * 1000;
 	w->fresh = fresh;
 	w->quiet = quiet;
 	pthread_mutex_lock(&hub.mu);
