@@ -18,7 +18,17 @@ audit_setf(char *field, size_t size, const char *fmt, ...)
 	if (size == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(field, size, fmt, ap);
+	/* Most are one string (audit_start, per request): copied. */
+	if (strcmp(fmt, "%s") == 0) {
+		const char *s = va_arg(ap, const char *);
+
+		if (s == NULL)
+			s = "(null)";	/* what vsnprintf would write */
+		for (i = 0; i < size - 1 && s[i]; i++)
+			field[i] = s[i];
+		field[i] = '\0';
+	} else
+		vsnprintf(field, size, fmt, ap);
 	va_end(ap);
 	for (i = 0; field[i]; i++)
 		if ((unsigned char)field[i] < 0x20 || field[i] == 0x7f)

@@ -649,19 +649,26 @@ db_errmsg(struct db *db)
 	return db_conn_errmsg(db->w);
 }
 
-json_t *
-db_time_json(int64_t ms)
+void
+db_time_str(int64_t ms, char out[DB_TIME_LEN])
 {
-	char s[64];
 	struct tm tm;
 	time_t t = (time_t)(ms / 1000);
 
-	if (ms <= 0)
-		return json_null();
 	gmtime_r(&t, &tm);
-	snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	snprintf(out, DB_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+json_t *
+db_time_json(int64_t ms)
+{
+	char s[DB_TIME_LEN];
+
+	if (ms <= 0)
+		return json_null();
+	db_time_str(ms, s);
 	return json_string(s);
 }
 

@@ -233,6 +233,10 @@ done:
 			next = e->all;
 			hb_put_back(hb, e);
 		}
+		/* Another thread's write (db_lock) may have failed while the
+		 * flusher slept: it must see them again, heartbeats that
+		 * replace these will not wake it. */
+		pthread_cond_signal(&hb->cv);
 		pthread_mutex_unlock(&hb->mu);
 		return;
 	}
@@ -379,7 +383,8 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 	struct db_hb *hb = db->hb;
 	struct hb_entry *e, *o;
 	int64_t not_after;
-	int rc, full;
+	size_t n;
+	int rc, full, wake;
 
 	if ((rc = db_reader_agent_cert(db, id, serial, &not_after)) != DB_OK)
 		return rc;
@@ -407,12 +412,20 @@ db_agent_heartbeat(struct db *db, const char *id, const char *serial,
 		memcpy(o->serial, e->serial, sizeof o->serial);
 		memcpy(o->addr, e->addr, sizeof o->addr);
 		free(e);
-	} else
+		wake = 0;
+	} else {
 		hb_link(hb, e);
-	full = atomic_load(&hb->n) >= HB_MAX || hb->stop;
+		wake = 1;
+	}
+	n = atomic_load(&hb->n);
+	full = n >= HB_MAX || hb->stop;
 	/* The first wakes the flusher (it gathers the others); a full
-	 * batch ends its gathering. */
-	if (atomic_load(&hb->n) == 1 || atomic_load(&hb->n) >= HB_BATCH)
+	 * batch ends its gathering. Only then: a heartbeat that replaced a
+	 * pending one, or came past HB_BATCH, changes nothing the flusher
+	 * waits for, and waking it anyway cost a futex call and a context
+	 * switch per heartbeat while it gathered (perf: 9% of bastion's CPU
+	 * with one agent on 64 connections). */
+	if (wake && (n == 1 || n == HB_BATCH))
 		pthread_cond_signal(&hb->cv);
 	pthread_mutex_unlock(&hb->mu);
 	if (full) {			/* the caller writes the set */

@@ -249,7 +249,9 @@ int64_t		 db_changes(struct db *);
 int64_t		 db_last_id(struct db *);
 const char	*db_errmsg(struct db *);
 
+#define DB_TIME_LEN	64	/* also in db_agent.h */
 json_t		*db_time_json(int64_t ms);
+void		 db_time_str(int64_t ms, char out[DB_TIME_LEN]);
 /* Step st to its end, one row(st) per row into a new array; finalizes
  * st (NULL: a failed db_stmt). Caller holds the lock. */
 int		 db_rows_json(struct db *, struct db_st *,

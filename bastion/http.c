@@ -849,8 +849,11 @@ request_new(struct listener_ctx *lc, struct MHD_Connection *conn,
 {
 	struct request *r;
 
-	if ((r = calloc(1, sizeof *r)) == NULL)
+	/* All but the arrays read only as far as they are filled. */
+	if ((r = malloc(sizeof *r)) == NULL)
 		return NULL;
+	memset(r, 0, HTTP_REQUEST_ZEROED);
+	r->error[0] = '\0';
 	snprintf(r->id, sizeof r->id, "%08lx%08lx",
 	    (unsigned long)(lc->app->started & 0xffffffff),
 	    (unsigned long)atomic_fetch_add(&request_counter, 1));

@@ -1,22 +1,31 @@
-/* agents_load.c — load generator for bench/agents: simulated agents over
- * mutual TLS with keep-alive, on libcurl's multi interface (one thread).
+/* agents_load.c — load generator for bench/agents and bench/fleet:
+ * simulated agents over mutual TLS with keep-alive, one thread.
  *
  *   agents_load heartbeat URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
- *       every connection POSTs /agent/v1/heartbeat back to back (made
- *       RAMP at a time; counted from when all are made); prints
- *       "heartbeats N seconds S rate R errors E identities K"
+ *       every connection POSTs /agent/v1/heartbeat back to back, one
+ *       request at a time (no pipelining), each answer read whole and
+ *       checked (HTTP/1.1 200, Content-Length, a JSON object with
+ *       "interval"); made RAMP at a time, counted from when all are made;
+ *       prints "heartbeats N seconds S rate R errors E identities K
+ *       cpu_s C" (C: this process's CPU seconds while counting). On
+ *       OpenSSL's non-blocking API and epoll (as agents_hold.c): under
+ *       libcurl's multi interface the load generator was the largest CPU
+ *       user of bench/fleet's (a), each request a handle removed and
+ *       added again.
  *   agents_load heartbeat-health URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
  *       the same with the body agentd sends since health.c (mounts,
  *       temperatures, SMART: bench/attention)
  *   agents_load poll URL CERT KEY CA CONNECTIONS SECONDS [SOURCE]
- *       opens CONNECTIONS long polls (GET /agent/v1/jobs?wait=30), keeps
- *       them open for SECONDS or until SIGTERM (re-polling on the same
- *       connection when one is answered) and prints
+ *       (libcurl multi) opens CONNECTIONS long polls (GET
+ *       /agent/v1/jobs?wait=30), keeps them open for SECONDS or until
+ *       SIGTERM (re-polling on the same connection when one is answered)
+ *       and prints
  *       "polls_sent N after S s answered A min_per_connection M
  *        connects C errors E"
  *       (every poll answered at least once when M >= 1; C == N when no
  *       connection had to be made again).
- * SOURCE is the local address to connect from (127.0.0.2, ...): a
+ * URL is https://A.B.C.D:PORT for the heartbeat modes. SOURCE is the
+ * local address to connect from (127.0.0.2, ...): a
  * process holds at most its open-file limit and bastion caps connections
  * per address, so bench/agents spreads big runs over several.
  * CERT and KEY may hold one "%d": connection i is then agent identity
@@ -31,20 +40,32 @@
  *       over HTTP is rate-limited per address, which a bench of thousands
  *       of agents from one address would only measure.
  */
+#define _GNU_SOURCE	/* memmem */
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -112,9 +133,10 @@ subst(char *out, size_t size, const char *pat, long i)
 		snprintf(out, size, "%.*s%ld%s", (int)(d - pat), pat, i, d + 2);
 }
 
+/* A long poll's handle (poll mode). */
 static CURL *
-handle(const char *url, char **av, int post, struct curl_slist *hdr,
-    const char *source, long *answers, long idx)
+handle(const char *url, char **av, const char *source, long *answers,
+    long idx)
 {
 	CURL *c = curl_easy_init();
 
@@ -138,17 +160,6 @@ handle(const char *url, char **av, int post, struct curl_slist *hdr,
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	if (post) {
-		static const char body[] = "{\"load\":[0.01,0.02,0.03],"
-		    "\"memory\":{\"total_bytes\":1073741824,\"free_bytes\":"
-		    "536870912},\"running_jobs\":0,\"uptime_s\":1234}";
-
-		const char *b = with_health ? health_body : body;
-
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, b);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
-	}
 	return c;
 }
 
@@ -275,18 +286,514 @@ identities(char **av)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* --- heartbeats: OpenSSL non-blocking and epoll ----------------------------- */
+
+#define HB_IN		4096	/* one response, header and body, at most */
+#define HB_STUCK_S	60	/* a heartbeat unanswered this long: an error */
+
+enum { H_IDLE, H_CONNECT, H_HANDSHAKE, H_SEND, H_WAIT };
+
+struct hconn {
+	SSL		*ssl;
+	double		 since;		/* s: state entered */
+	double		 retry_at;	/* s: when H_IDLE, not before */
+	uint32_t	 answers;
+	int		 fd;
+	int		 inlen;
+	uint8_t		 state;
+	uint8_t		 events;	/* registered: 1 EPOLLIN, 2 EPOLLOUT */
+	char		 in[HB_IN];
+};
+
+static struct {
+	struct sockaddr_in dst, src;
+	int		 with_src;
+	SSL_CTX		*ctx;
+	X509		**certs;	/* ids > 0: identity i's */
+	EVP_PKEY	**keys;
+	struct hconn	*cs;
+	long		 n;
+	long		*queue, qhead, qlen;	/* ring: connections to make */
+	long		 making, made, done, errors;
+	int		 ep;
+	char		 req[2048];
+	int		 reqlen;
+} H;
+
+static void
+hb_enqueue(long i, double at)
+{
+	H.cs[i].retry_at = at;
+	H.queue[(H.qhead + H.qlen) % H.n] = i;
+	H.qlen++;
+}
+
+static void
+hb_want(long i, uint8_t ev)
+{
+	struct hconn *c = &H.cs[i];
+	struct epoll_event e;
+
+	if (c->events == ev)
+		return;
+	memset(&e, 0, sizeof e);
+	e.events = (ev & 1 ? EPOLLIN : 0) | (ev & 2 ? EPOLLOUT : 0);
+	e.data.u64 = (uint64_t)i;
+	if (epoll_ctl(H.ep, EPOLL_CTL_MOD, c->fd, &e) == -1)
+		perror("agents_load: epoll_ctl");
+	c->events = ev;
+}
+
+/* Closes connection i and makes it again: an error (why) at once after a
+ * second, or the server's close (why NULL) at once. */
+static void
+hb_drop(long i, const char *why)
+{
+	struct hconn *c = &H.cs[i];
+
+	if (c->state == H_CONNECT || c->state == H_HANDSHAKE)
+		H.making--;
+	if (why != NULL && !stop && H.errors++ < 5)
+		fprintf(stderr, "agents_load: connection %ld: %s\n", i, why);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	c->state = H_IDLE;
+	c->events = 0;
+	c->inlen = 0;
+	hb_enqueue(i, now_s() + (why ? 1 : 0));
+}
+
+static void
+hb_start(long i)
+{
+	struct hconn *c = &H.cs[i];
+	struct epoll_event e;
+	int one = 1;
+
+	H.making++;
+	c->state = H_CONNECT;
+	c->since = now_s();
+	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		hb_drop(i, strerror(errno));
+		return;
+	}
+	if (H.with_src) {
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof one);
+		if (bind(c->fd, (struct sockaddr *)&H.src, sizeof H.src) == -1) {
+			hb_drop(i, strerror(errno));
+			return;
+		}
+	}
+	if (connect(c->fd, (struct sockaddr *)&H.dst, sizeof H.dst) == -1 &&
+	    errno != EINPROGRESS) {
+		hb_drop(i, strerror(errno));
+		return;
+	}
+	memset(&e, 0, sizeof e);
+	e.events = EPOLLOUT;
+	e.data.u64 = (uint64_t)i;
+	if (epoll_ctl(H.ep, EPOLL_CTL_ADD, c->fd, &e) == -1) {
+		hb_drop(i, strerror(errno));
+		return;
+	}
+	c->events = 2;
+}
+
+/* The SSL call's result r: 0 to wait (events set), -1 dropped. */
+static int
+hb_ssl_wait(long i, int r, const char *what)
+{
+	struct hconn *c = &H.cs[i];
+	char why[300];
+	int e = SSL_get_error(c->ssl, r);
+	unsigned long ee;
+
+	if (e == SSL_ERROR_WANT_READ) {
+		hb_want(i, 1);
+		return 0;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		hb_want(i, 2);
+		return 0;
+	}
+	ee = ERR_get_error();
+	ERR_clear_error();
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ee == 0))
+		snprintf(why, sizeof why, "%s: closed by the server", what);
+	else
+		snprintf(why, sizeof why, "%s: %s", what, ee ?
+		    ERR_error_string(ee, NULL) : "TLS error");
+	hb_drop(i, why);
+	return -1;
+}
+
+static void
+hb_send(long i)
+{
+	struct hconn *c = &H.cs[i];
+	int r;
+
+	c->state = H_SEND;
+	ERR_clear_error();
+	/* Retried with the same buffer when it would block, as SSL_write
+	 * wants. */
+	if ((r = SSL_write(c->ssl, H.req, H.reqlen)) <= 0) {
+		hb_ssl_wait(i, r, "sending");
+		return;
+	}
+	c->state = H_WAIT;
+	c->since = now_s();
+	c->inlen = 0;
+	hb_want(i, 1);
+}
+
+/* The value of header line [p, eol) if its name is name, else NULL. */
+static const char *
+hb_header(const char *p, const char *eol, const char *name)
+{
+	size_t n = strlen(name);
+
+	if ((size_t)(eol - p) <= n || strncasecmp(p, name, n) != 0 ||
+	    p[n] != ':')
+		return NULL;
+	for (p += n + 1; p < eol && (*p == ' ' || *p == '\t'); p++)
+		;
+	return p;
+}
+
+/*
+ * The response in c->in, checked as bastion answers a heartbeat:
+ * "HTTP/1.1 200", a Content-Length, no more bytes than it says (one
+ * request at a time: anything after it is wrong), the body a JSON object
+ * with "interval". 1 when whole and right, 0 when more is to come, -1
+ * when wrong (why set); *close_after from a Connection: close.
+ */
+static int
+hb_answer(struct hconn *c, int *close_after, const char **why)
+{
+	const char *p, *eol, *v, *body, *end;
+	long cl = -1, hlen;
+	int k;
+
+	*close_after = 0;
+	if ((end = (const char *)memmem(c->in, (size_t)c->inlen, "\r\n\r\n",
+	    4)) == NULL) {
+		*why = "a response header over 4 KiB";
+		return c->inlen == HB_IN ? -1 : 0;
+	}
+	hlen = end + 4 - c->in;
+	*why = "bad status line";
+	if (c->inlen < 13 || memcmp(c->in, "HTTP/1.1 ", 9) != 0 ||
+	    c->in[12] != ' ')
+		return -1;
+	*why = "HTTP status not 200";
+	if (memcmp(c->in + 9, "200", 3) != 0)
+		return -1;
+	*why = "bad header";
+	p = (const char *)memmem(c->in, (size_t)hlen, "\r\n", 2) + 2;
+	for (; p < end + 2; p = eol + 2) {
+		eol = (const char *)memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+		if ((v = hb_header(p, eol, "Content-Length")) != NULL) {
+			if (cl != -1)
+				return -1;
+			for (cl = 0, k = 0; v < eol && *v >= '0' && *v <= '9' &&
+			    k < 9; v++, k++)
+				cl = cl * 10 + (*v - '0');
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			if (k == 0 || v != eol)
+				return -1;
+		} else if (hb_header(p, eol, "Transfer-Encoding") != NULL)
+			return -1;	/* bastion sends a length */
+		else if ((v = hb_header(p, eol, "Connection")) != NULL)
+			*close_after = memmem(v, (size_t)(eol - v), "close", 5) !=
+			    NULL;
+	}
+	*why = "no Content-Length, or an answer over 4 KiB";
+	if (cl < 0 || hlen + cl > HB_IN)
+		return -1;
+	if (c->inlen < hlen + cl)
+		return 0;
+	*why = "more than one response to a request";
+	if (c->inlen > hlen + cl)
+		return -1;
+	body = c->in + hlen;
+	*why = "the answer is not a heartbeat's";
+	if (cl < 2 || body[0] != '{' || body[cl - 1] != '}' ||
+	    memmem(body, (size_t)cl, "\"interval\":", 11) == NULL)
+		return -1;
+	return 1;
+}
+
+static void
+hb_readable(long i)
+{
+	struct hconn *c = &H.cs[i];
+	const char *why;
+	int r, close_after;
+
+	for (;;) {
+		ERR_clear_error();
+		if ((r = SSL_read(c->ssl, c->in + c->inlen, HB_IN - c->inlen))
+		    <= 0) {
+			hb_ssl_wait(i, r, "reading");
+			return;
+		}
+		c->inlen += r;
+		if ((r = hb_answer(c, &close_after, &why)) == -1) {
+			hb_drop(i, why);
+			return;
+		}
+		if (r == 1)
+			break;
+	}
+	if (SSL_pending(c->ssl) > 0) {
+		hb_drop(i, "more than one response to a request");
+		return;
+	}
+	H.done++;
+	if (++c->answers == 1)
+		H.made++;
+	if (close_after)	/* as an agent would: again */
+		hb_drop(i, NULL);
+	else
+		hb_send(i);
+}
+
+static void
+hb_handshake(long i)
+{
+	struct hconn *c = &H.cs[i];
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(c->ssl)) != 1) {
+		hb_ssl_wait(i, r, "handshake");
+		return;
+	}
+	H.making--;
+	hb_send(i);
+}
+
+static void
+hb_event(long i)
+{
+	struct hconn *c = &H.cs[i];
+	socklen_t len = sizeof(int);
+	long id;
+	int err = 0;
+
+	switch (c->state) {
+	case H_CONNECT:
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0) {
+			hb_drop(i, strerror(err ? err : errno));
+			return;
+		}
+		if ((c->ssl = SSL_new(H.ctx)) == NULL ||
+		    SSL_set_fd(c->ssl, c->fd) != 1) {
+			hb_drop(i, "SSL_new");
+			return;
+		}
+		if (ids > 0) {	/* this connection's own agent */
+			id = i % ids;
+			if (SSL_use_certificate(c->ssl, H.certs[id]) != 1 ||
+			    SSL_use_PrivateKey(c->ssl, H.keys[id]) != 1) {
+				hb_drop(i, "the agent's certificate or key");
+				return;
+			}
+		}
+		SSL_set_connect_state(c->ssl);
+		c->state = H_HANDSHAKE;
+		hb_handshake(i);
+		return;
+	case H_HANDSHAKE:
+		hb_handshake(i);
+		return;
+	case H_SEND:
+		hb_send(i);
+		return;
+	case H_WAIT:
+		hb_readable(i);
+		return;
+	default:
+		return;
+	}
+}
+
+static double
+cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* agents_load heartbeat|heartbeat-health URL CERT KEY CA CONNECTIONS
+ * SECONDS [SOURCE] */
+static int
+heartbeats(int argc, char **argv, long n, long secs)
+{
+	static const char light[] = "{\"load\":[0.01,0.02,0.03],"
+	    "\"memory\":{\"total_bytes\":1073741824,\"free_bytes\":"
+	    "536870912},\"running_jobs\":0,\"uptime_s\":1234}";
+	struct epoll_event evs[512];
+	char host[64], rest[8], path[4096];
+	const char *body = with_health ? health_body : light;
+	unsigned port;
+	double start, end, cpu0 = 0, t, last_sweep = 0;
+	long i;
+	int k, nev, warm = 0;
+
+	memset(&H.dst, 0, sizeof H.dst);
+	H.dst.sin_family = AF_INET;
+	if (sscanf(argv[2], "https://%63[0-9.]:%5u%7s", host, &port, rest) != 2 ||
+	    port == 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &H.dst.sin_addr) != 1) {
+		fprintf(stderr, "agents_load: %s: not https://A.B.C.D:PORT\n",
+		    argv[2]);
+		return 2;
+	}
+	H.dst.sin_port = htons((uint16_t)port);
+	if (argc == 9) {
+		memset(&H.src, 0, sizeof H.src);
+		H.src.sin_family = AF_INET;
+		if (inet_pton(AF_INET, argv[8], &H.src.sin_addr) != 1) {
+			fprintf(stderr, "agents_load: bad SOURCE %s\n", argv[8]);
+			return 2;
+		}
+		H.with_src = 1;
+	}
+	/* What curl sent, and agentd sends: one request per heartbeat. */
+	H.reqlen = snprintf(H.req, sizeof H.req, "POST /agent/v1/heartbeat "
+	    "HTTP/1.1\r\nHost: %s:%u\r\nAccept: */*\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", host, port,
+	    strlen(body), body);
+	if (H.reqlen <= 0 || (size_t)H.reqlen >= sizeof H.req)
+		return 1;
+	if ((H.ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(H.ctx, argv[5], NULL) != 1 ||
+	    (ids == 0 && (SSL_CTX_use_certificate_chain_file(H.ctx, argv[3])
+	    != 1 || SSL_CTX_use_PrivateKey_file(H.ctx, argv[4],
+	    SSL_FILETYPE_PEM) != 1))) {
+		fprintf(stderr, "agents_load: certificate, key or CA: %s\n",
+		    ERR_error_string(ERR_get_error(), NULL));
+		return 1;
+	}
+	/* The bastion's certificate names the address we connect to. */
+	SSL_CTX_set_verify(H.ctx, SSL_VERIFY_PEER, NULL);
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(H.ctx), host) != 1)
+		return 1;
+	/* Every agent makes its own session, as agents would. */
+	SSL_CTX_set_session_cache_mode(H.ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(H.ctx, SSL_OP_NO_TICKET);
+	if (ids > 0) {
+		if ((H.certs = calloc((size_t)ids, sizeof *H.certs)) == NULL ||
+		    (H.keys = calloc((size_t)ids, sizeof *H.keys)) == NULL)
+			return 1;
+		for (i = 0; i < ids; i++) {
+			subst(path, sizeof path, argv[3], i);
+			H.certs[i] = load_pem(path, 0);
+			subst(path, sizeof path, argv[4], i);
+			H.keys[i] = load_pem(path, 1);
+			if (H.certs[i] == NULL || H.keys[i] == NULL) {
+				fprintf(stderr, "agents_load: identity %ld: no"
+				    " certificate or key\n", i);
+				return 1;
+			}
+		}
+	}
+	H.n = n;
+	if ((H.cs = calloc((size_t)n, sizeof *H.cs)) == NULL ||
+	    (H.queue = calloc((size_t)n, sizeof *H.queue)) == NULL ||
+	    (H.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		perror("agents_load");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < n; i++) {
+		H.cs[i].fd = -1;
+		hb_enqueue(i, 0);
+	}
+	/* RAMP connections being made at once; counted from when every
+	 * one has been answered (at most WARM_MAX s). */
+	start = now_s();
+	end = start + WARM_MAX + (double)secs;
+	while (!stop && (t = now_s()) < end) {
+		while (H.qlen > 0 && H.making < RAMP &&
+		    H.cs[H.queue[H.qhead]].retry_at <= t) {
+			i = H.queue[H.qhead];
+			H.qhead = (H.qhead + 1) % H.n;
+			H.qlen--;
+			hb_start(i);
+		}
+		if (!warm && (H.made == n || t >= start + WARM_MAX)) {
+			warm = 1;
+			fprintf(stderr, "%ld of %ld connections made after %.1f s\n",
+			    H.made, n, t - start);
+			start = t;
+			end = start + (double)secs;
+			H.done = 0;
+			cpu0 = cpu_s();
+		}
+		if ((nev = epoll_wait(H.ep, evs, 512, 100)) == -1 &&
+		    errno != EINTR) {
+			perror("agents_load: epoll_wait");
+			break;
+		}
+		for (k = 0; k < nev; k++)
+			hb_event((long)evs[k].data.u64);
+		if ((t = now_s()) - last_sweep >= 1) {
+			last_sweep = t;
+			for (i = 0; i < n; i++)
+				if (H.cs[i].state != H_IDLE &&
+				    t - H.cs[i].since > HB_STUCK_S)
+					hb_drop(i, H.cs[i].state == H_WAIT ?
+					    "heartbeat unanswered" :
+					    "connection not made in time");
+		}
+	}
+	t = now_s();
+	printf("heartbeats %ld seconds %.1f rate %.0f errors %ld identities %ld"
+	    " cpu_s %.2f\n", H.done, t - start, (double)H.done / (t - start),
+	    H.errors, ids ? ids : 1, warm ? cpu_s() - cpu0 : 0.0);
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		SSL_free(H.cs[i].ssl);
+		if (H.cs[i].fd != -1)
+			close(H.cs[i].fd);
+	}
+	for (i = 0; i < ids; i++) {
+		X509_free(H.certs[i]);
+		EVP_PKEY_free(H.keys[i]);
+	}
+	free(H.certs);
+	free(H.keys);
+	free(H.cs);
+	free(H.queue);
+	close(H.ep);
+	SSL_CTX_free(H.ctx);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct curl_slist *hdr = NULL;
 	char url[512];
 	CURLM *m;
 	CURL **hs;
 	CURLMsg *msg;
 	rlim_t cur;
 	long code, n, secs, done = 0, errors = 0, open = 0, connects = 0;
-	long *answers, min_answers, added, made = 0;
-	int running, left, poll, i, warm;
+	long *answers, min_answers, added = 0;
+	int running, left, poll, i;
 	double start, end, sent_at = 0;
 
 	if (argc == 7 && strcmp(argv[1], "identities") == 0)
@@ -335,27 +842,20 @@ main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
-	snprintf(url, sizeof url, "%s%s", argv[2], poll ?
-	    "/agent/v1/jobs?wait=30" : "/agent/v1/heartbeat");
+	if (!poll)
+		return heartbeats(argc, argv, n, secs);
+	snprintf(url, sizeof url, "%s/agent/v1/jobs?wait=30", argv[2]);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	hdr = curl_slist_append(hdr, "Expect:");
 	m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, n + 16);
 	if ((hs = calloc((size_t)n, sizeof *hs)) == NULL ||
 	    (answers = calloc((size_t)n, sizeof *answers)) == NULL)
 		return 1;
 	for (i = 0; i < n; i++)
-		hs[i] = handle(url, argv, !poll, hdr, argc == 9 ? argv[8] : NULL,
+		hs[i] = handle(url, argv, argc == 9 ? argv[8] : NULL,
 		    &answers[i], i);
-	/* heartbeat: RAMP connections at first, one more as each is made;
-	 * counted from when all are (at most WARM_MAX s). */
-	added = poll ? 0 : n < RAMP ? n : RAMP;
-	for (i = 0; i < added; i++)
-		curl_multi_add_handle(m, hs[i]);
 	start = now_s();
-	end = start + (double)secs + (poll ? 0 : WARM_MAX);
-	warm = poll;
+	end = start + (double)secs;
 	for (;;) {
 		curl_multi_perform(m, &running);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
@@ -378,26 +878,16 @@ main(int argc, char **argv)
 					    code);
 			} else {
 				done++;
-				if (mine && ++*mine == 1 && !poll)
-					made++;
-				if (mine && *mine == 1 && !poll && added < n)
-					curl_multi_add_handle(m, hs[added++]);
+				if (mine)
+					++*mine;
 			}
 			curl_multi_remove_handle(m, msg->easy_handle);
 			if (now_s() < end && !stop)
 				curl_multi_add_handle(m, msg->easy_handle);
 		}
-		if (!warm && (made == n || now_s() >= start + WARM_MAX)) {
-			warm = 1;
-			fprintf(stderr, "%ld of %ld connections made after %.1f s\n",
-			    made, n, now_s() - start);
-			start = now_s();
-			end = start + (double)secs;
-			done = 0;
-		}
 		if (now_s() >= end || stop)
 			break;
-		if (poll && open < n) {
+		if (open < n) {
 			long k = 0;
 
 			/* Connected and waiting: the request went out. At most
@@ -431,14 +921,9 @@ main(int argc, char **argv)
 		curl_easy_getinfo(hs[i], CURLINFO_NUM_CONNECTS, &nc);
 		connects += nc;
 	}
-	if (poll)
-		printf("polls_sent %ld after %.1f s answered %ld "
-		    "min_per_connection %ld connects %ld errors %ld\n", open,
-		    sent_at, done, min_answers, connects, errors);
-	else
-		printf("heartbeats %ld seconds %.1f rate %.0f errors %ld"
-		    " identities %ld\n", done, now_s() - start,
-		    (double)done / (now_s() - start), errors, ids ? ids : 1);
+	printf("polls_sent %ld after %.1f s answered %ld min_per_connection %ld"
+	    " connects %ld errors %ld\n", open, sent_at, done, min_answers,
+	    connects, errors);
 	fflush(stdout);
 	for (i = 0; i < n; i++) {
 		curl_multi_remove_handle(m, hs[i]);
@@ -447,7 +932,6 @@ main(int argc, char **argv)
 	free(hs);
 	free(answers);
 	curl_multi_cleanup(m);
-	curl_slist_free_all(hdr);
 	curl_global_cleanup();
 	return 0;
 }

@@ -13,7 +13,7 @@ import stat
 import subprocess
 import time
 
-from agents import Agent, enrolled_agent, job_done, token, wait_for
+from agents import Agent, enrolled_agent, job_done, token, wait_for, waiting_polls
 from harness import BIN, sample_report
 
 MAC = "52:54:00:b0:00:01"
@@ -108,6 +108,9 @@ def test_agents_inventory_updates_the_stored_inventory(bastion, agents):
     agents.append(enrolled_agent(bastion))
     wait_for(lambda: bastion.admin("GET", "/api/v1/agents/node1").json()["inventory"],
              what="the first inventory")
+    # The agent's own PUT of its inventory comes before its first long
+    # poll: once that waits, nothing overwrites the row behind the test.
+    wait_for(lambda: waiting_polls(bastion) == 1, what="the agent's long poll")
     with db(bastion) as c:
         c.execute("UPDATE agents SET inventory = '{}', inventory_ms = 1")
     c.close()
