@@ -390,9 +390,9 @@ fresh_layout(struct inst_plan *p, struct inst_disk *d, char *why,
 	snprintf(d->esp, sizeof d->esp, "%s", nodes[1]);
 	snprintf(d->boot, sizeof d->boot, "%s", nodes[2]);
 	snprintf(d->pv, sizeof d->pv, "%s", nodes[3]);
-	if (run((const char *const[]){ "lvm", "pvcreate", "-ff", "-y", d->pv,
-	    NULL }, why, whylen) == -1 || run((const char *const[]){ "lvm",
-	    "vgcreate", "-y", p->vg, d->pv, NULL }, why, whylen) == -1)
+	/* vgcreate makes the physical volume itself: one lvm run fewer. */
+	if (run((const char *const[]){ "lvm", "vgcreate", "-y", p->vg, d->pv,
+	    NULL }, why, whylen) == -1)
 		return -1;
 	return create_volumes(p, why, whylen);
 }

@@ -120,7 +120,7 @@ VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 # Up to date? The inputs: the two packages, agentd's sources, image/, the
 # settings. Same inputs -> same bytes, so an unchanged set is not rebuilt.
 # The lib/ files the image's agentd is built from (with their headers).
-AGENT_LIB="lib/log lib/utf8 lib/clock lib/buf lib/mac lib/path"
+AGENT_LIB="lib/log lib/utf8 lib/clock lib/buf lib/mac lib/path lib/hex"
 INPUTS=$( {
 	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH $VERSION $(cc -dumpfullversion)"
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
@@ -249,7 +249,7 @@ if [ $VARIANT = discovery ]; then
 	done
 	cc -static-pie -Wl,-z,relro,-z,now -Wl,--build-id=none \
 	    -o "$STAGE/bin/agentd" "$OBJ"/*.o \
-	    $(pkg-config --static --libs blkid jansson) 2>"$OBJ/link.log" ||
+	    $(pkg-config --static --libs blkid jansson nettle) 2>"$OBJ/link.log" ||
 	    { cat "$OBJ/link.log" >&2; die "cannot link agentd"; }
 	strip --strip-all "$STAGE/bin/agentd"
 	mkdir -p "$STAGE/etc/modprobe.d"
