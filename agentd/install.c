@@ -725,10 +725,10 @@ install_main(const char *plan_url, int dry_run)
 		goto fail;
 	if (install_image_write(&p, why, sizeof why) == -1 ||
 	    install_image_configure(&p, &d, why, sizeof why) == -1) {
-		install_disk_release(&p);
+		install_disk_release(&p, 1);
 		goto fail;
 	}
-	install_disk_release(&p);
+	install_disk_release(&p, 0);
 	install_progress(&p, "done", 100, 1, "%s installed on %s", p.os,
 	    p.disk);
 	install_plan_free(&p);

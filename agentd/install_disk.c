@@ -92,7 +92,7 @@ install_mount_at(const char *src, const char *dir, const char *type,
 }
 
 void
-install_disk_release(const struct inst_plan *p)
+install_disk_release(const struct inst_plan *p, int deactivate)
 {
 	char why[INST_ERRLEN];
 
@@ -103,8 +103,9 @@ install_disk_release(const struct inst_plan *p)
 		    umount2(mounts[nmounts], MNT_DETACH) == -1)
 			log_warn("umount %s", mounts[nmounts]);
 	}
-	if (run((const char *const[]){ "lvm", "vgchange", "-an", p->vg, NULL },
-	    why, sizeof why) == -1)
+	/* A reboot follows a good install: nothing to deactivate for. */
+	if (deactivate && run((const char *const[]){ "lvm", "vgchange", "-an",
+	    p->vg, NULL }, why, sizeof why) == -1)
 		log_warnx("%s", why);
 }
 
