@@ -11,6 +11,7 @@
    bytes raw to the disk (`zstd -d > /dev/vda`), then power off: QEMU
    start to exit.
 The ratio install / reference is printed (goal <= 1.5x)."""
+import datetime
 import gzip
 import io
 import json
@@ -122,9 +123,11 @@ def main():
         timeline = []
         for e in b.admin("GET", "/api/v1/machines/%s/events?limit=1000" %
                          mac).json():
-            if e.get("time_ms", 0) / 1000.0 >= t0_wall:
+            at = datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            at = at.replace(tzinfo=datetime.timezone.utc).timestamp()
+            if at >= t0_wall:
                 timeline.append("  %+6.1f s  %s" % (
-                    e["time_ms"] / 1000.0 - t0_wall, e.get("message", "")[:90]))
+                    at - t0_wall, e.get("message", "")[:90]))
         v.wait_exit(120)
 
         ref = os.path.join(work, "ref-initrd.img")
