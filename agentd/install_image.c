@@ -698,23 +698,29 @@ enable_units(struct inst_plan *p, char *why, size_t whylen)
 }
 
 /*
- * Each node its own SSH host keys (the image has none), made by its
- * first boot before sshd starts, as Fedora's sshd-keygen does: RSA's
- * primes are seconds of CPU under emulation, which the install then does
- * not wait for. ssh-keygen -A makes only the keys that are missing; the
- * list is reset first so that `sshd -t` runs after it.
+ * Each node its own SSH host keys (the image has none), made at its first
+ * boot before sshd starts, as Fedora's sshd-keygen does: RSA's primes are
+ * seconds to minutes of CPU under emulation, which the install then does
+ * not wait for. A unit of its own at idle priority, so that the agent's
+ * enrollment at the same boot does not wait for them either; ssh-keygen -A
+ * makes only the keys that are missing (a no-op at later boots).
  */
 static int
 host_keys_at_boot(char *why, size_t whylen)
 {
-	if (mkdirs("/etc/systemd/system/ssh.service.d", 0755, why, whylen) ==
-	    -1)
+	if (put_text("/etc/systemd/system/bastion-host-keys.service", 0644, why,
+	    whylen, "# made by bastion's installer\n[Unit]\nDescription=SSH "
+	    "host keys of this node\nBefore=ssh.service\n\n[Service]\n"
+	    "Type=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n"
+	    "CPUSchedulingPolicy=idle\nNice=19\nIOSchedulingClass=idle\n") ==
+	    -1 || mkdirs("/etc/systemd/system/ssh.service.d", 0755, why,
+	    whylen) == -1)
 		return -1;
 	return put_text("/etc/systemd/system/ssh.service.d/"
 	    "bastion-host-keys.conf", 0644, why, whylen, "# made by bastion's "
-	    "installer: this node's host keys, made at boot\n[Service]\n"
-	    "ExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\n"
-	    "ExecStartPre=/usr/sbin/sshd -t\n");
+	    "installer: sshd after this node's own host keys\n[Unit]\n"
+	    "Wants=bastion-host-keys.service\n"
+	    "After=bastion-host-keys.service\n");
 }
 
 static int

@@ -229,6 +229,19 @@ depmod -b "$STAGE" "$KVER"
 rm -f "$STAGE/lib/modules/$KVER/"*.bin "$STAGE/lib/modules/$KVER/modules.symbols" \
     "$STAGE/lib/modules/$KVER/modules.builtin.modinfo" \
     "$STAGE/lib/modules/$KVER/modules.devname"
+if [ $VARIANT = installer ]; then
+	# The kernel unpacks the discovery initrd and this one into one
+	# tree: the discovery image's modules are there already. Only the
+	# storage modules travel (iPXE fetches this archive under every
+	# install; its modules.dep above still names them all).
+	for m in $(resolve_modules <"$MODULES_CONF"); do
+		modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null |
+		    sed -n 's/^insmod \([^ ]*\).*/\1/p'
+	done | sort -u | while read -r ko; do
+		rm -f "$STAGE/${ko#"$KROOT"/}"
+	done
+	find "$STAGE/lib/modules" -type d -empty -delete
+fi
 
 if [ $VARIANT = discovery ]; then
 	# agentd for the image: the same sources, built without libcurl
