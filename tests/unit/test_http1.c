@@ -35,6 +35,22 @@ script_read(void *ctx, char *p, size_t n, long deadline, char *err,
 	return (ssize_t)k;
 }
 
+/* io reading len bytes of data, step at a time, its body to sink. */
+static void
+sink_io(struct h1_io *io, struct script *sc, const char *data, size_t len,
+    size_t step, int (*sink)(void *, const char *, size_t), void *ctx)
+{
+	sc->data = data;
+	sc->off = 0;
+	sc->len = len;
+	sc->step = step;
+	memset(io, 0, sizeof *io);
+	io->read = script_read;
+	io->ctx = sc;
+	io->sink = sink;
+	io->sink_ctx = ctx;
+}
+
 /* Reads one answer from text (step bytes per read). rc of h1_read_reply. */
 static int
 read_answer(const char *text, size_t step, size_t cap, int head,
@@ -218,15 +234,7 @@ test_sink(void **state)
 
 	for (i = 0; i < sizeof answers / sizeof answers[0]; i++) {
 		memset(&k, 0, sizeof k);
-		sc.data = answers[i];
-		sc.off = 0;
-		sc.len = strlen(answers[i]);
-		sc.step = 3;
-		memset(&io, 0, sizeof io);
-		io.read = script_read;
-		io.ctx = &sc;
-		io.sink = sink;
-		io.sink_ctx = &k;
+		sink_io(&io, &sc, answers[i], strlen(answers[i]), 3, sink, &k);
 		buf_init(&b, 1);	/* a cap the body is far over */
 		assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() +
 		    5000, &r, err, H1_ERRLEN), 0);
@@ -238,15 +246,7 @@ test_sink(void **state)
 	/* The sink says stop: an error, "stopped", the status known. */
 	memset(&k, 0, sizeof k);
 	k.stop_after = 4;
-	sc.data = answers[1];
-	sc.off = 0;
-	sc.len = strlen(answers[1]);
-	sc.step = 2;
-	memset(&io, 0, sizeof io);
-	io.read = script_read;
-	io.ctx = &sc;
-	io.sink = sink;
-	io.sink_ctx = &k;
+	sink_io(&io, &sc, answers[1], strlen(answers[1]), 2, sink, &k);
 	buf_init(&b, 1);
 	assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() + 5000, &r,
 	    err, H1_ERRLEN), -1);
@@ -303,16 +303,10 @@ test_sink_large(void **state)
 			want += (unsigned char)text[hlen + i] * (unsigned)(i + 1);
 		}
 		memset(&k, 0, sizeof k);
-		sc.data = text;
-		sc.off = 0;
-		/* v 2: the connection ends 1000 bytes early. */
-		sc.len = hlen + body - (v == 2 ? 1000 : 0);
-		sc.step = 100 * 1024;	/* a network gives what it has */
-		memset(&io, 0, sizeof io);
-		io.read = script_read;
-		io.ctx = &sc;
-		io.sink = big_sink;
-		io.sink_ctx = &k;
+		/* v 2: the connection ends 1000 bytes early; a network
+		 * gives what it has. */
+		sink_io(&io, &sc, text, hlen + body - (v == 2 ? 1000 : 0),
+		    100 * 1024, big_sink, &k);
 		buf_init(&b, 1);
 		if (v == 2) {
 			assert_int_equal(h1_read_reply(&io, 0, &b,
