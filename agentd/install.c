@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,6 +466,109 @@ install_plan_free(struct inst_plan *p)
 
 /* --- progress ------------------------------------------------------------ */
 
+/*
+ * Reports go out from a thread of their own, in order: each is a POST to
+ * bastion (a connection, a database write there) that the install need
+ * not wait for. A report within a stage that finds the one before it
+ * still waiting replaces it (its percentage is newer); a new stage's is
+ * always sent. The last one (done, error) is waited for: the node reboots
+ * or powers off right after.
+ */
+#define PQ_MAX	32
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	char		*body[PQ_MAX];
+	int		 forced[PQ_MAX];
+	int		 head, n, busy, started;
+	const char	*url;
+} pq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { NULL },
+    { 0 }, 0, 0, 0, 0, NULL };
+
+static void
+progress_post(const char *url, const char *body)
+{
+	struct report_opts o;
+	long status;
+
+	report_opts_default(&o);
+	o.transport = REPORT_PLAIN;
+	o.max_attempts = 5;
+	o.deadline_ms = 30000;
+	if (report_post(url, body, &o, &status, NULL) == -1)
+		log_warnx("progress not recorded (status %ld): %.120s", status,
+		    body);
+}
+
+static void *
+progress_thread(void *arg)
+{
+	char *body;
+
+	for (;;) {
+		pthread_mutex_lock(&pq.mu);
+		while (pq.n == 0)
+			pthread_cond_wait(&pq.cv, &pq.mu);
+		body = pq.body[pq.head];
+		pq.head = (pq.head + 1) % PQ_MAX;
+		pq.n--;
+		pq.busy = 1;
+		pthread_mutex_unlock(&pq.mu);
+		progress_post(pq.url, body);
+		free(body);
+		pthread_mutex_lock(&pq.mu);
+		pq.busy = 0;
+		pthread_cond_broadcast(&pq.cv);
+		pthread_mutex_unlock(&pq.mu);
+	}
+	return arg;
+}
+
+/* Every report queued so far sent (or given up on). */
+static void
+progress_flush(void)
+{
+	pthread_mutex_lock(&pq.mu);
+	while (pq.n > 0 || pq.busy)
+		pthread_cond_wait(&pq.cv, &pq.mu);
+	pthread_mutex_unlock(&pq.mu);
+}
+
+/* body (malloc'd) to the thread; sent here when there is none. */
+static void
+progress_queue(const char *url, char *body, int forced)
+{
+	int last;
+
+	pthread_mutex_lock(&pq.mu);
+	if (!pq.started) {
+		pq.url = url;
+		pq.started = agent_thread(NULL, progress_thread, NULL) == 0 ?
+		    1 : -1;
+	}
+	if (pq.started == -1) {
+		pthread_mutex_unlock(&pq.mu);
+		progress_post(url, body);
+		free(body);
+		return;
+	}
+	last = (pq.head + pq.n - 1) % PQ_MAX;
+	if (pq.n > 0 && !forced && !pq.forced[last]) {
+		free(pq.body[last]);
+		pq.body[last] = body;
+	} else {
+		while (pq.n == PQ_MAX)
+			pthread_cond_wait(&pq.cv, &pq.mu);
+		last = (pq.head + pq.n) % PQ_MAX;
+		pq.body[last] = body;
+		pq.forced[last] = forced;
+		pq.n++;
+	}
+	pthread_cond_broadcast(&pq.cv);
+	pthread_mutex_unlock(&pq.mu);
+}
+
 void
 install_progress(struct inst_plan *p, const char *stage, int percent,
     int force, const char *fmt, ...)
@@ -472,34 +576,35 @@ install_progress(struct inst_plan *p, const char *stage, int percent,
 	static char last_stage[16];
 	static long last_ms;
 	static int last_pct = -1;
-	struct report_opts o;
 	char msg[200], *body;
-	long status, now = clock_mono_ms();
+	long now = clock_mono_ms();
+	json_t *j;
 	va_list ap;
+	int new_stage;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	new_stage = strcmp(stage, last_stage) != 0;
 	/* A new stage always; within one, every 2 % and 2 s at most. */
-	if (!force && strcmp(stage, last_stage) == 0 &&
-	    (percent - last_pct < 2 || now - last_ms < 2000))
+	if (!force && !new_stage && (percent - last_pct < 2 ||
+	    now - last_ms < 2000))
 		return;
 	snprintf(last_stage, sizeof last_stage, "%s", stage);
 	last_pct = percent;
 	last_ms = now;
 	log_info("%s %d%%: %s", stage, percent, msg);
-	body = json_dumps(json_pack("{s:s, s:i, s:s}", "stage", stage,
-	    "percent", percent, "message", msg), JSON_COMPACT);
+	if ((j = json_pack("{s:s, s:i, s:s}", "stage", stage, "percent",
+	    percent, "message", msg)) == NULL)
+		return;
+	body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
 	if (body == NULL)
 		return;
-	report_opts_default(&o);
-	o.transport = REPORT_PLAIN;
-	o.max_attempts = 5;
-	o.deadline_ms = 30000;
-	if (report_post(p->progress_url, body, &o, &status, NULL) == -1)
-		log_warnx("progress %s %d%% not recorded (status %ld)", stage,
-		    percent, status);
-	free(body);
+	progress_queue(p->progress_url, body, force || new_stage);
+	/* The end of the install: the reboot must not cut it off. */
+	if (strcmp(stage, "done") == 0 || strcmp(stage, "error") == 0)
+		progress_flush();
 }
 
 /* --- the steps ----------------------------------------------------------- */
@@ -620,10 +725,10 @@ install_main(const char *plan_url, int dry_run)
 		goto fail;
 	if (install_image_write(&p, why, sizeof why) == -1 ||
 	    install_image_configure(&p, &d, why, sizeof why) == -1) {
-		install_disk_release(&p);
+		install_disk_release(&p, 1);
 		goto fail;
 	}
-	install_disk_release(&p);
+	install_disk_release(&p, 0);
 	install_progress(&p, "done", 100, 1, "%s installed on %s", p.os,
 	    p.disk);
 	install_plan_free(&p);

@@ -11,6 +11,7 @@
 #define LOG_SUBSYS "install"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "clock.h"
 #include "installer.h"
 #include "log.h"
@@ -90,7 +92,7 @@ install_mount_at(const char *src, const char *dir, const char *type,
 }
 
 void
-install_disk_release(const struct inst_plan *p)
+install_disk_release(const struct inst_plan *p, int deactivate)
 {
 	char why[INST_ERRLEN];
 
@@ -101,8 +103,9 @@ install_disk_release(const struct inst_plan *p)
 		    umount2(mounts[nmounts], MNT_DETACH) == -1)
 			log_warn("umount %s", mounts[nmounts]);
 	}
-	if (run((const char *const[]){ "lvm", "vgchange", "-an", p->vg, NULL },
-	    why, sizeof why) == -1)
+	/* A reboot follows a good install: nothing to deactivate for. */
+	if (deactivate && run((const char *const[]){ "lvm", "vgchange", "-an",
+	    p->vg, NULL }, why, sizeof why) == -1)
 		log_warnx("%s", why);
 }
 
@@ -266,24 +269,94 @@ find_partitions(const struct inst_plan *p, struct inst_disk *d, char *why,
 
 /* --- making it ----------------------------------------------------------- */
 
-static int
-mkfs(const char *fstype, const char *node, const char *label, char *why,
-    size_t whylen)
+/* mkfs's argv for fstype on node into argv (12 entries). */
+static void
+mkfs_argv(const char *fstype, const char *node, const char *label,
+    const char *argv[12])
 {
-	if (strcmp(fstype, "xfs") == 0)
-		return run((const char *const[]){ "mkfs.xfs", "-f", "-q", "-K",
-		    node, NULL }, why, whylen);
-	if (strcmp(fstype, "swap") == 0)
-		return run((const char *const[]){ "mkswap", node, NULL }, why,
-		    whylen);
-	if (strcmp(fstype, "vfat") == 0)
-		return run((const char *const[]){ "mkfs.fat", "-F", "32", "-n",
-		    label, node, NULL }, why, whylen);
-	if (label)
-		return run((const char *const[]){ "mke2fs", "-q", "-F", "-t",
-		    fstype, "-L", label, node, NULL }, why, whylen);
-	return run((const char *const[]){ "mke2fs", "-q", "-F", "-t", fstype,
-	    node, NULL }, why, whylen);
+	int n = 0;
+
+	if (strcmp(fstype, "xfs") == 0) {
+		argv[n++] = "mkfs.xfs";
+		argv[n++] = "-f";
+		argv[n++] = "-q";
+		argv[n++] = "-K";
+	} else if (strcmp(fstype, "swap") == 0) {
+		argv[n++] = "mkswap";
+	} else if (strcmp(fstype, "vfat") == 0) {
+		argv[n++] = "mkfs.fat";
+		argv[n++] = "-F";
+		argv[n++] = "32";
+		argv[n++] = "-n";
+		argv[n++] = label;
+	} else {
+		argv[n++] = "mke2fs";
+		argv[n++] = "-q";
+		argv[n++] = "-F";
+		argv[n++] = "-t";
+		argv[n++] = fstype;
+		if (label) {
+			argv[n++] = "-L";
+			argv[n++] = label;
+		}
+	}
+	argv[n++] = node;
+	argv[n] = NULL;
+}
+
+/*
+ * The filesystems this install makes, each on a thread of its own beside
+ * the root image's write: mkfs mostly waits for the disk, the write for
+ * zstd. All are waited for (mkfs_wait) before anything is mounted.
+ */
+struct mkfs_job {
+	pthread_t	 t;
+	const char	*argv[12];
+	char		 why[INST_ERRLEN];
+	int		 rc;
+	int		 threaded;
+};
+
+static struct mkfs_job jobs[INST_MAX_VOLUMES + 2];
+static int njobs;
+
+static void *
+mkfs_thread(void *arg)
+{
+	struct mkfs_job *j = arg;
+
+	j->rc = install_run(j->argv, NULL, -1, NULL, j->why, sizeof j->why);
+	return NULL;
+}
+
+static void
+mkfs_start(const char *fstype, const char *node, const char *label)
+{
+	struct mkfs_job *j = &jobs[njobs++];
+
+	mkfs_argv(fstype, node, label, j->argv);
+	j->why[0] = '\0';
+	j->threaded = agent_thread(&j->t, mkfs_thread, j) == 0;
+	if (!j->threaded)	/* no thread: made here and now */
+		mkfs_thread(j);
+}
+
+/* Every mkfs_start ended: 0, or -1 with the first failure's why. */
+static int
+mkfs_wait(char *why, size_t whylen)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < njobs; i++) {
+		if (jobs[i].threaded)
+			pthread_join(jobs[i].t, NULL);
+		if (jobs[i].rc != 0 && rc == 0) {
+			snprintf(why, whylen, "%s", jobs[i].why);
+			rc = -1;
+		}
+	}
+	njobs = 0;
+	return rc;
 }
 
 static int
@@ -390,9 +463,9 @@ fresh_layout(struct inst_plan *p, struct inst_disk *d, char *why,
 	snprintf(d->esp, sizeof d->esp, "%s", nodes[1]);
 	snprintf(d->boot, sizeof d->boot, "%s", nodes[2]);
 	snprintf(d->pv, sizeof d->pv, "%s", nodes[3]);
-	if (run((const char *const[]){ "lvm", "pvcreate", "-ff", "-y", d->pv,
-	    NULL }, why, whylen) == -1 || run((const char *const[]){ "lvm",
-	    "vgcreate", "-y", p->vg, d->pv, NULL }, why, whylen) == -1)
+	/* vgcreate makes the physical volume itself: one lvm run fewer. */
+	if (run((const char *const[]){ "lvm", "vgcreate", "-y", p->vg, d->pv,
+	    NULL }, why, whylen) == -1)
 		return -1;
 	return create_volumes(p, why, whylen);
 }
@@ -427,17 +500,18 @@ static int
 format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
     size_t whylen)
 {
-	char dir[256];
-	int i, j, order[INST_MAX_VOLUMES], n = 0;
+	char dir[256], other[INST_ERRLEN];
+	int i, j, rc, order[INST_MAX_VOLUMES], n = 0;
 
-	if ((d->esp[0] && mkfs("vfat", d->esp, "BASTIONEFI", why, whylen)) ||
-	    mkfs("ext4", d->boot, BOOT_LABEL, why, whylen))
-		return -1;
+	if (d->esp[0])
+		mkfs_start("vfat", d->esp, "BASTIONEFI");
+	mkfs_start("ext4", d->boot, BOOT_LABEL);
 	for (i = 0; i < p->nvol; i++) {
 		struct inst_volume *v = &p->vol[i];
 
 		dm_node(p, v, v->dev, sizeof v->dev);
 		if (wait_node(v->dev) == -1) {
+			(void)mkfs_wait(why, whylen);
 			snprintf(why, whylen, "%s did not appear", v->dev);
 			return -1;
 		}
@@ -445,11 +519,8 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 			order[n++] = i;
 		if (v->keep || (p->root_url[0] && strcmp(v->mount, "/") == 0))
 			continue;	/* kept, or the root image's */
-		if (mkfs(v->fstype, v->dev, NULL, why, whylen) == -1)
-			return -1;
+		mkfs_start(v->fstype, v->dev, NULL);
 	}
-	install_progress(p, "partition", 25, 1, "filesystems made on %s",
-	    p->disk);
 	/* Parents before children: "/" < "/var" < "/var/lib/x". */
 	for (i = 1; i < n; i++)
 		for (j = i; j > 0 && strcmp(p->vol[order[j - 1]].mount,
@@ -460,11 +531,18 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 			order[j - 1] = t;
 		}
 	if (n == 0 || strcmp(p->vol[order[0]].mount, "/") != 0) {
+		(void)mkfs_wait(why, whylen);
 		snprintf(why, whylen, "the root volume is not formatted");
 		return -1;
 	}
-	if (p->root_url[0] && install_image_root(p, p->vol[order[0]].dev, why,
-	    whylen) == -1)
+	install_progress(p, "partition", 25, 1, "volumes made on %s; making "
+	    "their filesystems", p->disk);
+	rc = p->root_url[0] ? install_image_root(p, p->vol[order[0]].dev,
+	    why, whylen) : 0;
+	if (mkfs_wait(rc == 0 ? why : other, rc == 0 ? whylen : sizeof other)
+	    == -1)
+		rc = -1;
+	if (rc == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
 		const struct inst_volume *v = &p->vol[order[i]];

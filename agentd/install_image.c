@@ -18,15 +18,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
+
 #include "agent.h"
 #include "clock.h"
+#include "hex.h"
 #include "http1.h"
 #include "installer.h"
 #include "log.h"
 
 #define T INST_TARGET
 
-/* A child reading our bytes on its stdin (sha256sum, tar). */
+/* A child reading our bytes on its stdin (tar). */
 struct feed {
 	pid_t	pid;
 	int	in;		/* we write here */
@@ -111,7 +114,7 @@ feed_end(struct feed *f, char *out, size_t len)
 struct download {
 	struct inst_plan *p;
 	int	 fd;
-	struct feed hash;
+	struct sha256_ctx sha;	/* in-process: no second copy through a pipe */
 	long long got, size;	/* of this file */
 	long long before, total;	/* of all the files, for progress */
 };
@@ -122,10 +125,9 @@ download_sink(void *ctx, const char *data, size_t n)
 	struct download *d = ctx;
 
 	/* No more than the plan's size: a longer answer is not the image. */
-	if ((long long)n > d->size - d->got ||
-	    write_all(d->fd, data, n) == -1 || write_all(d->hash.in, data, n)
-	    == -1)
+	if ((long long)n > d->size - d->got || write_all(d->fd, data, n) == -1)
 		return -1;
+	sha256_update(&d->sha, n, (const uint8_t *)data);
 	d->got += (long long)n;
 	install_progress(d->p, "pre", 2 + (int)(18 * (d->before + d->got) /
 	    d->total), 0, "downloading %s: %lld of %lld MiB", d->p->os,
@@ -166,6 +168,16 @@ get_to(const char *url, long long max, int (*sink)(void *, const char *,
 	return status;
 }
 
+/* The hex SHA-256 of what ctx saw into out (65 bytes at least). */
+static void
+sha256_hex(struct sha256_ctx *ctx, char *out)
+{
+	uint8_t md[SHA256_DIGEST_SIZE];
+
+	sha256_digest(ctx, sizeof md, md);
+	hex_encode(md, sizeof md, out);
+}
+
 static int
 check_sum(const char *got, const char *want, const char *what, char *why,
     size_t whylen)
@@ -196,17 +208,9 @@ fetch_one(struct download *d, const char *url, long long size,
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (feed_start(&d->hash, (const char *const[]){ "sha256sum", NULL }, 1,
-	    why, whylen) == -1) {
-		close(d->fd);
-		unlink(path);
-		return -1;
-	}
+	sha256_init(&d->sha);
 	status = get_to(url, size, download_sink, d, why, whylen);
-	if (feed_end(&d->hash, sum, sizeof sum) != 0 && status == 200) {
-		snprintf(why, whylen, "sha256sum failed");
-		status = 0;
-	}
+	sha256_hex(&d->sha, sum);
 	if (close(d->fd) == -1 && status == 200) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		status = 0;
@@ -310,62 +314,12 @@ out:
 	return rc;
 }
 
-/* ssh-keygen -A started early (see install_image_grow), or -1. */
-static pid_t keygen_pid = -1;
-
-/* Each node its own SSH host keys (the image has none): RSA's primes are
- * seconds of CPU under emulation, so they are made while the rest of the
- * install waits on the disk and the network. */
-static void
-keygen_start(void)
-{
-	pid_t pid;
-
-	if ((pid = fork()) == -1) {
-		log_warn("fork");
-		return;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		child_prepare();
-		if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1 ||
-		    dup2(null, 2) == -1 || chroot(T) == -1 || chdir("/") == -1)
-			_exit(127);
-		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-		execlp("ssh-keygen", "ssh-keygen", "-A", (char *)NULL);
-		_exit(127);
-	}
-	keygen_pid = pid;
-}
-
-/* The host keys made: waits for the early ssh-keygen, or runs it. */
-static int
-keygen_done(char *why, size_t whylen)
-{
-	int status;
-
-	if (keygen_pid == -1)
-		return install_run((const char *const[]){ "ssh-keygen", "-A",
-		    NULL }, T, -1, NULL, why, whylen);
-	while (waitpid(keygen_pid, &status, 0) == -1 && errno == EINTR)
-		;
-	keygen_pid = -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		snprintf(why, whylen, "ssh-keygen -A: exit %d",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		return -1;
-	}
-	return 0;
-}
-
 int
 install_image_grow(struct inst_plan *p, char *why, size_t whylen)
 {
 	if (install_run((const char *const[]){ "xfs_growfs", "-d", T, NULL },
 	    NULL, -1, NULL, why, whylen) == -1)
 		return -1;
-	keygen_start();
 	return 0;
 }
 
@@ -487,6 +441,7 @@ fail:
 struct fetched {
 	int		fd;
 	long long	left;	/* bytes it may still take */
+	struct sha256_ctx sha;
 };
 
 static int
@@ -497,6 +452,7 @@ fd_sink(void *ctx, const char *p, size_t n)
 	if ((long long)n > f->left)
 		return -1;
 	f->left -= (long long)n;
+	sha256_update(&f->sha, n, (const uint8_t *)p);
 	return write_all(f->fd, p, n);
 }
 
@@ -507,12 +463,12 @@ fetch_checked(const char *url, const char *want, const char *rel,
 {
 	char path[512], tmp[520], sum[128];
 	struct fetched f;
-	struct buf out;
 	long status;
 
 	snprintf(path, sizeof path, "%s%s", T, rel);
 	snprintf(tmp, sizeof tmp, "%s.new", path);
 	f.left = 64LL << 20;
+	sha256_init(&f.sha);
 	if ((f.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, mode)) == -1) {
 		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
@@ -524,12 +480,7 @@ fetch_checked(const char *url, const char *want, const char *rel,
 			snprintf(why, whylen, "%s: HTTP %ld", url, status);
 		goto fail;
 	}
-	buf_init(&out, 4096);
-	if (install_run((const char *const[]){ "sha256sum", tmp, NULL }, NULL,
-	    -1, &out, why, whylen) == -1)
-		goto fail;
-	snprintf(sum, sizeof sum, "%s", out.data ? out.data : "");
-	buf_free(&out);
+	sha256_hex(&f.sha, sum);
 	if (check_sum(sum, want, rel, why, whylen) == -1)
 		goto fail;
 	if (chmod(tmp, mode) == -1 || rename(tmp, path) == -1) {
@@ -746,6 +697,32 @@ enable_units(struct inst_plan *p, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * Each node its own SSH host keys (the image has none), made at its first
+ * boot before sshd starts, as Fedora's sshd-keygen does: RSA's primes are
+ * seconds to minutes of CPU under emulation, which the install then does
+ * not wait for. A unit of its own at idle priority, so that the agent's
+ * enrollment at the same boot does not wait for them either; ssh-keygen -A
+ * makes only the keys that are missing (a no-op at later boots).
+ */
+static int
+host_keys_at_boot(char *why, size_t whylen)
+{
+	if (put_text("/etc/systemd/system/bastion-host-keys.service", 0644, why,
+	    whylen, "# made by bastion's installer\n[Unit]\nDescription=SSH "
+	    "host keys of this node\nBefore=ssh.service\n\n[Service]\n"
+	    "Type=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n"
+	    "CPUSchedulingPolicy=idle\nNice=19\nIOSchedulingClass=idle\n") ==
+	    -1 || mkdirs("/etc/systemd/system/ssh.service.d", 0755, why,
+	    whylen) == -1)
+		return -1;
+	return put_text("/etc/systemd/system/ssh.service.d/"
+	    "bastion-host-keys.conf", 0644, why, whylen, "# made by bastion's "
+	    "installer: sshd after this node's own host keys\n[Unit]\n"
+	    "Wants=bastion-host-keys.service\n"
+	    "After=bastion-host-keys.service\n");
+}
+
 static int
 make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
     size_t whylen)
@@ -758,8 +735,8 @@ make_bootable(struct inst_plan *p, const struct inst_disk *d, char *why,
 	    install_mount_at("sysfs", T "/sys", "sysfs", 0, why, whylen) ||
 	    install_mount_at("tmpfs", T "/run", "tmpfs", 0, why, whylen))
 		return -1;
-	if (keygen_done(why, whylen) == -1 || enable_units(p, why, whylen) ==
-	    -1)
+	if (host_keys_at_boot(why, whylen) == -1 || enable_units(p, why,
+	    whylen) == -1)
 		return -1;
 	install_progress(p, "post", 90, 1, "installing GRUB on %s", p->disk);
 	if (access(T "/boot/grub/i386-pc/boot.img", F_OK) == 0 &&

@@ -137,8 +137,9 @@ int	install_fs_uuid(const char *node, char *out, size_t len, char *why,
 /* mount(2) src on dir (made if missing), remembered for release. */
 int	install_mount_at(const char *src, const char *dir, const char *type,
 	    unsigned long flags, char *why, size_t whylen);
-/* Unmounts INST_TARGET and everything below it, deactivates the VG. */
-void	install_disk_release(const struct inst_plan *);
+/* Unmounts INST_TARGET and everything below it (the data on the disk
+ * then), and with deactivate set deactivates the VG. */
+void	install_disk_release(const struct inst_plan *, int deactivate);
 
 /* install_image.c */
 /* Downloads the image (the archive, or the root image and the rest) into

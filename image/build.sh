@@ -120,7 +120,7 @@ VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 # Up to date? The inputs: the two packages, agentd's sources, image/, the
 # settings. Same inputs -> same bytes, so an unchanged set is not rebuilt.
 # The lib/ files the image's agentd is built from (with their headers).
-AGENT_LIB="lib/log lib/utf8 lib/clock lib/buf lib/mac lib/path"
+AGENT_LIB="lib/log lib/utf8 lib/clock lib/buf lib/mac lib/path lib/hex"
 INPUTS=$( {
 	echo "$VARIANT $COMPRESS $SOURCE_DATE_EPOCH $VERSION $(cc -dumpfullversion)"
 	sha256sum "$KERNEL_DEB" "$BUSYBOX_DEB" image/build.sh image/init \
@@ -229,6 +229,19 @@ depmod -b "$STAGE" "$KVER"
 rm -f "$STAGE/lib/modules/$KVER/"*.bin "$STAGE/lib/modules/$KVER/modules.symbols" \
     "$STAGE/lib/modules/$KVER/modules.builtin.modinfo" \
     "$STAGE/lib/modules/$KVER/modules.devname"
+if [ $VARIANT = installer ]; then
+	# The kernel unpacks the discovery initrd and this one into one
+	# tree: the discovery image's modules are there already. Only the
+	# storage modules travel (iPXE fetches this archive under every
+	# install; its modules.dep above still names them all).
+	for m in $(resolve_modules <"$MODULES_CONF"); do
+		modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null |
+		    sed -n 's/^insmod \([^ ]*\).*/\1/p'
+	done | sort -u | while read -r ko; do
+		rm -f "$STAGE/${ko#"$KROOT"/}"
+	done
+	find "$STAGE/lib/modules" -type d -empty -delete
+fi
 
 if [ $VARIANT = discovery ]; then
 	# agentd for the image: the same sources, built without libcurl
@@ -249,7 +262,7 @@ if [ $VARIANT = discovery ]; then
 	done
 	cc -static-pie -Wl,-z,relro,-z,now -Wl,--build-id=none \
 	    -o "$STAGE/bin/agentd" "$OBJ"/*.o \
-	    $(pkg-config --static --libs blkid jansson) 2>"$OBJ/link.log" ||
+	    $(pkg-config --static --libs blkid jansson nettle) 2>"$OBJ/link.log" ||
 	    { cat "$OBJ/link.log" >&2; die "cannot link agentd"; }
 	strip --strip-all "$STAGE/bin/agentd"
 	mkdir -p "$STAGE/etc/modprobe.d"

@@ -145,6 +145,13 @@ def lifecycle(b, make_vm, fw, tmp_path):
     lvs = run_on(b, mac, "lvs --noheadings -o lv_name bastion")
     assert set(lvs.split()) == {"root", "var", "home", "srv", "var_lib_longhorn"}, lvs
     dynamic_agent(b, mac)
+    # Its own SSH host keys, made at this first boot at idle priority
+    # (bastion-host-keys.service), and sshd after them.
+    keys = ctl_ok(b, "exec", "--timeout", "5m", mac, "--", "/bin/sh", "-c",
+                  "systemctl start ssh && systemctl is-active ssh && "
+                  "ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub",
+                  timeout=360)
+    assert keys.startswith("active\n256 SHA256:"), keys
     # The root image grew to fill its 20 GiB volume and has a UUID of its own.
     fs = run_on(b, mac, "findmnt -n -o FSTYPE,SIZE -b /").split()
     assert fs[0] == "xfs" and int(fs[1]) > 19 << 30, fs

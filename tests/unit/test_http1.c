@@ -35,6 +35,22 @@ script_read(void *ctx, char *p, size_t n, long deadline, char *err,
 	return (ssize_t)k;
 }
 
+/* io reading len bytes of data, step at a time, its body to sink. */
+static void
+sink_io(struct h1_io *io, struct script *sc, const char *data, size_t len,
+    size_t step, int (*sink)(void *, const char *, size_t), void *ctx)
+{
+	sc->data = data;
+	sc->off = 0;
+	sc->len = len;
+	sc->step = step;
+	memset(io, 0, sizeof *io);
+	io->read = script_read;
+	io->ctx = sc;
+	io->sink = sink;
+	io->sink_ctx = ctx;
+}
+
 /* Reads one answer from text (step bytes per read). rc of h1_read_reply. */
 static int
 read_answer(const char *text, size_t step, size_t cap, int head,
@@ -218,15 +234,7 @@ test_sink(void **state)
 
 	for (i = 0; i < sizeof answers / sizeof answers[0]; i++) {
 		memset(&k, 0, sizeof k);
-		sc.data = answers[i];
-		sc.off = 0;
-		sc.len = strlen(answers[i]);
-		sc.step = 3;
-		memset(&io, 0, sizeof io);
-		io.read = script_read;
-		io.ctx = &sc;
-		io.sink = sink;
-		io.sink_ctx = &k;
+		sink_io(&io, &sc, answers[i], strlen(answers[i]), 3, sink, &k);
 		buf_init(&b, 1);	/* a cap the body is far over */
 		assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() +
 		    5000, &r, err, H1_ERRLEN), 0);
@@ -238,21 +246,85 @@ test_sink(void **state)
 	/* The sink says stop: an error, "stopped", the status known. */
 	memset(&k, 0, sizeof k);
 	k.stop_after = 4;
-	sc.data = answers[1];
-	sc.off = 0;
-	sc.len = strlen(answers[1]);
-	sc.step = 2;
-	memset(&io, 0, sizeof io);
-	io.read = script_read;
-	io.ctx = &sc;
-	io.sink = sink;
-	io.sink_ctx = &k;
+	sink_io(&io, &sc, answers[1], strlen(answers[1]), 2, sink, &k);
 	buf_init(&b, 1);
 	assert_int_equal(h1_read_reply(&io, 0, &b, clock_mono_ms() + 5000, &r,
 	    err, H1_ERRLEN), -1);
 	assert_string_equal(err, "stopped");
 	assert_int_equal(r.status, 200);
 	buf_free(&b);
+}
+
+/* An image-sized body (over the 256 KiB of the direct reads): every byte
+ * in order, with a length, up to the close, and cut short (an error). */
+struct big_sunk {
+	size_t		len;
+	unsigned	sum;	/* of byte * position: order matters */
+	size_t		calls;
+};
+
+static int
+big_sink(void *ctx, const char *p, size_t n)
+{
+	struct big_sunk *k = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		k->sum += (unsigned char)p[i] * (unsigned)(k->len + i + 1);
+	k->len += n;
+	k->calls++;
+	return 0;
+}
+
+static void
+test_sink_large(void **state)
+{
+	size_t body = 3 * 256 * 1024 + 12345, hlen, i;
+	unsigned want = 0;
+	char hdr[128], err[H1_ERRLEN];
+	struct h1_reply r;
+	struct h1_io io;
+	struct script sc;
+	struct big_sunk k;
+	struct buf b;
+	char *text;
+	int v;
+
+	for (v = 0; v < 3; v++) {
+		hlen = (size_t)snprintf(hdr, sizeof hdr, v == 1 ?
+		    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" :
+		    "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body);
+		text = malloc(hlen + body);
+		assert_non_null(text);
+		memcpy(text, hdr, hlen);
+		want = 0;
+		for (i = 0; i < body; i++) {
+			text[hlen + i] = (char)(i * 7 + i / 251);
+			want += (unsigned char)text[hlen + i] * (unsigned)(i + 1);
+		}
+		memset(&k, 0, sizeof k);
+		/* v 2: the connection ends 1000 bytes early; a network
+		 * gives what it has. */
+		sink_io(&io, &sc, text, hlen + body - (v == 2 ? 1000 : 0),
+		    100 * 1024, big_sink, &k);
+		buf_init(&b, 1);
+		if (v == 2) {
+			assert_int_equal(h1_read_reply(&io, 0, &b,
+			    clock_mono_ms() + 5000, &r, err, H1_ERRLEN), -1);
+			assert_string_equal(err, "the server closed the "
+			    "connection mid-answer");
+		} else {
+			assert_int_equal(h1_read_reply(&io, 0, &b,
+			    clock_mono_ms() + 5000, &r, err, H1_ERRLEN), 0);
+			assert_int_equal(r.status, 200);
+			assert_int_equal(k.len, body);
+			assert_int_equal(k.sum, want);
+			assert_int_equal(r.received, hlen + body);
+		}
+		assert_int_equal(b.len, 0);
+		buf_free(&b);
+		free(text);
+	}
 }
 
 static void
@@ -478,6 +550,7 @@ main(void)
 		cmocka_unit_test(test_ambiguous_framing),
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_sink),
+		cmocka_unit_test(test_sink_large),
 	};
 
 	return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
