@@ -1221,6 +1221,29 @@ dq_iface_nets(const char *ifname, char nets[][INET_ADDRSTRLEN], size_t max)
 	return n;
 }
 
+int
+dnsmasq_iface_ipv6(const char *ifname, char *addr, size_t len)
+{
+	const struct sockaddr_in6 *sa;
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (getifaddrs(&ifa) == -1)
+		return 0;
+	for (i = ifa; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET6 ||
+		    strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		sa = (const struct sockaddr_in6 *)(void *)i->ifa_addr;
+		if (IN6_IS_ADDR_LINKLOCAL(&sa->sin6_addr))
+			continue;
+		found = inet_ntop(AF_INET6, &sa->sin6_addr, addr,
+		    (socklen_t)len) != NULL;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
 /*
  * Everything a config needs on disk except dnsmasq.conf itself: the
  * directories, the TFTP files and the lease hook. Then render the config

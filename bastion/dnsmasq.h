@@ -93,5 +93,8 @@ void	dnsmasq_stop(struct bastion *);
  * after a death (a reload's restart is not one); last_error is null while
  * all is well; standby is true while another bastion leads DHCP. */
 json_t	*dnsmasq_status(struct bastion *);
+/* 1 when ifname has an IPv6 address other than link-local (the prefix
+ * dnsmasq's router advertisements carry), its text in addr; else 0. */
+int	dnsmasq_iface_ipv6(const char *ifname, char *addr, size_t len);
 
 #endif

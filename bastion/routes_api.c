@@ -2,6 +2,7 @@
  * socket: machines, events, health, metrics, config, leases, doctor. */
 #define LOG_SUBSYS "api"
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,6 +487,33 @@ check_file(json_t *checks, const char *name, const char *dir,
 		add_check(checks, name, missing_status, "%s is missing", path);
 }
 
+/*
+ * iPXE waits about 13 s for an IPv6 router advertisement at every network
+ * boot (LAB.md) unless one comes: in full DHCP mode dnsmasq sends them,
+ * but only for a prefix the interface has.
+ */
+static void
+check_ipv6_ra(json_t *checks, const struct config *c)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (c->dhcp_mode != DHCP_FULL)
+		return;
+	if (!c->ipv6_ra)
+		add_check(checks, "ipv6 router adverts", "warn", "boot.ipv6_ra "
+		    "is off: unless a router on %s advertises, iPXE waits "
+		    "about 13 s for IPv6 at every network boot", c->interface);
+	else if (dnsmasq_iface_ipv6(c->interface, addr, sizeof addr))
+		add_check(checks, "ipv6 router adverts", "ok", "%s has %s: "
+		    "dnsmasq advertises its prefix", c->interface, addr);
+	else
+		add_check(checks, "ipv6 router adverts", "warn", "%s has no IPv6 "
+		    "address but link-local, so dnsmasq has no prefix to "
+		    "advertise and iPXE waits about 13 s for IPv6 at every "
+		    "network boot: give it a ULA (ip -6 addr add fdXX::1/64 dev "
+		    "%s)", c->interface, c->interface);
+}
+
 static void
 get_doctor(struct request *r)
 {
@@ -516,6 +544,7 @@ get_doctor(struct request *r)
 		    json_string_value(json_object_get(dq, "last_error")) ?
 		    json_string_value(json_object_get(dq, "last_error")) : "unknown");
 	json_decref(dq);
+	check_ipv6_ra(checks, c);
 	check_file(checks, "ipxe bios", c->ipxe_dir, "undionly.kpxe", "fail");
 	check_file(checks, "ipxe uefi", c->ipxe_dir, "ipxe.efi", "fail");
 	check_file(checks, "ipxe uefi snp", c->ipxe_dir, "snponly.efi", "fail");
