@@ -1,3 +1,4 @@
+#define _GNU_SOURCE	/* ppoll */
 /* tty.c — an interactive session over a bastion stream (routes_stream.c):
  * the terminal raw, keys to the node, its screen back, resizes, Ctrl-]
  * to leave. Used by `containers exec -it` and `guests console`. */
@@ -123,6 +124,8 @@ ctl_tty_session(struct ctl *c, const char *sid, const char *label)
 	struct termios saved, raw;
 	struct winsize ws;
 	struct sigaction sa;
+	struct timespec tick = { 0, 200 * 1000000 };
+	sigset_t winch_set, old, wait_mask;
 	struct session *s;
 	struct pollfd pf;
 	pthread_t out;
@@ -148,12 +151,24 @@ ctl_tty_session(struct ctl *c, const char *sid, const char *label)
 		sigaction(SIGWINCH, &sa, NULL);
 		fprintf(stderr, "[connected to %s; Ctrl-] leaves]\r\n", label);
 	}
+	/*
+	 * A resize goes out before the keys typed after it (a command run
+	 * at once sees the new size): SIGWINCH is blocked everywhere (the
+	 * output thread inherits that) but in the loop's ppoll, so it lands
+	 * there, never between the flag's check and the read of keys.
+	 */
+	sigemptyset(&winch_set);
+	sigaddset(&winch_set, SIGWINCH);
+	pthread_sigmask(SIG_BLOCK, &winch_set, &old);
 	if (pthread_create(&out, NULL, session_output, s) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (tty)
 			tcsetattr(0, TCSANOW, &saved);
 		free(s);
 		return ctl_error("cannot start a thread");
 	}
+	wait_mask = old;
+	sigdelset(&wait_mask, SIGWINCH);
 	c->timeout_ms = 30000;
 	while (!s->done) {
 		if (winch) {
@@ -171,7 +186,9 @@ ctl_tty_session(struct ctl *c, const char *sid, const char *label)
 		pf.fd = 0;
 		pf.events = POLLIN;
 		pf.revents = 0;
-		if (poll(&pf, 1, 200) <= 0)
+		/* A signal that came with keys runs its handler as ppoll
+		 * returns: the resize goes out first. */
+		if (ppoll(&pf, 1, &tick, &wait_mask) <= 0 || winch)
 			continue;
 		if ((n = read(0, buf, sizeof buf)) <= 0) {
 			if (n < 0 && errno == EINTR)
@@ -191,6 +208,7 @@ ctl_tty_session(struct ctl *c, const char *sid, const char *label)
 	}
 	s->done = 1;
 	pthread_join(out, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (tty) {
 		tcsetattr(0, TCSANOW, &saved);
 		fprintf(stderr, "\r\n[%s]\n", rc == CTL_OK ? "left the session" :
