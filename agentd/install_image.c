@@ -33,17 +33,15 @@
 struct feed {
 	pid_t	pid;
 	int	in;		/* we write here */
-	int	out;		/* its stdout, or -1 */
 };
 
 static int
-feed_start(struct feed *f, const char *const argv[], int want_out,
-    char *why, size_t whylen)
+feed_start(struct feed *f, const char *const argv[], char *why,
+    size_t whylen)
 {
-	int ip[2], op[2] = { -1, -1 };
+	int ip[2];
 
-	if (pipe2(ip, O_CLOEXEC) == -1 || (want_out && pipe2(op, O_CLOEXEC) ==
-	    -1)) {
+	if (pipe2(ip, O_CLOEXEC) == -1) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -53,7 +51,7 @@ feed_start(struct feed *f, const char *const argv[], int want_out,
 	}
 	if (f->pid == 0) {
 		child_prepare();
-		if (dup2(ip[0], 0) == -1 || (want_out && dup2(op[1], 1) == -1))
+		if (dup2(ip[0], 0) == -1)
 			_exit(127);
 		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 		execvp(argv[0], (char *const *)argv);
@@ -61,9 +59,6 @@ feed_start(struct feed *f, const char *const argv[], int want_out,
 	}
 	close(ip[0]);
 	f->in = ip[1];
-	f->out = op[0];
-	if (want_out)
-		close(op[1]);
 	return 0;
 }
 
@@ -84,26 +79,15 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Closes its stdin, reads up to len-1 bytes of its stdout, waits. The
- * exit status (-1 if it did not exit). */
+/* Closes its stdin and waits. The exit status (-1 if it did not exit). */
 static int
-feed_end(struct feed *f, char *out, size_t len)
+feed_end(struct feed *f)
 {
-	ssize_t n = 0, r;
 	int status;
 
 	if (f->in >= 0)
 		close(f->in);
 	f->in = -1;
-	if (f->out >= 0) {
-		while ((size_t)n + 1 < len && (r = read(f->out, out + n,
-		    len - 1 - (size_t)n)) > 0)
-			n += r;
-		close(f->out);
-		f->out = -1;
-	}
-	if (out)
-		out[n > 0 ? n : 0] = '\0';
 	while (waitpid(f->pid, &status, 0) == -1 && errno == EINTR)
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -341,7 +325,7 @@ install_image_write(struct inst_plan *p, char *why, size_t whylen)
 	}
 	if (feed_start(&tar, (const char *const[]){ "tar", "--zstd", "-x", "-f",
 	    "-", "-p", "--numeric-owner", "--xattrs", "--xattrs-include=*",
-	    "-C", T, NULL }, 0, why, whylen) == -1) {
+	    "-C", T, NULL }, why, whylen) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -357,7 +341,7 @@ install_image_write(struct inst_plan *p, char *why, size_t whylen)
 		    size >> 20);
 	}
 	close(fd);
-	st = feed_end(&tar, NULL, 0);
+	st = feed_end(&tar);
 	unlink(path);
 	if (st != 0 || done != size) {
 		snprintf(why, whylen, "unpacking the image failed (tar exit %d "
