@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,10 +272,11 @@ find_partitions(const struct inst_plan *p, struct inst_disk *d, char *why,
 
 /* --- making it ----------------------------------------------------------- */
 
-/* mkfs's argv for fstype on node into argv (12 entries). */
+/* mkfs's argv for fstype on node into argv (12 entries); uuid (a FAT
+ * volume ID for vfat) when not NULL. */
 static void
 mkfs_argv(const char *fstype, const char *node, const char *label,
-    const char *argv[12])
+    const char *uuid, const char *argv[12])
 {
 	int n = 0;
 
@@ -289,6 +293,10 @@ mkfs_argv(const char *fstype, const char *node, const char *label,
 		argv[n++] = "32";
 		argv[n++] = "-n";
 		argv[n++] = label;
+		if (uuid) {
+			argv[n++] = "-i";
+			argv[n++] = uuid;
+		}
 	} else {
 		argv[n++] = "mke2fs";
 		argv[n++] = "-q";
@@ -298,6 +306,10 @@ mkfs_argv(const char *fstype, const char *node, const char *label,
 		if (label) {
 			argv[n++] = "-L";
 			argv[n++] = label;
+		}
+		if (uuid) {
+			argv[n++] = "-U";
+			argv[n++] = uuid;
 		}
 	}
 	argv[n++] = node;
@@ -330,11 +342,12 @@ mkfs_thread(void *arg)
 }
 
 static void
-mkfs_start(const char *fstype, const char *node, const char *label)
+mkfs_start(const char *fstype, const char *node, const char *label,
+    const char *uuid)
 {
 	struct mkfs_job *j = &jobs[njobs++];
 
-	mkfs_argv(fstype, node, label, j->argv);
+	mkfs_argv(fstype, node, label, uuid, j->argv);
 	j->why[0] = '\0';
 	j->threaded = agent_thread(&j->t, mkfs_thread, j) == 0;
 	if (!j->threaded)	/* no thread: made here and now */
@@ -371,34 +384,87 @@ wait_node(const char *node)
 	return 0;
 }
 
+/*
+ * The volumes that do not exist yet (fixed sizes first, the growing one
+ * takes what is left), after the volume group on new_pv when it is set:
+ * one lvm process for all of them, where each command as a process of its
+ * own costs ~0.4 s under emulation. The lvm shell exits 0 whatever its
+ * commands did, so the outcome is what is checked: every volume's node
+ * there, at its size at least. The words are the plan's checked names
+ * ([a-z0-9_]) and our own partition node.
+ */
 static int
-lvcreate(const struct inst_plan *p, const struct inst_volume *v, char *why,
+create_volumes(struct inst_plan *p, const char *new_pv, char *why,
     size_t whylen)
 {
-	char size[32];
+	struct buf script, out;
+	char path[128], said[INST_ERRLEN];
+	int fd = -1, i, pass, bad = 0, rc = -1;
 
-	if (v->grow)
-		return run((const char *const[]){ "lvm", "lvcreate", "-y", "-W",
-		    "y", "-Z", "y", "-n", v->name, "-l", "100%FREE", p->vg, NULL },
-		    why, whylen);
-	snprintf(size, sizeof size, "%ldm", v->size_mb);
-	return run((const char *const[]){ "lvm", "lvcreate", "-y", "-W", "y",
-	    "-Z", "y", "-n", v->name, "-L", size, p->vg, NULL }, why, whylen);
-}
-
-/* The volumes that do not exist yet: fixed sizes first, the growing one
- * takes what is left. */
-static int
-create_volumes(struct inst_plan *p, char *why, size_t whylen)
-{
-	int i, pass;
-
+	buf_init(&script, 64 * 1024);
+	if (new_pv)
+		bad |= buf_printf(&script, "vgcreate -y %s %s\n", p->vg, new_pv);
 	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < p->nvol; i++)
-			if (!p->vol[i].exists && p->vol[i].grow == pass &&
-			    lvcreate(p, &p->vol[i], why, whylen) == -1)
-				return -1;
-	return 0;
+		for (i = 0; i < p->nvol; i++) {
+			const struct inst_volume *v = &p->vol[i];
+
+			if (v->exists || v->grow != pass)
+				continue;
+			if (v->grow)
+				bad |= buf_printf(&script, "lvcreate -y -W y -Z y "
+				    "-n %s -l 100%%FREE %s\n", v->name, p->vg);
+			else
+				bad |= buf_printf(&script, "lvcreate -y -W y -Z y "
+				    "-n %s -L %ldm %s\n", v->name, v->size_mb,
+				    p->vg);
+		}
+	if (script.len == 0) {
+		buf_free(&script);
+		return 0;
+	}
+	snprintf(path, sizeof path, "%s/volumes.lvm", INST_WORK);
+	if (bad || (fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || write(fd, script.data, script.len) !=
+	    (ssize_t)script.len || lseek(fd, 0, SEEK_SET) != 0) {
+		snprintf(why, whylen, "%s: %s", path, bad ? "too long" :
+		    strerror(errno));
+		goto out;
+	}
+	buf_init(&out, 256 * 1024);	/* what it made: not the errors */
+	rc = install_run((const char *const[]){ "lvm", NULL }, NULL, fd, &out,
+	    said, sizeof said);
+	buf_free(&out);
+	if (rc == -1) {
+		snprintf(why, whylen, "%s", said);
+		goto out;
+	}
+	for (i = 0; i < p->nvol; i++) {
+		const struct inst_volume *v = &p->vol[i];
+		unsigned long long bytes = 0;
+		char node[128];
+		int dev;
+
+		if (v->exists)
+			continue;
+		dm_node(p, v, node, sizeof node);
+		if ((dev = open(node, O_RDONLY | O_CLOEXEC)) >= 0) {
+			if (ioctl(dev, BLKGETSIZE64, &bytes) == -1)
+				bytes = 0;
+			close(dev);
+		}
+		if (dev == -1 || (!v->grow && bytes < (unsigned long long)
+		    v->size_mb << 20)) {
+			snprintf(why, whylen, "logical volume %s was not made%s%s",
+			    v->name, said[0] ? ": lvm: " : "", said);
+			rc = -1;
+			goto out;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&script);
+	return rc;
 }
 
 static int
@@ -463,11 +529,8 @@ fresh_layout(struct inst_plan *p, struct inst_disk *d, char *why,
 	snprintf(d->esp, sizeof d->esp, "%s", nodes[1]);
 	snprintf(d->boot, sizeof d->boot, "%s", nodes[2]);
 	snprintf(d->pv, sizeof d->pv, "%s", nodes[3]);
-	/* vgcreate makes the physical volume itself: one lvm run fewer. */
-	if (run((const char *const[]){ "lvm", "vgcreate", "-y", p->vg, d->pv,
-	    NULL }, why, whylen) == -1)
-		return -1;
-	return create_volumes(p, why, whylen);
+	/* vgcreate makes the physical volume itself: no pvcreate. */
+	return create_volumes(p, d->pv, why, whylen);
 }
 
 /* Reprovision: the checks, all before anything is written. */
@@ -495,6 +558,28 @@ reuse_check(struct inst_plan *p, struct inst_disk *d, char *why,
 	return find_partitions(p, d, why, whylen);
 }
 
+/* The UUIDs /boot and the ESP get: random, chosen here so that fstab and
+ * GRUB need no blkid afterwards. */
+static int
+new_uuids(struct inst_disk *d, char *why, size_t whylen)
+{
+	unsigned char r[20];
+
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+		snprintf(why, whylen, "getrandom: %s", strerror(errno));
+		return -1;
+	}
+	r[6] = (r[6] & 0x0f) | 0x40;	/* version 4 */
+	r[8] = (r[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	snprintf(d->boot_uuid, sizeof d->boot_uuid, "%02x%02x%02x%02x-%02x%02x-"
+	    "%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+	    r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+	    r[13], r[14], r[15]);
+	snprintf(d->esp_uuid, sizeof d->esp_uuid, "%02X%02X-%02X%02X", r[16],
+	    r[17], r[18], r[19]);
+	return 0;
+}
+
 /* mkfs what this install formats; mount what the image goes into. */
 static int
 format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
@@ -503,9 +588,17 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 	char dir[256], other[INST_ERRLEN];
 	int i, j, rc, order[INST_MAX_VOLUMES], n = 0;
 
-	if (d->esp[0])
-		mkfs_start("vfat", d->esp, "BASTIONEFI");
-	mkfs_start("ext4", d->boot, BOOT_LABEL);
+	if (new_uuids(d, why, whylen) == -1)
+		return -1;
+	if (d->esp[0]) {
+		char volid[9];
+
+		/* mkfs.fat takes the ID as 8 hex digits, blkid shows 4-4. */
+		snprintf(volid, sizeof volid, "%.4s%.4s", d->esp_uuid,
+		    d->esp_uuid + 5);
+		mkfs_start("vfat", d->esp, "BASTIONEFI", volid);
+	}
+	mkfs_start("ext4", d->boot, BOOT_LABEL, d->boot_uuid);
 	for (i = 0; i < p->nvol; i++) {
 		struct inst_volume *v = &p->vol[i];
 
@@ -519,7 +612,7 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 			order[n++] = i;
 		if (v->keep || (p->root_url[0] && strcmp(v->mount, "/") == 0))
 			continue;	/* kept, or the root image's */
-		mkfs_start(v->fstype, v->dev, NULL);
+		mkfs_start(v->fstype, v->dev, NULL, NULL);
 	}
 	/* Parents before children: "/" < "/var" < "/var/lib/x". */
 	for (i = 1; i < n; i++)
@@ -566,6 +659,28 @@ format_and_mount(struct inst_plan *p, struct inst_disk *d, char *why,
 	return 0;
 }
 
+static pthread_t modules_thread;
+static int modules_started, modules_rc;
+static char modules_why[INST_ERRLEN];
+
+static void *
+modules_load(void *arg)
+{
+	(void)arg;
+	modules_rc = run((const char *const[]){ "modprobe", "-a", "dm_mod",
+	    "xfs", "ext4", "vfat", "nls_cp437", "nls_ascii", NULL },
+	    modules_why, sizeof modules_why);
+	return NULL;
+}
+
+void
+install_disk_modules_start(void)
+{
+	/* Without a thread, install_disk_prepare loads them itself. */
+	modules_started = agent_thread(&modules_thread, modules_load, NULL) ==
+	    0;
+}
+
 int
 install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
     size_t whylen)
@@ -580,9 +695,15 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 			    "partition of its own", p->vol[i].mount);
 			return -1;
 		}
-	if (run((const char *const[]){ "modprobe", "-a", "dm_mod", "xfs",
-	    "ext4", "vfat", "nls_cp437", "nls_ascii", NULL }, why, whylen) == -1)
+	if (modules_started)
+		pthread_join(modules_thread, NULL);
+	else
+		modules_load(NULL);
+	modules_started = 0;
+	if (modules_rc == -1) {
+		snprintf(why, whylen, "%s", modules_why);
 		return -1;
+	}
 	if (find_vg(p, &found, &here, d->pv, sizeof d->pv, elsewhere,
 	    sizeof elsewhere, why, whylen) == -1)
 		return -1;
@@ -604,7 +725,7 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 		install_progress(p, "partition", 22, 1, "reusing volume group "
 		    "%s on %s: formatting all but the preserved volumes", p->vg,
 		    p->disk);
-		if (create_volumes(p, why, whylen) == -1)
+		if (create_volumes(p, NULL, why, whylen) == -1)
 			return -1;
 	} else {
 		/* Another disk's volume group of that name is not ours to
@@ -622,29 +743,10 @@ install_disk_prepare(struct inst_plan *p, struct inst_disk *d, char *why,
 }
 
 int
-install_fs_uuid(const char *node, char *out, size_t len, char *why,
-    size_t whylen)
-{
-	struct buf b;
-
-	if (capture((const char *const[]){ "blkid", "-o", "value", "-s", "UUID",
-	    node, NULL }, &b, why, whylen) == -1)
-		return -1;
-	snprintf(out, len, "%.*s", (int)strcspn(b.data, "\n"), b.data);
-	buf_free(&b);
-	if (out[0] == '\0' || strspn(out, "0123456789abcdefABCDEF-") !=
-	    strlen(out)) {
-		snprintf(why, whylen, "no filesystem UUID on %s", node);
-		return -1;
-	}
-	return 0;
-}
-
-int
 install_disk_fstab(const struct inst_plan *p, const struct inst_disk *d,
     struct buf *b, char *why, size_t whylen)
 {
-	char uuid[64], dev[128];
+	char dev[128];
 	int i, bad = 0;
 
 	bad |= buf_printf(b, "# made by bastion's installer for %s (%s)\n",
@@ -660,17 +762,11 @@ install_disk_fstab(const struct inst_plan *p, const struct inst_disk *d,
 			    v->mount, v->fstype, strcmp(v->fstype, "xfs") == 0 ?
 			    0 : strcmp(v->mount, "/") == 0 ? 1 : 2);
 		if (strcmp(v->mount, "/") == 0) {
-			if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
-				return -1;
 			bad |= buf_printf(b, "UUID=%s /boot ext4 defaults 0 2\n",
-			    uuid);
-			if (d->esp[0]) {
-				if (install_fs_uuid(d->esp, uuid, sizeof uuid, why,
-				    whylen) == -1)
-					return -1;
+			    d->boot_uuid);
+			if (d->esp[0])
 				bad |= buf_printf(b, "UUID=%s /boot/efi vfat "
-				    "umask=0077 0 1\n", uuid);
-			}
+				    "umask=0077 0 1\n", d->esp_uuid);
 		}
 	}
 	if (bad) {
@@ -684,7 +780,7 @@ int
 install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
     const char *kver, struct buf *b, char *why, size_t whylen)
 {
-	char uuid[64], root[128] = "";
+	char root[128] = "";
 	int i, bad = 0;
 
 	for (i = 0; i < p->nvol; i++)
@@ -694,8 +790,6 @@ install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
 		snprintf(why, whylen, "the role has no root volume");
 		return -1;
 	}
-	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1)
-		return -1;
 	/* What grub-mkconfig would make of the image's /etc/default/grub for
 	 * this one kernel, without its minute of shell under emulation; the
 	 * node's next kernel update runs update-grub, which replaces it. */
@@ -709,7 +803,7 @@ install_disk_grub_cfg(const struct inst_plan *p, const struct inst_disk *d,
 	    "menuentry 'Debian GNU/Linux, with Linux %s' {\n"
 	    "\tlinux /vmlinuz-%s root=%s ro console=tty0 "
 	    "console=ttyS0,115200n8\n"
-	    "\tinitrd /initrd.img-%s\n}\n", p->hostname, uuid, kver, kver,
+	    "\tinitrd /initrd.img-%s\n}\n", p->hostname, d->boot_uuid, kver, kver,
 	    root, kver);
 	if (bad) {
 		snprintf(why, whylen, "grub.cfg too long");

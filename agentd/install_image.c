@@ -612,33 +612,73 @@ write_grub_cfg(struct inst_plan *p, const struct inst_disk *d, char *why,
 	return rc;
 }
 
+/* A number from sysfs (/sys/class/block/NAME/what), or -1. */
+static long long
+block_attr(const char *name, const char *what)
+{
+	char path[256], text[32];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/sys/class/block/%s/%s", name, what);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	if (fgets(text, sizeof text, f) == NULL || sscanf(text, "%lld", &v)
+	    != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* core.img and boot.img onto the disk, as grub-bios-setup would (in
+ * process: install_grub.c); grub-bios-setup itself where the disk has
+ * other than 512-byte sectors. */
+static int
+grub_bios_setup(struct inst_plan *p, const struct inst_disk *d,
+    const char *dev, char *why, size_t whylen)
+{
+	const char *part = strrchr(d->bios, '/') ? strrchr(d->bios, '/') + 1 :
+	    d->bios;
+
+	long long start = block_attr(part, "start"), size = block_attr(part,
+	    "size");
+
+	if (block_attr(p->disk, "queue/logical_block_size") != 512)
+		return in_target((const char *const[]){
+		    "/usr/lib/grub/i386-pc/grub-bios-setup", "-d",
+		    "/boot/grub/i386-pc", dev, NULL }, why, whylen);
+	if (start < 0 || size < 0) {
+		snprintf(why, whylen, "%s: no start or size in sysfs", part);
+		return -1;
+	}
+	return install_grub_bios_embed(dev, start, size,
+	    T "/boot/grub/i386-pc/boot.img", T "/boot/grub/i386-pc/core.img",
+	    why, whylen);
+}
+
 /*
  * GRUB when the image brought its modules in /boot/grub/PLATFORM
  * (image/os-fs.sh): what grub-install would do after copying them and
- * probing the disk, three programs instead of two grub-installs. Each
+ * probing the disk: two grub-mkimage instead of two grub-installs. Each
  * core finds /boot by this machine's UUID, as grub-install's does; BIOS:
- * boot.img in the MBR and core.img in the BIOS boot partition
- * (grub-bios-setup); UEFI: the removable path, found by any firmware
- * without an NVRAM entry.
+ * boot.img in the MBR and core.img in the BIOS boot partition (as
+ * grub-bios-setup does: install_grub.c); UEFI: the removable path, found
+ * by any firmware without an NVRAM entry.
  */
 static int
 grub_prestaged(struct inst_plan *p, const struct inst_disk *d,
     const char *dev, char *why, size_t whylen)
 {
-	char uuid[64];
-
-	if (install_fs_uuid(d->boot, uuid, sizeof uuid, why, whylen) == -1 ||
-	    put_text("/boot/grub/load.cfg", 0644, why, whylen,
-	    "search.fs_uuid %s root\nset prefix=($root)'/grub'\n", uuid) == -1)
+	if (put_text("/boot/grub/load.cfg", 0644, why, whylen,
+	    "search.fs_uuid %s root\nset prefix=($root)'/grub'\n",
+	    d->boot_uuid) == -1)
 		return -1;
 	if (d->bios[0] && (in_target((const char *const[]){ "grub-mkimage",
 	    "-O", "i386-pc", "-d", "/usr/lib/grub/i386-pc", "-c",
 	    "/boot/grub/load.cfg", "-p", "/grub", "-o",
 	    "/boot/grub/i386-pc/core.img", "biosdisk", "part_gpt", "ext2",
 	    "search_fs_uuid", NULL }, why, whylen) == -1 ||
-	    in_target((const char *const[]){
-	    "/usr/lib/grub/i386-pc/grub-bios-setup", "-d",
-	    "/boot/grub/i386-pc", dev, NULL }, why, whylen) == -1))
+	    grub_bios_setup(p, d, dev, why, whylen) == -1))
 		return -1;
 	/* vfat has no modes to set: plain mkdir. */
 	if (d->esp[0] && ((mkdir(T "/boot/efi/EFI", 0755) == -1 && errno !=

@@ -80,6 +80,10 @@ struct inst_disk {
 	char	esp[96];	/* EFI system partition */
 	char	boot[96];	/* /boot (ext4, label bastion_boot) */
 	char	pv[96];		/* the LVM physical volume */
+	/* The UUIDs this install gives /boot and the ESP (their mkfs), for
+	 * fstab and GRUB without asking blkid. */
+	char	boot_uuid[40];
+	char	esp_uuid[16];	/* a FAT volume ID: XXXX-XXXX */
 };
 
 /* install.c */
@@ -97,7 +101,8 @@ void	install_progress(struct inst_plan *, const char *stage, int percent,
  * stdin from in_fd (-1: /dev/null). Standard output goes into out when
  * not NULL (capped), else with standard error into the error text: the
  * last line of it lands in err when the command fails. 0 when it exits
- * 0, else -1 with err "NAME: exit N: LAST LINE".
+ * 0 (err then holds that last line, "" if none: what a command that
+ * always exits 0 said), else -1 with err "NAME: exit N: LAST LINE".
  */
 int	install_run(const char *const argv[], const char *root, int in_fd,
 	    struct buf *out, char *err, size_t errlen);
@@ -123,6 +128,9 @@ int	install_part_node(const char *disk, int n, char *out, size_t len);
  */
 int	install_disk_prepare(struct inst_plan *, struct inst_disk *,
 	    char *why, size_t whylen);
+/* The kernel modules the layout needs, loaded on a thread of their own
+ * while the image downloads (install_disk_prepare waits for them). */
+void	install_disk_modules_start(void);
 /* fstab lines for the layout into b. 0 or -1. */
 int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 	    struct buf *b, char *why, size_t whylen);
@@ -131,9 +139,17 @@ int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 int	install_disk_grub_cfg(const struct inst_plan *,
 	    const struct inst_disk *, const char *kver, struct buf *b,
 	    char *why, size_t whylen);
-/* The filesystem UUID of node (blkid). 0 or -1. */
-int	install_fs_uuid(const char *node, char *out, size_t len, char *why,
-	    size_t whylen);
+/* install_grub.c */
+/*
+ * grub-bios-setup --no-rs-codes for a GPT disk, in-process: core_img
+ * into the BIOS boot partition (part_sectors 512-byte sectors at
+ * part_start) of disk with its blocklist, boot_img into the MBR keeping
+ * the disk's BPB area and partition table. 0, or -1 with why.
+ */
+int	install_grub_bios_embed(const char *disk, long long part_start,
+	    long long part_sectors, const char *boot_img, const char *core_img,
+	    char *why, size_t whylen);
+
 /* mount(2) src on dir (made if missing), remembered for release. */
 int	install_mount_at(const char *src, const char *dir, const char *type,
 	    unsigned long flags, char *why, size_t whylen);
