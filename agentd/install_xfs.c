@@ -336,7 +336,7 @@ xfs_geometry(struct xfs_geo *g, unsigned char *sb, char *why, size_t whylen)
 	}
 	if ((be16(sb + SB_VERSIONNUM) & 0xf) != SB_VERSION_5) {
 		snprintf(why, whylen, "XFS version %u, not 5 (with CRCs)",
-		    be16(sb + SB_VERSIONNUM) & 0xf);
+		    (unsigned)(be16(sb + SB_VERSIONNUM) & 0xf));
 		return -1;
 	}
 	g->blocksize = be32(sb + SB_BLOCKSIZE);
