@@ -198,6 +198,25 @@ test_two_ags(void **state)
 	assert_log_clean(path);
 }
 
+/* After xfs_db's own "uuid generate": a log it wrote afresh at cycle 2
+ * (the head found by the cycle's change, not at the first zero). */
+static void
+test_after_xfs_db(void **state)
+{
+	char path[256], u[40], seen[64], why[INST_ERRLEN];
+
+	(void)state;
+	make_file(path, sizeof path, "");
+	assert_int_equal(run((char *const[]){ "xfs_db", "-x", "-c",
+	    "uuid generate", path, NULL }, NULL, 0), 0);
+	assert_int_equal(install_xfs_uuid(path, u, sizeof u, why, sizeof why),
+	    0);
+	db_uuid(path, seen, sizeof seen);
+	assert_string_equal(seen, u);
+	assert_int_equal(repair_clean(path), 0);
+	assert_log_clean(path);
+}
+
 static void
 refused(const char *path, const char *want)
 {
@@ -332,6 +351,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_new_uuid_twice, remove_tmp),
 		cmocka_unit_test_teardown(test_two_ags, remove_tmp),
+		cmocka_unit_test_teardown(test_after_xfs_db, remove_tmp),
 		cmocka_unit_test_teardown(test_refuses_zeros, remove_tmp),
 		cmocka_unit_test_teardown(test_refuses_other_data, remove_tmp),
 		cmocka_unit_test_teardown(test_refuses_v4, remove_tmp),
