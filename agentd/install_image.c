@@ -253,6 +253,7 @@ int
 install_image_root(struct inst_plan *p, const char *dev, char *why,
     size_t whylen)
 {
+	char uuid[40], err[INST_ERRLEN];
 	off_t have;
 	int in, out, rc;
 
@@ -284,9 +285,9 @@ install_image_root(struct inst_plan *p, const char *dev, char *why,
 		rc = -1;
 	}
 	/* The image's UUID is every machine's: each gets its own. */
-	if (rc == 0)
-		rc = install_run((const char *const[]){ "xfs_db", "-x", "-c",
-		    "uuid generate", dev, NULL }, NULL, -1, NULL, why, whylen);
+	if (rc == 0 && (rc = install_xfs_uuid(dev, uuid, sizeof uuid, err,
+	    sizeof err)) == -1)
+		snprintf(why, whylen, "the root filesystem's UUID: %s", err);
 out:
 	if (out >= 0)
 		close(out);
@@ -294,7 +295,7 @@ out:
 	unlink(INST_ROOT_IMAGE);	/* its RAM back */
 	if (rc == 0)
 		install_progress(p, "packages", 75, 1, "%s's root filesystem "
-		    "written", p->os);
+		    "written, UUID %s", p->os, uuid);
 	return rc;
 }
 

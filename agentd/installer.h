@@ -175,6 +175,17 @@ int	install_image_write(struct inst_plan *, char *why, size_t whylen);
 int	install_image_configure(struct inst_plan *, const struct inst_disk *,
 	    char *why, size_t whylen);
 
+/* install_xfs.c */
+/*
+ * Gives the v5 XFS filesystem on dev (not mounted, its log clean) a new
+ * random UUID in place, as `xfs_db -x -c "uuid generate"` does: every
+ * superblock, META_UUID keeping the metadata's, the log's head record.
+ * 0 with the UUID's text in uuid (37 bytes), or -1 with why (nothing
+ * written when the filesystem is refused).
+ */
+int	install_xfs_uuid(const char *dev, char *uuid, size_t uuidlen,
+	    char *why, size_t whylen);
+
 /* main.c: the whole install; the exit status of `agentd install`. */
 int	install_main(const char *plan_url, int dry_run);
 

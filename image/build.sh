@@ -279,7 +279,7 @@ elif [ $VARIANT = installer ]; then
 	# shared libraries they need (DT_NEEDED, followed). Only files below
 	# the stage are touched.
 	TOOLS="sfdisk wipefs blkid lvm mkfs.xfs mke2fs mkfs.fat mkswap tar zstd sha256sum
-	    xfs_db xfs_growfs"
+	    xfs_growfs"
 	find "$STAGE/bin" -mindepth 1 -delete	# busybox is the discovery image's
 	rm -f "$STAGE/sbin" "$STAGE/usr/bin" "$STAGE/usr/sbin"
 	rmdir "$STAGE/usr"
