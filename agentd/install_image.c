@@ -101,7 +101,17 @@ struct download {
 	struct sha256_ctx sha;	/* in-process: no second copy through a pipe */
 	long long got, size;	/* of this file */
 	long long before, total;	/* of all the files, for progress */
+	int64_t	 hash_us;	/* bastion.debug: what hashing cost */
 };
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int
 download_sink(void *ctx, const char *data, size_t n)
@@ -109,9 +119,14 @@ download_sink(void *ctx, const char *data, size_t n)
 	struct download *d = ctx;
 
 	/* No more than the plan's size: a longer answer is not the image. */
+	int64_t t0;
+
 	if ((long long)n > d->size - d->got || write_all(d->fd, data, n) == -1)
 		return -1;
+	t0 = log_is_debug() ? mono_us() : 0;
 	sha256_update(&d->sha, n, (const uint8_t *)data);
+	if (t0)
+		d->hash_us += mono_us() - t0;
 	d->got += (long long)n;
 	install_progress(d->p, "pre", 2 + (int)(18 * (d->before + d->got) /
 	    d->total), 0, "downloading %s: %lld of %lld MiB", d->p->os,
@@ -182,11 +197,13 @@ fetch_one(struct download *d, const char *url, long long size,
     size_t whylen)
 {
 	char sum[128];
+	int64_t started = clock_mono_ms();
 	long status;
 	int rc = -1;
 
 	d->got = 0;
 	d->size = size;
+	d->hash_us = 0;
 	if ((d->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))
 	    == -1) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
@@ -210,6 +227,9 @@ fetch_one(struct download *d, const char *url, long long size,
 		rc = 0;
 	if (rc == -1)
 		unlink(path);
+	log_debug("%s: %lld MiB in %lld ms, %lld ms of it SHA-256", what,
+	    d->got >> 20, (long long)(clock_mono_ms() - started),
+	    (long long)(d->hash_us / 1000));
 	d->before += d->got;
 	return rc;
 }

@@ -278,7 +278,7 @@ elif [ $VARIANT = installer ]; then
 	# The tools `agentd install` runs, from the OS image's root, with the
 	# shared libraries they need (DT_NEEDED, followed). Only files below
 	# the stage are touched.
-	TOOLS="sfdisk wipefs blkid lvm mkfs.xfs mke2fs mkfs.fat mkswap tar zstd sha256sum
+	TOOLS="sfdisk wipefs blkid lvm mkfs.xfs mke2fs mkfs.fat mkswap tar zstd
 	    xfs_growfs"
 	find "$STAGE/bin" -mindepth 1 -delete	# busybox is the discovery image's
 	rm -f "$STAGE/sbin" "$STAGE/usr/bin" "$STAGE/usr/sbin"
