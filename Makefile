@@ -18,7 +18,7 @@ CC       ?= gcc
 # Each program links only the libraries it uses.
 DAEMON_PKGS:= libmicrohttpd sqlite3 libpq jansson openssl inih gnutls libargon2 libcurl nettle hogweed
 CTL_PKGS   := libcurl jansson openssl inih nettle hogweed
-AGENT_PKGS := libcurl jansson openssl inih blkid nettle hogweed
+AGENT_PKGS := libcurl jansson openssl inih blkid nettle hogweed libzstd
 PKGS       := $(sort $(DAEMON_PKGS) $(CTL_PKGS) $(AGENT_PKGS))
 # The node agent's TLS and own cryptography (agentd/client_tls.c,
 # agentd/crypto.c). Debian ships no .pc file for mbedTLS 2.28.
@@ -100,7 +100,7 @@ $(BUILD)/bin/agentd: $(call obj,$(AGENT_MAIN)) $(AGENT_A) $(LIB_A)
 # so it runs on any x86_64 Linux (RHEL's glibc is older than ours, and
 # RHEL has no libinih). The sanitizer build links it dynamically (ASan
 # cannot be static) but runs the same code.
-STATIC_PKGS    := jansson inih blkid hogweed nettle
+STATIC_PKGS    := jansson inih blkid hogweed nettle libzstd
 # DT_RELR (-z pack-relative-relocs, glibc 2.36): the relative
 # relocations a static-pie applies to itself at start-up packed as
 # bitmaps, 7 KB instead of 485 KB of .rela.dyn read in at every start.

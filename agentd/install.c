@@ -82,8 +82,8 @@ cpu_idle_since(const long long before[2])
 	    (now[1] - before[1])) : 0;
 }
 
-static int
-run_child(const char *const argv[], const char *root, int in_fd, int out_fd,
+int
+install_run(const char *const argv[], const char *root, int in_fd,
     struct buf *out, char *err, size_t errlen)
 {
 	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 }, status, open_fds;
@@ -112,7 +112,7 @@ run_child(const char *const argv[], const char *root, int in_fd, int out_fd,
 		child_prepare();
 
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) == -1 ||
-		    dup2(out_fd >= 0 ? out_fd : out ? opipe[1] : epipe[1], 1) ==
+		    dup2(out ? opipe[1] : epipe[1], 1) ==
 		    -1 ||
 		    dup2(epipe[1], 2) == -1)
 			_exit(127);
@@ -193,20 +193,6 @@ err_pipe:
 			close(opipe[i]);
 	}
 	return -1;
-}
-
-int
-install_run(const char *const argv[], const char *root, int in_fd,
-    struct buf *out, char *err, size_t errlen)
-{
-	return run_child(argv, root, in_fd, -1, out, err, errlen);
-}
-
-int
-install_run_to(const char *const argv[], int in_fd, int out_fd, char *err,
-    size_t errlen)
-{
-	return run_child(argv, NULL, in_fd, out_fd, NULL, err, errlen);
 }
 
 int

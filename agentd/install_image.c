@@ -269,53 +269,51 @@ install_image_fetch(struct inst_plan *p, char *why, size_t whylen)
 
 /* --- writing ------------------------------------------------------------- */
 
+static void
+root_progress(void *ctx, long long done)
+{
+	struct inst_plan *p = ctx;
+
+	install_progress(p, "packages", 26 + (int)(49 * done / p->root_bytes),
+	    0, "writing %s's root filesystem: %lld of %lld MiB", p->os,
+	    done >> 20, p->root_bytes >> 20);
+}
+
 int
 install_image_root(struct inst_plan *p, const char *dev, char *why,
     size_t whylen)
 {
 	char uuid[40], err[INST_ERRLEN];
-	off_t have;
-	int in, out, rc;
+	off_t have = -1;
+	int fd, rc = -1;
 
-	if ((in = open(INST_ROOT_IMAGE, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(why, whylen, "%s: %s", INST_ROOT_IMAGE, strerror(errno));
-		return -1;
-	}
-	if ((out = open(dev, O_WRONLY | O_CLOEXEC)) == -1 ||
-	    (have = lseek(out, 0, SEEK_END)) == -1 ||
-	    lseek(out, 0, SEEK_SET) != 0) {
+	if ((fd = open(dev, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (have = lseek(fd, 0, SEEK_END)) == -1) {
 		snprintf(why, whylen, "%s: %s", dev, strerror(errno));
-		rc = -1;
 		goto out;
 	}
 	if ((long long)have < p->root_bytes) {
 		snprintf(why, whylen, "the root volume has %lld MiB, the image's "
 		    "filesystem %lld", (long long)have >> 20, p->root_bytes >> 20);
-		rc = -1;
 		goto out;
 	}
 	install_progress(p, "packages", 26, 1, "writing %s's root filesystem "
 	    "(%lld MiB) to %s", p->os, p->root_bytes >> 20, dev);
-	/* One sequential stream; every block written (no sparse seeks: a
-	 * reused volume's old bytes must not show through). */
-	rc = install_run_to((const char *const[]){ "zstd", "-q", "-d", "-c",
-	    "--no-sparse", NULL }, in, out, why, whylen);
-	if (rc == 0 && fsync(out) == -1) {
-		snprintf(why, whylen, "%s: %s", dev, strerror(errno));
-		rc = -1;
-	}
+	if (install_unzstd(INST_ROOT_IMAGE, dev, p->root_bytes, root_progress,
+	    p, why, whylen) == -1)
+		goto out;
 	/* The image's UUID is every machine's: each gets its own. */
-	if (rc == 0 && (rc = install_xfs_uuid(dev, uuid, sizeof uuid, err,
-	    sizeof err)) == -1)
+	if (install_xfs_uuid(dev, uuid, sizeof uuid, err, sizeof err) == -1) {
 		snprintf(why, whylen, "the root filesystem's UUID: %s", err);
+		goto out;
+	}
+	rc = 0;
+	install_progress(p, "packages", 75, 1, "%s's root filesystem "
+	    "written, UUID %s", p->os, uuid);
 out:
-	if (out >= 0)
-		close(out);
-	close(in);
+	if (fd >= 0)
+		close(fd);
 	unlink(INST_ROOT_IMAGE);	/* its RAM back */
-	if (rc == 0)
-		install_progress(p, "packages", 75, 1, "%s's root filesystem "
-		    "written, UUID %s", p->os, uuid);
 	return rc;
 }
 

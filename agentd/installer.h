@@ -106,9 +106,6 @@ void	install_progress(struct inst_plan *, const char *stage, int percent,
  */
 int	install_run(const char *const argv[], const char *root, int in_fd,
 	    struct buf *out, char *err, size_t errlen);
-/* install_run without a root, its standard output into out_fd. */
-int	install_run_to(const char *const argv[], int in_fd, int out_fd,
-	    char *err, size_t errlen);
 /* GET url (plain http://): the body into body (capped by its max), or
  * through sink as it comes when sink is set. The HTTP status, or 0 with
  * err. */
@@ -139,6 +136,16 @@ int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 int	install_disk_grub_cfg(const struct inst_plan *,
 	    const struct inst_disk *, const char *kver, struct buf *b,
 	    char *why, size_t whylen);
+/* install_unzstd.c */
+/*
+ * The zstd file src decompressed onto dev (O_DIRECT where it can), every
+ * block written; exactly want bytes or it fails. progress(ctx, bytes
+ * written so far) after each MiB when not NULL. 0, or -1 with why.
+ */
+int	install_unzstd(const char *src, const char *dev, long long want,
+	    void (*progress)(void *, long long), void *ctx, char *why,
+	    size_t whylen);
+
 /* install_grub.c */
 /*
  * grub-bios-setup --no-rs-codes for a GPT disk, in-process: core_img

@@ -7,6 +7,7 @@ PACKAGES="
 build-essential pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libsqlite3-dev libpq-dev postgresql-15 libjansson-dev libssl-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libargon2-dev libcmocka-dev libgnutls28-dev libmbedtls-dev nettle-dev
+libzstd-dev
 dnsmasq-base ipxe qemu-system-x86 qemu-utils ovmf
 iproute2 curl openssl sqlite3 jq busybox-static lvm2 kmod cpio systemd
 fdisk dosfstools e2fsprogs zstd binutils mmdebstrap xfsprogs

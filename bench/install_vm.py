@@ -13,7 +13,9 @@
 BENCH_RUNS (default 3) pairs, the two alternating, each on a new disk and
 a new machine; the ratio of the medians is printed (goal <= 1.5x): a
 single pair moved between 1.4x and 2.0x on this shared host, mostly with
-the reference."""
+the reference. BENCH_SERIAL=DIR keeps each install's serial console in
+DIR/installN.log (with bastion.debug added to the kernel line of
+ipxe/installer-image.ipxe.mustache, the time of every command it ran)."""
 import datetime
 import gzip
 import io
@@ -152,6 +154,10 @@ def main():
                     timeline.append("  %+6.1f s  %s" % (
                         at - t0_wall, e.get("message", "")[:90]))
             v.wait_exit(120)
+            if os.environ.get("BENCH_SERIAL"):
+                with open(os.path.join(os.environ["BENCH_SERIAL"],
+                                       "install%d.log" % n), "w") as f:
+                    f.write(v.serial_text())
             v.cleanup()
             os.unlink(disk)
             return took, timeline

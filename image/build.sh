@@ -256,13 +256,13 @@ if [ $VARIANT = discovery ]; then
 		    -Wmissing-prototypes -Wstrict-prototypes \
 		    -Wno-unused-parameter -Werror -D_FORTIFY_SOURCE=2 \
 		    -fstack-protector-strong -fPIE -ffile-prefix-map="$ROOT"=. \
-		    -Ilib -Iagentd $(pkg-config --cflags blkid jansson) \
+		    -Ilib -Iagentd $(pkg-config --cflags blkid jansson libzstd) \
 		    -DBASTION_VERSION="\"$VERSION\"" -DAGENTD_NO_CURL \
 		    -c -o "$OBJ/$(basename "$c" .c).o" "$c"
 	done
 	cc -static-pie -Wl,-z,relro,-z,now -Wl,--build-id=none \
 	    -o "$STAGE/bin/agentd" "$OBJ"/*.o \
-	    $(pkg-config --static --libs blkid jansson nettle) 2>"$OBJ/link.log" ||
+	    $(pkg-config --static --libs blkid jansson nettle libzstd) 2>"$OBJ/link.log" ||
 	    { cat "$OBJ/link.log" >&2; die "cannot link agentd"; }
 	strip --strip-all "$STAGE/bin/agentd"
 	mkdir -p "$STAGE/etc/modprobe.d"
