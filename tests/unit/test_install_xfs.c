@@ -147,64 +147,54 @@ read_head(const char *path, unsigned char *buf)
 	close(fd);
 }
 
+/* A new UUID on path (into u), as xfs_db reads it; repair and the log
+ * clean. */
 static void
-test_new_uuid_twice(void **state)
+assert_new_uuid(const char *path, char *u, size_t ulen)
 {
-	char path[256], old[64], u1[40], u2[40], seen[64], why[INST_ERRLEN];
+	char seen[64], why[INST_ERRLEN];
 
-	(void)state;
-	make_file(path, sizeof path, "");
-	db_uuid(path, old, sizeof old);
-
-	assert_int_equal(install_xfs_uuid(path, u1, sizeof u1, why,
-	    sizeof why), 0);
-	assert_int_equal(strlen(u1), 36);
-	assert_int_equal(u1[14], '4');			/* version 4 */
-	assert_non_null(strchr("89ab", u1[19]));	/* RFC 4122 */
-	db_uuid(path, seen, sizeof seen);
-	assert_string_equal(seen, u1);
-	assert_string_not_equal(u1, old);
-	/* The metadata keeps the UUID it was stamped with. */
-	db_field(path, "meta_uuid", seen, sizeof seen);
-	assert_string_equal(seen, old);
-	assert_int_equal(repair_clean(path), 0);
-	assert_log_clean(path);
-
-	/* Again: META_UUID is set now, the metadata's UUID stays. */
-	assert_int_equal(install_xfs_uuid(path, u2, sizeof u2, why,
-	    sizeof why), 0);
-	db_uuid(path, seen, sizeof seen);
-	assert_string_equal(seen, u2);
-	assert_string_not_equal(u2, u1);
-	db_field(path, "meta_uuid", seen, sizeof seen);
-	assert_string_equal(seen, old);
-	assert_int_equal(repair_clean(path), 0);
-	assert_log_clean(path);
-}
-
-/* A new UUID on path, as xfs_db reads it; repair and the log clean. */
-static void
-assert_new_uuid(const char *path)
-{
-	char u[40], seen[64], why[INST_ERRLEN];
-
-	assert_int_equal(install_xfs_uuid(path, u, sizeof u, why, sizeof why),
-	    0);
+	assert_int_equal(install_xfs_uuid(path, u, ulen, why, sizeof why), 0);
 	db_uuid(path, seen, sizeof seen);
 	assert_string_equal(seen, u);
 	assert_int_equal(repair_clean(path), 0);
 	assert_log_clean(path);
 }
 
+static void
+test_new_uuid_twice(void **state)
+{
+	char path[256], old[64], u1[40], u2[40], seen[64];
+
+	(void)state;
+	make_file(path, sizeof path, "");
+	db_uuid(path, old, sizeof old);
+
+	assert_new_uuid(path, u1, sizeof u1);
+	assert_int_equal(strlen(u1), 36);
+	assert_int_equal(u1[14], '4');			/* version 4 */
+	assert_non_null(strchr("89ab", u1[19]));	/* RFC 4122 */
+	assert_string_not_equal(u1, old);
+	/* The metadata keeps the UUID it was stamped with. */
+	db_field(path, "meta_uuid", seen, sizeof seen);
+	assert_string_equal(seen, old);
+
+	/* Again: META_UUID is set now, the metadata's UUID stays. */
+	assert_new_uuid(path, u2, sizeof u2);
+	assert_string_not_equal(u2, u1);
+	db_field(path, "meta_uuid", seen, sizeof seen);
+	assert_string_equal(seen, old);
+}
+
 /* The image builder's geometry: two AGs (image/os-fs.sh). */
 static void
 test_two_ags(void **state)
 {
-	char path[256];
+	char path[256], u[40];
 
 	(void)state;
 	make_file(path, sizeof path, "-dagcount=2");
-	assert_new_uuid(path);
+	assert_new_uuid(path, u, sizeof u);
 }
 
 /* After xfs_db's own "uuid generate": a log it wrote afresh at cycle 2
@@ -212,13 +202,13 @@ test_two_ags(void **state)
 static void
 test_after_xfs_db(void **state)
 {
-	char path[256];
+	char path[256], u[40];
 
 	(void)state;
 	make_file(path, sizeof path, "");
 	assert_int_equal(run((char *const[]){ "xfs_db", "-x", "-c",
 	    "uuid generate", path, NULL }, NULL, 0), 0);
-	assert_new_uuid(path);
+	assert_new_uuid(path, u, sizeof u);
 }
 
 static void
