@@ -18,7 +18,7 @@
 #define AGENT_ID_LEN	33	/* "a" + 20 hex, room to spare */
 #define JOB_MAX_OUTPUT	(16L * 1024 * 1024)	/* stored per job */
 
-/* An API timestamp (also in db_internal.h), JSON null for 0; and as
+/* An API timestamp, JSON null for 0; and as
  * text (2026-12-06T00:45:00.000Z). */
 #define DB_TIME_LEN	64
 json_t	*db_time_json(int64_t ms);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "db_agent.h"
 
 /*
  * The backend: a connection and its statements, opaque here so that the
@@ -249,9 +250,7 @@ int64_t		 db_changes(struct db *);
 int64_t		 db_last_id(struct db *);
 const char	*db_errmsg(struct db *);
 
-#define DB_TIME_LEN	64	/* also in db_agent.h */
-json_t		*db_time_json(int64_t ms);
-void		 db_time_str(int64_t ms, char out[DB_TIME_LEN]);
+/* db_time_json, db_time_str and DB_TIME_LEN: db_agent.h. */
 /* Step st to its end, one row(st) per row into a new array; finalizes
  * st (NULL: a failed db_stmt). Caller holds the lock. */
 int		 db_rows_json(struct db *, struct db_st *,

@@ -562,10 +562,14 @@ post_heartbeat(struct request *r)
 	json_decref(body);
 	rc = db_agent_heartbeat(r->app->db, p.agent_id, p.serial, r->client,
 	    r->body.data, &not_after);
-	if (rc == DB_NOTFOUND)
-		rc = db_agent_cert_check(r->app->db, p.agent_id, p.serial);
+	/* Not a current certificate: the check says why (revoked,
+	 * unknown). Its OK would be a race with a change meanwhile; the
+	 * heartbeat was not taken all the same. */
+	if (rc == DB_NOTFOUND && (rc = db_agent_cert_check(r->app->db,
+	    p.agent_id, p.serial)) == DB_OK)
+		rc = DB_ERR;
 	if (rc != DB_OK) {
-		agent_refused(r, &p, rc == DB_OK ? DB_ERR : rc);
+		agent_refused(r, &p, rc);
 		return;
 	}
 	/* Renewal is the agent's to start at 2/3 of the lifetime; say so
