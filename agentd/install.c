@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -193,6 +194,32 @@ err_pipe:
 			close(opipe[i]);
 	}
 	return -1;
+}
+
+/* The installer's image has no crypto.c (agent_random): the kernel's
+ * generator directly. */
+int
+install_random(unsigned char *p, size_t n, char *why, size_t whylen)
+{
+	if (getrandom(p, n, 0) != (ssize_t)n) {
+		snprintf(why, whylen, "getrandom: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+install_uuid4(unsigned char u[16], char *text, size_t len, char *why,
+    size_t whylen)
+{
+	if (install_random(u, 16, why, whylen) == -1)
+		return -1;
+	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4: random */
+	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	snprintf(text, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	return 0;
 }
 
 int

@@ -18,7 +18,6 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,23 +119,30 @@ dm_node(const struct inst_plan *p, const struct inst_volume *v, char *out,
 	snprintf(out, len, "/dev/mapper/%s-%s", p->vg, v->name);
 }
 
+long long
+install_block_attr(const char *name, const char *what)
+{
+	char path[256], text[32];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/sys/class/block/%s/%s", name, what);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	if (fgets(text, sizeof text, f) == NULL || sscanf(text, "%lld", &v)
+	    != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
 /* The disk's size in MiB from sysfs, or -1. */
 static long long
 disk_mib(const char *disk)
 {
-	char path[128], text[32];
-	ssize_t n;
-	int fd;
+	long long sectors = install_block_attr(disk, "size");
 
-	snprintf(path, sizeof path, "/sys/class/block/%s/size", disk);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	return strtoll(text, NULL, 10) / 2048;	/* 512-byte sectors */
+	return sectors < 0 ? -1 : sectors / 2048;	/* 512-byte sectors */
 }
 
 /* Is node (/dev/vda3, /dev/nvme0n1p3) a partition of disk? */
@@ -563,20 +569,16 @@ reuse_check(struct inst_plan *p, struct inst_disk *d, char *why,
 static int
 new_uuids(struct inst_disk *d, char *why, size_t whylen)
 {
-	unsigned char r[20];
+	unsigned char u[16];
 
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-		snprintf(why, whylen, "getrandom: %s", strerror(errno));
+	if (install_uuid4(u, d->boot_uuid, sizeof d->boot_uuid, why, whylen)
+	    == -1)
 		return -1;
-	}
-	r[6] = (r[6] & 0x0f) | 0x40;	/* version 4 */
-	r[8] = (r[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	snprintf(d->boot_uuid, sizeof d->boot_uuid, "%02x%02x%02x%02x-%02x%02x-"
-	    "%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-	    r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-	    r[13], r[14], r[15]);
-	snprintf(d->esp_uuid, sizeof d->esp_uuid, "%02X%02X-%02X%02X", r[16],
-	    r[17], r[18], r[19]);
+	/* A FAT volume ID: 32 random bits. */
+	if (install_random(u, 4, why, whylen) == -1)
+		return -1;
+	snprintf(d->esp_uuid, sizeof d->esp_uuid, "%02X%02X-%02X%02X", u[0],
+	    u[1], u[2], u[3]);
 	return 0;
 }
 

@@ -117,10 +117,9 @@ static int
 download_sink(void *ctx, const char *data, size_t n)
 {
 	struct download *d = ctx;
-
-	/* No more than the plan's size: a longer answer is not the image. */
 	int64_t t0;
 
+	/* No more than the plan's size: a longer answer is not the image. */
 	if ((long long)n > d->size - d->got || write_all(d->fd, data, n) == -1)
 		return -1;
 	t0 = log_is_debug() ? mono_us() : 0;
@@ -631,24 +630,6 @@ write_grub_cfg(struct inst_plan *p, const struct inst_disk *d, char *why,
 	return rc;
 }
 
-/* A number from sysfs (/sys/class/block/NAME/what), or -1. */
-static long long
-block_attr(const char *name, const char *what)
-{
-	char path[256], text[32];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/sys/class/block/%s/%s", name, what);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	if (fgets(text, sizeof text, f) == NULL || sscanf(text, "%lld", &v)
-	    != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* core.img and boot.img onto the disk, as grub-bios-setup would (in
  * process: install_grub.c); grub-bios-setup itself where the disk has
  * other than 512-byte sectors. */
@@ -658,11 +639,10 @@ grub_bios_setup(struct inst_plan *p, const struct inst_disk *d,
 {
 	const char *part = strrchr(d->bios, '/') ? strrchr(d->bios, '/') + 1 :
 	    d->bios;
+	long long start = install_block_attr(part, "start"),
+	    size = install_block_attr(part, "size");
 
-	long long start = block_attr(part, "start"), size = block_attr(part,
-	    "size");
-
-	if (block_attr(p->disk, "queue/logical_block_size") != 512)
+	if (install_block_attr(p->disk, "queue/logical_block_size") != 512)
 		return in_target((const char *const[]){
 		    "/usr/lib/grub/i386-pc/grub-bios-setup", "-d",
 		    "/boot/grub/i386-pc", dev, NULL }, why, whylen);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "installer.h"
@@ -376,19 +375,12 @@ xfs_geometry(struct xfs_geo *g, unsigned char *sb, char *why, size_t whylen)
 	return 0;
 }
 
-static void
-uuid_format(const unsigned char *u, char *out, size_t len)
-{
-	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 int
 install_xfs_uuid(const char *dev, char *uuid, size_t uuidlen, char *why,
     size_t whylen)
 {
 	unsigned char *sb = NULL, new[16], meta[16];
+	char text[40];
 	struct log_rec rec = { NULL, 0, 0, 0 };
 	struct xfs_geo g;
 	uint32_t incompat, i;
@@ -428,12 +420,8 @@ install_xfs_uuid(const char *dev, char *uuid, size_t uuidlen, char *why,
 		    strerror(errno));
 		goto out;
 	}
-	if (getrandom(new, sizeof new, 0) != (ssize_t)sizeof new) {
-		snprintf(why, whylen, "getrandom: %s", strerror(errno));
+	if (install_uuid4(new, text, sizeof text, why, whylen) == -1)
 		goto out;
-	}
-	new[6] = (new[6] & 0x0f) | 0x40;	/* version 4: random */
-	new[8] = (new[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 
 	/* xfs_db's do_uuid, decided on the primary for every AG. */
 	incompat = be32(sb + SB_FEATURES_INCOMPAT);
@@ -474,7 +462,7 @@ install_xfs_uuid(const char *dev, char *uuid, size_t uuidlen, char *why,
 	}
 	if (fsync(g.fd) == -1)
 		goto err_io;
-	uuid_format(new, uuid, uuidlen);
+	snprintf(uuid, uuidlen, "%s", text);
 	rc = 0;
 	goto out;
 err_io:

@@ -112,6 +112,12 @@ int	install_run(const char *const argv[], const char *root, int in_fd,
 long	install_get(const char *url, struct buf *body, int (*sink)(void *,
 	    const char *, size_t), void *ctx, long timeout_ms, char *err,
 	    size_t errlen);
+/* n random bytes into p (up to 256). 0, or -1 with why. */
+int	install_random(unsigned char *p, size_t n, char *why, size_t whylen);
+/* A random (version 4) UUID: its bytes into u, its text into text (37
+ * bytes at least). 0, or -1 with why. */
+int	install_uuid4(unsigned char u[16], char *text, size_t len, char *why,
+	    size_t whylen);
 /* "/dev/" + disk + partition n (vda3, nvme0n1p3). 0 or -1. */
 int	install_part_node(const char *disk, int n, char *out, size_t len);
 
@@ -128,6 +134,8 @@ int	install_disk_prepare(struct inst_plan *, struct inst_disk *,
 /* The kernel modules the layout needs, loaded on a thread of their own
  * while the image downloads (install_disk_prepare waits for them). */
 void	install_disk_modules_start(void);
+/* A number from sysfs: /sys/class/block/NAME/WHAT, or -1. */
+long long install_block_attr(const char *name, const char *what);
 /* fstab lines for the layout into b. 0 or -1. */
 int	install_disk_fstab(const struct inst_plan *, const struct inst_disk *,
 	    struct buf *b, char *why, size_t whylen);
